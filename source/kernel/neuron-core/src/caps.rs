@@ -1,0 +1,200 @@
+//! Per-task capability tables and the derivation rule (rights never grow).
+
+use nexus_abi::{rights, CapKind, Error, CAP_SLOTS, KERNEL_BADGE};
+
+/// A capability: an unforgeable reference to a kernel object plus rights.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Cap {
+    /// Spawn, create endpoints, read boot args. Only init holds it.
+    InitControl,
+    /// An IPC endpoint.
+    Endpoint {
+        /// Endpoint table index.
+        id: u16,
+        /// Rights bits (`SEND`, `RECV`, `GRANT`).
+        rights: u32,
+        /// Identity stamped on messages sent through this capability.
+        badge: u64,
+    },
+    /// A device register window and its interrupt line.
+    Mmio {
+        /// Physical base (page aligned).
+        base: u64,
+        /// Length in bytes (page multiple).
+        len: u64,
+        /// PLIC interrupt number (0 = none).
+        irq: u32,
+        /// Rights bits (`MAP`, `GRANT`).
+        rights: u32,
+    },
+    /// A budget of DMA pages the holder may allocate.
+    Dma {
+        /// Pages the holder may allocate in total.
+        pages: u32,
+        /// Rights bits (`GRANT`).
+        rights: u32,
+    },
+}
+
+impl Cap {
+    /// The ABI kind of this capability.
+    pub fn kind(&self) -> CapKind {
+        match self {
+            Cap::InitControl => CapKind::InitControl,
+            Cap::Endpoint { .. } => CapKind::Endpoint,
+            Cap::Mmio { .. } => CapKind::Mmio,
+            Cap::Dma { .. } => CapKind::Dma,
+        }
+    }
+
+    /// The capability's rights.
+    pub fn rights(&self) -> u32 {
+        match *self {
+            Cap::InitControl => rights::ALL,
+            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => rights,
+        }
+    }
+
+    /// A copy with rights reduced to `mask` and, for an unbadged endpoint,
+    /// `badge` stamped (0 keeps the current badge). The init-control
+    /// capability is never copied; the kernel badge cannot be minted.
+    pub fn derive(&self, mask: u32, badge: u64) -> Result<Cap, Error> {
+        if badge == KERNEL_BADGE {
+            return Err(Error::InvalidArgument);
+        }
+        match *self {
+            Cap::InitControl => Err(Error::NoRights),
+            Cap::Endpoint { id, rights, badge: old } => {
+                let badge = match (old, badge) {
+                    (old, 0) => old,
+                    (0, new) => new,
+                    _ => return Err(Error::NoRights),
+                };
+                Ok(Cap::Endpoint { id, rights: rights & mask, badge })
+            }
+            Cap::Mmio { base, len, irq, rights } => Ok(Cap::Mmio { base, len, irq, rights: rights & mask }),
+            Cap::Dma { pages, rights } => Ok(Cap::Dma { pages, rights: rights & mask }),
+        }
+    }
+}
+
+/// A task's capability table: [`CAP_SLOTS`] fixed slots.
+#[derive(Clone, Debug)]
+pub struct CapTable {
+    slots: [Option<Cap>; CAP_SLOTS],
+}
+
+impl Default for CapTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CapTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self { slots: [None; CAP_SLOTS] }
+    }
+
+    /// The capability in `slot` (a user-supplied number).
+    pub fn get(&self, slot: u64) -> Result<Cap, Error> {
+        usize::try_from(slot)
+            .ok()
+            .and_then(|s| self.slots.get(s).copied().flatten())
+            .ok_or(Error::NoCapability)
+    }
+
+    /// The capability in `slot`, which must be of `kind` and hold `need`.
+    pub fn get_checked(&self, slot: u64, kind: CapKind, need: u32) -> Result<Cap, Error> {
+        let cap = self.get(slot)?;
+        if cap.kind() != kind {
+            return Err(Error::WrongCapability);
+        }
+        if cap.rights() & need != need {
+            return Err(Error::NoRights);
+        }
+        Ok(cap)
+    }
+
+    /// Puts `cap` in the first free slot.
+    pub fn insert(&mut self, cap: Cap) -> Result<u32, Error> {
+        let i = self.free_slot().ok_or(Error::NoSlots)?;
+        self.slots[i as usize] = Some(cap);
+        Ok(i)
+    }
+
+    /// The first free slot, if any.
+    pub fn free_slot(&self) -> Option<u32> {
+        self.slots.iter().position(Option::is_none).map(|i| i as u32)
+    }
+
+    /// Puts `cap` in `slot`, which must be in range and empty.
+    pub fn insert_at(&mut self, slot: u64, cap: Cap) -> Result<(), Error> {
+        let s = usize::try_from(slot).ok().filter(|s| *s < CAP_SLOTS).ok_or(Error::InvalidArgument)?;
+        if self.slots[s].is_some() {
+            return Err(Error::Busy);
+        }
+        self.slots[s] = Some(cap);
+        Ok(())
+    }
+
+    /// Deletes the capability in `slot`.
+    pub fn remove(&mut self, slot: u64) -> Result<Cap, Error> {
+        let cap = self.get(slot)?;
+        self.slots[slot as usize] = None;
+        Ok(cap)
+    }
+
+    /// Iterates over occupied slots.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Cap)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i as u32, c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EP: Cap = Cap::Endpoint { id: 3, rights: rights::SEND | rights::RECV | rights::GRANT, badge: 0 };
+
+    #[test]
+    fn slots_are_checked_for_range_kind_and_rights() {
+        let mut t = CapTable::new();
+        let s = t.insert(EP).unwrap() as u64;
+        assert_eq!(t.get(s), Ok(EP));
+        assert_eq!(t.get(31), Err(Error::NoCapability));
+        assert_eq!(t.get(32), Err(Error::NoCapability));
+        assert_eq!(t.get(u64::MAX), Err(Error::NoCapability));
+        assert_eq!(t.get_checked(s, CapKind::Mmio, rights::MAP), Err(Error::WrongCapability));
+        let send_only = EP.derive(rights::SEND, 0).unwrap();
+        let s2 = t.insert(send_only).unwrap() as u64;
+        assert_eq!(t.get_checked(s2, CapKind::Endpoint, rights::RECV), Err(Error::NoRights));
+        assert!(t.get_checked(s2, CapKind::Endpoint, rights::SEND).is_ok());
+    }
+
+    #[test]
+    fn derive_never_amplifies_and_badges_once() {
+        let a = EP.derive(rights::SEND, 7).unwrap();
+        assert_eq!(a, Cap::Endpoint { id: 3, rights: rights::SEND, badge: 7 });
+        // Asking for more rights than held yields only what was held.
+        assert_eq!(a.derive(rights::ALL, 0).unwrap().rights(), rights::SEND);
+        // Re-badging a badged cap is refused; the kernel badge cannot be minted.
+        assert_eq!(a.derive(rights::SEND, 8), Err(Error::NoRights));
+        assert_eq!(EP.derive(rights::SEND, KERNEL_BADGE), Err(Error::InvalidArgument));
+        assert_eq!(Cap::InitControl.derive(rights::ALL, 0), Err(Error::NoRights));
+    }
+
+    #[test]
+    fn table_fills_up_and_frees() {
+        let mut t = CapTable::new();
+        for _ in 0..CAP_SLOTS {
+            t.insert(EP).unwrap();
+        }
+        assert_eq!(t.insert(EP), Err(Error::NoSlots));
+        assert_eq!(t.remove(5), Ok(EP));
+        assert_eq!(t.remove(5), Err(Error::NoCapability));
+        assert_eq!(t.insert(EP), Ok(5));
+        assert_eq!(t.insert_at(5, EP), Err(Error::Busy));
+        assert_eq!(t.insert_at(40, EP), Err(Error::InvalidArgument));
+    }
+}

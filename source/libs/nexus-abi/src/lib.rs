@@ -1,0 +1,442 @@
+//! Neuron kernel ABI, shared by the kernel and every user task.
+//!
+//! This crate is the single source of truth for the user/kernel contract:
+//! syscall numbers, the register convention, error codes, IPC limits, the
+//! capability kinds and rights, and the user address-space layout. The prose
+//! version lives in `docs/abi.md`; the two change together.
+//!
+//! # Register convention (RISC-V, `ecall` from U-mode)
+//! - `a7` holds the syscall number ([`Sysno`]), `a0`..`a6` the arguments.
+//! - On return `a0` is `0` on success or `-(Error as isize)` on failure;
+//!   `a1`..`a4` carry results where a syscall documents them. All other
+//!   registers are preserved.
+//!
+//! Numbers are never reused: a retired syscall keeps its number reserved.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod slots;
+
+/// Largest IPC message (request or reply) in bytes. Messages are copied once,
+/// directly from the sender's buffer into the receiver's, so the kernel holds
+/// no message buffers.
+pub const MSG_MAX: usize = 8192;
+
+/// "No capability slot" in arguments and results (e.g. no cap transferred).
+pub const NO_SLOT: u64 = u64::MAX;
+
+/// Number of capability slots in each task's table.
+pub const CAP_SLOTS: usize = 32;
+
+/// Badge carried by messages the kernel itself sends (death notices).
+/// Init may not mint it.
+pub const KERNEL_BADGE: u64 = u64::MAX;
+
+/// Longest boot-image entry / task name in bytes.
+pub const NAME_MAX: usize = 24;
+
+/// User address-space layout (Sv39 lower half).
+pub mod layout {
+    /// Program segments must lie in `[IMAGE_BASE, IMAGE_END)`.
+    pub const IMAGE_BASE: u64 = 0x1_0000_0000;
+    /// End of the program-segment window.
+    pub const IMAGE_END: u64 = 0x2_0000_0000;
+    /// Initial stack pointer; the stack grows down from here.
+    pub const STACK_TOP: u64 = 0x2_0000_0000;
+    /// Size of the eagerly mapped user stack.
+    pub const STACK_SIZE: u64 = 128 * 1024;
+    /// Device and DMA mappings are placed by the kernel from here up.
+    pub const MAP_BASE: u64 = 0x3_0000_0000;
+    /// End of the kernel-chosen mapping window.
+    pub const MAP_END: u64 = 0x3_8000_0000;
+    /// Page size.
+    pub const PAGE: u64 = 4096;
+}
+
+/// Syscall numbers (`a7`).
+#[repr(u64)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Sysno {
+    /// Give up the rest of the time slice.
+    Yield = 0,
+    /// End the calling task: `a0` = exit code. Does not return.
+    Exit = 1,
+    /// Write `a1` bytes at `a0` to the console.
+    ConsoleWrite = 2,
+    /// Monotonic time since boot: `a1` = nanoseconds.
+    TimeNow = 3,
+    /// Sleep until the absolute monotonic deadline `a0` (ns).
+    SleepUntil = 4,
+    /// Call an endpoint and wait for the reply. See `docs/abi.md`.
+    IpcCall = 5,
+    /// Receive the next message on an endpoint.
+    IpcRecv = 6,
+    /// Reply to a received call, identified by its reply token.
+    IpcReply = 7,
+    /// Reply, then receive, in one trap (the server fast path).
+    IpcReplyRecv = 8,
+    /// Describe the capability in slot `a0`.
+    CapInfo = 9,
+    /// Delete the capability in slot `a0`.
+    CapDrop = 10,
+    /// Map the device region of the MMIO capability in slot `a0`.
+    MmioMap = 11,
+    /// Allocate `a1` physically contiguous, zeroed pages under DMA cap `a0`.
+    DmaAlloc = 12,
+    /// Translate one of the caller's own virtual addresses for DMA.
+    VirtToPhys = 13,
+    /// Wait for the interrupt of the device capability in slot `a0`.
+    IrqWait = 14,
+    /// Re-enable the interrupt of the device capability in slot `a0`.
+    IrqAck = 15,
+    /// Start a task from the boot image (init-control capability only).
+    Spawn = 16,
+    /// Create an IPC endpoint (init-control capability only).
+    EndpointCreate = 17,
+    /// Copy the kernel command line (init-control capability only).
+    BootArgs = 18,
+}
+
+impl TryFrom<u64> for Sysno {
+    type Error = u64;
+    fn try_from(n: u64) -> Result<Self, u64> {
+        Ok(match n {
+            0 => Self::Yield,
+            1 => Self::Exit,
+            2 => Self::ConsoleWrite,
+            3 => Self::TimeNow,
+            4 => Self::SleepUntil,
+            5 => Self::IpcCall,
+            6 => Self::IpcRecv,
+            7 => Self::IpcReply,
+            8 => Self::IpcReplyRecv,
+            9 => Self::CapInfo,
+            10 => Self::CapDrop,
+            11 => Self::MmioMap,
+            12 => Self::DmaAlloc,
+            13 => Self::VirtToPhys,
+            14 => Self::IrqWait,
+            15 => Self::IrqAck,
+            16 => Self::Spawn,
+            17 => Self::EndpointCreate,
+            18 => Self::BootArgs,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Errors returned in `a0` as `-(code)`. Zero is success; codes start at 1.
+#[repr(u64)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// `a7` is not a syscall number.
+    InvalidSyscall = 1,
+    /// A pointer/length is not mapped user memory of the caller with the
+    /// needed access, or the range overflows.
+    BadAddress = 2,
+    /// An argument is out of its documented range.
+    InvalidArgument = 3,
+    /// The capability slot is empty or out of range.
+    NoCapability = 4,
+    /// The capability is of the wrong kind for this syscall.
+    WrongCapability = 5,
+    /// The capability lacks a right this operation needs.
+    NoRights = 6,
+    /// The kernel is out of physical memory or of a budget (DMA pages).
+    NoMemory = 7,
+    /// The receiving capability table has no free slot.
+    NoSlots = 8,
+    /// The deadline passed before the operation completed.
+    TimedOut = 9,
+    /// The peer task is gone (or the reply token is stale).
+    PeerDead = 10,
+    /// The message exceeds [`MSG_MAX`] or the receiver's buffer.
+    TooLarge = 11,
+    /// No boot-image entry has that name.
+    NotFound = 12,
+    /// The boot-image entry is not a valid program for this kernel.
+    BadImage = 13,
+    /// The object is in use by another task (e.g. an IRQ already waited on).
+    Busy = 14,
+    /// The task or endpoint table is full.
+    NoResources = 15,
+}
+
+impl Error {
+    /// Every error, for exhaustive tests and decoders.
+    pub const ALL: [Error; 15] = [
+        Self::InvalidSyscall,
+        Self::BadAddress,
+        Self::InvalidArgument,
+        Self::NoCapability,
+        Self::WrongCapability,
+        Self::NoRights,
+        Self::NoMemory,
+        Self::NoSlots,
+        Self::TimedOut,
+        Self::PeerDead,
+        Self::TooLarge,
+        Self::NotFound,
+        Self::BadImage,
+        Self::Busy,
+        Self::NoResources,
+    ];
+
+    /// Encodes the error for `a0`.
+    pub const fn to_reg(self) -> u64 {
+        (self as u64).wrapping_neg()
+    }
+
+    /// Decodes `a0`: `Ok(())` for zero, the error for a known negative code.
+    /// An unknown code maps to [`Error::InvalidArgument`] rather than panicking.
+    pub fn from_reg(a0: u64) -> Result<(), Error> {
+        if a0 == 0 {
+            return Ok(());
+        }
+        let code = a0.wrapping_neg();
+        Err(Self::ALL
+            .iter()
+            .copied()
+            .find(|e| *e as u64 == code)
+            .unwrap_or(Error::InvalidArgument))
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = match self {
+            Self::InvalidSyscall => "invalid syscall",
+            Self::BadAddress => "bad address",
+            Self::InvalidArgument => "invalid argument",
+            Self::NoCapability => "no capability",
+            Self::WrongCapability => "wrong capability kind",
+            Self::NoRights => "insufficient rights",
+            Self::NoMemory => "out of memory",
+            Self::NoSlots => "no free capability slot",
+            Self::TimedOut => "timed out",
+            Self::PeerDead => "peer dead",
+            Self::TooLarge => "message too large",
+            Self::NotFound => "not found",
+            Self::BadImage => "bad image",
+            Self::Busy => "busy",
+            Self::NoResources => "no resources",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Capability kinds, as reported by `CapInfo` in `a1`.
+#[repr(u64)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CapKind {
+    /// Authority to spawn tasks, create endpoints, read boot args (init only).
+    InitControl = 1,
+    /// An IPC endpoint; rights [`rights::SEND`], [`rights::RECV`], [`rights::GRANT`].
+    Endpoint = 2,
+    /// A device MMIO region and its interrupt line.
+    Mmio = 3,
+    /// A budget of DMA pages.
+    Dma = 4,
+}
+
+impl CapKind {
+    /// Decodes a `CapInfo` kind value.
+    pub fn from_u64(v: u64) -> Option<Self> {
+        match v {
+            1 => Some(Self::InitControl),
+            2 => Some(Self::Endpoint),
+            3 => Some(Self::Mmio),
+            4 => Some(Self::Dma),
+            _ => None,
+        }
+    }
+}
+
+/// Capability rights bits. Rights never grow when a capability is copied.
+pub mod rights {
+    /// Endpoint: may call.
+    pub const SEND: u32 = 1 << 0;
+    /// Endpoint: may receive and reply.
+    pub const RECV: u32 = 1 << 1;
+    /// May be transferred onward through IPC.
+    pub const GRANT: u32 = 1 << 2;
+    /// Mmio: may map the region and wait on its interrupt.
+    pub const MAP: u32 = 1 << 3;
+    /// Every right.
+    pub const ALL: u32 = SEND | RECV | GRANT | MAP;
+}
+
+/// One capability grant in a `Spawn` request: copy the spawner's slot `src`
+/// into the child's slot `dst`, keeping only `rights`, and stamp `badge` on an
+/// unbadged endpoint capability (0 = keep). 24 bytes, little-endian.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct GrantSpec {
+    /// Slot in the spawner's table.
+    pub src: u32,
+    /// Slot in the child's table.
+    pub dst: u32,
+    /// Rights mask to keep.
+    pub rights: u32,
+    /// Badge for an endpoint capability (0 = leave unbadged/unchanged).
+    pub badge: u64,
+}
+
+impl GrantSpec {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 24;
+
+    /// Encodes into `out`.
+    pub fn encode(&self, out: &mut [u8; Self::SIZE]) {
+        out[0..4].copy_from_slice(&self.src.to_le_bytes());
+        out[4..8].copy_from_slice(&self.dst.to_le_bytes());
+        out[8..12].copy_from_slice(&self.rights.to_le_bytes());
+        out[12..16].copy_from_slice(&0u32.to_le_bytes());
+        out[16..24].copy_from_slice(&self.badge.to_le_bytes());
+    }
+
+    /// Decodes from exactly [`Self::SIZE`] bytes.
+    pub fn decode(b: &[u8; Self::SIZE]) -> Self {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut badge = [0u8; 8];
+        badge.copy_from_slice(&b[16..24]);
+        Self {
+            src: u32_at(0),
+            dst: u32_at(4),
+            rights: u32_at(8),
+            badge: u64::from_le_bytes(badge),
+        }
+    }
+}
+
+/// Why a task ended, in a [`DeathNotice`].
+#[repr(u32)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DeathKind {
+    /// The task called `Exit`; `code` is its exit code.
+    Exited = 1,
+    /// The task trapped; `code` is `scause`, `addr` is `stval`.
+    Faulted = 2,
+}
+
+/// The message the kernel sends on a task's fault endpoint when it ends.
+/// Delivered by `IpcRecv` with badge [`KERNEL_BADGE`] and no reply token.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DeathNotice {
+    /// The task id returned by `Spawn`.
+    pub task: u64,
+    /// Exit or fault.
+    pub kind: DeathKind,
+    /// Exit code, or `scause` for a fault.
+    pub code: u64,
+    /// `stval` for a fault (faulting address or instruction bits), else 0.
+    pub addr: u64,
+    /// `sepc` for a fault, else 0.
+    pub pc: u64,
+}
+
+impl DeathNotice {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 40;
+
+    /// Encodes, little-endian.
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..8].copy_from_slice(&self.task.to_le_bytes());
+        b[8..12].copy_from_slice(&(self.kind as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.code.to_le_bytes());
+        b[24..32].copy_from_slice(&self.addr.to_le_bytes());
+        b[32..40].copy_from_slice(&self.pc.to_le_bytes());
+        b
+    }
+
+    /// Decodes; `None` for a wrong length or unknown kind.
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != Self::SIZE {
+            return None;
+        }
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let kind = match u32::from_le_bytes([b[8], b[9], b[10], b[11]]) {
+            1 => DeathKind::Exited,
+            2 => DeathKind::Faulted,
+            _ => return None,
+        };
+        Some(Self {
+            task: u64_at(0),
+            kind,
+            code: u64_at(16),
+            addr: u64_at(24),
+            pc: u64_at(32),
+        })
+    }
+}
+
+/// Human name of a RISC-V exception cause (`scause` without the interrupt bit).
+pub fn cause_name(scause: u64) -> &'static str {
+    match scause {
+        0 => "instruction-misaligned",
+        1 => "instruction-access-fault",
+        2 => "illegal-instruction",
+        3 => "breakpoint",
+        4 => "load-misaligned",
+        5 => "load-access-fault",
+        6 => "store-misaligned",
+        7 => "store-access-fault",
+        12 => "instruction-page-fault",
+        13 => "load-page-fault",
+        15 => "store-page-fault",
+        _ => "unknown-exception",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysno_roundtrip_and_unknown_rejected() {
+        for n in 0..=18u64 {
+            let s = Sysno::try_from(n).expect("known syscall");
+            assert_eq!(s as u64, n);
+        }
+        assert_eq!(Sysno::try_from(19), Err(19));
+        assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
+    }
+
+    #[test]
+    fn error_register_encoding_roundtrips() {
+        assert_eq!(Error::from_reg(0), Ok(()));
+        for e in Error::ALL {
+            assert_eq!(Error::from_reg(e.to_reg()), Err(e));
+        }
+        assert_eq!(Error::from_reg(12345), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn grant_spec_roundtrip() {
+        let g = GrantSpec { src: 3, dst: 7, rights: rights::SEND | rights::GRANT, badge: 0xdead_beef_0000_0001 };
+        let mut b = [0u8; GrantSpec::SIZE];
+        g.encode(&mut b);
+        assert_eq!(GrantSpec::decode(&b), g);
+    }
+
+    #[test]
+    fn death_notice_roundtrip_and_rejects() {
+        let n = DeathNotice { task: 0x0102, kind: DeathKind::Faulted, code: 15, addr: 0, pc: 0x1_0000_0040 };
+        assert_eq!(DeathNotice::decode(&n.encode()), Some(n));
+        assert_eq!(DeathNotice::decode(&n.encode()[..39]), None);
+        let mut bad = n.encode();
+        bad[8] = 9;
+        assert_eq!(DeathNotice::decode(&bad), None);
+    }
+
+    #[test]
+    fn message_limit_fits_bulk_socket_io() {
+        // Issue contract: at least 4 KiB of payload per message plus headers.
+        const _: () = assert!(MSG_MAX >= 4096 + 64);
+    }
+}

@@ -1,0 +1,37 @@
+//! Well-known capability slots of each service, shared by init and services.
+//!
+//! Init places the capabilities a boot profile grants at these slots; the
+//! service reads them from the same constants, so the two cannot drift.
+//! Slot 0 is init's own control capability and is empty in every other task.
+
+/// Init's own table, as created by the kernel.
+pub mod init {
+    /// The init-control capability.
+    pub const CONTROL: u32 = 0;
+    /// The DMA budget capability.
+    pub const DMA: u32 = 1;
+    /// First virtio-mmio device capability; one per device-tree slot follows.
+    pub const MMIO_FIRST: u32 = 2;
+    /// At most this many virtio-mmio slots are handed to init.
+    pub const MMIO_MAX: u32 = 8;
+}
+
+/// `selftest-client`.
+pub mod selftest_client {
+    /// Send (+grant) capability to the selftest server endpoint.
+    pub const SERVER: u32 = 1;
+    /// Send capability to init's control endpoint.
+    pub const INIT: u32 = 2;
+}
+
+/// `selftest-server` (also the peer of the IPC benchmark).
+pub mod selftest_server {
+    /// Receive capability of its endpoint.
+    pub const ENDPOINT: u32 = 1;
+}
+
+/// `bench-client`.
+pub mod bench_client {
+    /// Send capability to the selftest server endpoint.
+    pub const SERVER: u32 = 1;
+}
