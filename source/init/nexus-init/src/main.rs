@@ -1,1 +1,176 @@
-fn main(){}
+//! nexus-init: the first task. Starts the boot profile's services and
+//! supervises them.
+//!
+//! 1. Prints `init: start`, reads the kernel command line, selects the
+//!    profile (an unknown profile is refused with a message, and init exits).
+//! 2. Probes the virtio-mmio capabilities the kernel gave it and reports the
+//!    devices present (the network device is only ever granted onward to the
+//!    service a profile names).
+//! 3. Spawns each service in order with exactly its listed capabilities,
+//!    printing `init: up <svc>`, then `init: ready`.
+//! 4. Serves its endpoint forever: kernel death notices (printed as
+//!    `init: svc <name> exited code=…` / `… faulted cause=…`) and status
+//!    queries from services (`nexus-init-api`).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod init {
+    use nexus_abi::{rights, slots, DeathKind, DeathNotice, GrantSpec, KERNEL_BADGE};
+    use nexus_init::profile::{self, Grant, ProfileError};
+    use nexus_init_api::{decode_request, encode_reply, Status};
+    use nexus_rt::{println, sys};
+
+    const MAX_SERVICES: usize = 12;
+    const MAX_EPS: usize = 8;
+
+    struct Record {
+        name: &'static str,
+        task: u64,
+        status: Status,
+    }
+
+    fn probe_devices() {
+        for i in 0..slots::init::MMIO_MAX {
+            let slot = slots::init::MMIO_FIRST + i;
+            let Ok(info) = sys::cap_info(slot) else { continue };
+            let Ok(va) = sys::mmio_map(slot) else { continue };
+            // SAFETY: `va` maps the device window of this MMIO capability
+            // (device memory, at least one page); the virtio-mmio magic and
+            // device-id registers are at +0 and +8.
+            let (magic, id) = unsafe {
+                (core::ptr::read_volatile(va as *const u32), core::ptr::read_volatile((va + 8) as *const u32))
+            };
+            if magic == 0x7472_6976 && id != 0 {
+                let kind = match id {
+                    1 => "net",
+                    2 => "blk",
+                    4 => "rng",
+                    _ => "other",
+                };
+                println!(
+                    "init: virtio-mmio slot {} base={:#x} irq={} id={} ({})",
+                    i,
+                    info.x,
+                    info.y >> 48,
+                    id,
+                    kind
+                );
+            }
+        }
+    }
+
+    pub fn main(_arg: u64) -> i32 {
+        println!("init: start");
+        let mut cmdline = [0u8; 256];
+        let n = sys::boot_args(slots::init::CONTROL, &mut cmdline).unwrap_or(0);
+        let cmdline = core::str::from_utf8(&cmdline[..n]).unwrap_or("");
+        let prof = match profile::select(cmdline) {
+            Ok(p) => p,
+            Err(ProfileError::Unknown(name)) => {
+                println!("init: profile '{}' is not in this image; refusing to boot it", name);
+                return 2;
+            }
+        };
+        println!("init: profile {}", prof.name);
+        probe_devices();
+
+        let ctl = slots::init::CONTROL;
+        let Ok(own_ep) = sys::endpoint_create(ctl) else {
+            println!("init: cannot create its endpoint");
+            return 3;
+        };
+        let mut eps: [(&str, u32); MAX_EPS] = [("", 0); MAX_EPS];
+        let mut neps = 0;
+        let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
+
+        for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
+            let mut grants = [GrantSpec { src: 0, dst: 0, rights: 0, badge: 0 }; 8];
+            let mut ng = 0;
+            for g in svc.grants.iter().take(grants.len()) {
+                grants[ng] = match *g {
+                    Grant::Endpoint { ep, rights, badge, slot } => {
+                        let src = match eps[..neps].iter().find(|(n, _)| *n == ep) {
+                            Some(&(_, s)) => s,
+                            None => {
+                                let Ok(s) = sys::endpoint_create(ctl) else {
+                                    println!("init: cannot create endpoint {}", ep);
+                                    return 3;
+                                };
+                                eps[neps] = (ep, s);
+                                neps += 1;
+                                s
+                            }
+                        };
+                        GrantSpec { src, dst: slot, rights, badge }
+                    }
+                    Grant::InitEndpoint { badge, slot } => {
+                        GrantSpec { src: own_ep, dst: slot, rights: rights::SEND, badge }
+                    }
+                };
+                ng += 1;
+            }
+            match sys::spawn(ctl, svc.image, &grants[..ng], Some(own_ep), svc.arg) {
+                Ok(task) => {
+                    records[i] = Some(Record { name: svc.name, task, status: Status::Running });
+                    println!("init: up {}", svc.name);
+                }
+                Err(e) => println!("init: svc {} failed to start: {}", svc.name, e),
+            }
+        }
+        println!("init: ready t_ms={}", sys::now_ns() / 1_000_000);
+
+        let mut buf = [0u8; 64];
+        let mut reply = [0u8; nexus_init_api::REPLY_SIZE];
+        let mut token = 0;
+        let mut reply_len = 0;
+        loop {
+            let msg = match sys::ipc_reply_recv(own_ep, token, &reply[..reply_len], &mut buf, 0) {
+                Ok(m) => m,
+                Err(e) => {
+                    println!("init: receive failed: {}", e);
+                    token = 0;
+                    reply_len = 0;
+                    continue;
+                }
+            };
+            token = 0;
+            reply_len = 0;
+            if msg.badge == KERNEL_BADGE {
+                let Some(n) = DeathNotice::decode(&buf[..msg.len]) else { continue };
+                let rec = records.iter_mut().flatten().find(|r| r.task == n.task);
+                let name = rec.as_ref().map_or("?", |r| r.name);
+                match n.kind {
+                    DeathKind::Exited => println!("init: svc {} exited code={}", name, n.code as i64),
+                    DeathKind::Faulted => println!(
+                        "init: svc {} faulted cause={} addr={:#x} pc={:#x}",
+                        name,
+                        nexus_abi::cause_name(n.code),
+                        n.addr,
+                        n.pc
+                    ),
+                }
+                if let Some(r) = rec {
+                    r.status = match n.kind {
+                        DeathKind::Exited => Status::Exited(n.code),
+                        DeathKind::Faulted => Status::Faulted(n.code, n.addr),
+                    };
+                }
+                continue;
+            }
+            let status = match decode_request(&buf[..msg.len]) {
+                Ok(name) => records.iter().flatten().find(|r| r.name == name).map_or(Status::Unknown, |r| r.status),
+                Err(_) => Status::Unknown,
+            };
+            reply = encode_reply(status);
+            reply_len = reply.len();
+            token = msg.token;
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(init::main);

@@ -1,0 +1,1 @@
+fn main() { nexus_build::user_program(); }

@@ -1,0 +1,173 @@
+//! Boot profiles: which services start, in which order, with which caps.
+//!
+//! The kernel command line selects a profile with `nexus.profile=<name>`
+//! (default [`DEFAULT_PROFILE`]). Each service names its boot-image program,
+//! an argument passed in `a0`, and the capabilities init grants it, placed
+//! at the slots of `nexus_abi::slots` that the service reads. Endpoints are
+//! named; init creates each named endpoint once and hands out copies with the
+//! rights and badge listed. Nothing not listed is granted. See
+//! `docs/boot-profiles.md`.
+
+use nexus_abi::{rights, slots};
+
+/// Profile used when the command line names none.
+pub const DEFAULT_PROFILE: &str = "smoke";
+
+/// One capability grant.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A copy of named endpoint `ep` with `rights` and `badge` at `slot`.
+    Endpoint {
+        /// Endpoint name (created on first use).
+        ep: &'static str,
+        /// Rights kept.
+        rights: u32,
+        /// Badge identifying this holder to the receiver (0 = none).
+        badge: u64,
+        /// Destination slot.
+        slot: u32,
+    },
+    /// A send capability to init's own control/supervision endpoint.
+    InitEndpoint {
+        /// Badge identifying the holder to init.
+        badge: u64,
+        /// Destination slot.
+        slot: u32,
+    },
+}
+
+/// One service of a profile.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Name used in markers and status queries.
+    pub name: &'static str,
+    /// Boot-image program.
+    pub image: &'static str,
+    /// Value in `a0` at entry.
+    pub arg: u64,
+    /// Capabilities granted.
+    pub grants: &'static [Grant],
+}
+
+/// A boot profile.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Name on the command line.
+    pub name: &'static str,
+    /// Services in start order.
+    pub services: &'static [Service],
+}
+
+const SELFTEST_SERVER: Service = Service {
+    name: "selftest-server",
+    image: "selftest-server",
+    arg: 0,
+    grants: &[Grant::Endpoint { ep: "selftest", rights: rights::RECV, badge: 0, slot: slots::selftest_server::ENDPOINT }],
+};
+
+/// Every profile this init knows.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "smoke",
+        services: &[
+            SELFTEST_SERVER,
+            Service { name: "fault-store", image: "selftest-fault", arg: 0, grants: &[] },
+            Service { name: "fault-ill", image: "selftest-fault", arg: 1, grants: &[] },
+            Service {
+                name: "selftest-client",
+                image: "selftest-client",
+                arg: 0,
+                grants: &[
+                    Grant::Endpoint {
+                        ep: "selftest",
+                        rights: rights::SEND | rights::GRANT,
+                        badge: 1,
+                        slot: slots::selftest_client::SERVER,
+                    },
+                    Grant::InitEndpoint { badge: 2, slot: slots::selftest_client::INIT },
+                ],
+            },
+        ],
+    },
+    Profile {
+        name: "bench",
+        services: &[
+            SELFTEST_SERVER,
+            Service {
+                name: "bench-client",
+                image: "bench-client",
+                arg: 0,
+                grants: &[Grant::Endpoint {
+                    ep: "selftest",
+                    rights: rights::SEND,
+                    badge: 3,
+                    slot: slots::bench_client::SERVER,
+                }],
+            },
+        ],
+    },
+];
+
+/// The value of `nexus.profile=` on the command line, if present.
+pub fn profile_arg(cmdline: &str) -> Option<&str> {
+    cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix("nexus.profile=")).last()
+}
+
+/// Why no profile could be selected.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProfileError<'a> {
+    /// The command line names a profile this image does not contain.
+    Unknown(&'a str),
+}
+
+/// Selects the profile for `cmdline`.
+pub fn select(cmdline: &str) -> Result<&'static Profile, ProfileError<'_>> {
+    let name = profile_arg(cmdline).unwrap_or(DEFAULT_PROFILE);
+    PROFILES.iter().find(|p| p.name == name).ok_or(ProfileError::Unknown(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_by_command_line_with_default() {
+        assert_eq!(select("").unwrap().name, "smoke");
+        assert_eq!(select("console=ttyS0 nexus.profile=bench").unwrap().name, "bench");
+        assert_eq!(select("nexus.profile=smoke nexus.profile=bench").unwrap().name, "bench");
+        assert_eq!(select("nexus.profile=nope"), Err(ProfileError::Unknown("nope")));
+        assert_eq!(select("nexus.profile="), Err(ProfileError::Unknown("")));
+    }
+
+    #[test]
+    fn profiles_are_consistent() {
+        for p in PROFILES {
+            let mut names: Vec<_> = p.services.iter().map(|s| s.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), p.services.len(), "duplicate service in {}", p.name);
+            for s in p.services {
+                assert!(s.name.len() <= nexus_abi::NAME_MAX && s.image.len() <= nexus_abi::NAME_MAX);
+                let mut slots: Vec<u32> = s
+                    .grants
+                    .iter()
+                    .map(|g| match *g {
+                        Grant::Endpoint { slot, .. } | Grant::InitEndpoint { slot, .. } => slot,
+                    })
+                    .collect();
+                assert!(slots.iter().all(|&s| s != 0 && (s as usize) < nexus_abi::CAP_SLOTS));
+                slots.sort();
+                slots.dedup();
+                assert_eq!(slots.len(), s.grants.len(), "slot granted twice to {}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_but_the_listed_caps_is_granted_to_the_selftest_client() {
+        let smoke = select("").unwrap();
+        let client = smoke.services.iter().find(|s| s.name == "selftest-client").unwrap();
+        // The client must never hold a device capability: `mmio denied` relies on it.
+        assert_eq!(client.grants.len(), 2);
+    }
+}

@@ -1,0 +1,96 @@
+//! Console output (`print!`/`println!`) and the `log` backend over it.
+
+use core::fmt::{self, Write};
+
+/// Line-buffered console writer; flushes on newline and when full, so a line
+/// reaches the console in one syscall and is not interleaved with others.
+pub struct Console {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Console {
+    /// An empty writer.
+    pub const fn new() -> Self {
+        Self { buf: [0; 256], len: 0 }
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) {
+        if self.len > 0 {
+            let _ = crate::sys::console_write(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+            if b == b'\n' {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut c = $crate::console::Console::new();
+        let _ = write!(c, $($arg)*);
+    }};
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut c = $crate::console::Console::new();
+        let _ = writeln!(c, $($arg)*);
+    }};
+}
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let mut c = Console::new();
+            let _ = writeln!(c, "[{} {}] {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger;
+
+/// Installs the console as the `log` backend (level Info).
+pub fn init_logger() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
+}

@@ -1,0 +1,37 @@
+//! Userspace runtime for Neuron services: entry, panic, heap, log, syscalls.
+//!
+//! A service is a `#![no_std] #![no_main]` binary that calls
+//! [`entry!`]`(main)` with `fn main(arg: u64) -> i32`. The runtime provides:
+//! - `_start`: sets up the heap and the `log` backend, calls `main`, exits
+//!   with its return value;
+//! - a panic handler that prints the message and exits with code 101;
+//! - a global allocator over a static heap ([`HEAP_SIZE`]);
+//! - [`sys`]: one safe wrapper per syscall, and [`ipc`] helpers.
+//!
+//! On the host (tests, `cargo check --workspace`) only the pure parts build.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
+
+extern crate alloc;
+
+pub use nexus_abi as abi;
+
+pub mod console;
+pub mod sys;
+
+#[cfg(target_os = "none")]
+mod rt;
+
+/// Size of each task's static heap.
+pub const HEAP_SIZE: usize = 1024 * 1024;
+
+/// Declares the program's `main(arg: u64) -> i32`, called by the runtime.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        extern "Rust" fn __nexus_main(arg: u64) -> i32 {
+            $main(arg)
+        }
+    };
+}
