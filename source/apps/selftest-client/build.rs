@@ -1,1 +1,3 @@
-fn main() { nexus_build::user_program(); }
+fn main() {
+    nexus_build::user_program();
+}

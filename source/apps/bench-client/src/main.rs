@@ -49,6 +49,17 @@ mod bench {
         }
         instr.sort_unstable();
         ns.sort_unstable();
+        // Cost of the trap path alone: a syscall that does nothing but read
+        // the clock.
+        let mut null = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            let c0 = sys::instret();
+            core::hint::black_box(sys::now_ns());
+            let c1 = sys::instret();
+            null.push(c1 - c0);
+        }
+        null.sort_unstable();
+        println!("BENCH: null syscall instr median={}", null[500]);
         println!(
             "BENCH: ipc roundtrip instr median={} min={} p99={} iters={}",
             instr[ITERS / 2],
@@ -56,7 +67,11 @@ mod bench {
             instr[ITERS * 99 / 100],
             ITERS
         );
-        println!("BENCH: ipc roundtrip ns median={} iters={}", ns[ITERS / 2], ITERS);
+        println!(
+            "BENCH: ipc roundtrip ns median={} iters={}",
+            ns[ITERS / 2],
+            ITERS
+        );
         println!("BENCH: end");
         0
     }

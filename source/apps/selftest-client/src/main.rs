@@ -19,6 +19,8 @@ mod client {
     const INIT: u32 = slots::selftest_client::INIT;
 
     type Check = Result<(), &'static str>;
+    /// A named check: the marker printed when it passes.
+    type NamedCheck = (&'static str, fn() -> Check);
 
     fn ensure(ok: bool, what: &'static str) -> Check {
         if ok {
@@ -36,39 +38,83 @@ mod client {
             for (i, b) in msg[1..len].iter_mut().enumerate() {
                 *b = (i * 7 + len) as u8;
             }
-            let (n, cap) = sys::ipc_call(SERVER, &msg[..len], &mut reply, None, 0).map_err(|_| "call failed")?;
+            let (n, cap) = sys::ipc_call(SERVER, &msg[..len], &mut reply, None, 0)
+                .map_err(|_| "call failed")?;
             ensure(n == len && cap.is_none(), "reply length")?;
-            ensure(msg[..len].iter().zip(&reply[..len]).all(|(a, b)| a ^ 0x5a == *b), "reply content")?;
+            ensure(
+                msg[..len]
+                    .iter()
+                    .zip(&reply[..len])
+                    .all(|(a, b)| a ^ 0x5a == *b),
+                "reply content",
+            )?;
         }
         // A message larger than MSG_MAX is refused before anything is sent.
         let big = [1u8; MSG_MAX + 1];
-        ensure(sys::ipc_call(SERVER, &big, &mut reply, None, 0) == Err(Error::TooLarge), "oversized message")?;
+        ensure(
+            sys::ipc_call(SERVER, &big, &mut reply, None, 0) == Err(Error::TooLarge),
+            "oversized message",
+        )?;
         // A reply that does not fit the caller's buffer is an error, not a
         // truncation.
-        ensure(sys::ipc_call(SERVER, &msg[..100], &mut reply[..10], None, 0) == Err(Error::TooLarge), "small reply buffer")
+        ensure(
+            sys::ipc_call(SERVER, &msg[..100], &mut reply[..10], None, 0) == Err(Error::TooLarge),
+            "small reply buffer",
+        )
     }
 
     fn cap_transfer() -> Check {
         let mut reply = [0u8; 8];
-        let (n, _) = sys::ipc_call(SERVER, &[2], &mut reply, Some(SERVER), 0).map_err(|_| "call with cap failed")?;
-        ensure(n == 3 && reply[..3] == [2, CapKind::Endpoint as u8, 1], "server did not receive an endpoint cap")?;
+        let (n, _) = sys::ipc_call(SERVER, &[2], &mut reply, Some(SERVER), 0)
+            .map_err(|_| "call with cap failed")?;
+        ensure(
+            n == 3 && reply[..3] == [2, CapKind::Endpoint as u8, 1],
+            "server did not receive an endpoint cap",
+        )?;
         // The sender keeps its own copy.
-        ensure(sys::cap_info(SERVER).map(|i| i.kind) == Ok(Some(CapKind::Endpoint)), "sender lost its cap")?;
+        ensure(
+            sys::cap_info(SERVER).map(|i| i.kind) == Ok(Some(CapKind::Endpoint)),
+            "sender lost its cap",
+        )?;
         // An empty slot cannot be transferred.
-        ensure(sys::ipc_call(SERVER, &[2], &mut reply, Some(20), 0) == Err(Error::NoCapability), "empty slot transferred")
+        ensure(
+            sys::ipc_call(SERVER, &[2], &mut reply, Some(20), 0) == Err(Error::NoCapability),
+            "empty slot transferred",
+        )
     }
 
     fn mmio_denied() -> Check {
         // No capability in the slot: the kernel refuses to map anything.
-        ensure(sys::mmio_map(20) == Err(Error::NoCapability), "map from empty slot")?;
-        ensure(sys::mmio_map(u32::MAX) == Err(Error::NoCapability), "map from out-of-range slot")?;
+        ensure(
+            sys::mmio_map(20) == Err(Error::NoCapability),
+            "map from empty slot",
+        )?;
+        ensure(
+            sys::mmio_map(u32::MAX) == Err(Error::NoCapability),
+            "map from out-of-range slot",
+        )?;
         // A capability of another kind does not map a device either.
-        ensure(sys::mmio_map(SERVER) == Err(Error::WrongCapability), "map through an endpoint cap")?;
-        ensure(sys::irq_wait(SERVER, 1) == Err(Error::WrongCapability), "irq wait through an endpoint cap")?;
-        ensure(sys::dma_alloc(20, 1) == Err(Error::NoCapability), "dma without a cap")?;
+        ensure(
+            sys::mmio_map(SERVER) == Err(Error::WrongCapability),
+            "map through an endpoint cap",
+        )?;
+        ensure(
+            sys::irq_wait(SERVER, 1) == Err(Error::WrongCapability),
+            "irq wait through an endpoint cap",
+        )?;
+        ensure(
+            sys::dma_alloc(20, 1) == Err(Error::NoCapability),
+            "dma without a cap",
+        )?;
         // Init-only operations are refused without the init-control cap.
-        ensure(sys::endpoint_create(0) == Err(Error::NoCapability), "endpoint create without control cap")?;
-        ensure(sys::spawn(0, "selftest-fault", &[], None, 0) == Err(Error::NoCapability), "spawn without control cap")
+        ensure(
+            sys::endpoint_create(0) == Err(Error::NoCapability),
+            "endpoint create without control cap",
+        )?;
+        ensure(
+            sys::spawn(0, "selftest-fault", &[], None, 0) == Err(Error::NoCapability),
+            "spawn without control cap",
+        )
     }
 
     fn bad_pointers() -> Check {
@@ -80,22 +126,56 @@ mod client {
         let kernel = 0x8020_0000u64;
         let unmapped = 0x1000u64;
         let stack_top = layout::STACK_TOP;
-        ensure(call(Sysno::ConsoleWrite, [kernel, 16, 0, 0, 0, 0, 0]) == Err(Error::BadAddress), "console kernel ptr")?;
-        ensure(call(Sysno::ConsoleWrite, [unmapped, 8, 0, 0, 0, 0, 0]) == Err(Error::BadAddress), "console unmapped")?;
-        ensure(call(Sysno::ConsoleWrite, [stack_top - 8, 64, 0, 0, 0, 0, 0]) == Err(Error::BadAddress), "past stack")?;
-        ensure(call(Sysno::ConsoleWrite, [u64::MAX - 2, 8, 0, 0, 0, 0, 0]) != Ok(()), "overflowing range")?;
+        ensure(
+            call(Sysno::ConsoleWrite, [kernel, 16, 0, 0, 0, 0, 0]) == Err(Error::BadAddress),
+            "console kernel ptr",
+        )?;
+        ensure(
+            call(Sysno::ConsoleWrite, [unmapped, 8, 0, 0, 0, 0, 0]) == Err(Error::BadAddress),
+            "console unmapped",
+        )?;
+        ensure(
+            call(Sysno::ConsoleWrite, [stack_top - 8, 64, 0, 0, 0, 0, 0]) == Err(Error::BadAddress),
+            "past stack",
+        )?;
+        ensure(
+            call(Sysno::ConsoleWrite, [u64::MAX - 2, 8, 0, 0, 0, 0, 0]) != Ok(()),
+            "overflowing range",
+        )?;
         let msg = [1u8; 4];
         let m = msg.as_ptr() as u64;
         // Reply buffer in kernel memory; message in unmapped memory.
-        ensure(call(Sysno::IpcCall, [SERVER as u64, m, 4, kernel, 64, u64::MAX, 0]) == Err(Error::BadAddress), "ipc reply ptr")?;
-        ensure(call(Sysno::IpcCall, [SERVER as u64, unmapped, 4, m, 4, u64::MAX, 0]) == Err(Error::BadAddress), "ipc msg ptr")?;
+        ensure(
+            call(
+                Sysno::IpcCall,
+                [SERVER as u64, m, 4, kernel, 64, u64::MAX, 0],
+            ) == Err(Error::BadAddress),
+            "ipc reply ptr",
+        )?;
+        ensure(
+            call(
+                Sysno::IpcCall,
+                [SERVER as u64, unmapped, 4, m, 4, u64::MAX, 0],
+            ) == Err(Error::BadAddress),
+            "ipc msg ptr",
+        )?;
         // Code is mapped read-only: the kernel must not write a reply there.
         let code = bad_pointers as *const () as u64;
-        ensure(call(Sysno::IpcCall, [SERVER as u64, m, 4, code, 64, u64::MAX, 0]) == Err(Error::BadAddress), "write to code")?;
-        ensure(call(Sysno::CapInfo, [u64::MAX, 0, 0, 0, 0, 0, 0]) == Err(Error::NoCapability), "cap slot range")?;
+        ensure(
+            call(Sysno::IpcCall, [SERVER as u64, m, 4, code, 64, u64::MAX, 0])
+                == Err(Error::BadAddress),
+            "write to code",
+        )?;
+        ensure(
+            call(Sysno::CapInfo, [u64::MAX, 0, 0, 0, 0, 0, 0]) == Err(Error::NoCapability),
+            "cap slot range",
+        )?;
         // SAFETY: an unknown syscall number touches nothing.
         let r = unsafe { sys::raw(999, [0; 7]) };
-        ensure(Error::from_reg(r[0]) == Err(Error::InvalidSyscall), "unknown syscall")?;
+        ensure(
+            Error::from_reg(r[0]) == Err(Error::InvalidSyscall),
+            "unknown syscall",
+        )?;
         Ok(())
     }
 
@@ -108,7 +188,10 @@ mod client {
         // would hang; instead use a past deadline on the server call.
         let mut reply = [0u8; 4];
         let r = sys::ipc_call(INIT, &[0xee], &mut reply, None, 1);
-        ensure(r == Err(Error::TimedOut) || r.is_ok(), "deadline in the past")
+        ensure(
+            r == Err(Error::TimedOut) || r.is_ok(),
+            "deadline in the past",
+        )
     }
 
     fn status_of(name: &str) -> Result<Status, &'static str> {
@@ -116,7 +199,8 @@ mod client {
         let n = encode_request(name, &mut req).map_err(|_| "encode")?;
         let mut reply = [0u8; 32];
         let deadline = sys::now_ns() + 1_000_000_000;
-        let (len, _) = sys::ipc_call(INIT, &req[..n], &mut reply, None, deadline).map_err(|_| "init call")?;
+        let (len, _) =
+            sys::ipc_call(INIT, &req[..n], &mut reply, None, deadline).map_err(|_| "init call")?;
         decode_reply(&reply[..len]).map_err(|_| "init reply")
     }
 
@@ -127,18 +211,21 @@ mod client {
             let ill = status_of("fault-ill")?;
             match (store, ill) {
                 (Status::Faulted(15, 0), Status::Faulted(2, _)) => break,
-                (Status::Running, _) | (_, Status::Running) if sys::now_ns() < deadline => sys::sleep_ms(5),
+                (Status::Running, _) | (_, Status::Running) if sys::now_ns() < deadline => {
+                    sys::sleep_ms(5)
+                }
                 _ => return Err("fault children not reported as faulted with the right cause"),
             }
         }
         // The system goes on: IPC with another task still works.
         let mut reply = [0u8; 8];
-        let (n, _) = sys::ipc_call(SERVER, &[1, 2], &mut reply, None, 0).map_err(|_| "ipc after fault")?;
+        let (n, _) =
+            sys::ipc_call(SERVER, &[1, 2], &mut reply, None, 0).map_err(|_| "ipc after fault")?;
         ensure(n == 2 && reply[1] == 2 ^ 0x5a, "ipc after fault")
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let checks: [(&str, fn() -> Check); 6] = [
+        let checks: [NamedCheck; 6] = [
             ("ipc roundtrip ok", ipc_roundtrip),
             ("cap transfer ok", cap_transfer),
             ("mmio denied ok", mmio_denied),

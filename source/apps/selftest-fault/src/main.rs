@@ -21,7 +21,10 @@ mod fault {
                 core::hint::black_box(v);
             }
         }
-        nexus_rt::println!("selftest-fault: survived fault {} (kernel failed to stop it)", arg);
+        nexus_rt::println!(
+            "selftest-fault: survived fault {} (kernel failed to stop it)",
+            arg
+        );
         1
     }
 }

@@ -44,7 +44,11 @@ mod server {
                     Some(slot) => {
                         let kind = sys::cap_info(slot).ok().and_then(|i| i.kind);
                         let _ = sys::cap_drop(slot);
-                        out[..3].copy_from_slice(&[2, kind.map_or(0, |k| k as u8), (kind == Some(CapKind::Endpoint)) as u8]);
+                        out[..3].copy_from_slice(&[
+                            2,
+                            kind.map_or(0, |k| k as u8),
+                            (kind == Some(CapKind::Endpoint)) as u8,
+                        ]);
                         3
                     }
                     None => {

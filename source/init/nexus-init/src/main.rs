@@ -36,13 +36,20 @@ mod init {
     fn probe_devices() {
         for i in 0..slots::init::MMIO_MAX {
             let slot = slots::init::MMIO_FIRST + i;
-            let Ok(info) = sys::cap_info(slot) else { continue };
-            let Ok(va) = sys::mmio_map(slot) else { continue };
+            let Ok(info) = sys::cap_info(slot) else {
+                continue;
+            };
+            let Ok(va) = sys::mmio_map(slot) else {
+                continue;
+            };
             // SAFETY: `va` maps the device window of this MMIO capability
             // (device memory, at least one page); the virtio-mmio magic and
             // device-id registers are at +0 and +8.
             let (magic, id) = unsafe {
-                (core::ptr::read_volatile(va as *const u32), core::ptr::read_volatile((va + 8) as *const u32))
+                (
+                    core::ptr::read_volatile(va as *const u32),
+                    core::ptr::read_volatile((va + 8) as *const u32),
+                )
             };
             if magic == 0x7472_6976 && id != 0 {
                 let kind = match id {
@@ -71,7 +78,10 @@ mod init {
         let prof = match profile::select(cmdline) {
             Ok(p) => p,
             Err(ProfileError::Unknown(name)) => {
-                println!("init: profile '{}' is not in this image; refusing to boot it", name);
+                println!(
+                    "init: profile '{}' is not in this image; refusing to boot it",
+                    name
+                );
                 return 2;
             }
         };
@@ -88,11 +98,21 @@ mod init {
         let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
 
         for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
-            let mut grants = [GrantSpec { src: 0, dst: 0, rights: 0, badge: 0 }; 8];
+            let mut grants = [GrantSpec {
+                src: 0,
+                dst: 0,
+                rights: 0,
+                badge: 0,
+            }; 8];
             let mut ng = 0;
             for g in svc.grants.iter().take(grants.len()) {
                 grants[ng] = match *g {
-                    Grant::Endpoint { ep, rights, badge, slot } => {
+                    Grant::Endpoint {
+                        ep,
+                        rights,
+                        badge,
+                        slot,
+                    } => {
                         let src = match eps[..neps].iter().find(|(n, _)| *n == ep) {
                             Some(&(_, s)) => s,
                             None => {
@@ -105,17 +125,29 @@ mod init {
                                 s
                             }
                         };
-                        GrantSpec { src, dst: slot, rights, badge }
+                        GrantSpec {
+                            src,
+                            dst: slot,
+                            rights,
+                            badge,
+                        }
                     }
-                    Grant::InitEndpoint { badge, slot } => {
-                        GrantSpec { src: own_ep, dst: slot, rights: rights::SEND, badge }
-                    }
+                    Grant::InitEndpoint { badge, slot } => GrantSpec {
+                        src: own_ep,
+                        dst: slot,
+                        rights: rights::SEND,
+                        badge,
+                    },
                 };
                 ng += 1;
             }
             match sys::spawn(ctl, svc.image, &grants[..ng], Some(own_ep), svc.arg) {
                 Ok(task) => {
-                    records[i] = Some(Record { name: svc.name, task, status: Status::Running });
+                    records[i] = Some(Record {
+                        name: svc.name,
+                        task,
+                        status: Status::Running,
+                    });
                     println!("init: up {}", svc.name);
                 }
                 Err(e) => println!("init: svc {} failed to start: {}", svc.name, e),
@@ -140,11 +172,15 @@ mod init {
             token = 0;
             reply_len = 0;
             if msg.badge == KERNEL_BADGE {
-                let Some(n) = DeathNotice::decode(&buf[..msg.len]) else { continue };
+                let Some(n) = DeathNotice::decode(&buf[..msg.len]) else {
+                    continue;
+                };
                 let rec = records.iter_mut().flatten().find(|r| r.task == n.task);
                 let name = rec.as_ref().map_or("?", |r| r.name);
                 match n.kind {
-                    DeathKind::Exited => println!("init: svc {} exited code={}", name, n.code as i64),
+                    DeathKind::Exited => {
+                        println!("init: svc {} exited code={}", name, n.code as i64)
+                    }
                     DeathKind::Faulted => println!(
                         "init: svc {} faulted cause={} addr={:#x} pc={:#x}",
                         name,
@@ -162,7 +198,11 @@ mod init {
                 continue;
             }
             let status = match decode_request(&buf[..msg.len]) {
-                Ok(name) => records.iter().flatten().find(|r| r.name == name).map_or(Status::Unknown, |r| r.status),
+                Ok(name) => records
+                    .iter()
+                    .flatten()
+                    .find(|r| r.name == name)
+                    .map_or(Status::Unknown, |r| r.status),
                 Err(_) => Status::Unknown,
             };
             reply = encode_reply(status);

@@ -62,7 +62,12 @@ const SELFTEST_SERVER: Service = Service {
     name: "selftest-server",
     image: "selftest-server",
     arg: 0,
-    grants: &[Grant::Endpoint { ep: "selftest", rights: rights::RECV, badge: 0, slot: slots::selftest_server::ENDPOINT }],
+    grants: &[Grant::Endpoint {
+        ep: "selftest",
+        rights: rights::RECV,
+        badge: 0,
+        slot: slots::selftest_server::ENDPOINT,
+    }],
 };
 
 /// Every profile this init knows.
@@ -71,8 +76,18 @@ pub const PROFILES: &[Profile] = &[
         name: "smoke",
         services: &[
             SELFTEST_SERVER,
-            Service { name: "fault-store", image: "selftest-fault", arg: 0, grants: &[] },
-            Service { name: "fault-ill", image: "selftest-fault", arg: 1, grants: &[] },
+            Service {
+                name: "fault-store",
+                image: "selftest-fault",
+                arg: 0,
+                grants: &[],
+            },
+            Service {
+                name: "fault-ill",
+                image: "selftest-fault",
+                arg: 1,
+                grants: &[],
+            },
             Service {
                 name: "selftest-client",
                 image: "selftest-client",
@@ -84,7 +99,10 @@ pub const PROFILES: &[Profile] = &[
                         badge: 1,
                         slot: slots::selftest_client::SERVER,
                     },
-                    Grant::InitEndpoint { badge: 2, slot: slots::selftest_client::INIT },
+                    Grant::InitEndpoint {
+                        badge: 2,
+                        slot: slots::selftest_client::INIT,
+                    },
                 ],
             },
         ],
@@ -110,7 +128,10 @@ pub const PROFILES: &[Profile] = &[
 
 /// The value of `nexus.profile=` on the command line, if present.
 pub fn profile_arg(cmdline: &str) -> Option<&str> {
-    cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix("nexus.profile=")).last()
+    cmdline
+        .split_ascii_whitespace()
+        .filter_map(|w| w.strip_prefix("nexus.profile="))
+        .next_back()
 }
 
 /// Why no profile could be selected.
@@ -123,7 +144,10 @@ pub enum ProfileError<'a> {
 /// Selects the profile for `cmdline`.
 pub fn select(cmdline: &str) -> Result<&'static Profile, ProfileError<'_>> {
     let name = profile_arg(cmdline).unwrap_or(DEFAULT_PROFILE);
-    PROFILES.iter().find(|p| p.name == name).ok_or(ProfileError::Unknown(name))
+    PROFILES
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or(ProfileError::Unknown(name))
 }
 
 #[cfg(test)]
@@ -133,9 +157,20 @@ mod tests {
     #[test]
     fn selects_by_command_line_with_default() {
         assert_eq!(select("").unwrap().name, "smoke");
-        assert_eq!(select("console=ttyS0 nexus.profile=bench").unwrap().name, "bench");
-        assert_eq!(select("nexus.profile=smoke nexus.profile=bench").unwrap().name, "bench");
-        assert_eq!(select("nexus.profile=nope"), Err(ProfileError::Unknown("nope")));
+        assert_eq!(
+            select("console=ttyS0 nexus.profile=bench").unwrap().name,
+            "bench"
+        );
+        assert_eq!(
+            select("nexus.profile=smoke nexus.profile=bench")
+                .unwrap()
+                .name,
+            "bench"
+        );
+        assert_eq!(
+            select("nexus.profile=nope"),
+            Err(ProfileError::Unknown("nope"))
+        );
         assert_eq!(select("nexus.profile="), Err(ProfileError::Unknown("")));
     }
 
@@ -145,9 +180,16 @@ mod tests {
             let mut names: Vec<_> = p.services.iter().map(|s| s.name).collect();
             names.sort();
             names.dedup();
-            assert_eq!(names.len(), p.services.len(), "duplicate service in {}", p.name);
+            assert_eq!(
+                names.len(),
+                p.services.len(),
+                "duplicate service in {}",
+                p.name
+            );
             for s in p.services {
-                assert!(s.name.len() <= nexus_abi::NAME_MAX && s.image.len() <= nexus_abi::NAME_MAX);
+                assert!(
+                    s.name.len() <= nexus_abi::NAME_MAX && s.image.len() <= nexus_abi::NAME_MAX
+                );
                 let mut slots: Vec<u32> = s
                     .grants
                     .iter()
@@ -155,10 +197,17 @@ mod tests {
                         Grant::Endpoint { slot, .. } | Grant::InitEndpoint { slot, .. } => slot,
                     })
                     .collect();
-                assert!(slots.iter().all(|&s| s != 0 && (s as usize) < nexus_abi::CAP_SLOTS));
+                assert!(slots
+                    .iter()
+                    .all(|&s| s != 0 && (s as usize) < nexus_abi::CAP_SLOTS));
                 slots.sort();
                 slots.dedup();
-                assert_eq!(slots.len(), s.grants.len(), "slot granted twice to {}", s.name);
+                assert_eq!(
+                    slots.len(),
+                    s.grants.len(),
+                    "slot granted twice to {}",
+                    s.name
+                );
             }
         }
     }
@@ -166,7 +215,11 @@ mod tests {
     #[test]
     fn nothing_but_the_listed_caps_is_granted_to_the_selftest_client() {
         let smoke = select("").unwrap();
-        let client = smoke.services.iter().find(|s| s.name == "selftest-client").unwrap();
+        let client = smoke
+            .services
+            .iter()
+            .find(|s| s.name == "selftest-client")
+            .unwrap();
         // The client must never hold a device capability: `mmio denied` relies on it.
         assert_eq!(client.grants.len(), 2);
     }

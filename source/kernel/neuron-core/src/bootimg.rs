@@ -90,7 +90,10 @@ impl<'a> BootImage<'a> {
 
     fn entry_raw(&self, i: usize) -> Result<(&'a str, &'a [u8]), ImageError> {
         let e = &self.bytes[HEADER + i * ENTRY..HEADER + (i + 1) * ENTRY];
-        let name_len = e[..NAME_MAX].iter().position(|&c| c == 0).unwrap_or(NAME_MAX);
+        let name_len = e[..NAME_MAX]
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(NAME_MAX);
         if name_len == 0 || e[name_len..NAME_MAX].iter().any(|&c| c != 0) {
             return Err(ImageError::BadName);
         }
@@ -98,7 +101,7 @@ impl<'a> BootImage<'a> {
         let off = u32_at(e, NAME_MAX) as usize;
         let len = u32_at(e, NAME_MAX + 4) as usize;
         let end = off.checked_add(len).ok_or(ImageError::BadRange)?;
-        if off % 8 != 0 || off < HEADER + self.count * ENTRY || end > self.bytes.len() {
+        if !off.is_multiple_of(8) || off < HEADER + self.count * ENTRY || end > self.bytes.len() {
             return Err(ImageError::BadRange);
         }
         Ok((name, &self.bytes[off..end]))
@@ -121,7 +124,10 @@ impl<'a> BootImage<'a> {
 
     /// The bytes of the entry called `name`.
     pub fn find(&self, name: &[u8]) -> Option<&'a [u8]> {
-        (0..self.count).filter_map(|i| self.entry(i)).find(|(n, _)| n.as_bytes() == name).map(|(_, d)| d)
+        (0..self.count)
+            .filter_map(|i| self.entry(i))
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, d)| d)
     }
 }
 
@@ -170,7 +176,11 @@ mod tests {
 
     #[test]
     fn build_parse_find_roundtrip() {
-        let img = build(&[("nexus-init", b"ELF-A"), ("selftest-client", b"second blob")]).unwrap();
+        let img = build(&[
+            ("nexus-init", b"ELF-A"),
+            ("selftest-client", b"second blob"),
+        ])
+        .unwrap();
         let p = BootImage::parse(&img).unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p.find(b"nexus-init"), Some(&b"ELF-A"[..]));
@@ -183,7 +193,10 @@ mod tests {
     fn every_truncation_and_corruption_is_an_error() {
         let img = build(&[("a", b"12345678"), ("b", b"xyz")]).unwrap();
         for cut in 0..img.len() {
-            assert!(BootImage::parse(&img[..cut]).is_err(), "truncated at {cut} accepted");
+            assert!(
+                BootImage::parse(&img[..cut]).is_err(),
+                "truncated at {cut} accepted"
+            );
         }
         let mut bad = img.clone();
         bad[0] = b'X';
@@ -193,7 +206,10 @@ mod tests {
         assert_eq!(BootImage::parse(&bad).unwrap_err(), ImageError::BadVersion);
         let mut bad = img.clone();
         bad[6] = 200;
-        assert_eq!(BootImage::parse(&bad).unwrap_err(), ImageError::TooManyEntries);
+        assert_eq!(
+            BootImage::parse(&bad).unwrap_err(),
+            ImageError::TooManyEntries
+        );
         // Entry length pointing past the end.
         let mut bad = img.clone();
         bad[HEADER + NAME_MAX + 4..HEADER + NAME_MAX + 8].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -210,9 +226,15 @@ mod tests {
 
     #[test]
     fn duplicates_and_bad_names_refused() {
-        assert_eq!(build(&[("a", b"1"), ("a", b"2")]).unwrap_err(), ImageError::DuplicateName);
+        assert_eq!(
+            build(&[("a", b"1"), ("a", b"2")]).unwrap_err(),
+            ImageError::DuplicateName
+        );
         assert_eq!(build(&[("", b"1")]).unwrap_err(), ImageError::BadName);
-        assert_eq!(build(&[(&"x".repeat(NAME_MAX + 1), b"1")]).unwrap_err(), ImageError::BadName);
+        assert_eq!(
+            build(&[(&"x".repeat(NAME_MAX + 1), b"1")]).unwrap_err(),
+            ImageError::BadName
+        );
     }
 
     #[test]

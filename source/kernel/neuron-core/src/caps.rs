@@ -51,7 +51,9 @@ impl Cap {
     pub fn rights(&self) -> u32 {
         match *self {
             Cap::InitControl => rights::ALL,
-            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => rights,
+            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => {
+                rights
+            }
         }
     }
 
@@ -64,16 +66,37 @@ impl Cap {
         }
         match *self {
             Cap::InitControl => Err(Error::NoRights),
-            Cap::Endpoint { id, rights, badge: old } => {
+            Cap::Endpoint {
+                id,
+                rights,
+                badge: old,
+            } => {
                 let badge = match (old, badge) {
                     (old, 0) => old,
                     (0, new) => new,
                     _ => return Err(Error::NoRights),
                 };
-                Ok(Cap::Endpoint { id, rights: rights & mask, badge })
+                Ok(Cap::Endpoint {
+                    id,
+                    rights: rights & mask,
+                    badge,
+                })
             }
-            Cap::Mmio { base, len, irq, rights } => Ok(Cap::Mmio { base, len, irq, rights: rights & mask }),
-            Cap::Dma { pages, rights } => Ok(Cap::Dma { pages, rights: rights & mask }),
+            Cap::Mmio {
+                base,
+                len,
+                irq,
+                rights,
+            } => Ok(Cap::Mmio {
+                base,
+                len,
+                irq,
+                rights: rights & mask,
+            }),
+            Cap::Dma { pages, rights } => Ok(Cap::Dma {
+                pages,
+                rights: rights & mask,
+            }),
         }
     }
 }
@@ -93,7 +116,9 @@ impl Default for CapTable {
 impl CapTable {
     /// An empty table.
     pub const fn new() -> Self {
-        Self { slots: [None; CAP_SLOTS] }
+        Self {
+            slots: [None; CAP_SLOTS],
+        }
     }
 
     /// The capability in `slot` (a user-supplied number).
@@ -125,12 +150,18 @@ impl CapTable {
 
     /// The first free slot, if any.
     pub fn free_slot(&self) -> Option<u32> {
-        self.slots.iter().position(Option::is_none).map(|i| i as u32)
+        self.slots
+            .iter()
+            .position(Option::is_none)
+            .map(|i| i as u32)
     }
 
     /// Puts `cap` in `slot`, which must be in range and empty.
     pub fn insert_at(&mut self, slot: u64, cap: Cap) -> Result<(), Error> {
-        let s = usize::try_from(slot).ok().filter(|s| *s < CAP_SLOTS).ok_or(Error::InvalidArgument)?;
+        let s = usize::try_from(slot)
+            .ok()
+            .filter(|s| *s < CAP_SLOTS)
+            .ok_or(Error::InvalidArgument)?;
         if self.slots[s].is_some() {
             return Err(Error::Busy);
         }
@@ -147,7 +178,10 @@ impl CapTable {
 
     /// Iterates over occupied slots.
     pub fn iter(&self) -> impl Iterator<Item = (u32, Cap)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i as u32, c)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (i as u32, c)))
     }
 }
 
@@ -155,7 +189,11 @@ impl CapTable {
 mod tests {
     use super::*;
 
-    const EP: Cap = Cap::Endpoint { id: 3, rights: rights::SEND | rights::RECV | rights::GRANT, badge: 0 };
+    const EP: Cap = Cap::Endpoint {
+        id: 3,
+        rights: rights::SEND | rights::RECV | rights::GRANT,
+        badge: 0,
+    };
 
     #[test]
     fn slots_are_checked_for_range_kind_and_rights() {
@@ -165,23 +203,42 @@ mod tests {
         assert_eq!(t.get(31), Err(Error::NoCapability));
         assert_eq!(t.get(32), Err(Error::NoCapability));
         assert_eq!(t.get(u64::MAX), Err(Error::NoCapability));
-        assert_eq!(t.get_checked(s, CapKind::Mmio, rights::MAP), Err(Error::WrongCapability));
+        assert_eq!(
+            t.get_checked(s, CapKind::Mmio, rights::MAP),
+            Err(Error::WrongCapability)
+        );
         let send_only = EP.derive(rights::SEND, 0).unwrap();
         let s2 = t.insert(send_only).unwrap() as u64;
-        assert_eq!(t.get_checked(s2, CapKind::Endpoint, rights::RECV), Err(Error::NoRights));
+        assert_eq!(
+            t.get_checked(s2, CapKind::Endpoint, rights::RECV),
+            Err(Error::NoRights)
+        );
         assert!(t.get_checked(s2, CapKind::Endpoint, rights::SEND).is_ok());
     }
 
     #[test]
     fn derive_never_amplifies_and_badges_once() {
         let a = EP.derive(rights::SEND, 7).unwrap();
-        assert_eq!(a, Cap::Endpoint { id: 3, rights: rights::SEND, badge: 7 });
+        assert_eq!(
+            a,
+            Cap::Endpoint {
+                id: 3,
+                rights: rights::SEND,
+                badge: 7
+            }
+        );
         // Asking for more rights than held yields only what was held.
         assert_eq!(a.derive(rights::ALL, 0).unwrap().rights(), rights::SEND);
         // Re-badging a badged cap is refused; the kernel badge cannot be minted.
         assert_eq!(a.derive(rights::SEND, 8), Err(Error::NoRights));
-        assert_eq!(EP.derive(rights::SEND, KERNEL_BADGE), Err(Error::InvalidArgument));
-        assert_eq!(Cap::InitControl.derive(rights::ALL, 0), Err(Error::NoRights));
+        assert_eq!(
+            EP.derive(rights::SEND, KERNEL_BADGE),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            Cap::InitControl.derive(rights::ALL, 0),
+            Err(Error::NoRights)
+        );
     }
 
     #[test]

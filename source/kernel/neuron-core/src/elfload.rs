@@ -35,7 +35,10 @@ pub struct Segment {
 impl Segment {
     /// First and one-past-last page addresses covered.
     pub fn pages(&self) -> (u64, u64) {
-        (self.vaddr / PAGE * PAGE, (self.vaddr + self.memsz).div_ceil(PAGE) * PAGE)
+        (
+            self.vaddr / PAGE * PAGE,
+            (self.vaddr + self.memsz).div_ceil(PAGE) * PAGE,
+        )
     }
 }
 
@@ -82,17 +85,26 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, ElfError> {
         return Err(ElfError::WrongKind);
     }
     let phdrs = file.segments().ok_or(ElfError::Malformed)?;
-    let mut out = Plan { entry: h.e_entry, segments: [None; MAX_SEGMENTS] };
+    let mut out = Plan {
+        entry: h.e_entry,
+        segments: [None; MAX_SEGMENTS],
+    };
     let mut n = 0;
     for ph in phdrs.iter() {
         if ph.p_type != PT_LOAD || ph.p_memsz == 0 {
             continue;
         }
-        let file_end = ph.p_offset.checked_add(ph.p_filesz).ok_or(ElfError::BadSegment)?;
+        let file_end = ph
+            .p_offset
+            .checked_add(ph.p_filesz)
+            .ok_or(ElfError::BadSegment)?;
         if ph.p_filesz > ph.p_memsz || file_end > bytes.len() as u64 {
             return Err(ElfError::BadSegment);
         }
-        let end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or(ElfError::OutOfWindow)?;
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .ok_or(ElfError::OutOfWindow)?;
         if ph.p_vaddr < IMAGE_BASE || end > IMAGE_END {
             return Err(ElfError::OutOfWindow);
         }
@@ -121,7 +133,10 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, ElfError> {
         out.segments[n] = Some(seg);
         n += 1;
     }
-    if !out.iter().any(|s| s.exec && out.entry >= s.vaddr && out.entry < s.vaddr + s.memsz) {
+    if !out
+        .iter()
+        .any(|s| s.exec && out.entry >= s.vaddr && out.entry < s.vaddr + s.memsz)
+    {
         return Err(ElfError::BadEntry);
     }
     Ok(out)
@@ -174,7 +189,14 @@ mod tests {
 
     #[test]
     fn valid_executable_plans() {
-        let elf = make_elf(B, &[(B, 100, 100, PF_R | PF_X), (B + PAGE, 10, 3 * PAGE, PF_R | PF_W)], EM_RISCV);
+        let elf = make_elf(
+            B,
+            &[
+                (B, 100, 100, PF_R | PF_X),
+                (B + PAGE, 10, 3 * PAGE, PF_R | PF_W),
+            ],
+            EM_RISCV,
+        );
         let p = plan(&elf).unwrap();
         assert_eq!(p.entry, B);
         let segs: Vec<_> = p.iter().copied().collect();
@@ -187,18 +209,44 @@ mod tests {
     fn refusals() {
         let rx = PF_R | PF_X;
         assert_eq!(plan(b"not an elf"), Err(ElfError::Malformed));
-        assert_eq!(plan(&make_elf(B, &[(B, 8, 8, rx)], 62)), Err(ElfError::WrongKind));
-        assert_eq!(plan(&make_elf(B, &[(0x1000, 8, 8, rx)], EM_RISCV)), Err(ElfError::OutOfWindow));
-        assert_eq!(plan(&make_elf(B, &[(IMAGE_END - 4, 8, 8, rx)], EM_RISCV)), Err(ElfError::OutOfWindow));
-        assert_eq!(plan(&make_elf(B, &[(B, 8, 8, rx | PF_W)], EM_RISCV)), Err(ElfError::WriteExec));
-        assert_eq!(plan(&make_elf(B, &[(B, 16, 8, rx)], EM_RISCV)), Err(ElfError::BadSegment));
         assert_eq!(
-            plan(&make_elf(B, &[(B, 8, 8, rx), (B + 100, 8, 8, PF_R)], EM_RISCV)),
+            plan(&make_elf(B, &[(B, 8, 8, rx)], 62)),
+            Err(ElfError::WrongKind)
+        );
+        assert_eq!(
+            plan(&make_elf(B, &[(0x1000, 8, 8, rx)], EM_RISCV)),
+            Err(ElfError::OutOfWindow)
+        );
+        assert_eq!(
+            plan(&make_elf(B, &[(IMAGE_END - 4, 8, 8, rx)], EM_RISCV)),
+            Err(ElfError::OutOfWindow)
+        );
+        assert_eq!(
+            plan(&make_elf(B, &[(B, 8, 8, rx | PF_W)], EM_RISCV)),
+            Err(ElfError::WriteExec)
+        );
+        assert_eq!(
+            plan(&make_elf(B, &[(B, 16, 8, rx)], EM_RISCV)),
+            Err(ElfError::BadSegment)
+        );
+        assert_eq!(
+            plan(&make_elf(
+                B,
+                &[(B, 8, 8, rx), (B + 100, 8, 8, PF_R)],
+                EM_RISCV
+            )),
             Err(ElfError::Layout)
         );
-        assert_eq!(plan(&make_elf(B + PAGE, &[(B, 8, 8, rx)], EM_RISCV)), Err(ElfError::BadEntry));
         assert_eq!(
-            plan(&make_elf(B + PAGE, &[(B, 8, 8, rx), (B + PAGE, 8, 8, PF_R | PF_W)], EM_RISCV)),
+            plan(&make_elf(B + PAGE, &[(B, 8, 8, rx)], EM_RISCV)),
+            Err(ElfError::BadEntry)
+        );
+        assert_eq!(
+            plan(&make_elf(
+                B + PAGE,
+                &[(B, 8, 8, rx), (B + PAGE, 8, 8, PF_R | PF_W)],
+                EM_RISCV
+            )),
             Err(ElfError::BadEntry)
         );
         // File range past the end: truncate a valid file.
@@ -208,7 +256,11 @@ mod tests {
 
     #[test]
     fn truncations_never_panic() {
-        let elf = make_elf(B, &[(B, 40, 40, PF_R | PF_X), (B + PAGE, 8, 64, PF_R | PF_W)], EM_RISCV);
+        let elf = make_elf(
+            B,
+            &[(B, 40, 40, PF_R | PF_X), (B + PAGE, 8, 64, PF_R | PF_W)],
+            EM_RISCV,
+        );
         for cut in 0..elf.len() {
             assert!(plan(&elf[..cut]).is_err());
         }

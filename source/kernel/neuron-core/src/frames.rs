@@ -21,14 +21,24 @@ pub struct FrameAllocator {
 impl FrameAllocator {
     /// An allocator for `[base, end)`, page-aligned inward, capped at 1 GiB.
     pub const fn empty() -> Self {
-        Self { base: 0, frames: 0, bits: [0; BITMAP_WORDS], free: 0, hint: 0 }
+        Self {
+            base: 0,
+            frames: 0,
+            bits: [0; BITMAP_WORDS],
+            free: 0,
+            hint: 0,
+        }
     }
 
     /// (Re)initialises for `[base, end)`; everything starts free.
     pub fn init(&mut self, base: u64, end: u64) {
         let base = base.div_ceil(PAGE) * PAGE;
         let end = end / PAGE * PAGE;
-        let frames = if end > base { ((end - base) / PAGE) as usize } else { 0 };
+        let frames = if end > base {
+            ((end - base) / PAGE) as usize
+        } else {
+            0
+        };
         self.base = base;
         self.frames = frames.min(BITMAP_WORDS * 64);
         self.bits = [0; BITMAP_WORDS];
@@ -97,7 +107,7 @@ impl FrameAllocator {
     /// is not allocated or not managed here.
     pub fn free(&mut self, pa: u64) -> bool {
         match self.index(pa) {
-            Some(i) if pa % PAGE == 0 && self.test(i) => {
+            Some(i) if pa.is_multiple_of(PAGE) && self.test(i) => {
                 self.set(i, false);
                 self.free += 1;
                 if i < self.hint {

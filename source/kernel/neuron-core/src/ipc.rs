@@ -26,7 +26,11 @@ impl<T: Copy + PartialEq, const N: usize> Default for Ring<T, N> {
 impl<T: Copy + PartialEq, const N: usize> Ring<T, N> {
     /// An empty ring.
     pub const fn new() -> Self {
-        Self { items: [None; N], head: 0, len: 0 }
+        Self {
+            items: [None; N],
+            head: 0,
+            len: 0,
+        }
     }
 
     /// Number of items.
@@ -152,7 +156,10 @@ mod tests {
         r.push(4).unwrap(); // wraps
         assert!(r.remove(2));
         assert!(!r.remove(2));
-        assert_eq!(core::iter::from_fn(|| r.pop()).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(
+            core::iter::from_fn(|| r.pop()).collect::<Vec<_>>(),
+            vec![1, 3, 4]
+        );
         assert!(r.is_empty());
     }
 
@@ -160,7 +167,13 @@ mod tests {
     fn notices_are_bounded_and_losses_counted() {
         let mut ep = Endpoint::default();
         for t in 0..(NOTICE_DEPTH as u64 + 3) {
-            ep.push_notice(DeathNotice { task: t, kind: DeathKind::Exited, code: 0, addr: 0, pc: 0 });
+            ep.push_notice(DeathNotice {
+                task: t,
+                kind: DeathKind::Exited,
+                code: 0,
+                addr: 0,
+                pc: 0,
+            });
         }
         assert_eq!(ep.notices.len(), NOTICE_DEPTH);
         assert_eq!(ep.notices_lost, 3);

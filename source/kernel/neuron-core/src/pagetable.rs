@@ -49,6 +49,13 @@ pub trait PhysMem {
     fn read_pte(&self, table: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at `table`.
     fn write_pte(&mut self, table: u64, index: usize, pte: u64);
+
+    /// Translates a page for [`user_chunks`]. Implementations may cache
+    /// results, provided the cache is flushed when a root table is freed
+    /// (user mappings are only ever added while an address space lives).
+    fn translate_page(&self, root: u64, va: u64) -> Option<(u64, u64)> {
+        translate(self, root, va)
+    }
 }
 
 /// Errors of [`map`].
@@ -104,7 +111,7 @@ pub fn is_user_va(va: u64) -> bool {
 
 /// Maps the 4 KiB page at `va` to `pa` with `f` (`V`, `A`, `D` are added).
 pub fn map(mem: &mut impl PhysMem, root: u64, va: u64, pa: u64, f: u64) -> Result<(), MapError> {
-    if va % PAGE != 0 || pa % PAGE != 0 || !is_user_va(va) {
+    if !va.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || !is_user_va(va) {
         return Err(MapError::BadAddress);
     }
     let mut table = root;
@@ -130,7 +137,7 @@ pub fn map(mem: &mut impl PhysMem, root: u64, va: u64, pa: u64, f: u64) -> Resul
 }
 
 /// Translates `va`: the physical address and the leaf's flags.
-pub fn translate(mem: &impl PhysMem, root: u64, va: u64) -> Option<(u64, u64)> {
+pub fn translate<M: PhysMem + ?Sized>(mem: &M, root: u64, va: u64) -> Option<(u64, u64)> {
     if !is_user_va(va) {
         return None;
     }
@@ -182,11 +189,12 @@ pub fn user_chunks(
     }
     let need = flags::U | flags::R | if write { flags::W } else { 0 };
     let check = |page: u64| -> Result<u64, AccessError> {
-        match translate(mem, root, page) {
-            Some((pa, fl)) if fl & need == need && fl & flags::DEVICE == 0 => Ok(pa),
+        match mem.translate_page(root, page) {
+            Some((pa, fl)) if fl & need == need && fl & flags::DEVICE == 0 => Ok(pa & !(PAGE - 1)),
             _ => Err(AccessError::BadAddress),
         }
     };
+    // Validate every page first; nothing is touched unless all are valid.
     let mut page = va / PAGE * PAGE;
     while page < end {
         check(page)?;
@@ -196,8 +204,7 @@ pub fn user_chunks(
     while cur < end {
         let page_end = (cur / PAGE + 1) * PAGE;
         let n = (page_end.min(end) - cur) as usize;
-        let pa = check(cur)?;
-        f(pa, (cur - va) as usize, n);
+        f(check(cur)? + cur % PAGE, (cur - va) as usize, n);
         cur += n as u64;
     }
     Ok(())
@@ -259,7 +266,10 @@ pub(crate) mod tests {
             Some(pa)
         }
         fn free_frame(&mut self, pa: u64) {
-            assert!(self.live.remove(&pa), "freeing a frame that is not live: {pa:#x}");
+            assert!(
+                self.live.remove(&pa),
+                "freeing a frame that is not live: {pa:#x}"
+            );
         }
         fn read_pte(&self, table: u64, index: usize) -> u64 {
             self.tables[&table][index]
@@ -277,7 +287,14 @@ pub(crate) mod tests {
         let mut m = SimMem::default();
         let root = new_root(&mut m, &[KERNEL_GIGA]).unwrap();
         let frame = m.alloc_frame().unwrap();
-        map(&mut m, root, UVA, frame, flags::U | flags::R | flags::W | flags::OWNED).unwrap();
+        map(
+            &mut m,
+            root,
+            UVA,
+            frame,
+            flags::U | flags::R | flags::W | flags::OWNED,
+        )
+        .unwrap();
         let (pa, fl) = translate(&m, root, UVA + 0x123).unwrap();
         assert_eq!(pa, frame + 0x123);
         assert_ne!(fl & flags::U, 0);
@@ -294,16 +311,31 @@ pub(crate) mod tests {
         let root = new_root(&mut m, &[KERNEL_GIGA]).unwrap();
         let f = m.alloc_frame().unwrap();
         map(&mut m, root, UVA, f, flags::U | flags::R).unwrap();
-        assert_eq!(map(&mut m, root, UVA, f, flags::U | flags::R), Err(MapError::AlreadyMapped));
-        assert_eq!(map(&mut m, root, UVA + 1, f, flags::R), Err(MapError::BadAddress));
-        assert_eq!(map(&mut m, root, 1 << 39, f, flags::R), Err(MapError::BadAddress));
+        assert_eq!(
+            map(&mut m, root, UVA, f, flags::U | flags::R),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            map(&mut m, root, UVA + 1, f, flags::R),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(
+            map(&mut m, root, 1 << 39, f, flags::R),
+            Err(MapError::BadAddress)
+        );
         // Inside the kernel gigapage: refused, not silently split.
-        assert_eq!(map(&mut m, root, 0x8000_0000, f, flags::R), Err(MapError::AlreadyMapped));
+        assert_eq!(
+            map(&mut m, root, 0x8000_0000, f, flags::R),
+            Err(MapError::AlreadyMapped)
+        );
     }
 
     #[test]
     fn map_reports_out_of_memory() {
-        let mut m = SimMem { limit: Some(2), ..Default::default() };
+        let mut m = SimMem {
+            limit: Some(2),
+            ..Default::default()
+        };
         let root = new_root(&mut m, &[]).unwrap();
         let f = m.alloc_frame().unwrap();
         assert_eq!(map(&mut m, root, UVA, f, flags::R), Err(MapError::NoMemory));
@@ -318,7 +350,10 @@ pub(crate) mod tests {
         map(&mut m, root, UVA, a, flags::U | flags::R | flags::W).unwrap();
         map(&mut m, root, UVA + PAGE, b, flags::U | flags::R).unwrap();
         let mut pieces = vec![];
-        user_chunks(&m, root, UVA + 4000, 200, false, |pa, off, n| pieces.push((pa, off, n))).unwrap();
+        user_chunks(&m, root, UVA + 4000, 200, false, |pa, off, n| {
+            pieces.push((pa, off, n))
+        })
+        .unwrap();
         assert_eq!(pieces, vec![(a + 4000, 0, 96), (b, 96, 104)]);
 
         // Write into the read-only second page: refused, and no callback at all.
@@ -335,7 +370,14 @@ pub(crate) mod tests {
         assert!(bad(0x1000, 8).is_err());
         assert_eq!(bad(UVA, 0), Ok(()));
         let d = m.alloc_frame().unwrap();
-        map(&mut m, root, UVA + 8 * PAGE, d, flags::U | flags::R | flags::W | flags::DEVICE).unwrap();
+        map(
+            &mut m,
+            root,
+            UVA + 8 * PAGE,
+            d,
+            flags::U | flags::R | flags::W | flags::DEVICE,
+        )
+        .unwrap();
         assert!(user_chunks(&m, root, UVA + 8 * PAGE, 4, false, |_, _, _| {}).is_err());
     }
 
@@ -346,7 +388,14 @@ pub(crate) mod tests {
         let owned = m.alloc_frame().unwrap();
         let device = m.alloc_frame().unwrap();
         map(&mut m, root, UVA, owned, flags::U | flags::R | flags::OWNED).unwrap();
-        map(&mut m, root, 0x3_0000_0000, device, flags::U | flags::R | flags::DEVICE).unwrap();
+        map(
+            &mut m,
+            root,
+            0x3_0000_0000,
+            device,
+            flags::U | flags::R | flags::DEVICE,
+        )
+        .unwrap();
         teardown(&mut m, root);
         // Only the not-owned device frame is still live.
         assert_eq!(m.live.iter().copied().collect::<Vec<_>>(), vec![device]);

@@ -15,7 +15,10 @@ pub struct TrapFrame {
 impl TrapFrame {
     /// An all-zero frame.
     pub const fn zero() -> Self {
-        Self { regs: [0; 32], sepc: 0 }
+        Self {
+            regs: [0; 32],
+            sepc: 0,
+        }
     }
     /// Argument/result register `a{i}`.
     #[inline(always)]

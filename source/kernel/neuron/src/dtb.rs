@@ -84,13 +84,21 @@ pub fn parse(pa: usize) -> BootInfo {
         if info.virtio_count == info.virtio.len() {
             break;
         }
-        if !node.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")) {
+        if !node
+            .compatible()
+            .is_some_and(|c| c.all().any(|s| s == "virtio,mmio"))
+        {
             continue;
         }
-        let Some(r) = node.reg().and_then(|mut r| r.next()) else { continue };
+        let Some(r) = node.reg().and_then(|mut r| r.next()) else {
+            continue;
+        };
         let irq = node.interrupts().and_then(|mut i| i.next()).unwrap_or(0) as u32;
-        info.virtio[info.virtio_count] =
-            VirtioSlot { base: r.starting_address as u64, len: r.size.unwrap_or(0x1000) as u64, irq };
+        info.virtio[info.virtio_count] = VirtioSlot {
+            base: r.starting_address as u64,
+            len: r.size.unwrap_or(0x1000) as u64,
+            irq,
+        };
         info.virtio_count += 1;
     }
     info.virtio[..info.virtio_count].sort_unstable_by_key(|s| s.base);

@@ -7,7 +7,6 @@ use crate::{kprintln, plic};
 use neuron_core::bootimg::BootImage;
 use neuron_core::caps::{Cap, CapTable};
 use neuron_core::elfload;
-use neuron_core::frames::FrameAllocator;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
 use nexus_abi::layout::{MAP_BASE, PAGE, STACK_SIZE, STACK_TOP};
@@ -63,6 +62,10 @@ pub struct Task {
     pub call: PendingCall,
     /// Receive buffer while `Receiving`.
     pub recv: (u64, usize),
+    /// The last receive buffer that validated (see `ipc_recv`).
+    pub recv_ok: (u64, usize),
+    /// The last reply buffer that validated (see `ipc_call`).
+    pub reply_ok: (u64, usize),
     /// Absolute deadline in ticks for the current block (0 = none).
     pub deadline: u64,
     pub map_next: u64,
@@ -81,8 +84,17 @@ impl Task {
             name_len: 0,
             fault_ep: None,
             call_seq: 0,
-            call: PendingCall { msg: 0, len: 0, reply: 0, reply_cap: 0, xfer: None, badge: 0 },
+            call: PendingCall {
+                msg: 0,
+                len: 0,
+                reply: 0,
+                reply_cap: 0,
+                xfer: None,
+                badge: 0,
+            },
             recv: (0, 0),
+            recv_ok: (0, usize::MAX),
+            reply_ok: (0, usize::MAX),
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: 0,
@@ -124,10 +136,13 @@ pub struct Kernel {
 const NO_TASK: Task = Task::empty();
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
-    mem: Memory { frames: FrameAllocator::empty() },
+    mem: Memory::new(),
     tasks: [NO_TASK; MAX_TASKS],
     endpoints: [const { None }; MAX_ENDPOINTS],
-    irqs: [IrqLine { owner: None, pending: false }; MAX_IRQ],
+    irqs: [IrqLine {
+        owner: None,
+        pending: false,
+    }; MAX_IRQ],
     current: 0,
     hint: None,
     kernel_root: 0,
@@ -181,14 +196,33 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
         Ok(p) => p,
         Err(e) => panic!("boot image invalid: {:?}", e),
     };
-    kprintln!("neuron: boot image {} bytes, {} programs", image.len(), parsed.len());
+    kprintln!(
+        "neuron: boot image {} bytes, {} programs",
+        image.len(),
+        parsed.len()
+    );
 
     // Init's capabilities: control, a DMA budget, every virtio-mmio slot.
     let mut caps = CapTable::new();
     let _ = caps.insert_at(slots::init::CONTROL as u64, Cap::InitControl);
-    let _ = caps.insert_at(slots::init::DMA as u64, Cap::Dma { pages: 1024, rights: rights::GRANT });
-    for (i, v) in info.virtio[..info.virtio_count].iter().enumerate().take(slots::init::MMIO_MAX as usize) {
-        let cap = Cap::Mmio { base: v.base, len: v.len.max(PAGE), irq: v.irq, rights: rights::MAP | rights::GRANT };
+    let _ = caps.insert_at(
+        slots::init::DMA as u64,
+        Cap::Dma {
+            pages: 1024,
+            rights: rights::GRANT,
+        },
+    );
+    for (i, v) in info.virtio[..info.virtio_count]
+        .iter()
+        .enumerate()
+        .take(slots::init::MMIO_MAX as usize)
+    {
+        let cap = Cap::Mmio {
+            base: v.base,
+            len: v.len.max(PAGE),
+            irq: v.irq,
+            rights: rights::MAP | rights::GRANT,
+        };
         let _ = caps.insert_at((slots::init::MMIO_FIRST as usize + i) as u64, cap);
     }
     match k.create_task(b"nexus-init", caps, None, 0) {
@@ -234,7 +268,12 @@ impl Kernel {
     }
 
     pub fn ticks_to_ns(&self, t: u64) -> u64 {
-        ((t as u128 * 1_000_000_000) / self.timebase as u128) as u64
+        // QEMU virt ticks at 10 MHz: a multiply instead of a 128-bit divide.
+        if 1_000_000_000 % self.timebase == 0 {
+            t.wrapping_mul(1_000_000_000 / self.timebase)
+        } else {
+            ((t as u128 * 1_000_000_000) / self.timebase as u128) as u64
+        }
     }
 
     pub fn now_ns(&self) -> u64 {
@@ -262,7 +301,11 @@ impl Kernel {
     pub fn arm_timer(&mut self, now: u64) {
         let mut next = self.slice_end;
         for t in self.tasks.iter() {
-            if t.state != State::Free && t.state != State::Ready && t.deadline != 0 && t.deadline < next {
+            if t.state != State::Free
+                && t.state != State::Ready
+                && t.deadline != 0
+                && t.deadline < next
+            {
                 next = t.deadline;
             }
         }
@@ -281,11 +324,21 @@ impl Kernel {
     }
 
     /// Loads program `name` from the boot image into a new task.
-    pub fn create_task(&mut self, name: &[u8], caps: CapTable, fault_ep: Option<u16>, arg: u64) -> Result<u64, Error> {
+    pub fn create_task(
+        &mut self,
+        name: &[u8],
+        caps: CapTable,
+        fault_ep: Option<u16>,
+        arg: u64,
+    ) -> Result<u64, Error> {
         let image = BootImage::parse(self.image).map_err(|_| Error::BadImage)?;
         let elf = image.find(name).ok_or(Error::NotFound)?;
         let plan = elfload::plan(elf).map_err(|_| Error::BadImage)?;
-        let idx = self.tasks.iter().position(|t| t.state == State::Free).ok_or(Error::NoResources)?;
+        let idx = self
+            .tasks
+            .iter()
+            .position(|t| t.state == State::Free)
+            .ok_or(Error::NoResources)?;
         let entries = self.kernel_entries;
         let root = pagetable::new_root(&mut self.mem, &entries).ok_or(Error::NoMemory)?;
         if let Err(e) = self.load_segments(root, elf, &plan) {
@@ -324,7 +377,8 @@ impl Kernel {
             let (start, end) = seg.pages();
             let mut page = start;
             while page < end {
-                let frame = pagetable::PhysMem::alloc_frame(&mut self.mem).ok_or(Error::NoMemory)?;
+                let frame =
+                    pagetable::PhysMem::alloc_frame(&mut self.mem).ok_or(Error::NoMemory)?;
                 if pagetable::map(&mut self.mem, root, page, frame, f).is_err() {
                     self.mem.frames.free(frame);
                     return Err(Error::NoMemory);
@@ -336,7 +390,8 @@ impl Kernel {
                 let hi = (page + PAGE).min(file_hi);
                 if lo < hi {
                     let off = (seg.offset + (lo - seg.vaddr)) as usize;
-                    self.mem.write_phys(frame + (lo - page), &elf[off..off + (hi - lo) as usize]);
+                    self.mem
+                        .write_phys(frame + (lo - page), &elf[off..off + (hi - lo) as usize]);
                 }
                 page += PAGE;
             }
@@ -370,7 +425,8 @@ impl Kernel {
             }
             let cap = self.tasks[parent].caps.get(g.src as u64)?;
             let derived = cap.derive(g.rights, g.badge)?;
-            caps.insert_at(g.dst as u64, derived).map_err(|_| Error::InvalidArgument)?;
+            caps.insert_at(g.dst as u64, derived)
+                .map_err(|_| Error::InvalidArgument)?;
         }
         self.create_task(name, caps, fault_ep, arg)
     }
@@ -415,7 +471,13 @@ impl Kernel {
         t.caps = CapTable::new();
         t.root = 0;
         if let Some(ep) = fault_ep {
-            let notice = DeathNotice { task: id, kind, code, addr, pc };
+            let notice = DeathNotice {
+                task: id,
+                kind,
+                code,
+                addr,
+                pc,
+            };
             self.post_notice(ep, notice);
         }
     }
@@ -423,7 +485,9 @@ impl Kernel {
     /// Queues a kernel notice on `ep`, delivering it at once to a waiting
     /// receiver.
     fn post_notice(&mut self, ep: u16, notice: DeathNotice) {
-        let Some(e) = self.endpoints[ep as usize].as_mut() else { return };
+        let Some(e) = self.endpoints[ep as usize].as_mut() else {
+            return;
+        };
         e.push_notice(notice);
         if let Some(r) = e.receiver {
             crate::syscall::try_deliver_notice(self, r as usize, ep);
@@ -460,7 +524,9 @@ impl Kernel {
                     }
                     self.wake_with(i, Error::TimedOut);
                 }
-                State::AwaitReply { .. } | State::IrqWait { .. } => self.wake_with(i, Error::TimedOut),
+                State::AwaitReply { .. } | State::IrqWait { .. } => {
+                    self.wake_with(i, Error::TimedOut)
+                }
                 State::Sleeping => {
                     self.tasks[i].frame.set_a(0, 0);
                     self.tasks[i].state = State::Ready;

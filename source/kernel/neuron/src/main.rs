@@ -56,7 +56,13 @@ static BOOT_IMAGE: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("NEXUS_BOOT_IM
 extern "C" fn kmain(hart: usize, dtb_pa: usize) -> ! {
     let info = dtb::parse(dtb_pa);
     console::init(info.uart);
-    kprintln!("neuron: boot hart={} ram={:#x}..{:#x} timebase={}Hz", hart, info.ram.0, info.ram.1, info.timebase);
+    kprintln!(
+        "neuron: boot hart={} ram={:#x}..{:#x} timebase={}Hz",
+        hart,
+        info.ram.0,
+        info.ram.1,
+        info.timebase
+    );
     kernel::boot(&info, &BOOT_IMAGE.0)
 }
 

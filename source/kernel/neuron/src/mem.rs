@@ -1,14 +1,38 @@
 //! Physical memory: the global frame allocator and `PhysMem` over the
 //! kernel's identity mapping of RAM.
 
+use core::cell::Cell;
 use neuron_core::frames::FrameAllocator;
-use neuron_core::pagetable::PhysMem;
+use neuron_core::pagetable::{self, PhysMem};
 use nexus_abi::layout::PAGE;
+
+/// Entries of the software translation cache.
+const TLB_ENTRIES: usize = 8;
+
+/// One cached translation: (root, page va, page pa, leaf flags).
+type TlbEntry = (u64, u64, u64, u64);
 
 /// The frame allocator plus the identity-mapped RAM window.
 pub struct Memory {
     /// Free frames.
     pub frames: FrameAllocator,
+    /// Software TLB for user-pointer validation on the IPC path. Valid
+    /// because user mappings are never removed while an address space
+    /// lives; flushed for a root when its table frame is freed.
+    pub tlb: [Cell<TlbEntry>; TLB_ENTRIES],
+    /// Round-robin replacement index.
+    pub tlb_next: Cell<usize>,
+}
+
+impl Memory {
+    /// An empty memory manager.
+    pub const fn new() -> Self {
+        Self {
+            frames: FrameAllocator::empty(),
+            tlb: [const { Cell::new((0, 0, 0, 0)) }; TLB_ENTRIES],
+            tlb_next: Cell::new(0),
+        }
+    }
 }
 
 impl Memory {
@@ -54,7 +78,28 @@ impl PhysMem for Memory {
     }
 
     fn free_frame(&mut self, pa: u64) {
+        // Any cached translation under a root being freed goes with it.
+        for e in &self.tlb {
+            if e.get().0 == pa {
+                e.set((0, 0, 0, 0));
+            }
+        }
         self.frames.free(pa);
+    }
+
+    fn translate_page(&self, root: u64, va: u64) -> Option<(u64, u64)> {
+        let page = va & !(PAGE - 1);
+        for e in &self.tlb {
+            let (r, v, pa, f) = e.get();
+            if r == root && v == page && r != 0 {
+                return Some((pa | (va & (PAGE - 1)), f));
+            }
+        }
+        let (pa, f) = pagetable::translate(self, root, va)?;
+        let i = self.tlb_next.get();
+        self.tlb[i].set((root, page, pa & !(PAGE - 1), f));
+        self.tlb_next.set((i + 1) % TLB_ENTRIES);
+        Some((pa, f))
     }
 
     fn read_pte(&self, table: u64, index: usize) -> u64 {

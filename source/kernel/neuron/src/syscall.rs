@@ -8,9 +8,12 @@ use crate::kernel::{IrqLine, Kernel, PendingCall, State, MAX_IRQ};
 use crate::plic;
 use neuron_core::caps::Cap;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS};
-use neuron_core::pagetable::{self, flags, user_chunks};
+use neuron_core::pagetable::{self, flags, user_chunks, PhysMem};
 use nexus_abi::layout::{MAP_END, PAGE};
-use nexus_abi::{rights, CapKind, DeathKind, DeathNotice, Error, GrantSpec, Sysno, CAP_SLOTS, KERNEL_BADGE, MSG_MAX, NAME_MAX, NO_SLOT};
+use nexus_abi::{
+    rights, CapKind, DeathKind, DeathNotice, Error, GrantSpec, Sysno, CAP_SLOTS, KERNEL_BADGE,
+    MSG_MAX, NAME_MAX, NO_SLOT,
+};
 
 /// Longest console write per call.
 const CONSOLE_MAX: usize = 4096;
@@ -48,7 +51,9 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::SleepUntil => sleep_until(k, cur, a[0]),
             Sysno::IpcCall => ipc_call(k, cur, a),
             Sysno::IpcRecv => ipc_recv(k, cur, a[0], a[1], a[2], a[6]),
-            Sysno::IpcReply => Outcome::Now(ipc_reply(k, cur, a[0], a[1], a[2], a[3]).map(|_| [0; 4])),
+            Sysno::IpcReply => {
+                Outcome::Now(ipc_reply(k, cur, a[0], a[1], a[2], a[3]).map(|_| [0; 4]))
+            }
             Sysno::IpcReplyRecv => {
                 if a[3] != 0 {
                     match ipc_reply(k, cur, a[3], a[4], a[5], NO_SLOT) {
@@ -97,41 +102,39 @@ fn check_range(k: &Kernel, t: usize, va: u64, len: usize, write: bool) -> Result
 /// Copies from task `t`'s memory into `dst`.
 fn copy_in(k: &Kernel, t: usize, va: u64, dst: &mut [u8]) -> Result<(), Error> {
     let mem = &k.mem;
-    user_chunks(mem, k.tasks[t].root, va, dst.len(), false, |pa, off, n| mem.read_phys(pa, &mut dst[off..off + n]))
-        .map_err(bad)
+    user_chunks(mem, k.tasks[t].root, va, dst.len(), false, |pa, off, n| {
+        mem.read_phys(pa, &mut dst[off..off + n])
+    })
+    .map_err(bad)
 }
 
 /// Copies `src` into task `t`'s memory.
 fn copy_out(k: &Kernel, t: usize, va: u64, src: &[u8]) -> Result<(), Error> {
     let mem = &k.mem;
-    user_chunks(mem, k.tasks[t].root, va, src.len(), true, |pa, off, n| mem.write_phys(pa, &src[off..off + n]))
-        .map_err(bad)
+    user_chunks(mem, k.tasks[t].root, va, src.len(), true, |pa, off, n| {
+        mem.write_phys(pa, &src[off..off + n])
+    })
+    .map_err(bad)
 }
 
 /// Copies `len` bytes from task `s` at `sva` to task `d` at `dva`, page
-/// piece by page piece, without staging in the kernel.
+/// piece by page piece, without staging in the kernel. Both ranges are
+/// validated in full before the first byte moves.
 fn copy_task(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
-    // At most MSG_MAX bytes: three source pieces at any alignment.
-    let mut src = [(0u64, 0usize, 0usize); 4];
-    let mut ns = 0;
-    user_chunks(&k.mem, k.tasks[s].root, sva, len, false, |pa, off, n| {
-        if ns < src.len() {
-            src[ns] = (pa, off, n);
-            ns += 1;
-        }
-    })
-    .map_err(bad)?;
     let mem = &k.mem;
-    user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, doff, dn| {
-        // Copy logical [doff, doff+dn) from the source pieces.
+    let sroot = k.tasks[s].root;
+    user_chunks(mem, sroot, sva, len, false, |_, _, _| {}).map_err(bad)?;
+    user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, off, n| {
         let mut done = 0;
-        for &(spa, soff, sn) in &src[..ns] {
-            let lo = (doff + done).max(soff);
-            let hi = (doff + dn).min(soff + sn);
-            if lo < hi && lo == doff + done {
-                mem.copy_phys(dpa + (lo - doff) as u64, spa + (lo - soff) as u64, hi - lo);
-                done += hi - lo;
-            }
+        while done < n {
+            let at = sva + (off + done) as u64;
+            // Validated above: every source page translates.
+            let Some((spa, _)) = mem.translate_page(sroot, at) else {
+                return;
+            };
+            let m = (n - done).min((PAGE - at % PAGE) as usize);
+            mem.copy_phys(dpa + done as u64, spa, m);
+            done += m;
         }
     })
     .map_err(bad)
@@ -161,7 +164,10 @@ fn sleep_until(k: &mut Kernel, cur: usize, deadline_ns: u64) -> Outcome {
 }
 
 fn endpoint_of(k: &Kernel, cur: usize, slot: u64, need: u32) -> Result<(u16, u64), Error> {
-    match k.tasks[cur].caps.get_checked(slot, CapKind::Endpoint, need)? {
+    match k.tasks[cur]
+        .caps
+        .get_checked(slot, CapKind::Endpoint, need)?
+    {
         Cap::Endpoint { id, badge, .. } => Ok((id, badge)),
         _ => Err(Error::WrongCapability),
     }
@@ -169,15 +175,22 @@ fn endpoint_of(k: &Kernel, cur: usize, slot: u64, need: u32) -> Result<(u16, u64
 
 /// `IpcCall(ep, msg, len, reply, reply_cap, xfer_slot, deadline)`.
 fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
-    let r = (|| {
+    let r = (|| -> Result<_, Error> {
         let (ep, badge) = endpoint_of(k, cur, a[0], rights::SEND)?;
         let len = usize::try_from(a[2]).map_err(|_| Error::TooLarge)?;
-        let reply_cap = usize::try_from(a[4]).map_err(|_| Error::InvalidArgument)?.min(MSG_MAX);
+        let reply_cap = usize::try_from(a[4])
+            .map_err(|_| Error::InvalidArgument)?
+            .min(MSG_MAX);
         if len > MSG_MAX {
             return Err(Error::TooLarge);
         }
-        check_range(k, cur, a[1], len, false)?;
-        check_range(k, cur, a[3], reply_cap, true)?;
+        // The message is validated by `deliver` (immediate case) or below
+        // before queueing; the reply buffer is validated now so a bad one
+        // fails before anything is sent.
+        if k.tasks[cur].reply_ok != (a[3], reply_cap) {
+            check_range(k, cur, a[3], reply_cap, true)?;
+            k.tasks[cur].reply_ok = (a[3], reply_cap);
+        }
         let xfer = if a[5] == NO_SLOT {
             None
         } else {
@@ -187,7 +200,17 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
             }
             Some(a[5] as u32)
         };
-        Ok((ep, PendingCall { msg: a[1], len, reply: a[3], reply_cap, xfer, badge }))
+        Ok((
+            ep,
+            PendingCall {
+                msg: a[1],
+                len,
+                reply: a[3],
+                reply_cap,
+                xfer,
+                badge,
+            },
+        ))
     })();
     let (ep, call) = match r {
         Ok(v) => v,
@@ -197,11 +220,15 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
     let t = &mut k.tasks[cur];
     t.call = call;
     t.call_seq = t.call_seq.wrapping_add(1).max(1);
-    let Some(e) = k.endpoints[ep as usize].as_mut() else { return Outcome::Now(Err(Error::NoCapability)) };
+    let Some(e) = k.endpoints[ep as usize].as_mut() else {
+        return Outcome::Now(Err(Error::NoCapability));
+    };
     if let Some(r) = e.receiver {
         match deliver(k, cur, r as usize) {
             Ok(()) => {
-                k.endpoints[ep as usize].as_mut().map(|e| e.receiver = None);
+                if let Some(e) = k.endpoints[ep as usize].as_mut() {
+                    e.receiver = None;
+                }
                 k.tasks[cur].state = State::AwaitReply { server: r };
                 k.tasks[cur].deadline = deadline;
                 k.note_deadline(deadline);
@@ -211,9 +238,15 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
             Err(err) => Outcome::Now(Err(err)),
         }
     } else {
+        if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
+            return Outcome::Now(Err(err));
+        }
         if deadline != 0 && deadline <= arch::now_ticks() {
             return Outcome::Now(Err(Error::TimedOut));
         }
+        let Some(e) = k.endpoints[ep as usize].as_mut() else {
+            return Outcome::Now(Err(Error::NoCapability));
+        };
         if e.senders.push(cur as u8).is_err() {
             return Outcome::Now(Err(Error::NoResources));
         }
@@ -265,8 +298,12 @@ fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error> {
 /// about to be). Returns false when there is none.
 pub fn try_deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
     let (rbuf, rcap) = k.tasks[server].recv;
-    let Some(e) = k.endpoints[ep as usize].as_mut() else { return false };
-    let Some(n) = e.notices.pop() else { return false };
+    let Some(e) = k.endpoints[ep as usize].as_mut() else {
+        return false;
+    };
+    let Some(n) = e.notices.pop() else {
+        return false;
+    };
     if e.receiver == Some(server as u8) {
         e.receiver = None;
     }
@@ -294,7 +331,14 @@ pub fn try_deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
 }
 
 /// `IpcRecv(ep, buf, cap, .., deadline)`.
-fn ipc_recv(k: &mut Kernel, cur: usize, slot: u64, buf: u64, cap: u64, deadline_ns: u64) -> Outcome {
+fn ipc_recv(
+    k: &mut Kernel,
+    cur: usize,
+    slot: u64,
+    buf: u64,
+    cap: u64,
+    deadline_ns: u64,
+) -> Outcome {
     let (ep, _) = match endpoint_of(k, cur, slot, rights::RECV) {
         Ok(v) => v,
         Err(e) => return Outcome::Now(Err(e)),
@@ -303,10 +347,17 @@ fn ipc_recv(k: &mut Kernel, cur: usize, slot: u64, buf: u64, cap: u64, deadline_
         Ok(c) => c.min(MSG_MAX),
         Err(_) => return Outcome::Now(Err(Error::InvalidArgument)),
     };
-    if let Err(e) = check_range(k, cur, buf, cap, true) {
-        return Outcome::Now(Err(e));
+    // User mappings are never removed while a task lives, so a buffer that
+    // validated once stays valid: servers re-arm the same buffer each time.
+    if k.tasks[cur].recv_ok != (buf, cap) {
+        if let Err(e) = check_range(k, cur, buf, cap, true) {
+            return Outcome::Now(Err(e));
+        }
+        k.tasks[cur].recv_ok = (buf, cap);
     }
-    let Some(e) = k.endpoints[ep as usize].as_ref() else { return Outcome::Now(Err(Error::NoCapability)) };
+    let Some(e) = k.endpoints[ep as usize].as_ref() else {
+        return Outcome::Now(Err(Error::NoCapability));
+    };
     if e.receiver.is_some_and(|r| r as usize != cur) {
         return Outcome::Now(Err(Error::Busy));
     }
@@ -314,7 +365,10 @@ fn ipc_recv(k: &mut Kernel, cur: usize, slot: u64, buf: u64, cap: u64, deadline_
     if try_deliver_notice(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
-    while let Some(sender) = k.endpoints[ep as usize].as_mut().and_then(|e| e.senders.pop()) {
+    while let Some(sender) = k.endpoints[ep as usize]
+        .as_mut()
+        .and_then(|e| e.senders.pop())
+    {
         let s = sender as usize;
         match deliver(k, s, cur) {
             Ok(()) => {
@@ -340,7 +394,14 @@ fn ipc_recv(k: &mut Kernel, cur: usize, slot: u64, buf: u64, cap: u64, deadline_
 }
 
 /// `IpcReply(token, msg, len, xfer_slot)`.
-fn ipc_reply(k: &mut Kernel, cur: usize, token: u64, msg: u64, len: u64, xfer: u64) -> Result<(), Error> {
+fn ipc_reply(
+    k: &mut Kernel,
+    cur: usize,
+    token: u64,
+    msg: u64,
+    len: u64,
+    xfer: u64,
+) -> Result<(), Error> {
     let (ci, generation, seq) = ipc::split_reply_token(token).ok_or(Error::InvalidArgument)?;
     let c = &k.tasks[ci];
     if c.generation & 0xff_ffff != generation
@@ -353,7 +414,6 @@ fn ipc_reply(k: &mut Kernel, cur: usize, token: u64, msg: u64, len: u64, xfer: u
     if len > MSG_MAX {
         return Err(Error::TooLarge);
     }
-    check_range(k, cur, msg, len, false)?;
     let call = k.tasks[ci].call;
     let xcap = if xfer == NO_SLOT {
         None
@@ -411,7 +471,11 @@ fn take_va(k: &mut Kernel, cur: usize, pages: u64) -> Result<u64, Error> {
 }
 
 fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
-    let Cap::Mmio { base, len, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Mmio, rights::MAP)? else {
+    let Cap::Mmio { base, len, .. } =
+        k.tasks[cur]
+            .caps
+            .get_checked(slot, CapKind::Mmio, rights::MAP)?
+    else {
         return Err(Error::WrongCapability);
     };
     let pages = len.div_ceil(PAGE);
@@ -419,13 +483,15 @@ fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let root = k.tasks[cur].root;
     for i in 0..pages {
         let f = flags::U | flags::R | flags::W | flags::DEVICE;
-        pagetable::map(&mut k.mem, root, va + i * PAGE, base + i * PAGE, f).map_err(|_| Error::NoMemory)?;
+        pagetable::map(&mut k.mem, root, va + i * PAGE, base + i * PAGE, f)
+            .map_err(|_| Error::NoMemory)?;
     }
     Ok([va, 0, 0, 0])
 }
 
 fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
-    let Cap::Dma { pages: budget, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
+    let Cap::Dma { pages: budget, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)?
+    else {
         return Err(Error::WrongCapability);
     };
     if pages == 0 || pages > DMA_MAX_PAGES {
@@ -434,7 +500,11 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
     if k.tasks[cur].dma_used as u64 + pages > budget as u64 {
         return Err(Error::NoMemory);
     }
-    let pa = k.mem.frames.alloc_contiguous(pages as usize).ok_or(Error::NoMemory)?;
+    let pa = k
+        .mem
+        .frames
+        .alloc_contiguous(pages as usize)
+        .ok_or(Error::NoMemory)?;
     k.mem.zero(pa, pages as usize);
     let va = match take_va(k, cur, pages) {
         Ok(va) => va,
@@ -468,7 +538,10 @@ fn virt_to_phys(k: &Kernel, cur: usize, va: u64) -> Done {
 }
 
 fn irq_of(k: &Kernel, cur: usize, slot: u64) -> Result<u32, Error> {
-    let Cap::Mmio { irq, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Mmio, rights::MAP)? else {
+    let Cap::Mmio { irq, .. } = k.tasks[cur]
+        .caps
+        .get_checked(slot, CapKind::Mmio, rights::MAP)?
+    else {
         return Err(Error::WrongCapability);
     };
     if irq == 0 || irq as usize >= MAX_IRQ {
@@ -487,7 +560,10 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
         Some(o) if o as usize != cur => return Outcome::Now(Err(Error::Busy)),
         Some(_) => {}
         None => {
-            *line = IrqLine { owner: Some(cur as u8), pending: false };
+            *line = IrqLine {
+                owner: Some(cur as u8),
+                pending: false,
+            };
             plic::set_enabled(irq, true);
         }
     }
@@ -508,7 +584,10 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
 
 fn irq_ack(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
-    if k.irqs[irq as usize].owner.is_some_and(|o| o as usize != cur) {
+    if k.irqs[irq as usize]
+        .owner
+        .is_some_and(|o| o as usize != cur)
+    {
         return Err(Error::Busy);
     }
     plic::set_enabled(irq, true);
@@ -516,7 +595,10 @@ fn irq_ack(k: &mut Kernel, cur: usize, slot: u64) -> Done {
 }
 
 fn require_control(k: &Kernel, cur: usize, slot: u64) -> Result<(), Error> {
-    k.tasks[cur].caps.get_checked(slot, CapKind::InitControl, 0).map(|_| ())
+    k.tasks[cur]
+        .caps
+        .get_checked(slot, CapKind::InitControl, 0)
+        .map(|_| ())
 }
 
 /// `Spawn(ctl, name, name_len, grants, n_grants, fault_ep, arg)`.
@@ -534,26 +616,43 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
     }
     let mut raw = [0u8; CAP_SLOTS * GrantSpec::SIZE];
     copy_in(k, cur, a[3], &mut raw[..n * GrantSpec::SIZE])?;
-    let mut grants = [GrantSpec { src: 0, dst: 0, rights: 0, badge: 0 }; CAP_SLOTS];
+    let mut grants = [GrantSpec {
+        src: 0,
+        dst: 0,
+        rights: 0,
+        badge: 0,
+    }; CAP_SLOTS];
     for (i, g) in grants.iter_mut().enumerate().take(n) {
         let mut b = [0u8; GrantSpec::SIZE];
         b.copy_from_slice(&raw[i * GrantSpec::SIZE..(i + 1) * GrantSpec::SIZE]);
         *g = GrantSpec::decode(&b);
     }
-    let fault_ep = if a[5] == NO_SLOT { None } else { Some(endpoint_of(k, cur, a[5], rights::RECV)?.0) };
+    let fault_ep = if a[5] == NO_SLOT {
+        None
+    } else {
+        Some(endpoint_of(k, cur, a[5], rights::RECV)?.0)
+    };
     let id = k.spawn(cur, &name[..name_len], &grants[..n], fault_ep, a[6])?;
     Ok([id, 0, 0, 0])
 }
 
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     require_control(k, cur, ctl)?;
-    let id = k.endpoints.iter().position(Option::is_none).ok_or(Error::NoResources)?;
+    let id = k
+        .endpoints
+        .iter()
+        .position(Option::is_none)
+        .ok_or(Error::NoResources)?;
     if k.tasks[cur].caps.free_slot().is_none() {
         return Err(Error::NoSlots);
     }
     k.endpoints[id] = Some(Endpoint::default());
     debug_assert!(id < MAX_ENDPOINTS);
-    let cap = Cap::Endpoint { id: id as u16, rights: rights::SEND | rights::RECV | rights::GRANT, badge: 0 };
+    let cap = Cap::Endpoint {
+        id: id as u16,
+        rights: rights::SEND | rights::RECV | rights::GRANT,
+        badge: 0,
+    };
     let slot = k.tasks[cur].caps.insert(cap)?;
     Ok([slot as u64, 0, 0, 0])
 }

@@ -418,7 +418,12 @@ mod tests {
 
     #[test]
     fn grant_spec_roundtrip() {
-        let g = GrantSpec { src: 3, dst: 7, rights: rights::SEND | rights::GRANT, badge: 0xdead_beef_0000_0001 };
+        let g = GrantSpec {
+            src: 3,
+            dst: 7,
+            rights: rights::SEND | rights::GRANT,
+            badge: 0xdead_beef_0000_0001,
+        };
         let mut b = [0u8; GrantSpec::SIZE];
         g.encode(&mut b);
         assert_eq!(GrantSpec::decode(&b), g);
@@ -426,7 +431,13 @@ mod tests {
 
     #[test]
     fn death_notice_roundtrip_and_rejects() {
-        let n = DeathNotice { task: 0x0102, kind: DeathKind::Faulted, code: 15, addr: 0, pc: 0x1_0000_0040 };
+        let n = DeathNotice {
+            task: 0x0102,
+            kind: DeathKind::Faulted,
+            code: 15,
+            addr: 0,
+            pc: 0x1_0000_0040,
+        };
         assert_eq!(DeathNotice::decode(&n.encode()), Some(n));
         assert_eq!(DeathNotice::decode(&n.encode()[..39]), None);
         let mut bad = n.encode();

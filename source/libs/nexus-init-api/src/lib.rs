@@ -109,7 +109,12 @@ mod tests {
 
     #[test]
     fn reply_roundtrip_and_garbage() {
-        for s in [Status::Unknown, Status::Running, Status::Exited(7), Status::Faulted(15, 0xdead)] {
+        for s in [
+            Status::Unknown,
+            Status::Running,
+            Status::Exited(7),
+            Status::Faulted(15, 0xdead),
+        ] {
             assert_eq!(decode_reply(&encode_reply(s)), Ok(s));
         }
         let mut b = encode_reply(Status::Running);

@@ -18,7 +18,10 @@ impl Default for Console {
 impl Console {
     /// An empty writer.
     pub const fn new() -> Self {
-        Self { buf: [0; 256], len: 0 }
+        Self {
+            buf: [0; 256],
+            len: 0,
+        }
     }
 
     /// Writes out what is buffered.

@@ -59,7 +59,11 @@ pub fn exit(code: u64) -> ! {
 
 /// Writes bytes to the console (at most 4096 per call).
 pub fn console_write(b: &[u8]) -> Result<usize, Error> {
-    call(Sysno::ConsoleWrite, [b.as_ptr() as u64, b.len() as u64, 0, 0, 0, 0, 0]).map(|r| r[1] as usize)
+    call(
+        Sysno::ConsoleWrite,
+        [b.as_ptr() as u64, b.len() as u64, 0, 0, 0, 0, 0],
+    )
+    .map(|r| r[1] as usize)
 }
 
 /// Monotonic nanoseconds since boot.
@@ -107,26 +111,60 @@ pub fn ipc_call(
     let x = xfer.map_or(NO_SLOT, u64::from);
     let r = call(
         Sysno::IpcCall,
-        [ep as u64, msg.as_ptr() as u64, msg.len() as u64, reply.as_mut_ptr() as u64, reply.len() as u64, x, deadline_ns],
+        [
+            ep as u64,
+            msg.as_ptr() as u64,
+            msg.len() as u64,
+            reply.as_mut_ptr() as u64,
+            reply.len() as u64,
+            x,
+            deadline_ns,
+        ],
     )?;
     Ok((r[1] as usize, slot_opt(r[2])))
 }
 
 /// Receives the next message on `ep` into `buf`.
 pub fn ipc_recv(ep: u32, buf: &mut [u8], deadline_ns: u64) -> Result<Received, Error> {
-    let r = call(Sysno::IpcRecv, [ep as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, deadline_ns])?;
-    Ok(Received { len: r[1] as usize, badge: r[2], token: r[3], cap: slot_opt(r[4]) })
+    let r = call(
+        Sysno::IpcRecv,
+        [
+            ep as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            0,
+            0,
+            0,
+            deadline_ns,
+        ],
+    )?;
+    Ok(Received {
+        len: r[1] as usize,
+        badge: r[2],
+        token: r[3],
+        cap: slot_opt(r[4]),
+    })
 }
 
 /// Replies to the call named by `token`.
 pub fn ipc_reply(token: u64, msg: &[u8], xfer: Option<u32>) -> Result<(), Error> {
     let x = xfer.map_or(NO_SLOT, u64::from);
-    call(Sysno::IpcReply, [token, msg.as_ptr() as u64, msg.len() as u64, x, 0, 0, 0]).map(|_| ())
+    call(
+        Sysno::IpcReply,
+        [token, msg.as_ptr() as u64, msg.len() as u64, x, 0, 0, 0],
+    )
+    .map(|_| ())
 }
 
 /// Replies to `token` (if non-zero) with `reply`, then receives on `ep`.
 /// A reply to a caller that has gone away is dropped silently.
-pub fn ipc_reply_recv(ep: u32, token: u64, reply: &[u8], buf: &mut [u8], deadline_ns: u64) -> Result<Received, Error> {
+pub fn ipc_reply_recv(
+    ep: u32,
+    token: u64,
+    reply: &[u8],
+    buf: &mut [u8],
+    deadline_ns: u64,
+) -> Result<Received, Error> {
     let r = call(
         Sysno::IpcReplyRecv,
         [
@@ -139,7 +177,12 @@ pub fn ipc_reply_recv(ep: u32, token: u64, reply: &[u8], buf: &mut [u8], deadlin
             deadline_ns,
         ],
     )?;
-    Ok(Received { len: r[1] as usize, badge: r[2], token: r[3], cap: slot_opt(r[4]) })
+    Ok(Received {
+        len: r[1] as usize,
+        badge: r[2],
+        token: r[3],
+        cap: slot_opt(r[4]),
+    })
 }
 
 /// What [`cap_info`] reports.
@@ -158,7 +201,12 @@ pub struct CapInfo {
 /// Describes the capability in `slot`.
 pub fn cap_info(slot: u32) -> Result<CapInfo, Error> {
     let r = call(Sysno::CapInfo, [slot as u64, 0, 0, 0, 0, 0, 0])?;
-    Ok(CapInfo { kind: CapKind::from_u64(r[1]), rights: r[2] as u32, x: r[3], y: r[4] })
+    Ok(CapInfo {
+        kind: CapKind::from_u64(r[1]),
+        rights: r[2] as u32,
+        x: r[3],
+        y: r[4],
+    })
 }
 
 /// Deletes the capability in `slot`.
@@ -193,7 +241,13 @@ pub fn irq_ack(slot: u32) -> Result<(), Error> {
 
 /// Starts boot-image program `name` with `grants`; death notices go to
 /// `fault_ep`. Returns the task id.
-pub fn spawn(ctl: u32, name: &str, grants: &[GrantSpec], fault_ep: Option<u32>, arg: u64) -> Result<u64, Error> {
+pub fn spawn(
+    ctl: u32,
+    name: &str,
+    grants: &[GrantSpec],
+    fault_ep: Option<u32>,
+    arg: u64,
+) -> Result<u64, Error> {
     let mut raw_grants = [0u8; nexus_abi::CAP_SLOTS * GrantSpec::SIZE];
     if grants.len() > nexus_abi::CAP_SLOTS {
         return Err(Error::InvalidArgument);
@@ -206,7 +260,15 @@ pub fn spawn(ctl: u32, name: &str, grants: &[GrantSpec], fault_ep: Option<u32>, 
     let f = fault_ep.map_or(NO_SLOT, u64::from);
     call(
         Sysno::Spawn,
-        [ctl as u64, name.as_ptr() as u64, name.len() as u64, raw_grants.as_ptr() as u64, grants.len() as u64, f, arg],
+        [
+            ctl as u64,
+            name.as_ptr() as u64,
+            name.len() as u64,
+            raw_grants.as_ptr() as u64,
+            grants.len() as u64,
+            f,
+            arg,
+        ],
     )
     .map(|r| r[1])
 }
@@ -218,7 +280,19 @@ pub fn endpoint_create(ctl: u32) -> Result<u32, Error> {
 
 /// Copies the kernel command line into `buf`; returns its length.
 pub fn boot_args(ctl: u32, buf: &mut [u8]) -> Result<usize, Error> {
-    call(Sysno::BootArgs, [ctl as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0]).map(|r| r[1] as usize)
+    call(
+        Sysno::BootArgs,
+        [
+            ctl as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )
+    .map(|r| r[1] as usize)
 }
 
 /// Reads the retired-instruction counter (deterministic under QEMU `-icount`).

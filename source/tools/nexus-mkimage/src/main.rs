@@ -30,14 +30,21 @@ fn main() -> ExitCode {
         }
         blobs.push((name.to_string(), data));
     }
-    let refs: Vec<(&str, &[u8])> = blobs.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = blobs
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     match neuron_core::bootimg::build(&refs) {
         Ok(img) => {
             if let Err(err) = std::fs::write(out, &img) {
                 eprintln!("nexus-mkimage: {out}: {err}");
                 return ExitCode::from(1);
             }
-            println!("nexus-mkimage: {} programs, {} bytes -> {out}", refs.len(), img.len());
+            println!(
+                "nexus-mkimage: {} programs, {} bytes -> {out}",
+                refs.len(),
+                img.len()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -1,0 +1,46 @@
+# Neuron OS: every entry point. `just --list` shows them.
+
+target := "riscv64imac-unknown-none-elf"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Install what is missing (toolchain target, qemu, just). Idempotent.
+setup:
+    bash scripts/setup.sh
+
+# Build the kernel with its boot image (build/neuron.elf).
+build:
+    bash scripts/build.sh
+
+# Boot the OS interactively (Ctrl-A X quits QEMU). PROFILE=smoke|bench.
+run profile="smoke": build
+    qemu-system-riscv64 -machine virt -bios default -nographic -smp 1 -m 256M \
+        -kernel build/neuron.elf -append "nexus.profile={{profile}}" \
+        -global virtio-mmio.force-legacy=false \
+        -netdev user,id=n0,restrict=on -device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01
+
+# Host tests of every host-testable crate.
+test-host:
+    cargo test --workspace
+
+# Single-VM QEMU smoke with the marker catalogue (RUN_UNTIL_MARKER, RUN_TIMEOUT, REQUIRE_*).
+test-os:
+    bash scripts/qemu-test.sh --profile smoke
+
+# Everything: host tests, then the QEMU smoke.
+test: test-host
+    RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile smoke
+
+# Boot the benchmark profile under -icount and print the figures.
+bench-os:
+    RUN_UNTIL_MARKER=1 QEMU_ICOUNT=1 bash scripts/qemu-test.sh --profile bench
+
+# Formatting, clippy (host and riscv), and no-std builds of the pure crates.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p bench-client -- -D warnings
+    NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api

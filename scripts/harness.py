@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Boots neuron in QEMU and judges the run by the marker catalogue.
+
+The catalogue is the table in docs/markers.md: one row per marker with a
+`when` column saying in which profile/gate it is required, or that it is
+forbidden. This script is the only reader of that table, so markers are not
+scattered over scripts. See docs/harness.md for the contract.
+
+Exit status: 0 when every required marker appeared and no forbidden line did;
+1 otherwise (the missing markers, forbidden lines and the log tail are
+printed); 2 for a usage/setup error.
+"""
+import argparse
+import datetime
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CATALOGUE = os.path.join(ROOT, "docs", "markers.md")
+GATES = {"REQUIRE_QEMU_DHCP": "dhcp", "REQUIRE_DSOFTBUS": "dsoftbus"}
+
+
+def load_catalogue(path):
+    """Rows `| `marker` | when | emitter | meaning |` -> list of (marker, [when...])."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", line)
+            if m:
+                rows.append((m.group(1), [w.strip() for w in m.group(2).split(",")]))
+    return rows
+
+
+def required_for(rows, profile, gates):
+    want = {f"required:{profile}"} | {f"required:{g}" for g in gates}
+    return [m for m, when in rows if want & set(when)]
+
+
+def qemu_command(kernel, profile, icount, netdev):
+    cmd = [
+        "qemu-system-riscv64", "-machine", "virt", "-bios", "default",
+        "-nographic", "-smp", "1", "-m", "256M",
+        "-kernel", kernel, "-append", f"nexus.profile={profile}",
+        "-global", "virtio-mmio.force-legacy=false",
+        "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
+    ] + netdev
+    if icount:
+        cmd += ["-icount", "shift=0,sleep=off"]
+    return cmd
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default=os.environ.get("PROFILE", "smoke"))
+    ap.add_argument("--kernel", default=os.path.join(ROOT, "build", "neuron.elf"))
+    ap.add_argument("--icount", action="store_true", default=os.environ.get("QEMU_ICOUNT") == "1",
+                    help="deterministic instruction-counted time (benchmarks)")
+    args = ap.parse_args()
+
+    until_marker = os.environ.get("RUN_UNTIL_MARKER", "0") == "1"
+    timeout = float(os.environ.get("RUN_TIMEOUT", "90"))
+    gates = [g for env, g in GATES.items() if os.environ.get(env) == "1"]
+
+    rows = load_catalogue(CATALOGUE)
+    required = required_for(rows, args.profile, [])
+    if not required:
+        print(f"harness: no markers catalogued as required for profile '{args.profile}'", file=sys.stderr)
+        return 2
+    for g in gates:
+        gated = required_for(rows, "-none-", [g])
+        if not gated:
+            # A gate that cannot be proven in this image fails loudly.
+            print(f"harness: gate '{g}' was required, but this image has no '{g}' proof "
+                  f"(no marker catalogued as required:{g}); failing instead of passing")
+            return 1
+        required += [m for m in gated if m not in required]
+    forbidden = [m for m, when in rows if "forbidden" in when]
+    allowed_faults = [m for m, when in rows if f"allowed:{args.profile}" in when]
+    if not os.path.exists(args.kernel):
+        print(f"harness: {args.kernel} missing (run scripts/build.sh)", file=sys.stderr)
+        return 2
+
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    log_dir = os.path.join(ROOT, "build", "logs", f"{args.profile}-{stamp}")
+    os.makedirs(log_dir, exist_ok=True)
+    latest = os.path.join(ROOT, "build", "logs", "latest")
+    if os.path.islink(latest) or os.path.exists(latest):
+        os.remove(latest)
+    os.symlink(os.path.basename(log_dir), latest)
+    uart_path = os.path.join(log_dir, "uart.log")
+    netdev = ["-netdev", "user,id=n0,restrict=on"]
+    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev)
+    print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
+          f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
+    print("harness: " + " ".join(cmd))
+
+    seen = {}
+    bad_lines = []
+    lines = []
+    start = time.monotonic()
+    stderr_f = open(os.path.join(log_dir, "qemu.stderr"), "wb")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_f)
+    reason = "timeout"
+    try:
+        with open(uart_path, "w", encoding="utf-8") as uart:
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            pending = b""
+            while True:
+                left = timeout - (time.monotonic() - start)
+                if left <= 0:
+                    break
+                if not sel.select(timeout=min(left, 0.5)):
+                    if proc.poll() is not None:
+                        reason = f"qemu exited ({proc.returncode})"
+                        break
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    reason = f"qemu exited ({proc.wait()})"
+                    break
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                now = time.monotonic() - start
+                for raw in complete:
+                    line = raw.decode("utf-8", "replace").rstrip("\r")
+                    lines.append((now, line))
+                    uart.write(f"[{now:8.3f}] {line}\n")
+                    for m in required:
+                        if m not in seen and m in line:
+                            seen[m] = now
+                    if any(f in line for f in forbidden) and not any(a in line for a in allowed_faults):
+                        bad_lines.append(line)
+                uart.flush()
+                if until_marker and len(seen) == len(required):
+                    reason = "all required markers seen"
+                    break
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        stderr_f.close()
+
+    wall = time.monotonic() - start
+    print(f"harness: stopped after {wall:.2f}s: {reason}")
+    for m in required:
+        t = f"{seen[m]:7.3f}s" if m in seen else "MISSING"
+        print(f"  [{t}] {m}")
+    missing = [m for m in required if m not in seen]
+    for now, line in lines:
+        if line.startswith("BENCH:") or line.startswith("init: ready"):
+            print(f"  figure [{now:7.3f}s] {line}")
+    ok = not missing and not bad_lines
+    if bad_lines:
+        print("harness: FAIL: forbidden lines:")
+        for line in bad_lines[:10]:
+            print(f"    {line}")
+    if missing:
+        print(f"harness: FAIL: {len(missing)} required marker(s) missing: " + "; ".join(missing))
+    if not ok:
+        print("harness: log tail:")
+        for _, line in lines[-40:]:
+            print(f"    {line}")
+        return 1
+    print(f"harness: PASS ({len(required)} markers, profile {args.profile})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
