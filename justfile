@@ -29,9 +29,10 @@ test-host:
 test-os:
     bash scripts/qemu-test.sh --profile smoke
 
-# Everything: host tests, then the QEMU smoke.
+# Everything: host tests, the QEMU smoke, and the harness's own negative check.
 test: test-host
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile smoke
+    bash scripts/harness-selftest.sh
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:

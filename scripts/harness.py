@@ -21,7 +21,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CATALOGUE = os.path.join(ROOT, "docs", "markers.md")
+CATALOGUE = os.environ.get("MARKER_CATALOGUE", os.path.join(ROOT, "docs", "markers.md"))
 GATES = {"REQUIRE_QEMU_DHCP": "dhcp", "REQUIRE_DSOFTBUS": "dsoftbus"}
 
 

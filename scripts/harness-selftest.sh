@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Proves the smoke harness can fail: with a catalogue that requires a marker
+# the OS never prints, the run must exit non-zero and name that marker; a
+# required gate with no proof must fail too. Uses the already built image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+cp docs/markers.md "$tmp"
+echo '| `SELFTEST: marker that is never printed` | required:smoke | test | negative check |' >> "$tmp"
+out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
+    echo "harness-selftest: FAIL: harness passed with a missing marker"; exit 1; }
+grep -q "required marker(s) missing: SELFTEST: marker that is never printed" <<<"$out" || {
+    echo "harness-selftest: FAIL: missing marker not named"; echo "$out" | tail -20; exit 1; }
+out=$(REQUIRE_DSOFTBUS=1 RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
+    echo "harness-selftest: FAIL: an unprovable gate passed"; exit 1; }
+grep -q "gate 'dsoftbus' was required" <<<"$out" || { echo "harness-selftest: FAIL: gate message"; exit 1; }
+echo "harness-selftest: ok (missing marker and unprovable gate both fail)"
