@@ -42,6 +42,6 @@ bench-os:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p bench-client -- -D warnings
+    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p bench-client -- -D warnings
     NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
     cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 target=riscv64imac-unknown-none-elf
 # Programs in the boot image (the boot profiles in nexus-init pick from these).
-programs=(nexus-init selftest-client selftest-server selftest-fault bench-client)
+programs=(nexus-init selftest-client selftest-server selftest-fault selftest-dma bench-client)
 
 pkgs=()
 for p in "${programs[@]}"; do pkgs+=(-p "$p"); done

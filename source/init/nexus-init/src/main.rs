@@ -132,6 +132,12 @@ mod init {
                             badge,
                         }
                     }
+                    Grant::Dma { slot } => GrantSpec {
+                        src: slots::init::DMA,
+                        dst: slot,
+                        rights: 0,
+                        badge: 0,
+                    },
                     Grant::InitEndpoint { badge, slot } => GrantSpec {
                         src: own_ep,
                         dst: slot,

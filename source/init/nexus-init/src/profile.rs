@@ -27,6 +27,11 @@ pub enum Grant {
         /// Destination slot.
         slot: u32,
     },
+    /// A copy of init's DMA budget capability, for `pages` pages.
+    Dma {
+        /// Destination slot.
+        slot: u32,
+    },
     /// A send capability to init's own control/supervision endpoint.
     InitEndpoint {
         /// Badge identifying the holder to init.
@@ -76,6 +81,14 @@ pub const PROFILES: &[Profile] = &[
         name: "smoke",
         services: &[
             SELFTEST_SERVER,
+            Service {
+                name: "selftest-dma",
+                image: "selftest-dma",
+                arg: 0,
+                grants: &[Grant::Dma {
+                    slot: slots::selftest_dma::DMA,
+                }],
+            },
             Service {
                 name: "fault-store",
                 image: "selftest-fault",
@@ -194,7 +207,9 @@ mod tests {
                     .grants
                     .iter()
                     .map(|g| match *g {
-                        Grant::Endpoint { slot, .. } | Grant::InitEndpoint { slot, .. } => slot,
+                        Grant::Endpoint { slot, .. }
+                        | Grant::InitEndpoint { slot, .. }
+                        | Grant::Dma { slot } => slot,
                     })
                     .collect();
                 assert!(slots

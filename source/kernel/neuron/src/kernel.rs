@@ -13,6 +13,8 @@ use nexus_abi::layout::{MAP_BASE, PAGE, STACK_SIZE, STACK_TOP};
 use nexus_abi::{rights, slots, DeathKind, DeathNotice, Error, GrantSpec, CAP_SLOTS, NAME_MAX};
 use spin::Mutex;
 
+/// DMA pages each holder of init's DMA capability may allocate.
+const INIT_DMA_PAGES: u32 = 1024;
 /// Time slice.
 const SLICE_NS: u64 = 10_000_000;
 /// Highest PLIC source tracked.
@@ -208,7 +210,7 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     let _ = caps.insert_at(
         slots::init::DMA as u64,
         Cap::Dma {
-            pages: 1024,
+            pages: INIT_DMA_PAGES,
             rights: rights::GRANT,
         },
     );

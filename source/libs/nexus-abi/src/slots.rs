@@ -35,3 +35,9 @@ pub mod bench_client {
     /// Send capability to the selftest server endpoint.
     pub const SERVER: u32 = 1;
 }
+
+/// `selftest-dma`.
+pub mod selftest_dma {
+    /// DMA budget capability.
+    pub const DMA: u32 = 1;
+}
