@@ -99,6 +99,16 @@ fn slot_opt(v: u64) -> Option<u32> {
     (v != NO_SLOT).then_some(v as u32)
 }
 
+/// Decodes the result registers of `IpcRecv` / `IpcReplyRecv`.
+fn received(r: [u64; 5]) -> Received {
+    Received {
+        len: r[1] as usize,
+        badge: r[2],
+        token: r[3],
+        cap: slot_opt(r[4]),
+    }
+}
+
 /// Calls endpoint `ep` with `msg`, waits for the reply into `reply` until
 /// `deadline_ns` (0 = forever). Returns the reply length and a transferred cap.
 pub fn ipc_call(
@@ -138,12 +148,7 @@ pub fn ipc_recv(ep: u32, buf: &mut [u8], deadline_ns: u64) -> Result<Received, E
             deadline_ns,
         ],
     )?;
-    Ok(Received {
-        len: r[1] as usize,
-        badge: r[2],
-        token: r[3],
-        cap: slot_opt(r[4]),
-    })
+    Ok(received(r))
 }
 
 /// Replies to the call named by `token`.
@@ -177,12 +182,7 @@ pub fn ipc_reply_recv(
             deadline_ns,
         ],
     )?;
-    Ok(Received {
-        len: r[1] as usize,
-        badge: r[2],
-        token: r[3],
-        cap: slot_opt(r[4]),
-    })
+    Ok(received(r))
 }
 
 /// What [`cap_info`] reports.
