@@ -24,24 +24,31 @@ run profile="smoke": build
 # Host tests of every host-testable crate.
 test-host:
     cargo test --workspace
+    cargo test -p nexus-net-os --features qemu-smoke
 
 # Single-VM QEMU smoke with the marker catalogue (RUN_UNTIL_MARKER, RUN_TIMEOUT, REQUIRE_*).
 test-os:
     bash scripts/qemu-test.sh --profile smoke
 
-# Everything: host tests, the QEMU smoke, and the harness's own negative check.
+# Everything: host tests, the QEMU smoke (with the DHCP gate and the network
+# proofs against host peers), and the harness's own negative check.
 test: test-host
-    RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile smoke
+    RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:
     RUN_UNTIL_MARKER=1 QEMU_ICOUNT=1 bash scripts/qemu-test.sh --profile bench
 
+# Network figures: host TCP bulk (facade vs direct) and the guest bench-net profile.
+bench-net: build
+    cargo bench -p nexus-net-os --bench tcp_bulk
+    RUN_UNTIL_MARKER=1 RUN_TIMEOUT=180 bash scripts/qemu-test.sh --profile bench-net
+
 # Formatting, clippy (host and riscv), and no-std builds of the pure crates.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p bench-client -- -D warnings
+    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net --features netstackd/qemu-smoke -- -D warnings
     NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
-    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc

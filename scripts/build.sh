@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 
 target=riscv64imac-unknown-none-elf
 # Programs in the boot image (the boot profiles in nexus-init pick from these).
-programs=(nexus-init selftest-client selftest-server selftest-fault selftest-dma bench-client)
+programs=(nexus-init netstackd selftest-client selftest-server selftest-fault selftest-dma
+    selftest-net bench-client bench-net)
+# Cargo features of the image: the canonical network path, with the QEMU
+# smoke's static fallback address when DHCP stays silent.
+features=(--features netstackd/qemu-smoke)
 
 pkgs=()
 for p in "${programs[@]}"; do pkgs+=(-p "$p"); done
-cargo build --release --target "$target" "${pkgs[@]}"
+cargo build --release --target "$target" "${pkgs[@]}" "${features[@]}"
 cargo build --release -p nexus-mkimage
 
 mkdir -p build

@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netpeers import NetPeers  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOGUE = os.environ.get("MARKER_CATALOGUE", os.path.join(ROOT, "docs", "markers.md"))
 GATES = {"REQUIRE_QEMU_DHCP": "dhcp", "REQUIRE_DSOFTBUS": "dsoftbus"}
@@ -41,11 +44,11 @@ def required_for(rows, profile, gates):
     return [m for m, when in rows if want & set(when)]
 
 
-def qemu_command(kernel, profile, icount, netdev):
+def qemu_command(kernel, profile, icount, netdev, extra_args=""):
     cmd = [
         "qemu-system-riscv64", "-machine", "virt", "-bios", "default",
         "-nographic", "-smp", "1", "-m", "256M",
-        "-kernel", kernel, "-append", f"nexus.profile={profile}",
+        "-kernel", kernel, "-append", f"nexus.profile={profile}{extra_args}",
         "-global", "virtio-mmio.force-legacy=false",
         "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
     ] + netdev
@@ -79,7 +82,8 @@ def main():
                   f"(no marker catalogued as required:{g}); failing instead of passing")
             return 1
         required += [m for m in gated if m not in required]
-    forbidden = [m for m, when in rows if "forbidden" in when]
+    forbidden = [m for m, when in rows
+                 if "forbidden" in when or any(f"forbidden:{g}" in when for g in gates)]
     allowed_faults = [m for m, when in rows if f"allowed:{args.profile}" in when]
     if not os.path.exists(args.kernel):
         print(f"harness: {args.kernel} missing (run scripts/build.sh)", file=sys.stderr)
@@ -93,8 +97,12 @@ def main():
         os.remove(latest)
     os.symlink(os.path.basename(log_dir), latest)
     uart_path = os.path.join(log_dir, "uart.log")
-    netdev = ["-netdev", "user,id=n0,restrict=on"]
-    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev)
+    # Host peers of the network proofs (127.0.0.1 only, bounded by the run's
+    # timeout); the guest learns they exist from `nexus.netpeers=1`.
+    peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
+                     sink=args.profile == "bench-net")
+    netdev = ["-netdev", peers.netdev()]
+    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev, " nexus.netpeers=1")
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
     print("harness: " + " ".join(cmd))
@@ -131,6 +139,7 @@ def main():
                     line = raw.decode("utf-8", "replace").rstrip("\r")
                     lines.append((now, line))
                     uart.write(f"[{now:8.3f}] {line}\n")
+                    peers.on_line(line)
                     for m in required:
                         if m not in seen and m in line:
                             seen[m] = now
@@ -149,15 +158,17 @@ def main():
                 proc.kill()
                 proc.wait()
         stderr_f.close()
+        peers.close()
 
     wall = time.monotonic() - start
     print(f"harness: stopped after {wall:.2f}s: {reason}")
+    print(f"harness: host peers: {peers.summary()}")
     for m in required:
         t = f"{seen[m]:7.3f}s" if m in seen else "MISSING"
         print(f"  [{t}] {m}")
     missing = [m for m in required if m not in seen]
     for now, line in lines:
-        if line.startswith("BENCH:") or line.startswith("init: ready"):
+        if line.startswith("BENCH:") or line.startswith("init: ready") or "rtt_us=" in line:
             print(f"  figure [{now:7.3f}s] {line}")
     ok = not missing and not bad_lines
     if bad_lines:

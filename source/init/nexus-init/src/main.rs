@@ -31,9 +31,33 @@ mod init {
         name: &'static str,
         task: u64,
         status: Status,
+        grants: &'static [Grant],
     }
 
-    fn probe_devices() {
+    /// Virtio device id per MMIO slot of init (0 = none or not virtio).
+    type DeviceIds = [u32; slots::init::MMIO_MAX as usize];
+
+    /// Tells each server this dead service was a client of, so the server
+    /// frees what the client held. Bounded: one short call per grant.
+    fn notify_servers(grants: &[Grant], eps: &[(&str, u32)]) {
+        for g in grants {
+            let Grant::Client { ep, badge, .. } = *g else {
+                continue;
+            };
+            let Some(&(_, slot)) = eps.iter().find(|(n, _)| *n == ep) else {
+                continue;
+            };
+            let msg = nexus_init_api::encode_client_gone(badge);
+            let mut reply = [0u8; 64];
+            let deadline = sys::now_ns() + 200_000_000;
+            if let Err(e) = sys::ipc_call(slot, &msg, &mut reply, None, deadline) {
+                println!("init: could not tell {} a client ended: {}", ep, e);
+            }
+        }
+    }
+
+    fn probe_devices() -> DeviceIds {
+        let mut ids: DeviceIds = [0; slots::init::MMIO_MAX as usize];
         for i in 0..slots::init::MMIO_MAX {
             let slot = slots::init::MMIO_FIRST + i;
             let Ok(info) = sys::cap_info(slot) else {
@@ -52,6 +76,7 @@ mod init {
                 )
             };
             if magic == 0x7472_6976 && id != 0 {
+                ids[i as usize] = id;
                 let kind = match id {
                     1 => "net",
                     2 => "blk",
@@ -68,6 +93,7 @@ mod init {
                 );
             }
         }
+        ids
     }
 
     pub fn main(_arg: u64) -> i32 {
@@ -86,7 +112,7 @@ mod init {
             }
         };
         println!("init: profile {}", prof.name);
-        probe_devices();
+        let devices = probe_devices();
 
         let ctl = slots::init::CONTROL;
         let Ok(own_ep) = sys::endpoint_create(ctl) else {
@@ -106,30 +132,56 @@ mod init {
             }; 8];
             let mut ng = 0;
             for g in svc.grants.iter().take(grants.len()) {
-                grants[ng] = match *g {
+                let (ep, rights, badge, slot) = match *g {
                     Grant::Endpoint {
                         ep,
                         rights,
                         badge,
                         slot,
-                    } => {
-                        let src = match eps[..neps].iter().find(|(n, _)| *n == ep) {
-                            Some(&(_, s)) => s,
-                            None => {
-                                let Ok(s) = sys::endpoint_create(ctl) else {
-                                    println!("init: cannot create endpoint {}", ep);
-                                    return 3;
-                                };
-                                eps[neps] = (ep, s);
-                                neps += 1;
-                                s
-                            }
+                    } => (ep, rights, badge, slot),
+                    Grant::Client { ep, badge, slot } => (ep, rights::SEND, badge, slot),
+                    _ => ("", 0, 0, 0),
+                };
+                let mut ep_src = 0;
+                if !ep.is_empty() {
+                    ep_src = match eps[..neps].iter().find(|(n, _)| *n == ep) {
+                        Some(&(_, s)) => s,
+                        None if neps < MAX_EPS => {
+                            let Ok(s) = sys::endpoint_create(ctl) else {
+                                println!("init: cannot create endpoint {}", ep);
+                                return 3;
+                            };
+                            eps[neps] = (ep, s);
+                            neps += 1;
+                            s
+                        }
+                        None => {
+                            println!("init: too many endpoints for {}", ep);
+                            return 3;
+                        }
+                    };
+                }
+                grants[ng] = match *g {
+                    Grant::Endpoint { .. } | Grant::Client { .. } => GrantSpec {
+                        src: ep_src,
+                        dst: slot,
+                        rights,
+                        badge,
+                    },
+                    Grant::Device { device_id, slot } => {
+                        let Some(i) = devices.iter().position(|&d| d == device_id) else {
+                            println!(
+                                "init: no virtio device id {} for {}; not started",
+                                device_id, svc.name
+                            );
+                            ng = usize::MAX;
+                            break;
                         };
                         GrantSpec {
-                            src,
+                            src: slots::init::MMIO_FIRST + i as u32,
                             dst: slot,
-                            rights,
-                            badge,
+                            rights: rights::MAP,
+                            badge: 0,
                         }
                     }
                     Grant::Dma { slot } => GrantSpec {
@@ -147,12 +199,17 @@ mod init {
                 };
                 ng += 1;
             }
-            match sys::spawn(ctl, svc.image, &grants[..ng], Some(own_ep), svc.arg) {
+            if ng == usize::MAX {
+                continue;
+            }
+            let arg = profile::service_arg(svc, cmdline);
+            match sys::spawn(ctl, svc.image, &grants[..ng], Some(own_ep), arg) {
                 Ok(task) => {
                     records[i] = Some(Record {
                         name: svc.name,
                         task,
                         status: Status::Running,
+                        grants: svc.grants,
                     });
                     println!("init: up {}", svc.name);
                 }
@@ -194,12 +251,14 @@ mod init {
                         n.addr,
                         n.pc
                     ),
+                    DeathKind::Interrupt => continue,
                 }
                 if let Some(r) = rec {
                     r.status = match n.kind {
-                        DeathKind::Exited => Status::Exited(n.code),
                         DeathKind::Faulted => Status::Faulted(n.code, n.addr),
+                        _ => Status::Exited(n.code),
                     };
+                    notify_servers(r.grants, &eps[..neps]);
                 }
                 continue;
             }

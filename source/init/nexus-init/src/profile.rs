@@ -32,6 +32,26 @@ pub enum Grant {
         /// Destination slot.
         slot: u32,
     },
+    /// A send capability to a server's named endpoint, as a *client*: when
+    /// the holder ends, init tells the server (client-gone message of
+    /// `nexus-init-api`) so it frees what the client held. `badge` must be
+    /// non-zero: badge 0 is init's own on every endpoint.
+    Client {
+        /// Endpoint name.
+        ep: &'static str,
+        /// Badge identifying this client to the server (non-zero).
+        badge: u64,
+        /// Destination slot.
+        slot: u32,
+    },
+    /// The MMIO (and interrupt) capability of the first virtio-mmio device
+    /// with virtio device id `device_id` (1 = network), with the MAP right.
+    Device {
+        /// Virtio device id.
+        device_id: u32,
+        /// Destination slot.
+        slot: u32,
+    },
     /// A send capability to init's own control/supervision endpoint.
     InitEndpoint {
         /// Badge identifying the holder to init.
@@ -50,6 +70,9 @@ pub struct Service {
     pub image: &'static str,
     /// Value in `a0` at entry.
     pub arg: u64,
+    /// A command-line word (e.g. `nexus.netpeers=1`) that, when present,
+    /// sets bit 0 of `arg`: how a harness tells a selftest its peers exist.
+    pub cmdline_flag: Option<&'static str>,
     /// Capabilities granted.
     pub grants: &'static [Grant],
 }
@@ -67,6 +90,7 @@ const SELFTEST_SERVER: Service = Service {
     name: "selftest-server",
     image: "selftest-server",
     arg: 0,
+    cmdline_flag: None,
     grants: &[Grant::Endpoint {
         ep: "selftest",
         rights: rights::RECV,
@@ -74,6 +98,38 @@ const SELFTEST_SERVER: Service = Service {
         slot: slots::selftest_server::ENDPOINT,
     }],
 };
+
+/// netstackd with DHCP: the only service that gets the virtio-net device.
+const NETSTACKD_DHCP: Service = Service {
+    name: "netstackd",
+    image: "netstackd",
+    arg: 0,
+    cmdline_flag: None,
+    grants: &[
+        Grant::Endpoint {
+            ep: "net",
+            rights: rights::RECV,
+            badge: 0,
+            slot: slots::netstackd::ENDPOINT,
+        },
+        Grant::Device {
+            device_id: 1,
+            slot: slots::netstackd::NET_MMIO,
+        },
+        Grant::Dma {
+            slot: slots::netstackd::DMA,
+        },
+    ],
+};
+
+/// The argument a service gets: its `arg`, with bit 0 set when its
+/// command-line flag is present.
+pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
+    let flagged = svc
+        .cmdline_flag
+        .is_some_and(|f| cmdline.split_ascii_whitespace().any(|w| w == f));
+    svc.arg | u64::from(flagged)
+}
 
 /// Every profile this init knows.
 pub const PROFILES: &[Profile] = &[
@@ -85,6 +141,7 @@ pub const PROFILES: &[Profile] = &[
                 name: "selftest-dma",
                 image: "selftest-dma",
                 arg: 0,
+                cmdline_flag: None,
                 grants: &[Grant::Dma {
                     slot: slots::selftest_dma::DMA,
                 }],
@@ -93,18 +150,33 @@ pub const PROFILES: &[Profile] = &[
                 name: "fault-store",
                 image: "selftest-fault",
                 arg: 0,
+                cmdline_flag: None,
                 grants: &[],
             },
             Service {
                 name: "fault-ill",
                 image: "selftest-fault",
                 arg: 1,
+                cmdline_flag: None,
                 grants: &[],
+            },
+            NETSTACKD_DHCP,
+            Service {
+                name: "selftest-net",
+                image: "selftest-net",
+                arg: 0,
+                cmdline_flag: Some("nexus.netpeers=1"),
+                grants: &[Grant::Client {
+                    ep: "net",
+                    badge: 0x10,
+                    slot: slots::selftest_net::NET,
+                }],
             },
             Service {
                 name: "selftest-client",
                 image: "selftest-client",
                 arg: 0,
+                cmdline_flag: None,
                 grants: &[
                     Grant::Endpoint {
                         ep: "selftest",
@@ -128,11 +200,29 @@ pub const PROFILES: &[Profile] = &[
                 name: "bench-client",
                 image: "bench-client",
                 arg: 0,
+                cmdline_flag: None,
                 grants: &[Grant::Endpoint {
                     ep: "selftest",
                     rights: rights::SEND,
                     badge: 3,
                     slot: slots::bench_client::SERVER,
+                }],
+            },
+        ],
+    },
+    Profile {
+        name: "bench-net",
+        services: &[
+            NETSTACKD_DHCP,
+            Service {
+                name: "bench-net",
+                image: "bench-net",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[Grant::Client {
+                    ep: "net",
+                    badge: 0x20,
+                    slot: slots::bench_net::NET,
                 }],
             },
         ],
@@ -209,6 +299,8 @@ mod tests {
                     .map(|g| match *g {
                         Grant::Endpoint { slot, .. }
                         | Grant::InitEndpoint { slot, .. }
+                        | Grant::Client { slot, .. }
+                        | Grant::Device { slot, .. }
                         | Grant::Dma { slot } => slot,
                     })
                     .collect();
@@ -225,6 +317,45 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_netstackd_gets_the_network_device_and_clients_never_badge_zero() {
+        for p in PROFILES {
+            for s in p.services {
+                for g in s.grants {
+                    match *g {
+                        Grant::Device { .. } => assert_eq!(s.image, "netstackd", "{}", s.name),
+                        Grant::Client { badge, .. } => {
+                            assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)
+                        }
+                        Grant::Endpoint { ep, rights, .. } if ep == "net" => {
+                            assert_eq!(rights, rights::RECV, "only netstackd holds net directly")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn command_line_flag_sets_bit_zero_only_when_present() {
+        let smoke = select("").unwrap();
+        let net = smoke
+            .services
+            .iter()
+            .find(|s| s.name == "selftest-net")
+            .unwrap();
+        assert_eq!(service_arg(net, ""), 0);
+        assert_eq!(service_arg(net, "nexus.netpeers=0"), 0);
+        assert_eq!(service_arg(net, "x nexus.netpeers=1 y"), 1);
+        let other = smoke
+            .services
+            .iter()
+            .find(|s| s.name == "netstackd")
+            .unwrap();
+        assert_eq!(service_arg(other, "nexus.netpeers=1"), 0);
     }
 
     #[test]

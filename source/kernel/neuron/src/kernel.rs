@@ -113,6 +113,9 @@ impl Task {
 pub struct IrqLine {
     pub owner: Option<u8>,
     pub pending: bool,
+    /// Endpoint that receives an `Interrupt` notice when the line fires
+    /// (`IrqBind`); `None` for `IrqWait` lines.
+    pub bound_ep: Option<u16>,
 }
 
 /// All kernel state, behind one lock taken by the trap handler.
@@ -144,6 +147,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     irqs: [IrqLine {
         owner: None,
         pending: false,
+        bound_ep: None,
     }; MAX_IRQ],
     current: 0,
     hint: None,
@@ -486,7 +490,7 @@ impl Kernel {
 
     /// Queues a kernel notice on `ep`, delivering it at once to a waiting
     /// receiver.
-    fn post_notice(&mut self, ep: u16, notice: DeathNotice) {
+    pub fn post_notice(&mut self, ep: u16, notice: DeathNotice) {
         let Some(e) = self.endpoints[ep as usize].as_mut() else {
             return;
         };
@@ -556,7 +560,12 @@ impl Kernel {
                 break;
             }
             plic::set_enabled(irq, false);
-            if let Some(line) = self.irqs.get_mut(irq as usize) {
+            let bound = self.irqs.get(irq as usize).and_then(|l| l.bound_ep);
+            if let Some(ep) = bound {
+                // The source stays masked until the driver's `IrqAck`, so at
+                // most one notice per line is outstanding.
+                self.post_notice(ep, irq_notice(irq));
+            } else if let Some(line) = self.irqs.get_mut(irq as usize) {
                 match line.owner {
                     Some(owner) if self.tasks[owner as usize].state == (State::IrqWait { irq }) => {
                         line.pending = false;
@@ -656,4 +665,15 @@ extern "C" fn trap_handler(_frame: *mut TrapFrame) -> *mut TrapFrame {
     let root = k.tasks[next].root;
     k.switch_root(root);
     &mut k.tasks[next].frame as *mut TrapFrame
+}
+
+/// The kernel notice for a fired interrupt bound to an endpoint.
+pub fn irq_notice(irq: u32) -> DeathNotice {
+    DeathNotice {
+        task: 0,
+        kind: DeathKind::Interrupt,
+        code: irq as u64,
+        addr: 0,
+        pc: 0,
+    }
 }

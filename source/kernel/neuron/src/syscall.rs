@@ -71,6 +71,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::VirtToPhys => Outcome::Now(virt_to_phys(k, cur, a[0])),
             Sysno::IrqWait => irq_wait(k, cur, a[0], a[1]),
             Sysno::IrqAck => Outcome::Now(irq_ack(k, cur, a[0])),
+            Sysno::IrqBind => Outcome::Now(irq_bind(k, cur, a[0], a[1])),
             Sysno::Spawn => Outcome::Now(spawn(k, cur, a)),
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
@@ -563,9 +564,14 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
             *line = IrqLine {
                 owner: Some(cur as u8),
                 pending: false,
+                bound_ep: None,
             };
             plic::set_enabled(irq, true);
         }
+    }
+    if line.bound_ep.is_some() {
+        // Its interrupts arrive as notices on the bound endpoint.
+        return Outcome::Now(Err(Error::Busy));
     }
     if line.pending {
         line.pending = false;
@@ -580,6 +586,31 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
     t.deadline = deadline;
     k.note_deadline(deadline);
     Outcome::Blocked
+}
+
+/// `IrqBind(mmio slot, endpoint slot)`: the line's interrupts become
+/// `Interrupt` kernel notices on the endpoint, so one `IpcRecv` loop can
+/// serve clients and the device. The caller must own (or take) the line and
+/// hold RECV on the endpoint.
+fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
+    let irq = irq_of(k, cur, slot)?;
+    let (ep, _) = endpoint_of(k, cur, ep_slot, rights::RECV)?;
+    let line = &mut k.irqs[irq as usize];
+    if line.owner.is_some_and(|o| o as usize != cur) {
+        return Err(Error::Busy);
+    }
+    let was_pending = line.pending;
+    *line = IrqLine {
+        owner: Some(cur as u8),
+        pending: false,
+        bound_ep: Some(ep),
+    };
+    if was_pending {
+        k.post_notice(ep, crate::kernel::irq_notice(irq));
+    } else {
+        plic::set_enabled(irq, true);
+    }
+    Ok([0; 4])
 }
 
 fn irq_ack(k: &mut Kernel, cur: usize, slot: u64) -> Done {

@@ -96,6 +96,9 @@ pub enum Sysno {
     EndpointCreate = 17,
     /// Copy the kernel command line (init-control capability only).
     BootArgs = 18,
+    /// Deliver the interrupt of device cap `a0` as a kernel notice on the
+    /// endpoint in slot `a1` (which the caller must be able to receive on).
+    IrqBind = 19,
 }
 
 impl TryFrom<u64> for Sysno {
@@ -121,6 +124,7 @@ impl TryFrom<u64> for Sysno {
             16 => Self::Spawn,
             17 => Self::EndpointCreate,
             18 => Self::BootArgs,
+            19 => Self::IrqBind,
             other => return Err(other),
         })
     }
@@ -317,7 +321,14 @@ pub enum DeathKind {
     Exited = 1,
     /// The task trapped; `code` is `scause`, `addr` is `stval`.
     Faulted = 2,
+    /// Not a death: the interrupt bound with `IrqBind` fired. `code` is the
+    /// interrupt number, `task` is 0. The source stays masked until `IrqAck`.
+    Interrupt = 3,
 }
+
+/// Every kernel notice (task deaths and bound interrupts) has the
+/// [`DeathNotice`] layout; the kind tells them apart.
+pub type KernelNotice = DeathNotice;
 
 /// The message the kernel sends on a task's fault endpoint when it ends.
 /// Delivered by `IpcRecv` with badge [`KERNEL_BADGE`] and no reply token.
@@ -363,6 +374,7 @@ impl DeathNotice {
         let kind = match u32::from_le_bytes([b[8], b[9], b[10], b[11]]) {
             1 => DeathKind::Exited,
             2 => DeathKind::Faulted,
+            3 => DeathKind::Interrupt,
             _ => return None,
         };
         Some(Self {
@@ -399,11 +411,11 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=18u64 {
+        for n in 0..=19u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(19), Err(19));
+        assert_eq!(Sysno::try_from(20), Err(20));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

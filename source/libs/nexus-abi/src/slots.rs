@@ -41,3 +41,25 @@ pub mod selftest_dma {
     /// DMA budget capability.
     pub const DMA: u32 = 1;
 }
+
+/// `netstackd`.
+pub mod netstackd {
+    /// Receive capability of the sockets-facade endpoint.
+    pub const ENDPOINT: u32 = 1;
+    /// The virtio-net MMIO + interrupt capability (MAP right).
+    pub const NET_MMIO: u32 = 2;
+    /// DMA budget capability.
+    pub const DMA: u32 = 3;
+}
+
+/// `selftest-net` (a sockets-facade client).
+pub mod selftest_net {
+    /// Client (send) capability to netstackd's endpoint.
+    pub const NET: u32 = 1;
+}
+
+/// `bench-net` (a sockets-facade client).
+pub mod bench_net {
+    /// Client (send) capability to netstackd's endpoint.
+    pub const NET: u32 = 1;
+}

@@ -4,6 +4,12 @@
 //! Reply (24 bytes): `[state u8][0; 7][code u64 LE][addr u64 LE]`, where
 //! `code`/`addr` are the exit code, or `scause`/`stval` of a fault.
 //! Decoding is total: malformed input is an error, never a panic.
+//!
+//! Init also speaks to servers: when a task that held a *client* grant of a
+//! server's endpoint ends, init calls that endpoint (with its own badge, 0)
+//! with a [client-gone](encode_client_gone) message naming the client's badge,
+//! so the server can free what the client held. Servers accept it only with
+//! badge 0, which init never hands to a client (the profile tests check it).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -124,5 +130,126 @@ mod tests {
         let mut b = encode_reply(Status::Running);
         b[3] = 1;
         assert!(decode_reply(&b).is_err());
+    }
+}
+
+/// Magic of init's client-gone message to a server.
+pub const CLIENT_GONE_MAGIC: [u8; 4] = *b"NXGN";
+/// Size of the client-gone message: magic + badge (u64 LE).
+pub const CLIENT_GONE_SIZE: usize = 12;
+
+/// Encodes "the client with `badge` has ended".
+pub fn encode_client_gone(badge: u64) -> [u8; CLIENT_GONE_SIZE] {
+    let mut b = [0u8; CLIENT_GONE_SIZE];
+    b[..4].copy_from_slice(&CLIENT_GONE_MAGIC);
+    b[4..].copy_from_slice(&badge.to_le_bytes());
+    b
+}
+
+/// Decodes a client-gone message; `None` for anything else.
+pub fn decode_client_gone(b: &[u8]) -> Option<u64> {
+    let (magic, badge) = b.split_first_chunk::<4>()?;
+    if *magic != CLIENT_GONE_MAGIC {
+        return None;
+    }
+    let badge: [u8; 8] = badge.try_into().ok()?;
+    Some(u64::from_le_bytes(badge))
+}
+
+#[cfg(test)]
+mod client_gone_tests {
+    use super::*;
+
+    #[test]
+    fn client_gone_roundtrips_and_rejects_other_bytes() {
+        let m = encode_client_gone(0x1234_5678_9abc);
+        assert_eq!(decode_client_gone(&m), Some(0x1234_5678_9abc));
+        assert_eq!(decode_client_gone(&m[..11]), None);
+        let mut long = [0u8; 13];
+        long[..12].copy_from_slice(&m);
+        assert_eq!(decode_client_gone(&long), None);
+        let mut bad = m;
+        bad[0] = b'X';
+        assert_eq!(decode_client_gone(&bad), None);
+        assert_eq!(decode_client_gone(&[]), None);
+    }
+}
+
+/// The address argument init passes to `netstackd` in `a0`.
+///
+/// `0` means "use DHCP". Otherwise bit 63 is set and the value carries a
+/// static IPv4 configuration: bits 0..32 the address (`a.b.c.d` as the
+/// big-endian `u32`), bits 32..40 the prefix length (1..=32), bits 40..48 the
+/// host byte of the gateway inside the subnet (0 = no gateway).
+pub mod netcfg {
+    /// A static configuration.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+    pub struct StaticAddr {
+        /// Interface address.
+        pub addr: [u8; 4],
+        /// Prefix length, 1..=32.
+        pub prefix_len: u8,
+        /// Gateway, if any (same /24-or-smaller subnet, last byte given).
+        pub gateway: Option<[u8; 4]>,
+    }
+
+    const STATIC: u64 = 1 << 63;
+
+    /// Encodes a static address with an optional gateway host byte
+    /// (gateway = first three bytes of `addr`, then `gw_host`; 0 = none).
+    pub const fn encode_static(addr: [u8; 4], prefix_len: u8, gw_host: u8) -> u64 {
+        STATIC
+            | (u32::from_be_bytes(addr) as u64)
+            | ((prefix_len as u64) << 32)
+            | ((gw_host as u64) << 40)
+    }
+
+    /// Decodes the argument: `Ok(None)` = DHCP, `Ok(Some(_))` = static,
+    /// `Err(())` for a value no init produces (unknown bits, bad prefix).
+    #[allow(clippy::result_unit_err)]
+    pub fn decode(arg: u64) -> Result<Option<StaticAddr>, ()> {
+        if arg == 0 {
+            return Ok(None);
+        }
+        if arg & STATIC == 0 || arg & !(STATIC | 0xffff_ffff_ffff) != 0 {
+            return Err(());
+        }
+        let addr = (arg as u32).to_be_bytes();
+        let prefix_len = (arg >> 32) as u8;
+        let gw_host = (arg >> 40) as u8;
+        if prefix_len == 0 || prefix_len > 32 {
+            return Err(());
+        }
+        let gateway = (gw_host != 0).then_some([addr[0], addr[1], addr[2], gw_host]);
+        Ok(Some(StaticAddr {
+            addr,
+            prefix_len,
+            gateway,
+        }))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn static_config_roundtrips_and_garbage_is_refused() {
+            assert_eq!(decode(0), Ok(None));
+            let a = encode_static([10, 42, 0, 2], 24, 0);
+            assert_eq!(
+                decode(a),
+                Ok(Some(StaticAddr {
+                    addr: [10, 42, 0, 2],
+                    prefix_len: 24,
+                    gateway: None
+                }))
+            );
+            let b = encode_static([10, 0, 2, 15], 24, 2);
+            assert_eq!(decode(b).unwrap().unwrap().gateway, Some([10, 0, 2, 2]));
+            assert_eq!(decode(1), Err(()), "static bit missing");
+            assert_eq!(decode(encode_static([1, 2, 3, 4], 0, 0)), Err(()));
+            assert_eq!(decode(encode_static([1, 2, 3, 4], 33, 0)), Err(()));
+            assert_eq!(decode(a | 1 << 50), Err(()), "unknown bits");
+        }
     }
 }

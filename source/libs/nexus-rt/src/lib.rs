@@ -26,16 +26,29 @@ pub mod sys;
 #[cfg(target_os = "none")]
 mod rt;
 
-/// Size of each task's static heap.
+/// Default size of a task's static heap (see [`entry!`] to choose another).
 pub const HEAP_SIZE: usize = 1024 * 1024;
 
-/// Declares the program's `main(arg: u64) -> i32`, called by the runtime.
+/// Declares the program's `main(arg: u64) -> i32`, called by the runtime,
+/// and its heap: [`HEAP_SIZE`] bytes, or `heap = <bytes>` (a static area in
+/// the program's `.bss`, so the kernel maps it at load time).
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!($main, heap = $crate::HEAP_SIZE);
+    };
+    ($main:path, heap = $size:expr) => {
         #[no_mangle]
         extern "Rust" fn __nexus_main(arg: u64) -> i32 {
             $main(arg)
+        }
+
+        #[no_mangle]
+        extern "Rust" fn __nexus_heap() -> (*mut u8, usize) {
+            #[repr(C, align(4096))]
+            struct HeapArea([u8; $size]);
+            static mut HEAP_AREA: HeapArea = HeapArea([0; $size]);
+            (&raw mut HEAP_AREA as *mut u8, $size)
         }
     };
 }

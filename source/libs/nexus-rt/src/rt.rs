@@ -5,10 +5,6 @@ use linked_list_allocator::LockedHeap;
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
-#[repr(C, align(4096))]
-struct HeapArea([u8; crate::HEAP_SIZE]);
-static mut HEAP_AREA: HeapArea = HeapArea([0; crate::HEAP_SIZE]);
-
 core::arch::global_asm!(
     ".section .text.entry",
     ".globl _start",
@@ -19,15 +15,17 @@ core::arch::global_asm!(
 
 extern "Rust" {
     fn __nexus_main(arg: u64) -> i32;
+    fn __nexus_heap() -> (*mut u8, usize);
 }
 
 #[no_mangle]
 extern "C" fn __nexus_start(arg: u64) -> ! {
     // SAFETY: runs once, first thing in the task, before anything allocates;
-    // the heap area is a static reserved for the allocator alone.
+    // `__nexus_heap` (defined by `entry!`) returns a static area reserved for
+    // the allocator alone.
     unsafe {
-        let area = core::ptr::addr_of_mut!(HEAP_AREA) as *mut u8;
-        HEAP.lock().init(area, crate::HEAP_SIZE);
+        let (area, size) = __nexus_heap();
+        HEAP.lock().init(area, size);
     }
     crate::console::init_logger();
     // SAFETY: `__nexus_main` is defined by the program through `entry!`.

@@ -234,6 +234,13 @@ pub fn irq_wait(slot: u32, deadline_ns: u64) -> Result<(), Error> {
     call(Sysno::IrqWait, [slot as u64, deadline_ns, 0, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Routes the interrupt of device cap `slot` to endpoint `ep` (which the
+/// caller receives on): each firing arrives as a kernel notice of kind
+/// `Interrupt`, and the source stays masked until [`irq_ack`].
+pub fn irq_bind(slot: u32, ep: u32) -> Result<(), Error> {
+    call(Sysno::IrqBind, [slot as u64, ep as u64, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// Re-enables the interrupt of device cap `slot`.
 pub fn irq_ack(slot: u32) -> Result<(), Error> {
     call(Sysno::IrqAck, [slot as u64, 0, 0, 0, 0, 0, 0]).map(|_| ())

@@ -1,0 +1,195 @@
+"""Host-side peers for the network proofs of the QEMU smoke.
+
+Everything listens or connects on 127.0.0.1 only and is bounded in time.
+QEMU user networking stays `restrict=on`; the guest reaches the host only
+through the explicit forwards built here:
+
+* `guestfwd=tcp:10.0.2.100:7-tcp:127.0.0.1:<echo>`: a TCP echo server
+  (QEMU connects its guestfwd chardev once, at start-up, so it must listen
+  before QEMU starts and serves that one connection);
+* `hostfwd=tcp:127.0.0.1:<t>-:8080`: when the guest prints
+  `SELFTEST: net tcp listening`, connect, send `NXHELLO <nonce>\\n`, expect
+  `NXECHO <nonce>\\n`, send `NXBYE\\n`;
+* UDP: QEMU's guestfwd is TCP-only and `restrict=on` drops every guest
+  datagram except DHCP and TFTP. So the guest's UDP round trip is a TFTP
+  read from QEMU's built-in server (`tftp=<dir>`, a temporary directory
+  holding `nexus-net-proof.txt` = this run's nonce), and the host-to-guest
+  direction is `NXPING <nonce>` sent to `hostfwd=udp:127.0.0.1:<u>-:5555`
+  once the guest prints `SELFTEST: net udp listening`.
+
+See docs/harness.md.
+"""
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+GUEST_TCP_PORT = 8080
+GUEST_UDP_PORT = 5555
+ECHO_GUEST_ADDR = "10.0.2.100:7"
+SINK_GUEST_ADDR = "10.0.2.101:9"
+
+
+def _free_port(kind):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class NetPeers:
+    """Starts the host peers; `netdev()` gives the QEMU -netdev value."""
+
+    def __init__(self, log, deadline_s=60.0, sink=False):
+        self.log = log
+        self.deadline = time.monotonic() + deadline_s
+        self.results = {}
+        self.threads = []
+        self.echo = self._listen()
+        self.sink = self._listen() if sink else None
+        self.tcp_port = _free_port(socket.SOCK_STREAM)
+        self.udp_port = _free_port(socket.SOCK_DGRAM)
+        self._spawn(self._echo_server)
+        if self.sink:
+            self._spawn(self._sink_server)
+        self.nonce = os.urandom(6).hex()
+        self.tftp_dir = tempfile.mkdtemp(prefix="nexus-tftp-")
+        with open(os.path.join(self.tftp_dir, "nexus-net-proof.txt"), "w") as f:
+            f.write(self.nonce + "\n")
+        # A 64 KiB file for the TFTP request/response benchmark.
+        with open(os.path.join(self.tftp_dir, "nexus-bench.bin"), "wb") as f:
+            f.write(bytes(range(256)) * 256)
+
+    def _listen(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        s.settimeout(0.5)
+        return s
+
+    def _spawn(self, fn, *a):
+        t = threading.Thread(target=fn, args=a, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _left(self):
+        return self.deadline - time.monotonic()
+
+    def netdev(self):
+        parts = [
+            "user,id=n0,restrict=on",
+            f"guestfwd=tcp:{ECHO_GUEST_ADDR}-tcp:127.0.0.1:{self.echo.getsockname()[1]}",
+            f"hostfwd=tcp:127.0.0.1:{self.tcp_port}-:{GUEST_TCP_PORT}",
+            f"hostfwd=udp:127.0.0.1:{self.udp_port}-:{GUEST_UDP_PORT}",
+            f"tftp={self.tftp_dir}",
+        ]
+        if self.sink:
+            parts.append(f"guestfwd=tcp:{SINK_GUEST_ADDR}-tcp:127.0.0.1:{self.sink.getsockname()[1]}")
+        return ",".join(parts)
+
+    def _accept(self, srv):
+        while self._left() > 0:
+            try:
+                conn, _ = srv.accept()
+                return conn
+            except socket.timeout:
+                continue
+        return None
+
+    def _echo_server(self):
+        conn = self._accept(self.echo)
+        if conn is None:
+            return
+        conn.settimeout(0.5)
+        echoed = 0
+        with conn:
+            while self._left() > 0:
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                conn.sendall(data)
+                echoed += len(data)
+        self.results["tcp echo bytes"] = echoed
+
+    def _sink_server(self):
+        conn = self._accept(self.sink)
+        if conn is None:
+            return
+        conn.settimeout(0.5)
+        total = 0
+        with conn:
+            while self._left() > 0:
+                try:
+                    data = conn.recv(1 << 20)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                total += len(data)
+        self.results["sink bytes"] = total
+
+    def on_line(self, line):
+        """Reacts to guest output (called for every UART line)."""
+        if "SELFTEST: net tcp listening" in line:
+            self._spawn(self._tcp_client)
+        elif "SELFTEST: net udp listening" in line:
+            self._spawn(self._udp_client)
+
+
+    def _tcp_client(self):
+        hello = f"NXHELLO {self.nonce}\n".encode()
+        want = f"NXECHO {self.nonce}\n".encode()
+        # slirp accepts at once and resets when the guest is not listening
+        # yet, so retry (bounded) until the exchange completes.
+        while self._left() > 0:
+            try:
+                with socket.create_connection(("127.0.0.1", self.tcp_port), timeout=2) as s:
+                    s.sendall(hello)
+                    got = b""
+                    while not got.endswith(b"\n") and len(got) < 256:
+                        chunk = s.recv(256)
+                        if not chunk:
+                            break
+                        got += chunk
+                    if got == want:
+                        s.sendall(b"NXBYE\n")
+                        time.sleep(0.2)
+                        self.results["tcp listen"] = "ok"
+                        self.log(f"netpeers: tcp listen exchange ok (nonce {self.nonce})")
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.results["tcp listen"] = "no exchange"
+
+    def _udp_client(self):
+        ping = f"NXPING {self.nonce}".encode()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            # Datagrams may be lost; the guest needs one. Bounded: 5 s.
+            end = min(self.deadline, time.monotonic() + 5)
+            sent = 0
+            while time.monotonic() < end:
+                s.sendto(ping, ("127.0.0.1", self.udp_port))
+                sent += 1
+                time.sleep(0.25)
+        self.results["udp pings sent"] = sent
+
+    def summary(self):
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.results.items())) or "none"
+
+    def close(self):
+        for s in (self.echo, self.sink):
+            if s:
+                s.close()
+        shutil.rmtree(self.tftp_dir, ignore_errors=True)

@@ -1,0 +1,117 @@
+//! bench-net: guest network figures through the sockets facade.
+//!
+//! * TCP bulk: connect to the harness's sink on host 127.0.0.1 (reached via
+//!   `guestfwd` at 10.0.2.101:9), write `TCP_BYTES` in `MAX_IO` chunks and
+//!   report MB/s from connect to the last byte accepted by the stack (the
+//!   send buffer, a few tens of KiB, is noise against 16 MiB).
+//! * UDP request/response: QEMU's `restrict=on` lets only DHCP and TFTP out
+//!   of the guest, so the rate is measured with one-block TFTP reads from
+//!   QEMU's TFTP server (the harness's directory): RRQ → DATA → ACK.
+//!
+//! Figures are printed, never asserted.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod bench {
+    extern crate alloc;
+
+    use nexus_abi::slots::bench_net as slot;
+    use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
+    use nexus_net_ipc::IpcTransport;
+    use nexus_rt::{println, sys};
+
+    type Client = NetClient<IpcTransport>;
+
+    const SINK: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 101), 9);
+    const TFTP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), nexus_tftp::TFTP_PORT);
+    const TCP_BYTES: usize = 16 * 1024 * 1024;
+    const SEC: u64 = 1_000_000_000;
+
+    fn tcp_bulk(c: &mut Client) -> Result<(), NetError> {
+        let chunk = alloc::vec![0x5au8; MAX_IO];
+        let t0 = sys::now_ns();
+        let s = c.tcp_connect_by(SINK, t0 + 10 * SEC)?;
+        let mut sent = 0;
+        let end = t0 + 120 * SEC;
+        while sent < TCP_BYTES {
+            let n = (TCP_BYTES - sent).min(MAX_IO);
+            c.tcp_write_all_by(s, &chunk[..n], end)?;
+            sent += n;
+        }
+        let dt = sys::now_ns() - t0;
+        let _ = c.close(s);
+        let kbps = (sent as u64 * 1_000_000) / dt.max(1); // KB/s with 1e3 scaling
+        println!(
+            "BENCH: net tcp bulk bytes={} ms={} MB/s={}.{:03}",
+            sent,
+            dt / 1_000_000,
+            kbps / 1000,
+            kbps % 1000
+        );
+        Ok(())
+    }
+
+    /// UDP request/response: whole TFTP reads of a one-block file from
+    /// QEMU's TFTP server (RRQ → DATA → ACK), the only guest UDP exchange
+    /// `restrict=on` lets through. One read = one request/response pair.
+    fn udp_rr(c: &mut Client) -> Result<(), NetError> {
+        const ROUNDS: u64 = 200;
+        let mut buf = [0u8; 64];
+        let t0 = sys::now_ns();
+        for _ in 0..ROUNDS {
+            nexus_tftp::fetch(
+                c,
+                TFTP,
+                "nexus-net-proof.txt",
+                &mut buf,
+                sys::now_ns,
+                t0 + 60 * SEC,
+            )
+            .map_err(|e| {
+                println!("BENCH: net failed: tftp {:?}", e);
+                NetError::TimedOut
+            })?;
+        }
+        let dt = sys::now_ns() - t0;
+        println!(
+            "BENCH: net udp rr rounds={} ms={} per_s={} us_each={}",
+            ROUNDS,
+            dt / 1_000_000,
+            ROUNDS * SEC / dt.max(1),
+            dt / ROUNDS / 1000
+        );
+        Ok(())
+    }
+
+    pub fn main(_arg: u64) -> i32 {
+        let mut c = NetClient::new(IpcTransport::new(slot::NET));
+        let end = sys::now_ns() + 20 * SEC;
+        while c
+            .local_addr()
+            .map(|i| i.addr.is_unspecified())
+            .unwrap_or(true)
+        {
+            if sys::now_ns() > end {
+                println!("BENCH: net failed: no address");
+                return 1;
+            }
+            sys::sleep_ms(20);
+        }
+        if let Err(e) = tcp_bulk(&mut c) {
+            println!("BENCH: net failed: tcp bulk: {:?}", e);
+            return 1;
+        }
+        if let Err(e) = udp_rr(&mut c) {
+            println!("BENCH: net failed: udp: {:?}", e);
+            return 1;
+        }
+        println!("BENCH: net end");
+        0
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(bench::main);

@@ -1,0 +1,261 @@
+//! selftest-net: proves the canonical network path end to end, as an
+//! ordinary facade client holding nothing but a client capability for
+//! netstackd's endpoint.
+//!
+//! 1. The capability boundary: the client cannot receive on netstackd's
+//!    endpoint, map a device, or call a slot it was not given.
+//! 2. Waits (bounded) until netstackd has an address, then proves, each
+//!    against a real peer:
+//!    - `net ping`: ICMP echo to the QEMU user-network gateway 10.0.2.2;
+//!    - `net tcp`: a round trip through a TCP echo server the harness runs
+//!      on host 127.0.0.1, reached through QEMU `guestfwd` at
+//!      `10.0.2.100:7`;
+//!    - `net tcp listen`: a guest listener on port 8080 the harness connects
+//!      to through `hostfwd`; data flows both ways;
+//!    - `net udp`: QEMU's `guestfwd` is TCP-only and `restrict=on` drops
+//!      guest UDP other than DHCP/TFTP, so: a TFTP read (UDP request and
+//!      responses) of the harness's proof file from QEMU's TFTP server at
+//!      10.0.2.2, whose content is the run's nonce, then the harness's
+//!      `NXPING <nonce>` datagram through `hostfwd=udp` to guest port 5555.
+//!
+//! The peer proofs need the harness: init passes bit 0 of `a0` when the
+//! kernel command line says `nexus.netpeers=1`; without it they are reported
+//! as not run, never as passed. The wire text of each exchange is in
+//! `docs/harness.md`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod net {
+    use nexus_abi::{slots::selftest_net as slot, Error};
+    use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4};
+    use nexus_net_ipc::IpcTransport;
+    use nexus_rt::{println, sys};
+
+    type Client = NetClient<IpcTransport>;
+
+    const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+    const ECHO: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 100), 7);
+    const LISTEN_PORT: u16 = 8080;
+    const UDP_PORT: u16 = 5555;
+    const TFTP: SocketAddrV4 = SocketAddrV4::new(GATEWAY, nexus_tftp::TFTP_PORT);
+    const SEC: u64 = 1_000_000_000;
+
+    fn deadline(secs: u64) -> u64 {
+        sys::now_ns() + secs * SEC
+    }
+
+    fn cap_boundary() -> Result<(), &'static str> {
+        let mut buf = [0u8; 16];
+        if sys::ipc_recv(slot::NET, &mut buf, 1) != Err(Error::NoRights) {
+            return Err("a client could receive on netstackd's endpoint");
+        }
+        if sys::mmio_map(slot::NET) != Err(Error::WrongCapability) {
+            return Err("an endpoint cap mapped as a device");
+        }
+        if sys::ipc_call(9, b"x", &mut buf, None, 1) != Err(Error::NoCapability) {
+            return Err("an empty slot reached an endpoint");
+        }
+        Ok(())
+    }
+
+    fn wait_iface(c: &mut Client) -> Result<Ipv4Addr, NetError> {
+        let end = deadline(20);
+        loop {
+            let info = c.local_addr()?;
+            if !info.addr.is_unspecified() {
+                return Ok(info.addr);
+            }
+            if sys::now_ns() > end {
+                return Err(NetError::TimedOut);
+            }
+            sys::sleep_ms(20);
+        }
+    }
+
+    fn pattern(i: usize) -> u8 {
+        (i.wrapping_mul(31) ^ (i >> 7)) as u8
+    }
+
+    /// Writes a pattern and reads exactly as much back. The exchange does not
+    /// rely on a half-close: QEMU's `guestfwd` does not pass FIN on.
+    fn tcp_echo(c: &mut Client) -> Result<(), NetError> {
+        const N: usize = 24 * 1024;
+        let s = c.tcp_connect_by(ECHO, deadline(10))?;
+        let r = (|| {
+            let mut out = alloc::vec![0u8; N];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = pattern(i);
+            }
+            c.tcp_write_all_by(s, &out, deadline(10))?;
+            let mut got = 0;
+            let mut buf = [0u8; 4096];
+            let end = deadline(10);
+            while got < N {
+                let want = (N - got).min(buf.len());
+                let n = c.tcp_read_by(s, &mut buf[..want], end)?;
+                if n == 0 {
+                    return Err(NetError::ConnectionReset);
+                }
+                if buf[..n]
+                    .iter()
+                    .enumerate()
+                    .any(|(k, b)| *b != pattern(got + k))
+                {
+                    return Err(NetError::Malformed);
+                }
+                got += n;
+            }
+            Ok(())
+        })();
+        let _ = c.close(s);
+        r
+    }
+
+    /// Reads until `buf` holds a full line (`\n`); returns its length.
+    fn read_line(
+        c: &mut Client,
+        s: nexus_net::TcpStream,
+        buf: &mut [u8],
+    ) -> Result<usize, NetError> {
+        let mut n = 0;
+        let end = deadline(15);
+        while !buf[..n].contains(&b'\n') {
+            let m = c.tcp_read_by(s, &mut buf[n..], end)?;
+            if m == 0 || n + m >= buf.len() {
+                return Err(NetError::ConnectionReset);
+            }
+            n += m;
+        }
+        Ok(n)
+    }
+
+    fn tcp_listen(c: &mut Client) -> Result<(), NetError> {
+        let (l, port) = c.tcp_listen(LISTEN_PORT, 1)?;
+        println!("SELFTEST: net tcp listening port={}", port);
+        let r = (|| {
+            let (s, peer) = c.tcp_accept_by(l, deadline(20))?;
+            let mut buf = [0u8; 128];
+            let n = read_line(c, s, &mut buf)?;
+            let hello = buf[..n]
+                .strip_prefix(b"NXHELLO ")
+                .ok_or(NetError::Malformed)?;
+            let mut reply = [0u8; 128];
+            let m = b"NXECHO ".len() + hello.len();
+            reply[..7].copy_from_slice(b"NXECHO ");
+            reply[7..m].copy_from_slice(hello);
+            c.tcp_write_all_by(s, &reply[..m], deadline(10))?;
+            let n = read_line(c, s, &mut buf)?;
+            let ok = &buf[..n] == b"NXBYE\n";
+            let _ = c.close(s);
+            if !ok {
+                return Err(NetError::Malformed);
+            }
+            println!("SELFTEST: net tcp listen peer={}", peer);
+            Ok(())
+        })();
+        let _ = c.close(l);
+        r
+    }
+
+    /// UDP both ways with the harness. QEMU's `restrict=on` drops every
+    /// guest datagram except DHCP and TFTP, so the guest-initiated round trip
+    /// is a TFTP read of the harness's proof file (its content is the run's
+    /// nonce), and the host-initiated direction is `NXPING <nonce>` through
+    /// `hostfwd=udp`; both must carry the same nonce.
+    fn udp(c: &mut Client) -> Result<(), NetError> {
+        let mut file = [0u8; 64];
+        let n = nexus_tftp::fetch(
+            c,
+            TFTP,
+            "nexus-net-proof.txt",
+            &mut file,
+            sys::now_ns,
+            deadline(10),
+        )
+        .map_err(|e| {
+            println!("SELFTEST: net udp tftp: {:?}", e);
+            NetError::TimedOut
+        })?;
+        let nonce = file[..n].strip_suffix(b"\n").unwrap_or(&file[..n]);
+        if nonce.is_empty() {
+            return Err(NetError::Malformed);
+        }
+        println!("SELFTEST: net udp tftp read {} bytes", n);
+        let (u, port) = c.udp_bind(UDP_PORT)?;
+        println!("SELFTEST: net udp listening port={}", port);
+        let r = (|| {
+            let mut buf = [0u8; 256];
+            let end = deadline(20);
+            loop {
+                let (k, _) = c.udp_recv_from_by(u, &mut buf, end)?;
+                match buf[..k].strip_prefix(b"NXPING ") {
+                    Some(got) if got == nonce => return Ok(()),
+                    _ => continue, // stray datagram: keep waiting (bounded by `end`)
+                }
+            }
+        })();
+        let _ = c.close(u);
+        r
+    }
+
+    fn report(name: &str, r: Result<(), NetError>) -> bool {
+        match r {
+            Ok(()) => {
+                println!("SELFTEST: net {} ok", name);
+                true
+            }
+            Err(e) => {
+                println!("SELFTEST: FAIL net {}: {:?}", name, e);
+                false
+            }
+        }
+    }
+
+    pub fn main(arg: u64) -> i32 {
+        let peers = arg & 1 != 0;
+        let mut ok = report(
+            "cap boundary",
+            cap_boundary().map_err(|why| {
+                println!("SELFTEST: net cap boundary: {}", why);
+                NetError::InvalidInput
+            }),
+        );
+        let mut c = NetClient::new(IpcTransport::new(slot::NET));
+        match wait_iface(&mut c) {
+            Ok(addr) => println!("SELFTEST: net iface {}", addr),
+            Err(e) => {
+                println!("SELFTEST: FAIL net iface: {:?}", e);
+                return 1;
+            }
+        }
+        ok &= report(
+            "ping",
+            c.ping(GATEWAY, 1, deadline(5)).map(|rtt| {
+                println!("SELFTEST: net ping rtt_us={}", rtt / 1000);
+            }),
+        );
+        if peers {
+            ok &= report("tcp", tcp_echo(&mut c));
+            ok &= report("tcp listen", tcp_listen(&mut c));
+            ok &= report("udp", udp(&mut c));
+        } else {
+            println!(
+                "SELFTEST: net peer proofs not run (no harness peers; boot with nexus.netpeers=1)"
+            );
+        }
+        if ok {
+            println!("SELFTEST: net end");
+            0
+        } else {
+            1
+        }
+    }
+
+    extern crate alloc;
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(net::main);

@@ -1,0 +1,190 @@
+//! netstackd: the only task that holds the virtio-net device.
+//!
+//! It brings up virtio-net (interrupts delivered as kernel notices on its
+//! own endpoint, `IrqBind`), runs smoltcp through `nexus-net-os`, and serves
+//! the sockets facade (`nexus-net`) to every holder of a capability for its
+//! endpoint. One loop, never blocking on a client:
+//!
+//! 1. poll the stack (markers for address events), answer parked requests
+//!    that became ready or timed out (`Server::poll`), each with its own
+//!    kernel reply token;
+//! 2. receive until the next network or request deadline: a device
+//!    interrupt (ack device, then `IrqAck`), init's client-gone notice
+//!    (free that client's sockets), or a facade request (dispatch; reply at
+//!    once, or keep the token if it was parked).
+//!
+//! Requests are served in the kernel's FIFO order of callers, each in
+//! bounded time, so one slow or hostile client cannot starve the others.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod svc {
+    extern crate alloc;
+
+    use alloc::boxed::Box;
+    use core::ptr::NonNull;
+
+    use nexus_abi::{slots::netstackd as slot, DeathKind, DeathNotice, Error, KERNEL_BADGE};
+    use nexus_net::{dispatch, ClientId, Outcome, Server, FACADE_MSG_MAX};
+    use nexus_net_os::{virtio::VirtioNetDevice, NetEvent, NetStack, StackConfig};
+    use nexus_rt::{println, sys};
+    use nexus_virtio_hal::NexusHal;
+    use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+
+    use netstackd::{policy_from_arg, ReplyTokens};
+
+    type Device = VirtioNetDevice<NexusHal, MmioTransport<'static>>;
+
+    /// Bounce slots: enough for every RX and TX buffer virtio-net can have
+    /// outstanding, plus spares.
+    const BOUNCE_SLOTS: usize = 48;
+    const BOUNCE_SLOT_SIZE: usize = 4096;
+
+    fn print_event(e: NetEvent, ready: &mut bool) {
+        match e {
+            NetEvent::IfaceUp {
+                addr, prefix_len, ..
+            } => {
+                println!("net: smoltcp iface up {}/{}", addr, prefix_len);
+                if !*ready {
+                    *ready = true;
+                    println!("netstackd: ready");
+                }
+            }
+            NetEvent::DhcpBound {
+                addr, prefix_len, ..
+            } => println!("net: dhcp bound {}/{}", addr, prefix_len),
+            NetEvent::DhcpFallback {
+                addr, prefix_len, ..
+            } => println!(
+                "net: dhcp unavailable (fallback static {}/{})",
+                addr, prefix_len
+            ),
+            NetEvent::DhcpLost => println!("net: dhcp lease lost"),
+        }
+    }
+
+    fn bring_up() -> Result<Device, &'static str> {
+        let info = sys::cap_info(slot::NET_MMIO).map_err(|_| "no device capability")?;
+        let len = (info.y & 0xffff_ffff_ffff) as usize;
+        let va = sys::mmio_map(slot::NET_MMIO).map_err(|_| "cannot map the device")?;
+        nexus_virtio_hal::init(slot::DMA, BOUNCE_SLOTS, BOUNCE_SLOT_SIZE)
+            .map_err(|_| "no DMA memory")?;
+        let header = NonNull::new(va as *mut VirtIOHeader).ok_or("null mapping")?;
+        // SAFETY: `va` maps this task's virtio-mmio window of `len` bytes
+        // (device memory, granted by the MMIO capability) for the whole life
+        // of the task, and nothing else in the task touches it.
+        let transport =
+            unsafe { MmioTransport::new(header, len) }.map_err(|_| "not a virtio-mmio device")?;
+        VirtioNetDevice::new(transport).map_err(|_| "virtio-net init failed")
+    }
+
+    pub fn main(arg: u64) -> i32 {
+        let Some(policy) = policy_from_arg(arg) else {
+            println!("netstackd: bad address argument {:#x}", arg);
+            return 2;
+        };
+        let mut dev = match bring_up() {
+            Ok(d) => d,
+            Err(why) => {
+                println!("netstackd: virtio-net unavailable: {}", why);
+                return 3;
+            }
+        };
+        let mac = dev.mac();
+        println!(
+            "net: virtio-net up mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+        );
+        if let Err(e) = sys::irq_bind(slot::NET_MMIO, slot::ENDPOINT) {
+            println!("netstackd: cannot bind the device interrupt: {}", e);
+            return 4;
+        }
+        dev.enable_interrupts();
+
+        let now = sys::now_ns();
+        let mut stack = NetStack::new(dev, StackConfig::new(mac, policy), now);
+        // The instance changes across restarts (boot time in ns), so clients
+        // holding handles of an earlier netstackd get `ServerRestarted`.
+        let mut server: Server<_> = Server::new((now as u32) | 1);
+        let mut tokens = ReplyTokens::new();
+        let mut req: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
+        let mut rep: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
+        let mut ready = false;
+        let mut pending: Option<(u64, usize)> = None;
+
+        loop {
+            let now = sys::now_ns();
+            stack.poll(now, &mut |e| print_event(e, &mut ready));
+            server.poll(&mut stack, now, |client, corr, bytes| {
+                if let Some(token) = tokens.take(client, corr) {
+                    // A caller that gave up or ended is not an error here.
+                    let _ = sys::ipc_reply(token, bytes, None);
+                }
+            });
+            let wake = [stack.poll_at(now), server.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(0, |t| t.max(1));
+            let (token, reply_len) = pending.take().unwrap_or((0, 0));
+            let msg = match sys::ipc_reply_recv(
+                slot::ENDPOINT,
+                token,
+                &rep[..reply_len],
+                &mut req[..],
+                wake,
+            ) {
+                Ok(m) => m,
+                Err(Error::TimedOut) => continue,
+                Err(e) => {
+                    println!("netstackd: receive failed: {}", e);
+                    continue;
+                }
+            };
+            let body = &req[..msg.len.min(FACADE_MSG_MAX)];
+            if msg.badge == KERNEL_BADGE {
+                if DeathNotice::decode(body).is_some_and(|n| n.kind == DeathKind::Interrupt) {
+                    stack.device_mut().ack_interrupt();
+                    let _ = sys::irq_ack(slot::NET_MMIO);
+                }
+                continue;
+            }
+            if msg.badge == 0 {
+                // Only init holds badge 0 on this endpoint.
+                if let Some(badge) = nexus_init_api::decode_client_gone(body) {
+                    let client = ClientId(badge);
+                    server.drop_client(&mut stack, client);
+                    tokens.drop_client(client);
+                }
+                pending = Some((msg.token, 0));
+                continue;
+            }
+            let client = ClientId(msg.badge);
+            match dispatch(
+                &mut stack,
+                &mut server,
+                client,
+                body,
+                &mut rep,
+                sys::now_ns(),
+            ) {
+                Outcome::Reply(n) => pending = Some((msg.token, n)),
+                Outcome::Parked => {
+                    // Parked only after a successful decode, so this holds.
+                    let corr = nexus_net::decode_request(body).map_or(0, |(h, _)| h.correlation);
+                    if !tokens.insert(client, corr, msg.token) {
+                        let _ = sys::ipc_reply(msg.token, &[], None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(svc::main, heap = 8 * 1024 * 1024);

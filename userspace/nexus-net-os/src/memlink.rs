@@ -1,0 +1,337 @@
+//! Deterministic in-memory Ethernet link between two smoltcp devices.
+//!
+//! Design notes
+//! ------------
+//! * [`pair`] returns two [`MemLink`] endpoints (sides [`Side::A`] and
+//!   [`Side::B`]) that share one state: per direction a bounded FIFO of
+//!   frames. Nothing happens on its own: a frame moves only when one stack
+//!   transmits and the other polls, so runs are fully reproducible.
+//! * Backpressure, not loss: `transmit` offers no token while the peer's
+//!   queue is full, so smoltcp keeps the packet and retries. (A reply token
+//!   handed out with a received frame is best-effort: if the queue is full
+//!   at that moment the frame is counted in `dropped_full`.)
+//! * Test hooks: an optional frame **tap** records every frame handed to
+//!   the link (bounded, oldest dropped first), and an optional **fault
+//!   hook** sees every frame first and may rewrite or drop it. Raw frames
+//!   can be injected ([`MemLink::send_raw`]) and pulled
+//!   ([`MemLink::recv_raw`]), e.g. to play a DHCP server in a test.
+//! * Hot path: frame buffers are recycled through a small pool, so bulk
+//!   transfers do not allocate per frame.
+//! * Single-threaded (`Rc<RefCell<_>>`); endpoints are not `Send`.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// Largest Ethernet frame (without FCS) for a 1500-byte IP MTU.
+pub const ETHERNET_FRAME_MAX: usize = 1514;
+/// Default frames queued per direction.
+pub const DEFAULT_QUEUE_FRAMES: usize = 64;
+
+/// One end of the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// First endpoint returned by [`pair`].
+    A,
+    /// Second endpoint returned by [`pair`].
+    B,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+
+    /// The other side.
+    pub fn peer(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// Link parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Frames queued per direction before `transmit` pushes back (≥ 1).
+    pub queue_frames: usize,
+    /// Largest frame the devices report (`max_transmission_unit`).
+    pub frame_max: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            queue_frames: DEFAULT_QUEUE_FRAMES,
+            frame_max: ETHERNET_FRAME_MAX,
+        }
+    }
+}
+
+/// A frame recorded by the tap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// Side that sent the frame.
+    pub from: Side,
+    /// The Ethernet frame as sent (before the fault hook).
+    pub frame: Vec<u8>,
+}
+
+/// Verdict of a fault hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Deliver the (possibly rewritten) frame.
+    Deliver,
+    /// Drop the frame.
+    Drop,
+}
+
+/// Fault hook: sees every frame (sender side, mutable frame) before delivery.
+pub type FaultHook = Box<dyn FnMut(Side, &mut Vec<u8>) -> Fault>;
+
+/// Link counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames queued for delivery, per sending side (`[A, B]`).
+    pub sent: [u64; 2],
+    /// Frames dropped because the receiver's queue was full.
+    pub dropped_full: u64,
+    /// Frames dropped by the fault hook.
+    pub dropped_fault: u64,
+}
+
+struct Shared {
+    cfg: LinkConfig,
+    /// `queues[i]`: frames waiting to be received by side `i`.
+    queues: [VecDeque<Vec<u8>>; 2],
+    pool: Vec<Vec<u8>>,
+    tap: Option<(usize, VecDeque<Captured>)>,
+    fault: Option<FaultHook>,
+    stats: LinkStats,
+}
+
+impl Shared {
+    fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < self.cfg.queue_frames.saturating_mul(2) {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+}
+
+/// One endpoint of an in-memory Ethernet link; implements smoltcp's
+/// [`Device`].
+pub struct MemLink {
+    shared: Rc<RefCell<Shared>>,
+    side: Side,
+}
+
+/// Creates a connected pair of endpoints.
+pub fn pair(cfg: LinkConfig) -> (MemLink, MemLink) {
+    let cfg = LinkConfig {
+        queue_frames: cfg.queue_frames.max(1),
+        frame_max: cfg.frame_max.max(64),
+    };
+    let shared = Rc::new(RefCell::new(Shared {
+        cfg,
+        queues: [VecDeque::new(), VecDeque::new()],
+        pool: Vec::new(),
+        tap: None,
+        fault: None,
+        stats: LinkStats::default(),
+    }));
+    (
+        MemLink {
+            shared: Rc::clone(&shared),
+            side: Side::A,
+        },
+        MemLink {
+            shared,
+            side: Side::B,
+        },
+    )
+}
+
+impl MemLink {
+    /// This endpoint's side.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Starts recording every frame (both directions), keeping at most
+    /// `limit` (oldest dropped first). Clears any previous capture.
+    pub fn enable_tap(&self, limit: usize) {
+        self.shared.borrow_mut().tap = Some((limit.max(1), VecDeque::new()));
+    }
+
+    /// Stops recording and discards the capture.
+    pub fn disable_tap(&self) {
+        self.shared.borrow_mut().tap = None;
+    }
+
+    /// Takes the frames captured so far (the tap stays enabled).
+    pub fn take_tap(&self) -> Vec<Captured> {
+        match self.shared.borrow_mut().tap.as_mut() {
+            Some((_, q)) => q.drain(..).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Installs a fault hook (replacing any previous one).
+    pub fn set_fault(&self, hook: FaultHook) {
+        self.shared.borrow_mut().fault = Some(hook);
+    }
+
+    /// Removes the fault hook.
+    pub fn clear_fault(&self) {
+        self.shared.borrow_mut().fault = None;
+    }
+
+    /// Link counters.
+    pub fn stats(&self) -> LinkStats {
+        self.shared.borrow().stats
+    }
+
+    /// Frames waiting to be received by this endpoint.
+    pub fn pending(&self) -> usize {
+        self.shared
+            .borrow()
+            .queues
+            .get(self.side.index())
+            .map_or(0, VecDeque::len)
+    }
+
+    /// Sends a raw frame from this endpoint (through tap and fault hook).
+    pub fn send_raw(&self, frame: &[u8]) {
+        let mut buf = self.shared.borrow_mut().buffer();
+        buf.extend_from_slice(frame);
+        self.deliver(buf);
+    }
+
+    /// Takes the next frame sent to this endpoint, bypassing smoltcp.
+    pub fn recv_raw(&self) -> Option<Vec<u8>> {
+        self.shared
+            .borrow_mut()
+            .queues
+            .get_mut(self.side.index())?
+            .pop_front()
+    }
+
+    fn peer_has_room(&self) -> bool {
+        let sh = self.shared.borrow();
+        sh.queues
+            .get(self.side.peer().index())
+            .is_some_and(|q| q.len() < sh.cfg.queue_frames)
+    }
+
+    /// Tap, fault hook, then the peer's queue.
+    fn deliver(&self, mut frame: Vec<u8>) {
+        let mut guard = self.shared.borrow_mut();
+        let sh = &mut *guard;
+        if let Some((limit, q)) = sh.tap.as_mut() {
+            if q.len() >= *limit {
+                q.pop_front();
+            }
+            q.push_back(Captured {
+                from: self.side,
+                frame: frame.clone(),
+            });
+        }
+        if let Some(hook) = sh.fault.as_mut() {
+            if hook(self.side, &mut frame) == Fault::Drop {
+                sh.stats.dropped_fault += 1;
+                sh.recycle(frame);
+                return;
+            }
+        }
+        let cap = sh.cfg.queue_frames;
+        let peer = self.side.peer().index();
+        match sh.queues.get_mut(peer) {
+            Some(q) if q.len() < cap => {
+                q.push_back(frame);
+                if let Some(n) = sh.stats.sent.get_mut(self.side.index()) {
+                    *n += 1;
+                }
+            }
+            _ => {
+                sh.stats.dropped_full += 1;
+                sh.recycle(frame);
+            }
+        }
+    }
+}
+
+/// Receive token: owns the frame, recycles its buffer after use.
+pub struct MemRx<'a> {
+    link: &'a MemLink,
+    frame: Vec<u8>,
+}
+
+/// Transmit token.
+pub struct MemTx<'a> {
+    link: &'a MemLink,
+}
+
+impl phy::RxToken for MemRx<'_> {
+    fn consume<R, F>(self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        let r = f(&self.frame);
+        self.link.shared.borrow_mut().recycle(self.frame);
+        r
+    }
+}
+
+impl phy::TxToken for MemTx<'_> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let mut buf = self.link.shared.borrow_mut().buffer();
+        buf.resize(len, 0);
+        let r = f(&mut buf);
+        self.link.deliver(buf);
+        r
+    }
+}
+
+impl Device for MemLink {
+    type RxToken<'a>
+        = MemRx<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = MemTx<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(MemRx<'_>, MemTx<'_>)> {
+        let frame = self.recv_raw()?;
+        Some((MemRx { link: self, frame }, MemTx { link: self }))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<MemTx<'_>> {
+        self.peer_has_room().then_some(MemTx { link: self })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.shared.borrow().cfg.frame_max;
+        caps
+    }
+}

@@ -1,0 +1,1210 @@
+//! `NetStack`: smoltcp interface + socket table + address policy.
+//!
+//! Design notes
+//! ------------
+//! * One smoltcp [`Interface`] over a caller-supplied [`Device`], one
+//!   [`SocketSet`], plus a small table of facade-level sockets ([`SocketId`]
+//!   with a generation, so a stale id never reaches a reused slot). A table
+//!   entry is a TCP listener (owning up to `backlog` armed smoltcp listening
+//!   sockets on its port), a TCP stream, or a UDP socket.
+//! * Time is always the caller's monotonic nanoseconds, converted with
+//!   `Instant::from_micros(now_ns / 1000)`; nothing counts loop iterations.
+//!   [`NetStack::poll_at`] reports the next instant anything is due (smoltcp
+//!   timers, the DHCP fallback, lingering closes), so `netstackd` can sleep
+//!   until then or until the NIC interrupts.
+//! * Work per [`NetStack::poll`] is bounded: at most `MAX_INGRESS_PER_POLL`
+//!   received frames and `MAX_EGRESS_ROUNDS` egress rounds; leftover work
+//!   makes `poll_at` answer "now".
+//! * Closing a stream is graceful: the smoltcp socket moves to a bounded
+//!   "closing" list where it finishes its FIN handshake (or is aborted after
+//!   `linger_ns`). Data that arrives after the close is discarded and, once
+//!   our FIN is acknowledged, answered with RST, so the peer's later writes
+//!   fail with `Closed` (it already saw our FIN and reads EOF).
+//! * Memory: every TCP/UDP socket's buffers are charged against
+//!   `mem_budget` and the socket count against `max_sockets`; buffers are
+//!   allocated with `try_reserve`, so exhaustion is `NoBufs`, never an abort.
+//!   When short, finished or lingering closes are reclaimed first.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use nexus_net::{IfaceInfo, Ipv4Addr, NetError};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::phy::{ChecksumCapabilities, Device};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Cidr,
+};
+
+use crate::config::{AddrPolicy, StackConfig};
+
+/// Frames received per [`NetStack::poll`] before yielding (`poll_at` then
+/// answers "now").
+pub const MAX_INGRESS_PER_POLL: usize = 256;
+/// Egress rounds per [`NetStack::poll`] (each round lets every socket emit
+/// at most one packet).
+pub const MAX_EGRESS_ROUNDS: usize = 256;
+/// Outstanding pings remembered by the backend (oldest forgotten first).
+pub const MAX_PINGS: usize = 32;
+/// Grace period after an abort before a closing socket is dropped even if
+/// its RST could not be sent (link full).
+const ABORT_GRACE_NS: u64 = 1_000_000_000;
+/// ICMP socket queue sizes (echo payloads are 8 bytes).
+const ICMP_PACKETS: usize = 8;
+const ICMP_BYTES: usize = 1024;
+/// smoltcp keeps a datagram whose next hop does not answer ARP at the head
+/// of its socket's send queue forever, blocking everything behind it. A
+/// UDP socket whose send queue has not shrunk for this long is rebuilt on
+/// the same port (its queued datagrams are dropped: UDP may lose them).
+pub const UDP_STUCK_NS: u64 = 3_000_000_000;
+/// Same for the echo request in flight on the ICMP socket; the pings
+/// behind it are then sent (the stuck one times out at its deadline).
+pub const ICMP_STUCK_NS: u64 = 1_000_000_000;
+/// DHCP client port: a UDP bind on it would never see traffic while the
+/// DHCP client runs.
+const DHCP_CLIENT_PORT: u16 = 68;
+const EPHEMERAL_FIRST: u16 = 49152;
+const EPHEMERAL_COUNT: u16 = 16384;
+
+/// Address events reported by [`NetStack::poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// The interface has (a new) address. Follows every address change.
+    IfaceUp {
+        /// Interface address.
+        addr: Ipv4Addr,
+        /// Prefix length.
+        prefix_len: u8,
+        /// Default gateway.
+        gateway: Option<Ipv4Addr>,
+    },
+    /// A DHCP lease was obtained or changed (followed by `IfaceUp`).
+    DhcpBound {
+        /// Leased address.
+        addr: Ipv4Addr,
+        /// Prefix length from the subnet mask.
+        prefix_len: u8,
+        /// Router option.
+        gateway: Option<Ipv4Addr>,
+    },
+    /// `qemu-smoke`: no lease after [`DHCP_FALLBACK_WAIT_NS`](crate::DHCP_FALLBACK_WAIT_NS);
+    /// the static fallback was applied (followed by `IfaceUp`). DHCP keeps running.
+    DhcpFallback {
+        /// Fallback address.
+        addr: Ipv4Addr,
+        /// Fallback prefix length.
+        prefix_len: u8,
+        /// Fallback gateway.
+        gateway: Option<Ipv4Addr>,
+    },
+    /// The DHCP lease expired or was revoked; the interface has no address.
+    DhcpLost,
+}
+
+/// The backend's socket identity (the `Backend::Socket` of [`NetStack`]).
+///
+/// A slot index plus a generation bumped on every close, so ids of closed
+/// sockets are rejected (`NotFound`) even after the slot is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SocketId {
+    index: u16,
+    generation: u16,
+}
+
+/// Resource counters, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StackStats {
+    /// TCP smoltcp sockets (streams, armed listener sockets, closing).
+    pub tcp_sockets: usize,
+    /// UDP smoltcp sockets.
+    pub udp_sockets: usize,
+    /// Streams still finishing their close.
+    pub closing: usize,
+    /// Open facade-level sockets (listeners, streams, UDP sockets).
+    pub open: usize,
+    /// Bytes of socket buffers charged against the budget.
+    pub mem_used: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) handle: SocketHandle,
+    pub(crate) local_port: u16,
+    /// Reached a synchronized state at least once.
+    pub(crate) established: bool,
+    /// Local `shutdown` (FIN queued).
+    pub(crate) shutdown: bool,
+    /// The peer's FIN was seen.
+    pub(crate) peer_fin: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Armed {
+    pub(crate) handle: SocketHandle,
+    /// Order in which the connection was seen established (accept is FIFO).
+    pub(crate) ready_seq: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub(crate) port: u16,
+    /// Armed sockets to keep (the effective backlog, fixed at listen time).
+    pub(crate) want: usize,
+    pub(crate) armed: Vec<Armed>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Udp {
+    pub(crate) handle: SocketHandle,
+    pub(crate) port: u16,
+    /// Since when the send queue has not shrunk, and its size then.
+    pub(crate) stuck: Option<(u64, usize)>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Entry {
+    Listener(Listener),
+    Stream(Stream),
+    Udp(Udp),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u16,
+    entry: Option<Entry>,
+}
+
+/// A closed stream finishing its FIN handshake (or its RST).
+#[derive(Debug)]
+struct Closing {
+    handle: SocketHandle,
+    deadline_ns: u64,
+    discard: bool,
+    aborted: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ping {
+    token: u32,
+    addr: Ipv4Addr,
+    seq: u16,
+    /// When it was requested (queued) or handed to smoltcp (sent).
+    sent_ns: u64,
+    /// Waiting for the ICMP socket (one echo request in smoltcp at a time).
+    queued: bool,
+    result: Option<Result<u64, NetError>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AddrSource {
+    None,
+    Static,
+    Lease,
+    #[cfg_attr(not(feature = "qemu-smoke"), allow(dead_code))]
+    Fallback,
+}
+
+/// What a stream can do right now, derived from the smoltcp state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Connecting,
+    Open,
+    Refused,
+    Reset,
+    Finished,
+}
+
+/// Caller nanoseconds → smoltcp instant.
+pub(crate) fn instant(now_ns: u64) -> Instant {
+    Instant::from_micros(i64::try_from(now_ns / 1000).unwrap_or(i64::MAX))
+}
+
+/// smoltcp instant → caller nanoseconds.
+pub(crate) fn instant_ns(t: Instant) -> u64 {
+    u64::try_from(t.total_micros())
+        .unwrap_or(0)
+        .saturating_mul(1000)
+}
+
+/// A zeroed buffer allocated without aborting on exhaustion.
+pub(crate) fn try_buf<T: Clone>(n: usize, fill: T) -> Result<Vec<T>, NetError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| NetError::NoBufs)?;
+    v.resize(n, fill);
+    Ok(v)
+}
+
+/// The ICMP echo socket (bound to our ident).
+fn icmp_socket(ident: u16) -> icmp::Socket<'static> {
+    let mut s = icmp::Socket::new(
+        icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
+            vec![0u8; ICMP_BYTES],
+        ),
+        icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
+            vec![0u8; ICMP_BYTES],
+        ),
+    );
+    // Binding a fresh socket to an ident cannot fail.
+    let _ = s.bind(icmp::Endpoint::Ident(ident));
+    s
+}
+
+/// Derives a stream's phase and updates its sticky flags.
+pub(crate) fn observe(s: &mut tcp::Socket<'static>, st: &mut Stream) -> Phase {
+    use tcp::State as S;
+    match s.state() {
+        S::SynSent | S::SynReceived | S::Listen => {
+            if st.established {
+                Phase::Reset
+            } else {
+                Phase::Connecting
+            }
+        }
+        S::Established | S::FinWait1 | S::FinWait2 => {
+            st.established = true;
+            Phase::Open
+        }
+        S::CloseWait | S::LastAck | S::Closing | S::TimeWait => {
+            st.established = true;
+            st.peer_fin = true;
+            Phase::Open
+        }
+        S::Closed => {
+            if !st.established {
+                return Phase::Refused;
+            }
+            if !st.peer_fin && !s.can_recv() {
+                // With an empty buffer smoltcp tells a FIN'd stream apart.
+                if let Err(tcp::RecvError::Finished) = s.recv_slice(&mut []) {
+                    st.peer_fin = true;
+                }
+            }
+            if st.peer_fin {
+                Phase::Finished
+            } else {
+                Phase::Reset
+            }
+        }
+    }
+}
+
+/// smoltcp networking stack serving the nexus-net sockets facade.
+pub struct NetStack<D: Device> {
+    pub(crate) device: D,
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    pub(crate) cfg: StackConfig,
+    slots: Vec<Slot>,
+    closing: Vec<Closing>,
+    pub(crate) tcp_count: usize,
+    pub(crate) udp_count: usize,
+    dhcp: Option<SocketHandle>,
+    icmp: SocketHandle,
+    icmp_ident: u16,
+    /// Token of the echo request inside smoltcp and when it was handed over.
+    icmp_head: Option<(u32, u64)>,
+    pings: [Option<Ping>; MAX_PINGS],
+    next_ping_token: u32,
+    pub(crate) addr: Option<IfaceInfo>,
+    source: AddrSource,
+    dhcp_wait_since: u64,
+    up_pending: bool,
+    ingress_backlog: bool,
+    ready_counter: u64,
+    ephemeral_cursor: u16,
+    pub(crate) now_ns: u64,
+    pub(crate) mtu: u16,
+}
+
+impl<D: Device> NetStack<D> {
+    /// Builds the interface on `device` with `cfg` (sanitized first, see
+    /// [`StackConfig::sanitized`]). `Static` addresses apply at once
+    /// (`IfaceUp` is emitted by the first [`poll`](Self::poll)); `Dhcp`
+    /// starts the DHCP client, whose fallback timer starts at `now_ns`.
+    pub fn new(mut device: D, cfg: StackConfig, now_ns: u64) -> Self {
+        let cfg = cfg.sanitized();
+        let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(cfg.mac)));
+        icfg.random_seed = cfg.random_seed;
+        let iface = Interface::new(icfg, &mut device, instant(now_ns));
+        let mtu = u16::try_from(
+            device
+                .capabilities()
+                .max_transmission_unit
+                .saturating_sub(14),
+        )
+        .unwrap_or(u16::MAX);
+        let mut sockets = SocketSet::new(Vec::new());
+
+        let icmp_ident = 0x4e58 ^ (cfg.random_seed as u16);
+        let icmp = sockets.add(icmp_socket(icmp_ident));
+
+        let dhcp = match cfg.policy {
+            AddrPolicy::Dhcp => Some(sockets.add(dhcpv4::Socket::new())),
+            AddrPolicy::Static { .. } => None,
+        };
+        let mut stack = NetStack {
+            device,
+            iface,
+            sockets,
+            cfg,
+            slots: Vec::new(),
+            closing: Vec::new(),
+            tcp_count: 0,
+            udp_count: 0,
+            dhcp,
+            icmp,
+            icmp_ident,
+            icmp_head: None,
+            pings: [None; MAX_PINGS],
+            next_ping_token: 1,
+            addr: None,
+            source: AddrSource::None,
+            dhcp_wait_since: now_ns,
+            up_pending: false,
+            ingress_backlog: false,
+            ready_counter: 0,
+            ephemeral_cursor: (cfg.random_seed >> 16) as u16,
+            now_ns,
+            mtu,
+        };
+        if let AddrPolicy::Static {
+            addr,
+            prefix_len,
+            gateway,
+        } = cfg.policy
+        {
+            stack.set_addr(addr, prefix_len, gateway);
+            stack.source = AddrSource::Static;
+            stack.up_pending = true;
+        }
+        stack
+    }
+
+    /// The (sanitized) configuration in use.
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    /// The network device.
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// The network device, mutably (e.g. to acknowledge its interrupt).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// Current interface configuration; `None` while no address is set
+    /// (DHCP pending, lease lost).
+    pub fn iface_info(&self) -> Option<IfaceInfo> {
+        self.addr
+    }
+
+    /// Resource counters.
+    pub fn stats(&self) -> StackStats {
+        StackStats {
+            tcp_sockets: self.tcp_count,
+            udp_sockets: self.udp_count,
+            closing: self.closing.len(),
+            open: self.slots.iter().filter(|s| s.entry.is_some()).count(),
+            mem_used: self.mem_used(),
+        }
+    }
+
+    /// Runs the stack once at `now_ns`: receives (bounded), runs DHCP and the
+    /// address policy, maintains listeners, closing streams and pings, and
+    /// transmits. Address changes are reported through `on_event`. Returns
+    /// true if anything happened (a frame moved, a socket or address
+    /// changed), i.e. callers should re-check readiness.
+    pub fn poll(&mut self, now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
+        let now_ns = now_ns.max(self.now_ns);
+        self.now_ns = now_ns;
+        let ts = instant(now_ns);
+        let mut progress = false;
+
+        if self.up_pending {
+            self.up_pending = false;
+            if let Some(i) = self.addr {
+                on_event(NetEvent::IfaceUp {
+                    addr: i.addr,
+                    prefix_len: i.prefix_len,
+                    gateway: i.gateway,
+                });
+                progress = true;
+            }
+        }
+
+        self.iface.poll_maintenance(ts);
+        self.ingress_backlog = true;
+        for _ in 0..MAX_INGRESS_PER_POLL {
+            match self
+                .iface
+                .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => {
+                    self.ingress_backlog = false;
+                    break;
+                }
+                PollIngressSingleResult::PacketProcessed
+                | PollIngressSingleResult::SocketStateChanged => progress = true,
+            }
+        }
+
+        progress |= self.poll_dhcp(now_ns, on_event);
+        progress |= self.policy_timers(now_ns, on_event);
+        progress |= self.maintain(now_ns);
+
+        for _ in 0..MAX_EGRESS_ROUNDS {
+            match self
+                .iface
+                .poll_egress(ts, &mut self.device, &mut self.sockets)
+            {
+                PollResult::None => break,
+                PollResult::SocketStateChanged => progress = true,
+            }
+        }
+        progress |= self.reap_closing(now_ns);
+        progress |= self.unstick(now_ns);
+        progress
+    }
+
+    /// Absolute time (caller ns) of the next needed [`poll`](Self::poll):
+    /// `now_ns` if work is pending, `None` if only a received frame (or a
+    /// client request) can create work.
+    pub fn poll_at(&mut self, now_ns: u64) -> Option<u64> {
+        let now_ns = now_ns.max(self.now_ns);
+        if self.up_pending || self.ingress_backlog {
+            return Some(now_ns);
+        }
+        let mut next = self
+            .iface
+            .poll_at(instant(now_ns), &self.sockets)
+            .map(instant_ns);
+        let mut consider = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
+        for c in &self.closing {
+            consider(if c.aborted {
+                c.deadline_ns.saturating_add(ABORT_GRACE_NS)
+            } else {
+                c.deadline_ns
+            });
+        }
+        for slot in &self.slots {
+            if let Some(Entry::Udp(Udp {
+                stuck: Some((since, _)),
+                ..
+            })) = &slot.entry
+            {
+                consider(since.saturating_add(UDP_STUCK_NS));
+            }
+        }
+        if let Some((_, since)) = self.icmp_head {
+            consider(since.saturating_add(ICMP_STUCK_NS));
+        }
+        #[cfg(feature = "qemu-smoke")]
+        if self.dhcp.is_some() && self.source == AddrSource::None {
+            consider(
+                self.dhcp_wait_since
+                    .saturating_add(crate::DHCP_FALLBACK_WAIT_NS),
+            );
+        }
+        next.map(|t| t.max(now_ns))
+    }
+
+    // ----- address policy -------------------------------------------------
+
+    fn set_addr(&mut self, addr: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> IfaceInfo {
+        let prefix_len = prefix_len.min(32);
+        let same = self
+            .addr
+            .is_some_and(|i| i.addr == addr && i.prefix_len == prefix_len);
+        if !same {
+            let cidr = IpCidr::Ipv4(Ipv4Cidr::new(addr, prefix_len));
+            self.iface.update_ip_addrs(|a| {
+                a.clear();
+                // Capacity is at least one address.
+                let _ = a.push(cidr);
+            });
+        }
+        let routes = self.iface.routes_mut();
+        routes.remove_default_ipv4_route();
+        if let Some(gw) = gateway {
+            // The route table holds at least one route.
+            let _ = routes.add_default_ipv4_route(gw);
+        }
+        let info = IfaceInfo {
+            addr,
+            prefix_len,
+            gateway,
+            mtu: self.mtu,
+        };
+        self.addr = Some(info);
+        info
+    }
+
+    fn clear_addr(&mut self) {
+        self.iface.update_ip_addrs(|a| a.clear());
+        self.iface.routes_mut().remove_default_ipv4_route();
+        self.addr = None;
+    }
+
+    fn poll_dhcp(&mut self, now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
+        let Some(h) = self.dhcp else {
+            return false;
+        };
+        let lease = match self.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
+            None => return false,
+            Some(dhcpv4::Event::Configured(c)) => {
+                Some((c.address.address(), c.address.prefix_len(), c.router))
+            }
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match lease {
+            Some((addr, prefix_len, gateway)) => {
+                let i = self.set_addr(addr, prefix_len, gateway);
+                self.source = AddrSource::Lease;
+                log::info!(
+                    "netstack: DHCP lease {}/{} gw {:?}",
+                    i.addr,
+                    i.prefix_len,
+                    i.gateway
+                );
+                on_event(NetEvent::DhcpBound {
+                    addr: i.addr,
+                    prefix_len: i.prefix_len,
+                    gateway: i.gateway,
+                });
+                on_event(NetEvent::IfaceUp {
+                    addr: i.addr,
+                    prefix_len: i.prefix_len,
+                    gateway: i.gateway,
+                });
+            }
+            None => {
+                if self.source != AddrSource::Lease {
+                    return false;
+                }
+                self.clear_addr();
+                self.source = AddrSource::None;
+                self.dhcp_wait_since = now_ns;
+                log::warn!("netstack: DHCP lease lost");
+                on_event(NetEvent::DhcpLost);
+            }
+        }
+        true
+    }
+
+    #[cfg(feature = "qemu-smoke")]
+    fn policy_timers(&mut self, now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
+        use crate::config::{QEMU_FALLBACK_ADDR, QEMU_FALLBACK_GATEWAY, QEMU_FALLBACK_PREFIX};
+        if self.dhcp.is_none()
+            || self.source != AddrSource::None
+            || now_ns
+                < self
+                    .dhcp_wait_since
+                    .saturating_add(crate::DHCP_FALLBACK_WAIT_NS)
+        {
+            return false;
+        }
+        let i = self.set_addr(
+            QEMU_FALLBACK_ADDR,
+            QEMU_FALLBACK_PREFIX,
+            Some(QEMU_FALLBACK_GATEWAY),
+        );
+        self.source = AddrSource::Fallback;
+        log::warn!(
+            "netstack: no DHCP lease, qemu-smoke fallback {}/{}",
+            i.addr,
+            i.prefix_len
+        );
+        on_event(NetEvent::DhcpFallback {
+            addr: i.addr,
+            prefix_len: i.prefix_len,
+            gateway: i.gateway,
+        });
+        on_event(NetEvent::IfaceUp {
+            addr: i.addr,
+            prefix_len: i.prefix_len,
+            gateway: i.gateway,
+        });
+        true
+    }
+
+    #[cfg(not(feature = "qemu-smoke"))]
+    fn policy_timers(&mut self, _now_ns: u64, _on_event: &mut dyn FnMut(NetEvent)) -> bool {
+        false
+    }
+
+    // ----- maintenance ----------------------------------------------------
+
+    /// Listener re-arming and accept order, stream flags, closing streams, pings.
+    fn maintain(&mut self, now_ns: u64) -> bool {
+        let mut progress = false;
+        let half_open = Duration::from_micros(self.cfg.half_open_timeout_ns / 1000);
+        // Listeners: recycle dead armed sockets, stamp newly established ones.
+        for i in 0..self.slots.len() {
+            let Some(Some(Entry::Listener(l))) = self.slots.get_mut(i).map(|s| s.entry.as_mut())
+            else {
+                continue;
+            };
+            for a in l.armed.iter_mut() {
+                let s = self.sockets.get_mut::<tcp::Socket>(a.handle);
+                match s.state() {
+                    tcp::State::Established | tcp::State::CloseWait if a.ready_seq.is_none() => {
+                        self.ready_counter += 1;
+                        a.ready_seq = Some(self.ready_counter);
+                        progress = true;
+                    }
+                    tcp::State::Closed | tcp::State::TimeWait => {
+                        s.abort();
+                        // A closed socket always accepts `listen` on a non-zero port.
+                        let _ = s.listen(l.port);
+                        s.set_timeout(Some(half_open));
+                        a.ready_seq = None;
+                        progress = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Top up listeners whose backlog shrank (accept could not re-arm).
+        for i in 0..self.slots.len() {
+            let (port, missing) = match self.slots.get(i).and_then(|s| s.entry.as_ref()) {
+                Some(Entry::Listener(l)) if l.armed.len() < l.want => {
+                    (l.port, l.want - l.armed.len())
+                }
+                _ => continue,
+            };
+            for _ in 0..missing {
+                let Ok(h) = self.new_listening_socket(port) else {
+                    break;
+                };
+                if let Some(Some(Entry::Listener(l))) =
+                    self.slots.get_mut(i).map(|s| s.entry.as_mut())
+                {
+                    l.armed.push(Armed {
+                        handle: h,
+                        ready_seq: None,
+                    });
+                    progress = true;
+                }
+            }
+        }
+        // Streams: keep the sticky flags current.
+        for slot in self.slots.iter_mut() {
+            if let Some(Entry::Stream(st)) = slot.entry.as_mut() {
+                let s = self.sockets.get_mut::<tcp::Socket>(st.handle);
+                observe(s, st);
+            }
+        }
+        // Closing streams: discard late data, RST once our data is acked.
+        for c in self.closing.iter_mut() {
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            while s.can_recv() {
+                match s.recv(|b| (b.len(), b.len())) {
+                    Ok(n) if n > 0 => c.discard = true,
+                    _ => break,
+                }
+            }
+            // Once our FIN is acknowledged (FIN-WAIT-2) the peer has seen
+            // EOF; more data from it is answered with RST.
+            let fin_acked = s.state() == tcp::State::FinWait2;
+            if !c.aborted
+                && ((c.discard && fin_acked) || now_ns >= c.deadline_ns)
+                && s.state() != tcp::State::TimeWait
+            {
+                s.abort();
+                c.aborted = true;
+                c.deadline_ns = now_ns;
+                progress = true;
+            }
+        }
+        progress |= self.reap_closing(now_ns);
+        progress |= self.poll_pings(now_ns);
+        progress
+    }
+
+    /// Works around smoltcp's head-of-line blocking on unresolved next hops
+    /// (see [`UDP_STUCK_NS`]), and feeds the next queued ping to the ICMP
+    /// socket. Runs after egress, so "not sent" means "could not be sent".
+    fn unstick(&mut self, now_ns: u64) -> bool {
+        let mut progress = false;
+        for i in 0..self.slots.len() {
+            let Some(Some(Entry::Udp(u))) = self.slots.get_mut(i).map(|s| s.entry.as_mut()) else {
+                continue;
+            };
+            let queued = self.sockets.get::<udp::Socket>(u.handle).send_queue();
+            u.stuck = match u.stuck {
+                _ if queued == 0 => None,
+                Some((_, before)) if queued < before => Some((now_ns, queued)),
+                None => Some((now_ns, queued)),
+                keep => keep,
+            };
+            let Some((since, _)) = u.stuck else {
+                continue;
+            };
+            if now_ns < since.saturating_add(UDP_STUCK_NS) {
+                continue;
+            }
+            let (old, port) = (u.handle, u.port);
+            // Build the replacement first: if memory is short, keep the old one.
+            let Ok(fresh) = self.build_udp_socket(port) else {
+                continue;
+            };
+            self.sockets.remove(old);
+            let h = self.sockets.add(fresh);
+            if let Some(Some(Entry::Udp(u))) = self.slots.get_mut(i).map(|s| s.entry.as_mut()) {
+                u.handle = h;
+                u.stuck = None;
+            }
+            log::warn!("netstack: UDP port {port}: next hop unreachable, send queue dropped");
+            progress = true;
+        }
+        if let Some((_, since)) = self.icmp_head {
+            let s = self.sockets.get::<icmp::Socket>(self.icmp);
+            if s.send_queue() == 0 {
+                self.icmp_head = None;
+            } else if now_ns >= since.saturating_add(ICMP_STUCK_NS) {
+                self.sockets.remove(self.icmp);
+                self.icmp = self.sockets.add(icmp_socket(self.icmp_ident));
+                self.icmp_head = None;
+                progress = true;
+            }
+        }
+        progress | self.ping_pump(now_ns)
+    }
+
+    /// Drops closing streams that are done (RST sent, TIME-WAIT, grace over).
+    fn reap_closing(&mut self, now_ns: u64) -> bool {
+        let before = self.closing.len();
+        let sockets = &mut self.sockets;
+        let mut removed = 0;
+        self.closing.retain(|c| {
+            let s = sockets.get::<tcp::Socket>(c.handle);
+            let done = (s.state() == tcp::State::Closed && s.remote_endpoint().is_none())
+                || s.state() == tcp::State::TimeWait
+                || (c.aborted && now_ns >= c.deadline_ns.saturating_add(ABORT_GRACE_NS));
+            if done {
+                sockets.remove(c.handle);
+                removed += 1;
+            }
+            !done
+        });
+        self.tcp_count = self.tcp_count.saturating_sub(removed);
+        before != self.closing.len()
+    }
+
+    /// Frees every closing stream at once (memory pressure): abort without
+    /// waiting for the RST to leave.
+    fn reclaim_closing(&mut self) {
+        for c in self.closing.drain(..) {
+            self.sockets.remove(c.handle);
+            self.tcp_count = self.tcp_count.saturating_sub(1);
+        }
+    }
+
+    fn poll_pings(&mut self, now_ns: u64) -> bool {
+        let ident = self.icmp_ident;
+        let s = self.sockets.get_mut::<icmp::Socket>(self.icmp);
+        let mut progress = false;
+        while let Ok((data, from)) = s.recv() {
+            #[allow(irrefutable_let_patterns)]
+            let IpAddress::Ipv4(from) = from
+            else {
+                continue;
+            };
+            let Ok(pkt) = Icmpv4Packet::new_checked(data) else {
+                continue;
+            };
+            let Ok(Icmpv4Repr::EchoReply {
+                ident: id,
+                seq_no,
+                data,
+            }) = Icmpv4Repr::parse(&pkt, &ChecksumCapabilities::default())
+            else {
+                continue;
+            };
+            let token = data
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes);
+            if id != ident {
+                continue;
+            }
+            for p in self.pings.iter_mut().flatten() {
+                if p.result.is_none() && p.addr == from && p.seq == seq_no && Some(p.token) == token
+                {
+                    p.result = Some(Ok(now_ns.saturating_sub(p.sent_ns)));
+                    progress = true;
+                }
+            }
+        }
+        progress
+    }
+
+    // ----- resources ------------------------------------------------------
+
+    pub(crate) fn mem_used(&self) -> usize {
+        self.tcp_count
+            .saturating_mul(self.cfg.tcp_socket_cost())
+            .saturating_add(self.udp_count.saturating_mul(self.cfg.udp_socket_cost()))
+    }
+
+    fn fits(&self, cost: usize) -> bool {
+        self.tcp_count + self.udp_count < self.cfg.max_sockets
+            && self.mem_used().saturating_add(cost) <= self.cfg.mem_budget
+    }
+
+    fn reserve(&mut self, cost: usize) -> Result<(), NetError> {
+        if !self.fits(cost) {
+            self.reclaim_closing();
+        }
+        if self.fits(cost) {
+            Ok(())
+        } else {
+            Err(NetError::NoBufs)
+        }
+    }
+
+    /// A new TCP socket (closed), charged against the limits.
+    pub(crate) fn new_tcp_socket(&mut self) -> Result<SocketHandle, NetError> {
+        self.reserve(self.cfg.tcp_socket_cost())?;
+        let rx = try_buf(self.cfg.tcp_rx_buf, 0u8)?;
+        let tx = try_buf(self.cfg.tcp_tx_buf, 0u8)?;
+        let mut s = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+        // The facade already batches writes (one IPC per write); Nagle would
+        // only add latency to request/response traffic.
+        s.set_nagle_enabled(false);
+        let h = self.sockets.add(s);
+        self.tcp_count += 1;
+        Ok(h)
+    }
+
+    /// A new listening TCP socket on `port`.
+    pub(crate) fn new_listening_socket(&mut self, port: u16) -> Result<SocketHandle, NetError> {
+        let h = self.new_tcp_socket()?;
+        let half_open = Duration::from_micros(self.cfg.half_open_timeout_ns / 1000);
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        s.set_timeout(Some(half_open));
+        if s.listen(port).is_err() {
+            self.free_tcp(h);
+            return Err(NetError::InvalidInput);
+        }
+        Ok(h)
+    }
+
+    /// A new UDP socket bound to `port`, charged against the limits.
+    pub(crate) fn new_udp_socket(&mut self, port: u16) -> Result<SocketHandle, NetError> {
+        self.reserve(self.cfg.udp_socket_cost())?;
+        let s = self.build_udp_socket(port)?;
+        let h = self.sockets.add(s);
+        self.udp_count += 1;
+        Ok(h)
+    }
+
+    /// A UDP socket bound to `port` (not charged, not added).
+    fn build_udp_socket(&self, port: u16) -> Result<udp::Socket<'static>, NetError> {
+        let c = &self.cfg;
+        let rx = udp::PacketBuffer::new(
+            try_buf(c.udp_rx_packets, udp::PacketMetadata::EMPTY)?,
+            try_buf(c.udp_rx_bytes, 0u8)?,
+        );
+        let tx = udp::PacketBuffer::new(
+            try_buf(c.udp_tx_packets, udp::PacketMetadata::EMPTY)?,
+            try_buf(c.udp_tx_bytes, 0u8)?,
+        );
+        let mut s = udp::Socket::new(rx, tx);
+        s.bind(port).map_err(|_| NetError::InvalidInput)?;
+        Ok(s)
+    }
+
+    pub(crate) fn free_tcp(&mut self, h: SocketHandle) {
+        self.sockets.remove(h);
+        self.tcp_count = self.tcp_count.saturating_sub(1);
+    }
+
+    pub(crate) fn free_udp(&mut self, h: SocketHandle) {
+        self.sockets.remove(h);
+        self.udp_count = self.udp_count.saturating_sub(1);
+    }
+
+    /// Hands a stream to the closing list (graceful) or frees it if it is
+    /// already dead.
+    pub(crate) fn retire_stream(&mut self, h: SocketHandle) {
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        let state = s.state();
+        if state == tcp::State::TimeWait
+            || state == tcp::State::Listen
+            || (state == tcp::State::Closed && s.remote_endpoint().is_none())
+        {
+            self.free_tcp(h);
+            return;
+        }
+        let (aborted, deadline) = match state {
+            tcp::State::Closed => (true, self.now_ns),
+            tcp::State::SynSent | tcp::State::SynReceived => {
+                s.abort();
+                (true, self.now_ns)
+            }
+            _ => {
+                s.close();
+                (false, self.now_ns.saturating_add(self.cfg.linger_ns))
+            }
+        };
+        self.closing.push(Closing {
+            handle: h,
+            deadline_ns: deadline,
+            discard: false,
+            aborted,
+        });
+    }
+
+    /// Aborts (RST) a socket and lets the closing list free it.
+    pub(crate) fn abort_socket(&mut self, h: SocketHandle) {
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        if s.state() == tcp::State::Listen || s.remote_endpoint().is_none() {
+            self.free_tcp(h);
+            return;
+        }
+        s.abort();
+        self.closing.push(Closing {
+            handle: h,
+            deadline_ns: self.now_ns,
+            discard: false,
+            aborted: true,
+        });
+    }
+
+    // ----- socket table ---------------------------------------------------
+
+    fn slot_cap(&self) -> usize {
+        self.cfg.max_sockets.saturating_mul(2)
+    }
+
+    /// True if [`insert`](Self::insert) will succeed.
+    pub(crate) fn has_free_slot(&self) -> bool {
+        self.slots.iter().any(|s| s.entry.is_none()) || self.slots.len() < self.slot_cap()
+    }
+
+    pub(crate) fn insert(&mut self, entry: Entry) -> Result<SocketId, NetError> {
+        if let Some((i, slot)) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.entry.is_none())
+        {
+            slot.entry = Some(entry);
+            let index = u16::try_from(i).map_err(|_| NetError::NoBufs)?;
+            return Ok(SocketId {
+                index,
+                generation: slot.generation,
+            });
+        }
+        if self.slots.len() >= self.slot_cap() {
+            return Err(NetError::NoBufs);
+        }
+        let index = u16::try_from(self.slots.len()).map_err(|_| NetError::NoBufs)?;
+        self.slots.push(Slot {
+            generation: 0,
+            entry: Some(entry),
+        });
+        Ok(SocketId {
+            index,
+            generation: 0,
+        })
+    }
+
+    pub(crate) fn entry(&self, id: SocketId) -> Result<&Entry, NetError> {
+        self.slots
+            .get(usize::from(id.index))
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.entry.as_ref())
+            .ok_or(NetError::NotFound)
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: SocketId) -> Result<&mut Entry, NetError> {
+        self.slots
+            .get_mut(usize::from(id.index))
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.entry.as_mut())
+            .ok_or(NetError::NotFound)
+    }
+
+    /// Splits the borrow: a stream entry and its smoltcp socket.
+    pub(crate) fn stream_parts(
+        &mut self,
+        id: SocketId,
+    ) -> Result<(&mut Stream, &mut tcp::Socket<'static>), NetError> {
+        let slot = self
+            .slots
+            .get_mut(usize::from(id.index))
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.entry.as_mut())
+            .ok_or(NetError::NotFound)?;
+        match slot {
+            Entry::Stream(st) => {
+                let s = self.sockets.get_mut::<tcp::Socket>(st.handle);
+                Ok((st, s))
+            }
+            _ => Err(NetError::InvalidInput),
+        }
+    }
+
+    pub(crate) fn take(&mut self, id: SocketId) -> Result<Entry, NetError> {
+        let slot = self
+            .slots
+            .get_mut(usize::from(id.index))
+            .filter(|s| s.generation == id.generation)
+            .ok_or(NetError::NotFound)?;
+        let e = slot.entry.take().ok_or(NetError::NotFound)?;
+        slot.generation = slot.generation.wrapping_add(1);
+        Ok(e)
+    }
+
+    // ----- ports ----------------------------------------------------------
+
+    fn tcp_port_used(&self, port: u16) -> bool {
+        let in_table = self
+            .slots
+            .iter()
+            .filter_map(|s| s.entry.as_ref())
+            .any(|e| match e {
+                Entry::Listener(l) => l.port == port,
+                Entry::Stream(st) => st.local_port == port,
+                Entry::Udp(_) => false,
+            });
+        in_table
+            || self.closing.iter().any(|c| {
+                self.sockets
+                    .get::<tcp::Socket>(c.handle)
+                    .local_endpoint()
+                    .is_some_and(|e| e.port == port)
+            })
+    }
+
+    pub(crate) fn tcp_listener_on(&self, port: u16) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|s| s.entry.as_ref())
+            .any(|e| matches!(e, Entry::Listener(l) if l.port == port))
+    }
+
+    pub(crate) fn udp_port_used(&self, port: u16) -> bool {
+        (self.dhcp.is_some() && port == DHCP_CLIENT_PORT)
+            || self
+                .slots
+                .iter()
+                .filter_map(|s| s.entry.as_ref())
+                .any(|e| matches!(e, Entry::Udp(u) if u.port == port))
+    }
+
+    /// A free port in 49152..=65535 (round-robin from a seeded cursor).
+    pub(crate) fn ephemeral_port(&mut self, tcp: bool) -> Result<u16, NetError> {
+        for _ in 0..EPHEMERAL_COUNT {
+            let port = EPHEMERAL_FIRST + self.ephemeral_cursor % EPHEMERAL_COUNT;
+            self.ephemeral_cursor = self.ephemeral_cursor.wrapping_add(1);
+            let used = if tcp {
+                self.tcp_port_used(port)
+            } else {
+                self.udp_port_used(port)
+            };
+            if !used {
+                return Ok(port);
+            }
+        }
+        Err(NetError::NoBufs)
+    }
+
+    // ----- ping -----------------------------------------------------------
+
+    pub(crate) fn ping_send(
+        &mut self,
+        addr: Ipv4Addr,
+        seq: u16,
+        now_ns: u64,
+    ) -> Result<u32, NetError> {
+        let token = self.next_ping_token;
+        self.next_ping_token = self.next_ping_token.wrapping_add(1).max(1);
+        let own = self.addr.is_some_and(|i| i.addr == addr) || addr.is_loopback();
+        let ping = Ping {
+            token,
+            addr,
+            seq,
+            sent_ns: now_ns,
+            queued: !own,
+            // The stack answers its own addresses (loopback) at once.
+            result: own.then_some(Ok(0)),
+        };
+        let slot = match self.pings.iter().position(|p| p.is_none()) {
+            Some(i) => i,
+            // Forget the oldest ping (its waiter times out).
+            None => self
+                .pings
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.map_or(0, |p| p.sent_ns))
+                .map_or(0, |(i, _)| i),
+        };
+        if let Some(p) = self.pings.get_mut(slot) {
+            *p = Some(ping);
+        }
+        self.ping_pump(now_ns);
+        Ok(token)
+    }
+
+    /// Hands the oldest queued echo request to the ICMP socket if it is idle.
+    fn ping_pump(&mut self, now_ns: u64) -> bool {
+        if self.icmp_head.is_some() {
+            return false;
+        }
+        let next = self
+            .pings
+            .iter_mut()
+            .flatten()
+            .filter(|p| p.queued)
+            .min_by_key(|p| (p.sent_ns, p.token));
+        let Some(p) = next else {
+            return false;
+        };
+        let s = self.sockets.get_mut::<icmp::Socket>(self.icmp);
+        if s.send_queue() > 0 {
+            return false;
+        }
+        let payload = p.token.to_be_bytes();
+        let repr = Icmpv4Repr::EchoRequest {
+            ident: self.icmp_ident,
+            seq_no: p.seq,
+            data: &payload,
+        };
+        match s.send(repr.buffer_len(), IpAddress::Ipv4(p.addr)) {
+            Ok(buf) => {
+                let mut pkt = Icmpv4Packet::new_unchecked(buf);
+                repr.emit(&mut pkt, &ChecksumCapabilities::default());
+                p.queued = false;
+                p.sent_ns = now_ns;
+                self.icmp_head = Some((p.token, now_ns));
+            }
+            Err(icmp::SendError::Unaddressable) => {
+                p.queued = false;
+                p.result = Some(Err(NetError::InvalidInput));
+            }
+            Err(icmp::SendError::BufferFull) => return false,
+        }
+        true
+    }
+
+    pub(crate) fn ping_take(&mut self, token: u32) -> Option<Result<u64, NetError>> {
+        let slot = self
+            .pings
+            .iter_mut()
+            .find(|p| p.is_some_and(|p| p.token == token))?;
+        let result = slot.and_then(|p| p.result)?;
+        *slot = None;
+        Some(result)
+    }
+}

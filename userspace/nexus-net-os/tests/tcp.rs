@@ -1,0 +1,326 @@
+//! TCP through the production facade path: NetClient → dispatch → Server →
+//! NetStack (smoltcp) → memlink → NetStack → Server → NetClient.
+
+mod common;
+
+use common::{dl, pattern, transfer, Client, MS, SEC};
+use nexus_net::{Backend, NetError, Readiness, SocketAddrV4, TcpStream, MAX_IO};
+use nexus_net_os::memlink::{Fault, LinkConfig};
+use nexus_net_os::testing::{static_config, test_addr, TestNet};
+
+/// Listener on node 1 (client id 1), connected stream from node 0 (client
+/// id 1), accepted stream on node 1.
+fn connected(net: &TestNet, port: u16) -> (Client, Client, TcpStream, TcpStream) {
+    let mut a = net.client(0, 1);
+    let mut b = net.client(1, 1);
+    let (l, port) = b.tcp_listen(port, 4).unwrap();
+    let s = a
+        .tcp_connect_by(SocketAddrV4::new(test_addr(1), port), dl(net, 5))
+        .unwrap();
+    let (bs, peer) = b.tcp_accept_by(l, dl(net, 5)).unwrap();
+    assert_eq!(*peer.ip(), test_addr(0));
+    b.close(l).unwrap();
+    (a, b, s, bs)
+}
+
+fn read_exact(c: &mut Client, net: &TestNet, s: TcpStream, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut buf = vec![0u8; MAX_IO];
+    while out.len() < len {
+        let n = c.tcp_read_by(s, &mut buf, dl(net, 10)).unwrap();
+        assert!(n > 0, "unexpected EOF after {} bytes", out.len());
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+fn read_to_eof(c: &mut Client, net: &TestNet, s: TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; MAX_IO];
+    loop {
+        let n = c.tcp_read_by(s, &mut buf, dl(net, 10)).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn connect_accept_and_echo_both_directions() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7000);
+    a.tcp_write_all_by(s, b"ping from a", dl(&net, 1)).unwrap();
+    assert_eq!(read_exact(&mut b, &net, bs, 11), b"ping from a");
+    b.tcp_write_all_by(bs, b"pong from b", dl(&net, 1)).unwrap();
+    assert_eq!(read_exact(&mut a, &net, s, 11), b"pong from b");
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::WRITABLE));
+    assert!(!r.intersects(Readiness::HUP | Readiness::ERROR));
+    // Nothing to read: a wait with a deadline times out at the deadline.
+    let deadline = net.now() + 50 * MS;
+    assert_eq!(
+        a.wait(s, Readiness::READABLE, deadline),
+        Err(NetError::TimedOut)
+    );
+    assert_eq!(net.now(), deadline);
+    assert_eq!(a.tcp_read(s, &mut [0u8; 4]), Err(NetError::WouldBlock));
+}
+
+#[test]
+fn bulk_transfer_hundreds_of_kib_both_directions() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7001);
+    let up = pattern(1, 600 * 1024);
+    let got = transfer(&net, &mut a, s, &mut b, bs, &up);
+    assert!(got == up, "a→b payload differs");
+    let down = pattern(2, 300 * 1024 + 17);
+    let got = transfer(&net, &mut b, bs, &mut a, s, &down);
+    assert!(got == down, "b→a payload differs");
+}
+
+#[test]
+fn bulk_transfer_survives_loss_and_corruption() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7002);
+    let mut n = 0u32;
+    net.with_stack(0, |st| {
+        st.device().set_fault(Box::new(move |_, frame| {
+            n += 1;
+            match n % 11 {
+                0 => Fault::Drop,
+                5 => {
+                    // Flip a payload byte: the checksum must catch it.
+                    if let Some(last) = frame.last_mut() {
+                        *last ^= 0x5a;
+                    }
+                    Fault::Deliver
+                }
+                _ => Fault::Deliver,
+            }
+        }))
+    });
+    let data = pattern(3, 200 * 1024);
+    let got = transfer(&net, &mut a, s, &mut b, bs, &data);
+    assert!(got == data, "payload differs after loss/corruption");
+    let st = net.with_stack(0, |st| st.device().stats());
+    assert!(st.dropped_fault > 0);
+}
+
+#[test]
+fn shutdown_is_a_half_close() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7003);
+    a.tcp_write_all_by(s, b"last words", dl(&net, 1)).unwrap();
+    a.tcp_shutdown(s).unwrap();
+    a.tcp_shutdown(s).unwrap(); // idempotent
+    assert_eq!(a.tcp_write(s, b"more"), Err(NetError::Closed));
+    assert_eq!(read_to_eof(&mut b, &net, bs), b"last words");
+    let r = b.wait(bs, Readiness::READABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::READABLE | Readiness::HUP));
+    assert!(!r.contains(Readiness::ERROR));
+    // EOF is sticky.
+    assert_eq!(b.tcp_read(bs, &mut [0u8; 8]), Ok(0));
+    // The other direction still works.
+    b.tcp_write_all_by(bs, b"reply after fin", dl(&net, 1))
+        .unwrap();
+    b.tcp_shutdown(bs).unwrap();
+    assert_eq!(read_to_eof(&mut a, &net, s), b"reply after fin");
+    a.close(s).unwrap();
+    b.close(bs).unwrap();
+    net.run_for(SEC);
+    for i in 0..2 {
+        let st = net.with_stack(i, |st| st.stats());
+        assert_eq!(
+            (st.tcp_sockets, st.open, st.closing),
+            (0, 0, 0),
+            "node {i}: {st:?}"
+        );
+    }
+}
+
+#[test]
+fn close_gives_peer_eof_then_writes_fail_closed() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7004);
+    a.tcp_write_all_by(s, b"bye", dl(&net, 1)).unwrap();
+    a.close(s).unwrap();
+    assert_eq!(read_to_eof(&mut b, &net, bs), b"bye");
+    let r = b.wait(bs, Readiness::READABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::HUP));
+    // TCP may accept one write after the peer's FIN; the peer's stack then
+    // answers RST and later writes fail with `Closed`.
+    let mut result = Ok(0);
+    for _ in 0..10 {
+        result = b.tcp_write(bs, b"anyone?");
+        if result.is_err() {
+            break;
+        }
+        net.run_for(10 * MS);
+    }
+    assert_eq!(result, Err(NetError::Closed));
+    assert_eq!(b.tcp_read(bs, &mut [0u8; 8]), Ok(0));
+    b.close(bs).unwrap();
+    net.run_for(SEC);
+    assert_eq!(net.with_stack(0, |st| st.stats()).tcp_sockets, 0);
+    assert_eq!(net.with_stack(1, |st| st.stats()).tcp_sockets, 0);
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let net = TestNet::pair_default();
+    let mut a = net.client(0, 1);
+    let r = a.tcp_connect_by(SocketAddrV4::new(test_addr(1), 9), dl(&net, 5));
+    assert_eq!(r, Err(NetError::ConnectionRefused));
+    // The non-blocking form reports ERROR, then the reason.
+    let s = a.tcp_connect(SocketAddrV4::new(test_addr(1), 9)).unwrap();
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 5)).unwrap();
+    assert!(r.contains(Readiness::ERROR), "{r:?}");
+    assert_eq!(a.tcp_write(s, b"x"), Err(NetError::ConnectionRefused));
+    assert_eq!(
+        a.tcp_read(s, &mut [0u8; 1]),
+        Err(NetError::ConnectionRefused)
+    );
+    a.close(s).unwrap();
+    // Nobody home: the connection stays pending until the caller gives up.
+    let s = a.tcp_connect(SocketAddrV4::new(test_addr(42), 80)).unwrap();
+    let deadline = net.now() + 2 * SEC;
+    assert_eq!(
+        a.wait(s, Readiness::WRITABLE, deadline),
+        Err(NetError::TimedOut)
+    );
+    assert_eq!(a.tcp_read(s, &mut [0u8; 1]), Err(NetError::WouldBlock));
+    assert_eq!(a.tcp_shutdown(s), Err(NetError::NotConnected));
+    a.close(s).unwrap();
+    // No loopback interface on the smoltcp backend.
+    assert_eq!(
+        a.tcp_connect(SocketAddrV4::new(test_addr(0), 80)),
+        Err(NetError::ConnectionRefused)
+    );
+    assert_eq!(
+        a.tcp_connect(SocketAddrV4::new(
+            nexus_net::Ipv4Addr::new(10, 0, 0, 255),
+            80
+        )),
+        Err(NetError::InvalidInput),
+        "subnet broadcast"
+    );
+}
+
+#[test]
+fn backlog_queues_established_connections_fifo_and_refuses_beyond() {
+    let mut cfg_b = static_config(1);
+    cfg_b.max_listen_sockets = 16;
+    let net = TestNet::pair(static_config(0), cfg_b, LinkConfig::default());
+    let mut a = net.client(0, 1);
+    let mut b = net.client(1, 1);
+    let (l, port) = b.tcp_listen(7100, 2).unwrap();
+    let to = SocketAddrV4::new(test_addr(1), port);
+    let c1 = a.tcp_connect_by(to, dl(&net, 5)).unwrap();
+    let c2 = a.tcp_connect_by(to, dl(&net, 5)).unwrap();
+    // Both handshakes completed without accept; the third is refused.
+    assert_eq!(
+        a.tcp_connect_by(to, dl(&net, 5)),
+        Err(NetError::ConnectionRefused)
+    );
+    let r = b.wait(l, Readiness::READABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::READABLE));
+    // Data sent before accept is delivered after accept.
+    a.tcp_write_all_by(c1, b"one", dl(&net, 1)).unwrap();
+    a.tcp_write_all_by(c2, b"two", dl(&net, 1)).unwrap();
+    let (s1, p1) = b.tcp_accept(l).unwrap();
+    let (s2, p2) = b.tcp_accept(l).unwrap();
+    assert!(p1.port() != p2.port());
+    assert_eq!(read_exact(&mut b, &net, s1, 3), b"one", "FIFO order");
+    assert_eq!(read_exact(&mut b, &net, s2, 3), b"two");
+    assert_eq!(b.tcp_accept(l), Err(NetError::WouldBlock));
+    // accept re-armed the listener.
+    let c3 = a.tcp_connect_by(to, dl(&net, 5)).unwrap();
+    let (s3, _) = b.tcp_accept_by(l, dl(&net, 5)).unwrap();
+    a.tcp_write_all_by(c3, b"three", dl(&net, 1)).unwrap();
+    assert_eq!(read_exact(&mut b, &net, s3, 5), b"three");
+}
+
+#[test]
+fn closing_listener_resets_unaccepted_connections() {
+    let net = TestNet::pair_default();
+    let mut a = net.client(0, 1);
+    let mut b = net.client(1, 1);
+    let (l, port) = b.tcp_listen(7200, 4).unwrap();
+    let to = SocketAddrV4::new(test_addr(1), port);
+    let c = a.tcp_connect_by(to, dl(&net, 5)).unwrap();
+    b.close(l).unwrap();
+    let r = a.wait(c, Readiness::READABLE, dl(&net, 5)).unwrap();
+    assert!(r.contains(Readiness::ERROR | Readiness::HUP), "{r:?}");
+    assert_eq!(a.tcp_read(c, &mut [0u8; 4]), Err(NetError::ConnectionReset));
+    assert_eq!(a.tcp_write(c, b"x"), Err(NetError::ConnectionReset));
+    assert_eq!(a.tcp_shutdown(c), Err(NetError::ConnectionReset));
+    // The port is free again and nothing leaked on the listening side.
+    net.run_for(SEC);
+    assert_eq!(net.with_stack(1, |s| s.stats().tcp_sockets), 0);
+    let (l2, p2) = b.tcp_listen(7200, 1).unwrap();
+    assert_eq!(p2, 7200);
+    b.close(l2).unwrap();
+}
+
+#[test]
+fn listen_ports_addr_in_use_and_ephemeral_ports() {
+    let net = TestNet::pair_default();
+    let mut b = net.client(1, 1);
+    let (l, port) = b.tcp_listen(7300, 1).unwrap();
+    assert_eq!(port, 7300);
+    assert_eq!(b.tcp_listen(7300, 1), Err(NetError::AddrInUse));
+    let (l0, p0) = b.tcp_listen(0, 1).unwrap();
+    assert!((49152..=65535).contains(&p0));
+    b.close(l).unwrap();
+    b.close(l0).unwrap();
+    let (l, _) = b.tcp_listen(7300, 8).unwrap();
+    // Ephemeral ports of outgoing connections never collide.
+    let mut a = net.client(0, 1);
+    let mut ports = std::collections::HashSet::new();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let s = a
+            .tcp_connect_by(SocketAddrV4::new(test_addr(1), 7300), dl(&net, 5))
+            .unwrap();
+        streams.push(s);
+        let (bs, peer) = b.tcp_accept_by(l, dl(&net, 5)).unwrap();
+        assert!((49152..=65535).contains(&peer.port()));
+        assert!(ports.insert(peer.port()), "duplicate port {}", peer.port());
+        b.close(bs).unwrap();
+    }
+    // The direct Backend API reports the same local port.
+    net.with_stack(0, |st| {
+        let (sock, lp) = st
+            .tcp_connect(SocketAddrV4::new(test_addr(1), 7300), 0)
+            .unwrap();
+        assert!((49152..=65535).contains(&lp));
+        assert!(!ports.contains(&lp));
+        st.close(sock);
+    });
+}
+
+#[test]
+fn many_streams_in_parallel() {
+    let mut cfg = static_config(1);
+    cfg.max_listen_sockets = 8;
+    let net = TestNet::pair(static_config(0), cfg, LinkConfig::default());
+    let mut a = net.client(0, 1);
+    let mut b = net.client(1, 1);
+    let (l, port) = b.tcp_listen(7400, 8).unwrap();
+    let mut pairs = Vec::new();
+    for _ in 0..6 {
+        let s = a
+            .tcp_connect_by(SocketAddrV4::new(test_addr(1), port), dl(&net, 5))
+            .unwrap();
+        let (bs, _) = b.tcp_accept_by(l, dl(&net, 5)).unwrap();
+        pairs.push((s, bs));
+    }
+    for (i, (s, _)) in pairs.iter().enumerate() {
+        a.tcp_write_all_by(*s, &pattern(i as u8, 5000), dl(&net, 5))
+            .unwrap();
+    }
+    for (i, (_, bs)) in pairs.iter().enumerate() {
+        assert_eq!(read_exact(&mut b, &net, *bs, 5000), pattern(i as u8, 5000));
+    }
+}
