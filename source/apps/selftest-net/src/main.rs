@@ -18,6 +18,14 @@
 //!      10.0.2.2, whose content is the run's nonce, then the harness's
 //!      `NXPING <nonce>` datagram through `hostfwd=udp` to guest port 5555.
 //!
+//! 3. With `a0` bit 1 it is instead `net-hostile`: a misbehaving client
+//!    that sends malformed, oversized and unknown-handle requests (each must
+//!    get an error reply), takes port 9000 (TCP listener + UDP socket) and
+//!    exits without closing anything. The normal instance then waits for
+//!    init to report `net-hostile` ended and proves netstackd freed its
+//!    sockets (port 9000 can be taken again) while serving everyone else:
+//!    `SELFTEST: net client cleanup ok`.
+//!
 //! The peer proofs need the harness: init passes bit 0 of `a0` when the
 //! kernel command line says `nexus.netpeers=1`; without it they are reported
 //! as not run, never as passed. The wire text of each exchange is in
@@ -201,6 +209,84 @@ mod net {
         r
     }
 
+    const HOSTILE_PORT: u16 = 9000;
+
+    /// Raw facade requests that must be refused with an error reply.
+    fn hostile() -> Result<(), &'static str> {
+        use nexus_net::{decode_reply, Transport};
+        let mut t = IpcTransport::new(slot::NET);
+        let mut rep = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
+        let mut junk = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
+        for (i, b) in junk.iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        // Garbage of many lengths, a truncated header, an all-max message.
+        for len in [0usize, 1, 15, 16, 17, 100, 4096, nexus_net::FACADE_MSG_MAX] {
+            let n = t
+                .call(&junk[..len], &mut rep)
+                .map_err(|_| "no reply to junk")?;
+            match decode_reply(&rep[..n]) {
+                Ok(msg) if msg.body.is_err() => {}
+                _ => return Err("junk was not refused"),
+            }
+        }
+        let mut c = NetClient::new(t);
+        let bogus = nexus_net::TcpStream::from_handle(nexus_net::Handle::from_raw(0x00ab_cd01));
+        if c.tcp_write(bogus, b"x") != Err(NetError::NotFound) {
+            return Err("unknown handle accepted");
+        }
+        if c.close(nexus_net::Handle::from_raw(0)) != Err(NetError::NotFound) {
+            return Err("handle 0 accepted");
+        }
+        c.tcp_listen(HOSTILE_PORT, 4).map_err(|_| "listen")?;
+        c.udp_bind(HOSTILE_PORT).map_err(|_| "bind")?;
+        // Exit holding both: init tells netstackd, which must free them.
+        println!("SELFTEST: net hostile holds port {}", HOSTILE_PORT);
+        Ok(())
+    }
+
+    fn status_of(name: &str) -> Result<nexus_init_api::Status, NetError> {
+        let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
+        let n =
+            nexus_init_api::encode_request(name, &mut req).map_err(|_| NetError::InvalidInput)?;
+        let mut reply = [0u8; 32];
+        let (len, _) = sys::ipc_call(slot::INIT, &req[..n], &mut reply, None, deadline(1))
+            .map_err(nexus_net_ipc::map_ipc_error)?;
+        nexus_init_api::decode_reply(&reply[..len]).map_err(|_| NetError::Malformed)
+    }
+
+    /// The hostile client ended holding port 9000; netstackd must free it.
+    fn cleanup(c: &mut Client) -> Result<(), NetError> {
+        let end = deadline(10);
+        while status_of("net-hostile")? != nexus_init_api::Status::Exited(0) {
+            if sys::now_ns() > end {
+                return Err(NetError::TimedOut);
+            }
+            sys::sleep_ms(10);
+        }
+        loop {
+            match (c.tcp_listen(HOSTILE_PORT, 1), c.udp_bind(HOSTILE_PORT)) {
+                (Ok((l, _)), Ok((u, _))) => {
+                    c.close(l)?;
+                    c.close(u)?;
+                    return Ok(());
+                }
+                (l, u) => {
+                    if let Ok((l, _)) = l {
+                        c.close(l)?;
+                    }
+                    if let Ok((u, _)) = u {
+                        c.close(u)?;
+                    }
+                }
+            }
+            if sys::now_ns() > end {
+                return Err(NetError::AddrInUse);
+            }
+            sys::sleep_ms(10);
+        }
+    }
+
     fn report(name: &str, r: Result<(), NetError>) -> bool {
         match r {
             Ok(()) => {
@@ -215,6 +301,15 @@ mod net {
     }
 
     pub fn main(arg: u64) -> i32 {
+        if arg & 2 != 0 {
+            return match hostile() {
+                Ok(()) => 0,
+                Err(why) => {
+                    println!("SELFTEST: FAIL net hostile: {}", why);
+                    1
+                }
+            };
+        }
         let peers = arg & 1 != 0;
         let mut ok = report(
             "cap boundary",
@@ -237,6 +332,7 @@ mod net {
                 println!("SELFTEST: net ping rtt_us={}", rtt / 1000);
             }),
         );
+        ok &= report("client cleanup", cleanup(&mut c));
         if peers {
             ok &= report("tcp", tcp_echo(&mut c));
             ok &= report("tcp listen", tcp_listen(&mut c));

@@ -162,15 +162,32 @@ pub const PROFILES: &[Profile] = &[
             },
             NETSTACKD_DHCP,
             Service {
+                name: "net-hostile",
+                image: "selftest-net",
+                arg: 2,
+                cmdline_flag: None,
+                grants: &[Grant::Client {
+                    ep: "net",
+                    badge: 0x11,
+                    slot: slots::selftest_net::NET,
+                }],
+            },
+            Service {
                 name: "selftest-net",
                 image: "selftest-net",
                 arg: 0,
                 cmdline_flag: Some("nexus.netpeers=1"),
-                grants: &[Grant::Client {
-                    ep: "net",
-                    badge: 0x10,
-                    slot: slots::selftest_net::NET,
-                }],
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x10,
+                        slot: slots::selftest_net::NET,
+                    },
+                    Grant::InitEndpoint {
+                        badge: 4,
+                        slot: slots::selftest_net::INIT,
+                    },
+                ],
             },
             Service {
                 name: "selftest-client",
@@ -329,7 +346,9 @@ mod tests {
                         Grant::Client { badge, .. } => {
                             assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)
                         }
-                        Grant::Endpoint { ep, rights, .. } if ep == "net" => {
+                        Grant::Endpoint {
+                            ep: "net", rights, ..
+                        } => {
                             assert_eq!(rights, rights::RECV, "only netstackd holds net directly")
                         }
                         _ => {}

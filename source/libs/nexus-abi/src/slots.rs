@@ -56,6 +56,8 @@ pub mod netstackd {
 pub mod selftest_net {
     /// Client (send) capability to netstackd's endpoint.
     pub const NET: u32 = 1;
+    /// Send capability to init's endpoint (status of the hostile client).
+    pub const INIT: u32 = 2;
 }
 
 /// `bench-net` (a sockets-facade client).

@@ -158,8 +158,12 @@ mod svc {
                 // Only init holds badge 0 on this endpoint.
                 if let Some(badge) = nexus_init_api::decode_client_gone(body) {
                     let client = ClientId(badge);
-                    server.drop_client(&mut stack, client);
+                    let closed = server.drop_client(&mut stack, client);
                     tokens.drop_client(client);
+                    println!(
+                        "netstackd: client {:#x} gone, closed {} socket(s)",
+                        badge, closed
+                    );
                 }
                 pending = Some((msg.token, 0));
                 continue;
