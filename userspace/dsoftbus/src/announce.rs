@@ -3,7 +3,7 @@
 //! Design notes:
 //! - Layout (all integers big-endian), see `docs/dsoftbus.md` for the byte table and the
 //!   golden vector:
-//!   `"NXSB"` | version u8 = 1 | seq u32 | session port u16 | static key [32] |
+//!   `"NXSB"` | version u8 = 1 | seq u32 | session port u16 | static key (32 bytes) |
 //!   id length u8 (1..=64) | device id | service count u8 (0..=16) |
 //!   count x (name length u8 (1..=64) | name).
 //!   Fixed-size fields come first so a truncated packet is recognisable early.

@@ -6,7 +6,7 @@
 //!   while the handshake runs, [`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN) afterwards. A header
 //!   announcing more is rejected as soon as its two bytes are in, before any body arrives.
 //! - [`RxBuf`] is the receive side: a fixed buffer of one maximal wire frame
-//!   ([`MAX_WIRE_FRAME`](crate::MAX_WIRE_FRAME)). Callers either copy bytes in with `feed`
+//!   ([`MAX_WIRE_FRAME`]). Callers either copy bytes in with `feed`
 //!   or read straight into `space()` and `commit` the count (no extra copy). Because a
 //!   valid frame always fits, a full buffer always holds a complete frame (or an error),
 //!   so the stream can never deadlock on buffer space.

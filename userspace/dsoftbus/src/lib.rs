@@ -26,6 +26,46 @@
 //!
 //! The byte-level contract (announce layout with a golden vector, cache rules, framing,
 //! handshake payloads, record format) is `docs/dsoftbus.md`.
+//!
+//! Sans-IO in memory (the driver does the same over facade TCP streams):
+//!
+//! ```
+//! use dsoftbus::{Announce, CacheConfig, Handshake, LocalIdentity, NoDirectory, PeerCache,
+//!                PeerEntry, Record, StaticKeypair};
+//! use core::net::Ipv4Addr;
+//!
+//! // Secrets and ephemerals must come from a CSPRNG in real use.
+//! let a = LocalIdentity::new("node-a", StaticKeypair::from_secret([1; 32])).unwrap();
+//! let b = LocalIdentity::new("node-b", StaticKeypair::from_secret([2; 32])).unwrap();
+//!
+//! // Discovery: each side caches the other's announce (source address = peer address).
+//! let mut datagram = [0u8; dsoftbus::MAX_ANNOUNCE_LEN];
+//! let n = a.announce(1, 34567, &["samgrd"]).unwrap().encode(&mut datagram).unwrap();
+//! let mut b_cache = PeerCache::new(CacheConfig::default());
+//! b_cache.ingest(&datagram[..n], Ipv4Addr::new(10, 0, 0, 1), 0).unwrap();
+//! let b_entry = PeerEntry::from_announce(&b.announce(1, 34568, &[]).unwrap(),
+//!                                        Ipv4Addr::new(10, 0, 0, 2), 0);
+//!
+//! // Handshake: move bytes until both sides are established.
+//! let mut init = Handshake::initiator(&a, &b_entry, [3; 32], 1_000_000_000).unwrap();
+//! let mut resp = Handshake::responder(&b, [4; 32], 1_000_000_000);
+//! while !(init.is_established() && resp.is_established()) {
+//!     let out = init.pending_output().to_vec();
+//!     init.consume_output(out.len());
+//!     resp.feed(&out, &b_cache.at(0)).unwrap();
+//!     let out = resp.pending_output().to_vec();
+//!     resp.consume_output(out.len());
+//!     init.feed(&out, &NoDirectory).unwrap();
+//! }
+//! let (mut sa, mut sb) = (init.take_session().unwrap(), resp.take_session().unwrap());
+//! assert_eq!(sb.peer_device_id(), "node-a");
+//!
+//! // Records are encrypted frames.
+//! let mut wire = [0u8; dsoftbus::MAX_WIRE_FRAME];
+//! let n = sa.seal(&Record::Ping(7), &mut wire).unwrap();
+//! sb.feed(&wire[..n]);
+//! assert_eq!(sb.open().unwrap(), Some(Record::Ping(7)));
+//! ```
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

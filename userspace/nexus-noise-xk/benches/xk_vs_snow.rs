@@ -26,7 +26,7 @@ use nexus_noise_xk::{
 
 const PROLOGUE: &[u8] = b"xk-bench";
 const ROUNDS: usize = 7;
-const HANDSHAKES_PER_ROUND: usize = 2000;
+const HANDSHAKES_PER_ROUND: usize = 1000;
 const MESSAGES_PER_ROUND: usize = 160;
 
 fn secret(tag: u8, counter: u64) -> [u8; 32] {
