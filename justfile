@@ -18,7 +18,7 @@ build:
 run profile="smoke": build
     qemu-system-riscv64 -machine virt -bios default -nographic -smp 1 -m 256M \
         -kernel build/neuron.elf -append "nexus.profile={{profile}}" \
-        -global virtio-mmio.force-legacy=false \
+        -global virtio-mmio.force-legacy=false -device virtio-rng-device \
         -netdev user,id=n0,restrict=on -device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01
 
 # Host tests of every host-testable crate.
@@ -33,7 +33,7 @@ test-os:
 # Everything: host tests, the QEMU smoke (with the DHCP gate and the network
 # proofs against host peers), and the harness's own negative check.
 test: test-host
-    RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 bash scripts/qemu-test.sh --profile smoke
+    RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
 
 # Boot the benchmark profile under -icount and print the figures.

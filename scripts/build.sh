@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 target=riscv64imac-unknown-none-elf
 # Programs in the boot image (the boot profiles in nexus-init pick from these).
-programs=(nexus-init netstackd selftest-client selftest-server selftest-fault selftest-dma
+programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client selftest-server selftest-fault selftest-dma
     selftest-net bench-client bench-net)
 # Cargo features of the image: the canonical network path, with the QEMU
 # smoke's static fallback address when DHCP stays silent.

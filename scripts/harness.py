@@ -51,6 +51,7 @@ def qemu_command(kernel, profile, icount, netdev, extra_args=""):
         "-kernel", kernel, "-append", f"nexus.profile={profile}{extra_args}",
         "-global", "virtio-mmio.force-legacy=false",
         "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
+        "-device", "virtio-rng-device",
     ] + netdev
     if icount:
         cmd += ["-icount", "shift=0,sleep=off"]
@@ -170,7 +171,16 @@ def main():
     for now, line in lines:
         if line.startswith("BENCH:") or line.startswith("init: ready") or "rtt_us=" in line:
             print(f"  figure [{now:7.3f}s] {line}")
-    ok = not missing and not bad_lines
+    # The dsoftbus gate is a ladder: its markers must first appear in order.
+    disorder = []
+    if "dsoftbus" in gates:
+        ladder = [m for m in required_for(rows, "-none-", ["dsoftbus"]) if m in seen]
+        for a, b in zip(ladder, ladder[1:]):
+            if seen[b] < seen[a]:
+                disorder.append(f"'{b}' came before '{a}'")
+    if disorder:
+        print("harness: FAIL: dsoftbus ladder out of order: " + "; ".join(disorder))
+    ok = not missing and not bad_lines and not disorder
     if bad_lines:
         print("harness: FAIL: forbidden lines:")
         for line in bad_lines[:10]:

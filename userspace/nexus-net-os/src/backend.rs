@@ -18,7 +18,6 @@
 //!   refused; a ping to them is answered at once (rtt 0).
 
 use nexus_net::{Backend, IfaceInfo, Ipv4Addr, NetError, Readiness, SocketAddrV4, MAX_DATAGRAM};
-use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint};
@@ -122,10 +121,7 @@ impl<D: Device> Backend for NetStack<D> {
         // restore it (after accept), they never grow it.
         let want = armed.len();
         let entry = Entry::Listener(Listener { port, want, armed });
-        match self.insert(entry) {
-            Ok(id) => Ok((id, port)),
-            Err(e) => Err(e),
-        }
+        self.insert(entry).map(|id| (id, port))
     }
 
     fn tcp_accept(&mut self, listener: SocketId) -> Result<(SocketId, SocketAddrV4), NetError> {
@@ -182,13 +178,7 @@ impl<D: Device> Backend for NetStack<D> {
             shutdown: false,
             peer_fin,
         };
-        match self.insert(Entry::Stream(stream)) {
-            Ok(id) => Ok((id, peer)),
-            Err(e) => {
-                self.abort_socket(handle);
-                Err(e)
-            }
-        }
+        self.insert(Entry::Stream(stream)).map(|id| (id, peer))
     }
 
     fn tcp_connect(
@@ -201,7 +191,11 @@ impl<D: Device> Backend for NetStack<D> {
             return Err(NetError::InvalidInput);
         }
         let info = self.addr.ok_or(NetError::NotConnected)?;
-        if ip == info.addr || ip.is_loopback() {
+        // Our own address works only over a device that delivers frames to
+        // ourselves back to the stack (netstackd's `SelfLoop`); otherwise the
+        // SYN goes to the wire and the connect times out. 127/8 has no
+        // interface at all.
+        if ip.is_loopback() || (ip == info.addr && !self.cfg.local_delivery) {
             return Err(NetError::ConnectionRefused);
         }
         if !self.has_free_slot() {
@@ -228,13 +222,7 @@ impl<D: Device> Backend for NetStack<D> {
             shutdown: false,
             peer_fin: false,
         };
-        match self.insert(Entry::Stream(stream)) {
-            Ok(id) => Ok((id, port)),
-            Err(e) => {
-                self.abort_socket(h);
-                Err(e)
-            }
-        }
+        self.insert(Entry::Stream(stream)).map(|id| (id, port))
     }
 
     fn tcp_read(&mut self, stream: SocketId, buf: &mut [u8]) -> Result<usize, NetError> {
@@ -311,17 +299,12 @@ impl<D: Device> Backend for NetStack<D> {
             return Err(NetError::NoBufs);
         }
         let h = self.new_udp_socket(port)?;
-        match self.insert(Entry::Udp(Udp {
+        let entry = Entry::Udp(Udp {
             handle: h,
             port,
             stuck: None,
-        })) {
-            Ok(id) => Ok((id, port)),
-            Err(e) => {
-                self.free_udp(h);
-                Err(e)
-            }
-        }
+        });
+        self.insert(entry).map(|id| (id, port))
     }
 
     fn udp_send_to(
@@ -373,19 +356,8 @@ impl<D: Device> Backend for NetStack<D> {
     }
 
     fn close(&mut self, socket: SocketId) {
-        let Ok(entry) = self.take(socket) else {
-            return;
-        };
-        match entry {
-            Entry::Stream(st) => self.retire_stream(st.handle),
-            Entry::Udp(u) => self.free_udp(u.handle),
-            Entry::Listener(l) => {
-                let handles: alloc::vec::Vec<SocketHandle> =
-                    l.armed.iter().map(|a| a.handle).collect();
-                for h in handles {
-                    self.abort_socket(h);
-                }
-            }
+        if let Ok(entry) = self.take(socket) {
+            self.release(entry);
         }
     }
 

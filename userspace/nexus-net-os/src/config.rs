@@ -111,6 +111,10 @@ pub struct StackConfig {
     pub linger_ns: u64,
     /// How long a listener keeps a half-open (SYN received) connection.
     pub half_open_timeout_ns: u64,
+    /// The device delivers frames addressed to ourselves (and broadcasts)
+    /// back to the stack, as netstackd's `SelfLoop` does; then TCP connects
+    /// to our own address are allowed. Default false.
+    pub local_delivery: bool,
 }
 
 impl StackConfig {
@@ -123,6 +127,7 @@ impl StackConfig {
         StackConfig {
             mac,
             policy,
+            local_delivery: false,
             tcp_rx_buf: DEFAULT_TCP_RX_BUF,
             tcp_tx_buf: DEFAULT_TCP_TX_BUF,
             udp_rx_packets: DEFAULT_UDP_RX_PACKETS,
@@ -177,5 +182,52 @@ impl StackConfig {
             *prefix_len = (*prefix_len).min(32);
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_sane() {
+        let c = StackConfig::new([2, 0, 0, 0, 0, 1], AddrPolicy::Dhcp);
+        assert!(c.tcp_rx_buf >= 16 * 1024 && c.tcp_tx_buf >= 16 * 1024);
+        assert_eq!(c.max_sockets, 64);
+        assert!(c.mem_budget >= 16 * c.tcp_socket_cost());
+        assert_eq!(c.sanitized(), c, "defaults are already in range");
+        assert_ne!(
+            c.random_seed,
+            StackConfig::new([2, 0, 0, 0, 0, 2], AddrPolicy::Dhcp).random_seed
+        );
+    }
+
+    #[test]
+    fn sanitize_clamps_everything() {
+        let mut c = StackConfig::new(
+            [0xff; 6],
+            AddrPolicy::Static {
+                addr: Ipv4Addr::new(10, 0, 0, 1),
+                prefix_len: 99,
+                gateway: None,
+            },
+        );
+        c.tcp_rx_buf = 0;
+        c.tcp_tx_buf = usize::MAX;
+        c.udp_rx_packets = 0;
+        c.udp_rx_bytes = 1;
+        c.max_sockets = 100_000;
+        c.max_listen_sockets = 0;
+        let s = c.sanitized();
+        assert_eq!(s.mac[0] & 1, 0, "multicast bit cleared");
+        assert_eq!((s.tcp_rx_buf, s.tcp_tx_buf), (MIN_TCP_BUF, MAX_TCP_BUF));
+        assert_eq!(s.udp_rx_packets, 1);
+        assert_eq!(s.udp_rx_bytes, nexus_net::MAX_DATAGRAM);
+        assert_eq!(s.max_sockets, MAX_SOCKETS_LIMIT);
+        assert_eq!(s.max_listen_sockets, 1);
+        assert!(matches!(
+            s.policy,
+            AddrPolicy::Static { prefix_len: 32, .. }
+        ));
     }
 }

@@ -335,3 +335,92 @@ impl Device for MemLink {
         caps
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::{RxToken, TxToken};
+
+    fn send(l: &mut MemLink, byte: u8) -> bool {
+        match l.transmit(Instant::ZERO) {
+            Some(t) => {
+                t.consume(60, |b| b.fill(byte));
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn frames_cross_in_order_with_backpressure() {
+        let (mut a, mut b) = pair(LinkConfig {
+            queue_frames: 3,
+            frame_max: 1514,
+        });
+        for i in 0..3 {
+            assert!(send(&mut a, i));
+        }
+        assert!(!send(&mut a, 9), "queue full: no token");
+        assert_eq!(b.pending(), 3);
+        assert_eq!(a.pending(), 0);
+        for i in 0..3 {
+            let (rx, _tx) = b.receive(Instant::ZERO).unwrap();
+            rx.consume(|f| assert!(f.len() == 60 && f.iter().all(|x| *x == i)));
+        }
+        assert!(b.receive(Instant::ZERO).is_none());
+        assert_eq!(a.stats().sent, [3, 0]);
+        assert_eq!(b.capabilities().max_transmission_unit, 1514);
+    }
+
+    #[test]
+    fn tap_and_fault_hook() {
+        let (a, b) = pair(LinkConfig::default());
+        a.enable_tap(2);
+        a.set_fault(Box::new(|side, f| {
+            if f.first() == Some(&0xdd) {
+                Fault::Drop
+            } else {
+                if let Some(x) = f.get_mut(1) {
+                    *x = side.peer() as u8;
+                }
+                Fault::Deliver
+            }
+        }));
+        a.send_raw(&[1, 2, 3]);
+        b.send_raw(&[0xdd]);
+        b.send_raw(&[4, 5]);
+        let tap = a.take_tap();
+        assert_eq!(tap.len(), 2, "bounded, oldest dropped");
+        assert_eq!(
+            tap[0],
+            Captured {
+                from: Side::B,
+                frame: vec![0xdd]
+            }
+        );
+        assert_eq!(b.recv_raw(), Some(vec![1, Side::B as u8, 3]));
+        assert_eq!(a.recv_raw(), Some(vec![4, Side::A as u8]));
+        assert_eq!(a.recv_raw(), None);
+        assert_eq!(a.stats().dropped_fault, 1);
+        a.clear_fault();
+        a.disable_tap();
+        a.send_raw(&[7]);
+        assert!(a.take_tap().is_empty());
+        assert_eq!(b.recv_raw(), Some(vec![7]));
+    }
+
+    #[test]
+    fn reply_token_drops_when_the_queue_is_full() {
+        let (mut a, b) = pair(LinkConfig {
+            queue_frames: 1,
+            frame_max: 1514,
+        });
+        b.send_raw(&[1]);
+        a.send_raw(&[2]); // fills b's queue
+        let (rx, tx) = a.receive(Instant::ZERO).unwrap();
+        rx.consume(|_| ());
+        tx.consume(10, |buf| buf.fill(3));
+        assert_eq!(a.stats().dropped_full, 1);
+        assert_eq!(b.recv_raw(), Some(vec![2]));
+    }
+}

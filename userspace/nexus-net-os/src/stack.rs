@@ -338,7 +338,9 @@ impl<D: Device> NetStack<D> {
                 .saturating_sub(14),
         )
         .unwrap_or(u16::MAX);
-        let mut sockets = SocketSet::new(Vec::new());
+        // Sized once for the worst case (TCP/UDP cap + ICMP + DHCP), so the
+        // socket storage never reallocates (or over-allocates) later.
+        let mut sockets = SocketSet::new(Vec::with_capacity(cfg.max_sockets + 2));
 
         let icmp_ident = 0x4e58 ^ (cfg.random_seed as u16);
         let icmp = sockets.add(icmp_socket(icmp_ident));
@@ -352,8 +354,8 @@ impl<D: Device> NetStack<D> {
             iface,
             sockets,
             cfg,
-            slots: Vec::new(),
-            closing: Vec::new(),
+            slots: Vec::with_capacity(cfg.max_sockets.saturating_mul(2)),
+            closing: Vec::with_capacity(cfg.max_sockets),
             tcp_count: 0,
             udp_count: 0,
             dhcp,
@@ -991,32 +993,49 @@ impl<D: Device> NetStack<D> {
         self.slots.iter().any(|s| s.entry.is_none()) || self.slots.len() < self.slot_cap()
     }
 
+    /// Stores `entry` in a free slot. On failure (no slot) the entry's
+    /// sockets are released, so nothing leaks.
     pub(crate) fn insert(&mut self, entry: Entry) -> Result<SocketId, NetError> {
-        if let Some((i, slot)) = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, s)| s.entry.is_none())
-        {
-            slot.entry = Some(entry);
-            let index = u16::try_from(i).map_err(|_| NetError::NoBufs)?;
-            return Ok(SocketId {
-                index,
-                generation: slot.generation,
-            });
+        let free = self.slots.iter().position(|s| s.entry.is_none());
+        let index = match free {
+            Some(i) => Some(i),
+            None if self.slots.len() < self.slot_cap() => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                Some(self.slots.len() - 1)
+            }
+            None => None,
+        };
+        let found = index.and_then(|i| Some((u16::try_from(i).ok()?, self.slots.get_mut(i)?)));
+        match found {
+            Some((index, slot)) => {
+                slot.entry = Some(entry);
+                Ok(SocketId {
+                    index,
+                    generation: slot.generation,
+                })
+            }
+            None => {
+                self.release(entry);
+                Err(NetError::NoBufs)
+            }
         }
-        if self.slots.len() >= self.slot_cap() {
-            return Err(NetError::NoBufs);
+    }
+
+    /// Closes whatever an entry owns: streams gracefully, listeners by
+    /// resetting their unaccepted connections, UDP sockets at once.
+    pub(crate) fn release(&mut self, entry: Entry) {
+        match entry {
+            Entry::Stream(st) => self.retire_stream(st.handle),
+            Entry::Udp(u) => self.free_udp(u.handle),
+            Entry::Listener(l) => {
+                for a in l.armed {
+                    self.abort_socket(a.handle);
+                }
+            }
         }
-        let index = u16::try_from(self.slots.len()).map_err(|_| NetError::NoBufs)?;
-        self.slots.push(Slot {
-            generation: 0,
-            entry: Some(entry),
-        });
-        Ok(SocketId {
-            index,
-            generation: 0,
-        })
     }
 
     pub(crate) fn entry(&self, id: SocketId) -> Result<&Entry, NetError> {
@@ -1206,5 +1225,126 @@ impl<D: Device> NetStack<D> {
         let result = slot.and_then(|p| p.result)?;
         *slot = None;
         Some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memlink::{self, LinkConfig, MemLink};
+    use nexus_net::{Backend, Readiness, SocketAddrV4};
+
+    fn stack(policy: AddrPolicy) -> (NetStack<MemLink>, MemLink) {
+        let (a, b) = memlink::pair(LinkConfig::default());
+        let cfg = StackConfig::new([2, 0, 0, 0, 0, 9], policy);
+        (NetStack::new(a, cfg, 5_000), b)
+    }
+
+    fn static_policy() -> AddrPolicy {
+        AddrPolicy::Static {
+            addr: Ipv4Addr::new(10, 9, 0, 1),
+            prefix_len: 24,
+            gateway: Some(Ipv4Addr::new(10, 9, 0, 254)),
+        }
+    }
+
+    #[test]
+    fn time_conversions_round_trip_to_microseconds() {
+        assert_eq!(instant(1_999), Instant::from_micros(1));
+        assert_eq!(instant_ns(Instant::from_micros(7)), 7_000);
+        assert_eq!(instant_ns(Instant::from_micros(-5)), 0);
+        assert_eq!(instant_ns(instant(u64::MAX)), u64::MAX / 1000 * 1000);
+    }
+
+    #[test]
+    fn idle_static_stack_needs_no_timer() {
+        let (mut s, _peer) = stack(static_policy());
+        assert_eq!(s.poll_at(5_000), Some(5_000), "IfaceUp pending");
+        let mut events = Vec::new();
+        assert!(s.poll(5_000, &mut |e| events.push(e)));
+        assert_eq!(events.len(), 1);
+        assert!(!s.poll(6_000, &mut |e| events.push(e)));
+        assert_eq!(s.poll_at(6_000), None);
+        let info = s.iface_info().unwrap();
+        assert_eq!(info.gateway, Some(Ipv4Addr::new(10, 9, 0, 254)));
+        assert_eq!(s.iface(), info);
+    }
+
+    #[test]
+    fn dhcp_stack_schedules_its_discover() {
+        let (mut s, peer) = stack(AddrPolicy::Dhcp);
+        assert_eq!(s.iface_info(), None);
+        assert_eq!(s.poll_at(5_000), Some(5_000));
+        s.poll(5_000, &mut |_| {});
+        assert_eq!(peer.pending(), 1, "DISCOVER sent");
+        let next = s.poll_at(5_000).unwrap();
+        #[cfg(feature = "qemu-smoke")]
+        assert_eq!(next, 5_000 + crate::DHCP_FALLBACK_WAIT_NS);
+        #[cfg(not(feature = "qemu-smoke"))]
+        assert_eq!(next, 10_000_005_000, "smoltcp's 10 s DISCOVER retry");
+        // Time going backwards is treated as "no time passed".
+        assert!(!s.poll(1_000, &mut |_| {}));
+    }
+
+    #[test]
+    fn stale_and_mismatched_ids_are_rejected_directly() {
+        let (mut s, _peer) = stack(static_policy());
+        let (u, port) = s.udp_bind(0).unwrap();
+        assert!((49152..=65535).contains(&port));
+        assert_eq!(s.udp_bind(port).unwrap_err(), NetError::AddrInUse);
+        assert_eq!(s.tcp_read(u, &mut [0u8; 4]), Err(NetError::InvalidInput));
+        assert_eq!(s.tcp_write(u, b"x"), Err(NetError::InvalidInput));
+        assert_eq!(s.tcp_accept(u).unwrap_err(), NetError::InvalidInput);
+        s.close(u);
+        s.close(u); // twice is harmless
+        assert_eq!(
+            s.readiness(u),
+            Readiness::READABLE | Readiness::HUP | Readiness::ERROR
+        );
+        let (u2, _) = s.udp_bind(0).unwrap();
+        assert_ne!(u, u2, "slot reused with a new generation");
+        assert_eq!(
+            s.udp_recv_from(u, &mut [0u8; 4]).unwrap_err(),
+            NetError::NotFound
+        );
+        let (l, lp) = s.tcp_listen(0, 4).unwrap();
+        assert_eq!(s.tcp_listen(lp, 1).unwrap_err(), NetError::AddrInUse);
+        assert_eq!(s.tcp_accept(l).unwrap_err(), NetError::WouldBlock);
+        assert_eq!(s.readiness(l), Readiness::EMPTY);
+        assert_eq!(s.tcp_read(l, &mut [0u8; 4]), Err(NetError::InvalidInput));
+        let (c, _) = s
+            .tcp_connect(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 80), 0)
+            .unwrap();
+        assert_eq!(s.tcp_read(c, &mut []), Err(NetError::InvalidInput));
+        assert_eq!(s.tcp_write(c, &[]), Err(NetError::InvalidInput));
+        assert_eq!(s.tcp_write(c, b"early"), Err(NetError::WouldBlock));
+        assert_eq!(s.readiness(c), Readiness::EMPTY, "connecting");
+        assert_eq!(
+            s.tcp_connect(SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 1), 80), 0)
+                .unwrap_err(),
+            NetError::InvalidInput
+        );
+        for id in [c, l, u2] {
+            s.close(id);
+        }
+        s.poll(10_000, &mut |_| {});
+        let st = s.stats();
+        assert_eq!((st.open, st.udp_sockets), (0, 0), "{st:?}");
+    }
+
+    #[test]
+    fn ping_table_is_bounded() {
+        let (mut s, _peer) = stack(static_policy());
+        let mut tokens = Vec::new();
+        for seq in 0..(MAX_PINGS as u16 + 8) {
+            tokens.push(s.ping_start(Ipv4Addr::new(10, 9, 0, 2), seq, 0).unwrap());
+        }
+        assert_eq!(s.pings.iter().flatten().count(), MAX_PINGS);
+        for t in tokens {
+            assert_eq!(s.ping_poll(t, 0), None);
+        }
+        let own = s.ping_start(Ipv4Addr::new(10, 9, 0, 1), 1, 0).unwrap();
+        assert_eq!(s.ping_poll(own, 0), Some(Ok(0)));
+        assert_eq!(s.ping_poll(own, 0), None, "taken once");
     }
 }

@@ -324,3 +324,36 @@ fn many_streams_in_parallel() {
         assert_eq!(read_exact(&mut b, &net, *bs, 5000), pattern(i as u8, 5000));
     }
 }
+
+#[test]
+fn close_towards_a_dead_peer_is_aborted_after_the_linger_time() {
+    let net = TestNet::pair_default();
+    let (mut a, _b, s, _bs) = connected(&net, 7500);
+    // The peer vanishes: everything it sends is lost.
+    net.with_stack(1, |st| {
+        st.device().set_fault(Box::new(|side, _| {
+            if side == nexus_net_os::memlink::Side::B {
+                Fault::Drop
+            } else {
+                Fault::Deliver
+            }
+        }))
+    });
+    a.tcp_write_all_by(s, &pattern(5, 4000), dl(&net, 1))
+        .unwrap();
+    a.close(s).unwrap();
+    let linger = net.with_stack(0, |st| st.config().linger_ns);
+    let closed_at = net.now();
+    assert_eq!(net.with_stack(0, |st| st.stats().closing), 1);
+    let next = net.with_stack(0, |st| st.poll_at(closed_at)).unwrap();
+    assert!(next <= closed_at + linger);
+    net.run_for(linger / 2);
+    assert_eq!(
+        net.with_stack(0, |st| st.stats().closing),
+        1,
+        "still lingering"
+    );
+    net.run_for(linger / 2 + 2 * SEC);
+    let st = net.with_stack(0, |st| st.stats());
+    assert_eq!((st.closing, st.tcp_sockets), (0, 0), "{st:?}");
+}

@@ -162,3 +162,30 @@ fn local_addr_over_the_facade() {
     );
     assert_eq!(net.with_stack(0, |s| s.iface_info()), Some(info));
 }
+
+#[test]
+fn udp_socket_recovers_from_an_unreachable_next_hop() {
+    let net = TestNet::pair_default();
+    let mut a = net.client(0, 1);
+    let mut b = net.client(1, 1);
+    let (ua, _) = a.udp_bind(0).unwrap();
+    let (ub, pb) = b.udp_bind(7777).unwrap();
+    // Nobody answers ARP for .42: smoltcp keeps this datagram at the head
+    // of the send queue, blocking the one behind it...
+    a.udp_send_to(ua, SocketAddrV4::new(test_addr(42), 9), b"void")
+        .unwrap();
+    a.udp_send_to(ua, SocketAddrV4::new(test_addr(1), pb), b"stuck")
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        b.wait(ub, Readiness::READABLE, net.now() + 500 * MS),
+        Err(NetError::TimedOut)
+    );
+    // ...until the backend rebuilds the socket (queue dropped, port kept).
+    net.run_for(3 * SEC);
+    a.udp_send_to(ua, SocketAddrV4::new(test_addr(1), pb), b"fresh")
+        .unwrap();
+    let (n, _) = b.udp_recv_from_by(ub, &mut buf, dl(&net, 1)).unwrap();
+    assert_eq!(&buf[..n], b"fresh");
+    assert_eq!(net.with_stack(0, |s| s.stats().udp_sockets), 1);
+}

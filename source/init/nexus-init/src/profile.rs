@@ -122,6 +122,34 @@ const NETSTACKD_DHCP: Service = Service {
     ],
 };
 
+/// rngd: the only service that gets the virtio-rng device.
+const RNGD: Service = Service {
+    name: "rngd",
+    image: "rngd",
+    arg: 0,
+    cmdline_flag: None,
+    grants: &[
+        Grant::Endpoint {
+            ep: "rng",
+            rights: rights::RECV,
+            badge: 0,
+            slot: slots::rngd::ENDPOINT,
+        },
+        Grant::Device {
+            device_id: 4,
+            slot: slots::rngd::RNG_MMIO,
+        },
+        Grant::Dma {
+            slot: slots::rngd::DMA,
+        },
+    ],
+};
+
+/// dsoftbusd in the smoke: test node `node-a` (index 0), announcing also to
+/// the discovery ports of `selftest-peer` (37021) and `impostor` (37022),
+/// which share the VM's address. Same layout as `dsoftbusd::Config`.
+const DSOFTBUSD_SMOKE_ARG: u64 = (37021 << 16) | (37022 << 32);
+
 /// The argument a service gets: its `arg`, with bit 0 set when its
 /// command-line flag is present.
 pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
@@ -186,6 +214,54 @@ pub const PROFILES: &[Profile] = &[
                     Grant::InitEndpoint {
                         badge: 4,
                         slot: slots::selftest_net::INIT,
+                    },
+                ],
+            },
+            RNGD,
+            Service {
+                name: "dsoftbusd",
+                image: "dsoftbusd",
+                // node-a; also announce to the two in-VM test nodes' ports.
+                arg: DSOFTBUSD_SMOKE_ARG,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x30,
+                        slot: slots::dsoftbusd::NET,
+                    },
+                    Grant::Client {
+                        ep: "rng",
+                        badge: 0x30,
+                        slot: slots::dsoftbusd::RNG,
+                    },
+                ],
+            },
+            Service {
+                name: "dsoftbus-peer",
+                image: "selftest-dsoftbus",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[Grant::Client {
+                    ep: "net",
+                    badge: 0x31,
+                    slot: slots::selftest_dsoftbus::NET,
+                }],
+            },
+            Service {
+                name: "dsoftbus-impostor",
+                image: "selftest-dsoftbus",
+                arg: 1,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x32,
+                        slot: slots::selftest_dsoftbus::NET,
+                    },
+                    Grant::InitEndpoint {
+                        badge: 5,
+                        slot: slots::selftest_dsoftbus::INIT,
                     },
                 ],
             },
@@ -342,7 +418,11 @@ mod tests {
             for s in p.services {
                 for g in s.grants {
                     match *g {
-                        Grant::Device { .. } => assert_eq!(s.image, "netstackd", "{}", s.name),
+                        Grant::Device { device_id: 1, .. } => {
+                            assert_eq!(s.image, "netstackd", "{}", s.name)
+                        }
+                        Grant::Device { device_id: 4, .. } => assert_eq!(s.image, "rngd"),
+                        Grant::Device { .. } => panic!("unexpected device grant to {}", s.name),
                         Grant::Client { badge, .. } => {
                             assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)
                         }

@@ -65,3 +65,61 @@ pub mod bench_net {
     /// Client (send) capability to netstackd's endpoint.
     pub const NET: u32 = 1;
 }
+
+/// `rngd`.
+pub mod rngd {
+    /// Receive capability of its endpoint.
+    pub const ENDPOINT: u32 = 1;
+    /// The virtio-rng MMIO capability (MAP right).
+    pub const RNG_MMIO: u32 = 2;
+    /// DMA budget capability.
+    pub const DMA: u32 = 3;
+}
+
+/// `dsoftbusd` (and the selftest peers that speak DSoftBus).
+pub mod dsoftbusd {
+    /// Client capability to netstackd's endpoint.
+    pub const NET: u32 = 1;
+    /// Client capability to rngd's endpoint.
+    pub const RNG: u32 = 2;
+}
+
+/// `selftest-dsoftbus` (the second DSoftBus node of the smoke, and the impostor).
+pub mod selftest_dsoftbus {
+    /// Client capability to netstackd's endpoint.
+    pub const NET: u32 = 1;
+    /// Send capability to init's endpoint (the impostor waits for the peer).
+    pub const INIT: u32 = 2;
+}
+
+/// `virtionetd-lite` (bring-up lite path): the virtio-net frontend.
+pub mod virtionetd_lite {
+    /// Receive capability of its endpoint: frame requests from
+    /// netstackd-lite, init's client-gone notices, and the device's
+    /// interrupt notices (`IrqBind`).
+    pub const ENDPOINT: u32 = 1;
+    /// The virtio-net MMIO + interrupt capability (MAP right).
+    pub const NET_MMIO: u32 = 2;
+    /// DMA budget capability (rings and frame buffers: 18 pages).
+    pub const DMA: u32 = 3;
+}
+
+/// `netstackd-lite` (bring-up lite path): the smoltcp-free stack.
+pub mod netstackd_lite {
+    /// Receive capability of its sockets endpoint ("LN" protocol).
+    pub const ENDPOINT: u32 = 1;
+    /// Client (send) capability to virtionetd-lite's endpoint ("VN" protocol).
+    pub const DRIVER: u32 = 2;
+}
+
+/// `echod` (bring-up lite path): UDP echo and the loopback HTTP responder.
+pub mod echod {
+    /// Client (send) capability to netstackd-lite's endpoint.
+    pub const NET: u32 = 1;
+}
+
+/// `fetchd` (bring-up lite path): the loopback HTTP client and lo ping.
+pub mod fetchd {
+    /// Client (send) capability to netstackd-lite's endpoint.
+    pub const NET: u32 = 1;
+}

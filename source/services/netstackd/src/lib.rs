@@ -8,6 +8,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+extern crate alloc;
+
+pub mod selfloop;
+
 use core::net::Ipv4Addr;
 
 use nexus_net::{ClientId, MAX_PARKED};

@@ -35,9 +35,11 @@ mod svc {
     use nexus_virtio_hal::NexusHal;
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 
+    use netstackd::selfloop::SelfLoop;
     use netstackd::{policy_from_arg, ReplyTokens};
 
     type Device = VirtioNetDevice<NexusHal, MmioTransport<'static>>;
+    type Nic = SelfLoop<Device>;
 
     /// Bounce slots: enough for every RX and TX buffer virtio-net can have
     /// outstanding, plus spares.
@@ -107,7 +109,16 @@ mod svc {
         dev.enable_interrupts();
 
         let now = sys::now_ns();
-        let mut stack = NetStack::new(dev, StackConfig::new(mac, policy), now);
+        // Frames to ourselves and broadcasts also come back to the stack, so
+        // services in this VM reach each other through netstackd.
+        let nic: Nic = SelfLoop::new(dev, mac);
+        let mut cfg = StackConfig::new(mac, policy);
+        cfg.local_delivery = true;
+        // TCP initial sequence numbers must differ across boots.
+        cfg.random_seed ^= now.rotate_left(29) ^ sys::instret();
+        // The 8 MiB heap leaves room for 4 MiB of socket buffers.
+        cfg.mem_budget = 4 * 1024 * 1024;
+        let mut stack = NetStack::new(nic, cfg, now);
         // The instance changes across restarts (boot time in ns), so clients
         // holding handles of an earlier netstackd get `ServerRestarted`.
         let mut server: Server<_> = Server::new((now as u32) | 1);
@@ -149,7 +160,7 @@ mod svc {
             let body = &req[..msg.len.min(FACADE_MSG_MAX)];
             if msg.badge == KERNEL_BADGE {
                 if DeathNotice::decode(body).is_some_and(|n| n.kind == DeathKind::Interrupt) {
-                    stack.device_mut().ack_interrupt();
+                    stack.device_mut().inner_mut().ack_interrupt();
                     let _ = sys::irq_ack(slot::NET_MMIO);
                 }
                 continue;

@@ -1,0 +1,221 @@
+//! selftest-dsoftbus: a second DSoftBus node in the smoke VM.
+//!
+//! It talks to dsoftbusd only through the network, exactly like a remote
+//! node would: the same netstackd facade, UDP announcements, a TCP session
+//! with Noise XK. (Both nodes share the VM's address; netstackd loops
+//! frames to itself back to the stack.)
+//!
+//! * `a0` = 0, node `selftest-peer`: announces itself, waits to discover
+//!   `node-a` (dsoftbusd), accepts the session dsoftbusd dials after
+//!   discovering it (`SELFTEST: dsoftbus os connect ok`), sends an
+//!   encrypted `Ping(nonce)` and checks the `Pong` (`SELFTEST: dsoftbus
+//!   ping ok`).
+//! * `a0` = 1, node `impostor`: waits until `dsoftbus-peer` has finished,
+//!   announces its own device id with **the key of `selftest-peer`**, which
+//!   it does not hold, then dials dsoftbusd with its real key. dsoftbusd must
+//!   refuse the binding (`dsoftbusd: identity mismatch peer=impostor`); the
+//!   impostor then prints `SELFTEST: dsoftbus impostor rejected ok`.
+//!
+//! Ephemeral keys here come from the kernel clock mixed with a counter: this
+//! is a test peer, never a real node (dsoftbusd itself uses rngd).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod peer {
+    extern crate alloc;
+
+    use dsoftbus::cache::{CacheConfig, PeerCache};
+    use dsoftbus::driver::{
+        accept_session, connect_session, drain_announces, recv_record, send_announce, send_record,
+    };
+    use dsoftbus::handshake::{AuthError, LocalIdentity};
+    use dsoftbus::session::Record;
+    use dsoftbus::Announce;
+    use dsoftbusd::TEST_NODES;
+    use nexus_abi::slots::selftest_dsoftbus as slot;
+    use nexus_net::{NetClient, SocketAddrV4};
+    use nexus_net_ipc::IpcTransport;
+    use nexus_rt::{println, sys};
+
+    type Client = NetClient<IpcTransport>;
+    const SEC: u64 = 1_000_000_000;
+    const NODE_A: usize = 0;
+    const PEER: usize = 2;
+    const IMPOSTOR: usize = 3;
+
+    /// TEST ONLY entropy for this test peer.
+    fn test_ephemeral(salt: u64) -> [u8; 32] {
+        let mut e = [0u8; 32];
+        let t = sys::now_ns() ^ salt.rotate_left(17);
+        for (i, b) in e.iter_mut().enumerate() {
+            *b = (t.rotate_left(i as u32 * 5) as u8) ^ (i as u8).wrapping_mul(151);
+        }
+        e
+    }
+
+    fn wait_address(c: &mut Client) -> bool {
+        let end = sys::now_ns() + 30 * SEC;
+        while c
+            .local_addr()
+            .map(|i| i.addr.is_unspecified())
+            .unwrap_or(true)
+        {
+            if sys::now_ns() > end {
+                return false;
+            }
+            sys::sleep_ms(20);
+        }
+        true
+    }
+
+    /// Announces `announce` and listens until `node-a` is discovered.
+    fn discover_node_a(c: &mut Client, me: usize, announce: &Announce<'_>) -> Option<PeerCache> {
+        let node = TEST_NODES[me];
+        let (udp, _) = c.udp_bind(node.discovery_port).ok()?;
+        let mut cache = PeerCache::new(CacheConfig::default()).with_local_device_id(node.device_id);
+        let bcast = c.local_addr().ok()?.broadcast();
+        let end = sys::now_ns() + 20 * SEC;
+        let mut found = None;
+        while sys::now_ns() < end {
+            let _ = send_announce(
+                c,
+                udp,
+                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                announce,
+            );
+            let now = sys::now_ns();
+            let _ = drain_announces(c, udp, &mut cache, now);
+            if cache.get(TEST_NODES[NODE_A].device_id, now).is_some() {
+                found = Some(());
+                break;
+            }
+            sys::sleep_ms(100);
+        }
+        // Keep announcing a little while so node-a discovers us too.
+        for _ in 0..3 {
+            let _ = send_announce(
+                c,
+                udp,
+                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                announce,
+            );
+            sys::sleep_ms(50);
+        }
+        let _ = c.close(udp);
+        found.map(|()| cache)
+    }
+
+    fn run_peer(c: &mut Client) -> Result<(), &'static str> {
+        let node = TEST_NODES[PEER];
+        let me = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
+        let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
+        let a = me
+            .announce(1, node.session_port, &[])
+            .map_err(|_| "announce")?;
+        let cache = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
+        // node-a dials us once it has discovered us; accept and authenticate
+        // against what discovery told us about node-a.
+        let mut conn = accept_session(
+            c,
+            listener,
+            &me,
+            &cache.at(sys::now_ns()),
+            test_ephemeral(1),
+            sys::now_ns() + 15 * SEC,
+        )
+        .map_err(|_| "session with node-a failed")?;
+        println!(
+            "SELFTEST: dsoftbus os connect ok peer={}",
+            conn.peer_device_id()
+        );
+        let nonce = sys::now_ns() | 1;
+        send_record(c, &mut conn, &Record::Ping(nonce), sys::now_ns() + 5 * SEC)
+            .map_err(|_| "send ping")?;
+        match recv_record(c, &mut conn, sys::now_ns() + 5 * SEC) {
+            Ok(Record::Pong(x)) if x == nonce => {}
+            _ => return Err("no matching pong"),
+        }
+        println!("SELFTEST: dsoftbus ping ok");
+        dsoftbus::driver::close_connection(c, conn, sys::now_ns() + SEC);
+        let _ = c.close(listener);
+        Ok(())
+    }
+
+    fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
+        // Let the honest peer finish first, so the ladder is in order.
+        let end = sys::now_ns() + 30 * SEC;
+        loop {
+            let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
+            let n = nexus_init_api::encode_request("dsoftbus-peer", &mut req).map_err(|_| "req")?;
+            let mut rep = [0u8; 32];
+            let (len, _) =
+                sys::ipc_call(slot::INIT, &req[..n], &mut rep, None, sys::now_ns() + SEC)
+                    .map_err(|_| "init status")?;
+            if !matches!(
+                nexus_init_api::decode_reply(&rep[..len]),
+                Ok(nexus_init_api::Status::Running)
+            ) {
+                break;
+            }
+            if sys::now_ns() > end {
+                return Err("peer never finished");
+            }
+            sys::sleep_ms(20);
+        }
+        let node = TEST_NODES[IMPOSTOR];
+        let real = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
+        // The lie: our device id with someone else's public key.
+        let stolen = TEST_NODES[PEER].keys().public_key();
+        let a = Announce::new(node.device_id, 1, node.session_port, stolen, &[])
+            .map_err(|_| "announce")?;
+        let cache = discover_node_a(c, IMPOSTOR, &a).ok_or("node-a not discovered")?;
+        let entry = cache
+            .get(TEST_NODES[NODE_A].device_id, sys::now_ns())
+            .cloned()
+            .ok_or("node-a expired")?;
+        match connect_session(
+            c,
+            &entry,
+            &real,
+            test_ephemeral(2),
+            sys::now_ns() + 10 * SEC,
+        ) {
+            Ok(_) => Err("the impostor got a session"),
+            Err(AuthError::Rejected) | Err(AuthError::Closed) => {
+                println!("SELFTEST: dsoftbus impostor rejected ok");
+                Ok(())
+            }
+            Err(_) => Err("unexpected impostor failure"),
+        }
+    }
+
+    pub fn main(arg: u64) -> i32 {
+        let mut c = NetClient::new(IpcTransport::new(slot::NET));
+        if !wait_address(&mut c) {
+            println!("SELFTEST: FAIL dsoftbus: no address");
+            return 1;
+        }
+        let r = if arg == 1 {
+            run_impostor(&mut c)
+        } else {
+            run_peer(&mut c)
+        };
+        match r {
+            Ok(()) => 0,
+            Err(why) => {
+                println!(
+                    "SELFTEST: FAIL dsoftbus {}: {}",
+                    if arg == 1 { "impostor" } else { "peer" },
+                    why
+                );
+                1
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(peer::main);

@@ -1,0 +1,659 @@
+//! dsoftbusd's core, host-testable: node identities, the boot argument, the
+//! remote-proxy wire format and [`Daemon`], the event loop over the sockets
+//! facade. `main.rs` only supplies the platform (clock, rngd entropy, console)
+//! and the IPC transport.
+//!
+//! Design notes
+//! ------------
+//! * Only the netstackd facade is used: no device, no smoltcp, no virtio
+//!   (CI checks the dependency tree).
+//! * One loop, never blocking for long: announce every
+//!   [`ANNOUNCE_PERIOD_NS`], drain announcements into the bounded
+//!   [`PeerCache`], dial every newly discovered peer (never a hard-coded
+//!   one), accept sessions, advance every pending handshake without blocking
+//!   ([`PendingSession::step`]), serve records of live sessions, then sleep in
+//!   a facade `Wait` of at most [`TICK_NS`].
+//! * Identity binding is strict both ways (see `dsoftbus`): a session exists
+//!   only when the authenticated static key equals the discovered key of the
+//!   claimed device id. A failed handshake leaves nothing behind, and a
+//!   stalled one is dropped at its deadline ([`HANDSHAKE_NS`]).
+//! * Keys: the static identity keys are **test keys** ([`TEST_NODES`]),
+//!   chosen by the boot profile; ephemeral keys come from the platform's
+//!   entropy (rngd / virtio-rng on the OS). Keys are never logged.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+
+use dsoftbus::cache::{CacheConfig, PeerCache};
+use dsoftbus::driver::{drain_announces, send_announce, Connection, PendingSession};
+use dsoftbus::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory};
+use dsoftbus::policy::ProxyPolicy;
+use dsoftbus::session::{Record, SessionError};
+use dsoftbus::{DISCOVERY_PORT, KEY_LEN, MAX_WIRE_FRAME};
+use nexus_net::{
+    Ipv4Addr, NetClient, NetError, Readiness, SocketAddrV4, TcpListener, Transport, UdpSocket,
+};
+use nexus_noise_xk::StaticKeypair;
+
+/// How often a node announces itself.
+pub const ANNOUNCE_PERIOD_NS: u64 = 500_000_000;
+/// Longest sleep of the loop (bounds the latency of everything it polls).
+pub const TICK_NS: u64 = 10_000_000;
+/// A handshake must finish within this time of its start.
+pub const HANDSHAKE_NS: u64 = 5_000_000_000;
+/// Pending handshakes and live sessions, each.
+pub const MAX_CONNS: usize = 8;
+/// Peers stop being live this long after their last announce.
+pub const PEER_TTL_NS: u64 = 3_000_000_000;
+
+/// A test node: device id, session port and a **TEST-ONLY** static secret.
+///
+/// These keys are public (they are in the source) and exist only so the
+/// smoke and two-VM harnesses can name identities; a real deployment
+/// provisions per-device keys and never ships these.
+#[derive(Clone, Copy, Debug)]
+pub struct TestNode {
+    /// Device id announced and claimed.
+    pub device_id: &'static str,
+    /// TCP port of its session listener.
+    pub session_port: u16,
+    /// UDP port it receives announcements on.
+    pub discovery_port: u16,
+    test_secret: [u8; KEY_LEN],
+}
+
+impl TestNode {
+    /// The node's static key pair (TEST KEY).
+    pub fn keys(&self) -> StaticKeypair {
+        StaticKeypair::from_secret(self.test_secret)
+    }
+}
+
+/// The test identities, indexed by the boot argument's node number.
+pub const TEST_NODES: [TestNode; 4] = [
+    TestNode {
+        device_id: "node-a",
+        session_port: 37030,
+        discovery_port: DISCOVERY_PORT,
+        test_secret: [0xa1; KEY_LEN],
+    },
+    TestNode {
+        device_id: "node-b",
+        session_port: 37030,
+        discovery_port: DISCOVERY_PORT,
+        test_secret: [0xb2; KEY_LEN],
+    },
+    TestNode {
+        device_id: "selftest-peer",
+        session_port: 37031,
+        discovery_port: DISCOVERY_PORT + 1,
+        test_secret: [0xc3; KEY_LEN],
+    },
+    TestNode {
+        device_id: "impostor",
+        session_port: 37032,
+        discovery_port: DISCOVERY_PORT + 2,
+        test_secret: [0xd4; KEY_LEN],
+    },
+];
+
+/// The daemon's configuration, from its boot argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Index into [`TEST_NODES`].
+    pub node: usize,
+    /// Also announce to these UDP ports (several nodes in one VM share one
+    /// address, so each listens on its own discovery port).
+    pub extra_announce_ports: [u16; 2],
+    /// Run the remote-proxy selftest against the first peer with a session.
+    pub proxy_selftest: bool,
+}
+
+impl Config {
+    /// Decodes the boot argument: bits 0..8 node, bit 8 proxy selftest,
+    /// bits 16..32 and 32..48 extra announce ports (0 = none).
+    pub fn from_arg(arg: u64) -> Option<Config> {
+        let node = (arg & 0xff) as usize;
+        if node >= TEST_NODES.len() || arg >> 48 != 0 || arg & 0xfe00 != 0 {
+            return None;
+        }
+        Some(Config {
+            node,
+            extra_announce_ports: [(arg >> 16) as u16, (arg >> 32) as u16],
+            proxy_selftest: arg & 0x100 != 0,
+        })
+    }
+
+    /// Encodes a boot argument (for profiles).
+    pub const fn to_arg(node: u8, proxy_selftest: bool, extra: [u16; 2]) -> u64 {
+        node as u64
+            | (if proxy_selftest { 0x100 } else { 0 })
+            | ((extra[0] as u64) << 16)
+            | ((extra[1] as u64) << 32)
+    }
+}
+
+/// What the daemon needs from its platform.
+pub trait Platform {
+    /// Monotonic time in ns.
+    fn now_ns(&mut self) -> u64;
+    /// 32 fresh random bytes for an ephemeral key; `None` if no entropy.
+    fn ephemeral(&mut self) -> Option<[u8; KEY_LEN]>;
+    /// One console line.
+    fn log(&mut self, line: fmt::Arguments<'_>);
+}
+
+/// Remote-proxy messages carried in `Record::Data` (all bounded):
+/// request `[1][name len][name][payload]`, answer `[2][data]` (served) or
+/// `[3]` (denied by the callee's allowlist).
+pub mod proxy {
+    /// Request tag.
+    pub const REQUEST: u8 = 1;
+    /// Served answer tag.
+    pub const SERVED: u8 = 2;
+    /// Denied answer tag.
+    pub const DENIED: u8 = 3;
+
+    /// Decodes a request: (service name, payload).
+    pub fn decode_request(b: &[u8]) -> Option<(&str, &[u8])> {
+        let (&tag, rest) = b.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if tag != REQUEST || len == 0 || rest.len() < len as usize {
+            return None;
+        }
+        let (name, payload) = rest.split_at(len as usize);
+        Some((core::str::from_utf8(name).ok()?, payload))
+    }
+
+    /// Encodes a request into `out`; returns its length.
+    pub fn encode_request(name: &str, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        let n = name.len();
+        if n == 0 || n > 64 || out.len() < 2 + n + payload.len() {
+            return None;
+        }
+        out[0] = REQUEST;
+        out[1] = n as u8;
+        out[2..2 + n].copy_from_slice(name.as_bytes());
+        out[2 + n..2 + n + payload.len()].copy_from_slice(payload);
+        Some(2 + n + payload.len())
+    }
+}
+
+/// Services this node serves to remote callers (the allowlist decides who
+/// may call which).
+pub const PROXY_SERVICES: [&str; 2] = ["nodeinfo", "samgrd"];
+
+/// A cache view that remembers which device id the handshake asked about,
+/// so a mismatch can be reported with the claimed id.
+struct Directory<'a> {
+    cache: &'a PeerCache,
+    now: u64,
+    asked: RefCell<String>,
+}
+
+impl PeerDirectory for Directory<'_> {
+    fn static_key(&self, device_id: &str) -> Option<[u8; KEY_LEN]> {
+        let mut a = self.asked.borrow_mut();
+        a.clear();
+        a.push_str(device_id);
+        self.cache.get(device_id, self.now).map(|e| *e.static_key())
+    }
+}
+
+struct Pending {
+    hs: PendingSession,
+    dialled: Option<String>,
+}
+
+struct Live {
+    conn: Connection,
+    initiated: bool,
+}
+
+/// The DSoftBus daemon.
+pub struct Daemon<T: Transport, P: Platform> {
+    net: NetClient<T>,
+    p: P,
+    cfg: Config,
+    me: LocalIdentity,
+    udp: UdpSocket,
+    listener: TcpListener,
+    cache: PeerCache,
+    policy: ProxyPolicy,
+    next_announce: u64,
+    pending: Vec<Pending>,
+    live: Vec<Live>,
+    tx: Vec<u8>,
+    proxy_done: bool,
+    started_ns: u64,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// The facade refused a socket.
+    Net(NetError),
+    /// The identity is invalid.
+    Identity,
+}
+
+impl<T: Transport, P: Platform> Daemon<T, P> {
+    /// Binds the discovery port and the session listener of the configured node.
+    pub fn start(net: NetClient<T>, mut p: P, cfg: Config) -> Result<Self, StartError> {
+        let mut net = net;
+        let node = TEST_NODES[cfg.node];
+        let me =
+            LocalIdentity::new(node.device_id, node.keys()).map_err(|_| StartError::Identity)?;
+        p.log(format_args!("dsoftbusd: ready id={}", node.device_id));
+        let (udp, _) = net.udp_bind(node.discovery_port).map_err(StartError::Net)?;
+        p.log(format_args!("dsoftbusd: discovery up (udp)"));
+        let (listener, _) = net
+            .tcp_listen(node.session_port, 4)
+            .map_err(StartError::Net)?;
+        p.log(format_args!("dsoftbusd: os transport up (udp+tcp)"));
+        let mut policy = ProxyPolicy::deny_all();
+        // Deny by default: only `nodeinfo` may be called remotely.
+        let _ = policy.allow("nodeinfo");
+        let cache = PeerCache::new(CacheConfig {
+            capacity: 16,
+            ttl_ns: PEER_TTL_NS,
+        })
+        .with_local_device_id(node.device_id);
+        let now = p.now_ns();
+        Ok(Daemon {
+            net,
+            p,
+            cfg,
+            me,
+            udp,
+            listener,
+            cache,
+            policy,
+            next_announce: now,
+            pending: Vec::new(),
+            live: Vec::new(),
+            tx: alloc::vec![0u8; MAX_WIRE_FRAME],
+            proxy_done: false,
+            started_ns: now,
+        })
+    }
+
+    /// The peer cache (for tests and status).
+    pub fn cache(&self) -> &PeerCache {
+        &self.cache
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> usize {
+        self.live.len()
+    }
+
+    fn announce(&mut self, now: u64) {
+        let node = TEST_NODES[self.cfg.node];
+        let Ok(a) = self.me.announce(1, node.session_port, &["nodeinfo"]) else {
+            return;
+        };
+        let Ok(iface) = self.net.local_addr() else {
+            return;
+        };
+        let bcast = iface.broadcast();
+        let mut ports = [node.discovery_port, 0, 0];
+        ports[1..].copy_from_slice(&self.cfg.extra_announce_ports);
+        for port in ports.into_iter().filter(|&p| p != 0) {
+            let _ = send_announce(&mut self.net, self.udp, SocketAddrV4::new(bcast, port), &a);
+        }
+        self.next_announce = now + ANNOUNCE_PERIOD_NS;
+    }
+
+    fn discover(&mut self, now: u64) {
+        let before: Vec<String> = self
+            .cache
+            .live(now)
+            .map(|e| String::from(e.device_id()))
+            .collect();
+        if drain_announces(&mut self.net, self.udp, &mut self.cache, now).is_err() {
+            return;
+        }
+        let fresh: Vec<String> = self
+            .cache
+            .live(now)
+            .filter(|e| !before.iter().any(|b| b == e.device_id()))
+            .map(|e| String::from(e.device_id()))
+            .collect();
+        for id in fresh {
+            self.p
+                .log(format_args!("dsoftbusd: peer discovered id={}", id));
+            self.dial(&id, now);
+        }
+    }
+
+    fn has_outbound(&self, id: &str) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.dialled.as_deref() == Some(id))
+            || self
+                .live
+                .iter()
+                .any(|l| l.initiated && l.conn.peer_device_id() == id)
+    }
+
+    fn dial(&mut self, id: &str, now: u64) {
+        if self.has_outbound(id) || self.pending.len() >= MAX_CONNS {
+            return;
+        }
+        let Some(entry) = self.cache.get(id, now).cloned() else {
+            return;
+        };
+        let Some(eph) = self.p.ephemeral() else {
+            self.p
+                .log(format_args!("dsoftbusd: no entropy; not dialling {}", id));
+            return;
+        };
+        match PendingSession::connect(&mut self.net, &entry, &self.me, eph, now + HANDSHAKE_NS) {
+            Ok(hs) => self.pending.push(Pending {
+                hs,
+                dialled: Some(String::from(id)),
+            }),
+            Err(e) => self
+                .p
+                .log(format_args!("dsoftbusd: dial {} failed: {:?}", id, e)),
+        }
+    }
+
+    fn accept(&mut self, now: u64) {
+        while self.pending.len() < MAX_CONNS {
+            let Ok((stream, _)) = self.net.tcp_accept(self.listener) else {
+                return;
+            };
+            let Some(eph) = self.p.ephemeral() else {
+                let _ = self.net.close(stream);
+                return;
+            };
+            self.pending.push(Pending {
+                hs: PendingSession::accepted(stream, &self.me, eph, now + HANDSHAKE_NS),
+                dialled: None,
+            });
+        }
+    }
+
+    fn handshakes(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let dir = Directory {
+                cache: &self.cache,
+                now,
+                asked: RefCell::new(String::new()),
+            };
+            let r = self.pending[i].hs.step(&mut self.net, now, &dir);
+            match r {
+                Ok(None) => i += 1,
+                Ok(Some(conn)) => {
+                    let p = self.pending.swap_remove(i);
+                    let id = String::from(conn.peer_device_id());
+                    self.p
+                        .log(format_args!("dsoftbusd: identity bound peer={}", id));
+                    self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
+                    let role = if p.dialled.is_some() { "out" } else { "in" };
+                    self.p.log(format_args!(
+                        "dsoftbusd: os session ok peer={} dir={}",
+                        id, role
+                    ));
+                    if self.live.len() < MAX_CONNS {
+                        self.live.push(Live {
+                            conn,
+                            initiated: p.dialled.is_some(),
+                        });
+                    } else {
+                        dsoftbus::driver::close_connection(&mut self.net, conn, now + TICK_NS);
+                    }
+                }
+                Err(e) => {
+                    let p = self.pending.swap_remove(i);
+                    let claimed = dir.asked.borrow().clone();
+                    let who = p.dialled.unwrap_or(claimed);
+                    match e {
+                        AuthError::Identity(IdentityError::KeyMismatch)
+                        | AuthError::Identity(IdentityError::UnknownDevice) => self.p.log(
+                            format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
+                        ),
+                        _ => self.p.log(format_args!(
+                            "dsoftbusd: handshake failed peer={} ({:?})",
+                            who, e
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, i: usize, rec: &Record<'_>, now: u64) -> Result<(), SessionError> {
+        let l = &mut self.live[i];
+        let n = l.conn.session_mut().seal(rec, &mut self.tx)?;
+        self.net
+            .tcp_write_all_by(l.conn.stream(), &self.tx[..n], now + 1_000_000_000)
+            .map_err(SessionError::Net)
+    }
+
+    fn serve_proxy(&mut self, name: &str, now: u64, out: &mut [u8]) -> usize {
+        if !self.policy.allows(name) || !PROXY_SERVICES.contains(&name) {
+            self.p
+                .log(format_args!("dsoftbusd: remote proxy denied svc={}", name));
+            out[0] = proxy::DENIED;
+            return 1;
+        }
+        let addr = self
+            .net
+            .local_addr()
+            .map(|i| i.addr)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let mut w = Cursor { buf: out, len: 1 };
+        w.buf[0] = proxy::SERVED;
+        let _ = fmt::write(
+            &mut w,
+            format_args!(
+                "id={} addr={} uptime_ms={}",
+                self.me.device_id(),
+                addr,
+                (now - self.started_ns) / 1_000_000
+            ),
+        );
+        self.p
+            .log(format_args!("dsoftbusd: remote proxy served svc={}", name));
+        w.len
+    }
+
+    fn sessions_io(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.live.len() {
+            match self.one_session(i, now) {
+                Ok(()) => i += 1,
+                Err(e) => {
+                    let l = self.live.swap_remove(i);
+                    let id = String::from(l.conn.peer_device_id());
+                    self.p.log(format_args!(
+                        "dsoftbusd: session closed peer={} ({:?})",
+                        id, e
+                    ));
+                    let _ = self.net.close(l.conn.stream());
+                }
+            }
+        }
+    }
+
+    fn one_session(&mut self, i: usize, now: u64) -> Result<(), SessionError> {
+        loop {
+            let l = &mut self.live[i];
+            if !l.conn.session().record_ready() {
+                let stream = l.conn.stream();
+                match self.net.tcp_read(stream, l.conn.session_mut().rx_space()) {
+                    Ok(0) => return Err(SessionError::Closed),
+                    Ok(n) => l.conn.session_mut().rx_commit(n),
+                    Err(NetError::WouldBlock) => return Ok(()),
+                    Err(e) => return Err(SessionError::Net(e)),
+                }
+                continue;
+            }
+            let mut reply = [0u8; 256];
+            let answer = match l.conn.session_mut().open()? {
+                None => continue,
+                Some(Record::Ping(x)) => Answer::Pong(x),
+                Some(Record::Pong(_)) => Answer::None,
+                Some(Record::Close) => return Err(SessionError::Closed),
+                Some(Record::Data(d)) => match proxy::decode_request(d) {
+                    Some((name, _)) => {
+                        let name = String::from(name);
+                        let n = self.serve_proxy(&name, now, &mut reply);
+                        Answer::Data(n)
+                    }
+                    None => Answer::None,
+                },
+            };
+            match answer {
+                Answer::Pong(x) => self.send(i, &Record::Pong(x), now)?,
+                Answer::Data(n) => self.send(i, &Record::Data(&reply[..n]), now)?,
+                Answer::None => {}
+            }
+        }
+    }
+
+    /// One pass of the loop; returns the absolute time to wake up by.
+    pub fn step(&mut self) -> u64 {
+        let now = self.p.now_ns();
+        if now >= self.next_announce {
+            self.announce(now);
+        }
+        self.discover(now);
+        self.accept(now);
+        self.handshakes(now);
+        self.sessions_io(now);
+        self.cache.purge_expired(now);
+        (now + TICK_NS).min(self.next_announce)
+    }
+
+    /// Sleeps until `until` or until a session is offered (facade `Wait`).
+    pub fn sleep(&mut self, until: u64) {
+        let _ = self.net.wait(self.listener, Readiness::READABLE, until);
+    }
+
+    /// Whether the proxy selftest should run now (configured, not yet run,
+    /// an outbound session exists).
+    pub fn proxy_selftest_due(&self) -> bool {
+        self.cfg.proxy_selftest && !self.proxy_done && self.live.iter().any(|l| l.initiated)
+    }
+
+    /// Calls `service` on the peer of the first outbound session: `Ok(Some)`
+    /// served data, `Ok(None)` denied.
+    pub fn proxy_call(
+        &mut self,
+        service: &str,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, SessionError> {
+        self.proxy_done = true;
+        let now = self.p.now_ns();
+        let i = self
+            .live
+            .iter()
+            .position(|l| l.initiated)
+            .ok_or(SessionError::Closed)?;
+        let mut req = [0u8; 128];
+        let n = proxy::encode_request(service, b"", &mut req).ok_or(SessionError::Malformed)?;
+        self.send(i, &Record::Data(&req[..n]), now)?;
+        let l = &mut self.live[i];
+        let rec = dsoftbus::driver::recv_record(&mut self.net, &mut l.conn, now + 2_000_000_000)?;
+        match rec {
+            Record::Data(d) => match d.split_first() {
+                Some((&proxy::SERVED, data)) => {
+                    let m = data.len().min(out.len());
+                    out[..m].copy_from_slice(&data[..m]);
+                    Ok(Some(m))
+                }
+                Some((&proxy::DENIED, _)) => Ok(None),
+                _ => Err(SessionError::Malformed),
+            },
+            _ => Err(SessionError::Malformed),
+        }
+    }
+
+    /// Logs through the platform.
+    pub fn log(&mut self, line: fmt::Arguments<'_>) {
+        self.p.log(line);
+    }
+}
+
+enum Answer {
+    None,
+    Pong(u64),
+    Data(usize),
+}
+
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let b = s.as_bytes();
+        let end = self.len + b.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(b);
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_argument_roundtrips_and_rejects_garbage() {
+        let a = Config::to_arg(0, true, [37021, 37022]);
+        assert_eq!(
+            Config::from_arg(a),
+            Some(Config {
+                node: 0,
+                extra_announce_ports: [37021, 37022],
+                proxy_selftest: true
+            })
+        );
+        assert_eq!(Config::from_arg(9), None);
+        assert_eq!(Config::from_arg(1 << 50), None);
+        assert_eq!(Config::from_arg(0x200), None);
+    }
+
+    #[test]
+    fn proxy_requests_are_bounded_and_total() {
+        let mut b = [0u8; 32];
+        let n = proxy::encode_request("nodeinfo", b"x", &mut b).unwrap();
+        assert_eq!(
+            proxy::decode_request(&b[..n]),
+            Some(("nodeinfo", &b"x"[..]))
+        );
+        assert_eq!(proxy::decode_request(&[]), None);
+        assert_eq!(proxy::decode_request(&[1]), None);
+        assert_eq!(proxy::decode_request(&[1, 0]), None);
+        assert_eq!(proxy::decode_request(&[1, 5, b'a']), None);
+        assert_eq!(proxy::decode_request(&[2, 1, b'a']), None);
+        assert_eq!(proxy::decode_request(&[1, 1, 0xff]), None);
+        assert!(proxy::encode_request("", b"", &mut b).is_none());
+    }
+
+    #[test]
+    fn test_identities_are_distinct() {
+        for (i, a) in TEST_NODES.iter().enumerate() {
+            for b in &TEST_NODES[i + 1..] {
+                assert_ne!(a.device_id, b.device_id);
+                assert_ne!(a.keys().public_key(), b.keys().public_key());
+            }
+        }
+    }
+}

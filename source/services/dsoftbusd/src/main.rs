@@ -1,0 +1,102 @@
+//! dsoftbusd: the DSoftBus daemon (see the library for the design).
+//!
+//! The platform: monotonic time from the kernel, ephemeral-key entropy from
+//! `rngd` (virtio-rng) over IPC, console lines; the facade transport is IPC
+//! to netstackd. Its boot argument picks the test identity (`Config`).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod svc {
+    use core::fmt;
+
+    use dsoftbusd::{Config, Daemon, Platform};
+    use nexus_abi::slots::dsoftbusd as slot;
+    use nexus_net::NetClient;
+    use nexus_net_ipc::IpcTransport;
+    use nexus_rt::{println, sys};
+
+    struct Os;
+
+    impl Platform for Os {
+        fn now_ns(&mut self) -> u64 {
+            sys::now_ns()
+        }
+
+        #[cfg(not(feature = "test-deterministic-ephemeral"))]
+        fn ephemeral(&mut self) -> Option<[u8; 32]> {
+            let mut out = [0u8; 32];
+            let deadline = sys::now_ns() + 1_000_000_000;
+            match sys::ipc_call(slot::RNG, &[32], &mut out, None, deadline) {
+                Ok((32, _)) => Some(out),
+                _ => None,
+            }
+        }
+
+        #[cfg(feature = "test-deterministic-ephemeral")]
+        fn ephemeral(&mut self) -> Option<[u8; 32]> {
+            // TEST ONLY: predictable ephemeral keys.
+            Some([0x5e; 32])
+        }
+
+        fn log(&mut self, line: fmt::Arguments<'_>) {
+            println!("{}", line);
+        }
+    }
+
+    pub fn main(arg: u64) -> i32 {
+        let Some(cfg) = Config::from_arg(arg) else {
+            println!("dsoftbusd: bad boot argument {:#x}", arg);
+            return 2;
+        };
+        let net = NetClient::new(IpcTransport::new(slot::NET));
+        // Wait (bounded) for netstackd to have an address.
+        let mut net = net;
+        let end = sys::now_ns() + 30_000_000_000;
+        while net
+            .local_addr()
+            .map(|i| i.addr.is_unspecified())
+            .unwrap_or(true)
+        {
+            if sys::now_ns() > end {
+                println!("dsoftbusd: no network address; giving up");
+                return 3;
+            }
+            sys::sleep_ms(20);
+        }
+        let mut d = match Daemon::start(net, Os, cfg) {
+            Ok(d) => d,
+            Err(e) => {
+                println!("dsoftbusd: cannot start: {:?}", e);
+                return 4;
+            }
+        };
+        loop {
+            let until = d.step();
+            if d.proxy_selftest_due() {
+                proxy_selftest(&mut d);
+            }
+            d.sleep(until);
+        }
+    }
+
+    fn proxy_selftest(d: &mut Daemon<IpcTransport, Os>) {
+        let mut out = [0u8; 200];
+        match d.proxy_call("nodeinfo", &mut out) {
+            Ok(Some(n)) => {
+                let text = core::str::from_utf8(&out[..n]).unwrap_or("?");
+                println!("SELFTEST: remote proxy ok ({})", text);
+            }
+            other => println!("SELFTEST: FAIL remote proxy nodeinfo: {:?}", other),
+        }
+        match d.proxy_call("samgrd", &mut out) {
+            Ok(None) => println!("SELFTEST: remote proxy denied ok"),
+            other => println!("SELFTEST: FAIL remote proxy denial: {:?}", other),
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(svc::main);

@@ -1,0 +1,170 @@
+//! Local delivery for a single-interface smoltcp stack.
+//!
+//! smoltcp has no loopback for its own addresses on an Ethernet interface:
+//! a frame to our own MAC, or a broadcast, goes to the wire and never comes
+//! back. Services in one VM must still reach each other through netstackd
+//! (several DSoftBus nodes share the VM's address in the smoke), so
+//! [`SelfLoop`] wraps the NIC: every transmitted frame whose destination is
+//! our own MAC, or a group (broadcast/multicast) address, is also queued as
+//! received. Frames to our own MAC never reach the wire (QEMU's user network
+//! would answer a TCP SYN it cannot route with a reset). Each frame is built
+//! in a reusable scratch buffer, then copied to the NIC and/or the local
+//! queue. The local queue is bounded ([`MAX_LOCAL_FRAMES`]); overflow drops
+//! and counts, like a NIC.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use nexus_net_os::smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
+use nexus_net_os::smoltcp::time::Instant;
+
+/// Frames queued for local delivery at most.
+pub const MAX_LOCAL_FRAMES: usize = 64;
+
+/// A NIC wrapper that delivers frames addressed to ourselves or to a group
+/// back to the stack.
+pub struct SelfLoop<D: Device> {
+    inner: D,
+    mac: [u8; 6],
+    local: VecDeque<Vec<u8>>,
+    scratch: Vec<u8>,
+    dropped: u64,
+}
+
+impl<D: Device> SelfLoop<D> {
+    /// Wraps `inner`, whose own MAC is `mac`.
+    pub fn new(inner: D, mac: [u8; 6]) -> Self {
+        SelfLoop {
+            inner,
+            mac,
+            local: VecDeque::new(),
+            scratch: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// The wrapped NIC.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// Local frames dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// A received frame: from the local queue or from the NIC.
+pub enum LoopRx<'a, D: Device + 'a> {
+    /// Looped back locally.
+    Local(Vec<u8>),
+    /// From the wire.
+    Wire(D::RxToken<'a>),
+}
+
+/// A transmit slot of the NIC that also loops frames back when needed.
+pub struct LoopTx<'a, D: Device + 'a> {
+    wire: D::TxToken<'a>,
+    local: &'a mut VecDeque<Vec<u8>>,
+    scratch: &'a mut Vec<u8>,
+    dropped: &'a mut u64,
+    mac: [u8; 6],
+}
+
+impl<D: Device> RxToken for LoopRx<'_, D> {
+    fn consume<R, F>(self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        match self {
+            LoopRx::Local(frame) => f(&frame),
+            LoopRx::Wire(t) => t.consume(f),
+        }
+    }
+}
+
+impl<D: Device> TxToken for LoopTx<'_, D> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let LoopTx {
+            wire,
+            local,
+            scratch,
+            dropped,
+            mac,
+        } = self;
+        scratch.clear();
+        scratch.resize(len, 0);
+        let r = f(scratch);
+        let (to_self, group) = match scratch.get(..6) {
+            Some(dst) => (dst == mac, dst[0] & 1 == 1),
+            None => (false, false),
+        };
+        if to_self || group {
+            if local.len() < MAX_LOCAL_FRAMES {
+                local.push_back(scratch.clone());
+            } else {
+                *dropped += 1;
+            }
+        }
+        if !to_self {
+            wire.consume(len, |buf| buf.copy_from_slice(scratch));
+        }
+        r
+    }
+}
+
+impl<D: Device> Device for SelfLoop<D> {
+    type RxToken<'a>
+        = LoopRx<'a, D>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = LoopTx<'a, D>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, ts: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if let Some(frame) = self.local.pop_front() {
+            let wire = self.inner.transmit(ts)?;
+            return Some((
+                LoopRx::Local(frame),
+                LoopTx {
+                    wire,
+                    local: &mut self.local,
+                    scratch: &mut self.scratch,
+                    dropped: &mut self.dropped,
+                    mac: self.mac,
+                },
+            ));
+        }
+        let (rx, wire) = self.inner.receive(ts)?;
+        Some((
+            LoopRx::Wire(rx),
+            LoopTx {
+                wire,
+                local: &mut self.local,
+                scratch: &mut self.scratch,
+                dropped: &mut self.dropped,
+                mac: self.mac,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, ts: Instant) -> Option<Self::TxToken<'_>> {
+        let wire = self.inner.transmit(ts)?;
+        Some(LoopTx {
+            wire,
+            local: &mut self.local,
+            scratch: &mut self.scratch,
+            dropped: &mut self.dropped,
+            mac: self.mac,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
