@@ -45,10 +45,17 @@ bench-net: build
     cargo bench -p nexus-net-os --bench tcp_bulk
     RUN_UNTIL_MARKER=1 RUN_TIMEOUT=180 bash scripts/qemu-test.sh --profile bench-net
 
+# dsoftbusd reaches the network only through netstackd: no NIC driver or
+# TCP/IP stack may be in its dependency tree.
+check-deps:
+    @! cargo tree -p dsoftbusd -e normal --target all | grep -E "smoltcp|virtio-drivers"
+    @echo "check-deps: dsoftbusd depends on neither smoltcp nor virtio-drivers"
+
 # Formatting, clippy (host and riscv), and no-std builds of the pure crates.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net --features netstackd/qemu-smoke -- -D warnings
+    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net -p rngd -p dsoftbusd -p selftest-dsoftbus --features netstackd/qemu-smoke -- -D warnings
     NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
+    just check-deps
     cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc
