@@ -150,6 +150,43 @@ const RNGD: Service = Service {
 /// which share the VM's address. Same layout as `dsoftbusd::Config`.
 const DSOFTBUSD_SMOKE_ARG: u64 = (37021 << 16) | (37022 << 32);
 
+/// The two-VM profiles: static addresses on the link (no DHCP), rngd,
+/// dsoftbusd as `node-a` (proxy selftest + bulk sender) or `node-b`.
+const fn os2vm(node: u8, addr: [u8; 4], flags: u64) -> [Service; 3] {
+    [
+        Service {
+            name: "netstackd",
+            image: "netstackd",
+            arg: nexus_init_api::netcfg::encode_static(addr, 24, 0),
+            cmdline_flag: None,
+            grants: NETSTACKD_DHCP.grants,
+        },
+        RNGD,
+        Service {
+            name: "dsoftbusd",
+            image: "dsoftbusd",
+            arg: node as u64 | flags,
+            cmdline_flag: None,
+            grants: &[
+                Grant::Client {
+                    ep: "net",
+                    badge: 0x30,
+                    slot: slots::dsoftbusd::NET,
+                },
+                Grant::Client {
+                    ep: "rng",
+                    badge: 0x30,
+                    slot: slots::dsoftbusd::RNG,
+                },
+            ],
+        },
+    ]
+}
+
+// Flags of `dsoftbusd::Config` (bit 8 proxy selftest, 9 cross-VM, 10 bulk).
+const OS2VM_A: [Service; 3] = os2vm(0, [10, 42, 0, 10], 0x100 | 0x200 | 0x400);
+const OS2VM_B: [Service; 3] = os2vm(1, [10, 42, 0, 11], 0x200);
+
 /// The argument a service gets: its `arg`, with bit 0 set when its
 /// command-line flag is present.
 pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
@@ -319,6 +356,14 @@ pub const PROFILES: &[Profile] = &[
                 }],
             },
         ],
+    },
+    Profile {
+        name: "os2vm-a",
+        services: &OS2VM_A,
+    },
+    Profile {
+        name: "os2vm-b",
+        services: &OS2VM_B,
     },
 ];
 

@@ -115,29 +115,43 @@ pub struct Config {
     pub extra_announce_ports: [u16; 2],
     /// Run the remote-proxy selftest against the first peer with a session.
     pub proxy_selftest: bool,
+    /// Sessions cross VMs (the two-VM harness): also print
+    /// `cross-vm session ok`.
+    pub cross_vm: bool,
+    /// After the proxy selftest, send [`BULK_BYTES`] of checked data to the
+    /// peer and print the throughput.
+    pub bulk_sender: bool,
 }
 
 impl Config {
     /// Decodes the boot argument: bits 0..8 node, bit 8 proxy selftest,
-    /// bits 16..32 and 32..48 extra announce ports (0 = none).
+    /// bit 9 cross-VM, bit 10 bulk sender, bits 16..32 and 32..48 extra
+    /// announce ports (0 = none). Other bits must be 0.
     pub fn from_arg(arg: u64) -> Option<Config> {
         let node = (arg & 0xff) as usize;
-        if node >= TEST_NODES.len() || arg >> 48 != 0 || arg & 0xfe00 != 0 {
+        if node >= TEST_NODES.len() || arg >> 48 != 0 || arg & 0xf800 != 0 {
             return None;
         }
         Some(Config {
             node,
             extra_announce_ports: [(arg >> 16) as u16, (arg >> 32) as u16],
             proxy_selftest: arg & 0x100 != 0,
+            cross_vm: arg & 0x200 != 0,
+            bulk_sender: arg & 0x400 != 0,
         })
     }
 
-    /// Encodes a boot argument (for profiles).
-    pub const fn to_arg(node: u8, proxy_selftest: bool, extra: [u16; 2]) -> u64 {
-        node as u64
-            | (if proxy_selftest { 0x100 } else { 0 })
-            | ((extra[0] as u64) << 16)
-            | ((extra[1] as u64) << 32)
+    /// Proxy-selftest flag of the boot argument.
+    pub const ARG_PROXY_SELFTEST: u64 = 0x100;
+    /// Cross-VM flag of the boot argument.
+    pub const ARG_CROSS_VM: u64 = 0x200;
+    /// Bulk-sender flag of the boot argument.
+    pub const ARG_BULK: u64 = 0x400;
+
+    /// Encodes a boot argument (for profiles): node, flags (`ARG_*`), extra
+    /// announce ports.
+    pub const fn to_arg(node: u8, flags: u64, extra: [u16; 2]) -> u64 {
+        node as u64 | flags | ((extra[0] as u64) << 16) | ((extra[1] as u64) << 32)
     }
 }
 
@@ -161,6 +175,17 @@ pub mod proxy {
     pub const SERVED: u8 = 2;
     /// Denied answer tag.
     pub const DENIED: u8 = 3;
+    /// Bulk data chunk tag (`[4][bytes]`, the bytes follow [`bulk_byte`]).
+    pub const BULK: u8 = 4;
+    /// End of bulk: `[5][total u64 LE]`.
+    pub const BULK_END: u8 = 5;
+    /// Receiver's verdict: `[6][received u64 LE][ok u8]`.
+    pub const BULK_ACK: u8 = 6;
+
+    /// The checked pattern of bulk byte number `i`.
+    pub fn bulk_byte(i: u64) -> u8 {
+        (i.wrapping_mul(2_654_435_761) >> 13) as u8
+    }
 
     /// Decodes a request: (service name, payload).
     pub fn decode_request(b: &[u8]) -> Option<(&str, &[u8])> {
@@ -234,7 +259,15 @@ pub struct Daemon<T: Transport, P: Platform> {
     tx: Vec<u8>,
     proxy_done: bool,
     started_ns: u64,
+    /// Every peer a session was ever established with (bounded by the cache
+    /// capacity in practice; capped at 64 names).
+    known: Vec<String>,
+    /// Bulk receive state: bytes so far and whether every byte matched.
+    bulk_rx: (u64, bool),
 }
+
+/// Bytes the bulk sender transfers (at least 4 MiB, checked end to end).
+pub const BULK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Why the daemon could not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +316,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             tx: alloc::vec![0u8; MAX_WIRE_FRAME],
             proxy_done: false,
             started_ns: now,
+            known: Vec::new(),
+            bulk_rx: (0, true),
         })
     }
 
@@ -406,6 +441,20 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         "dsoftbusd: os session ok peer={} dir={}",
                         id, role
                     ));
+                    if self.cfg.cross_vm {
+                        self.p.log(format_args!(
+                            "dsoftbusd: cross-vm session ok peer={} dir={}",
+                            id, role
+                        ));
+                    }
+                    if self.known.iter().any(|k| *k == id) {
+                        self.p.log(format_args!(
+                            "dsoftbusd: peer reconnected id={} dir={}",
+                            id, role
+                        ));
+                    } else if self.known.len() < 64 {
+                        self.known.push(id.clone());
+                    }
                     if self.live.len() < MAX_CONNS {
                         self.live.push(Live {
                             conn,
@@ -507,19 +556,120 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 Some(Record::Ping(x)) => Answer::Pong(x),
                 Some(Record::Pong(_)) => Answer::None,
                 Some(Record::Close) => return Err(SessionError::Closed),
-                Some(Record::Data(d)) => match proxy::decode_request(d) {
-                    Some((name, _)) => {
-                        let name = String::from(name);
-                        let n = self.serve_proxy(&name, now, &mut reply);
-                        Answer::Data(n)
+                Some(Record::Data(d)) => match d.first() {
+                    Some(&proxy::BULK) => {
+                        let (got, ok) = &mut self.bulk_rx;
+                        for (k, b) in d[1..].iter().enumerate() {
+                            *ok &= *b == proxy::bulk_byte(*got + k as u64);
+                        }
+                        *got += (d.len() - 1) as u64;
+                        Answer::None
                     }
-                    None => Answer::None,
+                    Some(&proxy::BULK_END) => {
+                        let total = d
+                            .get(1..9)
+                            .and_then(|b| b.try_into().ok())
+                            .map_or(u64::MAX, u64::from_le_bytes);
+                        let (got, ok) = self.bulk_rx;
+                        let ok = ok && got == total;
+                        self.p.log(format_args!(
+                            "dsoftbusd: bulk received bytes={} {}",
+                            got,
+                            if ok { "ok" } else { "CORRUPT" }
+                        ));
+                        self.bulk_rx = (0, true);
+                        reply[0] = proxy::BULK_ACK;
+                        reply[1..9].copy_from_slice(&got.to_le_bytes());
+                        reply[9] = ok as u8;
+                        Answer::Data(10)
+                    }
+                    _ => match proxy::decode_request(d) {
+                        Some((name, _)) => {
+                            let name = String::from(name);
+                            let n = self.serve_proxy(&name, now, &mut reply);
+                            Answer::Data(n)
+                        }
+                        None => Answer::None,
+                    },
                 },
             };
             match answer {
                 Answer::Pong(x) => self.send(i, &Record::Pong(x), now)?,
                 Answer::Data(n) => self.send(i, &Record::Data(&reply[..n]), now)?,
                 Answer::None => {}
+            }
+        }
+    }
+
+    /// Closes sessions whose peer stopped announcing (its cache entry
+    /// expired): a VM that went away sends no FIN.
+    fn expire_peers(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.live.len() {
+            let id = self.live[i].conn.peer_device_id();
+            if self.cache.get(id, now).is_some() {
+                i += 1;
+                continue;
+            }
+            let l = self.live.swap_remove(i);
+            self.p.log(format_args!(
+                "dsoftbusd: peer expired id={}; session closed",
+                l.conn.peer_device_id()
+            ));
+            let _ = self.net.close(l.conn.stream());
+        }
+    }
+
+    /// Whether the bulk transfer should run now (configured, proxy selftest
+    /// done, an outbound session exists).
+    pub fn bulk_due(&self) -> bool {
+        self.cfg.bulk_sender && self.proxy_done && self.live.iter().any(|l| l.initiated)
+    }
+
+    /// Sends [`BULK_BYTES`] of patterned data over the first outbound
+    /// session and waits for the receiver's verdict. Returns (bytes, ns,
+    /// receiver ok).
+    pub fn bulk_send(&mut self) -> Result<(u64, u64, bool), SessionError> {
+        self.cfg.bulk_sender = false;
+        let t0 = self.p.now_ns();
+        let deadline = t0 + 60_000_000_000;
+        let i = self
+            .live
+            .iter()
+            .position(|l| l.initiated)
+            .ok_or(SessionError::Closed)?;
+        let mut chunk = alloc::vec![0u8; 1 + 4000];
+        chunk[0] = proxy::BULK;
+        let mut sent = 0u64;
+        while sent < BULK_BYTES {
+            let n = (BULK_BYTES - sent).min(4000) as usize;
+            for (k, b) in chunk[1..1 + n].iter_mut().enumerate() {
+                *b = proxy::bulk_byte(sent + k as u64);
+            }
+            let rec = Record::Data(&chunk[..1 + n]);
+            let l = &mut self.live[i];
+            let m = l.conn.session_mut().seal(&rec, &mut self.tx)?;
+            self.net
+                .tcp_write_all_by(l.conn.stream(), &self.tx[..m], deadline)
+                .map_err(SessionError::Net)?;
+            sent += n as u64;
+        }
+        let mut end = [0u8; 9];
+        end[0] = proxy::BULK_END;
+        end[1..].copy_from_slice(&sent.to_le_bytes());
+        self.send(i, &Record::Data(&end), t0)?;
+        let l = &mut self.live[i];
+        loop {
+            match dsoftbus::driver::recv_record(&mut self.net, &mut l.conn, deadline)? {
+                Record::Data(d) if d.first() == Some(&proxy::BULK_ACK) && d.len() == 10 => {
+                    let got = u64::from_le_bytes(
+                        d[1..9].try_into().map_err(|_| SessionError::Malformed)?,
+                    );
+                    let ok = d[9] == 1 && got == sent;
+                    return Ok((sent, self.p.now_ns() - t0, ok));
+                }
+                Record::Ping(_) | Record::Pong(_) => continue,
+                _ => return Err(SessionError::Malformed),
             }
         }
     }
@@ -534,6 +684,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.accept(now);
         self.handshakes(now);
         self.sessions_io(now);
+        self.expire_peers(now);
         self.cache.purge_expired(now);
         (now + TICK_NS).min(self.next_announce)
     }
@@ -616,18 +767,27 @@ mod tests {
 
     #[test]
     fn boot_argument_roundtrips_and_rejects_garbage() {
-        let a = Config::to_arg(0, true, [37021, 37022]);
+        let a = Config::to_arg(0, Config::ARG_PROXY_SELFTEST, [37021, 37022]);
         assert_eq!(
             Config::from_arg(a),
             Some(Config {
                 node: 0,
                 extra_announce_ports: [37021, 37022],
-                proxy_selftest: true
+                proxy_selftest: true,
+                cross_vm: false,
+                bulk_sender: false,
             })
         );
+        let b = Config::from_arg(Config::to_arg(
+            1,
+            Config::ARG_CROSS_VM | Config::ARG_BULK,
+            [0, 0],
+        ))
+        .unwrap();
+        assert!(b.cross_vm && b.bulk_sender && !b.proxy_selftest);
         assert_eq!(Config::from_arg(9), None);
         assert_eq!(Config::from_arg(1 << 50), None);
-        assert_eq!(Config::from_arg(0x200), None);
+        assert_eq!(Config::from_arg(0x800), None);
     }
 
     #[test]

@@ -78,6 +78,21 @@ mod svc {
             if d.proxy_selftest_due() {
                 proxy_selftest(&mut d);
             }
+            if d.bulk_due() {
+                match d.bulk_send() {
+                    Ok((bytes, ns, true)) => {
+                        let kbps = bytes * 1_000_000 / ns.max(1);
+                        println!(
+                            "dsoftbusd: bulk sent bytes={} ms={} MB/s={}.{:03} verified by peer",
+                            bytes,
+                            ns / 1_000_000,
+                            kbps / 1000,
+                            kbps % 1000
+                        );
+                    }
+                    other => println!("SELFTEST: FAIL bulk transfer: {:?}", other),
+                }
+            }
             d.sleep(until);
         }
     }

@@ -1,0 +1,100 @@
+//! fetchd: the lite path's local client. Asks netstackd-lite for an ICMP
+//! echo over `lo`, then fetches `http://127.0.0.1:8080/hello` from echod's
+//! responder over the loopback stream shim and checks status and body.
+//!
+//! Markers: `fetchd: ready`, `SELFTEST: net lo ping ok`,
+//! `fetchd: get http://127.0.0.1:8080/hello ok bytes=<body bytes>`,
+//! `SELFTEST: net fetch ok`; on a failed check `SELFTEST: FAIL <what>`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod svc {
+    use fetchd::{Checked, ResponseBuf, ADDR, CONNECT_WAIT_NS, FETCH_NS, PING_NS, PORT, URL};
+    use nexus_abi::slots::fetchd as slot;
+    use nexus_lite_net::client::{Client, ClientError, Transport};
+    use nexus_lite_net::http;
+    use nexus_lite_net::lnproto::Status;
+    use nexus_rt::{println, sys};
+
+    struct Ipc;
+
+    impl Transport for Ipc {
+        fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, u64> {
+            sys::ipc_call(slot::NET, req, rep, None, 0)
+                .map(|(n, _)| n)
+                .map_err(|e| e as u64)
+        }
+    }
+
+    fn fetch(c: &mut Client<Ipc>) -> Result<usize, &'static str> {
+        let give_up = sys::now_ns().saturating_add(CONNECT_WAIT_NS);
+        let s = loop {
+            match c.connect(ADDR, PORT) {
+                Ok((s, _)) => break s,
+                Err(ClientError::Status(Status::Refused)) if sys::now_ns() < give_up => {
+                    sys::sleep_ms(50); // the responder is not listening yet
+                }
+                Err(_) => return Err("connect failed"),
+            }
+        };
+        let deadline = sys::now_ns().saturating_add(FETCH_NS);
+        let req = http::build_get(http::HELLO_PATH, "127.0.0.1:8080");
+        let result = (|| {
+            c.write_all(s, deadline, &req).map_err(|_| "write failed")?;
+            let mut resp = ResponseBuf::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = c.read(s, deadline, &mut buf).map_err(|_| "read failed")?;
+                match resp.feed(&buf[..n], n == 0, http::HELLO_BODY) {
+                    Checked::More if n > 0 => {}
+                    Checked::More => return Err("truncated response"),
+                    Checked::Ok(len) => return Ok(len),
+                    Checked::Fail(why) => return Err(why),
+                }
+            }
+        })();
+        let _ = c.close(s);
+        result
+    }
+
+    pub fn main(_arg: u64) -> i32 {
+        let mut c = Client::new(Ipc, 0xfe00_0000);
+        if let Err(e) = c.iface(0) {
+            println!("fetchd: netstackd-lite unavailable: {:?}", e);
+            println!("SELFTEST: FAIL net lo ping (no netstackd-lite)");
+            println!("SELFTEST: FAIL net fetch (no netstackd-lite)");
+            return 2;
+        }
+        println!("fetchd: ready");
+        let mut failed = false;
+        match c.ping([127, 0, 0, 1], sys::now_ns().saturating_add(PING_NS)) {
+            Ok(rtt) => {
+                println!("fetchd: lo ping rtt_us={}", rtt / 1000);
+                println!("SELFTEST: net lo ping ok");
+            }
+            Err(e) => {
+                failed = true;
+                println!("SELFTEST: FAIL net lo ping ({:?})", e);
+            }
+        }
+        match fetch(&mut c) {
+            Ok(n) => {
+                println!("fetchd: get {} ok bytes={}", URL, n);
+                println!("SELFTEST: net fetch ok");
+            }
+            Err(why) => {
+                failed = true;
+                println!("fetchd: get {} failed: {}", URL, why);
+                println!("SELFTEST: FAIL net fetch ({})", why);
+            }
+        }
+        i32::from(failed)
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(svc::main, heap = 128 * 1024);
