@@ -35,6 +35,8 @@ test-os:
 test: test-host
     RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
+    NO_BUILD=1 just os2vm
+    NO_BUILD=1 just os2vm-pcap
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:
@@ -44,6 +46,16 @@ bench-os:
 bench-net: build
     cargo bench -p nexus-net-os --bench tcp_bulk
     RUN_UNTIL_MARKER=1 RUN_TIMEOUT=180 bash scripts/qemu-test.sh --profile bench-net
+
+# Two VMs on a loopback-only L2 link: discovery, XK sessions both ways,
+# remote proxy, 4 MiB encrypted bulk, restart of VM B.
+os2vm:
+    python3 scripts/os2vm.py
+
+# os2vm with a capture of VM A's link (QEMU filter-dump), checked with tshark.
+os2vm-pcap:
+    OS2VM_RESTART=0 OS2VM_PCAP={{justfile_directory()}}/build/os2vm.pcap python3 scripts/os2vm.py
+    python3 scripts/pcap-check.py build/os2vm.pcap
 
 # dsoftbusd reaches the network only through netstackd: no NIC driver or
 # TCP/IP stack may be in its dependency tree.

@@ -46,6 +46,14 @@ if ! command -v qemu-system-riscv64 >/dev/null 2>&1; then
     apt_install qemu-system-misc
 fi
 
+if ! command -v tshark >/dev/null 2>&1; then
+    # Reads the two-VM link capture in `just os2vm-pcap`.
+    say "installing tshark"
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | \
+        { [ "$(id -u)" -eq 0 ] && debconf-set-selections || sudo debconf-set-selections; } || true
+    apt_install tshark
+fi
+
 if ! command -v just >/dev/null 2>&1; then
     say "installing just"
     # A prebuilt wheel from PyPI is fastest; fall back to building from crates.io.

@@ -241,7 +241,14 @@ struct Pending {
 struct Live {
     conn: Connection,
     initiated: bool,
+    last_rx_ns: u64,
+    next_ping_ns: u64,
 }
+
+/// Keepalive: a session pings its peer this often ...
+pub const KEEPALIVE_NS: u64 = 1_000_000_000;
+/// ... and is closed when nothing arrived for this long.
+pub const SILENCE_NS: u64 = 4_000_000_000;
 
 /// The DSoftBus daemon.
 pub struct Daemon<T: Transport, P: Platform> {
@@ -459,6 +466,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         self.live.push(Live {
                             conn,
                             initiated: p.dialled.is_some(),
+                            last_rx_ns: now,
+                            next_ping_ns: now + KEEPALIVE_NS,
                         });
                     } else {
                         dsoftbus::driver::close_connection(&mut self.net, conn, now + TICK_NS);
@@ -469,9 +478,14 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     let claimed = dir.asked.borrow().clone();
                     let who = p.dialled.unwrap_or(claimed);
                     match e {
-                        AuthError::Identity(IdentityError::KeyMismatch)
-                        | AuthError::Identity(IdentityError::UnknownDevice) => self.p.log(
+                        AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
                             format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
+                        ),
+                        AuthError::Identity(IdentityError::UnknownDevice) => self.p.log(
+                            format_args!(
+                                "dsoftbusd: identity unknown peer={} (no discovery entry; no session)",
+                                who
+                            ),
                         ),
                         _ => self.p.log(format_args!(
                             "dsoftbusd: handshake failed peer={} ({:?})",
@@ -538,13 +552,23 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     }
 
     fn one_session(&mut self, i: usize, now: u64) -> Result<(), SessionError> {
+        if now >= self.live[i].next_ping_ns {
+            if now.saturating_sub(self.live[i].last_rx_ns) > SILENCE_NS {
+                return Err(SessionError::Net(NetError::TimedOut));
+            }
+            self.live[i].next_ping_ns = now + KEEPALIVE_NS;
+            self.send(i, &Record::Ping(now), now)?;
+        }
         loop {
             let l = &mut self.live[i];
             if !l.conn.session().record_ready() {
                 let stream = l.conn.stream();
                 match self.net.tcp_read(stream, l.conn.session_mut().rx_space()) {
                     Ok(0) => return Err(SessionError::Closed),
-                    Ok(n) => l.conn.session_mut().rx_commit(n),
+                    Ok(n) => {
+                        l.last_rx_ns = now;
+                        l.conn.session_mut().rx_commit(n);
+                    }
                     Err(NetError::WouldBlock) => return Ok(()),
                     Err(e) => return Err(SessionError::Net(e)),
                 }
