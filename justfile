@@ -25,16 +25,22 @@ run profile="smoke": build
 test-host:
     cargo test --workspace
     cargo test -p nexus-net-os --features qemu-smoke
+    bash scripts/check-feature-gates.sh
 
 # Single-VM QEMU smoke with the marker catalogue (RUN_UNTIL_MARKER, RUN_TIMEOUT, REQUIRE_*).
 test-os:
     bash scripts/qemu-test.sh --profile smoke
+
+# Single-VM smoke of the bring-up (lite) path: its own image and profile.
+test-os-lite:
+    RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
 
 # Everything: host tests, the QEMU smoke (with the DHCP gate and the network
 # proofs against host peers), and the harness's own negative check.
 test: test-host
     RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
+    just test-os-lite
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
 

@@ -12,7 +12,14 @@ out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash 
     echo "harness-selftest: FAIL: harness passed with a missing marker"; exit 1; }
 grep -q "required marker(s) missing: SELFTEST: marker that is never printed" <<<"$out" || {
     echo "harness-selftest: FAIL: missing marker not named"; echo "$out" | tail -20; exit 1; }
-out=$(REQUIRE_DSOFTBUS=1 RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
+# A gate whose proofs are not in the catalogue must fail, not pass.
+grep -v "required:dsoftbus" docs/markers.md > "$tmp"
+out=$(MARKER_CATALOGUE="$tmp" REQUIRE_DSOFTBUS=1 RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
     echo "harness-selftest: FAIL: an unprovable gate passed"; exit 1; }
 grep -q "gate 'dsoftbus' was required" <<<"$out" || { echo "harness-selftest: FAIL: gate message"; exit 1; }
-echo "harness-selftest: ok (missing marker and unprovable gate both fail)"
+# The canonical image refuses the lite path's profile with a clear message.
+echo "| \`init: profile 'lite' belongs to the net-bringup-lite path\` | required:lite | nexus-init | refusal |" > "$tmp"
+out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 \
+    python3 scripts/harness.py --profile lite --kernel build/neuron.elf 2>&1) || {
+    echo "harness-selftest: FAIL: the canonical image did not refuse the lite profile"; echo "$out" | tail -20; exit 1; }
+echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused)"

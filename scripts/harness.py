@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netpeers import NetPeers  # noqa: E402
+from l2peer import L2Peer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOGUE = os.environ.get("MARKER_CATALOGUE", os.path.join(ROOT, "docs", "markers.md"))
@@ -61,10 +62,14 @@ def qemu_command(kernel, profile, icount, netdev, extra_args=""):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=os.environ.get("PROFILE", "smoke"))
-    ap.add_argument("--kernel", default=os.path.join(ROOT, "build", "neuron.elf"))
+    ap.add_argument("--kernel", default=None,
+                    help="default build/neuron.elf, build/neuron-lite.elf for the lite profile")
     ap.add_argument("--icount", action="store_true", default=os.environ.get("QEMU_ICOUNT") == "1",
                     help="deterministic instruction-counted time (benchmarks)")
     args = ap.parse_args()
+    lite = args.profile == "lite"
+    if args.kernel is None:
+        args.kernel = os.path.join(ROOT, "build", "neuron-lite.elf" if lite else "neuron.elf")
 
     until_marker = os.environ.get("RUN_UNTIL_MARKER", "0") == "1"
     timeout = float(os.environ.get("RUN_TIMEOUT", "90"))
@@ -84,7 +89,8 @@ def main():
             return 1
         required += [m for m in gated if m not in required]
     forbidden = [m for m, when in rows
-                 if "forbidden" in when or any(f"forbidden:{g}" in when for g in gates)]
+                 if "forbidden" in when or f"forbidden:{args.profile}" in when
+                 or any(f"forbidden:{g}" in when for g in gates)]
     allowed_faults = [m for m, when in rows if f"allowed:{args.profile}" in when]
     if not os.path.exists(args.kernel):
         print(f"harness: {args.kernel} missing (run scripts/build.sh)", file=sys.stderr)
@@ -100,10 +106,16 @@ def main():
     uart_path = os.path.join(log_dir, "uart.log")
     # Host peers of the network proofs (127.0.0.1 only, bounded by the run's
     # timeout); the guest learns they exist from `nexus.netpeers=1`.
-    peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
-                     sink=args.profile == "bench-net")
+    # The lite profile instead gets a dgram link to an Ethernet peer
+    # (scripts/l2peer.py), which proves the UDP echo.
+    if lite:
+        peers = L2Peer(lambda m: print(m, flush=True), deadline_s=timeout)
+    else:
+        peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
+                         sink=args.profile == "bench-net")
     netdev = ["-netdev", peers.netdev()]
-    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev, " nexus.netpeers=1")
+    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev,
+                       "" if lite else " nexus.netpeers=1")
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
     print("harness: " + " ".join(cmd))
@@ -124,17 +136,21 @@ def main():
                 left = timeout - (time.monotonic() - start)
                 if left <= 0:
                     break
-                if not sel.select(timeout=min(left, 0.5)):
+                if not sel.select(timeout=min(left, 0.2)):
                     if proc.poll() is not None:
                         reason = f"qemu exited ({proc.returncode})"
                         break
-                    continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    reason = f"qemu exited ({proc.wait()})"
-                    break
+                    chunk = b""
+                else:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    if not chunk:
+                        reason = f"qemu exited ({proc.wait()})"
+                        break
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
+                # Results the host-side peer proved are judged like guest lines.
+                if hasattr(peers, "take_lines"):
+                    complete += [l.encode() for l in peers.take_lines()]
                 now = time.monotonic() - start
                 for raw in complete:
                     line = raw.decode("utf-8", "replace").rstrip("\r")

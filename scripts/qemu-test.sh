@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${NO_BUILD:-0}" != 1 ]; then
-    bash scripts/build.sh
+    case " $* " in
+    *" lite "* | *"--profile=lite"*) NET_PATH=lite bash scripts/build.sh ;;
+    *) bash scripts/build.sh ;;
+    esac
 fi
 exec python3 scripts/harness.py "$@"

@@ -3,4 +3,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(all(feature = "net-canonical", feature = "net-bringup-lite"))]
+compile_error!(
+    "features `net-canonical` and `net-bringup-lite` are mutually exclusive: an image has \
+     exactly one network path (build the lite image with --no-default-features \
+     --features net-bringup-lite)"
+);
+#[cfg(not(any(feature = "net-canonical", feature = "net-bringup-lite")))]
+compile_error!(
+    "no network path selected: enable exactly one of the features `net-canonical` \
+     (default) or `net-bringup-lite`"
+);
+
 pub mod profile;

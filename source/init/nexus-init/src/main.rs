@@ -110,8 +110,17 @@ mod init {
                 );
                 return 2;
             }
+            Err(ProfileError::OtherPath(name, path)) => {
+                println!(
+                    "init: profile '{}' belongs to the {} path, which this image ({}) was not built with; refusing to boot it",
+                    name,
+                    path,
+                    profile::NET_PATH
+                );
+                return 2;
+            }
         };
-        println!("init: profile {}", prof.name);
+        println!("init: profile {} (path {})", prof.name, profile::NET_PATH);
         let devices = probe_devices();
 
         let ctl = slots::init::CONTROL;

@@ -11,7 +11,11 @@
 use nexus_abi::{rights, slots};
 
 /// Profile used when the command line names none.
+#[cfg(feature = "net-canonical")]
 pub const DEFAULT_PROFILE: &str = "smoke";
+/// Profile used when the command line names none.
+#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
+pub const DEFAULT_PROFILE: &str = "lite";
 
 /// One capability grant.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -196,8 +200,9 @@ pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
     svc.arg | u64::from(flagged)
 }
 
-/// Every profile this init knows.
-pub const PROFILES: &[Profile] = &[
+/// The canonical path's profiles.
+#[cfg_attr(not(feature = "net-canonical"), allow(dead_code))]
+const CANONICAL_PROFILES: &[Profile] = &[
     Profile {
         name: "smoke",
         services: &[
@@ -322,24 +327,7 @@ pub const PROFILES: &[Profile] = &[
             },
         ],
     },
-    Profile {
-        name: "bench",
-        services: &[
-            SELFTEST_SERVER,
-            Service {
-                name: "bench-client",
-                image: "bench-client",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Endpoint {
-                    ep: "selftest",
-                    rights: rights::SEND,
-                    badge: 3,
-                    slot: slots::bench_client::SERVER,
-                }],
-            },
-        ],
-    },
+    BENCH_PROFILE,
     Profile {
         name: "bench-net",
         services: &[
@@ -367,6 +355,121 @@ pub const PROFILES: &[Profile] = &[
     },
 ];
 
+/// The IPC benchmark profile has no network; both paths carry it.
+#[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]
+const BENCH_PROFILE: Profile = Profile {
+    name: "bench",
+    services: &[
+        SELFTEST_SERVER,
+        Service {
+            name: "bench-client",
+            image: "bench-client",
+            arg: 0,
+            cmdline_flag: None,
+            grants: &[Grant::Endpoint {
+                ep: "selftest",
+                rights: rights::SEND,
+                badge: 3,
+                slot: slots::bench_client::SERVER,
+            }],
+        },
+    ],
+};
+
+/// The bring-up (lite) path: a hand-written virtio-net driver, a small
+/// stack without smoltcp, UDP echo and an HTTP-like fetch over loopback.
+#[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]
+const LITE_PROFILES: &[Profile] = &[
+    Profile {
+        name: "lite",
+        services: &[
+            Service {
+                name: "virtionetd-lite",
+                image: "virtionetd-lite",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Endpoint {
+                        ep: "vnet-lite",
+                        rights: rights::RECV,
+                        badge: 0,
+                        slot: slots::virtionetd_lite::ENDPOINT,
+                    },
+                    Grant::Device {
+                        device_id: 1,
+                        slot: slots::virtionetd_lite::NET_MMIO,
+                    },
+                    Grant::Dma {
+                        slot: slots::virtionetd_lite::DMA,
+                    },
+                ],
+            },
+            Service {
+                name: "netstackd-lite",
+                image: "netstackd-lite",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Endpoint {
+                        ep: "net-lite",
+                        rights: rights::RECV,
+                        badge: 0,
+                        slot: slots::netstackd_lite::ENDPOINT,
+                    },
+                    Grant::Client {
+                        ep: "vnet-lite",
+                        badge: 0x30,
+                        slot: slots::netstackd_lite::DRIVER,
+                    },
+                ],
+            },
+            Service {
+                name: "echod",
+                image: "echod",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[Grant::Client {
+                    ep: "net-lite",
+                    badge: 0x40,
+                    slot: slots::echod::NET,
+                }],
+            },
+            Service {
+                name: "fetchd",
+                image: "fetchd",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[Grant::Client {
+                    ep: "net-lite",
+                    badge: 0x50,
+                    slot: slots::fetchd::NET,
+                }],
+            },
+        ],
+    },
+    BENCH_PROFILE,
+];
+
+/// Every profile this image knows (its network path's).
+#[cfg(feature = "net-canonical")]
+pub const PROFILES: &[Profile] = CANONICAL_PROFILES;
+/// Every profile this image knows (its network path's).
+#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
+pub const PROFILES: &[Profile] = LITE_PROFILES;
+
+/// The network path compiled into this image.
+#[cfg(feature = "net-canonical")]
+pub const NET_PATH: &str = "net-canonical";
+/// The network path compiled into this image.
+#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
+pub const NET_PATH: &str = "net-bringup-lite";
+
+/// Profiles of the *other* path, refused with a message naming the path.
+#[cfg(feature = "net-canonical")]
+const OTHER_PATH: (&str, &[Profile]) = ("net-bringup-lite", LITE_PROFILES);
+#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
+const OTHER_PATH: (&str, &[Profile]) = ("net-canonical", CANONICAL_PROFILES);
+
 /// The value of `nexus.profile=` on the command line, if present.
 pub fn profile_arg(cmdline: &str) -> Option<&str> {
     cmdline
@@ -380,21 +483,68 @@ pub fn profile_arg(cmdline: &str) -> Option<&str> {
 pub enum ProfileError<'a> {
     /// The command line names a profile this image does not contain.
     Unknown(&'a str),
+    /// The profile belongs to the other network path (named), which this
+    /// image was not built with.
+    OtherPath(&'a str, &'static str),
 }
 
 /// Selects the profile for `cmdline`.
 pub fn select(cmdline: &str) -> Result<&'static Profile, ProfileError<'_>> {
     let name = profile_arg(cmdline).unwrap_or(DEFAULT_PROFILE);
-    PROFILES
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or(ProfileError::Unknown(name))
+    if let Some(p) = PROFILES.iter().find(|p| p.name == name) {
+        return Ok(p);
+    }
+    if OTHER_PATH.1.iter().any(|p| p.name == name) {
+        return Err(ProfileError::OtherPath(name, OTHER_PATH.0));
+    }
+    Err(ProfileError::Unknown(name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "net-bringup-lite")]
+    #[test]
+    fn lite_image_knows_the_lite_path_only() {
+        assert_eq!(NET_PATH, "net-bringup-lite");
+        assert_eq!(select("").unwrap().name, "lite");
+        assert_eq!(select("nexus.profile=bench").unwrap().name, "bench");
+        assert_eq!(
+            select("nexus.profile=smoke"),
+            Err(ProfileError::OtherPath("smoke", "net-canonical"))
+        );
+        let images: Vec<_> = PROFILES
+            .iter()
+            .flat_map(|p| p.services.iter().map(|s| s.image))
+            .collect();
+        for canonical in ["netstackd", "dsoftbusd", "rngd", "selftest-net"] {
+            assert!(
+                !images.contains(&canonical),
+                "{canonical} in the lite image"
+            );
+        }
+        assert!(images.contains(&"virtionetd-lite") && images.contains(&"fetchd"));
+    }
+
+    #[cfg(feature = "net-canonical")]
+    #[test]
+    fn canonical_image_knows_the_canonical_path_only() {
+        assert_eq!(NET_PATH, "net-canonical");
+        assert_eq!(
+            select("nexus.profile=lite"),
+            Err(ProfileError::OtherPath("lite", "net-bringup-lite"))
+        );
+        let images: Vec<_> = PROFILES
+            .iter()
+            .flat_map(|p| p.services.iter().map(|s| s.image))
+            .collect();
+        for lite in ["virtionetd-lite", "netstackd-lite", "echod", "fetchd"] {
+            assert!(!images.contains(&lite), "{lite} in the canonical image");
+        }
+    }
+
+    #[cfg(feature = "net-canonical")]
     #[test]
     fn selects_by_command_line_with_default() {
         assert_eq!(select("").unwrap().name, "smoke");
@@ -463,9 +613,11 @@ mod tests {
             for s in p.services {
                 for g in s.grants {
                     match *g {
-                        Grant::Device { device_id: 1, .. } => {
-                            assert_eq!(s.image, "netstackd", "{}", s.name)
-                        }
+                        Grant::Device { device_id: 1, .. } => assert!(
+                            s.image == "netstackd" || s.image == "virtionetd-lite",
+                            "{}",
+                            s.name
+                        ),
                         Grant::Device { device_id: 4, .. } => assert_eq!(s.image, "rngd"),
                         Grant::Device { .. } => panic!("unexpected device grant to {}", s.name),
                         Grant::Client { badge, .. } => {
@@ -483,6 +635,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "net-canonical")]
     #[test]
     fn command_line_flag_sets_bit_zero_only_when_present() {
         let smoke = select("").unwrap();
@@ -502,6 +655,7 @@ mod tests {
         assert_eq!(service_arg(other, "nexus.netpeers=1"), 0);
     }
 
+    #[cfg(feature = "net-canonical")]
     #[test]
     fn nothing_but_the_listed_caps_is_granted_to_the_selftest_client() {
         let smoke = select("").unwrap();

@@ -1,0 +1,134 @@
+"""A minimal Ethernet peer for the lite smoke, on a QEMU `-netdev dgram` link.
+
+QEMU carries each Ethernet frame of the guest's NIC as one UDP datagram
+between 127.0.0.1:<qemu> and 127.0.0.1:<peer> (this process). The peer plays
+host 10.0.2.2 (MAC 02:00:00:00:00:fe): it answers ARP for that address and,
+when the guest prints `echod: listen udp/7`, sends UDP datagrams with fresh
+nonces to 10.0.2.15:7 and checks that each comes back unchanged from port 7.
+That is the real peer of `SELFTEST: net udp echo ok`, which the harness
+reports (a user-network forward cannot carry it: under `restrict=on` QEMU
+drops the guest's UDP replies). No DHCP server runs here, so netstackd-lite
+takes its fixed lease. Loopback only, bounded in time. See docs/harness.md.
+"""
+import os
+import socket
+import struct
+import threading
+import time
+
+PEER_MAC = bytes.fromhex("0200000000fe")
+GUEST_MAC = bytes.fromhex("020000000001")
+PEER_IP = bytes([10, 0, 2, 2])
+GUEST_IP = bytes([10, 0, 2, 15])
+ECHOES = 3
+
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def udp_frame(sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x1234, 0x4000, 64, 17, 0,
+                     PEER_IP, GUEST_IP)
+    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    return GUEST_MAC + PEER_MAC + b"\x08\x00" + ip + udp
+
+
+class L2Peer:
+    def __init__(self, log, deadline_s=60.0):
+        self.log = log
+        self.deadline = time.monotonic() + deadline_s
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        q.bind(("127.0.0.1", 0))
+        self.qemu_port = q.getsockname()[1]
+        q.close()
+        self.echoed = {}
+        self.sent = []
+        self.results = {}
+        self.lines = []  # lines the harness treats like guest output
+        self.lock = threading.Lock()
+        threading.Thread(target=self._rx, daemon=True).start()
+
+    def netdev(self):
+        return (f"dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={self.qemu_port},"
+                f"remote.type=inet,remote.host=127.0.0.1,remote.port={self.sock.getsockname()[1]}")
+
+    def _send(self, frame):
+        self.sock.sendto(frame, ("127.0.0.1", self.qemu_port))
+
+    def _rx(self):
+        while time.monotonic() < self.deadline:
+            try:
+                f, _ = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(f) < 14:
+                continue
+            etype = f[12:14]
+            if etype == b"\x08\x06" and len(f) >= 42 and f[20:22] == b"\x00\x01" and f[38:42] == PEER_IP:
+                # ARP request for us: reply.
+                sha, spa = f[22:28], f[28:32]
+                reply = (sha + PEER_MAC + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x02"
+                         + PEER_MAC + PEER_IP + sha + spa)
+                self._send(reply)
+            elif etype == b"\x08\x00" and len(f) >= 42 and f[23] == 17:
+                ihl = (f[14] & 0x0F) * 4
+                udp = f[14 + ihl:]
+                sport, dport, ulen = struct.unpack("!HHH", udp[:6])
+                payload = udp[8:ulen]
+                if sport == 7:
+                    with self.lock:
+                        self.echoed[payload] = (f[26:30], sport, dport)
+
+    def on_line(self, line):
+        if "echod: listen udp/7" in line:
+            threading.Thread(target=self._echo_test, daemon=True).start()
+
+    def _echo_test(self):
+        nonces = [f"NXECHO {os.urandom(6).hex()} #{i}".encode() for i in range(ECHOES)]
+        ok = 0
+        for i, n in enumerate(nonces):
+            end = min(self.deadline, time.monotonic() + 5)
+            while time.monotonic() < end:
+                self._send(udp_frame(40000 + i, 7, n))
+                t = time.monotonic() + 0.5
+                while time.monotonic() < t:
+                    with self.lock:
+                        got = self.echoed.get(n)
+                    if got:
+                        break
+                    time.sleep(0.02)
+                if got:
+                    src, sport, dport = got
+                    if src == GUEST_IP and sport == 7 and dport == 40000 + i:
+                        ok += 1
+                    break
+        self.results["udp echo"] = f"{ok}/{ECHOES}"
+        line = (f"harness: SELFTEST: net udp echo ok ({ok}/{ECHOES} datagrams echoed unchanged by "
+                f"10.0.2.15:7)") if ok == ECHOES else \
+            f"harness: SELFTEST: FAIL net udp echo ({ok}/{ECHOES} echoed)"
+        with self.lock:
+            self.lines.append(line)
+        self.log(line)
+
+    def take_lines(self):
+        with self.lock:
+            out, self.lines = self.lines, []
+        return out
+
+    def summary(self):
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.results.items())) or "none"
+
+    def close(self):
+        self.sock.close()
