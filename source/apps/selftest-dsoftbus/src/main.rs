@@ -7,9 +7,8 @@
 //!
 //! * `a0` = 0, node `selftest-peer`: announces itself, waits to discover
 //!   `node-a` (dsoftbusd), accepts the session dsoftbusd dials after
-//!   discovering it (`SELFTEST: dsoftbus os connect ok`), sends an
-//!   encrypted `Ping(nonce)` and checks the `Pong` (`SELFTEST: dsoftbus
-//!   ping ok`).
+//!   discovering it, sends an encrypted `Ping(nonce)` and checks the `Pong`
+//!   (`SELFTEST: dsoftbus os connect ok`, `SELFTEST: dsoftbus ping ok`).
 //! * `a0` = 1, node `impostor`: waits until `dsoftbus-peer` has finished,
 //!   announces its own device id with **the key of `selftest-peer`**, which
 //!   it does not hold, then dials dsoftbusd with its real key. dsoftbusd must
@@ -127,17 +126,24 @@ mod peer {
             sys::now_ns() + 15 * SEC,
         )
         .map_err(|_| "session with node-a failed")?;
+        // The responder's side is complete once it sent its confirmation,
+        // node-a's only when that arrived. The encrypted ping/pong proves both
+        // ends hold the session, so both lines wait for the pong.
+        let nonce = sys::now_ns() | 1;
+        send_record(c, &mut conn, &Record::Ping(nonce), sys::now_ns() + 5 * SEC)
+            .map_err(|_| "send ping")?;
+        loop {
+            match recv_record(c, &mut conn, sys::now_ns() + 5 * SEC) {
+                Ok(Record::Pong(x)) if x == nonce => break,
+                // dsoftbusd's keepalive pings may come first.
+                Ok(Record::Ping(_)) => continue,
+                _ => return Err("no matching pong"),
+            }
+        }
         println!(
             "SELFTEST: dsoftbus os connect ok peer={}",
             conn.peer_device_id()
         );
-        let nonce = sys::now_ns() | 1;
-        send_record(c, &mut conn, &Record::Ping(nonce), sys::now_ns() + 5 * SEC)
-            .map_err(|_| "send ping")?;
-        match recv_record(c, &mut conn, sys::now_ns() + 5 * SEC) {
-            Ok(Record::Pong(x)) if x == nonce => {}
-            _ => return Err("no matching pong"),
-        }
         println!("SELFTEST: dsoftbus ping ok");
         dsoftbus::driver::close_connection(c, conn, sys::now_ns() + SEC);
         let _ = c.close(listener);

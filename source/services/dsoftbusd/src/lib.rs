@@ -481,12 +481,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
                             format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
                         ),
-                        AuthError::Identity(IdentityError::UnknownDevice) => self
-                            .p
-                            .log(format_args!(
+                        AuthError::Identity(IdentityError::UnknownDevice) => {
+                            self.p.log(format_args!(
                             "dsoftbusd: identity unknown peer={} (no discovery entry; no session)",
                             who
-                        )),
+                        ))
+                        }
                         _ => self.p.log(format_args!(
                             "dsoftbusd: handshake failed peer={} ({:?})",
                             who, e
