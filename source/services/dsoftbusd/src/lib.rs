@@ -271,7 +271,13 @@ pub struct Daemon<T: Transport, P: Platform> {
     known: Vec<String>,
     /// Bulk receive state: bytes so far and whether every byte matched.
     bulk_rx: (u64, bool),
+    /// Earliest time to dial a peer again after a failed attempt.
+    retry_at: Vec<(String, u64)>,
 }
+
+/// Wait before dialling a discovered peer again after a failed handshake
+/// (e.g. it had not discovered us yet and strictly refused).
+pub const REDIAL_NS: u64 = 500_000_000;
 
 /// Bytes the bulk sender transfers (at least 4 MiB, checked end to end).
 pub const BULK_BYTES: u64 = 4 * 1024 * 1024;
@@ -325,6 +331,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             started_ns: now,
             known: Vec::new(),
             bulk_rx: (0, true),
+            retry_at: Vec::new(),
         })
     }
 
@@ -375,6 +382,31 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 .log(format_args!("dsoftbusd: peer discovered id={}", id));
             self.dial(&id, now);
         }
+        // Dial again every live peer without an outbound session once its
+        // back-off has passed.
+        let again: Vec<String> = self
+            .cache
+            .live(now)
+            .map(|e| String::from(e.device_id()))
+            .filter(|id| !self.has_outbound(id))
+            .filter(|id| {
+                self.retry_at
+                    .iter()
+                    .find(|(r, _)| r == id)
+                    .is_none_or(|(_, t)| now >= *t)
+            })
+            .collect();
+        for id in again {
+            self.dial(&id, now);
+        }
+    }
+
+    fn back_off(&mut self, id: &str, now: u64) {
+        self.retry_at.retain(|(r, _)| r != id);
+        if self.retry_at.len() >= 16 {
+            self.retry_at.remove(0);
+        }
+        self.retry_at.push((String::from(id), now + REDIAL_NS));
     }
 
     fn has_outbound(&self, id: &str) -> bool {
@@ -404,9 +436,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 hs,
                 dialled: Some(String::from(id)),
             }),
-            Err(e) => self
-                .p
-                .log(format_args!("dsoftbusd: dial {} failed: {:?}", id, e)),
+            Err(e) => {
+                self.back_off(id, now);
+                self.p
+                    .log(format_args!("dsoftbusd: dial {} failed: {:?}", id, e))
+            }
         }
     }
 
@@ -454,7 +488,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                             id, role
                         ));
                     }
-                    if self.known.iter().any(|k| *k == id) {
+                    if self.known.contains(&id) {
                         self.p.log(format_args!(
                             "dsoftbusd: peer reconnected id={} dir={}",
                             id, role
@@ -476,6 +510,9 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 Err(e) => {
                     let p = self.pending.swap_remove(i);
                     let claimed = dir.asked.borrow().clone();
+                    if let Some(id) = &p.dialled {
+                        self.back_off(id, now);
+                    }
                     let who = p.dialled.unwrap_or(claimed);
                     match e {
                         AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
