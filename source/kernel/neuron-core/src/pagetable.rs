@@ -194,6 +194,12 @@ pub fn user_chunks(
             _ => Err(AccessError::BadAddress),
         }
     };
+    // Fast path (most IPC messages): the range lies in one page, so one
+    // translation both validates it and locates it.
+    if va / PAGE == (end - 1) / PAGE {
+        f(check(va)? + va % PAGE, 0, len);
+        return Ok(());
+    }
     // Validate every page first; nothing is touched unless all are valid.
     let mut page = va / PAGE * PAGE;
     while page < end {

@@ -632,7 +632,18 @@ impl Kernel {
             }
         } else if scause == 8 {
             self.tasks[cur].frame.sepc += 4;
+            let yielding = self.tasks[cur].frame.regs[17] == nexus_abi::Sysno::Yield as u64;
             crate::syscall::dispatch(self, cur);
+            // Fast path: a syscall that neither blocked nor woke anyone
+            // returns straight to its caller while its slice lasts (the
+            // timer still preempts; `Yield` still rotates).
+            if !yielding
+                && self.hint.is_none()
+                && self.tasks[cur].state == State::Ready
+                && arch::now_ticks() < self.slice_end
+            {
+                return cur;
+            }
         } else {
             let pc = self.tasks[cur].frame.sepc;
             kprintln!(

@@ -124,6 +124,23 @@ fn copy_out(k: &Kernel, t: usize, va: u64, src: &[u8]) -> Result<(), Error> {
 fn copy_task(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
     let mem = &k.mem;
     let sroot = k.tasks[s].root;
+    // Fast path: both ranges within one page each (small messages): one
+    // translation per side, then one copy.
+    if len > 0 && sva / PAGE == (sva + len as u64 - 1) / PAGE {
+        let mut spa = 0;
+        user_chunks(mem, sroot, sva, len, false, |pa, _, _| spa = pa).map_err(bad)?;
+        if dva / PAGE == (dva.wrapping_add(len as u64 - 1)) / PAGE {
+            let mut dpa = None;
+            user_chunks(mem, k.tasks[d].root, dva, len, true, |pa, _, _| {
+                dpa = Some(pa)
+            })
+            .map_err(bad)?;
+            if let Some(dpa) = dpa {
+                mem.copy_phys(dpa, spa, len);
+            }
+            return Ok(());
+        }
+    }
     user_chunks(mem, sroot, sva, len, false, |_, _, _| {}).map_err(bad)?;
     user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, off, n| {
         let mut done = 0;
