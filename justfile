@@ -58,6 +58,12 @@ bench-net: build
 os2vm:
     python3 scripts/os2vm.py
 
+# DSoftBus figures: host XK handshakes/s and transport MB/s vs snow; in the
+# guest, handshake time (handshake_us) and encrypted VM-to-VM throughput.
+bench-dsoftbus: build
+    cargo bench -p nexus-noise-xk --bench xk_vs_snow
+    NO_BUILD=1 OS2VM_RESTART=0 python3 scripts/os2vm.py
+
 # os2vm with a capture of VM A's link (QEMU filter-dump), checked with tshark.
 os2vm-pcap:
     OS2VM_RESTART=0 OS2VM_PCAP={{justfile_directory()}}/build/os2vm.pcap python3 scripts/os2vm.py

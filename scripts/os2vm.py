@@ -202,6 +202,9 @@ def figures(a, b):
     auth = [vm.first("dsoftbusd: auth ok") for vm in (a, b)]
     print(f"  figure: discovery after {max(disc):.2f}s, first authenticated session after "
           f"{min(auth):.2f}s (from the start of both VMs)")
+    for vm in (a, b):
+        for _, line in vm.grep(r"dsoftbusd: os session ok"):
+            print(f"  figure: {vm.name}: {line}")
     for _, line in a.grep(r"dsoftbusd: bulk sent") + b.grep(r"dsoftbusd: bulk received"):
         print(f"  figure: {line}")
 

@@ -236,6 +236,7 @@ impl PeerDirectory for Directory<'_> {
 struct Pending {
     hs: PendingSession,
     dialled: Option<String>,
+    started_ns: u64,
 }
 
 struct Live {
@@ -435,6 +436,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             Ok(hs) => self.pending.push(Pending {
                 hs,
                 dialled: Some(String::from(id)),
+                started_ns: now,
             }),
             Err(e) => {
                 self.back_off(id, now);
@@ -456,6 +458,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             self.pending.push(Pending {
                 hs: PendingSession::accepted(stream, &self.me, eph, now + HANDSHAKE_NS),
                 dialled: None,
+                started_ns: now,
             });
         }
     }
@@ -479,8 +482,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
                     let role = if p.dialled.is_some() { "out" } else { "in" };
                     self.p.log(format_args!(
-                        "dsoftbusd: os session ok peer={} dir={}",
-                        id, role
+                        "dsoftbusd: os session ok peer={} dir={} handshake_us={}",
+                        id,
+                        role,
+                        now.saturating_sub(p.started_ns) / 1000
                     ));
                     if self.cfg.cross_vm {
                         self.p.log(format_args!(
