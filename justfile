@@ -43,6 +43,7 @@ test: test-host
     just test-os-lite
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
+    NO_BUILD=1 just os2vm-lossy
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:
@@ -63,6 +64,10 @@ os2vm:
 bench-dsoftbus: build
     cargo bench -p nexus-noise-xk --bench xk_vs_snow
     NO_BUILD=1 OS2VM_RESTART=0 python3 scripts/os2vm.py
+
+# os2vm through a seeded lossy relay: 5 % drop, 1 % duplicate, 1 % corrupt, 2 % reorder.
+os2vm-lossy:
+    OS2VM_LOSSY=0.05,0.01,0.01,0.02,7 OS2VM_TIMEOUT=150 OS2VM_RESTART=0 python3 scripts/os2vm.py
 
 # os2vm with a capture of VM A's link (QEMU filter-dump), checked with tshark.
 os2vm-pcap:

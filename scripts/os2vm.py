@@ -13,7 +13,9 @@ marker(s).
 
 Environment: OS2VM_TIMEOUT (seconds per phase, default 60), NO_BUILD=1,
 OS2VM_PCAP=<file> (dump VM A's link with QEMU filter-dump),
-OS2VM_RESTART=0 to skip the restart phase.
+OS2VM_RESTART=0 to skip the restart phase,
+OS2VM_LOSSY=drop,dup,corrupt,reorder[,seed] (e.g. 0.05,0.01,0.01,0.02,7) to
+put scripts/lossy-relay.py between the VMs.
 """
 import datetime
 import os
@@ -27,6 +29,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import load_catalogue, required_for, ROOT, CATALOGUE  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+LossyRelay = import_module("lossy-relay").LossyRelay
 
 
 def free_udp_port():
@@ -139,12 +144,23 @@ def main():
     log_dir = os.path.join(ROOT, "build", "logs", f"os2vm-{stamp}")
     os.makedirs(log_dir, exist_ok=True)
     pa, pb = free_udp_port(), free_udp_port()
+    # Each VM's remote end: the other VM, or the lossy relay's socket for it.
+    ra, rb = pb, pa
+    relay = None
+    lossy = os.environ.get("OS2VM_LOSSY")
+    if lossy:
+        v = [float(x) for x in lossy.split(",")]
+        seed = int(v[4]) if len(v) > 4 else 1
+        relay = LossyRelay(seed, *v[:4])
+        ra, rb = relay.ports()
+        relay.start(pa, pb)
+        print(f"os2vm: lossy relay drop={v[0]} dup={v[1]} corrupt={v[2]} reorder={v[3]} seed={seed}")
     t0 = time.monotonic()
     vms = []
     verdict = 1
     try:
-        a = Vm("A", "os2vm-a", "02:00:00:00:00:0a", pa, pb, log_dir, t0, pcap)
-        b = Vm("B", "os2vm-b", "02:00:00:00:00:0b", pb, pa, log_dir, t0)
+        a = Vm("A", "os2vm-a", "02:00:00:00:00:0a", pa, ra, log_dir, t0, pcap)
+        b = Vm("B", "os2vm-b", "02:00:00:00:00:0b", pb, rb, log_dir, t0)
         vms = [a, b]
         print(f"os2vm: link 127.0.0.1:{pa} <-> 127.0.0.1:{pb} (dgram); logs {os.path.relpath(log_dir, ROOT)}")
         want = [(a, m, 0.0) for m in need_a] + [(b, m, 0.0) for m in need_b]
@@ -167,7 +183,7 @@ def main():
                 print("os2vm: FAIL phase=restart node=A missing: dsoftbusd: peer expired id=node-b")
                 return 1
             print(f"  figure: A noticed B was gone after {a.first('dsoftbusd: peer expired', t_stop) - t_stop:.2f}s")
-            b = Vm("B", "os2vm-b", "02:00:00:00:00:0b", pb, pa, log_dir, t0)
+            b = Vm("B", "os2vm-b", "02:00:00:00:00:0b", pb, rb, log_dir, t0)
             vms = [a, b]
             want = [(a, m, t_stop) for m in need_restart] + [(b, m, t_stop) for m in need_restart_b]
             missing = wait_markers("restart", want, timeout, forbidden)
@@ -184,6 +200,15 @@ def main():
     finally:
         for vm in vms:
             vm.stop()
+        if relay:
+            relay.close()
+            print(f"os2vm: relay: {relay.summary()}")
+            rejected = sum(len(vm.grep(r"DecryptFailed")) for vm in vms)
+            print(f"os2vm: records rejected by the AEAD: {rejected} (corrupted frames fail the "
+                  f"IPv4/TCP checksums first and are retransmitted)")
+            for vm in vms:
+                for _, line in vm.grep(r"dsoftbusd: session closed"):
+                    print(f"  {vm.name}: {line}")
         if verdict:
             for vm in vms:
                 print(f"os2vm: node {vm.name} log tail:")

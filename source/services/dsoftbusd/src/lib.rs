@@ -542,9 +542,14 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     fn send(&mut self, i: usize, rec: &Record<'_>, now: u64) -> Result<(), SessionError> {
         let l = &mut self.live[i];
         let n = l.conn.session_mut().seal(rec, &mut self.tx)?;
-        self.net
-            .tcp_write_all_by(l.conn.stream(), &self.tx[..n], now + 1_000_000_000)
-            .map_err(SessionError::Net)
+        let stream = l.conn.stream();
+        write_all(
+            &mut self.net,
+            &mut self.p,
+            stream,
+            &self.tx[..n],
+            now + 2_000_000_000,
+        )
     }
 
     fn serve_proxy(&mut self, name: &str, now: u64, out: &mut [u8]) -> usize {
@@ -668,12 +673,15 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     }
 
     /// Closes sessions whose peer stopped announcing (its cache entry
-    /// expired): a VM that went away sends no FIN.
+    /// expired) and that carried nothing for [`SILENCE_NS`]: a VM that went
+    /// away sends no FIN.
     fn expire_peers(&mut self, now: u64) {
         let mut i = 0;
         while i < self.live.len() {
             let id = self.live[i].conn.peer_device_id();
-            if self.cache.get(id, now).is_some() {
+            // A session that still carries traffic outlives lost announces.
+            let silent = now.saturating_sub(self.live[i].last_rx_ns) > SILENCE_NS;
+            if self.cache.get(id, now).is_some() || !silent {
                 i += 1;
                 continue;
             }
@@ -708,6 +716,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         chunk[0] = proxy::BULK;
         let mut sent = 0u64;
         while sent < BULK_BYTES {
+            // Keep announcing while busy, or the peer would expire us.
+            let now = self.p.now_ns();
+            if now >= self.next_announce {
+                self.announce(now);
+            }
             let n = (BULK_BYTES - sent).min(4000) as usize;
             for (k, b) in chunk[1..1 + n].iter_mut().enumerate() {
                 *b = proxy::bulk_byte(sent + k as u64);
@@ -715,15 +728,15 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             let rec = Record::Data(&chunk[..1 + n]);
             let l = &mut self.live[i];
             let m = l.conn.session_mut().seal(&rec, &mut self.tx)?;
-            self.net
-                .tcp_write_all_by(l.conn.stream(), &self.tx[..m], deadline)
-                .map_err(SessionError::Net)?;
+            let stream = l.conn.stream();
+            write_all(&mut self.net, &mut self.p, stream, &self.tx[..m], deadline)?;
             sent += n as u64;
         }
         let mut end = [0u8; 9];
         end[0] = proxy::BULK_END;
         end[1..].copy_from_slice(&sent.to_le_bytes());
-        self.send(i, &Record::Data(&end), t0)?;
+        let now = self.p.now_ns();
+        self.send(i, &Record::Data(&end), now)?;
         let l = &mut self.live[i];
         loop {
             match dsoftbus::driver::recv_record(&mut self.net, &mut l.conn, deadline)? {
@@ -732,7 +745,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         d[1..9].try_into().map_err(|_| SessionError::Malformed)?,
                     );
                     let ok = d[9] == 1 && got == sent;
-                    return Ok((sent, self.p.now_ns() - t0, ok));
+                    let now = self.p.now_ns();
+                    l.last_rx_ns = now;
+                    l.next_ping_ns = now + KEEPALIVE_NS;
+                    return Ok((sent, now - t0, ok));
                 }
                 Record::Ping(_) | Record::Pong(_) => continue,
                 _ => return Err(SessionError::Malformed),
@@ -783,19 +799,31 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let mut req = [0u8; 128];
         let n = proxy::encode_request(service, b"", &mut req).ok_or(SessionError::Malformed)?;
         self.send(i, &Record::Data(&req[..n]), now)?;
-        let l = &mut self.live[i];
-        let rec = dsoftbus::driver::recv_record(&mut self.net, &mut l.conn, now + 2_000_000_000)?;
-        match rec {
-            Record::Data(d) => match d.split_first() {
-                Some((&proxy::SERVED, data)) => {
-                    let m = data.len().min(out.len());
-                    out[..m].copy_from_slice(&data[..m]);
-                    Ok(Some(m))
+        let deadline = now + 5_000_000_000;
+        loop {
+            let l = &mut self.live[i];
+            // Keepalives may arrive before the answer; answer pings, skip pongs.
+            let ping = match dsoftbus::driver::recv_record(&mut self.net, &mut l.conn, deadline)? {
+                Record::Data(d) => {
+                    return match d.split_first() {
+                        Some((&proxy::SERVED, data)) => {
+                            let m = data.len().min(out.len());
+                            out[..m].copy_from_slice(&data[..m]);
+                            Ok(Some(m))
+                        }
+                        Some((&proxy::DENIED, _)) => Ok(None),
+                        _ => Err(SessionError::Malformed),
+                    };
                 }
-                Some((&proxy::DENIED, _)) => Ok(None),
-                _ => Err(SessionError::Malformed),
-            },
-            _ => Err(SessionError::Malformed),
+                Record::Ping(x) => Some(x),
+                Record::Pong(_) => None,
+                Record::Close => return Err(SessionError::Closed),
+            };
+            l.last_rx_ns = self.p.now_ns();
+            if let Some(x) = ping {
+                let now = self.p.now_ns();
+                self.send(i, &Record::Pong(x), now)?;
+            }
         }
     }
 
@@ -803,6 +831,36 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     pub fn log(&mut self, line: fmt::Arguments<'_>) {
         self.p.log(line);
     }
+}
+
+/// Writes all of `data`, counting every byte the facade took: a partial
+/// write is never repeated (that would corrupt the record stream), and
+/// `WouldBlock` just waits (bounded) for send space until `deadline`.
+fn write_all<T: Transport, P: Platform>(
+    net: &mut NetClient<T>,
+    p: &mut P,
+    stream: nexus_net::TcpStream,
+    data: &[u8],
+    deadline: u64,
+) -> Result<(), SessionError> {
+    let mut off = 0;
+    while off < data.len() {
+        match net.tcp_write(stream, &data[off..]) {
+            Ok(n) => off += n,
+            Err(NetError::WouldBlock) => {
+                let now = p.now_ns();
+                if now >= deadline {
+                    return Err(SessionError::Net(NetError::TimedOut));
+                }
+                match net.wait(stream, Readiness::WRITABLE, deadline.min(now + TICK_NS * 5)) {
+                    Ok(_) | Err(NetError::TimedOut) => {}
+                    Err(e) => return Err(SessionError::Net(e)),
+                }
+            }
+            Err(e) => return Err(SessionError::Net(e)),
+        }
+    }
+    Ok(())
 }
 
 enum Answer {

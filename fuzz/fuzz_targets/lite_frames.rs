@@ -1,0 +1,465 @@
+//! Bring-up lite networking (nexus-lite-net): every wire parser, the IPC
+//! codecs ("LN" sockets, "VN" frames), the HTTP/1.0 parsers, the split
+//! virtqueue's handling of a hostile device, the typed LN client and the
+//! `netstackd-lite` stack core plus its LN server, fed arbitrary bytes.
+//!
+//! The first byte picks a mode (`% 7`); the rest is the mode's input:
+//! * 0 `wire`: Ethernet / ARP / IPv4 / ICMP / UDP / DHCP parsers, both on the
+//!   raw bytes and layered (Ethernet → IPv4 → ICMP | UDP → DHCP).
+//! * 1 `stack`: chunks are frames into `Stack::on_frame` (`ctl & 3`: 0 raw
+//!   frame, 1 UDP / 2 ICMP built with valid checksums from the chunk's fields,
+//!   3 ARP payload); `ctl >> 2` advances the clock by that many 10 ms steps
+//!   and runs `poll`. The first chunk's ctl bit 7 takes the fixed lease first.
+//! * 2 `server`: chunks are LN requests into `server::Server::handle` on a
+//!   stack with the fixed lease (`ctl` bit 0 = owner, bit 1 = advance 10 ms
+//!   and poll, `ctl & 0xc0 == 0xc0` = drop the owner first).
+//! * 3 `codecs`: LN / VN request and reply decoders, `IfaceInfo`, VN INFO and
+//!   RX bodies.
+//! * 4 `http`: `parse_response` (byte 0 bit 0 = EOF) and `parse_request_head`.
+//! * 5 `virtq`: a `SplitQueue` whose device side (used index and elements)
+//!   comes from the input.
+//! * 6 `client`: the typed LN client over a transport that answers with the
+//!   input's chunks.
+//!
+//! Invariants: never panics; everything the stack sends parses back
+//! (Ethernet, IPv4 checksum, UDP / ICMP checksums); every LN reply decodes
+//! for its request's op and correlation; decoded IPC messages re-encode to
+//! the same bytes; the virtqueue never returns a token twice or a length
+//! above the posted buffer; parsed HTTP bodies lie inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use neuron_fuzz::{chunks, Input};
+use nexus_lite_net::client::{Client, Transport};
+use nexus_lite_net::http;
+use nexus_lite_net::lnproto::{self as ln, IfaceInfo};
+use nexus_lite_net::server::Server;
+use nexus_lite_net::stack::{Stack, DHCP_WAIT_NS};
+use nexus_lite_net::virtq::{Desc, RingMem, SplitQueue, UsedError, MAX_QUEUE};
+use nexus_lite_net::vnproto as vn;
+use nexus_lite_net::wire::{arp, dhcp, eth, icmp, ipv4, udp};
+
+const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const HOST_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
+const T0: u64 = 5_000_000_000;
+const STEP: u64 = 10_000_000;
+
+fn arr<const N: usize>(input: &mut Input<'_>) -> [u8; N] {
+    let mut a = [0u8; N];
+    for b in &mut a {
+        *b = input.u8();
+    }
+    a
+}
+
+/// Mode 0: every parser, raw and layered.
+fn wire(b: &[u8]) {
+    if let Ok(p) = arp::parse(b) {
+        assert_eq!(&arp::build(&p)[..], &b[..arp::LEN]);
+    }
+    let _ = dhcp::parse(b);
+    let _ = icmp::parse(b);
+    let _ = udp::parse([10, 0, 2, 2], [10, 0, 2, 15], b);
+    if let Ok(f) = eth::parse(b) {
+        assert!(b.len() <= eth::MAX_FRAME && f.payload.len() + eth::HEADER == b.len());
+        let _ = arp::parse(f.payload);
+        layered_ip(f.payload);
+    }
+    layered_ip(b);
+}
+
+fn layered_ip(b: &[u8]) {
+    let Ok(p) = ipv4::parse(b) else { return };
+    assert!(p.payload.len() + ipv4::HEADER <= b.len());
+    match p.proto {
+        ipv4::PROTO_ICMP => {
+            if let Ok(m) = icmp::parse(p.payload) {
+                assert_eq!(m.data.len() + 8, p.payload.len());
+            }
+        }
+        ipv4::PROTO_UDP => {
+            if let Ok(d) = udp::parse(p.src, p.dst, p.payload) {
+                assert!(d.payload.len() + udp::HEADER <= p.payload.len());
+                let _ = dhcp::parse(d.payload);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Everything the stack puts on the wire must parse back.
+fn check_tx(stack: &mut Stack) {
+    while let Some(f) = stack.pop_tx() {
+        let e = eth::parse(&f).expect("the stack sent a bad Ethernet frame");
+        assert_eq!(e.src, MAC);
+        match e.ethertype {
+            eth::TYPE_ARP => {
+                arp::parse(e.payload).expect("the stack sent a bad ARP packet");
+            }
+            eth::TYPE_IPV4 => {
+                let p = ipv4::parse(e.payload).expect("the stack sent a bad IPv4 packet");
+                match p.proto {
+                    ipv4::PROTO_UDP => {
+                        udp::parse(p.src, p.dst, p.payload).expect("bad UDP from the stack");
+                    }
+                    ipv4::PROTO_ICMP => {
+                        icmp::parse(p.payload).expect("bad ICMP from the stack");
+                    }
+                    other => panic!("the stack sent IP protocol {other}"),
+                }
+            }
+            other => panic!("the stack sent ethertype {other:#x}"),
+        }
+    }
+    while stack.take_event().is_some() {}
+}
+
+fn fixed_stack() -> Stack {
+    let mut s = Stack::new(MAC, T0, DHCP_WAIT_NS);
+    s.poll(T0);
+    s.poll(T0 + DHCP_WAIT_NS);
+    check_tx(&mut s);
+    s
+}
+
+/// Mode 1: frames into the stack core.
+fn stack(data: &[u8]) {
+    let fixed = data.first().is_some_and(|c| c & 0x80 != 0);
+    let mut s = if fixed {
+        fixed_stack()
+    } else {
+        Stack::new(MAC, T0, DHCP_WAIT_NS)
+    };
+    let mut now = if fixed { T0 + DHCP_WAIT_NS } else { T0 };
+    for chunk in chunks(data).take(32) {
+        let mut i = Input(chunk.data);
+        let dst_mac = if i.0.first().is_some_and(|b| b & 1 == 1) {
+            eth::BROADCAST
+        } else {
+            MAC
+        };
+        let frame = match chunk.ctl & 3 {
+            0 => chunk.data.to_vec(),
+            1 => {
+                let _ = i.u8();
+                let (src, dst) = (arr::<4>(&mut i), arr::<4>(&mut i));
+                let (sport, dport) = (i.u16(), i.u16());
+                let seg = udp::build(src, dst, sport, dport, i.0);
+                let pkt = ipv4::build(src, dst, ipv4::PROTO_UDP, 1, 64, &seg);
+                eth::build(dst_mac, HOST_MAC, eth::TYPE_IPV4, &pkt)
+            }
+            2 => {
+                let _ = i.u8();
+                let (src, dst) = (arr::<4>(&mut i), arr::<4>(&mut i));
+                let (kind, ident, seq) = (i.u8(), i.u16(), i.u16());
+                let msg = icmp::build_echo(kind, ident, seq, i.0);
+                let pkt = ipv4::build(src, dst, ipv4::PROTO_ICMP, 1, 64, &msg);
+                eth::build(dst_mac, HOST_MAC, eth::TYPE_IPV4, &pkt)
+            }
+            _ => eth::build(dst_mac, HOST_MAC, eth::TYPE_ARP, chunk.data),
+        };
+        s.on_frame(&frame, now);
+        now += u64::from(chunk.ctl >> 2) * STEP;
+        s.poll(now);
+        check_tx(&mut s);
+    }
+    // Let every timer run out.
+    for _ in 0..8 {
+        now += DHCP_WAIT_NS;
+        s.poll(now);
+        check_tx(&mut s);
+    }
+}
+
+/// Mode 2: LN requests through the server and the stack.
+fn server(data: &[u8]) {
+    let mut s = fixed_stack();
+    let mut srv = Server::new();
+    let mut now = T0 + DHCP_WAIT_NS;
+    let mut out = vec![0u8; ln::MSG_MAX];
+    // (token, owner, op, corr) of parked requests.
+    let mut parked: Vec<(u64, u64, u8, u32)> = Vec::new();
+    for (token, chunk) in chunks(data).take(48).enumerate() {
+        let token = token as u64;
+        let owner = 1 + u64::from(chunk.ctl & 1);
+        if chunk.ctl & 0xc0 == 0xc0 {
+            srv.drop_owner(&mut s, owner);
+            parked.retain(|p| p.1 != owner);
+        }
+        let (op, corr) = match ln::decode_request(chunk.data) {
+            Ok((corr, r)) => (r.op(), corr),
+            Err(rej) => (rej.op, rej.correlation),
+        };
+        match srv.handle(&mut s, owner, token, chunk.data, now, &mut out) {
+            Some(n) => {
+                assert!(n >= ln::REP_HEADER && n <= out.len());
+                ln::decode_reply(&out[..n], op, corr).expect("every reply decodes");
+            }
+            None => parked.push((token, owner, op, corr)),
+        }
+        assert_eq!(srv.parked(), parked.len());
+        if chunk.ctl & 2 != 0 {
+            now += STEP;
+            s.poll(now);
+            srv.poll(&mut s, now, &mut out, |t, reply| {
+                let i = parked
+                    .iter()
+                    .position(|p| p.0 == t)
+                    .expect("poll answered an unknown token");
+                let (_, _, op, corr) = parked.swap_remove(i);
+                ln::decode_reply(reply, op, corr).expect("a parked reply decodes");
+            });
+            assert_eq!(srv.parked(), parked.len());
+        }
+        check_tx(&mut s);
+        assert!(srv.parked() <= nexus_lite_net::server::MAX_PARKED);
+    }
+}
+
+/// Mode 3: IPC codecs.
+fn codecs(b: &[u8]) {
+    let mut buf = vec![0u8; ln::MSG_MAX];
+    if let Ok((corr, req)) = ln::decode_request(b) {
+        let n = ln::encode_request(corr, &req, &mut buf).expect("a decoded LN request re-encodes");
+        assert_eq!(&buf[..n], b, "LN request decoding is not canonical");
+    }
+    if let Ok((corr, req)) = vn::decode_request(b) {
+        let n = vn::encode_request(corr, &req, &mut buf).expect("a decoded VN request re-encodes");
+        assert_eq!(&buf[..n], b, "VN request decoding is not canonical");
+    }
+    if b.len() >= 8 {
+        let op = b[3] & 0x7f;
+        let corr = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if let Some((st, body)) = ln::decode_reply(b, op, corr) {
+            let n = ln::encode_reply(op, corr, st, &[body], &mut buf);
+            assert_eq!(&buf[..n], b, "LN reply decoding is not canonical");
+            let _ = IfaceInfo::decode(body);
+        }
+        if let Some((_, body)) = vn::decode_reply(b, op, corr) {
+            let _ = vn::decode_info(body);
+            let _ = vn::decode_rx(body, |_| {});
+        }
+    }
+    if let Some(i) = IfaceInfo::decode(b) {
+        assert_eq!(&i.encode()[..], b);
+    }
+    if let Some((mac, mtu)) = vn::decode_info(b) {
+        assert_eq!(&mac[..], &b[..6]);
+        assert_eq!(mtu.to_le_bytes(), [b[6], b[7]]);
+    }
+    let mut frames = 0usize;
+    let mut bytes = 0usize;
+    if let Some(count) = vn::decode_rx(b, |f| {
+        assert!((vn::MIN_FRAME..=vn::MAX_FRAME).contains(&f.len()));
+        frames += 1;
+        bytes += 2 + f.len();
+    }) {
+        assert_eq!(count, frames);
+        assert_eq!(bytes + 1, b.len());
+    } else {
+        assert_eq!(frames, 0, "decode_rx called back on a malformed body");
+    }
+}
+
+/// Mode 4: HTTP.
+fn http_parsers(b: &[u8]) {
+    let eof = b.first().is_some_and(|c| c & 1 == 1);
+    if let Ok(r) = http::parse_response(b, eof) {
+        assert!(r.body.len() <= http::MAX_BODY && r.body.len() <= b.len());
+        assert!((100..=999).contains(&r.status));
+        if let Some(n) = r.content_length {
+            assert_eq!(n, r.body.len());
+        }
+    }
+    if let Ok(h) = http::parse_request_head(b) {
+        assert!(h.head_len <= b.len() && h.head_len <= http::MAX_HEAD);
+        assert!(h.path.starts_with('/'));
+        // What the responder answers is itself a well-formed response.
+        let resp = http::respond(&h);
+        http::parse_response(&resp, true).expect("respond() output parses");
+    }
+}
+
+/// Device memory controlled by the fuzzer.
+struct Ring<'a> {
+    input: Input<'a>,
+    used_idx: u16,
+}
+
+impl RingMem for Ring<'_> {
+    fn write_desc(&mut self, _i: u16, _d: Desc) {}
+    fn write_avail_ring(&mut self, _slot: u16, _id: u16) {}
+    fn publish_avail_idx(&mut self, _idx: u16) {}
+    fn read_used_idx(&self) -> u16 {
+        self.used_idx
+    }
+    fn read_used_elem(&self, _slot: u16) -> (u32, u32) {
+        // Immutable access: elements are taken from a snapshot of the input.
+        let mut i = Input(self.input.0);
+        let id = u32::from(i.u8()) | u32::from(i.u8() & 0x80) << 24;
+        let len = u32::from(i.u16()) | u32::from(i.u8() & 0x80) << 24;
+        (id, len)
+    }
+}
+
+/// Mode 5: a split virtqueue facing a hostile device.
+fn virtq(data: &[u8]) {
+    let mut input = Input(data);
+    let size = 1u16 << (input.u8() % 8);
+    let Ok(mut q) = SplitQueue::new(size) else {
+        assert!(usize::from(size) > MAX_QUEUE);
+        return;
+    };
+    let mut ring = Ring {
+        input: Input(&[]),
+        used_idx: 0,
+    };
+    // token -> posted length, for buffers in flight.
+    let mut in_flight: Vec<(u16, u32)> = Vec::new();
+    let mut next_token = 0u16;
+    for _ in 0..64 {
+        if input.is_empty() {
+            break;
+        }
+        let op = input.u8();
+        match op & 3 {
+            0 | 1 => {
+                let len = u32::from(input.u16());
+                match q.push(&mut ring, 0x8000_0000, len, op & 1 == 1, next_token) {
+                    Ok(id) => {
+                        assert!(id < size);
+                        in_flight.push((next_token, len));
+                        next_token = next_token.wrapping_add(1);
+                    }
+                    Err(_) => assert!(q.num_free() == 0 || q.is_broken()),
+                }
+            }
+            _ => {
+                ring.used_idx = ring.used_idx.wrapping_add(u16::from(input.u8() % 4));
+                if op & 0x80 != 0 {
+                    ring.used_idx = input.u16();
+                }
+                ring.input = Input(input.bytes(5));
+                match q.pop_used(&ring) {
+                    None | Some(Err(UsedError::BogusId(_) | UsedError::NotInFlight(_))) => {}
+                    Some(Err(UsedError::IndexJump { .. } | UsedError::Broken)) => {
+                        assert!(q.is_broken())
+                    }
+                    Some(Ok(u)) => {
+                        let i = in_flight
+                            .iter()
+                            .position(|t| t.0 == u.token)
+                            .expect("a token returned that is not in flight");
+                        assert!(u.len <= in_flight[i].1);
+                        in_flight.swap_remove(i);
+                    }
+                    Some(Err(UsedError::LenOutOfRange { token, len })) => {
+                        let i = in_flight
+                            .iter()
+                            .position(|t| t.0 == token)
+                            .expect("a token returned that is not in flight");
+                        assert!(len > in_flight[i].1);
+                        in_flight.swap_remove(i);
+                    }
+                }
+            }
+        }
+        if !q.is_broken() {
+            assert_eq!(usize::from(q.num_free()) + in_flight.len(), usize::from(size));
+        }
+    }
+}
+
+/// A transport answering with the fuzz input's chunks.
+struct Replies<'a> {
+    chunks: neuron_fuzz::Chunks<'a>,
+}
+
+impl Transport for Replies<'_> {
+    fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, u64> {
+        let c = self.chunks.next().ok_or(1u64)?;
+        let n = c.data.len().min(rep.len());
+        rep[..n].copy_from_slice(&c.data[..n]);
+        // Optionally make the header match the request so bodies get parsed.
+        if c.ctl & 1 == 1 && n >= ln::REP_HEADER && req.len() >= ln::REQ_HEADER {
+            rep[..3].copy_from_slice(&req[..3]);
+            rep[3] = req[3] | 0x80;
+            rep[4..8].copy_from_slice(&req[4..8]);
+        }
+        if c.ctl & 2 == 2 {
+            // A transport that lies about the length.
+            return Ok(usize::from(c.ctl) << 8);
+        }
+        Ok(n)
+    }
+}
+
+/// Mode 6: the typed client decoding hostile replies.
+fn client(data: &[u8]) {
+    let mut c = Client::new(
+        Replies {
+            chunks: chunks(data),
+        },
+        7,
+    );
+    let mut buf = [0u8; 64];
+    for i in 0..64u32 {
+        if c.transport_mut().chunks.is_empty() {
+            break;
+        }
+        match i % 11 {
+            0 => {
+                let _ = c.udp_bind([0; 4], 7);
+            }
+            1 => {
+                let _ = c.udp_send(1, [10, 0, 2, 2], 7, b"x");
+            }
+            2 => {
+                if let Ok((_, _, n)) = c.udp_recv(1, 0, &mut buf) {
+                    assert!(n <= buf.len());
+                }
+            }
+            3 => {
+                let _ = c.listen([127, 0, 0, 1], 80, 1);
+            }
+            4 => {
+                let _ = c.accept(1, 0);
+            }
+            5 => {
+                let _ = c.connect([127, 0, 0, 1], 80);
+            }
+            6 => {
+                if let Ok(n) = c.read(2, 0, &mut buf) {
+                    assert!(n <= buf.len());
+                }
+            }
+            7 => {
+                let _ = c.write_all(2, 0, b"hello");
+            }
+            8 => {
+                let _ = c.close(2);
+            }
+            9 => {
+                let _ = c.ping([10, 0, 2, 2], 0);
+            }
+            _ => {
+                let _ = c.iface(1);
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    match mode % 7 {
+        0 => wire(rest),
+        1 => stack(rest),
+        2 => server(rest),
+        3 => codecs(rest),
+        4 => http_parsers(rest),
+        5 => virtq(rest),
+        _ => client(rest),
+    }
+});
