@@ -201,17 +201,22 @@ fn tampered(input: &mut Input<'_>, how: u8) {
         frame_ends.push(wire.len());
         genuine.push(Owned::from(record));
     }
-    // First edited byte: no record from the frame holding it on may open.
-    let mut first_edit = usize::MAX;
+    // Edits (xor) at fuzzer-chosen positions; no record from the frame holding
+    // the first changed byte on may open (edits may cancel each other out).
+    let original = wire.clone();
     for _ in 0..input.u8() % 5 {
         let pos = usize::from(input.u16());
         let x = input.u8();
-        if !wire.is_empty() && x != 0 {
+        if !wire.is_empty() {
             let pos = pos % wire.len();
             wire[pos] ^= x;
-            first_edit = first_edit.min(pos);
         }
     }
+    let first_edit = wire
+        .iter()
+        .zip(&original)
+        .position(|(a, b)| a != b)
+        .unwrap_or(usize::MAX);
     let cut = usize::from(input.u16());
     if cut != 0 {
         wire.truncate(cut);

@@ -83,6 +83,11 @@ impl<D: Device> NetStack<D> {
 }
 
 impl<D: Device> Backend for NetStack<D> {
+    fn usage(&self) -> (u32, u32) {
+        let st = self.stats();
+        ((st.tcp_sockets + st.udp_sockets) as u32, st.mem_used as u32)
+    }
+
     type Socket = SocketId;
 
     fn tcp_listen(&mut self, port: u16, backlog: u8) -> Result<(SocketId, u16), NetError> {

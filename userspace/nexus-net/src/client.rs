@@ -101,6 +101,14 @@ impl<T: Transport> NetClient<T> {
         c
     }
 
+    /// The server's resource usage (for leak checks).
+    pub fn stats(&mut self) -> Result<crate::wire::ServerStats, NetError> {
+        match self.request(&Request::Stats)? {
+            Reply::Stats(s) => Ok(s),
+            _ => unexpected(),
+        }
+    }
+
     /// Sends any request and returns the typed success reply (borrowing the
     /// client's reply buffer) or the error the server reported.
     pub fn request(&mut self, req: &Request<'_>) -> Result<Reply<'_>, NetError> {

@@ -107,6 +107,12 @@ pub trait Backend {
         Err(NetError::Unsupported)
     }
 
+    /// Backend resource usage: (sockets held, socket buffer bytes). Used by
+    /// the `Stats` op; the default reports nothing.
+    fn usage(&self) -> (u32, u32) {
+        (0, 0)
+    }
+
     /// `Some(Ok(rtt_ns))` once the echo reply arrived, `Some(Err(_))` on a
     /// definite failure, `None` while pending (or for a forgotten token).
     fn ping_poll(&mut self, token: u32, now_ns: u64) -> Option<Result<u64, NetError>> {
@@ -535,6 +541,16 @@ impl<S: Copy> Server<S> {
                 }
             }
             Request::LocalAddr => Reply::LocalAddr(backend.iface()),
+            Request::Stats => {
+                let (sockets, buffer_bytes) = backend.usage();
+                Reply::Stats(crate::wire::ServerStats {
+                    clients: self.handles.clients() as u32,
+                    handles: self.handles.total() as u32,
+                    parked: self.parked.len() as u32,
+                    sockets,
+                    buffer_bytes,
+                })
+            }
             Request::Ping {
                 addr,
                 seq,

@@ -68,7 +68,32 @@ fn sample_replies() -> Vec<Reply<'static>> {
             seq: 3,
             rtt_ns: 1_500_000,
         },
+        Reply::Stats(nexus_net::wire::ServerStats {
+            clients: 2,
+            handles: 5,
+            parked: 1,
+            sockets: 7,
+            buffer_bytes: 0x0102_0304,
+        }),
     ]
+}
+
+#[test]
+fn stats_reply_layout_is_pinned() {
+    let mut buf = vec![0u8; FACADE_MSG_MAX];
+    let rep = Reply::Stats(nexus_net::wire::ServerStats {
+        clients: 1,
+        handles: 2,
+        parked: 3,
+        sockets: 4,
+        buffer_bytes: 5,
+    });
+    let n = encode_reply(&rep, 0x11, 0x22, &mut buf).unwrap();
+    assert_eq!(n, 16 + 20);
+    assert_eq!(
+        &buf[16..n],
+        &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0]
+    );
 }
 
 #[test]

@@ -15,6 +15,12 @@
 //!   refuse the binding (`dsoftbusd: identity mismatch peer=impostor`); the
 //!   impostor then prints `SELFTEST: dsoftbus impostor rejected ok`.
 //!
+//! * `a0` = 2, `dsoftbus-hostile`: after the impostor, 20 connections of
+//!   garbage and 4 half-finished handshakes to dsoftbusd's session port;
+//!   then a good session as `selftest-peer` must still succeed, and each
+//!   stalled handshake must be dropped at dsoftbusd's deadline
+//!   (`SELFTEST: dsoftbusd hostile peer survived ok`).
+//!
 //! Ephemeral keys here come from the kernel clock mixed with a counter: this
 //! is a test peer, never a real node (dsoftbusd itself uses rngd).
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -108,6 +114,12 @@ mod peer {
     }
 
     fn run_peer(c: &mut Client) -> Result<(), &'static str> {
+        peer_session(c, true)
+    }
+
+    /// Announces as `selftest-peer`, accepts the session node-a dials, and
+    /// checks an encrypted ping; `ladder` prints the smoke's markers.
+    fn peer_session(c: &mut Client, ladder: bool) -> Result<(), &'static str> {
         let node = TEST_NODES[PEER];
         let me = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
         let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
@@ -140,22 +152,24 @@ mod peer {
                 _ => return Err("no matching pong"),
             }
         }
-        println!(
-            "SELFTEST: dsoftbus os connect ok peer={}",
-            conn.peer_device_id()
-        );
-        println!("SELFTEST: dsoftbus ping ok");
+        if ladder {
+            println!(
+                "SELFTEST: dsoftbus os connect ok peer={}",
+                conn.peer_device_id()
+            );
+            println!("SELFTEST: dsoftbus ping ok");
+        }
         dsoftbus::driver::close_connection(c, conn, sys::now_ns() + SEC);
         let _ = c.close(listener);
         Ok(())
     }
 
-    fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
-        // Let the honest peer finish first, so the ladder is in order.
-        let end = sys::now_ns() + 30 * SEC;
+    /// Waits (bounded) until init reports service `name` no longer running.
+    fn wait_done(name: &str) -> Result<(), &'static str> {
+        let end = sys::now_ns() + 60 * SEC;
         loop {
             let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
-            let n = nexus_init_api::encode_request("dsoftbus-peer", &mut req).map_err(|_| "req")?;
+            let n = nexus_init_api::encode_request(name, &mut req).map_err(|_| "req")?;
             let mut rep = [0u8; 32];
             let (len, _) =
                 sys::ipc_call(slot::INIT, &req[..n], &mut rep, None, sys::now_ns() + SEC)
@@ -164,13 +178,80 @@ mod peer {
                 nexus_init_api::decode_reply(&rep[..len]),
                 Ok(nexus_init_api::Status::Running)
             ) {
-                break;
+                return Ok(());
             }
             if sys::now_ns() > end {
-                return Err("peer never finished");
+                return Err("previous test never finished");
             }
             sys::sleep_ms(20);
         }
+    }
+
+    /// Garbage and half-finished handshakes on dsoftbusd's session port,
+    /// then a good session must still succeed, and the half-open
+    /// connections must be dropped by dsoftbusd at its handshake deadline.
+    fn run_hostile(c: &mut Client) -> Result<(), &'static str> {
+        wait_done("dsoftbus-impostor")?;
+        let me = c.local_addr().map_err(|_| "addr")?.addr;
+        let port = TEST_NODES[NODE_A].session_port;
+        let target = SocketAddrV4::new(me, port);
+        let mut seed = sys::now_ns() | 1;
+        let mut junk = [0u8; 600];
+        const GARBAGE: usize = 20;
+        for i in 0..GARBAGE {
+            let s = c
+                .tcp_connect_by(target, sys::now_ns() + 2 * SEC)
+                .map_err(|_| "connect for garbage")?;
+            let n = 1 + (i * 37) % junk.len();
+            for b in junk[..n].iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = seed as u8;
+            }
+            let _ = c.tcp_write_all_by(s, &junk[..n], sys::now_ns() + SEC);
+            let _ = c.close(s);
+        }
+        // Half-finished: a frame header promising 100 bytes, then 10, then silence.
+        const HALF_OPEN: usize = 4;
+        let mut stalled = [None; HALF_OPEN];
+        for slot in stalled.iter_mut() {
+            let s = c
+                .tcp_connect_by(target, sys::now_ns() + 2 * SEC)
+                .map_err(|_| "connect for half-open")?;
+            let mut part = [0u8; 12];
+            part[1] = 100;
+            c.tcp_write_all_by(s, &part, sys::now_ns() + SEC)
+                .map_err(|_| "half-open write")?;
+            *slot = Some(s);
+        }
+        // A good session still works while those are pending.
+        peer_session(c, false)?;
+        // dsoftbusd must drop each stalled handshake at its deadline.
+        let mut freed = 0;
+        let mut buf = [0u8; 64];
+        for s in stalled.into_iter().flatten() {
+            match c.tcp_read_by(s, &mut buf, sys::now_ns() + 10 * SEC) {
+                Ok(0)
+                | Err(nexus_net::NetError::ConnectionReset)
+                | Err(nexus_net::NetError::Closed) => freed += 1,
+                _ => {}
+            }
+            let _ = c.close(s);
+        }
+        if freed != HALF_OPEN {
+            return Err("a half-open handshake was not dropped");
+        }
+        println!(
+            "SELFTEST: dsoftbusd hostile peer survived ok garbage_connections={} half_open={} dropped_by_deadline={}",
+            GARBAGE, HALF_OPEN, freed
+        );
+        Ok(())
+    }
+
+    fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
+        // Let the honest peer finish first, so the ladder is in order.
+        wait_done("dsoftbus-peer")?;
         let node = TEST_NODES[IMPOSTOR];
         let real = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
         // The lie: our device id with someone else's public key.
@@ -204,19 +285,15 @@ mod peer {
             println!("SELFTEST: FAIL dsoftbus: no address");
             return 1;
         }
-        let r = if arg == 1 {
-            run_impostor(&mut c)
-        } else {
-            run_peer(&mut c)
+        let (r, what) = match arg {
+            1 => (run_impostor(&mut c), "impostor"),
+            2 => (run_hostile(&mut c), "hostile peer"),
+            _ => (run_peer(&mut c), "peer"),
         };
         match r {
             Ok(()) => 0,
             Err(why) => {
-                println!(
-                    "SELFTEST: FAIL dsoftbus {}: {}",
-                    if arg == 1 { "impostor" } else { "peer" },
-                    why
-                );
+                println!("SELFTEST: FAIL dsoftbus {}: {}", what, why);
                 1
             }
         }

@@ -287,6 +287,202 @@ mod net {
         }
     }
 
+    /// Requests of the barrage.
+    const BARRAGE: u32 = 100_000;
+
+    /// A tiny deterministic generator for the barrage (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// One good round trip through netstackd: a UDP datagram and (every
+    /// tenth call) a TCP exchange, both to our own address.
+    fn good_round(c: &mut Client, me: Ipv4Addr, n: u32) -> Result<(), NetError> {
+        let (a, pa) = c.udp_bind(0)?;
+        let (b, _) = c.udp_bind(0)?;
+        let r = (|| {
+            let msg = n.to_le_bytes();
+            c.udp_send_to(b, SocketAddrV4::new(me, pa), &msg)?;
+            let mut buf = [0u8; 16];
+            let (k, _) = c.udp_recv_from_by(a, &mut buf, deadline(2))?;
+            if buf[..k] != msg {
+                return Err(NetError::Malformed);
+            }
+            if n.is_multiple_of(10) {
+                let (l, port) = c.tcp_listen(0, 1)?;
+                let s = c.tcp_connect_by(SocketAddrV4::new(me, port), deadline(2))?;
+                let (t, _) = c.tcp_accept_by(l, deadline(2))?;
+                c.tcp_write_all_by(s, &msg, deadline(2))?;
+                let k = c.tcp_read_by(t, &mut buf, deadline(2))?;
+                let same = buf[..k] == msg;
+                for h in [s.handle(), t.handle(), l.handle()] {
+                    c.close(h)?;
+                }
+                if !same {
+                    return Err(NetError::Malformed);
+                }
+            }
+            Ok(())
+        })();
+        c.close(a)?;
+        c.close(b)?;
+        r
+    }
+
+    /// 100,000 malformed, truncated, oversized, out-of-order, foreign-handle
+    /// and stale-handle requests from a second identity, with good round
+    /// trips in between; then netstackd's usage must return to baseline.
+    fn barrage(c: &mut Client, me: Ipv4Addr) -> Result<(), NetError> {
+        use nexus_net::{decode_reply, encode_request, Request, Transport};
+        let base = c.stats()?;
+        let mut t = IpcTransport::new(slot::NET_HOSTILE);
+        let mut h = NetClient::new(IpcTransport::new(slot::NET_HOSTILE));
+        let mut req = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
+        let mut rep = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ sys::now_ns());
+        let (stale, _) = h.udp_bind(0)?;
+        h.close(stale)?;
+        let (mine, _) = h.udp_bind(0)?;
+        let mut good = 0u32;
+        let mut refused = 0u32;
+        let t0 = sys::now_ns();
+        for i in 0..BARRAGE {
+            let kind = i % 8;
+            let n = match kind {
+                0 => {
+                    let len = (rng.next() % 64) as usize;
+                    for b in req[..len].iter_mut() {
+                        *b = rng.next() as u8;
+                    }
+                    len
+                }
+                1 | 2 => {
+                    // A valid request cut short, or with one byte flipped.
+                    let r = Request::TcpRead {
+                        stream: nexus_net::TcpStream::from_handle(mine.handle()),
+                        max: 64,
+                    };
+                    let n = encode_request(&r, i | 1, 0, &mut req)?;
+                    if kind == 1 {
+                        (rng.next() as usize) % n
+                    } else {
+                        let at = (rng.next() as usize) % n;
+                        req[at] ^= 1 << (rng.next() % 8);
+                        n
+                    }
+                }
+                3 => {
+                    // Oversized: a whole message of junk.
+                    for b in req.iter_mut().step_by(61) {
+                        *b = rng.next() as u8;
+                    }
+                    nexus_net::FACADE_MSG_MAX
+                }
+                4 => {
+                    // Another client's handle values, the stale one, 0.
+                    let raw = match rng.next() % 3 {
+                        0 => (rng.next() as u32 & 0xffff_ff00) | (rng.next() as u32 & 0x0f),
+                        1 => stale.raw(),
+                        _ => 0,
+                    };
+                    let r = Request::Close {
+                        handle: nexus_net::Handle::from_raw(raw),
+                    };
+                    encode_request(&r, i | 1, 0, &mut req)?
+                }
+                5 => {
+                    // Out of order: stream ops on a UDP socket.
+                    let r = Request::TcpAccept {
+                        listener: nexus_net::TcpListener::from_handle(mine.handle()),
+                    };
+                    encode_request(&r, i | 1, 0, &mut req)?
+                }
+                6 => {
+                    // Bad version.
+                    let n = encode_request(&Request::LocalAddr, i | 1, 0, &mut req)?;
+                    req[1] = 9;
+                    n
+                }
+                _ => {
+                    // Open handles until refused, then free them (every 4000).
+                    if i % 4000 == 7 {
+                        let mut got = alloc::vec::Vec::new();
+                        loop {
+                            match h.udp_bind(0) {
+                                Ok((u, _)) => got.push(u),
+                                Err(NetError::NoBufs) => break,
+                                Err(e) => return Err(e),
+                            }
+                            if got.len() > 64 {
+                                return Err(NetError::InvalidInput); // never refused
+                            }
+                        }
+                        refused += 1;
+                        for u in got {
+                            h.close(u)?;
+                        }
+                    }
+                    encode_request(&Request::Stats, i | 1, 0, &mut req)?
+                }
+            };
+            match t.call(&req[..n], &mut rep) {
+                Ok(m) => {
+                    // Whatever came back must be a well-formed reply.
+                    if decode_reply(&rep[..m]).is_err() {
+                        return Err(NetError::Malformed);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if i.is_multiple_of(1000) {
+                good_round(c, me, i / 1000)?;
+                good += 1;
+            }
+        }
+        let dt = sys::now_ns() - t0;
+        h.close(mine)?;
+        // Usage must come back to where it was (bounded wait: closing
+        // streams finish in the background).
+        let end = deadline(10);
+        let after = loop {
+            let s = c.stats()?;
+            if s.handles <= base.handles
+                && s.sockets <= base.sockets
+                && s.buffer_bytes <= base.buffer_bytes
+            {
+                break s;
+            }
+            if sys::now_ns() > end {
+                println!(
+                    "SELFTEST: net barrage usage stuck: before {:?} after {:?}",
+                    base, s
+                );
+                return Err(NetError::NoBufs);
+            }
+            sys::sleep_ms(20);
+        };
+        println!(
+            "SELFTEST: netstackd hostile client survived ok requests={} in {} ms, good round trips={}, refusals at the handle limit={}, usage before handles={} sockets={} bytes={} after handles={} sockets={} bytes={}",
+            BARRAGE,
+            dt / 1_000_000,
+            good,
+            refused,
+            base.handles,
+            base.sockets,
+            base.buffer_bytes,
+            after.handles,
+            after.sockets,
+            after.buffer_bytes
+        );
+        Ok(())
+    }
+
     fn report(name: &str, r: Result<(), NetError>) -> bool {
         match r {
             Ok(()) => {
@@ -333,6 +529,10 @@ mod net {
             }),
         );
         ok &= report("client cleanup", cleanup(&mut c));
+        match c.local_addr() {
+            Ok(info) => ok &= report("barrage", barrage(&mut c, info.addr)),
+            Err(e) => ok &= report("barrage", Err(e)),
+        }
         if peers {
             ok &= report("tcp", tcp_echo(&mut c));
             ok &= report("tcp listen", tcp_listen(&mut c));

@@ -24,7 +24,7 @@ mod init {
     use nexus_init_api::{decode_request, encode_reply, Status};
     use nexus_rt::{println, sys};
 
-    const MAX_SERVICES: usize = 12;
+    const MAX_SERVICES: usize = profile::MAX_SERVICES;
     const MAX_EPS: usize = 8;
 
     struct Record {

@@ -10,6 +10,10 @@
 
 use nexus_abi::{rights, slots};
 
+/// Most services one profile may start (the kernel runs at most 16 tasks,
+/// init included; a profile test keeps every profile within this).
+pub const MAX_SERVICES: usize = 15;
+
 /// Profile used when the command line names none.
 #[cfg(feature = "net-canonical")]
 pub const DEFAULT_PROFILE: &str = "smoke";
@@ -257,6 +261,11 @@ const CANONICAL_PROFILES: &[Profile] = &[
                         badge: 4,
                         slot: slots::selftest_net::INIT,
                     },
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x12,
+                        slot: slots::selftest_net::NET_HOSTILE,
+                    },
                 ],
             },
             RNGD,
@@ -303,6 +312,23 @@ const CANONICAL_PROFILES: &[Profile] = &[
                     },
                     Grant::InitEndpoint {
                         badge: 5,
+                        slot: slots::selftest_dsoftbus::INIT,
+                    },
+                ],
+            },
+            Service {
+                name: "dsoftbus-hostile",
+                image: "selftest-dsoftbus",
+                arg: 2,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x33,
+                        slot: slots::selftest_dsoftbus::NET,
+                    },
+                    Grant::InitEndpoint {
+                        badge: 6,
                         slot: slots::selftest_dsoftbus::INIT,
                     },
                 ],
@@ -568,6 +594,11 @@ mod tests {
     #[test]
     fn profiles_are_consistent() {
         for p in PROFILES {
+            assert!(
+                p.services.len() <= MAX_SERVICES,
+                "{} has too many services",
+                p.name
+            );
             let mut names: Vec<_> = p.services.iter().map(|s| s.name).collect();
             names.sort();
             names.dedup();

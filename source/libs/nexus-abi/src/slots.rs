@@ -58,6 +58,9 @@ pub mod selftest_net {
     pub const NET: u32 = 1;
     /// Send capability to init's endpoint (status of the hostile client).
     pub const INIT: u32 = 2;
+    /// A second client capability to netstackd (another badge): the
+    /// in-process hostile identity of the 100,000-request barrage.
+    pub const NET_HOSTILE: u32 = 3;
 }
 
 /// `bench-net` (a sockets-facade client).

@@ -20,7 +20,9 @@
 mod reply;
 mod request;
 
-pub use reply::{decode_reply, encode_error_reply, encode_reply, Reply, ReplyHeader, ReplyMsg};
+pub use reply::{
+    decode_reply, encode_error_reply, encode_reply, Reply, ReplyHeader, ReplyMsg, ServerStats,
+};
 pub(crate) use reply::{finish_read_reply, finish_recv_reply, READ_DATA_OFFSET, RECV_DATA_OFFSET};
 pub use request::{decode_request, encode_request, DecodeError, Request, RequestHeader};
 
@@ -69,11 +71,14 @@ pub enum Op {
     LocalAddr = 0x40,
     /// Send one ICMP echo request and wait for the reply until a deadline.
     Ping = 0x41,
+    /// Server resource usage (clients, handles, parked requests, backend
+    /// sockets and buffer bytes), for leak checks and monitoring.
+    Stats = 0x42,
 }
 
 impl Op {
     /// Every op, in code order.
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 14] = [
         Op::TcpListen,
         Op::TcpAccept,
         Op::TcpConnect,
@@ -87,6 +92,7 @@ impl Op {
         Op::Wait,
         Op::LocalAddr,
         Op::Ping,
+        Op::Stats,
     ];
 
     /// Maps a wire byte to an op.
@@ -229,7 +235,7 @@ mod tests {
             assert_eq!(Op::from_u8(op as u8), Some(op));
         }
         let known = Op::ALL.iter().filter(|o| Op::from_u8(**o as u8).is_some());
-        assert_eq!(known.count(), 13);
+        assert_eq!(known.count(), 14);
         assert_eq!(Op::from_u8(0), None);
         assert_eq!(Op::from_u8(0xff), None);
     }

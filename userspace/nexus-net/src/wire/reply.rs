@@ -98,6 +98,8 @@ pub enum Reply<'a> {
     },
     /// Interface configuration.
     LocalAddr(IfaceInfo),
+    /// Server resource usage.
+    Stats(ServerStats),
     /// Echo reply received.
     Ping {
         /// Sequence number echoed.
@@ -105,6 +107,21 @@ pub enum Reply<'a> {
         /// Round-trip time in nanoseconds.
         rtt_ns: u64,
     },
+}
+
+/// Resource usage of a facade server (reply of `Stats`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ServerStats {
+    /// Clients holding at least one handle.
+    pub clients: u32,
+    /// Open handles, all clients.
+    pub handles: u32,
+    /// Parked `Wait`/`Ping` requests.
+    pub parked: u32,
+    /// Sockets the backend holds (including ones still closing).
+    pub sockets: u32,
+    /// Socket buffer bytes the backend has allocated.
+    pub buffer_bytes: u32,
 }
 
 /// The decoded reply header (magic and version already checked).
@@ -146,6 +163,7 @@ impl Reply<'_> {
             Reply::Wait { .. } => Op::Wait,
             Reply::LocalAddr(_) => Op::LocalAddr,
             Reply::Ping { .. } => Op::Ping,
+            Reply::Stats(_) => Op::Stats,
         }
     }
 
@@ -169,6 +187,7 @@ impl Reply<'_> {
             Reply::TcpWrite { .. } | Reply::UdpSendTo { .. } | Reply::Wait { .. } => 4,
             Reply::TcpListen { .. } | Reply::TcpConnect { .. } | Reply::UdpBind { .. } => 8,
             Reply::TcpAccept { .. } | Reply::LocalAddr(_) | Reply::Ping { .. } => 12,
+            Reply::Stats(_) => 20,
             Reply::TcpRead { data } => 4 + data.len(),
             Reply::UdpRecvFrom { data, .. } => 8 + data.len(),
         }
@@ -216,6 +235,13 @@ impl Reply<'_> {
                 w.u16(seq)?;
                 w.pad(2)?;
                 w.u64(rtt_ns)
+            }
+            Reply::Stats(st) => {
+                w.u32(st.clients)?;
+                w.u32(st.handles)?;
+                w.u32(st.parked)?;
+                w.u32(st.sockets)?;
+                w.u32(st.buffer_bytes)
             }
         }
     }
@@ -408,7 +434,8 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
             let prefix_len = r.u8()?;
             let flags = r.u8()?;
             let mtu = r.u16()?;
-            if prefix_len > 32 || flags > 1 {
+            // The gateway field is zero when absent (flags bit 0 clear).
+            if prefix_len > 32 || flags > 1 || (flags == 0 && gw != Ipv4Addr::UNSPECIFIED) {
                 return Err(NetError::Malformed);
             }
             Reply::LocalAddr(IfaceInfo {
@@ -424,6 +451,13 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
             let rtt_ns = r.u64()?;
             Reply::Ping { seq, rtt_ns }
         }
+        Op::Stats => Reply::Stats(ServerStats {
+            clients: r.u32()?,
+            handles: r.u32()?,
+            parked: r.u32()?,
+            sockets: r.u32()?,
+            buffer_bytes: r.u32()?,
+        }),
     };
     r.finish()?;
     Ok(reply)

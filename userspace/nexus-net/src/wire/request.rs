@@ -103,6 +103,8 @@ pub enum Request<'a> {
     },
     /// Query interface configuration.
     LocalAddr,
+    /// Server resource usage.
+    Stats,
     /// ICMP echo to `addr` with sequence `seq`, answered by `deadline_ns`.
     Ping {
         /// Target host.
@@ -158,6 +160,7 @@ impl Request<'_> {
             Request::Close { .. } => Op::Close,
             Request::Wait { .. } => Op::Wait,
             Request::LocalAddr => Op::LocalAddr,
+            Request::Stats => Op::Stats,
             Request::Ping { .. } => Op::Ping,
         }
     }
@@ -178,7 +181,8 @@ impl Request<'_> {
             | Request::TcpShutdown { .. }
             | Request::UdpBind { .. }
             | Request::Close { .. }
-            | Request::LocalAddr => true,
+            | Request::LocalAddr
+            | Request::Stats => true,
         };
         if ok {
             Ok(())
@@ -198,7 +202,7 @@ impl Request<'_> {
             Request::TcpWrite { data, .. } => 8 + data.len(),
             Request::UdpSendTo { data, .. } => 12 + data.len(),
             Request::Wait { .. } | Request::Ping { .. } => 16,
-            Request::LocalAddr => 0,
+            Request::LocalAddr | Request::Stats => 0,
         }
     }
 
@@ -254,7 +258,7 @@ impl Request<'_> {
                 w.pad(3)?;
                 w.u64(deadline_ns)
             }
-            Request::LocalAddr => Ok(()),
+            Request::LocalAddr | Request::Stats => Ok(()),
             Request::Ping {
                 addr,
                 seq,
@@ -378,6 +382,7 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
             }
         }
         Op::LocalAddr => Request::LocalAddr,
+        Op::Stats => Request::Stats,
         Op::Ping => {
             let addr = r.ipv4()?;
             let seq = r.u16()?;

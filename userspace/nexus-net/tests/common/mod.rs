@@ -346,6 +346,7 @@ pub fn sample_requests() -> Vec<Request<'static>> {
             deadline_ns: 0,
         },
         Request::LocalAddr,
+        Request::Stats,
         Request::Ping {
             addr: [10, 0, 0, 9].into(),
             seq: 0xbeef,
