@@ -21,6 +21,11 @@
 //!   stalled handshake must be dropped at dsoftbusd's deadline
 //!   (`SELFTEST: dsoftbusd hostile peer survived ok`).
 //!
+//! * `a0` = 3, `dsoftbus-restart`: after the others, with a live session,
+//!   asks init to kill netstackd; facade calls fail with a definite error,
+//!   init restarts netstackd, and a new authenticated session with node-a
+//!   proves dsoftbusd recovered (`SELFTEST: netstack restart recovered ok`).
+//!
 //! Ephemeral keys here come from the kernel clock mixed with a counter: this
 //! is a test peer, never a real node (dsoftbusd itself uses rngd).
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -249,6 +254,48 @@ mod peer {
         Ok(())
     }
 
+    /// Supervision: with a live session to node-a, ask init to kill
+    /// netstackd. Our own facade calls must fail with a definite error (not
+    /// hang), init restarts netstackd, and both this node and dsoftbusd must
+    /// recover: a new authenticated session with an encrypted ping.
+    fn run_restart(c: &mut Client) -> Result<(), &'static str> {
+        wait_done("dsoftbus-hostile")?;
+        wait_done("selftest-net")?;
+        peer_session(c, false)?;
+        let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
+        let n = nexus_init_api::encode_kill("netstackd", &mut req).map_err(|_| "req")?;
+        let mut rep = [0u8; 8];
+        let (len, _) = sys::ipc_call(slot::INIT, &req[..n], &mut rep, None, sys::now_ns() + SEC)
+            .map_err(|_| "init kill call")?;
+        if rep[..len] != [nexus_init_api::KILL_OK] {
+            return Err("init refused to kill netstackd");
+        }
+        let t0 = sys::now_ns();
+        // The old facade session is gone: a definite error, then recovery.
+        let err = c.local_addr().err();
+        println!("SELFTEST: netstack killed; facade said {:?}", err);
+        c.reset_session();
+        let end = sys::now_ns() + 20 * SEC;
+        loop {
+            match c.local_addr() {
+                Ok(i) if !i.addr.is_unspecified() => break,
+                Ok(_) => {}
+                Err(nexus_net::NetError::ServerRestarted) => c.reset_session(),
+                Err(_) => {}
+            }
+            if sys::now_ns() > end {
+                return Err("netstackd did not come back");
+            }
+            sys::sleep_ms(20);
+        }
+        peer_session(c, false)?;
+        println!(
+            "SELFTEST: netstack restart recovered ok (new session with node-a {} ms after the kill)",
+            (sys::now_ns() - t0) / 1_000_000
+        );
+        Ok(())
+    }
+
     fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
         // Let the honest peer finish first, so the ladder is in order.
         wait_done("dsoftbus-peer")?;
@@ -288,6 +335,7 @@ mod peer {
         let (r, what) = match arg {
             1 => (run_impostor(&mut c), "impostor"),
             2 => (run_hostile(&mut c), "hostile peer"),
+            3 => (run_restart(&mut c), "restart"),
             _ => (run_peer(&mut c), "peer"),
         };
         match r {

@@ -28,14 +28,115 @@ mod init {
     const MAX_EPS: usize = 8;
 
     struct Record {
-        name: &'static str,
+        svc: &'static profile::Service,
         task: u64,
         status: Status,
-        grants: &'static [Grant],
+        restarts: u32,
+        restart_at: Option<u64>,
     }
 
     /// Virtio device id per MMIO slot of init (0 = none or not virtio).
     type DeviceIds = [u32; slots::init::MMIO_MAX as usize];
+
+    /// Named endpoints init created (it keeps the originals, badge 0).
+    struct Eps {
+        list: [(&'static str, u32); MAX_EPS],
+        n: usize,
+    }
+
+    impl Eps {
+        fn get_or_create(&mut self, ctl: u32, name: &'static str) -> Option<u32> {
+            if let Some(&(_, s)) = self.list[..self.n].iter().find(|(n, _)| *n == name) {
+                return Some(s);
+            }
+            if self.n == MAX_EPS {
+                println!("init: too many endpoints for {}", name);
+                return None;
+            }
+            let Ok(s) = sys::endpoint_create(ctl) else {
+                println!("init: cannot create endpoint {}", name);
+                return None;
+            };
+            self.list[self.n] = (name, s);
+            self.n += 1;
+            Some(s)
+        }
+    }
+
+    struct Ctx<'a> {
+        ctl: u32,
+        own_ep: u32,
+        devices: DeviceIds,
+        cmdline: &'a str,
+    }
+
+    /// Spawns `svc` with exactly its grants; the task id, or `None`.
+    fn start(svc: &'static profile::Service, cx: &Ctx<'_>, eps: &mut Eps) -> Option<u64> {
+        let mut grants = [GrantSpec {
+            src: 0,
+            dst: 0,
+            rights: 0,
+            badge: 0,
+        }; 8];
+        let mut ng = 0;
+        for g in svc.grants.iter().take(grants.len()) {
+            grants[ng] = match *g {
+                Grant::Endpoint {
+                    ep,
+                    rights,
+                    badge,
+                    slot,
+                } => GrantSpec {
+                    src: eps.get_or_create(cx.ctl, ep)?,
+                    dst: slot,
+                    rights,
+                    badge,
+                },
+                Grant::Client { ep, badge, slot } => GrantSpec {
+                    src: eps.get_or_create(cx.ctl, ep)?,
+                    dst: slot,
+                    rights: rights::SEND,
+                    badge,
+                },
+                Grant::Device { device_id, slot } => {
+                    let Some(i) = cx.devices.iter().position(|&d| d == device_id) else {
+                        println!(
+                            "init: no virtio device id {} for {}; not started",
+                            device_id, svc.name
+                        );
+                        return None;
+                    };
+                    GrantSpec {
+                        src: slots::init::MMIO_FIRST + i as u32,
+                        dst: slot,
+                        rights: rights::MAP,
+                        badge: 0,
+                    }
+                }
+                Grant::Dma { slot } => GrantSpec {
+                    src: slots::init::DMA,
+                    dst: slot,
+                    rights: 0,
+                    badge: 0,
+                },
+                Grant::InitEndpoint { badge, slot } => GrantSpec {
+                    src: cx.own_ep,
+                    dst: slot,
+                    rights: rights::SEND,
+                    badge,
+                },
+            };
+            ng += 1;
+        }
+        let arg = profile::service_arg(svc, cx.cmdline);
+        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), arg) {
+            Ok(task) => Some(task),
+            Err(e) => {
+                println!("init: svc {} failed to start: {}", svc.name, e);
+                None
+            }
+        }
+    }
 
     /// Tells each server this dead service was a client of, so the server
     /// frees what the client held. Bounded: one short call per grant.
@@ -128,101 +229,27 @@ mod init {
             println!("init: cannot create its endpoint");
             return 3;
         };
-        let mut eps: [(&str, u32); MAX_EPS] = [("", 0); MAX_EPS];
-        let mut neps = 0;
+        let cx = Ctx {
+            ctl,
+            own_ep,
+            devices,
+            cmdline,
+        };
+        let mut eps = Eps {
+            list: [("", 0); MAX_EPS],
+            n: 0,
+        };
         let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
-
         for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
-            let mut grants = [GrantSpec {
-                src: 0,
-                dst: 0,
-                rights: 0,
-                badge: 0,
-            }; 8];
-            let mut ng = 0;
-            for g in svc.grants.iter().take(grants.len()) {
-                let (ep, rights, badge, slot) = match *g {
-                    Grant::Endpoint {
-                        ep,
-                        rights,
-                        badge,
-                        slot,
-                    } => (ep, rights, badge, slot),
-                    Grant::Client { ep, badge, slot } => (ep, rights::SEND, badge, slot),
-                    _ => ("", 0, 0, 0),
-                };
-                let mut ep_src = 0;
-                if !ep.is_empty() {
-                    ep_src = match eps[..neps].iter().find(|(n, _)| *n == ep) {
-                        Some(&(_, s)) => s,
-                        None if neps < MAX_EPS => {
-                            let Ok(s) = sys::endpoint_create(ctl) else {
-                                println!("init: cannot create endpoint {}", ep);
-                                return 3;
-                            };
-                            eps[neps] = (ep, s);
-                            neps += 1;
-                            s
-                        }
-                        None => {
-                            println!("init: too many endpoints for {}", ep);
-                            return 3;
-                        }
-                    };
-                }
-                grants[ng] = match *g {
-                    Grant::Endpoint { .. } | Grant::Client { .. } => GrantSpec {
-                        src: ep_src,
-                        dst: slot,
-                        rights,
-                        badge,
-                    },
-                    Grant::Device { device_id, slot } => {
-                        let Some(i) = devices.iter().position(|&d| d == device_id) else {
-                            println!(
-                                "init: no virtio device id {} for {}; not started",
-                                device_id, svc.name
-                            );
-                            ng = usize::MAX;
-                            break;
-                        };
-                        GrantSpec {
-                            src: slots::init::MMIO_FIRST + i as u32,
-                            dst: slot,
-                            rights: rights::MAP,
-                            badge: 0,
-                        }
-                    }
-                    Grant::Dma { slot } => GrantSpec {
-                        src: slots::init::DMA,
-                        dst: slot,
-                        rights: 0,
-                        badge: 0,
-                    },
-                    Grant::InitEndpoint { badge, slot } => GrantSpec {
-                        src: own_ep,
-                        dst: slot,
-                        rights: rights::SEND,
-                        badge,
-                    },
-                };
-                ng += 1;
-            }
-            if ng == usize::MAX {
-                continue;
-            }
-            let arg = profile::service_arg(svc, cmdline);
-            match sys::spawn(ctl, svc.image, &grants[..ng], Some(own_ep), arg) {
-                Ok(task) => {
-                    records[i] = Some(Record {
-                        name: svc.name,
-                        task,
-                        status: Status::Running,
-                        grants: svc.grants,
-                    });
-                    println!("init: up {}", svc.name);
-                }
-                Err(e) => println!("init: svc {} failed to start: {}", svc.name, e),
+            if let Some(task) = start(svc, &cx, &mut eps) {
+                records[i] = Some(Record {
+                    svc,
+                    task,
+                    status: Status::Running,
+                    restarts: 0,
+                    restart_at: None,
+                });
+                println!("init: up {}", svc.name);
             }
         }
         println!("init: ready t_ms={}", sys::now_ns() / 1_000_000);
@@ -232,8 +259,38 @@ mod init {
         let mut token = 0;
         let mut reply_len = 0;
         loop {
-            let msg = match sys::ipc_reply_recv(own_ep, token, &reply[..reply_len], &mut buf, 0) {
+            // Restarts that are due.
+            let now = sys::now_ns();
+            for r in records.iter_mut().flatten() {
+                if r.restart_at.is_some_and(|t| t <= now) {
+                    r.restart_at = None;
+                    r.restarts += 1;
+                    println!(
+                        "init: restart {} ({}/{})",
+                        r.svc.name,
+                        r.restarts,
+                        profile::RESTART_LIMIT
+                    );
+                    if let Some(task) = start(r.svc, &cx, &mut eps) {
+                        r.task = task;
+                        r.status = Status::Running;
+                    }
+                }
+            }
+            let wake = records
+                .iter()
+                .flatten()
+                .filter_map(|r| r.restart_at)
+                .min()
+                .unwrap_or(0);
+            let msg = match sys::ipc_reply_recv(own_ep, token, &reply[..reply_len], &mut buf, wake)
+            {
                 Ok(m) => m,
+                Err(nexus_abi::Error::TimedOut) => {
+                    token = 0;
+                    reply_len = 0;
+                    continue;
+                }
                 Err(e) => {
                     println!("init: receive failed: {}", e);
                     token = 0;
@@ -248,7 +305,7 @@ mod init {
                     continue;
                 };
                 let rec = records.iter_mut().flatten().find(|r| r.task == n.task);
-                let name = rec.as_ref().map_or("?", |r| r.name);
+                let name = rec.as_ref().map_or("?", |r| r.svc.name);
                 match n.kind {
                     DeathKind::Exited => {
                         println!("init: svc {} exited code={}", name, n.code as i64)
@@ -260,22 +317,56 @@ mod init {
                         n.addr,
                         n.pc
                     ),
+                    DeathKind::Killed => println!("init: svc {} killed", name),
                     DeathKind::Interrupt => continue,
                 }
                 if let Some(r) = rec {
                     r.status = match n.kind {
                         DeathKind::Faulted => Status::Faulted(n.code, n.addr),
+                        DeathKind::Killed => Status::Faulted(0, 0),
                         _ => Status::Exited(n.code),
                     };
-                    notify_servers(r.grants, &eps[..neps]);
+                    notify_servers(r.svc.grants, &eps.list[..eps.n]);
+                    let unexpected = !matches!(n.kind, DeathKind::Exited) || n.code != 0;
+                    if unexpected && profile::SUPERVISED.contains(&r.svc.image) {
+                        if r.restarts < profile::RESTART_LIMIT {
+                            r.restart_at =
+                                Some(sys::now_ns() + profile::restart_backoff_ns(r.restarts + 1));
+                        } else {
+                            println!(
+                                "init: {} reached its restart limit ({}); not restarting",
+                                r.svc.name,
+                                profile::RESTART_LIMIT
+                            );
+                        }
+                    }
                 }
                 continue;
             }
-            let status = match decode_request(&buf[..msg.len]) {
+            let body = &buf[..msg.len];
+            if let Ok(name) = nexus_init_api::decode_kill(body) {
+                let verdict = if !profile::KILL_BADGES.contains(&msg.badge) {
+                    nexus_init_api::KILL_DENIED
+                } else {
+                    match records
+                        .iter()
+                        .flatten()
+                        .find(|r| r.svc.name == name && r.status == Status::Running)
+                    {
+                        Some(r) if sys::kill(ctl, r.task).is_ok() => nexus_init_api::KILL_OK,
+                        _ => nexus_init_api::KILL_UNKNOWN,
+                    }
+                };
+                reply[0] = verdict;
+                reply_len = 1;
+                token = msg.token;
+                continue;
+            }
+            let status = match decode_request(body) {
                 Ok(name) => records
                     .iter()
                     .flatten()
-                    .find(|r| r.name == name)
+                    .find(|r| r.svc.name == name)
                     .map_or(Status::Unknown, |r| r.status),
                 Err(_) => Status::Unknown,
             };

@@ -14,6 +14,26 @@ use nexus_abi::{rights, slots};
 /// init included; a profile test keeps every profile within this).
 pub const MAX_SERVICES: usize = 15;
 
+/// Services init restarts when they fault, are killed, or exit with a
+/// non-zero code (long-running daemons; selftests are never restarted).
+pub const SUPERVISED: &[&str] = &[
+    "netstackd",
+    "rngd",
+    "dsoftbusd",
+    "virtionetd-lite",
+    "netstackd-lite",
+    "echod",
+];
+/// Restarts per service before init gives up on it.
+pub const RESTART_LIMIT: u32 = 3;
+/// Back-off before restart `n` (1-based): 50 ms, 100 ms, 200 ms …
+pub fn restart_backoff_ns(n: u32) -> u64 {
+    50_000_000u64 << n.saturating_sub(1).min(6)
+}
+/// Badges of init-endpoint holders that may ask init to kill a service
+/// (the supervision selftest only).
+pub const KILL_BADGES: &[u64] = &[7];
+
 /// Profile used when the command line names none.
 #[cfg(feature = "net-canonical")]
 pub const DEFAULT_PROFILE: &str = "smoke";
@@ -329,6 +349,24 @@ const CANONICAL_PROFILES: &[Profile] = &[
                     },
                     Grant::InitEndpoint {
                         badge: 6,
+                        slot: slots::selftest_dsoftbus::INIT,
+                    },
+                ],
+            },
+            Service {
+                name: "dsoftbus-restart",
+                image: "selftest-dsoftbus",
+                arg: 3,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x34,
+                        slot: slots::selftest_dsoftbus::NET,
+                    },
+                    // Badge 7 may ask init to kill a service (KILL_BADGES).
+                    Grant::InitEndpoint {
+                        badge: 7,
                         slot: slots::selftest_dsoftbus::INIT,
                     },
                 ],

@@ -72,6 +72,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::IrqWait => irq_wait(k, cur, a[0], a[1]),
             Sysno::IrqAck => Outcome::Now(irq_ack(k, cur, a[0])),
             Sysno::IrqBind => Outcome::Now(irq_bind(k, cur, a[0], a[1])),
+            Sysno::Kill => Outcome::Now(kill_task(k, cur, a[0], a[1])),
             Sysno::Spawn => Outcome::Now(spawn(k, cur, a)),
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
@@ -647,6 +648,19 @@ fn require_control(k: &Kernel, cur: usize, slot: u64) -> Result<(), Error> {
         .caps
         .get_checked(slot, CapKind::InitControl, 0)
         .map(|_| ())
+}
+
+/// `Kill(ctl, task id)`: init ends one of its tasks (supervision tests,
+/// restarts). A stale id (the task already ended) is `NotFound`.
+fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
+    require_control(k, cur, ctl)?;
+    let (idx, generation) = ipc::split_task_id(id).ok_or(Error::InvalidArgument)?;
+    let t = &k.tasks[idx];
+    if idx == cur || t.state == State::Free || t.generation != generation {
+        return Err(Error::NotFound);
+    }
+    k.kill(idx, DeathKind::Killed, 0, 0, 0);
+    Ok([0; 4])
 }
 
 /// `Spawn(ctl, name, name_len, grants, n_grants, fault_ep, arg)`.

@@ -99,6 +99,9 @@ pub enum Sysno {
     /// Deliver the interrupt of device cap `a0` as a kernel notice on the
     /// endpoint in slot `a1` (which the caller must be able to receive on).
     IrqBind = 19,
+    /// End task `a1` (a task id from `Spawn`) as if it had faulted; needs the
+    /// init-control capability in `a0`. The supervisor gets a `Killed` notice.
+    Kill = 20,
 }
 
 impl TryFrom<u64> for Sysno {
@@ -125,6 +128,7 @@ impl TryFrom<u64> for Sysno {
             17 => Self::EndpointCreate,
             18 => Self::BootArgs,
             19 => Self::IrqBind,
+            20 => Self::Kill,
             other => return Err(other),
         })
     }
@@ -324,6 +328,8 @@ pub enum DeathKind {
     /// Not a death: the interrupt bound with `IrqBind` fired. `code` is the
     /// interrupt number, `task` is 0. The source stays masked until `IrqAck`.
     Interrupt = 3,
+    /// The supervisor ended the task with `Kill`.
+    Killed = 4,
 }
 
 /// Every kernel notice (task deaths and bound interrupts) has the
@@ -375,6 +381,7 @@ impl DeathNotice {
             1 => DeathKind::Exited,
             2 => DeathKind::Faulted,
             3 => DeathKind::Interrupt,
+            4 => DeathKind::Killed,
             _ => return None,
         };
         Some(Self {
@@ -411,11 +418,11 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=19u64 {
+        for n in 0..=20u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(20), Err(20));
+        assert_eq!(Sysno::try_from(21), Err(21));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

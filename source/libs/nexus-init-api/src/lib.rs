@@ -18,6 +18,33 @@ use nexus_abi::NAME_MAX;
 
 /// Request opcode: status of a named service.
 pub const OP_STATUS: u8 = 1;
+/// Request opcode: end a named service (`[2][name]`), allowed only to the
+/// badges the boot profile names (supervision tests). Reply: one byte,
+/// [`KILL_OK`], [`KILL_DENIED`] or [`KILL_UNKNOWN`].
+pub const OP_KILL: u8 = 2;
+/// Kill reply: the service was ended (init will restart it per its policy).
+pub const KILL_OK: u8 = 0;
+/// Kill reply: the caller may not kill services.
+pub const KILL_DENIED: u8 = 1;
+/// Kill reply: no running service of that name.
+pub const KILL_UNKNOWN: u8 = 2;
+
+/// Encodes a kill request into `out`; returns its length.
+pub fn encode_kill(name: &str, out: &mut [u8; 1 + NAME_MAX]) -> Result<usize, ProtoError> {
+    let n = encode_request(name, out)?;
+    out[0] = OP_KILL;
+    Ok(n)
+}
+
+/// Decodes a kill request: the service name.
+pub fn decode_kill(b: &[u8]) -> Result<&str, ProtoError> {
+    match b {
+        [OP_KILL, name @ ..] if !name.is_empty() && name.len() <= NAME_MAX => {
+            core::str::from_utf8(name).map_err(|_| ProtoError::Malformed)
+        }
+        _ => Err(ProtoError::Malformed),
+    }
+}
 /// Encoded reply size.
 pub const REPLY_SIZE: usize = 24;
 

@@ -241,6 +241,11 @@ pub fn irq_bind(slot: u32, ep: u32) -> Result<(), Error> {
     call(Sysno::IrqBind, [slot as u64, ep as u64, 0, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Ends task `task` (init only: needs the init-control capability `ctl`).
+pub fn kill(ctl: u32, task: u64) -> Result<(), Error> {
+    call(Sysno::Kill, [ctl as u64, task, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// Re-enables the interrupt of device cap `slot`.
 pub fn irq_ack(slot: u32) -> Result<(), Error> {
     call(Sysno::IrqAck, [slot as u64, 0, 0, 0, 0, 0, 0]).map(|_| ())

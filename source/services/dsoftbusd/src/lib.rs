@@ -274,6 +274,8 @@ pub struct Daemon<T: Transport, P: Platform> {
     bulk_rx: (u64, bool),
     /// Earliest time to dial a peer again after a failed attempt.
     retry_at: Vec<(String, u64)>,
+    /// netstackd restarted; sockets must be re-opened.
+    restarted: bool,
 }
 
 /// Wait before dialling a discovered peer again after a failed handshake
@@ -333,6 +335,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             known: Vec::new(),
             bulk_rx: (0, true),
             retry_at: Vec::new(),
+            restarted: false,
         })
     }
 
@@ -369,8 +372,13 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             .live(now)
             .map(|e| String::from(e.device_id()))
             .collect();
-        if drain_announces(&mut self.net, self.udp, &mut self.cache, now).is_err() {
-            return;
+        match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
+            Ok(_) => {}
+            Err(NetError::ServerRestarted) => {
+                self.restarted = true;
+                return;
+            }
+            Err(_) => return,
         }
         let fresh: Vec<String> = self
             .cache
@@ -759,6 +767,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     /// One pass of the loop; returns the absolute time to wake up by.
     pub fn step(&mut self) -> u64 {
         let now = self.p.now_ns();
+        if self.restarted {
+            self.reopen(now);
+            return now + TICK_NS * 5;
+        }
         if now >= self.next_announce {
             self.announce(now);
         }
@@ -771,9 +783,56 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         (now + TICK_NS).min(self.next_announce)
     }
 
+    /// netstackd restarted: every handle of ours is gone with it. Forget the
+    /// sessions (their streams no longer exist), start a new facade session
+    /// and bind the discovery and session sockets again; peers are then
+    /// rediscovered and re-authenticated as usual.
+    fn reopen(&mut self, now: u64) {
+        if !self.pending.is_empty() || !self.live.is_empty() {
+            self.p.log(format_args!(
+                "dsoftbusd: netstack restarted; dropping {} session(s)",
+                self.live.len() + self.pending.len()
+            ));
+            self.pending.clear();
+            self.live.clear();
+        }
+        self.net.reset_session();
+        let node = TEST_NODES[self.cfg.node];
+        let Ok(info) = self.net.local_addr() else {
+            return;
+        };
+        if info.addr.is_unspecified() {
+            return;
+        }
+        let Ok((udp, _)) = self.net.udp_bind(node.discovery_port) else {
+            return;
+        };
+        let Ok((listener, _)) = self.net.tcp_listen(node.session_port, 4) else {
+            let _ = self.net.close(udp);
+            return;
+        };
+        self.udp = udp;
+        self.listener = listener;
+        self.restarted = false;
+        self.next_announce = now;
+        self.retry_at.clear();
+        self.p.log(format_args!(
+            "dsoftbusd: sockets re-opened after netstack restart"
+        ));
+    }
+
     /// Sleeps until `until` or until a session is offered (facade `Wait`).
     pub fn sleep(&mut self, until: u64) {
-        let _ = self.net.wait(self.listener, Readiness::READABLE, until);
+        if self.restarted {
+            // No handle to wait on: poll the facade at a bounded pace.
+            let _ = self.net.local_addr();
+            return;
+        }
+        if let Err(NetError::ServerRestarted) =
+            self.net.wait(self.listener, Readiness::READABLE, until)
+        {
+            self.restarted = true;
+        }
     }
 
     /// Whether the proxy selftest should run now (configured, not yet run,
