@@ -35,10 +35,11 @@ test-os:
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
 
-# Everything: host tests, the QEMU smoke (with the DHCP gate and the network
-# proofs against host peers), and the harness's own negative check.
+# Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
+# DSoftBus gates and the network proofs against host peers), the harness's own
+# negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
 test: test-host
-    RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
+    QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
     just test-os-lite
     NO_BUILD=1 just os2vm

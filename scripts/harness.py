@@ -48,7 +48,7 @@ def required_for(rows, profile, gates):
 def qemu_command(kernel, profile, icount, netdev, extra_args=""):
     cmd = [
         "qemu-system-riscv64", "-machine", "virt", "-bios", "default",
-        "-nographic", "-smp", "1", "-m", "256M",
+        "-nographic", "-smp", "1", "-m", os.environ.get("QEMU_MEM", "256M"),
         "-kernel", kernel, "-append", f"nexus.profile={profile}{extra_args}",
         "-global", "virtio-mmio.force-legacy=false",
         "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",

@@ -27,7 +27,10 @@ fn check_plan(bytes: &[u8]) {
     assert!(!segs.is_empty() && segs.len() <= MAX_SEGMENTS);
     for (i, s) in segs.iter().enumerate() {
         assert!(s.memsz > 0 && s.filesz <= s.memsz);
-        assert!(s.offset.checked_add(s.filesz).is_some_and(|e| e <= bytes.len() as u64));
+        assert!(s
+            .offset
+            .checked_add(s.filesz)
+            .is_some_and(|e| e <= bytes.len() as u64));
         assert!(s.vaddr >= IMAGE_BASE && s.vaddr + s.memsz <= IMAGE_END);
         assert!(!(s.write && s.exec));
         let (a0, a1) = s.pages();
@@ -48,7 +51,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(img.is_empty(), img.len() == 0);
         let table_end = HEADER + img.len() * ENTRY;
         for i in 0..img.len() {
-            let (name, blob) = img.entry(i).expect("every entry of an accepted image reads");
+            let (name, blob) = img
+                .entry(i)
+                .expect("every entry of an accepted image reads");
             assert!(!name.is_empty());
             let off = blob.as_ptr() as usize - data.as_ptr() as usize;
             assert!(off % 8 == 0 && off >= table_end && off + blob.len() <= data.len());

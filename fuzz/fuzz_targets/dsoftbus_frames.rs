@@ -23,15 +23,16 @@
 #![no_main]
 
 use dsoftbus::{
-    Handshake, LocalIdentity, NoDirectory, PeerDirectory, PeerEntry, Record, Session,
-    SessionError, StaticKeypair, KEY_LEN, MAX_RECORD_PAYLOAD, MAX_WIRE_FRAME,
+    Handshake, LocalIdentity, NoDirectory, PeerDirectory, PeerEntry, Record, Session, SessionError,
+    StaticKeypair, KEY_LEN, MAX_RECORD_PAYLOAD, MAX_WIRE_FRAME,
 };
 use libfuzzer_sys::fuzz_target;
 use neuron_fuzz::{
-    Input, INITIATOR_EPHEMERAL, INITIATOR_ID, INITIATOR_SECRET, RESPONDER_EPHEMERAL,
-    RESPONDER_ID, RESPONDER_SECRET,
+    Input, INITIATOR_EPHEMERAL, INITIATOR_ID, INITIATOR_SECRET, RESPONDER_EPHEMERAL, RESPONDER_ID,
+    RESPONDER_SECRET,
 };
 use nexus_net::Ipv4Addr;
+use std::sync::OnceLock;
 
 const DEADLINE: u64 = 1_000_000_000;
 
@@ -44,10 +45,15 @@ impl PeerDirectory for Dir {
     }
 }
 
+/// Both identities; their public keys are derived once per process.
 fn identities() -> (LocalIdentity, LocalIdentity) {
-    let a = LocalIdentity::new(INITIATOR_ID, StaticKeypair::from_secret(INITIATOR_SECRET));
-    let b = LocalIdentity::new(RESPONDER_ID, StaticKeypair::from_secret(RESPONDER_SECRET));
-    (a.unwrap(), b.unwrap())
+    static IDS: OnceLock<(LocalIdentity, LocalIdentity)> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let a = LocalIdentity::new(INITIATOR_ID, StaticKeypair::from_secret(INITIATOR_SECRET));
+        let b = LocalIdentity::new(RESPONDER_ID, StaticKeypair::from_secret(RESPONDER_SECRET));
+        (a.unwrap(), b.unwrap())
+    })
+    .clone()
 }
 
 fn initiator(a: &LocalIdentity, b: &LocalIdentity) -> Handshake {
@@ -130,7 +136,10 @@ fn deliver(s: &mut Session, stream: &[u8], how: u8, opened: &mut Vec<Owned>) {
             return;
         }
         // A full buffer always holds a complete frame (or an error): no stall.
-        assert!(n > 0 || opened.len() > before, "session stalled on a full buffer");
+        assert!(
+            n > 0 || opened.len() > before,
+            "session stalled on a full buffer"
+        );
     }
 }
 
@@ -169,7 +178,9 @@ fn handshake(hs: &mut Handshake, stream: &[u8], how: u8, peers: &dyn PeerDirecto
     }
     let pending = hs.pending_output().len();
     hs.consume_output(pending);
-    let mut s = hs.take_session().expect("an established handshake yields its session");
+    let mut s = hs
+        .take_session()
+        .expect("an established handshake yields its session");
     let mut opened = Vec::new();
     let _ = drain(&mut s, &mut opened);
     deliver(&mut s, rest, how, &mut opened);
@@ -196,7 +207,9 @@ fn tampered(input: &mut Input<'_>, how: u8) {
             2 => Record::Data(&body[..body.len().min(MAX_RECORD_PAYLOAD)]),
             _ => Record::Close,
         };
-        let n = sender.seal(&record, &mut buf).expect("sealing a valid record");
+        let n = sender
+            .seal(&record, &mut buf)
+            .expect("sealing a valid record");
         wire.extend_from_slice(&buf[..n]);
         frame_ends.push(wire.len());
         genuine.push(Owned::from(record));
@@ -226,7 +239,10 @@ fn tampered(input: &mut Input<'_>, how: u8) {
 
     let mut opened = Vec::new();
     deliver(&mut receiver, &wire, how, &mut opened);
-    assert!(opened.len() <= complete.min(intact), "a tampered record opened");
+    assert!(
+        opened.len() <= complete.min(intact),
+        "a tampered record opened"
+    );
     assert_eq!(opened[..], genuine[..opened.len()], "records differ");
     if first_edit == usize::MAX && !receiver.is_poisoned() {
         assert_eq!(opened.len(), complete, "genuine records were not opened");
@@ -254,7 +270,11 @@ fuzz_target!(|data: &[u8]| {
         2 => tampered(&mut input, how),
         _ => {
             let (mut init, mut resp) = session_pair();
-            let receiver = if how & 0x40 == 0 { &mut init } else { &mut resp };
+            let receiver = if how & 0x40 == 0 {
+                &mut init
+            } else {
+                &mut resp
+            };
             let mut opened = Vec::new();
             deliver(receiver, input.0, how, &mut opened);
             assert!(opened.is_empty(), "a forged record opened");

@@ -365,7 +365,10 @@ fn virtq(data: &[u8]) {
             }
         }
         if !q.is_broken() {
-            assert_eq!(usize::from(q.num_free()) + in_flight.len(), usize::from(size));
+            assert_eq!(
+                usize::from(q.num_free()) + in_flight.len(),
+                usize::from(size)
+            );
         }
     }
 }

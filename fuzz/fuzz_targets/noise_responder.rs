@@ -41,7 +41,9 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(hs.is_my_turn());
     let mut msg2 = [0u8; 128];
-    let n = hs.write_message(b"", &mut msg2).expect("message 2 after an accepted message 1");
+    let n = hs
+        .write_message(b"", &mut msg2)
+        .expect("message 2 after an accepted message 1");
     assert_eq!(n, 48);
 
     let pbuf = usize::from(input.u8());

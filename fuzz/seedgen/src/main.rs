@@ -208,7 +208,14 @@ fn facade(c: &mut Corpus) {
     // Single requests: the whole input is one message (codec round trip).
     let mut buf = vec![0u8; FACADE_MSG_MAX];
     let singles: [(&str, Request<'_>); 3] = [
-        ("udp_send", Request::UdpSendTo { socket, to, data: b"x" }),
+        (
+            "udp_send",
+            Request::UdpSendTo {
+                socket,
+                to,
+                data: b"x",
+            },
+        ),
         (
             "wait",
             Request::Wait {
@@ -366,7 +373,11 @@ fn dsoftbus_frames(c: &mut Corpus) {
     }
     let (mut sa, mut sb) = (init.take_session().unwrap(), resp.take_session().unwrap());
     let mut wire = vec![0u8; MAX_WIRE_FRAME];
-    for r in [Record::Ping(7), Record::Data(b"hello node-b"), Record::Close] {
+    for r in [
+        Record::Ping(7),
+        Record::Data(b"hello node-b"),
+        Record::Close,
+    ] {
         let n = sa.seal(&r, &mut wire).unwrap();
         to_resp.extend_from_slice(&wire[..n]);
     }
@@ -433,7 +444,9 @@ mod lite {
         v[28..34].copy_from_slice(&MAC);
         v[236..240].copy_from_slice(&dhcp::COOKIE);
         v.extend_from_slice(&[53, 1, msg_type, 54, 4, 10, 0, 2, 2, 1, 4, 255, 255, 255, 0]);
-        v.extend_from_slice(&[3, 4, 10, 0, 2, 2, 6, 4, 10, 0, 2, 3, 51, 4, 0, 1, 0x51, 0x80, 255]);
+        v.extend_from_slice(&[
+            3, 4, 10, 0, 2, 2, 6, 4, 10, 0, 2, 3, 51, 4, 0, 1, 0x51, 0x80, 255,
+        ]);
         v
     }
 
@@ -509,7 +522,13 @@ mod lite {
         let mut buf = vec![0u8; ln::MSG_MAX];
         let lo = [127, 0, 0, 1];
         let reqs: Vec<(u8, LnRequest<'_>)> = vec![
-            (0, LnRequest::UdpBind { addr: [0; 4], port: 7 }),
+            (
+                0,
+                LnRequest::UdpBind {
+                    addr: [0; 4],
+                    port: 7,
+                },
+            ),
             (
                 0,
                 LnRequest::UdpSend {
@@ -535,7 +554,13 @@ mod lite {
                     backlog: 2,
                 },
             ),
-            (0, LnRequest::Connect { addr: lo, port: 8080 }),
+            (
+                0,
+                LnRequest::Connect {
+                    addr: lo,
+                    port: 8080,
+                },
+            ),
             (
                 0,
                 LnRequest::Accept {
@@ -623,9 +648,19 @@ mod lite {
 
         // Mode 6: client replies (ctl bit 0 patches the header to match).
         let mut s = vec![6];
-        chunk(&mut s, 1, &[b'L', b'N', 1, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        chunk(
+            &mut s,
+            1,
+            &[b'L', b'N', 1, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+        );
         chunk(&mut s, 1, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0]);
-        chunk(&mut s, 1, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1, 7, 0, 2, 0, b'h', b'i']);
+        chunk(
+            &mut s,
+            1,
+            &[
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1, 7, 0, 2, 0, b'h', b'i',
+            ],
+        );
         chunk(&mut s, 1, &[0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0]);
         c.write("lite_frames", "client_replies", &s);
     }
@@ -679,8 +714,8 @@ fn bootimg(c: &mut Corpus) {
     const X: u32 = 1;
     let init = make_elf(B, &[(B, 64, 64, R | X), (B + 4096, 16, 8192, R | W)]);
     let svc = make_elf(B + 8, &[(B, 32, 32, R | X)]);
-    let img = neuron_core::bootimg::build(&[("nexus-init", &init), ("selftest-client", &svc)])
-        .unwrap();
+    let img =
+        neuron_core::bootimg::build(&[("nexus-init", &init), ("selftest-client", &svc)]).unwrap();
     neuron_core::elfload::plan(&init).unwrap();
     neuron_core::elfload::plan(&svc).unwrap();
     c.write("bootimg_elf", "image_two_services", &img);
@@ -702,5 +737,9 @@ fn main() {
     dsoftbus_frames(&mut c);
     lite::seeds(&mut c);
     bootimg(&mut c);
-    println!("seedgen: wrote {} bytes under {}", c.total, c.root.display());
+    println!(
+        "seedgen: wrote {} bytes under {}",
+        c.total,
+        c.root.display()
+    );
 }
