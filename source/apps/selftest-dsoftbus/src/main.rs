@@ -26,6 +26,10 @@
 //!   init restarts netstackd, and a new authenticated session with node-a
 //!   proves dsoftbusd recovered (`SELFTEST: netstack restart recovered ok`).
 //!
+//! * `a0` = 4, `dsoftbus-cycles`: 30 session open/close cycles against
+//!   dsoftbusd, whose heap (reported by `nodeinfo`) must not grow after the
+//!   warm-up (`SELFTEST: dsoftbus session cycles ok`).
+//!
 //! Ephemeral keys here come from the kernel clock mixed with a counter: this
 //! is a test peer, never a real node (dsoftbusd itself uses rngd).
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -296,6 +300,107 @@ mod peer {
         Ok(())
     }
 
+    /// Session cycles in the guest: keep dsoftbusd's session to us open as
+    /// the reference, then open and close `CYCLES` sessions of our own, each
+    /// asking `nodeinfo` (which reports dsoftbusd's heap). The heap after the
+    /// last cycle must not exceed the heap after the warm-up.
+    fn run_cycles(c: &mut Client) -> Result<(), &'static str> {
+        const CYCLES: u32 = 30;
+        const WARM_UP: u32 = 5;
+        wait_done("dsoftbus-restart")?;
+        // netstackd was restarted meanwhile: our facade session is stale.
+        c.reset_session();
+        if !wait_address(c) {
+            return Err("no address after the restart");
+        }
+        let node = TEST_NODES[PEER];
+        let me = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
+        let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
+        let a = me
+            .announce(1, node.session_port, &[])
+            .map_err(|_| "announce")?;
+        let cache = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
+        let reference = accept_session(
+            c,
+            listener,
+            &me,
+            &cache.at(sys::now_ns()),
+            test_ephemeral(9),
+            sys::now_ns() + 15 * SEC,
+        )
+        .map_err(|_| "reference session")?;
+        let entry = cache
+            .get(TEST_NODES[NODE_A].device_id, sys::now_ns())
+            .cloned()
+            .ok_or("node-a expired")?;
+        let (udp, _) = c.udp_bind(node.discovery_port).map_err(|_| "udp")?;
+        let bcast = c.local_addr().map_err(|_| "addr")?.broadcast();
+        let mut heap_warm = 0u64;
+        let mut heap_last = 0u64;
+        for i in 0..CYCLES {
+            // Stay fresh in node-a's cache (its responder binds against it).
+            let _ = send_announce(
+                c,
+                udp,
+                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                &a,
+            );
+            let mut conn = connect_session(
+                c,
+                &entry,
+                &me,
+                test_ephemeral(100 + u64::from(i)),
+                sys::now_ns() + 10 * SEC,
+            )
+            .map_err(|_| "cycle session")?;
+            let mut req = [0u8; 32];
+            let n = dsoftbusd::proxy::encode_request("nodeinfo", b"", &mut req).ok_or("req")?;
+            send_record(
+                c,
+                &mut conn,
+                &Record::Data(&req[..n]),
+                sys::now_ns() + 5 * SEC,
+            )
+            .map_err(|_| "send")?;
+            let heap = loop {
+                match recv_record(c, &mut conn, sys::now_ns() + 5 * SEC) {
+                    Ok(Record::Data(d)) => {
+                        let text = core::str::from_utf8(d.get(1..).unwrap_or(&[])).unwrap_or("");
+                        break text
+                            .split(' ')
+                            .find_map(|w| w.strip_prefix("heap="))
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .ok_or("no heap figure")?;
+                    }
+                    Ok(Record::Ping(_)) | Ok(Record::Pong(_)) => continue,
+                    _ => return Err("no nodeinfo answer"),
+                }
+            };
+            dsoftbus::driver::close_connection(c, conn, sys::now_ns() + SEC);
+            if i + 1 == WARM_UP {
+                heap_warm = heap;
+            }
+            heap_last = heap;
+            // Let dsoftbusd notice the close before the next cycle.
+            sys::sleep_ms(30);
+        }
+        dsoftbus::driver::close_connection(c, reference, sys::now_ns() + SEC);
+        let _ = c.close(udp);
+        let _ = c.close(listener);
+        if heap_last > heap_warm {
+            println!(
+                "SELFTEST: dsoftbusd heap grew over {} cycles: {} -> {} bytes",
+                CYCLES, heap_warm, heap_last
+            );
+            return Err("dsoftbusd heap grew");
+        }
+        println!(
+            "SELFTEST: dsoftbus session cycles ok cycles={} heap_after_warmup={} heap_after_last={}",
+            CYCLES, heap_warm, heap_last
+        );
+        Ok(())
+    }
+
     fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
         // Let the honest peer finish first, so the ladder is in order.
         wait_done("dsoftbus-peer")?;
@@ -336,6 +441,7 @@ mod peer {
             1 => (run_impostor(&mut c), "impostor"),
             2 => (run_hostile(&mut c), "hostile peer"),
             3 => (run_restart(&mut c), "restart"),
+            4 => (run_cycles(&mut c), "session cycles"),
             _ => (run_peer(&mut c), "peer"),
         };
         match r {

@@ -372,6 +372,23 @@ const CANONICAL_PROFILES: &[Profile] = &[
                 ],
             },
             Service {
+                name: "dsoftbus-cycles",
+                image: "selftest-dsoftbus",
+                arg: 4,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::Client {
+                        ep: "net",
+                        badge: 0x35,
+                        slot: slots::selftest_dsoftbus::NET,
+                    },
+                    Grant::InitEndpoint {
+                        badge: 8,
+                        slot: slots::selftest_dsoftbus::INIT,
+                    },
+                ],
+            },
+            Service {
                 name: "selftest-client",
                 image: "selftest-client",
                 arg: 0,

@@ -25,6 +25,8 @@ pub mod sys;
 
 #[cfg(target_os = "none")]
 mod rt;
+#[cfg(target_os = "none")]
+pub use rt::heap_used;
 
 /// Default size of a task's static heap (see [`entry!`] to choose another).
 pub const HEAP_SIZE: usize = 1024 * 1024;

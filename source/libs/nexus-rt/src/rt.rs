@@ -38,3 +38,8 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     crate::println!("panic: {}", info);
     crate::sys::exit(101)
 }
+
+/// Bytes of the heap currently allocated (for leak checks).
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
+}

@@ -163,6 +163,11 @@ pub trait Platform {
     fn ephemeral(&mut self) -> Option<[u8; KEY_LEN]>;
     /// One console line.
     fn log(&mut self, line: fmt::Arguments<'_>);
+    /// Heap bytes in use (reported by `nodeinfo` for leak checks); 0 if
+    /// unknown.
+    fn heap_used(&mut self) -> usize {
+        0
+    }
 }
 
 /// Remote-proxy messages carried in `Record::Data` (all bounded):
@@ -577,10 +582,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let _ = fmt::write(
             &mut w,
             format_args!(
-                "id={} addr={} uptime_ms={}",
+                "id={} addr={} uptime_ms={} heap={} sessions={}",
                 self.me.device_id(),
                 addr,
-                (now - self.started_ns) / 1_000_000
+                (now - self.started_ns) / 1_000_000,
+                self.p.heap_used(),
+                self.live.len()
             ),
         );
         self.p

@@ -44,6 +44,10 @@ mod svc {
         fn log(&mut self, line: fmt::Arguments<'_>) {
             println!("{}", line);
         }
+
+        fn heap_used(&mut self) -> usize {
+            nexus_rt::heap_used()
+        }
     }
 
     pub fn main(arg: u64) -> i32 {
