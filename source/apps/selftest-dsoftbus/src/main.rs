@@ -199,6 +199,22 @@ mod peer {
     /// Garbage and half-finished handshakes on dsoftbusd's session port,
     /// then a good session must still succeed, and the half-open
     /// connections must be dropped by dsoftbusd at its handshake deadline.
+    /// Connects to `to`, retrying (bounded) while the listener's backlog is
+    /// full: a refused connect under a burst is the listener's right.
+    fn connect_retry(
+        c: &mut Client,
+        to: SocketAddrV4,
+    ) -> Result<nexus_net::TcpStream, &'static str> {
+        for _ in 0..50 {
+            match c.tcp_connect_by(to, sys::now_ns() + 2 * SEC) {
+                Ok(s) => return Ok(s),
+                Err(nexus_net::NetError::ConnectionRefused) => sys::sleep_ms(20),
+                Err(_) => return Err("connect"),
+            }
+        }
+        Err("connect refused for 1 s")
+    }
+
     fn run_hostile(c: &mut Client) -> Result<(), &'static str> {
         wait_done("dsoftbus-impostor")?;
         let me = c.local_addr().map_err(|_| "addr")?.addr;
@@ -208,9 +224,7 @@ mod peer {
         let mut junk = [0u8; 600];
         const GARBAGE: usize = 20;
         for i in 0..GARBAGE {
-            let s = c
-                .tcp_connect_by(target, sys::now_ns() + 2 * SEC)
-                .map_err(|_| "connect for garbage")?;
+            let s = connect_retry(c, target)?;
             let n = 1 + (i * 37) % junk.len();
             for b in junk[..n].iter_mut() {
                 seed ^= seed << 13;
@@ -225,9 +239,7 @@ mod peer {
         const HALF_OPEN: usize = 4;
         let mut stalled = [None; HALF_OPEN];
         for slot in stalled.iter_mut() {
-            let s = c
-                .tcp_connect_by(target, sys::now_ns() + 2 * SEC)
-                .map_err(|_| "connect for half-open")?;
+            let s = connect_retry(c, target)?;
             let mut part = [0u8; 12];
             part[1] = 100;
             c.tcp_write_all_by(s, &part, sys::now_ns() + SEC)

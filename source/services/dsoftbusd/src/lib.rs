@@ -310,7 +310,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let (udp, _) = net.udp_bind(node.discovery_port).map_err(StartError::Net)?;
         p.log(format_args!("dsoftbusd: discovery up (udp)"));
         let (listener, _) = net
-            .tcp_listen(node.session_port, 4)
+            .tcp_listen(node.session_port, 8)
             .map_err(StartError::Net)?;
         p.log(format_args!("dsoftbusd: os transport up (udp+tcp)"));
         let mut policy = ProxyPolicy::deny_all();
