@@ -7,8 +7,11 @@ when the guest prints `echod: listen udp/7`, sends UDP datagrams with fresh
 nonces to 10.0.2.15:7 and checks that each comes back unchanged from port 7.
 That is the real peer of `SELFTEST: net udp echo ok`, which the harness
 reports (a user-network forward cannot carry it: under `restrict=on` QEMU
-drops the guest's UDP replies). No DHCP server runs here, so netstackd-lite
-takes its fixed lease. Loopback only, bounded in time. See docs/harness.md.
+drops the guest's UDP replies). It also runs a minimal DHCP server (OFFER
+and ACK of 10.0.2.15/24, router 10.0.2.2, DNS 10.0.2.3) unless
+`L2PEER_DHCP=0`, so netstackd-lite's real lease path runs end to end; with
+it off, the fixed-lease fallback runs instead. Loopback only, bounded in
+time. See docs/harness.md.
 """
 import os
 import socket
@@ -32,12 +35,37 @@ def _csum(b):
     return (~s) & 0xFFFF
 
 
-def udp_frame(sport, dport, payload):
+def udp_frame(sport, dport, payload, dst_ip=GUEST_IP, dst_mac=GUEST_MAC):
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x1234, 0x4000, 64, 17, 0,
-                     PEER_IP, GUEST_IP)
+                     PEER_IP, dst_ip)
     ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
-    return GUEST_MAC + PEER_MAC + b"\x08\x00" + ip + udp
+    return dst_mac + PEER_MAC + b"\x08\x00" + ip + udp
+
+
+def dhcp_reply(request):
+    """OFFER for a DISCOVER, ACK for a REQUEST; None for anything else."""
+    if len(request) < 240 or request[0] != 1 or request[236:240] != b"\x63\x82\x53\x63":
+        return None
+    xid, chaddr = request[4:8], request[28:44]
+    kind, i = None, 240
+    while i + 1 < len(request) and request[i] != 255:
+        if request[i] == 0:
+            i += 1
+            continue
+        code, ln = request[i], request[i + 1]
+        if code == 53 and ln == 1 and i + 2 < len(request):
+            kind = request[i + 2]
+        i += 2 + ln
+    answer = {1: 2, 3: 5}.get(kind)  # DISCOVER -> OFFER, REQUEST -> ACK
+    if answer is None:
+        return None
+    bootp = (bytes([2, 1, 6, 0]) + xid + b"\0\0\x80\0" + b"\0" * 4 + GUEST_IP + PEER_IP
+             + b"\0" * 4 + chaddr + b"\0" * 192 + b"\x63\x82\x53\x63")
+    opts = (bytes([53, 1, answer]) + bytes([54, 4]) + PEER_IP + bytes([51, 4]) + (3600).to_bytes(4, "big")
+            + bytes([1, 4, 255, 255, 255, 0]) + bytes([3, 4]) + PEER_IP
+            + bytes([6, 4, 10, 0, 2, 3]) + b"\xff")
+    return bootp + opts
 
 
 class L2Peer:
@@ -56,6 +84,7 @@ class L2Peer:
         self.results = {}
         self.lines = []  # lines the harness treats like guest output
         self.lock = threading.Lock()
+        self.dhcp = os.environ.get("L2PEER_DHCP", "1") != "0"
         threading.Thread(target=self._rx, daemon=True).start()
 
     def netdev(self):
@@ -87,6 +116,12 @@ class L2Peer:
                 udp = f[14 + ihl:]
                 sport, dport, ulen = struct.unpack("!HHH", udp[:6])
                 payload = udp[8:ulen]
+                if self.dhcp and sport == 68 and dport == 67:
+                    reply = dhcp_reply(payload)
+                    if reply:
+                        self.results["dhcp"] = "answered"
+                        self._send(udp_frame(67, 68, reply, b"\xff" * 4, b"\xff" * 6))
+                    continue
                 if sport == 7:
                     with self.lock:
                         self.echoed[payload] = (f[26:30], sport, dport)
