@@ -150,6 +150,20 @@ const NETSTACKD_DHCP: Service = Service {
     ],
 };
 
+/// dsoftbusd: a client of netstackd and of rngd, nothing else (no device).
+const DSOFTBUSD_GRANTS: &[Grant] = &[
+    Grant::Client {
+        ep: "net",
+        badge: 0x30,
+        slot: slots::dsoftbusd::NET,
+    },
+    Grant::Client {
+        ep: "rng",
+        badge: 0x30,
+        slot: slots::dsoftbusd::RNG,
+    },
+];
+
 /// rngd: the only service that gets the virtio-rng device.
 const RNGD: Service = Service {
     name: "rngd",
@@ -195,18 +209,7 @@ const fn os2vm(node: u8, addr: [u8; 4], flags: u64) -> [Service; 3] {
             image: "dsoftbusd",
             arg: node as u64 | flags,
             cmdline_flag: None,
-            grants: &[
-                Grant::Client {
-                    ep: "net",
-                    badge: 0x30,
-                    slot: slots::dsoftbusd::NET,
-                },
-                Grant::Client {
-                    ep: "rng",
-                    badge: 0x30,
-                    slot: slots::dsoftbusd::RNG,
-                },
-            ],
+            grants: DSOFTBUSD_GRANTS,
         },
     ]
 }
@@ -295,18 +298,7 @@ const CANONICAL_PROFILES: &[Profile] = &[
                 // node-a; also announce to the two in-VM test nodes' ports.
                 arg: DSOFTBUSD_SMOKE_ARG,
                 cmdline_flag: None,
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x30,
-                        slot: slots::dsoftbusd::NET,
-                    },
-                    Grant::Client {
-                        ep: "rng",
-                        badge: 0x30,
-                        slot: slots::dsoftbusd::RNG,
-                    },
-                ],
+                grants: DSOFTBUSD_GRANTS,
             },
             Service {
                 name: "dsoftbus-peer",
