@@ -75,6 +75,12 @@ os2vm-pcap:
     OS2VM_RESTART=0 OS2VM_PCAP={{justfile_directory()}}/build/os2vm.pcap python3 scripts/os2vm.py
     python3 scripts/pcap-check.py build/os2vm.pcap
 
+# Coverage-guided fuzzing of every decoder of untrusted bytes (cargo fuzz on
+# nightly; installed on demand): each target for `seconds`. See fuzz/README.md.
+fuzz seconds="20" *targets="":
+    NEXUS_FUZZ=1 bash scripts/setup.sh
+    bash scripts/fuzz.sh {{seconds}} {{targets}}
+
 # dsoftbusd reaches the network only through netstackd: no NIC driver or
 # TCP/IP stack may be in its dependency tree.
 check-deps:

@@ -70,3 +70,18 @@ if ! command -v just >/dev/null 2>&1; then
 fi
 
 say "ok: $(rustc --version), $(qemu-system-riscv64 --version | head -n1), just $(just --version | cut -d' ' -f2)"
+
+# Fuzzing (`just fuzz` / scripts/fuzz.sh, fuzz/README.md): cargo-fuzz needs
+# the nightly toolchain. Only with NEXUS_FUZZ=1 or on CI, so that a plain
+# setup stays fast.
+if [ "${NEXUS_FUZZ:-0}" = "1" ] || [ "${CI:-}" = "true" ]; then
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        say "installing Rust nightly (for cargo fuzz)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        say "installing cargo-fuzz"
+        cargo install --locked cargo-fuzz
+    fi
+    say "fuzz: ok: $(rustc +nightly --version), $(cargo fuzz --version)"
+fi

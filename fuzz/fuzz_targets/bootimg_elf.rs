@@ -48,7 +48,7 @@ fn check_plan(bytes: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     if let Ok(img) = BootImage::parse(data) {
         assert!(img.len() <= MAX_ENTRIES);
-        assert_eq!(img.is_empty(), img.len() == 0);
+        assert_eq!(img.is_empty(), img.entry(0).is_none());
         let table_end = HEADER + img.len() * ENTRY;
         for i in 0..img.len() {
             let (name, blob) = img
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
                 .expect("every entry of an accepted image reads");
             assert!(!name.is_empty());
             let off = blob.as_ptr() as usize - data.as_ptr() as usize;
-            assert!(off % 8 == 0 && off >= table_end && off + blob.len() <= data.len());
+            assert!(off.is_multiple_of(8) && off >= table_end && off + blob.len() <= data.len());
             let found = img.find(name.as_bytes()).expect("find() sees every entry");
             assert_eq!(found.as_ptr(), blob.as_ptr());
             for j in 0..i {
