@@ -73,7 +73,8 @@ impl RxBuf {
         }
     }
 
-    /// A placeholder without storage (for a session whose buffer arrives from its handshake).
+    /// An empty buffer with no storage yet: a session starts with it and
+    /// takes over the handshake's receive buffer when it is established.
     pub(crate) fn empty() -> Self {
         RxBuf {
             buf: Vec::new(),
