@@ -78,6 +78,7 @@ pub mod cache;
 pub mod driver;
 pub mod frame;
 pub mod handshake;
+pub mod mux;
 pub mod policy;
 pub mod session;
 
