@@ -419,6 +419,81 @@ fn dsoftbus_frames(c: &mut Corpus) {
     c.write("dsoftbus_frames", "forged_records", &s);
 }
 
+// ---------------------------------------------------------------- streams
+
+/// `dsoftbus_streams`: action chunks (see the target). Side A = ctl bit 7 clear.
+fn dsoftbus_streams(c: &mut Corpus) {
+    use dsoftbus::mux::{Frame, Mode, Priority};
+    const B: u8 = 0x80;
+    // A opens a message stream to `echo`, B accepts, A sends, B reads and echoes,
+    // A closes; frames move both ways.
+    let mut s = Vec::new();
+    chunk(&mut s, 1, b"echo");
+    chunk(&mut s, 8, &[]);
+    chunk(&mut s, B | 2, &[]);
+    chunk(&mut s, B | 8, &[]);
+    chunk(&mut s, 4, b"hello");
+    chunk(&mut s, 8, &[]);
+    chunk(&mut s, B | 5, &[0; 64]);
+    chunk(&mut s, B | 4, b"hello");
+    chunk(&mut s, B | 8, &[]);
+    chunk(&mut s, 5, &[0; 64]);
+    chunk(&mut s, 6, &[]);
+    chunk(&mut s, 8, &[]);
+    c.write("dsoftbus_streams", "message_echo", &s);
+    // A byte stream (bulk), large sends, a refused open and a reset.
+    let mut s = Vec::new();
+    chunk(&mut s, 1 | 0x30, b"bulk");
+    chunk(&mut s, 8, &[]);
+    chunk(&mut s, B | 2, &[]);
+    chunk(&mut s, B | 8, &[]);
+    for _ in 0..6 {
+        chunk(&mut s, 4, &[0x5a; 6000]);
+        chunk(&mut s, 8, &[]);
+        chunk(&mut s, B | 5 | 0x40, &[]);
+        chunk(&mut s, B | 8, &[]);
+    }
+    chunk(&mut s, B | 1, b"other");
+    chunk(&mut s, B | 8, &[]);
+    chunk(&mut s, 3, &[]);
+    chunk(&mut s, 8, &[]);
+    chunk(&mut s, 7, &[]);
+    chunk(&mut s, 8, &[]);
+    c.write("dsoftbus_streams", "bulk_refuse_reset", &s);
+    // Forged frames of every type into B.
+    let mut s = Vec::new();
+    let mut buf = [0u8; 64];
+    for f in [
+        Frame::Open {
+            id: 1,
+            prio: Priority::Interactive,
+            mode: Mode::Bytes,
+            window: 65536,
+            service: "echo",
+        },
+        Frame::Data {
+            id: 1,
+            end: false,
+            bytes: b"early",
+        },
+        Frame::Credit {
+            id: 1,
+            increment: 4096,
+        },
+        Frame::Accept { id: 2, window: 1 },
+        Frame::Close { id: 1 },
+        Frame::Reset {
+            id: 1,
+            reason: dsoftbus::mux::ResetReason::Cancelled,
+        },
+    ] {
+        let n = f.encode(&mut buf).unwrap();
+        chunk(&mut s, B, &buf[..n]);
+        chunk(&mut s, B | 2, &[]);
+    }
+    c.write("dsoftbus_streams", "forged_frames", &s);
+}
+
 // ---------------------------------------------------------------- lite
 
 mod lite {
@@ -735,6 +810,7 @@ fn main() {
     announces(&mut c);
     noise(&mut c);
     dsoftbus_frames(&mut c);
+    dsoftbus_streams(&mut c);
     lite::seeds(&mut c);
     bootimg(&mut c);
     println!(

@@ -1017,7 +1017,7 @@ impl Mux {
                 Ok(Some(Event::Readable(id)))
             }
             Frame::Credit { increment, .. } => {
-                if s.state == State::Incoming {
+                if s.state != State::Open {
                     return violation(self, ResetReason::Protocol);
                 }
                 s.credit += u64::from(increment);
@@ -1063,20 +1063,29 @@ impl Mux {
             return f.encode(out);
         }
         let window = self.cfg.window;
-        // Per-stream control: OPEN, ACCEPT, CREDIT, CLOSE.
+        // OPENs leave in id order (the peer requires increasing ids; the stream table
+        // is not ordered).
+        if let Some(s) = self
+            .streams
+            .iter_mut()
+            .filter(|s| s.state == State::OpenQueued)
+            .min_by_key(|s| s.id)
+        {
+            s.state = State::OpenSent;
+            let f = Frame::Open {
+                id: s.id,
+                prio: s.prio,
+                mode: s.mode,
+                window,
+                service: &s.service,
+            };
+            return f.encode(out);
+        }
+        // Per-stream control: ACCEPT, CREDIT, CLOSE.
         for i in 0..self.streams.len() {
             let fin = self.fin_ready(&self.streams[i]);
             let s = &mut self.streams[i];
-            let f = if s.state == State::OpenQueued {
-                s.state = State::OpenSent;
-                Frame::Open {
-                    id: s.id,
-                    prio: s.prio,
-                    mode: s.mode,
-                    window,
-                    service: &s.service,
-                }
-            } else if s.accept_due {
+            let f = if s.accept_due {
                 s.accept_due = false;
                 Frame::Accept { id: s.id, window }
             } else if s.credit_due > 0 {

@@ -727,3 +727,16 @@ fn many_streams_share_fairly_in_round_robin() {
     }
     assert_eq!(order, [ids.clone(), ids].concat());
 }
+
+/// Found by the `dsoftbus_streams` fuzz target: after a swap-remove reordered the
+/// stream table, OPENs left out of id order and the peer (rightly) closed the session.
+#[test]
+fn opens_leave_in_id_order_after_the_table_reorders() {
+    let (mut a, mut b) = pair();
+    let x = a.open("s", Mode::Bytes, Priority::Bulk).unwrap();
+    let _y = a.open("s", Mode::Bytes, Priority::Bulk).unwrap();
+    let _z = a.open("s", Mode::Bytes, Priority::Bulk).unwrap();
+    a.reset(x, ResetReason::Cancelled).unwrap();
+    let evs = pump(&mut a, &mut b, 10);
+    assert_eq!(evs.len(), 2);
+}
