@@ -29,7 +29,7 @@ use crate::error::NetError;
 use crate::types::{
     Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream, UdpSocket,
 };
-use crate::wire::{decode_reply, encode_request, Reply, Request};
+use crate::wire::{decode_reply, encode_request, Reply, Request, WaitSet};
 use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO};
 
 /// Spurious wake-ups tolerated by one blocking helper call before giving up
@@ -251,6 +251,20 @@ impl<T: Transport> NetClient<T> {
         };
         match self.request(&req)? {
             Reply::Wait { ready } => Ok(ready),
+            _ => unexpected(),
+        }
+    }
+
+    /// Waits until any handle of `set` satisfies its interest (or has
+    /// `HUP`/`ERROR`, or is gone); returns the ready mask (bit `i` = entry
+    /// `i`). `TimedOut` once the absolute monotonic `deadline_ns` passes.
+    pub fn wait_any(&mut self, set: &WaitSet, deadline_ns: u64) -> Result<u16, NetError> {
+        let req = Request::WaitAny {
+            set: *set,
+            deadline_ns,
+        };
+        match self.request(&req)? {
+            Reply::WaitAny { ready_mask } => Ok(ready_mask),
             _ => unexpected(),
         }
     }

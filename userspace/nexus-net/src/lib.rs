@@ -56,7 +56,10 @@ pub use types::{
     ClientId, Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream,
     UdpSocket,
 };
-pub use wire::{decode_reply, decode_request, encode_reply, encode_request, Op, Reply, Request};
+pub use wire::{
+    decode_reply, decode_request, encode_reply, encode_request, Op, Reply, Request, WaitSet,
+    MAX_WAIT_SET,
+};
 
 /// Largest IPC message (request or reply) the kernel copies, in bytes.
 ///

@@ -30,7 +30,7 @@ use crate::types::{ClientId, Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV
 use crate::types::{TcpListener, TcpStream, UdpSocket};
 use crate::wire::{
     decode_request, encode_error_reply, encode_reply, finish_read_reply, finish_recv_reply, Op,
-    Reply, Request, READ_DATA_OFFSET, RECV_DATA_OFFSET,
+    Reply, Request, WaitSet, READ_DATA_OFFSET, RECV_DATA_OFFSET,
 };
 use crate::{FACADE_MSG_MAX, MAX_BACKLOG, MAX_DATAGRAM, MAX_IO, MAX_PARKED, MAX_PARKED_PER_CLIENT};
 
@@ -134,6 +134,7 @@ pub enum Outcome {
 #[derive(Clone, Copy, Debug)]
 enum ParkedOp {
     Wait { handle: Handle, interest: Readiness },
+    WaitAny { set: WaitSet },
     Ping { token: u32, seq: u16 },
 }
 
@@ -149,6 +150,7 @@ impl Parked {
     fn op(&self) -> Op {
         match self.what {
             ParkedOp::Wait { .. } => Op::Wait,
+            ParkedOp::WaitAny { .. } => Op::WaitAny,
             ParkedOp::Ping { .. } => Op::Ping,
         }
     }
@@ -300,6 +302,27 @@ impl<S: Copy> Server<S> {
         }
     }
 
+    /// Ready mask of a `WaitAny` set: bit `i` for entry `i` that satisfies its
+    /// interest or is not (any more) a handle of `client`.
+    fn any_ready<B: Backend<Socket = S>>(
+        &mut self,
+        backend: &mut B,
+        client: ClientId,
+        set: &WaitSet,
+    ) -> u16 {
+        let mut mask = 0u16;
+        for (i, (handle, interest)) in set.entries().iter().enumerate() {
+            let hit = match self.handles.get(client, *handle) {
+                Err(_) => true,
+                Ok((_, sock)) => backend.readiness(sock).satisfies(*interest),
+            };
+            if hit {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
     /// This server's instance id (non-zero).
     pub fn instance(&self) -> u32 {
         self.instance
@@ -362,6 +385,10 @@ impl<S: Copy> Server<S> {
                             expired.then_some(Err(NetError::TimedOut))
                         }
                     }
+                },
+                ParkedOp::WaitAny { set } => match self.any_ready(backend, p.client, &set) {
+                    0 => expired.then_some(Err(NetError::TimedOut)),
+                    ready_mask => Some(Ok(Reply::WaitAny { ready_mask })),
                 },
                 ParkedOp::Ping { token, seq } => match backend.ping_poll(token, now_ns) {
                     Some(Ok(rtt_ns)) => Some(Ok(Reply::Ping { seq, rtt_ns })),
@@ -536,6 +563,22 @@ impl<S: Copy> Server<S> {
                         correlation,
                         deadline_ns,
                         what: ParkedOp::Wait { handle, interest },
+                    })?;
+                    return Ok(Exec::Parked);
+                }
+            }
+            Request::WaitAny { set, deadline_ns } => {
+                let ready_mask = self.any_ready(backend, client, &set);
+                if ready_mask != 0 {
+                    Reply::WaitAny { ready_mask }
+                } else if deadline_ns <= now_ns {
+                    return Err(NetError::TimedOut);
+                } else {
+                    self.parked.park(Parked {
+                        client,
+                        correlation,
+                        deadline_ns,
+                        what: ParkedOp::WaitAny { set },
                     })?;
                     return Ok(Exec::Parked);
                 }

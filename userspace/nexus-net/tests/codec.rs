@@ -52,6 +52,7 @@ fn sample_replies() -> Vec<Reply<'static>> {
         Reply::Wait {
             ready: Readiness::READABLE | Readiness::HUP | Readiness::ERROR,
         },
+        Reply::WaitAny { ready_mask: 0x8001 },
         Reply::LocalAddr(IfaceInfo {
             addr: [10, 0, 2, 15].into(),
             prefix_len: 24,
@@ -94,6 +95,64 @@ fn stats_reply_layout_is_pinned() {
         &buf[16..n],
         &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0]
     );
+}
+
+#[test]
+fn wait_any_layout_is_pinned_and_strict() {
+    let mut buf = vec![0u8; FACADE_MSG_MAX];
+    let mut set = nexus_net::WaitSet::new();
+    set.push(Handle::from_raw(0x0102), Readiness::READABLE)
+        .unwrap();
+    set.push(Handle::from_raw(0x0203), Readiness::WRITABLE)
+        .unwrap();
+    let req = Request::WaitAny {
+        set,
+        deadline_ns: 0x1122_3344_5566_7788,
+    };
+    let n = encode_request(&req, 9, 0, &mut buf).unwrap();
+    assert_eq!(n, 16 + 12 + 16);
+    assert_eq!(buf[2], 0x31);
+    assert_eq!(
+        &buf[16..n],
+        &[
+            0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 2, 0, 0, 0, //
+            0x02, 0x01, 0, 0, 1, 0, 0, 0, //
+            0x03, 0x02, 0, 0, 2, 0, 0, 0,
+        ]
+    );
+    assert_eq!(decode_request(&buf[..n]).unwrap().1, req);
+    // Undefined or non-interest bits, and an empty set, are range errors.
+    let mut bad = buf[..n].to_vec();
+    bad[16 + 12 + 4] = Readiness::HUP.bits();
+    assert_eq!(
+        decode_request(&bad).err().map(|e| e.error),
+        Some(NetError::InvalidInput)
+    );
+    let mut empty = buf[..16 + 12].to_vec();
+    empty[16 + 8] = 0;
+    empty[12] = 12;
+    assert_eq!(
+        decode_request(&empty).err().map(|e| e.error),
+        Some(NetError::InvalidInput)
+    );
+    // More entries than fit in a set.
+    let mut many = buf[..n].to_vec();
+    many[16 + 8] = 17;
+    assert!(decode_request(&many).is_err());
+    let mut full = nexus_net::WaitSet::new();
+    for i in 0..nexus_net::MAX_WAIT_SET {
+        full.push(Handle::from_raw(i as u32 + 1), Readiness::READABLE)
+            .unwrap();
+    }
+    assert_eq!(
+        full.push(Handle::from_raw(99), Readiness::READABLE),
+        Err(NetError::NoBufs)
+    );
+    // A zero ready mask is not a valid reply.
+    let n = encode_reply(&Reply::WaitAny { ready_mask: 1 }, 3, 1, &mut buf).unwrap();
+    assert_eq!(&buf[16..n], &[1, 0, 0, 0]);
+    buf[16] = 0;
+    assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
 }
 
 #[test]

@@ -555,3 +555,87 @@ fn every_reply_echoes_its_correlation_id() {
     let _ = h.close(0, 1, s);
     let _ = h.close(0, 1, l);
 }
+
+#[test]
+fn wait_any_wakes_on_any_handle_and_on_close() {
+    let mut h = three();
+    let (a, _) = h.bind(0, 1, 5000).unwrap();
+    let (a2, _) = h.bind(0, 1, 5001).unwrap();
+    let (b, _) = h.bind(1, 1, 5000).unwrap();
+    let mut set = nexus_net::WaitSet::new();
+    set.push(a.handle(), Readiness::READABLE).unwrap();
+    set.push(a2.handle(), Readiness::READABLE).unwrap();
+    // Nothing ready and the deadline already passed: TimedOut at once.
+    let now = h.net.now();
+    assert_eq!(
+        h.call(
+            0,
+            1,
+            &Request::WaitAny {
+                set,
+                deadline_ns: now
+            }
+        ),
+        Err(NetError::TimedOut)
+    );
+    let corr = h.park(
+        0,
+        1,
+        &Request::WaitAny {
+            set,
+            deadline_ns: u64::MAX,
+        },
+    );
+    assert!(h.poll(0).is_empty());
+    // Data for the second entry wakes it with bit 1.
+    h.send(1, 1, b, N0, 5001, b"hi").unwrap();
+    let woke = h.poll(0);
+    assert_eq!(woke.len(), 1);
+    assert_eq!(
+        (woke[0].1, woke_body(&woke[0].2)),
+        (corr, Ok(Reply::WaitAny { ready_mask: 0b10 }))
+    );
+    // Answered at once while ready; a closed entry counts as ready.
+    assert_eq!(
+        h.call(
+            0,
+            1,
+            &Request::WaitAny {
+                set,
+                deadline_ns: u64::MAX
+            }
+        ),
+        Ok(Reply::WaitAny { ready_mask: 0b10 })
+    );
+    let mut one = nexus_net::WaitSet::new();
+    one.push(a.handle(), Readiness::READABLE).unwrap();
+    let corr = h.park(
+        0,
+        1,
+        &Request::WaitAny {
+            set: one,
+            deadline_ns: u64::MAX,
+        },
+    );
+    h.close(0, 1, a).unwrap();
+    let woke = h.poll(0);
+    assert_eq!(
+        (woke[0].1, woke_body(&woke[0].2)),
+        (corr, Ok(Reply::WaitAny { ready_mask: 1 }))
+    );
+    // Another client's handle is never "ready" for it and cannot be probed:
+    // it reads as gone (bit set), exactly like a closed handle.
+    let mut theirs = nexus_net::WaitSet::new();
+    theirs.push(a2.handle(), Readiness::READABLE).unwrap();
+    assert_eq!(
+        h.call(
+            0,
+            2,
+            &Request::WaitAny {
+                set: theirs,
+                deadline_ns: u64::MAX
+            }
+        ),
+        Ok(Reply::WaitAny { ready_mask: 1 })
+    );
+}

@@ -24,7 +24,9 @@ pub use reply::{
     decode_reply, encode_error_reply, encode_reply, Reply, ReplyHeader, ReplyMsg, ServerStats,
 };
 pub(crate) use reply::{finish_read_reply, finish_recv_reply, READ_DATA_OFFSET, RECV_DATA_OFFSET};
-pub use request::{decode_request, encode_request, DecodeError, Request, RequestHeader};
+pub use request::{
+    decode_request, encode_request, DecodeError, Request, RequestHeader, WaitSet, MAX_WAIT_SET,
+};
 
 use crate::error::NetError;
 use crate::types::Ipv4Addr;
@@ -67,6 +69,8 @@ pub enum Op {
     Close = 0x20,
     /// Wait for readiness on a handle until an absolute deadline.
     Wait = 0x30,
+    /// Wait until any handle of a set is ready, until an absolute deadline.
+    WaitAny = 0x31,
     /// Query the interface address, prefix, gateway and MTU.
     LocalAddr = 0x40,
     /// Send one ICMP echo request and wait for the reply until a deadline.
@@ -78,7 +82,7 @@ pub enum Op {
 
 impl Op {
     /// Every op, in code order.
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::TcpListen,
         Op::TcpAccept,
         Op::TcpConnect,
@@ -90,6 +94,7 @@ impl Op {
         Op::UdpRecvFrom,
         Op::Close,
         Op::Wait,
+        Op::WaitAny,
         Op::LocalAddr,
         Op::Ping,
         Op::Stats,
@@ -235,7 +240,7 @@ mod tests {
             assert_eq!(Op::from_u8(op as u8), Some(op));
         }
         let known = Op::ALL.iter().filter(|o| Op::from_u8(**o as u8).is_some());
-        assert_eq!(known.count(), 14);
+        assert_eq!(known.count(), 15);
         assert_eq!(Op::from_u8(0), None);
         assert_eq!(Op::from_u8(0xff), None);
     }

@@ -96,6 +96,12 @@ pub enum Reply<'a> {
         /// Current readiness (satisfies the interest, or has HUP/ERROR).
         ready: Readiness,
     },
+    /// At least one handle of a `WaitAny` set is ready (or gone).
+    WaitAny {
+        /// Bit `i` set: entry `i` satisfies its interest, has `HUP`/`ERROR`,
+        /// or is no longer a handle of this client.
+        ready_mask: u16,
+    },
     /// Interface configuration.
     LocalAddr(IfaceInfo),
     /// Server resource usage.
@@ -161,6 +167,7 @@ impl Reply<'_> {
             Reply::UdpRecvFrom { .. } => Op::UdpRecvFrom,
             Reply::Close => Op::Close,
             Reply::Wait { .. } => Op::Wait,
+            Reply::WaitAny { .. } => Op::WaitAny,
             Reply::LocalAddr(_) => Op::LocalAddr,
             Reply::Ping { .. } => Op::Ping,
             Reply::Stats(_) => Op::Stats,
@@ -184,7 +191,10 @@ impl Reply<'_> {
     fn body_len(&self) -> usize {
         match self {
             Reply::TcpShutdown | Reply::Close => 0,
-            Reply::TcpWrite { .. } | Reply::UdpSendTo { .. } | Reply::Wait { .. } => 4,
+            Reply::TcpWrite { .. }
+            | Reply::UdpSendTo { .. }
+            | Reply::Wait { .. }
+            | Reply::WaitAny { .. } => 4,
             Reply::TcpListen { .. } | Reply::TcpConnect { .. } | Reply::UdpBind { .. } => 8,
             Reply::TcpAccept { .. } | Reply::LocalAddr(_) | Reply::Ping { .. } => 12,
             Reply::Stats(_) => 20,
@@ -223,6 +233,10 @@ impl Reply<'_> {
             Reply::Wait { ready } => {
                 w.u8(ready.bits())?;
                 w.pad(3)
+            }
+            Reply::WaitAny { ready_mask } => {
+                w.u16(ready_mask)?;
+                w.pad(2)
             }
             Reply::LocalAddr(info) => {
                 w.ipv4(info.addr)?;
@@ -427,6 +441,14 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
             let ready = Readiness::from_bits(r.u8()?).ok_or(NetError::Malformed)?;
             r.pad(3)?;
             Reply::Wait { ready }
+        }
+        Op::WaitAny => {
+            let ready_mask = r.u16()?;
+            r.pad(2)?;
+            if ready_mask == 0 {
+                return Err(NetError::Malformed);
+            }
+            Reply::WaitAny { ready_mask }
         }
         Op::LocalAddr => {
             let addr = r.ipv4()?;

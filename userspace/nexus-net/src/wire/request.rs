@@ -101,6 +101,14 @@ pub enum Request<'a> {
         /// Absolute monotonic deadline in nanoseconds.
         deadline_ns: u64,
     },
+    /// Wait until any handle of `set` is ready for its interest (or is gone),
+    /// or `deadline_ns` passes.
+    WaitAny {
+        /// Up to [`MAX_WAIT_SET`] handles with their interests.
+        set: WaitSet,
+        /// Absolute monotonic deadline in nanoseconds.
+        deadline_ns: u64,
+    },
     /// Query interface configuration.
     LocalAddr,
     /// Server resource usage.
@@ -114,6 +122,68 @@ pub enum Request<'a> {
         /// Absolute monotonic deadline in nanoseconds.
         deadline_ns: u64,
     },
+}
+
+/// Most handles one `WaitAny` watches (a client holds at most
+/// `MAX_HANDLES_PER_CLIENT` = 16).
+pub const MAX_WAIT_SET: usize = 16;
+
+/// The handles (with interests) of a `WaitAny`: 1..=[`MAX_WAIT_SET`] entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitSet {
+    len: u8,
+    entries: [(Handle, Readiness); MAX_WAIT_SET],
+}
+
+impl Default for WaitSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitSet {
+    /// An empty set (a `WaitAny` needs at least one entry).
+    pub const fn new() -> Self {
+        WaitSet {
+            len: 0,
+            entries: [(Handle::from_raw(0), Readiness::EMPTY); MAX_WAIT_SET],
+        }
+    }
+
+    /// Adds a handle; `NoBufs` when the set is full, `InvalidInput` for an
+    /// interest outside `READABLE | WRITABLE`.
+    pub fn push(&mut self, handle: impl Into<Handle>, interest: Readiness) -> Result<(), NetError> {
+        if interest.bits() & !Readiness::INTEREST_MASK != 0 {
+            return Err(NetError::InvalidInput);
+        }
+        let slot = self
+            .entries
+            .get_mut(usize::from(self.len))
+            .ok_or(NetError::NoBufs)?;
+        *slot = (handle.into(), interest);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Entries in order.
+    pub fn entries(&self) -> &[(Handle, Readiness)] {
+        &self.entries[..usize::from(self.len)]
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True if the set has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        *self = WaitSet::new();
+    }
 }
 
 /// The decoded request header (version and magic already checked).
@@ -159,6 +229,7 @@ impl Request<'_> {
             Request::UdpRecvFrom { .. } => Op::UdpRecvFrom,
             Request::Close { .. } => Op::Close,
             Request::Wait { .. } => Op::Wait,
+            Request::WaitAny { .. } => Op::WaitAny,
             Request::LocalAddr => Op::LocalAddr,
             Request::Stats => Op::Stats,
             Request::Ping { .. } => Op::Ping,
@@ -175,6 +246,13 @@ impl Request<'_> {
                 data.len() <= MAX_DATAGRAM && to.port() != 0 && !to.ip().is_unspecified()
             }
             Request::Wait { interest, .. } => interest.bits() & !Readiness::INTEREST_MASK == 0,
+            Request::WaitAny { set, .. } => {
+                !set.is_empty()
+                    && set
+                        .entries()
+                        .iter()
+                        .all(|(_, i)| i.bits() & !Readiness::INTEREST_MASK == 0)
+            }
             Request::Ping { addr, .. } => unicast_remote(addr),
             Request::TcpListen { .. }
             | Request::TcpAccept { .. }
@@ -202,6 +280,7 @@ impl Request<'_> {
             Request::TcpWrite { data, .. } => 8 + data.len(),
             Request::UdpSendTo { data, .. } => 12 + data.len(),
             Request::Wait { .. } | Request::Ping { .. } => 16,
+            Request::WaitAny { set, .. } => 12 + 8 * set.len(),
             Request::LocalAddr | Request::Stats => 0,
         }
     }
@@ -257,6 +336,17 @@ impl Request<'_> {
                 w.u8(interest.bits())?;
                 w.pad(3)?;
                 w.u64(deadline_ns)
+            }
+            Request::WaitAny { set, deadline_ns } => {
+                w.u64(deadline_ns)?;
+                w.u8(set.len)?;
+                w.pad(3)?;
+                for (h, i) in set.entries() {
+                    w.u32(h.raw())?;
+                    w.u8(i.bits())?;
+                    w.pad(3)?;
+                }
+                Ok(())
             }
             Request::LocalAddr | Request::Stats => Ok(()),
             Request::Ping {
@@ -380,6 +470,31 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
                 interest,
                 deadline_ns,
             }
+        }
+        Op::WaitAny => {
+            let deadline_ns = r.u64()?;
+            let n = usize::from(r.u8()?);
+            r.pad(3)?;
+            if n > MAX_WAIT_SET {
+                return Err(NetError::Malformed);
+            }
+            let mut set = WaitSet::new();
+            let mut bad = false;
+            for _ in 0..n {
+                let handle = Handle::from_raw(r.u32()?);
+                let bits = r.u8()?;
+                r.pad(3)?;
+                match Readiness::from_bits(bits) {
+                    Some(i) if bits & !Readiness::INTEREST_MASK == 0 => set.push(handle, i)?,
+                    _ => bad = true,
+                }
+            }
+            r.finish()?;
+            // An empty set or undefined interest bits are range errors.
+            if bad || set.is_empty() {
+                return Err(NetError::InvalidInput);
+            }
+            Request::WaitAny { set, deadline_ns }
         }
         Op::LocalAddr => Request::LocalAddr,
         Op::Stats => Request::Stats,

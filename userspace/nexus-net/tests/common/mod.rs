@@ -340,6 +340,16 @@ pub fn sample_requests() -> Vec<Request<'static>> {
             interest: Readiness::READABLE | Readiness::WRITABLE,
             deadline_ns: u64::MAX,
         },
+        Request::WaitAny {
+            set: {
+                let mut set = nexus_net::WaitSet::new();
+                set.push(s.handle(), Readiness::READABLE).unwrap();
+                set.push(u.handle(), Readiness::READABLE | Readiness::WRITABLE)
+                    .unwrap();
+                set
+            },
+            deadline_ns: 7,
+        },
         Request::Wait {
             handle: u.handle(),
             interest: Readiness::EMPTY,
