@@ -76,6 +76,7 @@ extern crate alloc;
 
 pub mod announce;
 pub mod cache;
+pub mod daemon;
 pub mod driver;
 pub mod frame;
 pub mod handshake;

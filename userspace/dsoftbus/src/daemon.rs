@@ -1,0 +1,1323 @@
+//! The DSoftBus daemon core: discovery, sessions and streams over the sockets facade,
+//! without ever blocking. `dsoftbusd` is a thin loop around [`Daemon`]; host tests drive
+//! the same code on the fake network.
+//!
+//! Design notes:
+//! - **Never blocks.** Every facade call is non-blocking. [`Daemon::poll`] does one pass
+//!   (announce, drain announces, accept, advance handshakes, serve sessions, expire) and
+//!   returns the absolute time it must run again by; the caller then sleeps in one facade
+//!   `WaitAny` on [`Daemon::wait_set`] (every socket, each with the readiness that lets it
+//!   progress) until that time ([`Daemon::wait`]). Records are served when they arrive.
+//! - **Budgets.** Per pass and session, at most [`READ_BUDGET`] bytes are read and
+//!   [`WRITE_BUDGET`] bytes written; a session that used its budget makes `poll` ask to
+//!   run again at once, so one busy peer cannot starve the others or the local side.
+//! - **A peer that never reads costs only its own streams.** Each session queues at most
+//!   [`TX_QUEUE`] sealed bytes; when the socket does not drain, nothing more is pulled from
+//!   its stream multiplexer, whose streams then stop taking data (`WouldBlock` for their
+//!   local senders). Pongs coalesce into one pending token.
+//! - **Slots.** At most [`Limits::max_sessions`] sessions and [`Limits::max_pending`]
+//!   handshakes; inbound handshakes (peers not yet authenticated) may take at most
+//!   [`Limits::max_inbound_pending`] of the handshake slots and at most two per source
+//!   address, so unknown peers can never take every slot, and dials to discovered peers
+//!   always find one. A session exists only for a discovered peer with the discovered key.
+//! - **One session per pair.** Both sides dial a discovered peer they have no session
+//!   with; if two sessions to the same peer come up (a crossing dial), the one initiated by
+//!   the smaller device id stays and the other is closed, on both sides alike.
+//! - **Streams.** Every session carries a [`Mux`]; the local side uses the stream API
+//!   ([`Daemon::open`], [`Daemon::send`], [`Daemon::recv`], ...) with [`StreamRef`]s and
+//!   learns what happened from [`Daemon::next_event`]. The built-in `nodeinfo` service
+//!   (remote proxy, deny-by-default through [`ProxyPolicy`]) is served on streams too.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+
+use nexus_net::{
+    Ipv4Addr, NetClient, NetError, Readiness, SocketAddrV4, TcpListener, Transport, UdpSocket,
+    WaitSet,
+};
+
+use crate::cache::{CacheConfig, PeerCache};
+use crate::driver::{drain_announces, send_announce, Connection, PendingSession};
+use crate::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory};
+use crate::mux::{
+    Event, Mode, Mux, MuxConfig, MuxError, Priority, RefuseReason, ResetReason, StreamError,
+    StreamId,
+};
+use crate::policy::ProxyPolicy;
+use crate::session::{Record, SessionError};
+use crate::{KEY_LEN, MAX_RECORD_PAYLOAD, MAX_SERVICES, MAX_WIRE_FRAME};
+
+/// Bytes read per session and pass.
+pub const READ_BUDGET: usize = 64 * 1024;
+/// Bytes written per session and pass.
+pub const WRITE_BUDGET: usize = 64 * 1024;
+/// Sealed bytes a session may queue for its socket.
+pub const TX_QUEUE: usize = 3 * MAX_WIRE_FRAME;
+/// Events queued for the local side before new ones are dropped (and counted).
+pub const MAX_EVENTS: usize = 512;
+/// Name of the built-in remote-proxy service.
+pub const NODEINFO: &str = "nodeinfo";
+
+/// What the daemon needs from its platform.
+pub trait Platform {
+    /// Monotonic time in ns.
+    fn now_ns(&mut self) -> u64;
+    /// 32 fresh random bytes for an ephemeral key; `None` if no entropy.
+    fn ephemeral(&mut self) -> Option<[u8; KEY_LEN]>;
+    /// One console line.
+    fn log(&mut self, line: fmt::Arguments<'_>);
+    /// Heap bytes in use (reported by `nodeinfo` for leak checks); 0 if unknown.
+    fn heap_used(&mut self) -> usize {
+        0
+    }
+}
+
+/// Timing and slot limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Live sessions.
+    pub max_sessions: usize,
+    /// Handshakes in progress (both directions).
+    pub max_pending: usize,
+    /// Of those, inbound ones (not yet authenticated peers).
+    pub max_inbound_pending: usize,
+    /// A handshake must finish within this time.
+    pub handshake_ns: u64,
+    /// Announce period.
+    pub announce_ns: u64,
+    /// Peers stop being live this long after their last announce.
+    pub peer_ttl_ns: u64,
+    /// A session pings its peer this often when idle ...
+    pub keepalive_ns: u64,
+    /// ... and is closed when nothing arrived for this long.
+    pub silence_ns: u64,
+    /// First redial delay after a failed dial; doubles per failure up to `redial_max_ns`.
+    pub redial_ns: u64,
+    /// Longest redial delay.
+    pub redial_max_ns: u64,
+    /// The node with the larger device id waits this long after discovering a peer
+    /// before dialling it, so the smaller one's dial usually wins without a crossing.
+    pub defer_ns: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 8,
+            max_pending: 6,
+            max_inbound_pending: 3,
+            handshake_ns: 5_000_000_000,
+            announce_ns: 500_000_000,
+            peer_ttl_ns: 3_000_000_000,
+            keepalive_ns: 1_000_000_000,
+            silence_ns: 4_000_000_000,
+            redial_ns: 500_000_000,
+            redial_max_ns: 8_000_000_000,
+            defer_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// The daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// TCP port of the session listener (announced).
+    pub session_port: u16,
+    /// UDP port we receive announces on (and announce to).
+    pub discovery_port: u16,
+    /// Also announce to these UDP ports (several nodes sharing one address); 0 = none.
+    pub extra_announce_ports: [u16; 2],
+    /// Services remote peers may open (deny by default). `nodeinfo` is served by the
+    /// daemon itself when allowed; other names must also be published locally.
+    pub remote_policy: ProxyPolicy,
+    /// Stream limits per session.
+    pub mux: MuxConfig,
+    /// Slots and timers.
+    pub limits: Limits,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// The facade refused a socket.
+    Net(NetError),
+}
+
+/// A stream as the local side names it: the session it lives on and its id there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamRef {
+    /// Session serial (never reused while the daemon runs).
+    pub session: u64,
+    /// Stream id inside the session.
+    pub id: StreamId,
+}
+
+/// Why a local bus operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusError {
+    /// No live discovery entry for that device id.
+    UnknownPeer,
+    /// The peer is discovered but no session is up yet (one is being dialled).
+    NotConnected,
+    /// The stream's session ended (peer gone, expired, or netstackd restarted).
+    PeerGone,
+    /// No such stream (reset, refused, finished, or never opened).
+    UnknownStream,
+    /// Nothing to read / no room to write now.
+    WouldBlock,
+    /// Message empty or over the message limit.
+    BadMessage,
+    /// Output buffer shorter than the next message.
+    BufferTooSmall,
+    /// Operation not valid in the stream's state.
+    WrongState,
+    /// No stream slot left on that session.
+    TooManyStreams,
+    /// Invalid service name, or the local publish table is full.
+    BadName,
+}
+
+impl From<StreamError> for BusError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Unknown => BusError::UnknownStream,
+            StreamError::WouldBlock => BusError::WouldBlock,
+            StreamError::BadMessage => BusError::BadMessage,
+            StreamError::BufferTooSmall => BusError::BufferTooSmall,
+            StreamError::WrongState => BusError::WrongState,
+            StreamError::TooManyStreams => BusError::TooManyStreams,
+            StreamError::BadName => BusError::BadName,
+        }
+    }
+}
+
+/// Something the local side should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A session with this peer came up (its services are in the peer cache).
+    PeerOnline(String),
+    /// The session with this peer ended.
+    PeerOffline(String),
+    /// A peer opens a stream to a service published locally: [`Daemon::accept`] or
+    /// [`Daemon::refuse`].
+    Incoming {
+        /// The stream.
+        stream: StreamRef,
+        /// Opening device.
+        peer: String,
+        /// Requested service.
+        service: String,
+        /// Delivery mode.
+        mode: Mode,
+        /// Scheduling class.
+        prio: Priority,
+    },
+    /// Our open was accepted.
+    Accepted(StreamRef),
+    /// Our open was refused (the stream is gone).
+    Refused(StreamRef, RefuseReason),
+    /// Data (or a whole message) can be read.
+    Readable(StreamRef),
+    /// The peer granted credit.
+    Writable(StreamRef),
+    /// The peer closed its direction.
+    Finished(StreamRef),
+    /// The stream was reset (gone).
+    Reset(StreamRef, ResetReason),
+    /// The stream's session ended (gone).
+    PeerGone(StreamRef),
+}
+
+/// Counters for status and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaemonStats {
+    /// Sessions established (both directions).
+    pub sessions_up: u64,
+    /// Sessions closed for any reason.
+    pub sessions_down: u64,
+    /// Handshakes that failed.
+    pub handshakes_failed: u64,
+    /// Inbound connections closed at once because no inbound slot was free.
+    pub inbound_refused: u64,
+    /// Duplicate sessions closed by the one-session-per-pair rule.
+    pub duplicates_closed: u64,
+    /// Passes that stopped reading or writing a session because of its budget.
+    pub budget_hits: u64,
+    /// Local events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Times the facade reported `ServerRestarted`.
+    pub net_restarts: u64,
+}
+
+/// Remembers which device id the handshake asked about (for log lines).
+struct Directory<'a> {
+    cache: &'a PeerCache,
+    now: u64,
+    asked: RefCell<String>,
+}
+
+impl PeerDirectory for Directory<'_> {
+    fn static_key(&self, device_id: &str) -> Option<[u8; KEY_LEN]> {
+        let mut a = self.asked.borrow_mut();
+        a.clear();
+        a.push_str(device_id);
+        self.cache.get(device_id, self.now).map(|e| *e.static_key())
+    }
+}
+
+struct Pending {
+    hs: PendingSession,
+    dialled: Option<String>,
+    from: Ipv4Addr,
+    started_ns: u64,
+}
+
+struct Live {
+    serial: u64,
+    up_ns: u64,
+    conn: Connection,
+    mux: Mux,
+    last_rx_ns: u64,
+    next_ping_ns: u64,
+    pong_due: Option<u64>,
+    ping_due: bool,
+    txq: Vec<u8>,
+    tx_off: usize,
+    /// Built-in `nodeinfo` streams waiting for their request.
+    builtin: Vec<StreamId>,
+}
+
+impl Live {
+    fn peer(&self) -> &str {
+        self.conn.peer_device_id()
+    }
+
+    fn tx_pending(&self) -> usize {
+        self.txq.len() - self.tx_off
+    }
+
+    /// Something is due to be sealed and the queue has room for it.
+    fn can_progress(&self) -> bool {
+        self.tx_pending() + MAX_WIRE_FRAME <= TX_QUEUE
+            && (self.pong_due.is_some() || self.ping_due || self.mux.wants_transmit())
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Session(SessionError),
+    Mux(MuxError),
+    Silent,
+}
+
+/// The DSoftBus daemon.
+pub struct Daemon<T: Transport, P: Platform> {
+    net: NetClient<T>,
+    p: P,
+    cfg: DaemonConfig,
+    me: LocalIdentity,
+    udp: UdpSocket,
+    listener: TcpListener,
+    cache: PeerCache,
+    published: Vec<String>,
+    announce_seq: u32,
+    next_announce: u64,
+    pending: Vec<Pending>,
+    live: Vec<Live>,
+    next_serial: u64,
+    seal_buf: Vec<u8>,
+    frame_buf: Vec<u8>,
+    started_ns: u64,
+    known: Vec<String>,
+    retry: Vec<(String, u64, u32)>,
+    restarted: bool,
+    hot: bool,
+    events: VecDeque<BusEvent>,
+    stats: DaemonStats,
+}
+
+impl<T: Transport, P: Platform> Daemon<T, P> {
+    /// Binds the discovery port and the session listener.
+    pub fn start(
+        mut net: NetClient<T>,
+        mut p: P,
+        me: LocalIdentity,
+        cfg: DaemonConfig,
+    ) -> Result<Self, StartError> {
+        p.log(format_args!("dsoftbusd: ready id={}", me.device_id()));
+        let (udp, _) = net.udp_bind(cfg.discovery_port).map_err(StartError::Net)?;
+        p.log(format_args!("dsoftbusd: discovery up (udp)"));
+        let listener = match net.tcp_listen(cfg.session_port, 8) {
+            Ok((l, _)) => l,
+            Err(e) => {
+                let _ = net.close(udp);
+                return Err(StartError::Net(e));
+            }
+        };
+        p.log(format_args!("dsoftbusd: os transport up (udp+tcp)"));
+        let cache = PeerCache::new(CacheConfig {
+            capacity: 16,
+            ttl_ns: cfg.limits.peer_ttl_ns,
+        })
+        .with_local_device_id(me.device_id());
+        let now = p.now_ns();
+        let mut published = Vec::new();
+        if cfg.remote_policy.allows(NODEINFO) {
+            published.push(String::from(NODEINFO));
+        }
+        Ok(Daemon {
+            net,
+            p,
+            cfg,
+            me,
+            udp,
+            listener,
+            cache,
+            published,
+            // A boot-time-derived start survives reboots of this node (docs §2).
+            announce_seq: (now / 1_000_000) as u32 | 1,
+            next_announce: now,
+            pending: Vec::new(),
+            live: Vec::new(),
+            next_serial: 1,
+            seal_buf: vec![0u8; MAX_WIRE_FRAME],
+            frame_buf: vec![0u8; MAX_RECORD_PAYLOAD],
+            started_ns: now,
+            known: Vec::new(),
+            retry: Vec::new(),
+            restarted: false,
+            hot: false,
+            events: VecDeque::new(),
+            stats: DaemonStats::default(),
+        })
+    }
+
+    /// The peer cache.
+    pub fn cache(&self) -> &PeerCache {
+        &self.cache
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DaemonStats {
+        self.stats
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Handshakes in progress (inbound, outbound).
+    pub fn pending(&self) -> (usize, usize) {
+        let inbound = self.pending.iter().filter(|p| p.dialled.is_none()).count();
+        (inbound, self.pending.len() - inbound)
+    }
+
+    /// Device ids with a live session.
+    pub fn connected(&self) -> impl Iterator<Item = &str> {
+        self.live.iter().map(|l| l.peer())
+    }
+
+    /// Bytes buffered by every session (queued sealed bytes plus stream buffers).
+    pub fn buffered(&self) -> usize {
+        self.live
+            .iter()
+            .map(|l| l.tx_pending() + l.mux.buffered())
+            .sum()
+    }
+
+    /// Upper bound of [`buffered`](Self::buffered) with the configured limits.
+    pub fn max_buffered(&self) -> usize {
+        self.cfg.limits.max_sessions * (TX_QUEUE + self.cfg.mux.max_buffered())
+    }
+
+    /// Our identity.
+    pub fn identity(&self) -> &LocalIdentity {
+        &self.me
+    }
+
+    /// Logs through the platform.
+    pub fn log(&mut self, line: fmt::Arguments<'_>) {
+        self.p.log(line);
+    }
+
+    fn event(&mut self, e: BusEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.stats.events_dropped += 1;
+        } else {
+            self.events.push_back(e);
+        }
+    }
+
+    /// The next event for the local side.
+    pub fn next_event(&mut self) -> Option<BusEvent> {
+        self.events.pop_front()
+    }
+
+    // ------------------------------------------------------------ publishing
+
+    /// Announces `service` (and lets remote peers open it if the remote policy allows).
+    pub fn publish(&mut self, service: &str) -> Result<(), BusError> {
+        if !crate::announce::valid_service_name(service) {
+            return Err(BusError::BadName);
+        }
+        if self.published.iter().any(|s| s == service) {
+            return Ok(());
+        }
+        if self.published.len() >= MAX_SERVICES {
+            return Err(BusError::BadName);
+        }
+        self.published.push(String::from(service));
+        self.content_changed();
+        Ok(())
+    }
+
+    /// Stops announcing `service`; later opens are refused as not published.
+    pub fn unpublish(&mut self, service: &str) {
+        let before = self.published.len();
+        self.published.retain(|s| s != service);
+        if self.published.len() != before {
+            self.content_changed();
+        }
+    }
+
+    /// Services we announce.
+    pub fn published(&self) -> &[String] {
+        &self.published
+    }
+
+    fn content_changed(&mut self) {
+        self.announce_seq = self.announce_seq.wrapping_add(1);
+        self.next_announce = 0;
+    }
+
+    // ------------------------------------------------------------ the loop
+
+    /// One non-blocking pass; returns the absolute time to run again by (now if a
+    /// budget ran out).
+    pub fn poll(&mut self) -> u64 {
+        let now = self.p.now_ns();
+        self.hot = false;
+        if self.restarted {
+            self.reopen(now);
+            if self.restarted {
+                // No handle to wait on: retry at a bounded pace.
+                return now + 50_000_000;
+            }
+        }
+        if now >= self.next_announce {
+            self.announce(now);
+        }
+        self.discover(now);
+        self.accept_inbound(now);
+        self.handshakes(now);
+        self.sessions_io(now);
+        self.expire_peers(now);
+        self.cache.purge_expired(now);
+        if self.hot {
+            return now;
+        }
+        self.wake_time(now)
+    }
+
+    fn wake_time(&self, now: u64) -> u64 {
+        let l = &self.cfg.limits;
+        let mut t = self.next_announce.min(now + l.peer_ttl_ns);
+        for p in &self.pending {
+            t = t.min(p.started_ns + l.handshake_ns);
+        }
+        for x in &self.live {
+            t = t.min(x.next_ping_ns);
+            if x.can_progress() {
+                t = now;
+            }
+        }
+        for (_, at, _) in &self.retry {
+            if *at > now {
+                t = t.min(*at);
+            }
+        }
+        t.max(now)
+    }
+
+    /// Every socket with the readiness that lets it progress (for one `WaitAny`).
+    pub fn wait_set(&self) -> WaitSet {
+        let mut set = WaitSet::new();
+        let _ = set.push(self.udp, Readiness::READABLE);
+        let _ = set.push(self.listener, Readiness::READABLE);
+        for p in &self.pending {
+            let _ = set.push(p.hs.stream(), p.hs.interest());
+        }
+        for l in &self.live {
+            let mut want = Readiness::READABLE;
+            if l.tx_pending() > 0 {
+                want |= Readiness::WRITABLE;
+            }
+            let _ = set.push(l.conn.stream(), want);
+        }
+        set
+    }
+
+    /// Sleeps in one facade `WaitAny` on [`wait_set`](Self::wait_set) until something is
+    /// ready or `until` passes.
+    pub fn wait(&mut self, until: u64) {
+        if self.restarted {
+            return;
+        }
+        let set = self.wait_set();
+        if let Err(NetError::ServerRestarted) = self.net.wait_any(&set, until) {
+            self.net_restarted();
+        }
+    }
+
+    fn net_restarted(&mut self) {
+        if !self.restarted {
+            self.stats.net_restarts += 1;
+        }
+        self.restarted = true;
+    }
+
+    fn announce(&mut self, now: u64) {
+        let names: Vec<&str> = self.published.iter().map(|s| s.as_str()).collect();
+        self.next_announce = now + self.cfg.limits.announce_ns;
+        let Ok(a) = self
+            .me
+            .announce(self.announce_seq, self.cfg.session_port, &names)
+        else {
+            return;
+        };
+        let iface = match self.net.local_addr() {
+            Ok(i) => i,
+            Err(NetError::ServerRestarted) => return self.net_restarted(),
+            Err(_) => return,
+        };
+        let bcast = iface.broadcast();
+        let mut ports = [self.cfg.discovery_port, 0, 0];
+        ports[1..].copy_from_slice(&self.cfg.extra_announce_ports);
+        for port in ports.into_iter().filter(|&p| p != 0) {
+            let _ = send_announce(&mut self.net, self.udp, SocketAddrV4::new(bcast, port), &a);
+        }
+    }
+
+    fn discover(&mut self, now: u64) {
+        let before: Vec<String> = self
+            .cache
+            .live(now)
+            .map(|e| String::from(e.device_id()))
+            .collect();
+        match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
+            Ok(s) if s.received > 0 => self.hot = true,
+            Ok(_) => {}
+            Err(NetError::ServerRestarted) => return self.net_restarted(),
+            Err(_) => return,
+        }
+        let ids: Vec<String> = self
+            .cache
+            .live(now)
+            .map(|e| String::from(e.device_id()))
+            .collect();
+        for id in &ids {
+            if !before.contains(id) {
+                self.p
+                    .log(format_args!("dsoftbusd: peer discovered id={}", id));
+                // The smaller device id dials first; we follow only if it does not.
+                if id.as_str() < self.me.device_id() && self.redial_state(id).is_none() {
+                    if self.retry.len() >= 16 {
+                        self.retry.remove(0);
+                    }
+                    self.retry
+                        .push((id.clone(), now + self.cfg.limits.defer_ns, 0));
+                }
+            }
+        }
+        for id in ids {
+            let due = self
+                .retry
+                .iter()
+                .find(|(r, _, _)| *r == id)
+                .is_none_or(|(_, t, _)| now >= *t);
+            if due && !self.has_session_or_dial(&id) {
+                self.dial(&id, now);
+            }
+        }
+    }
+
+    fn has_session_or_dial(&self, id: &str) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.dialled.as_deref() == Some(id))
+            || self.live.iter().any(|l| l.peer() == id)
+    }
+
+    fn back_off(&mut self, id: &str, now: u64) {
+        let l = self.cfg.limits;
+        let fails = self
+            .retry
+            .iter()
+            .find(|(r, _, _)| r == id)
+            .map_or(0, |(_, _, n)| *n);
+        self.retry.retain(|(r, _, _)| r != id);
+        if self.retry.len() >= 16 {
+            self.retry.remove(0);
+        }
+        let delay = l
+            .redial_ns
+            .saturating_mul(1 << fails.min(16))
+            .min(l.redial_max_ns);
+        self.retry
+            .push((String::from(id), now + delay, fails.saturating_add(1)));
+    }
+
+    /// Current redial delay state for a peer: (next dial time, failures so far).
+    pub fn redial_state(&self, id: &str) -> Option<(u64, u32)> {
+        self.retry
+            .iter()
+            .find(|(r, _, _)| r == id)
+            .map(|(_, t, n)| (*t, *n))
+    }
+
+    fn dial(&mut self, id: &str, now: u64) {
+        // Inbound handshakes never hold more than `max_inbound_pending` slots, so
+        // at least `max_pending - max_inbound_pending` are always left for dials.
+        if self.pending.len() >= self.cfg.limits.max_pending
+            || self.live.len() >= self.cfg.limits.max_sessions
+        {
+            return;
+        }
+        let Some(entry) = self.cache.get(id, now).cloned() else {
+            return;
+        };
+        let Some(eph) = self.p.ephemeral() else {
+            self.p
+                .log(format_args!("dsoftbusd: no entropy; not dialling {}", id));
+            return;
+        };
+        let deadline = now + self.cfg.limits.handshake_ns;
+        match PendingSession::connect(&mut self.net, &entry, &self.me, eph, deadline) {
+            Ok(hs) => self.pending.push(Pending {
+                hs,
+                dialled: Some(String::from(id)),
+                from: entry.addr(),
+                started_ns: now,
+            }),
+            Err(AuthError::Net(NetError::ServerRestarted)) => self.net_restarted(),
+            Err(e) => {
+                self.back_off(id, now);
+                self.p
+                    .log(format_args!("dsoftbusd: dial {} failed: {:?}", id, e))
+            }
+        }
+    }
+
+    fn accept_inbound(&mut self, now: u64) {
+        loop {
+            let (stream, from) = match self.net.tcp_accept(self.listener) {
+                Ok(x) => x,
+                Err(NetError::ServerRestarted) => return self.net_restarted(),
+                Err(_) => return,
+            };
+            let inbound = self.pending.iter().filter(|p| p.dialled.is_none()).count();
+            let same = self
+                .pending
+                .iter()
+                .filter(|p| p.dialled.is_none() && p.from == *from.ip())
+                .count();
+            if inbound >= self.cfg.limits.max_inbound_pending
+                || self.pending.len() >= self.cfg.limits.max_pending
+                || same >= 2
+            {
+                // Unknown peers never hold more than their share of the slots.
+                self.stats.inbound_refused += 1;
+                let _ = self.net.close(stream);
+                continue;
+            }
+            let Some(eph) = self.p.ephemeral() else {
+                let _ = self.net.close(stream);
+                return;
+            };
+            self.pending.push(Pending {
+                hs: PendingSession::accepted(
+                    stream,
+                    &self.me,
+                    eph,
+                    now + self.cfg.limits.handshake_ns,
+                ),
+                dialled: None,
+                from: *from.ip(),
+                started_ns: now,
+            });
+        }
+    }
+
+    fn handshakes(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let dir = Directory {
+                cache: &self.cache,
+                now,
+                asked: RefCell::new(String::new()),
+            };
+            let r = self.pending[i].hs.step(&mut self.net, now, &dir);
+            let claimed = dir.asked.borrow().clone();
+            match r {
+                Ok(None) => i += 1,
+                Ok(Some(conn)) => {
+                    let p = self.pending.swap_remove(i);
+                    let peer = String::from(conn.peer_device_id());
+                    self.retry.retain(|(r, _, _)| *r != peer);
+                    self.established(conn, p, now);
+                }
+                Err(e) => {
+                    let p = self.pending.swap_remove(i);
+                    self.stats.handshakes_failed += 1;
+                    if let AuthError::Net(NetError::ServerRestarted) = e {
+                        self.net_restarted();
+                        continue;
+                    }
+                    if let Some(id) = &p.dialled {
+                        self.back_off(id, now);
+                    }
+                    let who = p.dialled.unwrap_or(claimed);
+                    match e {
+                        AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
+                            format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
+                        ),
+                        AuthError::Identity(IdentityError::UnknownDevice) => {
+                            self.p.log(format_args!(
+                            "dsoftbusd: identity unknown peer={} (no discovery entry; no session)",
+                            who
+                        ))
+                        }
+                        _ => self.p.log(format_args!(
+                            "dsoftbusd: handshake failed peer={} ({:?})",
+                            who, e
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    fn established(&mut self, conn: Connection, p: Pending, now: u64) {
+        let id = String::from(conn.peer_device_id());
+        let initiated = p.dialled.is_some();
+        let role = if initiated { "out" } else { "in" };
+        self.p
+            .log(format_args!("dsoftbusd: identity bound peer={}", id));
+        self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
+        self.p.log(format_args!(
+            "dsoftbusd: os session ok peer={} dir={} handshake_us={}",
+            id,
+            role,
+            now.saturating_sub(p.started_ns) / 1000
+        ));
+        // One session per pair. Two that came up together (crossing dials): the one
+        // initiated by the smaller device id wins, on both sides alike. An older one is
+        // stale (the peer restarted and dialled again): the new one wins.
+        if let Some(j) = self.live.iter().position(|l| l.peer() == id) {
+            let crossing = now.saturating_sub(self.live[j].up_ns) < self.cfg.limits.handshake_ns;
+            let new_wins = !crossing || (self.me.device_id() < id.as_str()) == initiated;
+            self.stats.duplicates_closed += 1;
+            if !new_wins {
+                let _ = self.net.close(conn.stream());
+                return;
+            }
+            self.drop_session(j, "duplicate");
+        }
+        if self.live.len() >= self.cfg.limits.max_sessions {
+            let _ = self.net.close(conn.stream());
+            return;
+        }
+        if self.known.contains(&id) {
+            self.p.log(format_args!(
+                "dsoftbusd: peer reconnected id={} dir={}",
+                id, role
+            ));
+        }
+        self.stats.sessions_up += 1;
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.live.push(Live {
+            serial,
+            up_ns: now,
+            conn,
+            mux: Mux::new(self.cfg.mux, initiated),
+            last_rx_ns: now,
+            next_ping_ns: now + self.cfg.limits.keepalive_ns,
+            pong_due: None,
+            ping_due: false,
+            txq: Vec::new(),
+            tx_off: 0,
+            builtin: Vec::new(),
+        });
+        self.event(BusEvent::PeerOnline(id));
+    }
+
+    /// Closes session `i` and tells the local side about every stream it carried.
+    fn drop_session(&mut self, i: usize, why: &str) {
+        let l = self.live.swap_remove(i);
+        self.stats.sessions_down += 1;
+        self.p.log(format_args!(
+            "dsoftbusd: session closed peer={} ({})",
+            l.peer(),
+            why
+        ));
+        let _ = self.net.close(l.conn.stream());
+        for id in l.mux.ids() {
+            if !l.builtin.contains(&id) {
+                self.event(BusEvent::PeerGone(StreamRef {
+                    session: l.serial,
+                    id,
+                }));
+            }
+        }
+        if !self.live.iter().any(|x| x.peer() == l.peer()) {
+            self.event(BusEvent::PeerOffline(String::from(l.peer())));
+            let id = String::from(l.peer());
+            if !self.known.contains(&id) && why != "duplicate" {
+                if self.known.len() >= 64 {
+                    self.known.remove(0);
+                }
+                self.known.push(id);
+            }
+        }
+    }
+
+    fn sessions_io(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.live.len() {
+            match self.one_session(i, now) {
+                Ok(()) => i += 1,
+                Err(End::Session(SessionError::Net(NetError::ServerRestarted))) => {
+                    self.net_restarted();
+                    return;
+                }
+                Err(End::Silent) if self.cache.get(self.live[i].peer(), now).is_none() => {
+                    // Silent and no longer announcing: the node went away.
+                    let id = String::from(self.live[i].peer());
+                    self.p.log(format_args!(
+                        "dsoftbusd: peer expired id={}; session closed",
+                        id
+                    ));
+                    self.drop_session(i, "expired");
+                }
+                Err(e) => {
+                    let why = match e {
+                        End::Session(SessionError::Closed) => String::from("peer closed"),
+                        End::Session(e) => alloc::format!("{:?}", e),
+                        End::Mux(e) => alloc::format!("stream protocol: {}", e),
+                        End::Silent => String::from("silent"),
+                    };
+                    self.drop_session(i, &why);
+                }
+            }
+        }
+    }
+
+    fn one_session(&mut self, i: usize, now: u64) -> Result<(), End> {
+        let limits = self.cfg.limits;
+        {
+            let l = &mut self.live[i];
+            if now >= l.next_ping_ns {
+                if now.saturating_sub(l.last_rx_ns) > limits.silence_ns {
+                    return Err(End::Silent);
+                }
+                l.ping_due = true;
+                l.next_ping_ns = now + limits.keepalive_ns;
+            }
+        }
+        // Read: records are served as they arrive, up to the budget.
+        let mut read = 0;
+        loop {
+            let l = &mut self.live[i];
+            if l.conn.session().record_ready() {
+                let rec = l.conn.session_mut().open().map_err(End::Session)?;
+                match rec {
+                    None => continue,
+                    Some(Record::Ping(x)) => l.pong_due = Some(x),
+                    Some(Record::Pong(_)) => {}
+                    Some(Record::Close) => return Err(End::Session(SessionError::Closed)),
+                    Some(Record::Data(d)) => {
+                        let ev = l.mux.receive(d).map_err(End::Mux)?;
+                        let ev = ev.map(|e| OwnedEvent::from(&e));
+                        if let Some(e) = ev {
+                            self.stream_event(i, e, now);
+                        }
+                    }
+                }
+                continue;
+            }
+            if read >= READ_BUDGET {
+                self.stats.budget_hits += 1;
+                self.hot = true;
+                break;
+            }
+            let stream = l.conn.stream();
+            match self.net.tcp_read(stream, l.conn.session_mut().rx_space()) {
+                Ok(0) => return Err(End::Session(SessionError::Closed)),
+                Ok(n) => {
+                    read += n;
+                    l.last_rx_ns = now;
+                    l.conn.session_mut().rx_commit(n);
+                }
+                Err(NetError::WouldBlock) => break,
+                Err(e) => return Err(End::Session(SessionError::Net(e))),
+            }
+        }
+        self.serve_builtin(i, now);
+        // Write: fill the queue (pongs, pings, then stream frames by the mux's
+        // schedule) and write it, until the socket is full or the budget is used.
+        let mut written = 0;
+        loop {
+            let l = &mut self.live[i];
+            while l.tx_pending() + MAX_WIRE_FRAME <= TX_QUEUE {
+                let n = if let Some(x) = l.pong_due.take() {
+                    l.conn
+                        .session_mut()
+                        .seal(&Record::Pong(x), &mut self.seal_buf)
+                } else if l.ping_due {
+                    l.ping_due = false;
+                    l.conn
+                        .session_mut()
+                        .seal(&Record::Ping(now), &mut self.seal_buf)
+                } else if let Some(m) = l.mux.poll_transmit(&mut self.frame_buf) {
+                    l.conn
+                        .session_mut()
+                        .seal(&Record::Data(&self.frame_buf[..m]), &mut self.seal_buf)
+                } else {
+                    break;
+                }
+                .map_err(End::Session)?;
+                if l.tx_off > 0 {
+                    l.txq.drain(..l.tx_off);
+                    l.tx_off = 0;
+                }
+                l.txq.extend_from_slice(&self.seal_buf[..n]);
+            }
+            if l.tx_pending() == 0 {
+                return Ok(());
+            }
+            if written >= WRITE_BUDGET {
+                self.stats.budget_hits += 1;
+                self.hot = true;
+                return Ok(());
+            }
+            let stream = l.conn.stream();
+            let chunk = &l.txq[l.tx_off..];
+            let chunk = &chunk[..chunk.len().min(nexus_net::MAX_IO)];
+            match self.net.tcp_write(stream, chunk) {
+                Ok(n) => {
+                    written += n;
+                    l.tx_off += n;
+                    if l.tx_off == l.txq.len() {
+                        l.txq.clear();
+                        l.tx_off = 0;
+                    }
+                }
+                Err(NetError::WouldBlock) => return Ok(()),
+                Err(e) => return Err(End::Session(SessionError::Net(e))),
+            }
+        }
+    }
+
+    fn stream_event(&mut self, i: usize, e: OwnedEvent, _now: u64) {
+        let serial = self.live[i].serial;
+        let r = |id| StreamRef {
+            session: serial,
+            id,
+        };
+        let ev = match e {
+            OwnedEvent::Incoming {
+                id,
+                service,
+                mode,
+                prio,
+            } => {
+                let allowed = self.cfg.remote_policy.allows(&service);
+                let published = self.published.contains(&service);
+                let l = &mut self.live[i];
+                let refuse = if !published {
+                    Some(RefuseReason::NotPublished)
+                } else if !allowed {
+                    Some(RefuseReason::Denied)
+                } else if service == NODEINFO && mode != Mode::Message {
+                    Some(RefuseReason::BadMode)
+                } else {
+                    None
+                };
+                if let Some(reason) = refuse {
+                    let _ = l.mux.refuse(id, reason);
+                    let peer = String::from(l.peer());
+                    self.p.log(format_args!(
+                        "dsoftbusd: remote proxy denied svc={} peer={} ({:?})",
+                        service, peer, reason
+                    ));
+                    return;
+                }
+                if service == NODEINFO {
+                    let _ = l.mux.accept(id);
+                    l.builtin.push(id);
+                    return;
+                }
+                BusEvent::Incoming {
+                    stream: r(id),
+                    peer: String::from(l.peer()),
+                    service,
+                    mode,
+                    prio,
+                }
+            }
+            OwnedEvent::Refused(id, why) => BusEvent::Refused(r(id), why),
+            OwnedEvent::Accepted(id) => BusEvent::Accepted(r(id)),
+            OwnedEvent::Readable(id) => BusEvent::Readable(r(id)),
+            OwnedEvent::Writable(id) => BusEvent::Writable(r(id)),
+            OwnedEvent::Finished(id) => BusEvent::Finished(r(id)),
+            OwnedEvent::Reset(id, why) => BusEvent::Reset(r(id), why),
+        };
+        if let BusEvent::Readable(s)
+        | BusEvent::Writable(s)
+        | BusEvent::Finished(s)
+        | BusEvent::Reset(s, _) = &ev
+        {
+            if self.live[i].builtin.contains(&s.id) {
+                if matches!(ev, BusEvent::Reset(..)) {
+                    self.live[i].builtin.retain(|x| *x != s.id);
+                }
+                return;
+            }
+        }
+        self.event(ev);
+    }
+
+    /// Answers `nodeinfo` requests: one message in, one message out, close.
+    fn serve_builtin(&mut self, i: usize, now: u64) {
+        let mut k = 0;
+        while k < self.live[i].builtin.len() {
+            let id = self.live[i].builtin[k];
+            let mut req = [0u8; 64];
+            match self.live[i].mux.recv(id, &mut req) {
+                Ok(0) | Err(StreamError::Unknown) => {
+                    self.live[i].builtin.swap_remove(k);
+                    continue;
+                }
+                Ok(_) => {
+                    let text = self.nodeinfo_text(now);
+                    let l = &mut self.live[i];
+                    let _ = l.mux.send(id, text.as_bytes());
+                    let _ = l.mux.close(id);
+                    let peer = String::from(l.peer());
+                    self.p.log(format_args!(
+                        "dsoftbusd: remote proxy served svc={} peer={}",
+                        NODEINFO, peer
+                    ));
+                }
+                Err(StreamError::BufferTooSmall) => {
+                    let _ = self.live[i].mux.reset(id, ResetReason::Protocol);
+                    self.live[i].builtin.swap_remove(k);
+                    continue;
+                }
+                Err(_) => {}
+            }
+            k += 1;
+        }
+    }
+
+    fn nodeinfo_text(&mut self, now: u64) -> String {
+        let addr = self
+            .net
+            .local_addr()
+            .map(|i| i.addr)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        alloc::format!(
+            "id={} addr={} uptime_ms={} heap={} sessions={}",
+            self.me.device_id(),
+            addr,
+            now.saturating_sub(self.started_ns) / 1_000_000,
+            self.p.heap_used(),
+            self.live.len()
+        )
+    }
+
+    /// Closes sessions whose peer stopped announcing and that carried nothing for
+    /// `silence_ns` (a node that went away sends no FIN).
+    fn expire_peers(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.live.len() {
+            let silent = now.saturating_sub(self.live[i].last_rx_ns) > self.cfg.limits.silence_ns;
+            if self.cache.get(self.live[i].peer(), now).is_some() || !silent {
+                i += 1;
+                continue;
+            }
+            let id = String::from(self.live[i].peer());
+            self.p.log(format_args!(
+                "dsoftbusd: peer expired id={}; session closed",
+                id
+            ));
+            self.drop_session(i, "expired");
+        }
+    }
+
+    /// netstackd restarted: every handle of ours is gone with it. Forget sessions and
+    /// handshakes, start a new facade session and bind again; peers are rediscovered.
+    fn reopen(&mut self, now: u64) {
+        while !self.live.is_empty() {
+            self.drop_session(0, "netstack restarted");
+        }
+        if !self.pending.is_empty() {
+            self.pending.clear();
+        }
+        self.net.reset_session();
+        let Ok(info) = self.net.local_addr() else {
+            return;
+        };
+        if info.addr.is_unspecified() {
+            return;
+        }
+        let Ok((udp, _)) = self.net.udp_bind(self.cfg.discovery_port) else {
+            return;
+        };
+        let Ok((listener, _)) = self.net.tcp_listen(self.cfg.session_port, 8) else {
+            let _ = self.net.close(udp);
+            return;
+        };
+        self.udp = udp;
+        self.listener = listener;
+        self.restarted = false;
+        self.next_announce = now;
+        self.retry.clear();
+        self.p.log(format_args!(
+            "dsoftbusd: sockets re-opened after netstack restart"
+        ));
+    }
+
+    // ------------------------------------------------------------ local streams
+
+    fn session_of(&self, s: StreamRef) -> Result<usize, BusError> {
+        self.live
+            .iter()
+            .position(|l| l.serial == s.session)
+            .ok_or(BusError::PeerGone)
+    }
+
+    /// Opens a stream to `service` on `peer`.
+    pub fn open(
+        &mut self,
+        peer: &str,
+        service: &str,
+        mode: Mode,
+        prio: Priority,
+    ) -> Result<StreamRef, BusError> {
+        let now = self.p.now_ns();
+        let Some(i) = self.live.iter().position(|l| l.peer() == peer) else {
+            return Err(if self.cache.get(peer, now).is_some() {
+                BusError::NotConnected
+            } else {
+                BusError::UnknownPeer
+            });
+        };
+        let id = self.live[i].mux.open(service, mode, prio)?;
+        Ok(StreamRef {
+            session: self.live[i].serial,
+            id,
+        })
+    }
+
+    /// Accepts an [`BusEvent::Incoming`] stream.
+    pub fn accept(&mut self, s: StreamRef) -> Result<(), BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.accept(s.id)?)
+    }
+
+    /// Refuses an [`BusEvent::Incoming`] stream.
+    pub fn refuse(&mut self, s: StreamRef, reason: RefuseReason) -> Result<(), BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.refuse(s.id, reason)?)
+    }
+
+    /// Queues bytes (byte mode: as many as fit; message mode: one whole message).
+    pub fn send(&mut self, s: StreamRef, data: &[u8]) -> Result<usize, BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.send(s.id, data)?)
+    }
+
+    /// Reads (byte mode: up to `out.len()`; message mode: one message). `Ok(0)` = end.
+    pub fn recv(&mut self, s: StreamRef, out: &mut [u8]) -> Result<usize, BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.recv(s.id, out)?)
+    }
+
+    /// Graceful close of our direction.
+    pub fn close(&mut self, s: StreamRef) -> Result<(), BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.close(s.id)?)
+    }
+
+    /// Aborts a stream.
+    pub fn reset(&mut self, s: StreamRef, reason: ResetReason) -> Result<(), BusError> {
+        let i = self.session_of(s)?;
+        Ok(self.live[i].mux.reset(s.id, reason)?)
+    }
+
+    /// Free send space of a stream.
+    pub fn send_space(&self, s: StreamRef) -> Result<usize, BusError> {
+        let i = self.session_of(s)?;
+        self.live[i]
+            .mux
+            .send_space(s.id)
+            .ok_or(BusError::UnknownStream)
+    }
+
+    /// Bytes buffered for one stream: (received unread, queued unsent).
+    pub fn stream_buffered(&self, s: StreamRef) -> Result<(usize, usize), BusError> {
+        let i = self.session_of(s)?;
+        self.live[i]
+            .mux
+            .stream_buffered(s.id)
+            .ok_or(BusError::UnknownStream)
+    }
+}
+
+/// A mux event detached from the record buffer it borrowed.
+enum OwnedEvent {
+    Incoming {
+        id: StreamId,
+        service: String,
+        mode: Mode,
+        prio: Priority,
+    },
+    Refused(StreamId, RefuseReason),
+    Accepted(StreamId),
+    Readable(StreamId),
+    Writable(StreamId),
+    Finished(StreamId),
+    Reset(StreamId, ResetReason),
+}
+
+impl From<&Event<'_>> for OwnedEvent {
+    fn from(e: &Event<'_>) -> Self {
+        match *e {
+            Event::Incoming {
+                id,
+                service,
+                mode,
+                prio,
+            } => OwnedEvent::Incoming {
+                id,
+                service: String::from(service),
+                mode,
+                prio,
+            },
+            Event::Refused(i, r) => OwnedEvent::Refused(i, r),
+            Event::Accepted(i) => OwnedEvent::Accepted(i),
+            Event::Readable(i) => OwnedEvent::Readable(i),
+            Event::Writable(i) => OwnedEvent::Writable(i),
+            Event::Finished(i) => OwnedEvent::Finished(i),
+            Event::Reset(i, r) => OwnedEvent::Reset(i, r),
+        }
+    }
+}

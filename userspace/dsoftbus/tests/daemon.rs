@@ -1,0 +1,684 @@
+//! The daemon core on the fake network with several nodes: discovery, one session per
+//! pair, streams (echo, nodeinfo, refusals), keepalive and expiry, redial back-off,
+//! netstackd restart, a peer that floods and never reads, and slot exhaustion by
+//! unknown peers.
+//!
+//! Design notes:
+//! - Every node runs a real `Daemon` over its own `SimNet` facade server. The harness
+//!   plays the OS loop: it polls every node; when no node asked to run again at once and
+//!   no node's wait set is ready (probed with a `WaitAny` whose deadline is now, through a
+//!   client with the daemon's client id), it advances the virtual clock to the earliest
+//!   wake-up or network event. So "served when it arrives" is what the harness measures:
+//!   virtual time does not move while any socket is ready.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use common::{identity, Rng, MS, SEC};
+use dsoftbus::daemon::{BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef};
+use dsoftbus::driver::PendingSession;
+use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason};
+use dsoftbus::{PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT};
+use nexus_net::fake::{NodeId, SimNet, SimTransport};
+use nexus_net::{Ipv4Addr, NetClient, SocketAddrV4};
+
+const PORT: u16 = 37030;
+const CLIENT: u64 = 9;
+
+struct Plat {
+    sim: SimNet,
+    rng: Rng,
+    name: &'static str,
+    logs: Rc<RefCell<Vec<String>>>,
+}
+
+impl Platform for Plat {
+    fn now_ns(&mut self) -> u64 {
+        self.sim.now()
+    }
+    fn ephemeral(&mut self) -> Option<[u8; 32]> {
+        Some(self.rng.key())
+    }
+    fn log(&mut self, line: std::fmt::Arguments<'_>) {
+        let s = format!("{}", line);
+        if std::env::var_os("DSOFTBUS_LOG").is_some() {
+            eprintln!(
+                "[{:>8.3}s {}] {}",
+                self.sim.now() as f64 / 1e9,
+                self.name,
+                s
+            );
+        }
+        self.logs.borrow_mut().push(s);
+    }
+}
+
+struct Node {
+    id: NodeId,
+    d: Option<Daemon<SimTransport, Plat>>,
+    logs: Rc<RefCell<Vec<String>>>,
+    events: Vec<BusEvent>,
+    running: bool,
+}
+
+impl Node {
+    fn d(&mut self) -> &mut Daemon<SimTransport, Plat> {
+        self.d.as_mut().unwrap()
+    }
+    fn logged(&self, needle: &str) -> bool {
+        self.logs.borrow().iter().any(|l| l.contains(needle))
+    }
+}
+
+fn policy(names: &[&str]) -> ProxyPolicy {
+    ProxyPolicy::allowing(names).unwrap()
+}
+
+fn config() -> DaemonConfig {
+    DaemonConfig {
+        session_port: PORT,
+        discovery_port: DISCOVERY_PORT,
+        extra_announce_ports: [0, 0],
+        remote_policy: policy(&["nodeinfo", "echo"]),
+        mux: MuxConfig::default(),
+        limits: Limits::default(),
+    }
+}
+
+struct World {
+    sim: SimNet,
+    nodes: Vec<Node>,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            sim: SimNet::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &'static str, addr: [u8; 4], seed: u64) -> usize {
+        self.add_with(name, addr, seed, config())
+    }
+
+    fn add_with(
+        &mut self,
+        name: &'static str,
+        addr: [u8; 4],
+        seed: u64,
+        cfg: DaemonConfig,
+    ) -> usize {
+        let id = self.sim.add_node(Ipv4Addr::from(addr));
+        let logs = Rc::new(RefCell::new(Vec::new()));
+        let plat = Plat {
+            sim: self.sim.clone(),
+            rng: Rng(seed ^ 0x5eed),
+            name,
+            logs: logs.clone(),
+        };
+        let d =
+            Daemon::start(self.sim.client(id, CLIENT), plat, identity(name, seed), cfg).unwrap();
+        self.nodes.push(Node {
+            id,
+            d: Some(d),
+            logs,
+            events: Vec::new(),
+            running: true,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Polls every running node; returns the earliest wake-up.
+    fn pass(&mut self) -> u64 {
+        let mut wake = u64::MAX;
+        for n in self.nodes.iter_mut().filter(|n| n.running) {
+            let d = n.d.as_mut().unwrap();
+            wake = wake.min(d.poll());
+            while let Some(e) = d.next_event() {
+                n.events.push(e);
+            }
+        }
+        wake
+    }
+
+    fn any_ready(&self) -> bool {
+        let now = self.sim.now();
+        self.nodes.iter().filter(|n| n.running).any(|n| {
+            let set = n.d.as_ref().unwrap().wait_set();
+            let mut probe = self.sim.client(n.id, CLIENT);
+            probe.wait_any(&set, now).is_ok()
+        })
+    }
+
+    /// Runs until `until` (absolute) or until `stop` holds.
+    fn run_until(&mut self, until: u64, mut stop: impl FnMut(&mut World) -> bool) -> bool {
+        let mut spins = 0;
+        loop {
+            if stop(self) {
+                return true;
+            }
+            let now = self.sim.now();
+            if now >= until {
+                return false;
+            }
+            let wake = self.pass();
+            if (wake <= now || self.any_ready()) && spins < 10_000 {
+                spins += 1;
+                continue;
+            }
+            spins = 0;
+            let next_net = self.sim.with_net(|n| n.next_event()).unwrap_or(u64::MAX);
+            let next = wake.min(next_net).min(until).max(now + 1);
+            self.sim.advance(next - now);
+        }
+    }
+
+    fn run_for(&mut self, ns: u64) {
+        let end = self.sim.now() + ns;
+        self.run_until(end, |_| false);
+    }
+
+    fn wait_for(&mut self, ns: u64, what: &str, stop: impl FnMut(&mut World) -> bool) {
+        let end = self.sim.now() + ns;
+        assert!(self.run_until(end, stop), "timed out waiting for {what}");
+    }
+}
+
+fn three() -> World {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    w.add("node-c", [10, 0, 0, 3], 3);
+    w
+}
+
+fn connected(w: &mut World, i: usize, peer: &str) -> bool {
+    w.nodes[i].d().connected().any(|p| p == peer)
+}
+
+#[test]
+fn three_nodes_discover_and_hold_one_session_per_pair() {
+    let mut w = three();
+    w.wait_for(3 * SEC, "full mesh", |w| {
+        (0..3).all(|i| w.nodes[i].d.as_ref().unwrap().sessions() == 2)
+    });
+    // Settle: crossing dials are resolved to exactly one session per pair.
+    w.run_for(2 * SEC);
+    for i in 0..3 {
+        assert_eq!(w.nodes[i].d().sessions(), 2, "node {i}");
+        let online = w.nodes[i]
+            .events
+            .iter()
+            .filter(|e| matches!(e, BusEvent::PeerOnline(_)))
+            .count();
+        assert!(online >= 2);
+    }
+    assert!(w.nodes[0].logged("dsoftbusd: peer discovered id=node-b"));
+    assert!(w.nodes[0].logged("dsoftbusd: auth ok peer=node-c"));
+    let nodeinfo = w.nodes[1].d().cache().get("node-a", w.sim.now()).cloned();
+    assert!(nodeinfo.unwrap().offers("nodeinfo"));
+}
+
+/// Opens `service` on `peer` from node `i` and waits for the answer.
+fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (StreamRef, BusEvent) {
+    let s = w.nodes[i]
+        .d()
+        .open(peer, service, mode, Priority::Interactive)
+        .unwrap();
+    let mut answer = None;
+    w.wait_for(2 * SEC, "open answer", |w| {
+        answer = w.nodes[i]
+            .events
+            .iter()
+            .find(|e| matches!(e, BusEvent::Accepted(x) | BusEvent::Refused(x, _) if *x == s))
+            .cloned();
+        answer.is_some()
+    });
+    (s, answer.unwrap())
+}
+
+#[test]
+fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
+    let mut w = three();
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    assert_eq!(ev, BusEvent::Accepted(s));
+    w.nodes[0].d().send(s, b"?").unwrap();
+    let mut out = vec![0u8; 512];
+    let mut got = None;
+    w.wait_for(2 * SEC, "nodeinfo answer", |w| {
+        match w.nodes[0].d().recv(s, &mut out) {
+            Ok(n) if n > 0 => {
+                got = Some(String::from_utf8_lossy(&out[..n]).into_owned());
+                true
+            }
+            _ => false,
+        }
+    });
+    let text = got.unwrap();
+    assert!(text.starts_with("id=node-b addr=10.0.0.2 "), "{text}");
+    assert!(w.nodes[1].logged("dsoftbusd: remote proxy served svc=nodeinfo peer=node-a"));
+    // The server closed its side: end of stream.
+    w.wait_for(SEC, "end of nodeinfo stream", |w| {
+        w.nodes[0].d().recv(s, &mut [0u8; 8]) == Ok(0)
+    });
+    // Not published (samgrd) and published-but-not-allowed (secret).
+    let (s, ev) = open(&mut w, 0, "node-b", "samgrd", Mode::Message);
+    assert_eq!(ev, BusEvent::Refused(s, RefuseReason::NotPublished));
+    w.nodes[1].d().publish("secret").unwrap();
+    let (s, ev) = open(&mut w, 0, "node-b", "secret", Mode::Message);
+    assert_eq!(ev, BusEvent::Refused(s, RefuseReason::Denied));
+    assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::UnknownStream));
+    // Unknown peer.
+    assert_eq!(
+        w.nodes[0]
+            .d()
+            .open("nobody", "echo", Mode::Bytes, Priority::Bulk),
+        Err(BusError::UnknownPeer)
+    );
+}
+
+/// Node `i` answers every `Incoming` for `echo` and echoes what it reads.
+fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
+    let evs: Vec<BusEvent> = w.nodes[i].events.drain(..).collect();
+    for e in evs {
+        if let BusEvent::Incoming {
+            stream, service, ..
+        } = e
+        {
+            assert_eq!(service, "echo");
+            w.nodes[i].d().accept(stream).unwrap();
+            streams.push(stream);
+        }
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    for s in streams.iter() {
+        loop {
+            let space = w.nodes[i].d().send_space(*s).unwrap_or(0);
+            if space == 0 {
+                break;
+            }
+            let n = buf.len().min(space);
+            match w.nodes[i].d().recv(*s, &mut buf[..n]) {
+                Ok(0) => {
+                    let _ = w.nodes[i].d().close(*s);
+                    break;
+                }
+                Ok(n) => {
+                    assert_eq!(w.nodes[i].d().send(*s, &buf[..n]), Ok(n));
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn echo_service_carries_a_mebibyte_byte_for_byte() {
+    let mut w = three();
+    w.nodes[1].d().publish("echo").unwrap();
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    let s = w.nodes[0]
+        .d()
+        .open("node-b", "echo", Mode::Bytes, Priority::Bulk)
+        .unwrap();
+    let total = 1 << 20;
+    let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    let (mut sent, mut got) = (0usize, 0usize);
+    let mut served = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    let end = w.sim.now() + 30 * SEC;
+    while got < total {
+        assert!(w.sim.now() < end, "echo stalled at {got}");
+        if sent < total {
+            let n = (total - sent).min(8192);
+            let chunk: Vec<u8> = (sent..sent + n).map(pattern).collect();
+            match w.nodes[0].d().send(s, &chunk) {
+                Ok(k) => sent += k,
+                Err(BusError::WouldBlock) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        loop {
+            match w.nodes[0].d().recv(s, &mut buf) {
+                Ok(n) if n > 0 => {
+                    for (k, v) in buf[..n].iter().enumerate() {
+                        assert_eq!(*v, pattern(got + k));
+                    }
+                    got += n;
+                }
+                _ => break,
+            }
+        }
+        echo_server(&mut w, 1, &mut served);
+        let before = w.sim.now();
+        w.run_until(before + 5 * MS, |_| false);
+        // Both daemons stay within their documented buffer bound.
+        for n in 0..2 {
+            let d = w.nodes[n].d();
+            assert!(d.buffered() <= d.max_buffered());
+        }
+    }
+    assert_eq!(got, total);
+}
+
+#[test]
+fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back() {
+    let mut w = three();
+    w.nodes[1].d().publish("echo").unwrap();
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.run_for(SEC);
+    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    assert_eq!(ev, BusEvent::Accepted(s));
+    // Stop node b entirely: no announces, no reads, no FIN (a VM that went away).
+    w.nodes[1].running = false;
+    let stopped = w.sim.now();
+    w.wait_for(10 * SEC, "offline event", |w| {
+        w.nodes[0]
+            .events
+            .iter()
+            .any(|e| *e == BusEvent::PeerOffline("node-b".into()))
+    });
+    let took = w.sim.now() - stopped;
+    let l = Limits::default();
+    assert!(
+        took <= l.peer_ttl_ns.max(l.silence_ns) + l.keepalive_ns + SEC,
+        "{took}"
+    );
+    assert!(w.nodes[0].events.contains(&BusEvent::PeerGone(s)));
+    assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::PeerGone));
+    assert!(w.nodes[0].logged("dsoftbusd: peer expired id=node-b"));
+    assert_eq!(
+        w.nodes[0]
+            .d()
+            .open("node-b", "echo", Mode::Message, Priority::Interactive),
+        Err(BusError::UnknownPeer)
+    );
+    // b restarts: a fresh daemon with the same identity, same node.
+    let logs = Rc::new(RefCell::new(Vec::new()));
+    let plat = Plat {
+        sim: w.sim.clone(),
+        rng: Rng(77),
+        name: "node-b2",
+        logs: logs.clone(),
+    };
+    let id = w.nodes[1].id;
+    w.nodes[1].d = None;
+    w.sim.drop_client(id, CLIENT);
+    w.nodes[1].d = Some(
+        Daemon::start(w.sim.client(id, CLIENT), plat, identity("node-b", 2), {
+            let mut c = config();
+            c.remote_policy = policy(&["nodeinfo", "echo"]);
+            c
+        })
+        .unwrap(),
+    );
+    w.nodes[1].logs = logs;
+    w.nodes[1].running = true;
+    w.wait_for(5 * SEC, "reconnect", |w| connected(w, 0, "node-b"));
+    assert!(w.nodes[0].logged("dsoftbusd: peer reconnected id=node-b"));
+    let (s2, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    assert_eq!(ev, BusEvent::Accepted(s2));
+    assert_ne!(s2.session, s.session);
+}
+
+#[test]
+fn keepalive_holds_an_idle_session() {
+    let mut w = three();
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.run_for(2 * SEC);
+    let ups = w.nodes[0].d().stats().sessions_up;
+    w.run_for(20 * SEC);
+    assert!(connected(&mut w, 0, "node-b"));
+    assert_eq!(w.nodes[0].d().stats().sessions_up, ups, "session flapped");
+    assert!(!w.nodes[0].logged("session closed"));
+}
+
+#[test]
+fn dials_to_a_peer_without_listener_back_off_exponentially() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    // A ghost announces itself (valid announce, real key) but never listens.
+    let ghost_node = w.sim.add_node(Ipv4Addr::new(10, 0, 0, 9));
+    let ghost = identity("ghost", 9);
+    let mut gnet = w.sim.client(ghost_node, 1);
+    let (gudp, _) = gnet.udp_bind(DISCOVERY_PORT).unwrap();
+    let mut next_announce = 0;
+    let mut seen = Vec::new();
+    let end = w.sim.now() + 20 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next_announce {
+            let a = ghost.announce(1, PORT, &[]).unwrap();
+            dsoftbus::driver::broadcast_announce(&mut gnet, gudp, DISCOVERY_PORT, &a).unwrap();
+            next_announce = now + 500 * MS;
+        }
+        if let Some((at, fails)) = w.nodes[0].d().redial_state("ghost") {
+            if seen.last().map(|x: &(u64, u32)| x.1) != Some(fails) {
+                seen.push((at - now, fails));
+            }
+        }
+        false
+    });
+    // The first entry is the deferral ("ghost" < "node-a": it should dial first).
+    assert_eq!(seen[0], (Limits::default().defer_ns, 0));
+    let seen = &seen[1..];
+    assert!(seen.len() >= 4, "{seen:?}");
+    for pair in seen.windows(2) {
+        assert!(pair[1].1 == pair[0].1 + 1);
+        assert!(pair[1].0 >= pair[0].0, "delay shrank: {seen:?}");
+    }
+    let l = Limits::default();
+    assert!(seen.iter().all(|(d, _)| *d <= l.redial_max_ns));
+    assert!(seen.last().unwrap().0 >= 4 * l.redial_ns);
+    assert_eq!(w.nodes[0].d().sessions(), 0);
+}
+
+#[test]
+fn netstackd_restart_drops_sessions_and_recovers() {
+    let mut w = three();
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    let id = w.nodes[0].id;
+    w.sim.restart_node(id);
+    w.wait_for(5 * SEC, "reopen", |w| {
+        w.nodes[0].logged("dsoftbusd: sockets re-opened after netstack restart")
+    });
+    assert_eq!(w.nodes[0].d().stats().net_restarts, 1);
+    w.wait_for(8 * SEC, "reconnect after restart", |w| {
+        connected(w, 0, "node-b") && connected(w, 0, "node-c")
+    });
+    let (s, ev) = open(&mut w, 0, "node-c", "nodeinfo", Mode::Message);
+    assert_eq!(ev, BusEvent::Accepted(s));
+}
+
+/// A hostile but authenticated node: it completes a handshake with node-a, then writes
+/// pings as fast as the socket takes them and never reads.
+#[test]
+fn a_peer_that_floods_and_never_reads_costs_only_its_own_session() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    w.nodes[1].d().publish("echo").unwrap();
+    w.sim.with_net(|n| n.set_tcp_buffer(16 * 1024));
+    // The flooder announces its real key, so node-a dials it and binds it.
+    let fl_node = w.sim.add_node(Ipv4Addr::new(10, 0, 0, 7));
+    let flooder = identity("flooder", 7);
+    let mut fnet = w.sim.client(fl_node, 1);
+    let (fudp, _) = fnet.udp_bind(DISCOVERY_PORT).unwrap();
+    let (flisten, _) = fnet.tcp_listen(PORT, 4).unwrap();
+    let a_entry = {
+        let a = identity("node-a", 1);
+        let ann = a.announce(1, PORT, &[]).unwrap();
+        PeerEntry::from_announce(&ann, Ipv4Addr::new(10, 0, 0, 1), 0)
+    };
+    struct Dir(PeerEntry);
+    impl dsoftbus::PeerDirectory for Dir {
+        fn static_key(&self, id: &str) -> Option<[u8; 32]> {
+            (id == self.0.device_id()).then(|| *self.0.static_key())
+        }
+    }
+    let dir = Dir(a_entry);
+    let mut hs: Option<PendingSession> = None;
+    let mut conn: Option<dsoftbus::Connection> = None;
+    let mut flood_bytes = 0usize;
+    let mut next_announce = 0;
+    let mut buf = vec![0u8; dsoftbus::MAX_WIRE_FRAME];
+    let mut flood = |w: &mut World| {
+        let now = w.sim.now();
+        if now >= next_announce {
+            let a = flooder.announce(1, PORT, &[]).unwrap();
+            let _ = dsoftbus::driver::broadcast_announce(&mut fnet, fudp, DISCOVERY_PORT, &a);
+            next_announce = now + 500 * MS;
+        }
+        if hs.is_none() && conn.is_none() {
+            if let Ok((s, _)) = fnet.tcp_accept(flisten) {
+                hs = Some(PendingSession::accepted(
+                    s,
+                    &flooder,
+                    [0x42; 32],
+                    now + 5 * SEC,
+                ));
+            }
+        }
+        if let Some(h) = hs.as_mut() {
+            match h.step(&mut fnet, now, &dir) {
+                Ok(Some(c)) => {
+                    conn = Some(c);
+                    hs = None;
+                }
+                Ok(None) => {}
+                Err(_) => hs = None,
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            // Flood: pings (each wants a pong) and OPENs for services, never reading.
+            for k in 0..64u64 {
+                let n = c.session_mut().seal(&Record::Ping(k), &mut buf).unwrap();
+                match fnet.tcp_write(c.stream(), &buf[..n]) {
+                    Ok(m) => {
+                        flood_bytes += m;
+                        if m < n {
+                            // A partial record would corrupt the stream; stop flooding.
+                            conn = None;
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        false
+    };
+    let end = w.sim.now() + 4 * SEC;
+    w.run_until(end, |w| flood(w));
+    assert!(
+        connected(&mut w, 0, "flooder"),
+        "flooder never got its session"
+    );
+    assert!(connected(&mut w, 0, "node-b"));
+    // While the flood goes on, node-a keeps serving node-b: 20 echo round trips.
+    let s = w.nodes[0]
+        .d()
+        .open("node-b", "echo", Mode::Message, Priority::Interactive)
+        .unwrap();
+    let mut served = Vec::new();
+    let mut rtts = Vec::new();
+    for k in 0..20u8 {
+        let t0 = w.sim.now();
+        w.nodes[0].d().send(s, &[k; 100]).unwrap();
+        let mut out = [0u8; 200];
+        let mut done = false;
+        let end = t0 + 2 * SEC;
+        while !done {
+            assert!(w.sim.now() < end, "round trip {k} stalled during the flood");
+            echo_server(&mut w, 1, &mut served);
+            if let Ok(n) = w.nodes[0].d().recv(s, &mut out) {
+                assert_eq!(&out[..n], &[k; 100]);
+                done = true;
+            }
+            let t = w.sim.now();
+            w.run_until(t + MS, |w| flood(w));
+        }
+        rtts.push(w.sim.now() - t0);
+    }
+    assert!(
+        flood_bytes > 100_000,
+        "the flood was too small: {flood_bytes}"
+    );
+    let d = w.nodes[0].d();
+    assert!(d.buffered() <= d.max_buffered());
+    // The flooder's unread pongs stay in its socket, bounded by the queue.
+    assert!(
+        rtts.iter().all(|r| *r < 500 * MS),
+        "slow round trips: {rtts:?}"
+    );
+}
+
+#[test]
+fn unknown_peers_cannot_take_every_slot() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    // An attacker opens many connections to node-a's session port and never speaks.
+    let evil = w.sim.add_node(Ipv4Addr::new(10, 0, 0, 66));
+    let mut enet: Vec<NetClient<SimTransport>> =
+        (0..4).map(|c| w.sim.client(evil, 100 + c)).collect();
+    let mut opened = 0;
+    for c in enet.iter_mut() {
+        for _ in 0..12 {
+            if c.tcp_connect(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), PORT))
+                .is_ok()
+            {
+                opened += 1;
+            }
+            w.run_for(MS);
+        }
+    }
+    assert!(opened >= 20);
+    w.run_for(200 * MS);
+    let limits = Limits::default();
+    let (inbound, _) = w.nodes[0].d().pending();
+    assert!(inbound <= limits.max_inbound_pending, "{inbound}");
+    assert!(w.nodes[0].d().stats().inbound_refused > 0);
+    // A real peer appears meanwhile: node-a dials it and gets a session.
+    w.add("node-b", [10, 0, 0, 2], 2);
+    w.wait_for(3 * SEC, "session despite the attack", |w| {
+        connected(w, 0, "node-b")
+    });
+    // The stalled connections are dropped at the handshake deadline.
+    w.run_for(limits.handshake_ns + SEC);
+    let (inbound, _) = w.nodes[0].d().pending();
+    assert_eq!(inbound, 0);
+}
+
+#[test]
+fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.run_for(100 * MS);
+    // udp + listener + one session.
+    let set = w.nodes[0].d().wait_set();
+    assert_eq!(set.len(), 3);
+    // b sends a frame (an OPEN) to a; a's WaitAny returns at once, long before its
+    // own wake-up time.
+    let t0 = w.sim.now();
+    let until = w.nodes[0].d().poll().max(t0 + SEC);
+    let s = w.nodes[1]
+        .d()
+        .open("node-a", "nodeinfo", Mode::Message, Priority::Interactive)
+        .unwrap();
+    w.nodes[1].d().poll();
+    w.nodes[0].d().wait(until);
+    assert_eq!(w.sim.now(), t0, "WaitAny did not return on arrival");
+    w.nodes[0].d().poll();
+    w.nodes[1].d().poll();
+    let (_, ev) = (s, w.nodes[1].d().next_event());
+    assert!(
+        matches!(ev, Some(BusEvent::Accepted(x)) if x == s),
+        "{ev:?}"
+    );
+}
