@@ -16,8 +16,10 @@ case "$path" in
 canonical)
     programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client
         selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net)
-    # QEMU smoke images fall back to a static address when DHCP stays silent.
-    features=(--features netstackd/qemu-smoke)
+    # QEMU smoke images fall back to a static address when DHCP stays silent;
+    # every canonical image is a test image: dsoftbusd takes a public test
+    # identity (dsoftbus-testnodes) and runs the harness modes.
+    features=(--features netstackd/qemu-smoke,dsoftbusd/test-identities)
     suffix=""
     ;;
 lite)

@@ -279,6 +279,7 @@ struct Pending {
 struct Live {
     serial: u64,
     up_ns: u64,
+    initiated: bool,
     conn: Connection,
     mux: Mux,
     last_rx_ns: u64,
@@ -816,14 +817,21 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             role,
             now.saturating_sub(p.started_ns) / 1000
         ));
-        // One session per pair. Two that came up together (crossing dials): the one
-        // initiated by the smaller device id wins, on both sides alike. An older one is
-        // stale (the peer restarted and dialled again): the new one wins.
+        // One session per pair. Two opposite sessions that came up within
+        // `defer_ns` of each other are crossing dials: the one initiated by the smaller
+        // device id wins, on both sides alike. Otherwise the newer one wins: a peer
+        // dials while we hold a session only when it lost that session (e.g. it
+        // restarted), so the older one is stale.
         if let Some(j) = self.live.iter().position(|l| l.peer() == id) {
-            let crossing = now.saturating_sub(self.live[j].up_ns) < self.cfg.limits.handshake_ns;
+            let crossing = self.live[j].initiated != initiated
+                && now.saturating_sub(self.live[j].up_ns) < self.cfg.limits.defer_ns;
             let new_wins = !crossing || (self.me.device_id() < id.as_str()) == initiated;
             self.stats.duplicates_closed += 1;
             if !new_wins {
+                self.p.log(format_args!(
+                    "dsoftbusd: session closed peer={} (duplicate)",
+                    id
+                ));
                 let _ = self.net.close(conn.stream());
                 return;
             }
@@ -845,6 +853,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.live.push(Live {
             serial,
             up_ns: now,
+            initiated,
             conn,
             mux: Mux::new(self.cfg.mux, initiated),
             last_rx_ns: now,

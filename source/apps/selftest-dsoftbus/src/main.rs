@@ -46,9 +46,10 @@ mod peer {
         accept_session, connect_session, drain_announces, recv_record, send_announce, send_record,
     };
     use dsoftbus::handshake::{AuthError, LocalIdentity};
+    use dsoftbus::mux::{Mode, Mux, MuxConfig, Priority};
     use dsoftbus::session::Record;
     use dsoftbus::Announce;
-    use dsoftbusd::TEST_NODES;
+    use dsoftbus_testnodes::{IMPOSTOR, NODE_A, PEER, TEST_NODES};
     use nexus_abi::slots::selftest_dsoftbus as slot;
     use nexus_net::{NetClient, SocketAddrV4};
     use nexus_net_ipc::IpcTransport;
@@ -56,9 +57,6 @@ mod peer {
 
     type Client = NetClient<IpcTransport>;
     const SEC: u64 = 1_000_000_000;
-    const NODE_A: usize = 0;
-    const PEER: usize = 2;
-    const IMPOSTOR: usize = 3;
 
     /// TEST ONLY entropy for this test peer.
     fn test_ephemeral(salt: u64) -> [u8; 32] {
@@ -312,9 +310,9 @@ mod peer {
         Ok(())
     }
 
-    /// Session cycles in the guest: keep dsoftbusd's session to us open as
-    /// the reference, then open and close `CYCLES` sessions of our own, each
-    /// asking `nodeinfo` (which reports dsoftbusd's heap). The heap after the
+    /// Session cycles in the guest: accept dsoftbusd's session to us once, close
+    /// it, then open and close `CYCLES` sessions of our own, each asking
+    /// `nodeinfo` over a stream (which reports dsoftbusd's heap). The heap after the
     /// last cycle must not exceed the heap after the warm-up.
     fn run_cycles(c: &mut Client) -> Result<(), &'static str> {
         const CYCLES: u32 = 30;
@@ -341,6 +339,12 @@ mod peer {
             sys::now_ns() + 15 * SEC,
         )
         .map_err(|_| "reference session")?;
+        // One session per pair: our cycle sessions would replace this one, so
+        // close it (and stop listening; dsoftbusd's redials are then refused at
+        // once) before cycling.
+        dsoftbus::driver::close_connection(c, reference, sys::now_ns() + SEC);
+        let _ = c.close(listener);
+        sys::sleep_ms(100);
         let entry = cache
             .get(TEST_NODES[NODE_A].device_id, sys::now_ns())
             .cloned()
@@ -365,24 +369,33 @@ mod peer {
                 sys::now_ns() + 10 * SEC,
             )
             .map_err(|_| "cycle session")?;
-            let mut req = [0u8; 32];
-            let n = dsoftbusd::proxy::encode_request("nodeinfo", b"", &mut req).ok_or("req")?;
-            send_record(
-                c,
-                &mut conn,
-                &Record::Data(&req[..n]),
-                sys::now_ns() + 5 * SEC,
-            )
-            .map_err(|_| "send")?;
+            // `nodeinfo` is a stream service: OPEN, one request message, one answer.
+            let mut mux = Mux::new(MuxConfig::default(), true);
+            let id = mux
+                .open("nodeinfo", Mode::Message, Priority::Interactive)
+                .map_err(|_| "open")?;
+            mux.send(id, b"?").map_err(|_| "request")?;
+            let mut frame = [0u8; dsoftbus::MAX_RECORD_PAYLOAD];
+            let mut answer = [0u8; 256];
+            let deadline = sys::now_ns() + 5 * SEC;
             let heap = loop {
-                match recv_record(c, &mut conn, sys::now_ns() + 5 * SEC) {
+                while let Some(n) = mux.poll_transmit(&mut frame) {
+                    send_record(c, &mut conn, &Record::Data(&frame[..n]), deadline)
+                        .map_err(|_| "send")?;
+                }
+                if let Ok(n) = mux.recv(id, &mut answer) {
+                    let text = core::str::from_utf8(&answer[..n]).unwrap_or("");
+                    break text
+                        .split(' ')
+                        .find_map(|w| w.strip_prefix("heap="))
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or("no heap figure")?;
+                }
+                match recv_record(c, &mut conn, deadline) {
                     Ok(Record::Data(d)) => {
-                        let text = core::str::from_utf8(d.get(1..).unwrap_or(&[])).unwrap_or("");
-                        break text
-                            .split(' ')
-                            .find_map(|w| w.strip_prefix("heap="))
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .ok_or("no heap figure")?;
+                        if !matches!(mux.receive(d), Ok(Some(_) | None)) {
+                            return Err("bad stream frame");
+                        }
                     }
                     Ok(Record::Ping(_)) | Ok(Record::Pong(_)) => continue,
                     _ => return Err("no nodeinfo answer"),
@@ -396,9 +409,7 @@ mod peer {
             // Let dsoftbusd notice the close before the next cycle.
             sys::sleep_ms(30);
         }
-        dsoftbus::driver::close_connection(c, reference, sys::now_ns() + SEC);
         let _ = c.close(udp);
-        let _ = c.close(listener);
         if heap_last > heap_warm {
             println!(
                 "SELFTEST: dsoftbusd heap grew over {} cycles: {} -> {} bytes",

@@ -1,8 +1,9 @@
-//! dsoftbusd: the DSoftBus daemon (see the library for the design).
+//! dsoftbusd: the DSoftBus daemon. A thin loop around `dsoftbus::daemon::Daemon`:
+//! poll (non-blocking), then sleep in one facade `WaitAny` on every socket until
+//! something arrives or the next timer is due.
 //!
-//! The platform: monotonic time from the kernel, ephemeral-key entropy from
-//! `rngd` (virtio-rng) over IPC, console lines; the facade transport is IPC
-//! to netstackd. Its boot argument picks the test identity (`Config`).
+//! The platform: monotonic time from the kernel, ephemeral-key entropy from `rngd`
+//! (virtio-rng) over IPC, console lines; the facade transport is IPC to netstackd.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -12,7 +13,8 @@ fn main() {}
 mod svc {
     use core::fmt;
 
-    use dsoftbusd::{Config, Daemon, Platform};
+    use dsoftbus::daemon::{Daemon, Platform};
+    use dsoftbusd::Config;
     use nexus_abi::slots::dsoftbusd as slot;
     use nexus_net::NetClient;
     use nexus_net_ipc::IpcTransport;
@@ -25,7 +27,6 @@ mod svc {
             sys::now_ns()
         }
 
-        #[cfg(not(feature = "test-deterministic-ephemeral"))]
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
             let mut out = [0u8; 32];
             let deadline = sys::now_ns() + 1_000_000_000;
@@ -33,12 +34,6 @@ mod svc {
                 Ok((32, _)) => Some(out),
                 _ => None,
             }
-        }
-
-        #[cfg(feature = "test-deterministic-ephemeral")]
-        fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            // TEST ONLY: predictable ephemeral keys.
-            Some([0x5e; 32])
         }
 
         fn log(&mut self, line: fmt::Arguments<'_>) {
@@ -50,14 +45,29 @@ mod svc {
         }
     }
 
+    #[cfg(feature = "test-identities")]
+    fn identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
+        let n = dsoftbus_testnodes::TEST_NODES.get(cfg.node)?;
+        Some((n.identity(), n.session_port, n.discovery_port))
+    }
+
+    #[cfg(not(feature = "test-identities"))]
+    fn identity(_cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
+        // No key store yet: only test builds carry (public) test identities.
+        None
+    }
+
     pub fn main(arg: u64) -> i32 {
         let Some(cfg) = Config::from_arg(arg) else {
             println!("dsoftbusd: bad boot argument {:#x}", arg);
             return 2;
         };
-        let net = NetClient::new(IpcTransport::new(slot::NET));
+        let Some((me, session_port, discovery_port)) = identity(&cfg) else {
+            println!("dsoftbusd: no identity provisioned; not starting");
+            return 5;
+        };
+        let mut net = NetClient::new(IpcTransport::new(slot::NET));
         // Wait (bounded) for netstackd to have an address.
-        let mut net = net;
         let end = sys::now_ns() + 30_000_000_000;
         while net
             .local_addr()
@@ -70,49 +80,33 @@ mod svc {
             }
             sys::sleep_ms(20);
         }
-        let mut d = match Daemon::start(net, Os, cfg) {
+        let dcfg = cfg.daemon_config(session_port, discovery_port);
+        let mut d = match Daemon::start(net, Os, me, dcfg) {
             Ok(d) => d,
             Err(e) => {
                 println!("dsoftbusd: cannot start: {:?}", e);
                 return 4;
             }
         };
+        #[cfg(feature = "test-identities")]
+        let mut modes = dsoftbusd::testmodes::TestModes::new(cfg, &mut d);
         loop {
-            let until = d.step();
-            if d.proxy_selftest_due() {
-                proxy_selftest(&mut d);
-            }
-            if d.bulk_due() {
-                match d.bulk_send() {
-                    Ok((bytes, ns, true)) => {
-                        let kbps = bytes * 1_000_000 / ns.max(1);
-                        println!(
-                            "dsoftbusd: bulk sent bytes={} ms={} MB/s={}.{:03} verified by peer",
-                            bytes,
-                            ns / 1_000_000,
-                            kbps / 1000,
-                            kbps % 1000
-                        );
-                    }
-                    other => println!("SELFTEST: FAIL bulk transfer: {:?}", other),
+            let until = d.poll();
+            #[allow(unused_mut)]
+            let mut again = false;
+            #[cfg(feature = "test-identities")]
+            {
+                while let Some(ev) = d.next_event() {
+                    modes.on_event(&mut d, ev, sys::now_ns());
+                    again = true;
                 }
+                again |= modes.step(&mut d, sys::now_ns());
             }
-            d.sleep(until);
-        }
-    }
-
-    fn proxy_selftest(d: &mut Daemon<IpcTransport, Os>) {
-        let mut out = [0u8; 200];
-        match d.proxy_call("nodeinfo", &mut out) {
-            Ok(Some(n)) => {
-                let text = core::str::from_utf8(&out[..n]).unwrap_or("?");
-                println!("SELFTEST: remote proxy ok ({})", text);
+            #[cfg(not(feature = "test-identities"))]
+            while d.next_event().is_some() {}
+            if !again {
+                d.wait(until);
             }
-            other => println!("SELFTEST: FAIL remote proxy nodeinfo: {:?}", other),
-        }
-        match d.proxy_call("samgrd", &mut out) {
-            Ok(None) => println!("SELFTEST: remote proxy denied ok"),
-            other => println!("SELFTEST: FAIL remote proxy denial: {:?}", other),
         }
     }
 }
