@@ -4,6 +4,8 @@
 //! `rngd` (virtio-rng) over IPC, console lines; the facade transport is IPC
 //! to netstackd. Its boot argument picks the test identity (`Config`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -7,6 +7,8 @@
 //! `fetchd: get http://127.0.0.1:8080/hello ok bytes=<body bytes>`,
 //! `SELFTEST: net fetch ok`; on a failed check `SELFTEST: FAIL <what>`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

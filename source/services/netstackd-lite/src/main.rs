@@ -20,6 +20,8 @@
 //! A client therefore waits at most one slice (5 ms) for service, and the
 //! driver never waits on us (it parks our RX and replies).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
