@@ -14,7 +14,7 @@ target=riscv64imac-unknown-none-elf
 path=${NET_PATH:-canonical}
 case "$path" in
 canonical)
-    programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client
+    programs=(nexus-init netstackd rngd dsoftbusd shell selftest-dsoftbus selftest-client
         selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net)
     # QEMU smoke images fall back to a static address when DHCP stays silent.
     features=(--features netstackd/qemu-smoke)

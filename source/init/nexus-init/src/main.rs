@@ -33,6 +33,7 @@ mod init {
         status: Status,
         restarts: u32,
         restart_at: Option<u64>,
+        loaded_pages: u64,
     }
 
     /// Virtio device id per MMIO slot of init (0 = none or not virtio).
@@ -70,8 +71,9 @@ mod init {
         cmdline: &'a str,
     }
 
-    /// Spawns `svc` with exactly its grants; the task id, or `None`.
-    fn start(svc: &'static profile::Service, cx: &Ctx<'_>, eps: &mut Eps) -> Option<u64> {
+    /// Spawns `svc` with exactly its grants; the task id and the pages the
+    /// kernel mapped for it, or `None`.
+    fn start(svc: &'static profile::Service, cx: &Ctx<'_>, eps: &mut Eps) -> Option<(u64, u64)> {
         let mut grants = [GrantSpec {
             src: 0,
             dst: 0,
@@ -119,6 +121,12 @@ mod init {
                     rights: 0,
                     badge: 0,
                 },
+                Grant::ConsoleInput { slot } => GrantSpec {
+                    src: slots::init::CONSOLE_INPUT,
+                    dst: slot,
+                    rights: rights::RECV,
+                    badge: 0,
+                },
                 Grant::InitEndpoint { badge, slot } => GrantSpec {
                     src: cx.own_ep,
                     dst: slot,
@@ -129,8 +137,8 @@ mod init {
             ng += 1;
         }
         let arg = profile::service_arg(svc, cx.cmdline);
-        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), arg) {
-            Ok(task) => Some(task),
+        match sys::spawn_loaded(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), arg) {
+            Ok(started) => Some(started),
             Err(e) => {
                 println!("init: svc {} failed to start: {}", svc.name, e);
                 None
@@ -241,13 +249,14 @@ mod init {
         };
         let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
         for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
-            if let Some(task) = start(svc, &cx, &mut eps) {
+            if let Some((task, loaded_pages)) = start(svc, &cx, &mut eps) {
                 records[i] = Some(Record {
                     svc,
                     task,
                     status: Status::Running,
                     restarts: 0,
                     restart_at: None,
+                    loaded_pages,
                 });
                 println!("init: up {}", svc.name);
             }
@@ -255,7 +264,7 @@ mod init {
         println!("init: ready t_ms={}", sys::now_ns() / 1_000_000);
 
         let mut buf = [0u8; 64];
-        let mut reply = [0u8; nexus_init_api::REPLY_SIZE];
+        let mut reply = [0u8; nexus_init_api::LIST_REPLY_MAX];
         let mut token = 0;
         let mut reply_len = 0;
         loop {
@@ -271,9 +280,10 @@ mod init {
                         r.restarts,
                         profile::RESTART_LIMIT
                     );
-                    if let Some(task) = start(r.svc, &cx, &mut eps) {
+                    if let Some((task, pages)) = start(r.svc, &cx, &mut eps) {
                         r.task = task;
                         r.status = Status::Running;
+                        r.loaded_pages = pages;
                     }
                 }
             }
@@ -362,6 +372,40 @@ mod init {
                 token = msg.token;
                 continue;
             }
+            if body == [nexus_init_api::OP_LIST] {
+                let mut list = [nexus_init_api::Entry::new("-", Status::Unknown, 0, 0);
+                    nexus_init_api::LIST_MAX];
+                let mut n = 0;
+                for r in records.iter().flatten().take(list.len()) {
+                    list[n] = nexus_init_api::Entry::new(
+                        r.svc.name,
+                        r.status,
+                        r.restarts.min(255) as u8,
+                        r.loaded_pages.min(u32::MAX as u64) as u32,
+                    );
+                    n += 1;
+                }
+                reply_len = nexus_init_api::encode_list(&list[..n], &mut reply);
+                token = msg.token;
+                continue;
+            }
+            if body == [nexus_init_api::OP_POWEROFF] {
+                if !profile::POWEROFF_BADGES.contains(&msg.badge) {
+                    reply[0] = nexus_init_api::POWEROFF_DENIED;
+                    reply_len = 1;
+                    token = msg.token;
+                    continue;
+                }
+                // Stop every service, last started first; then end init.
+                // With no task left the kernel halts the machine (SBI).
+                println!("init: poweroff");
+                for r in records.iter().rev().flatten() {
+                    if r.status == Status::Running {
+                        let _ = sys::kill(ctl, r.task);
+                    }
+                }
+                return 0;
+            }
             let status = match decode_request(body) {
                 Ok(name) => records
                     .iter()
@@ -370,8 +414,8 @@ mod init {
                     .map_or(Status::Unknown, |r| r.status),
                 Err(_) => Status::Unknown,
             };
-            reply = encode_reply(status);
-            reply_len = reply.len();
+            reply[..nexus_init_api::REPLY_SIZE].copy_from_slice(&encode_reply(status));
+            reply_len = nexus_init_api::REPLY_SIZE;
             token = msg.token;
         }
     }

@@ -23,6 +23,7 @@ pub const SUPERVISED: &[&str] = &[
     "virtionetd-lite",
     "netstackd-lite",
     "echod",
+    "shell",
 ];
 /// Restarts per service before init gives up on it.
 pub const RESTART_LIMIT: u32 = 3;
@@ -33,6 +34,11 @@ pub fn restart_backoff_ns(n: u32) -> u64 {
 /// Badges of init-endpoint holders that may ask init to kill a service
 /// (the supervision selftest only).
 pub const KILL_BADGES: &[u64] = &[7];
+/// Badges of init-endpoint holders that may ask init to power off (the
+/// user profile's shell).
+pub const POWEROFF_BADGES: &[u64] = &[SHELL_INIT_BADGE];
+/// The shell's badge on init's endpoint.
+const SHELL_INIT_BADGE: u64 = 9;
 
 /// Profile used when the command line names none.
 #[cfg(feature = "net-canonical")]
@@ -77,6 +83,12 @@ pub enum Grant {
     Device {
         /// Virtio device id.
         device_id: u32,
+        /// Destination slot.
+        slot: u32,
+    },
+    /// The console-input capability (`ConsoleRead`, right `RECV` only).
+    /// The kernel lets one task read; profiles grant it to the shell only.
+    ConsoleInput {
         /// Destination slot.
         slot: u32,
     },
@@ -226,6 +238,29 @@ pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
         .is_some_and(|f| cmdline.split_ascii_whitespace().any(|w| w == f));
     svc.arg | u64::from(flagged)
 }
+
+/// The shell on the console: reads the UART (console input), a client of
+/// netstackd, and of init (`ps`, `poweroff`).
+const SHELL: Service = Service {
+    name: "shell",
+    image: "shell",
+    arg: 0,
+    cmdline_flag: None,
+    grants: &[
+        Grant::ConsoleInput {
+            slot: slots::shell::CONSOLE,
+        },
+        Grant::Client {
+            ep: "net",
+            badge: 0x40,
+            slot: slots::shell::NET,
+        },
+        Grant::InitEndpoint {
+            badge: SHELL_INIT_BADGE,
+            slot: slots::shell::INIT,
+        },
+    ],
+};
 
 /// The canonical path's profiles.
 #[cfg_attr(not(feature = "net-canonical"), allow(dead_code))]
@@ -399,6 +434,13 @@ const CANONICAL_PROFILES: &[Profile] = &[
                 ],
             },
         ],
+    },
+    // What a person boots (`just run`): no selftests. dsoftbusd is left out:
+    // its identities are compiled-in test keys and it would dial peers that
+    // do not exist here (docs/boot-profiles.md).
+    Profile {
+        name: "user",
+        services: &[NETSTACKD_DHCP, RNGD, SHELL],
     },
     BENCH_PROFILE,
     Profile {
@@ -667,6 +709,7 @@ mod tests {
                         | Grant::InitEndpoint { slot, .. }
                         | Grant::Client { slot, .. }
                         | Grant::Device { slot, .. }
+                        | Grant::ConsoleInput { slot }
                         | Grant::Dma { slot } => slot,
                     })
                     .collect();
@@ -731,6 +774,46 @@ mod tests {
             .find(|s| s.name == "netstackd")
             .unwrap();
         assert_eq!(service_arg(other, "nexus.netpeers=1"), 0);
+    }
+
+    #[test]
+    fn only_the_shell_reads_the_console_and_powers_off() {
+        for p in PROFILES {
+            let readers: Vec<_> = p
+                .services
+                .iter()
+                .filter(|s| {
+                    s.grants
+                        .iter()
+                        .any(|g| matches!(g, Grant::ConsoleInput { .. }))
+                })
+                .map(|s| s.image)
+                .collect();
+            assert!(readers.len() <= 1, "{}: one console reader", p.name);
+            assert!(readers.iter().all(|&i| i == "shell"), "{}", p.name);
+            for s in p.services {
+                for g in s.grants {
+                    if let Grant::InitEndpoint { badge, .. } = *g {
+                        if POWEROFF_BADGES.contains(&badge) {
+                            assert_eq!(s.image, "shell", "{} may power off", s.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "net-canonical")]
+    #[test]
+    fn user_profile_runs_no_selftest() {
+        let user = select("nexus.profile=user").unwrap();
+        let images: Vec<_> = user.services.iter().map(|s| s.image).collect();
+        assert_eq!(images, ["netstackd", "rngd", "shell"]);
+        assert!(images
+            .iter()
+            .all(|i| !i.starts_with("selftest") && !i.starts_with("bench")));
+        // DHCP, not a static test address.
+        assert_eq!(user.services[0].arg, 0);
     }
 
     #[cfg(feature = "net-canonical")]

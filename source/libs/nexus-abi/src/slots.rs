@@ -14,6 +14,19 @@ pub mod init {
     pub const MMIO_FIRST: u32 = 2;
     /// At most this many virtio-mmio slots are handed to init.
     pub const MMIO_MAX: u32 = 8;
+    /// The console-input capability (`ConsoleRead`), which init grants only
+    /// to the service a profile names (the shell).
+    pub const CONSOLE_INPUT: u32 = 10;
+}
+
+/// `shell` (the user profile's console shell).
+pub mod shell {
+    /// The console-input capability (`ConsoleRead`).
+    pub const CONSOLE: u32 = 1;
+    /// Client capability to netstackd's endpoint.
+    pub const NET: u32 = 2;
+    /// Send capability to init's endpoint (`ps`, `poweroff`).
+    pub const INIT: u32 = 3;
 }
 
 /// `selftest-client`.

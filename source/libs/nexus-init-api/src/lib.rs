@@ -1,6 +1,7 @@
 //! Init's control protocol: ask init what became of a service.
 //!
-//! Request: `[op = 1][name: 1..=NAME_MAX bytes UTF-8]`.
+//! Request: `[op = 1][name: 1..=NAME_MAX bytes UTF-8]`; also [`OP_KILL`],
+//! [`OP_LIST`] (every service, for the shell's `ps`) and [`OP_POWEROFF`].
 //! Reply (24 bytes): `[state u8][0; 7][code u64 LE][addr u64 LE]`, where
 //! `code`/`addr` are the exit code, or `scause`/`stval` of a fault.
 //! Decoding is total: malformed input is an error, never a panic.
@@ -47,6 +48,122 @@ pub fn decode_kill(b: &[u8]) -> Result<&str, ProtoError> {
 }
 /// Encoded reply size.
 pub const REPLY_SIZE: usize = 24;
+
+/// Request opcode: list every service of the profile (`[3]`). Reply:
+/// `[count u8][0; 7]` then `count` entries of [`ENTRY_SIZE`] bytes (see
+/// [`Entry`]), at most [`LIST_MAX`].
+pub const OP_LIST: u8 = 3;
+/// Request opcode: power the machine off (`[4]`), allowed only to the badges
+/// the boot profile names (the shell). Init stops every service and ends
+/// itself; the kernel then halts through SBI. The caller gets no reply when
+/// it is allowed (it is stopped too), else one byte, [`POWEROFF_DENIED`].
+pub const OP_POWEROFF: u8 = 4;
+/// Power-off reply: the caller may not power the machine off.
+pub const POWEROFF_DENIED: u8 = 1;
+/// Most entries in a list reply.
+pub const LIST_MAX: usize = 16;
+/// Size of one list entry.
+pub const ENTRY_SIZE: usize = 48;
+/// Size of the list reply's header.
+pub const LIST_HEADER: usize = 8;
+/// Largest list reply.
+pub const LIST_REPLY_MAX: usize = LIST_HEADER + LIST_MAX * ENTRY_SIZE;
+
+/// One service in a list reply. Layout: `name[24]` (UTF-8, zero padded),
+/// `state u8` (as in the status reply), `restarts u8`, `[0; 2]`,
+/// `loaded_pages u32 LE`, `code u64 LE`, `addr u64 LE`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Service name.
+    pub name: [u8; NAME_MAX],
+    /// Length of `name`.
+    pub name_len: u8,
+    /// What became of it.
+    pub status: Status,
+    /// Times init restarted it.
+    pub restarts: u8,
+    /// Pages the kernel mapped when it was (last) started: program
+    /// segments (its static heap included) and its stack.
+    pub loaded_pages: u32,
+}
+
+impl Entry {
+    /// An entry for `name` (truncated to [`NAME_MAX`] bytes).
+    pub fn new(name: &str, status: Status, restarts: u8, loaded_pages: u32) -> Self {
+        let mut n = [0u8; NAME_MAX];
+        let len = name.len().min(NAME_MAX);
+        n[..len].copy_from_slice(&name.as_bytes()[..len]);
+        Self {
+            name: n,
+            name_len: len as u8,
+            status,
+            restarts,
+            loaded_pages,
+        }
+    }
+
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+}
+
+/// Encodes a list reply into `out`; returns its length. Entries past
+/// [`LIST_MAX`] are left out.
+pub fn encode_list(entries: &[Entry], out: &mut [u8; LIST_REPLY_MAX]) -> usize {
+    let n = entries.len().min(LIST_MAX);
+    out[..LIST_HEADER].fill(0);
+    out[0] = n as u8;
+    for (i, e) in entries.iter().take(n).enumerate() {
+        let b = &mut out[LIST_HEADER + i * ENTRY_SIZE..LIST_HEADER + (i + 1) * ENTRY_SIZE];
+        b.fill(0);
+        b[..NAME_MAX].copy_from_slice(&e.name);
+        let st = encode_reply(e.status);
+        b[24] = st[0];
+        b[25] = e.restarts;
+        b[28..32].copy_from_slice(&e.loaded_pages.to_le_bytes());
+        b[32..48].copy_from_slice(&st[8..24]);
+    }
+    LIST_HEADER + n * ENTRY_SIZE
+}
+
+/// Decodes a list reply into `out`; returns the number of entries.
+/// Total: any length or field inconsistency is `Malformed`.
+pub fn decode_list(b: &[u8], out: &mut [Entry; LIST_MAX]) -> Result<usize, ProtoError> {
+    let (head, body) = b
+        .split_first_chunk::<LIST_HEADER>()
+        .ok_or(ProtoError::Malformed)?;
+    let n = head[0] as usize;
+    if n > LIST_MAX || head[1..].iter().any(|&x| x != 0) || body.len() != n * ENTRY_SIZE {
+        return Err(ProtoError::Malformed);
+    }
+    for (i, e) in body.chunks_exact(ENTRY_SIZE).enumerate() {
+        let name_len = e[..NAME_MAX]
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(NAME_MAX);
+        if name_len == 0
+            || e[name_len..NAME_MAX].iter().any(|&c| c != 0)
+            || core::str::from_utf8(&e[..name_len]).is_err()
+            || e[26..28] != [0, 0]
+        {
+            return Err(ProtoError::Malformed);
+        }
+        let mut st = [0u8; REPLY_SIZE];
+        st[0] = e[24];
+        st[8..24].copy_from_slice(&e[32..48]);
+        let mut name = [0u8; NAME_MAX];
+        name.copy_from_slice(&e[..NAME_MAX]);
+        out[i] = Entry {
+            name,
+            name_len: name_len as u8,
+            status: decode_reply(&st)?,
+            restarts: e[25],
+            loaded_pages: u32::from_le_bytes([e[28], e[29], e[30], e[31]]),
+        };
+    }
+    Ok(n)
+}
 
 /// What init knows of a service.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -181,6 +298,54 @@ pub fn decode_client_gone(b: &[u8]) -> Option<u64> {
     }
     let badge: [u8; 8] = badge.try_into().ok()?;
     Some(u64::from_le_bytes(badge))
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn list_roundtrips_and_rejects_garbage() {
+        let entries = [
+            Entry::new("netstackd", Status::Running, 0, 2300),
+            Entry::new("shell", Status::Faulted(15, 0x10), 2, 300),
+            Entry::new(&"x".repeat(NAME_MAX), Status::Exited(3), 255, 1),
+        ];
+        let mut buf = [0u8; LIST_REPLY_MAX];
+        let n = encode_list(&entries, &mut buf);
+        assert_eq!(n, LIST_HEADER + 3 * ENTRY_SIZE);
+        let mut out = [Entry::new("-", Status::Unknown, 0, 0); LIST_MAX];
+        assert_eq!(decode_list(&buf[..n], &mut out), Ok(3));
+        assert_eq!(&out[..3], &entries);
+        assert_eq!(out[1].name(), "shell");
+        // Truncated, trailing bytes, bad count, padding, bad state, empty name.
+        assert!(decode_list(&buf[..n - 1], &mut out).is_err());
+        assert!(decode_list(&buf[..n + 1], &mut out).is_err());
+        assert!(decode_list(&[], &mut out).is_err());
+        let mut bad = buf;
+        bad[0] = 17;
+        assert!(decode_list(&bad, &mut out).is_err());
+        let mut bad = buf;
+        bad[3] = 1;
+        assert!(decode_list(&bad[..n], &mut out).is_err());
+        let mut bad = buf;
+        bad[LIST_HEADER + 24] = 9;
+        assert!(decode_list(&bad[..n], &mut out).is_err());
+        let mut bad = buf;
+        bad[LIST_HEADER] = 0;
+        assert!(decode_list(&bad[..n], &mut out).is_err());
+        let mut bad = buf;
+        bad[LIST_HEADER + 2] = 0; // "ne\0stackd": bytes after the end
+        assert!(decode_list(&bad[..n], &mut out).is_err());
+        // Every prefix of a valid reply decodes or errors, never panics.
+        for k in 0..=n {
+            let _ = decode_list(&buf[..k], &mut out);
+        }
+        // More than LIST_MAX entries are left out.
+        let many = [Entry::new("a", Status::Running, 0, 0); LIST_MAX + 2];
+        let n = encode_list(&many, &mut buf);
+        assert_eq!(decode_list(&buf[..n], &mut out), Ok(LIST_MAX));
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,350 @@
+//! shell: the console shell of the `user` profile.
+//!
+//! It reads the UART through `ConsoleRead` (it holds the console-input
+//! capability, the only task that does), edits lines (`shell::editor`), and
+//! runs commands as a normal client of init (status protocol: `ps`,
+//! `poweroff`) and of netstackd (sockets facade: `ifconfig`, `ping`,
+//! `netstat`). It has no unsafe code of its own; the runtime's entry macro
+//! is the only `unsafe` in the binary. See `docs/shell.md`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod app {
+    extern crate alloc;
+
+    use alloc::vec::Vec;
+    use core::net::Ipv4Addr;
+
+    use nexus_abi::{slots::shell as slot, Error};
+    use nexus_init_api::{Entry, Status, LIST_MAX, LIST_REPLY_MAX, OP_LIST, OP_POWEROFF};
+    use nexus_net::{AddrSource, NetClient, NetError};
+    use nexus_net_ipc::map_ipc_error;
+    use nexus_rt::{print, println, sys};
+    use shell::command::{self, Command, Mac, Ms, PingStats, Secs, Size};
+    use shell::editor::{Action, Editor};
+    use shell::PROMPT;
+
+    /// The facade over IPC, every call bounded: a netstackd that is gone
+    /// or stuck costs the shell [`NET_CALL_NS`], never its prompt.
+    struct Transport;
+
+    impl nexus_net::Transport for Transport {
+        fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, NetError> {
+            let deadline = sys::now_ns() + NET_CALL_NS;
+            sys::ipc_call(slot::NET, request, reply, None, deadline)
+                .map(|(n, _)| n)
+                .map_err(map_ipc_error)
+        }
+    }
+
+    type Net = NetClient<Transport>;
+
+    /// Bound on one call to netstackd (longer than any request's own
+    /// deadline, so it only ends calls to a netstackd that does not answer).
+    const NET_CALL_NS: u64 = 5_000_000_000;
+
+    /// Bound on one call to init.
+    const INIT_CALL_NS: u64 = 1_000_000_000;
+    /// Time one echo request may take.
+    const PING_TIMEOUT_NS: u64 = 1_000_000_000;
+    /// Interval between echo requests.
+    const PING_INTERVAL_NS: u64 = 1_000_000_000;
+    const PAGE: u64 = 4096;
+    /// How long the shell waits for a network address before its prompt.
+    const NET_WAIT_NS: u64 = 5_000_000_000;
+
+    struct Shell {
+        net: Net,
+        /// Input read while a command ran (other than Ctrl-C), fed to the
+        /// editor afterwards.
+        pending: Vec<u8>,
+    }
+
+    fn write(bytes: &[u8]) {
+        for chunk in bytes.chunks(4096) {
+            let _ = sys::console_write(chunk);
+        }
+    }
+
+    impl Shell {
+        /// A facade request, retried once on a fresh session if netstackd
+        /// restarted since the last one.
+        fn net<R>(
+            &mut self,
+            mut f: impl FnMut(&mut Net) -> Result<R, NetError>,
+        ) -> Result<R, NetError> {
+            match f(&mut self.net) {
+                Err(NetError::ServerRestarted) => {
+                    self.net.reset_session();
+                    f(&mut self.net)
+                }
+                r => r,
+            }
+        }
+
+        /// True if Ctrl-C was typed since the command started (input that is
+        /// not Ctrl-C is kept for the editor).
+        fn interrupted(&mut self) -> bool {
+            let mut buf = [0u8; 64];
+            let mut hit = false;
+            // A deadline already past: take what is buffered, never block.
+            while let Ok(n) = sys::console_read(slot::CONSOLE, &mut buf, 1) {
+                for &b in &buf[..n] {
+                    if b == 0x03 {
+                        hit = true;
+                    } else {
+                        self.pending.push(b);
+                    }
+                }
+            }
+            hit
+        }
+
+        /// Gives DHCP a moment before the first prompt (bounded by
+        /// [`NET_WAIT_NS`]), so that commands typed (or piped) at once see
+        /// the network configured; says so when it is not.
+        fn wait_for_address(&mut self) {
+            let deadline = sys::now_ns() + NET_WAIT_NS;
+            loop {
+                match self.net(|n| n.local_addr()) {
+                    Ok(i) if !i.addr.is_unspecified() => return,
+                    Ok(_) | Err(NetError::TimedOut) => {}
+                    Err(e) => {
+                        println!("shell: netstackd is not answering ({:?})", e);
+                        return;
+                    }
+                }
+                if sys::now_ns() >= deadline {
+                    println!("shell: the network has no address yet (DHCP pending)");
+                    return;
+                }
+                sys::sleep_ms(50);
+            }
+        }
+
+        fn run(&mut self, line: &str) {
+            match command::parse(line) {
+                Command::Empty => {}
+                Command::Help => print!("{}", command::HELP),
+                Command::Ps => self.ps(),
+                Command::Ifconfig => self.ifconfig(),
+                Command::Ping { addr, count } => self.ping(addr, count),
+                Command::Netstat => self.netstat(),
+                Command::Log(None) => println!("log level (shell): {}", log::max_level()),
+                Command::Log(Some(level)) => {
+                    log::set_max_level(level);
+                    println!(
+                        "log level (shell) set to {}; every service keeps its own level",
+                        level
+                    );
+                }
+                Command::Poweroff => self.poweroff(),
+                Command::Unavailable(cmd, what) => println!(
+                    "{}: {} is not available in this image (the user profile does not run it)",
+                    cmd, what
+                ),
+                Command::Usage(u) => println!("{}", u),
+                Command::Unknown(c) => println!("{}: unknown command (try `help`)", c),
+            }
+        }
+
+        fn ps(&mut self) {
+            let mut reply = [0u8; LIST_REPLY_MAX];
+            let deadline = sys::now_ns() + INIT_CALL_NS;
+            let n = match sys::ipc_call(slot::INIT, &[OP_LIST], &mut reply, None, deadline) {
+                Ok((n, _)) => n,
+                Err(e) => {
+                    println!("ps: init did not answer: {}", e);
+                    return;
+                }
+            };
+            let mut list = [Entry::new("-", Status::Unknown, 0, 0); LIST_MAX];
+            let Ok(count) = nexus_init_api::decode_list(&reply[..n], &mut list) else {
+                println!("ps: malformed reply from init");
+                return;
+            };
+            println!(
+                "{:<20} {:<28} {:>8} {:>10}",
+                "SERVICE", "STATE", "RESTARTS", "MEMORY"
+            );
+            for e in &list[..count] {
+                println!(
+                    "{:<20} {:<28} {:>8} {:>10}",
+                    e.name(),
+                    command::state_text(e.status),
+                    e.restarts,
+                    alloc::format!("{}", Size(e.loaded_pages as u64 * PAGE))
+                );
+            }
+            println!(
+                "MEMORY: pages mapped at start (program with its static heap, and stack). \
+                 shell heap in use: {}",
+                Size(nexus_rt::heap_used() as u64)
+            );
+        }
+
+        fn ifconfig(&mut self) {
+            let iface = match self.net(|n| n.local_addr()) {
+                Ok(i) => i,
+                Err(e) => {
+                    println!("ifconfig: netstackd did not answer: {:?}", e);
+                    return;
+                }
+            };
+            let link = self.net(|n| n.link_info());
+            match link {
+                Ok(l) => println!("eth0: mac {} mtu {}", Mac(l.mac), iface.mtu),
+                Err(_) => println!("eth0: mtu {}", iface.mtu),
+            }
+            if iface.addr.is_unspecified() {
+                println!("      no address yet (DHCP pending)");
+            } else {
+                print!(
+                    "      inet {}/{} netmask {} broadcast {}",
+                    iface.addr,
+                    iface.prefix_len,
+                    iface.netmask(),
+                    iface.broadcast()
+                );
+                match iface.gateway {
+                    Some(g) => println!(" gateway {}", g),
+                    None => println!(),
+                }
+            }
+            match link {
+                Ok(l) => match l.source {
+                    AddrSource::Dhcp if l.lease_secs > 0 => println!(
+                        "      lease dhcp {} (obtained {} ago, {} left)",
+                        Secs(l.lease_secs as u64),
+                        Secs(l.age_secs as u64),
+                        Secs(l.lease_secs.saturating_sub(l.age_secs) as u64)
+                    ),
+                    AddrSource::Dhcp => println!(
+                        "      lease dhcp (duration not reported, obtained {} ago)",
+                        Secs(l.age_secs as u64)
+                    ),
+                    AddrSource::Static => println!("      static address (no lease)"),
+                    AddrSource::Fallback => {
+                        println!("      fallback address: DHCP did not answer (no lease)")
+                    }
+                    AddrSource::None => println!("      no lease"),
+                },
+                Err(e) => println!("      lease: netstackd does not report it ({:?})", e),
+            }
+        }
+
+        fn ping(&mut self, addr: Ipv4Addr, count: u32) {
+            println!("PING {}: {} echo request(s)", addr, count);
+            let mut stats = PingStats::default();
+            for i in 0..count {
+                let seq = (i + 1) as u16;
+                let start = sys::now_ns();
+                let deadline = start + PING_TIMEOUT_NS;
+                match self.net(|n| n.ping(addr, seq, deadline)) {
+                    Ok(rtt) => {
+                        stats.reply(rtt);
+                        println!("reply from {}: seq={} time={} ms", addr, seq, Ms(rtt));
+                    }
+                    Err(NetError::TimedOut) => {
+                        stats.lost();
+                        println!("no reply from {}: seq={} (timeout)", addr, seq);
+                    }
+                    Err(NetError::NotConnected) => {
+                        println!("ping: no address yet (DHCP pending)");
+                        return;
+                    }
+                    Err(e) => {
+                        stats.lost();
+                        println!("ping {}: seq={} failed: {:?}", addr, seq, e);
+                    }
+                }
+                if self.interrupted() {
+                    println!("^C");
+                    break;
+                }
+                if i + 1 < count {
+                    sys::sleep_until(start + PING_INTERVAL_NS);
+                    if self.interrupted() {
+                        println!("^C");
+                        break;
+                    }
+                }
+            }
+            print!("{}", stats.summary(addr));
+        }
+
+        fn netstat(&mut self) {
+            match self.net(|n| n.stats()) {
+                Ok(s) => {
+                    println!("netstackd sockets facade:");
+                    println!("  clients with handles  {}", s.clients);
+                    println!("  open handles          {}", s.handles);
+                    println!("  parked requests       {}", s.parked);
+                    println!("  backend sockets       {}", s.sockets);
+                    println!("  socket buffers        {}", Size(s.buffer_bytes as u64));
+                }
+                Err(e) => println!("netstat: netstackd did not answer: {:?}", e),
+            }
+        }
+
+        fn poweroff(&mut self) {
+            println!("shell: powering off");
+            let mut reply = [0u8; 8];
+            let deadline = sys::now_ns() + INIT_CALL_NS;
+            match sys::ipc_call(slot::INIT, &[OP_POWEROFF], &mut reply, None, deadline) {
+                Ok((1, _)) if reply[0] == nexus_init_api::POWEROFF_DENIED => {
+                    println!("poweroff: init refused (this shell may not power off)")
+                }
+                Ok(_) => println!("poweroff: unexpected reply from init"),
+                Err(e) => println!("poweroff: init did not answer: {}", e),
+            }
+        }
+    }
+
+    pub fn main(_arg: u64) -> i32 {
+        nexus_rt::console::init_logger();
+        let mut sh = Shell {
+            net: NetClient::new(Transport),
+            pending: Vec::new(),
+        };
+        let mut ed = Editor::new();
+        let mut out: Vec<u8> = Vec::with_capacity(256);
+        let mut buf = [0u8; 256];
+        sh.wait_for_address();
+        println!("shell: ready (type `help`)");
+        print!("{}", PROMPT);
+        loop {
+            let input: Vec<u8> = if sh.pending.is_empty() {
+                match sys::console_read(slot::CONSOLE, &mut buf, 0) {
+                    Ok(n) => buf[..n].to_vec(),
+                    Err(Error::TimedOut) => continue,
+                    Err(e) => {
+                        println!("shell: cannot read the console: {}", e);
+                        return 2;
+                    }
+                }
+            } else {
+                core::mem::take(&mut sh.pending)
+            };
+            for &b in &input {
+                out.clear();
+                let action = ed.feed(b, &mut out);
+                write(&out);
+                match action {
+                    Some(Action::Line(line)) => {
+                        sh.run(&line);
+                        print!("{}", PROMPT);
+                    }
+                    Some(Action::Cancel) => print!("{}", PROMPT),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+nexus_rt::entry!(app::main, heap = 256 * 1024);
