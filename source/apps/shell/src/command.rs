@@ -158,11 +158,9 @@ impl PingStats {
     /// The summary lines, as `ping` prints them.
     pub fn summary(&self, addr: Ipv4Addr) -> String {
         let mut s = String::new();
-        let loss = if self.sent == 0 {
-            0
-        } else {
-            (self.sent - self.received) * 100 / self.sent
-        };
+        let loss = ((self.sent - self.received) * 100)
+            .checked_div(self.sent)
+            .unwrap_or(0);
         let _ = writeln!(s, "--- {} ping statistics ---", addr);
         let _ = writeln!(
             s,

@@ -143,17 +143,13 @@ impl Editor {
         match (fin, param) {
             (b'A', _) => self.history_up(out),
             (b'B', _) => self.history_down(out),
-            (b'C', _) => {
-                if self.cursor < self.line.len() {
-                    self.cursor += 1;
-                    out.extend_from_slice(b"\x1b[C");
-                }
+            (b'C', _) if self.cursor < self.line.len() => {
+                self.cursor += 1;
+                out.extend_from_slice(b"\x1b[C");
             }
-            (b'D', _) => {
-                if self.cursor > 0 {
-                    self.cursor -= 1;
-                    out.extend_from_slice(b"\x1b[D");
-                }
+            (b'D', _) if self.cursor > 0 => {
+                self.cursor -= 1;
+                out.extend_from_slice(b"\x1b[D");
             }
             (b'H', _) | (b'~', 1) | (b'~', 7) => self.home(out),
             (b'F', _) | (b'~', 4) | (b'~', 8) => self.end(out),
