@@ -15,6 +15,7 @@ fn main() {}
 mod app {
     extern crate alloc;
 
+    use alloc::collections::VecDeque;
     use alloc::vec::Vec;
     use core::net::Ipv4Addr;
 
@@ -58,10 +59,14 @@ mod app {
 
     struct Shell {
         net: Net,
-        /// Input read while a command ran (other than Ctrl-C), fed to the
-        /// editor afterwards.
-        pending: Vec<u8>,
+        /// Input read from the console and not yet fed to the editor
+        /// (bytes typed or piped ahead of a running command), at most
+        /// [`PENDING_MAX`]; beyond that input waits in the kernel and UART.
+        pending: VecDeque<u8>,
     }
+
+    /// Bound on input held ahead of the editor.
+    const PENDING_MAX: usize = 4096;
 
     fn write(bytes: &[u8]) {
         for chunk in bytes.chunks(4096) {
@@ -85,22 +90,37 @@ mod app {
             }
         }
 
-        /// True if Ctrl-C was typed since the command started (input that is
-        /// not Ctrl-C is kept for the editor).
-        fn interrupted(&mut self) -> bool {
-            let mut buf = [0u8; 64];
-            let mut hit = false;
-            // A deadline already past: take what is buffered, never block.
-            while let Ok(n) = sys::console_read(slot::CONSOLE, &mut buf, 1) {
-                for &b in &buf[..n] {
-                    if b == 0x03 {
-                        hit = true;
-                    } else {
-                        self.pending.push(b);
-                    }
-                }
+        /// Reads console input into `pending` (one `ConsoleRead`, until
+        /// `deadline_ns`; 0 waits for input, 1 only takes what is there).
+        fn pull(&mut self, deadline_ns: u64) -> Result<(), Error> {
+            let room = PENDING_MAX.saturating_sub(self.pending.len()).min(256);
+            if room == 0 {
+                return Ok(());
             }
-            hit
+            let mut buf = [0u8; 256];
+            let n = sys::console_read(slot::CONSOLE, &mut buf[..room], deadline_ns)?;
+            self.pending.extend(&buf[..n]);
+            Ok(())
+        }
+
+        /// True if a Ctrl-C was typed (or piped) after the running command's
+        /// line and before the end of any further line (so a Ctrl-C meant
+        /// for a later command of a piped script does not stop this one);
+        /// that byte is consumed, the rest stays for the editor.
+        fn interrupted(&mut self) -> bool {
+            while self.pending.len() < PENDING_MAX && self.pull(1).is_ok() {}
+            let line_end = self
+                .pending
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .unwrap_or(self.pending.len());
+            match self.pending.iter().take(line_end).position(|&b| b == 0x03) {
+                Some(i) => {
+                    self.pending.remove(i);
+                    true
+                }
+                None => false,
+            }
         }
 
         /// Gives DHCP a moment before the first prompt (bounded by
@@ -308,28 +328,24 @@ mod app {
         nexus_rt::console::init_logger();
         let mut sh = Shell {
             net: NetClient::new(Transport),
-            pending: Vec::new(),
+            pending: VecDeque::new(),
         };
         let mut ed = Editor::new();
         let mut out: Vec<u8> = Vec::with_capacity(256);
-        let mut buf = [0u8; 256];
         sh.wait_for_address();
         println!("shell: ready (type `help`)");
         print!("{}", PROMPT);
         loop {
-            let input: Vec<u8> = if sh.pending.is_empty() {
-                match sys::console_read(slot::CONSOLE, &mut buf, 0) {
-                    Ok(n) => buf[..n].to_vec(),
-                    Err(Error::TimedOut) => continue,
+            if sh.pending.is_empty() {
+                match sh.pull(0) {
+                    Ok(()) | Err(Error::TimedOut) => {}
                     Err(e) => {
                         println!("shell: cannot read the console: {}", e);
                         return 2;
                     }
                 }
-            } else {
-                core::mem::take(&mut sh.pending)
-            };
-            for &b in &input {
+            }
+            while let Some(b) = sh.pending.pop_front() {
                 out.clear();
                 let action = ed.feed(b, &mut out);
                 write(&out);

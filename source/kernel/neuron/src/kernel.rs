@@ -661,6 +661,17 @@ impl Kernel {
     /// Drains the UART into the input ring (bytes that do not fit stay in
     /// the UART) and hands input to a waiting reader.
     pub fn console_rx(&mut self) {
+        self.console_drain();
+        crate::syscall::console_deliver(self);
+        // The delivery may have made room.
+        self.console_drain();
+        // While the ring is full, bytes stay in the UART and its interrupt
+        // (level-triggered) stays asserted: mask the source until the
+        // reader makes room, or every return to a task would trap again.
+        plic::set_enabled(self.uart_irq, !self.console_in.ring.is_full());
+    }
+
+    fn console_drain(&mut self) {
         while !self.console_in.ring.is_full() {
             match crate::console::getb() {
                 Some(b) => {
@@ -669,7 +680,6 @@ impl Kernel {
                 None => break,
             }
         }
-        crate::syscall::console_deliver(self);
     }
 
     /// Turns the UART receive interrupt on (first `ConsoleRead`).
