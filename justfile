@@ -47,7 +47,8 @@ test-os-lite:
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
 # DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
+# negative check, the piped shell script (test-shell), the lite smoke, and the
+# two-VM runs (plain, capture, lossy).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
