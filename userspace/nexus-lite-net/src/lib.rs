@@ -27,7 +27,6 @@
 //! every length and corrupted fields).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt::Write as _;
 use core::net::Ipv4Addr;
+use nexus_interfaces::init::ServiceState;
 
 /// Most echo requests one `ping` sends.
 pub const PING_MAX_COUNT: u32 = 100;
@@ -247,15 +248,15 @@ impl core::fmt::Display for Secs {
 }
 
 /// The state column of `ps`.
-pub fn state_text(s: nexus_init_api::Status) -> String {
-    use nexus_init_api::Status;
+pub fn state_text(s: &ServiceState) -> String {
     let mut t = String::new();
-    let _ = match s {
-        Status::Unknown => write!(t, "unknown"),
-        Status::Running => write!(t, "running"),
-        Status::Exited(c) => write!(t, "exited({})", c as i64),
-        Status::Faulted(0, 0) => write!(t, "killed"),
-        Status::Faulted(c, _) => write!(t, "faulted({})", nexus_abi::cause_name(c)),
+    let _ = match *s {
+        ServiceState::Running => write!(t, "running"),
+        ServiceState::Exited { code } => write!(t, "exited({})", code as i64),
+        ServiceState::Faulted { cause: 0, addr: 0 } => write!(t, "killed"),
+        ServiceState::Faulted { cause, .. } => {
+            write!(t, "faulted({})", nexus_abi::cause_name(cause))
+        }
     };
     t
 }
@@ -371,13 +372,18 @@ mod tests {
         assert_eq!(alloc::format!("{}", Secs(86400)), "1d0h0m0s");
         assert_eq!(alloc::format!("{}", Secs(3725)), "1h2m5s");
         assert_eq!(alloc::format!("{}", Secs(7)), "7s");
-        use nexus_init_api::Status;
-        assert_eq!(state_text(Status::Running), "running");
-        assert_eq!(state_text(Status::Faulted(0, 0)), "killed");
+        assert_eq!(state_text(&ServiceState::Running), "running");
         assert_eq!(
-            state_text(Status::Faulted(15, 8)),
+            state_text(&ServiceState::Faulted { cause: 0, addr: 0 }),
+            "killed"
+        );
+        assert_eq!(
+            state_text(&ServiceState::Faulted { cause: 15, addr: 8 }),
             "faulted(store-page-fault)"
         );
-        assert_eq!(state_text(Status::Exited(u64::MAX)), "exited(-1)");
+        assert_eq!(
+            state_text(&ServiceState::Exited { code: u64::MAX }),
+            "exited(-1)"
+        );
     }
 }

@@ -2,11 +2,10 @@
 //!
 //! The program (`main.rs`) is a thin loop: it reads console input with
 //! `ConsoleRead`, feeds the bytes to [`editor::Editor`], parses each line
-//! with [`command::parse`] and runs it as a normal client of init (status
-//! protocol) and netstackd (sockets facade). See `docs/shell.md`.
+//! with [`command::parse`] and runs it as a normal client of init (`init`
+//! interface) and netstackd (sockets facade). See `docs/shell.md`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 

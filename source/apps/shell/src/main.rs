@@ -2,7 +2,7 @@
 //!
 //! It reads the UART through `ConsoleRead` (it holds the console-input
 //! capability, the only task that does), edits lines (`shell::editor`), and
-//! runs commands as a normal client of init (status protocol: `ps`,
+//! runs commands as a normal client of init (`init` interface: `ps`,
 //! `poweroff`) and of netstackd (sockets facade: `ifconfig`, `ping`,
 //! `netstat`). It has no unsafe code of its own; the runtime's entry macro
 //! is the only `unsafe` in the binary. See `docs/shell.md`.
@@ -19,11 +19,13 @@ mod app {
     use alloc::vec::Vec;
     use core::net::Ipv4Addr;
 
-    use nexus_abi::{slots::shell as slot, Error};
-    use nexus_init_api::{Entry, Status, LIST_MAX, LIST_REPLY_MAX, OP_LIST, OP_POWEROFF};
+    use nexus_abi::Error;
+    use nexus_interfaces::init;
     use nexus_net::{AddrSource, NetClient, NetError};
     use nexus_net_ipc::map_ipc_error;
+    use nexus_rt::ipc::{init_client, Endpoint};
     use nexus_rt::{print, println, sys};
+    use nexus_slots::shell as slot;
     use shell::command::{self, Command, Mac, Ms, PingStats, Secs, Size};
     use shell::editor::{Action, Editor};
     use shell::PROMPT;
@@ -59,6 +61,7 @@ mod app {
 
     struct Shell {
         net: Net,
+        init: init::Client<Endpoint>,
         /// Input read from the console and not yet fed to the editor
         /// (bytes typed or piped ahead of a running command), at most
         /// [`PENDING_MAX`]; beyond that input waits in the kernel and UART.
@@ -172,31 +175,25 @@ mod app {
         }
 
         fn ps(&mut self) {
-            let mut reply = [0u8; LIST_REPLY_MAX];
-            let deadline = sys::now_ns() + INIT_CALL_NS;
-            let n = match sys::ipc_call(slot::INIT, &[OP_LIST], &mut reply, None, deadline) {
-                Ok((n, _)) => n,
+            self.init.deadline_ns = sys::now_ns() + INIT_CALL_NS;
+            let list = match self.init.list() {
+                Ok(l) => l,
                 Err(e) => {
-                    println!("ps: init did not answer: {}", e);
+                    println!("ps: init did not answer: {:?}", e);
                     return;
                 }
-            };
-            let mut list = [Entry::new("-", Status::Unknown, 0, 0); LIST_MAX];
-            let Ok(count) = nexus_init_api::decode_list(&reply[..n], &mut list) else {
-                println!("ps: malformed reply from init");
-                return;
             };
             println!(
                 "{:<20} {:<28} {:>8} {:>10}",
                 "SERVICE", "STATE", "RESTARTS", "MEMORY"
             );
-            for e in &list[..count] {
+            for e in list.0.iter() {
                 println!(
                     "{:<20} {:<28} {:>8} {:>10}",
-                    e.name(),
-                    command::state_text(e.status),
+                    e.name.as_str(),
+                    command::state_text(&e.state),
                     e.restarts,
-                    alloc::format!("{}", Size(e.loaded_pages as u64 * PAGE))
+                    alloc::format!("{}", Size(e.pages as u64 * PAGE))
                 );
             }
             println!(
@@ -312,14 +309,14 @@ mod app {
 
         fn poweroff(&mut self) {
             println!("shell: powering off");
-            let mut reply = [0u8; 8];
-            let deadline = sys::now_ns() + INIT_CALL_NS;
-            match sys::ipc_call(slot::INIT, &[OP_POWEROFF], &mut reply, None, deadline) {
-                Ok((1, _)) if reply[0] == nexus_init_api::POWEROFF_DENIED => {
+            self.init.deadline_ns = sys::now_ns() + INIT_CALL_NS;
+            // Allowed, init stops every task, this one included: no reply.
+            match self.init.poweroff() {
+                Err(init::Error::Denied) => {
                     println!("poweroff: init refused (this shell may not power off)")
                 }
-                Ok(_) => println!("poweroff: unexpected reply from init"),
-                Err(e) => println!("poweroff: init did not answer: {}", e),
+                Ok(()) => println!("poweroff: init answered instead of powering off"),
+                Err(e) => println!("poweroff: init did not answer: {:?}", e),
             }
         }
     }
@@ -328,6 +325,7 @@ mod app {
         nexus_rt::console::init_logger();
         let mut sh = Shell {
             net: NetClient::new(Transport),
+            init: init_client(slot::INIT),
             pending: VecDeque::new(),
         };
         let mut ed = Editor::new();

@@ -8,7 +8,6 @@
 //! with `PeerDead` if netstackd goes away.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 use nexus_abi::Error;
 use nexus_net::NetError;

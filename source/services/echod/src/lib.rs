@@ -8,7 +8,6 @@
 //! 127.0.0.1:8080 (`GET /hello` → 200 + `nexus_lite_net::http::HELLO_BODY`).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 

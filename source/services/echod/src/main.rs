@@ -6,7 +6,6 @@
 //! serve it (bounded in time and size). Markers: `echod: listen udp/7`,
 //! `echod: listen http 127.0.0.1:8080`, `echod: ready`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -16,10 +15,10 @@ mod svc {
     extern crate alloc;
 
     use echod::{HttpSession, Step, ECHO_PORT, HTTP_PORT, HTTP_REQUEST_NS, UDP_SLICE_NS};
-    use nexus_abi::slots::echod as slot;
     use nexus_lite_net::client::{Client, ClientError, Transport};
     use nexus_lite_net::lnproto::Status;
     use nexus_rt::{println, sys};
+    use nexus_slots::echod as slot;
 
     struct Ipc;
 

@@ -6,7 +6,6 @@
 //! `fetchd: get http://127.0.0.1:8080/hello ok bytes=<body bytes>`,
 //! `SELFTEST: net fetch ok`; on a failed check `SELFTEST: FAIL <what>`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -14,11 +13,11 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod svc {
     use fetchd::{Checked, ResponseBuf, ADDR, CONNECT_WAIT_NS, FETCH_NS, PING_NS, PORT, URL};
-    use nexus_abi::slots::fetchd as slot;
     use nexus_lite_net::client::{Client, ClientError, Transport};
     use nexus_lite_net::http;
     use nexus_lite_net::lnproto::Status;
     use nexus_rt::{println, sys};
+    use nexus_slots::fetchd as slot;
 
     struct Ipc;
 
