@@ -14,12 +14,22 @@ setup:
 build:
     bash scripts/build.sh
 
-# Boot the OS interactively (Ctrl-A X quits QEMU). PROFILE=smoke|bench.
-run profile="smoke": build
-    qemu-system-riscv64 -machine virt -bios default -nographic -smp 1 -m 256M \
-        -kernel build/neuron.elf -append "nexus.profile={{profile}}" \
-        -global virtio-mmio.force-legacy=false -device virtio-rng-device \
-        -netdev user,id=n0,restrict=on -device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01
+# Boot the OS to the shell (`user` profile; `poweroff` or Ctrl-A X ends QEMU).
+# Piped input is typed into the shell: `printf 'ps\npoweroff\n' | just run`.
+# Other profiles: `just run smoke`, `just run bench`.
+run profile="user": build
+    bash scripts/run.sh {{profile}}
+
+# Boot stopped for gdb (QEMU -s -S) and print the gdb command line with the
+# kernel's symbols and `service`'s (docs/debugging.md).
+debug service="shell" profile="user":
+    NEXUS_DEBUG=1 bash scripts/setup.sh
+    bash scripts/debug.sh {{service}} {{profile}}
+
+# The shell through piped input: ifconfig, ping, ps, netstat, ... poweroff,
+# each command's output checked (bounded by RUN_TIMEOUT, default 120 s).
+test-shell: build
+    python3 scripts/shell-test.py
 
 # Host tests of every host-testable crate.
 test-host:
@@ -37,10 +47,12 @@ test-os-lite:
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
 # DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
+# negative check, the piped shell script (test-shell), the lite smoke, and the
+# two-VM runs (plain, capture, lossy).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
+    python3 scripts/shell-test.py
     just test-os-lite
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap

@@ -24,6 +24,20 @@ impl init::Server for Init {
     fn args(&mut self, _: u64) -> Result<heapless::Vec<u8, 256>, init::Error> {
         Ok(heapless::Vec::from_slice(&[1; 256]).unwrap())
     }
+    fn list(&mut self, _: u64) -> Result<nexus_idl::List<init::ServiceInfo, 32>, init::Error> {
+        // A full table of the largest entries: the reply must fit REPLY_MAX.
+        let mut l = nexus_idl::List(heapless::Vec::new());
+        for i in 0..32u32 {
+            let mut name = heapless::String::new();
+            name.push_str("service-name-of-24-bytes").unwrap();
+            let state = init::ServiceState::Faulted { cause: u64::MAX, addr: u64::MAX };
+            l.0.push(init::ServiceInfo { name, state, restarts: i, pages: u32::MAX }).unwrap();
+        }
+        Ok(l)
+    }
+    fn poweroff(&mut self, caller: u64) -> Result<(), init::Error> {
+        if caller == 9 { Ok(()) } else { Err(init::Error::Denied) }
+    }
 }
 
 fn reencodes(data: &[u8], encoded: Result<usize, nexus_idl::WireError>, out: &[u8]) {
@@ -51,6 +65,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = init::reply::decode_status(data);
     let _ = init::reply::decode_kill(data);
     let _ = init::reply::decode_args(data);
+    let _ = init::reply::decode_list(data);
+    let _ = init::reply::decode_poweroff(data);
     let _ = rng::reply::decode_fill(data);
     let _ = selftest::reply::decode_transform(data);
     let _ = notice::reply::decode_client_gone(data);

@@ -40,9 +40,15 @@ fn init_tables_are_the_manifests() {
                     (Grant::Device { device_id, .. }, GrantKind::Device { id, .. }) => {
                         assert_eq!(device_id, id)
                     }
-                    (Grant::InitEndpoint { kill, .. }, GrantKind::Init { kill: k, .. }) => {
-                        assert_eq!(kill, k)
-                    }
+                    (
+                        Grant::InitEndpoint { kill, poweroff, .. },
+                        GrantKind::Init {
+                            kill: k,
+                            poweroff: o,
+                            ..
+                        },
+                    ) => assert_eq!((kill, poweroff), (k, o)),
+                    (Grant::ConsoleInput { .. }, GrantKind::ConsoleInput) => {}
                     (Grant::Dma { .. }, GrantKind::Dma) | (Grant::Endpoint { .. }, _) => {}
                     (g, k) => panic!("{}: {g:?} generated from {k:?}", s.name),
                 }

@@ -117,6 +117,35 @@ mod client {
         )
     }
 
+    /// Console input is read only with the console-input capability, which
+    /// this task was not granted; and init powers off only for the shell.
+    fn console_and_poweroff_denied() -> Check {
+        let mut buf = [0u8; 16];
+        let soon = sys::now_ns() + 1_000_000;
+        ensure(
+            sys::console_read(20, &mut buf, soon) == Err(Error::NoCapability),
+            "console read from an empty slot",
+        )?;
+        ensure(
+            sys::console_read(u32::MAX, &mut buf, soon) == Err(Error::NoCapability),
+            "console read from an out-of-range slot",
+        )?;
+        ensure(
+            sys::console_read(SERVER, &mut buf, soon) == Err(Error::WrongCapability),
+            "console read through an endpoint cap",
+        )?;
+        ensure(
+            sys::console_read(INIT, &mut buf, soon) == Err(Error::WrongCapability),
+            "console read through init's endpoint cap",
+        )?;
+        let mut init = nexus_rt::ipc::init_client(INIT);
+        init.deadline_ns = sys::now_ns() + 1_000_000_000;
+        ensure(
+            init.poweroff() == Err(nexus_interfaces::init::Error::Denied),
+            "init did not refuse poweroff to a task whose grant does not list it",
+        )
+    }
+
     fn bad_pointers() -> Check {
         let call = |nr: Sysno, a: [u64; 7]| {
             // SAFETY: the pointers passed are deliberately invalid (unmapped,
@@ -222,10 +251,11 @@ mod client {
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let checks: [NamedCheck; 6] = [
+        let checks: [NamedCheck; 7] = [
             ("ipc roundtrip ok", ipc_roundtrip),
             ("cap transfer ok", cap_transfer),
             ("mmio denied ok", mmio_denied),
+            ("console read denied ok", console_and_poweroff_denied),
             ("bad pointer refused ok", bad_pointers),
             ("timer sleep ok", timer_sleep),
             ("fault contained ok", fault_contained),

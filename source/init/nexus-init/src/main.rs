@@ -8,9 +8,11 @@
 //!    service a profile names).
 //! 3. Spawns each service in order with exactly its listed capabilities,
 //!    printing `init: up <svc>`, then `init: ready`.
-//! 4. Serves its endpoint forever: kernel death notices (printed as
-//!    `init: svc <name> exited code=…` / `… faulted cause=…`) and status
-//!    the `init` interface (`idl/init.toml`): status, kill, start-up args.
+//! 4. Serves its endpoint: kernel death notices (printed as
+//!    `init: svc <name> exited code=…` / `… faulted cause=…`) and the
+//!    `init` interface (`idl/init.toml`): status, kill, start-up args, the
+//!    service list, and power-off (after which init stops every service and
+//!    ends; with no task left the kernel halts the machine).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -19,7 +21,7 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod init {
     use nexus_abi::{rights, slots, DeathKind, DeathNotice, GrantSpec, KERNEL_BADGE};
-    use nexus_idl::heapless;
+    use nexus_idl::{heapless, List};
     use nexus_init::profile::{self, Grant, ProfileError};
     use nexus_interfaces::{init as api, notice};
     use nexus_rt::{println, sys};
@@ -41,6 +43,8 @@ mod init {
         status: Status,
         restarts: u32,
         restart_at: Option<u64>,
+        /// Pages the kernel mapped when it was (last) started.
+        loaded_pages: u64,
     }
 
     /// Virtio device id per MMIO slot of init (0 = none or not virtio).
@@ -77,8 +81,9 @@ mod init {
         devices: DeviceIds,
     }
 
-    /// Spawns `svc` with exactly its grants; the task id, or `None`.
-    fn start(svc: &'static profile::Service, cx: &Ctx, eps: &mut Eps) -> Option<u64> {
+    /// Spawns `svc` with exactly its grants; the task id and the pages the
+    /// kernel mapped for it, or `None`.
+    fn start(svc: &'static profile::Service, cx: &Ctx, eps: &mut Eps) -> Option<(u64, u64)> {
         let mut grants = [GrantSpec {
             src: 0,
             dst: 0,
@@ -132,12 +137,18 @@ mod init {
                     rights: rights::SEND,
                     badge,
                 },
+                Grant::ConsoleInput { slot } => GrantSpec {
+                    src: slots::init::CONSOLE_INPUT,
+                    dst: slot,
+                    rights: rights::RECV,
+                    badge: 0,
+                },
             };
             ng += 1;
         }
         // Arguments are fetched with `init.args()`; a0 carries nothing.
-        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0) {
-            Ok(task) => Some(task),
+        match sys::spawn_loaded(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0) {
+            Ok(started) => Some(started),
             Err(e) => {
                 println!("init: svc {} failed to start: {}", svc.name, e);
                 None
@@ -250,13 +261,14 @@ mod init {
         };
         let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
         for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
-            if let Some(task) = start(svc, &cx, &mut eps) {
+            if let Some((task, loaded_pages)) = start(svc, &cx, &mut eps) {
                 records[i] = Some(Record {
                     svc,
                     task,
                     status: Status::Running,
                     restarts: 0,
                     restart_at: None,
+                    loaded_pages,
                 });
                 println!("init: up {}", svc.name);
             }
@@ -276,9 +288,10 @@ mod init {
                     r.restarts += 1;
                     let limit = r.svc.supervise.map_or(0, |s| s.restarts);
                     println!("init: restart {} ({}/{})", r.svc.name, r.restarts, limit);
-                    if let Some(task) = start(r.svc, &cx, &mut eps) {
+                    if let Some((task, pages)) = start(r.svc, &cx, &mut eps) {
                         r.task = task;
                         r.status = Status::Running;
+                        r.loaded_pages = pages;
                     }
                 }
             }
@@ -351,9 +364,30 @@ mod init {
                 profile: prof,
                 cmdline,
                 ctl,
+                power_off: false,
             };
             reply_len = api::dispatch(&mut control, msg.badge, &buf[..msg.len], &mut reply);
+            if control.power_off {
+                // Stop every service, last started first (the caller too,
+                // which therefore gets no reply); then end init. With no
+                // task left the kernel halts the machine (SBI).
+                println!("init: poweroff");
+                for r in records.iter().rev().flatten() {
+                    if r.status == Status::Running {
+                        let _ = sys::kill(ctl, r.task);
+                    }
+                }
+                return 0;
+            }
             token = msg.token;
+        }
+    }
+
+    fn state(s: Status) -> api::ServiceState {
+        match s {
+            Status::Running => api::ServiceState::Running,
+            Status::Exited(code) => api::ServiceState::Exited { code },
+            Status::Faulted(cause, addr) => api::ServiceState::Faulted { cause, addr },
         }
     }
 
@@ -363,6 +397,8 @@ mod init {
         profile: &'static profile::Profile,
         cmdline: &'a str,
         ctl: u32,
+        /// Set by an allowed `poweroff`; the loop acts on it.
+        power_off: bool,
     }
 
     impl api::Server for Control<'_> {
@@ -373,11 +409,7 @@ mod init {
                 .flatten()
                 .find(|r| r.svc.name == name)
                 .ok_or(api::Error::UnknownService)?;
-            Ok(match r.status {
-                Status::Running => api::ServiceState::Running,
-                Status::Exited(code) => api::ServiceState::Exited { code },
-                Status::Faulted(cause, addr) => api::ServiceState::Faulted { cause, addr },
-            })
+            Ok(state(r.status))
         }
 
         fn kill(&mut self, caller: u64, name: &str) -> Result<(), api::Error> {
@@ -403,6 +435,35 @@ mod init {
                 return Err(api::Error::NoArgument);
             }
             heapless::Vec::from_slice(arg).map_err(|_| api::Error::TooLarge)
+        }
+
+        fn list(&mut self, _: u64) -> Result<List<api::ServiceInfo, 32>, api::Error> {
+            let mut out = List(heapless::Vec::new());
+            for r in self.records.iter().flatten() {
+                let mut name = heapless::String::new();
+                // Names are at most NAME_MAX (24) bytes, checked by the
+                // manifest generator.
+                name.push_str(r.svc.name)
+                    .map_err(|_| api::Error::TooLarge)?;
+                let info = api::ServiceInfo {
+                    name,
+                    state: state(r.status),
+                    restarts: r.restarts,
+                    pages: r.loaded_pages.min(u32::MAX as u64) as u32,
+                };
+                out.0.push(info).map_err(|_| api::Error::TooLarge)?;
+            }
+            Ok(out)
+        }
+
+        fn poweroff(&mut self, caller: u64) -> Result<(), api::Error> {
+            let allowed =
+                profile::by_init_badge(self.profile, caller).is_some_and(|s| s.may_power_off());
+            if !allowed {
+                return Err(api::Error::Denied);
+            }
+            self.power_off = true;
+            Ok(())
         }
     }
 }

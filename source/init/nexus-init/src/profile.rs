@@ -11,9 +11,10 @@ use nexus_abi::rights;
 /// Most services one profile may start (the manifest generator refuses more).
 pub const MAX_SERVICES: usize = 32;
 
-/// Profile used when the command line names none.
+/// Profile used when the command line names none: what a person boots.
+/// Harnesses always name theirs (`nexus.profile=smoke`, ...).
 #[cfg(feature = "net-canonical")]
-pub const DEFAULT_PROFILE: &str = "smoke";
+pub const DEFAULT_PROFILE: &str = "user";
 /// Profile used when the command line names none.
 #[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
 pub const DEFAULT_PROFILE: &str = "lite";
@@ -62,6 +63,14 @@ pub enum Grant {
         badge: u64,
         /// The holder may ask init to kill a service.
         kill: bool,
+        /// The holder may ask init to power the machine off.
+        poweroff: bool,
+        /// Destination slot.
+        slot: u32,
+    },
+    /// The console-input capability (`ConsoleRead`, right `RECV` only).
+    /// The manifest generator grants it to the shell only, one per profile.
+    ConsoleInput {
         /// Destination slot.
         slot: u32,
     },
@@ -75,6 +84,7 @@ impl Grant {
             | Grant::InitEndpoint { slot, .. }
             | Grant::Client { slot, .. }
             | Grant::Device { slot, .. }
+            | Grant::ConsoleInput { slot }
             | Grant::Dma { slot } => slot,
         }
     }
@@ -130,6 +140,13 @@ impl Service {
             Grant::InitEndpoint { badge, kill, .. } => Some((badge, kill)),
             _ => None,
         })
+    }
+
+    /// Whether the profile lets this service ask init to power off.
+    pub fn may_power_off(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| matches!(g, Grant::InitEndpoint { poweroff: true, .. }))
     }
 }
 
@@ -286,11 +303,38 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(killers, ["dsoftbus-restart"]);
+        assert!(smoke.services.iter().all(|s| !s.may_power_off()));
         // Init badges identify exactly one service.
         for s in smoke.services {
             if let Some((b, _)) = s.init_badge() {
                 assert_eq!(by_init_badge(smoke, b).unwrap().name, s.name);
             }
         }
+    }
+
+    #[cfg(feature = "net-canonical")]
+    #[test]
+    fn the_default_is_the_user_profile_with_the_shell_alone_on_the_console() {
+        let user = select("").unwrap();
+        assert_eq!(user.name, "user");
+        assert!(user.user);
+        let images: Vec<_> = user.services.iter().map(|s| s.image).collect();
+        assert_eq!(images, ["netstackd", "rngd", "shell"]);
+        // DHCP: netstackd's argument has no static address (option tag 0).
+        assert_eq!(user.services[0].arg.first(), Some(&0));
+        for p in PROFILES {
+            for s in p.services {
+                let reads = s
+                    .grants
+                    .iter()
+                    .any(|g| matches!(g, Grant::ConsoleInput { .. }));
+                if reads || s.may_power_off() {
+                    assert_eq!(s.image, "shell", "{}: {}", p.name, s.name);
+                }
+            }
+        }
+        let shell = user.services.iter().find(|s| s.name == "shell").unwrap();
+        assert!(shell.may_power_off());
+        assert_eq!(shell.init_badge().map(|(_, kill)| kill), Some(false));
     }
 }

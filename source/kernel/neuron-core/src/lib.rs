@@ -13,6 +13,7 @@ extern crate alloc;
 
 pub mod bootimg;
 pub mod caps;
+pub mod console;
 pub mod elfload;
 pub mod frames;
 pub mod ipc;

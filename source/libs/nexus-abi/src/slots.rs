@@ -14,4 +14,7 @@ pub mod init {
     pub const MMIO_FIRST: u32 = 2;
     /// At most this many virtio-mmio slots are handed to init.
     pub const MMIO_MAX: u32 = 8;
+    /// The console-input capability (`ConsoleRead`), which init grants only
+    /// to the service a profile names (the shell).
+    pub const CONSOLE_INPUT: u32 = 10;
 }

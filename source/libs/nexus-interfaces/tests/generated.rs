@@ -52,6 +52,34 @@ impl init::Server for FakeInit {
         let n = w.len();
         Ok(nexus_idl::heapless::Vec::from_slice(&buf[..n]).unwrap())
     }
+    fn list(&mut self, _: u64) -> Result<nexus_idl::List<init::ServiceInfo, 32>, init::Error> {
+        let mut l = nexus_idl::List(nexus_idl::heapless::Vec::new());
+        // A full table with the longest names and the largest states: the
+        // reply bound of the interface must hold it.
+        for i in 0..32u32 {
+            let mut name = nexus_idl::heapless::String::new();
+            name.push_str(&format!("{:0>24}", i)).unwrap();
+            let state = init::ServiceState::Faulted {
+                cause: u64::MAX,
+                addr: i as u64,
+            };
+            l.0.push(init::ServiceInfo {
+                name,
+                state,
+                restarts: i,
+                pages: u32::MAX,
+            })
+            .unwrap();
+        }
+        Ok(l)
+    }
+    fn poweroff(&mut self, caller: u64) -> Result<(), init::Error> {
+        if caller == self.killer {
+            Ok(())
+        } else {
+            Err(init::Error::Denied)
+        }
+    }
 }
 
 #[test]
@@ -84,6 +112,13 @@ fn stub_and_dispatch_agree() {
             netpeers: true
         })
     );
+    let l = c.list().unwrap();
+    assert_eq!(l.0.len(), 32);
+    assert_eq!(l.0[31].name.as_str(), "000000000000000000000031");
+    assert_eq!(l.0[31].restarts, 31);
+    assert_eq!(c.poweroff(), Ok(()));
+    c.transport.caller = 2;
+    assert_eq!(c.poweroff(), Err(init::Error::Denied));
     c.transport.dead = true;
     assert_eq!(c.status("netstackd"), Err(init::Error::ServerRestarted));
 }
@@ -134,7 +169,7 @@ fn garbage_gets_malformed_and_never_panics() {
         }
         // Bias the op towards valid codes so argument decoding is exercised.
         if len >= 2 && next() % 2 == 0 {
-            buf[0] = (next() % 4) as u8;
+            buf[0] = (next() % 6) as u8;
             buf[1] = 0;
         }
         let req = &buf[..len];
@@ -145,6 +180,8 @@ fn garbage_gets_malformed_and_never_panics() {
         }
         let _ = init::reply::decode_status(req);
         let _ = init::reply::decode_args(req);
+        let _ = init::reply::decode_list(req);
+        let _ = init::reply::decode_poweroff(req);
         let _ = rng::Request::decode(req);
         let _ = rng::reply::decode_fill(req);
         let _ = selftest::Request::decode(req);
@@ -169,6 +206,22 @@ fn trailing_bytes_and_unknown_codes_are_refused() {
     );
     assert_eq!(
         init::reply::decode_kill(&[0, 0, 1]),
+        Err(init::Error::Malformed)
+    );
+    // A full list reply fits the bound; every shorter prefix of it, and it
+    // with a byte more, is refused.
+    let mut server = FakeInit { killer: 7 };
+    let mut out = [0u8; init::REPLY_MAX];
+    let n = init::dispatch(&mut server, 1, &[4, 0], &mut out);
+    assert!(init::reply::decode_list(&out[..n]).is_ok());
+    for k in 0..n {
+        assert_eq!(
+            init::reply::decode_list(&out[..k]),
+            Err(init::Error::Malformed)
+        );
+    }
+    assert_eq!(
+        init::reply::decode_list(&out[..n + 1]),
         Err(init::Error::Malformed)
     );
 }

@@ -38,6 +38,18 @@ pub const DEVICES: &[(&str, u32, &[&str])] = &[
     ("rng", 4, &["rngd"]),
 ];
 
+/// The only images that may read console input (`{ console = true }`): what
+/// a person types goes to the shell and nowhere else.
+pub const CONSOLE_READERS: &[&str] = &["shell"];
+
+/// The only images that may hold init's `poweroff` operation: the machine
+/// is switched off by the person at the console, not by a service.
+pub const POWEROFF_HOLDERS: &[&str] = &["shell"];
+
+/// Operations of init's interface a grant can allow beyond the ones every
+/// holder has (status, args).
+pub const INIT_OPS: &[&str] = &["kill", "poweroff"];
+
 /// Network paths (`net-canonical` / `net-bringup-lite` images).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,6 +146,7 @@ struct GrantFile {
     device: Option<String>,
     dma: Option<bool>,
     init: Option<Vec<String>>,
+    console: Option<bool>,
 }
 
 /// What one grant gives.
@@ -176,7 +189,11 @@ pub enum GrantKind {
         badge: u64,
         /// May ask init to kill a service.
         kill: bool,
+        /// May ask init to power the machine off.
+        poweroff: bool,
     },
+    /// The console-input capability (`ConsoleRead`).
+    ConsoleInput,
 }
 
 /// One resolved grant.
@@ -310,13 +327,14 @@ fn parse_grant(
         g.device.is_some(),
         g.dma.is_some(),
         g.init.is_some(),
+        g.console.is_some(),
     ]
     .iter()
     .filter(|&&b| b)
     .count();
     if n != 1 {
         return Err(format!(
-            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, device, dma, init"
+            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, device, dma, init, console"
         ));
     }
     Ok(g)
@@ -346,6 +364,7 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
         let mut served: BTreeMap<String, String> = BTreeMap::new();
         let mut badges: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
         let mut init_badges = BTreeSet::new();
+        let mut console_reader: Option<&str> = None;
         // First pass: servers and explicit badges.
         for s in &m.services {
             for (gname, v) in &s.grants {
@@ -495,9 +514,20 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                     GrantKind::Dma
                 } else if let Some(ops) = g.init {
                     for op in &ops {
-                        if op != "kill" {
-                            return Err(format!("{ctx}: unknown init operation `{op}`"));
+                        if !INIT_OPS.contains(&op.as_str()) {
+                            return Err(format!(
+                                "{ctx}: unknown init operation `{op}` (known: {})",
+                                INIT_OPS.join(", ")
+                            ));
                         }
+                    }
+                    let poweroff = ops.iter().any(|o| o == "poweroff");
+                    if poweroff && !POWEROFF_HOLDERS.contains(&s.image.as_str()) {
+                        return Err(format!(
+                            "{ctx}: init operation `poweroff` may only be granted to {}, not to image {}",
+                            POWEROFF_HOLDERS.join(" or "),
+                            s.image
+                        ));
                     }
                     let badge = g.badge.unwrap_or_else(|| {
                         let b = (1..).find(|b| !init_badges.contains(b)).unwrap();
@@ -507,7 +537,26 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                     GrantKind::Init {
                         badge,
                         kill: ops.iter().any(|o| o == "kill"),
+                        poweroff,
                     }
+                } else if g.console == Some(true) {
+                    if !CONSOLE_READERS.contains(&s.image.as_str()) {
+                        return Err(format!(
+                            "{ctx}: console input may only be granted to {}, not to image {}",
+                            CONSOLE_READERS.join(" or "),
+                            s.image
+                        ));
+                    }
+                    if let Some(other) = console_reader.replace(sn.as_str()) {
+                        return Err(format!(
+                            "{ctx}: console input is already granted to service {other}; one reader per profile"
+                        ));
+                    }
+                    GrantKind::ConsoleInput
+                } else if g.console == Some(false) {
+                    return Err(format!(
+                        "{ctx}: `console = false` grants nothing; remove it"
+                    ));
                 } else {
                     return Err(format!("{ctx}: `dma = false` grants nothing; remove it"));
                 };
@@ -806,9 +855,10 @@ pub fn init_tables(sys: &System, path: NetPath) -> String {
                     ),
                     GrantKind::Device { id, .. } => format!("Grant::Device {{ device_id: {id}, slot: {slot} }}"),
                     GrantKind::Dma => format!("Grant::Dma {{ slot: {slot} }}"),
-                    GrantKind::Init { badge, kill } => {
-                        format!("Grant::InitEndpoint {{ badge: {badge}, kill: {kill}, slot: {slot} }}")
+                    GrantKind::Init { badge, kill, poweroff } => {
+                        format!("Grant::InitEndpoint {{ badge: {badge}, kill: {kill}, poweroff: {poweroff}, slot: {slot} }}")
                     }
+                    GrantKind::ConsoleInput => format!("Grant::ConsoleInput {{ slot: {slot} }}"),
                 };
                 let _ = writeln!(o, "                    {line},");
             }
@@ -883,10 +933,17 @@ fn describe(k: &GrantKind) -> String {
             format!("the virtio-{name} device (id {id}): MMIO + interrupt, MAP right")
         }
         GrantKind::Dma => "a DMA budget capability".into(),
-        GrantKind::Init { kill: true, .. } => {
-            "SEND on init's endpoint, allowed to kill services".into()
+        GrantKind::Init { kill, poweroff, .. } => {
+            let mut s = String::from("SEND on init's endpoint (status, start-up argument, list)");
+            match (kill, poweroff) {
+                (true, true) => s.push_str(", allowed to kill services and to power off"),
+                (true, false) => s.push_str(", allowed to kill services"),
+                (false, true) => s.push_str(", allowed to power off"),
+                (false, false) => {}
+            }
+            s
         }
-        GrantKind::Init { .. } => "SEND on init's endpoint (status, start-up argument)".into(),
+        GrantKind::ConsoleInput => "console input (`ConsoleRead`), RECV right".into(),
     }
 }
 

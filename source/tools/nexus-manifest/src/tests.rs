@@ -208,3 +208,111 @@ cmdline_flag = { word = "nexus.netpeers=1", field = "netpeers" }
         assert!(e.contains(want), "{bad}: {e}");
     }
 }
+
+const SHELL: &str = r#"
+[[service]]
+name = "shell"
+image = "shell"
+grants.console = { console = true }
+grants.init = { init = ["poweroff"] }
+"#;
+
+#[test]
+fn console_input_goes_only_to_the_shell_and_to_one_service() {
+    let sys = one(SHELL).unwrap();
+    let g = &sys.profiles[0].services[0].grants;
+    assert!(g.iter().any(|g| g.kind == GrantKind::ConsoleInput));
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(tables.contains("Grant::ConsoleInput { slot: "), "{tables}");
+    // Any other image is refused, a test app as much as a service.
+    for image in ["selftest-client", "netstackd", "dsoftbusd"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"sneaky\"\nimage = \"{image}\"\ngrants.console = {{ console = true }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("service sneaky")
+                && e.contains("console input may only be granted to shell"),
+            "{e}"
+        );
+    }
+    // Two readers in one profile would steal each other's keystrokes.
+    let e = one(&format!(
+        "{SHELL}{}",
+        SHELL.replace("name = \"shell\"", "name = \"shell-2\"")
+    ))
+    .unwrap_err();
+    assert!(e.contains("one reader per profile"), "{e}");
+    let e =
+        one("[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.console = { console = false }\n")
+            .unwrap_err();
+    assert!(e.contains("grants nothing"), "{e}");
+    let e = one(
+        "[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.c = { console = true, dma = true }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("exactly one of"), "{e}");
+}
+
+#[test]
+fn poweroff_is_granted_only_as_listed_and_only_to_the_shell() {
+    let sys = one(SHELL).unwrap();
+    let init = sys.profiles[0].services[0]
+        .grants
+        .iter()
+        .find(|g| g.name == "init")
+        .unwrap();
+    assert!(matches!(
+        init.kind,
+        GrantKind::Init {
+            poweroff: true,
+            kill: false,
+            ..
+        }
+    ));
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(tables.contains("kill: false, poweroff: true"), "{tables}");
+    // Without the op listed, the holder has the plain grant.
+    let sys = one(&SHELL.replace("[\"poweroff\"]", "[]")).unwrap();
+    assert!(init_tables(&sys, NetPath::Canonical).contains("kill: false, poweroff: false"));
+    let e = one("[[service]]\nname = \"t\"\nimage = \"selftest-client\"\ngrants.init = { init = [\"poweroff\"] }\n")
+        .unwrap_err();
+    assert!(
+        e.contains("service t") && e.contains("`poweroff` may only be granted to shell"),
+        "{e}"
+    );
+    let e = one(
+        "[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.init = { init = [\"reboot\"] }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("unknown init operation `reboot`"), "{e}");
+}
+
+#[test]
+fn the_user_profile_is_what_a_person_boots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let sys = load(
+        &root.join("profiles"),
+        &root.join("source/libs/nexus-interfaces/idl/args.toml"),
+    )
+    .unwrap();
+    let user = sys.profiles.iter().find(|p| p.name == "user").unwrap();
+    assert_eq!(user.kind, Kind::User);
+    let images: Vec<&str> = user.services.iter().map(|s| s.image.as_str()).collect();
+    assert_eq!(images, ["netstackd", "rngd", "shell"]);
+    assert!(user.services.iter().all(|s| s.supervise.is_some()));
+    // Across every profile, only the shell reads the console or may power off.
+    for p in &sys.profiles {
+        for s in &p.services {
+            for g in &s.grants {
+                if matches!(
+                    g.kind,
+                    GrantKind::ConsoleInput | GrantKind::Init { poweroff: true, .. }
+                ) {
+                    assert_eq!(s.image, "shell", "profile {}: {}", p.name, s.name);
+                }
+            }
+        }
+    }
+    assert!(programs(&sys, NetPath::Canonical).contains(&"shell".to_string()));
+}
