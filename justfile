@@ -53,6 +53,8 @@ test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
     python3 scripts/shell-test.py
+    # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`.
+    printf 'ps\npoweroff\n' | RUN_TIMEOUT=60 cargo boot 2>&1 | grep -q 'init: poweroff'
     just test-os-lite
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
