@@ -21,4 +21,9 @@ pub trait BlockDevice {
     fn read_sector(&mut self, index: u64, buf: &mut [u8; SECTOR]) -> Result<(), IoError>;
     /// Writes `buf` to sector `index`; returns once the device reports it done.
     fn write_sector(&mut self, index: u64, buf: &[u8; SECTOR]) -> Result<(), IoError>;
+    /// Makes every completed write durable (a device with a volatile cache
+    /// writes it back). The store calls it before acknowledging a change.
+    fn flush(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
 }

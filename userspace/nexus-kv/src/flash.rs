@@ -70,6 +70,11 @@ impl<D: BlockDevice> NorOverBlock<D> {
         self.dev
     }
 
+    /// The device.
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// The mirrored region (what the device holds).
     pub fn contents(&self) -> &[u8] {
         &self.ram
@@ -103,7 +108,7 @@ impl<D: BlockDevice> NorOverBlock<D> {
 
     fn check(&self, offset: u32, len: usize, align: usize) -> Result<usize, NorFlashErrorKind> {
         let start = offset as usize;
-        if start % align != 0 || len % align != 0 {
+        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(NorFlashErrorKind::NotAligned);
         }
         match start.checked_add(len) {

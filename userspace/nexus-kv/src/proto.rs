@@ -339,11 +339,14 @@ pub fn decode_list_reply(b: &[u8]) -> Result<ListPage<'_>, KvError> {
 pub mod client {
     use super::*;
 
+    /// The call itself failed (the server is gone or was replaced).
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+    pub struct CallFailed;
+
     /// A synchronous request/reply transport (IPC call in the OS).
     pub trait Transport {
         /// Sends `req` and receives the reply into `rep`; returns its length.
-        /// Any failure of the call itself (the server is gone) is an `Err`.
-        fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, ()>;
+        fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, CallFailed>;
     }
 
     /// A KV client over a transport, with its own message buffers.

@@ -399,7 +399,16 @@ impl<D: BlockDevice> Store<D> {
         if value.len() > MAX_VALUE {
             return Err(StoreError::TooLarge);
         }
-        block_on(self.map.store_item(&mut self.buf, &k, &value)).map_err(map_err)
+        block_on(self.map.store_item(&mut self.buf, &k, &value)).map_err(map_err)?;
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.map
+            .flash()
+            .device_mut()
+            .flush()
+            .map_err(|_| StoreError::Io)
     }
 
     /// Removes `key` from `ns`. A power cut before it returns leaves the
@@ -412,7 +421,8 @@ impl<D: BlockDevice> Store<D> {
         if !present {
             return Err(StoreError::NotFound);
         }
-        block_on(self.map.remove_item(&mut self.buf, &k)).map_err(map_err)
+        block_on(self.map.remove_item(&mut self.buf, &k)).map_err(map_err)?;
+        self.flush()
     }
 
     /// Up to `max` keys of `ns` that sort after `after` (all keys when

@@ -23,6 +23,7 @@ pub const SUPERVISED: &[&str] = &[
     "virtionetd-lite",
     "netstackd-lite",
     "echod",
+    "storaged",
 ];
 /// Restarts per service before init gives up on it.
 pub const RESTART_LIMIT: u32 = 3;
@@ -73,7 +74,8 @@ pub enum Grant {
         slot: u32,
     },
     /// The MMIO (and interrupt) capability of the first virtio-mmio device
-    /// with virtio device id `device_id` (1 = network), with the MAP right.
+    /// with virtio device id `device_id` (1 = network, 2 = block, 4 =
+    /// entropy), with the MAP right.
     Device {
         /// Virtio device id.
         device_id: u32,
@@ -426,7 +428,78 @@ const CANONICAL_PROFILES: &[Profile] = &[
         name: "os2vm-b",
         services: &OS2VM_B,
     },
+    STORAGE_PROFILE,
 ];
+
+/// The storage test profile: storaged (the only task given the virtio-blk
+/// device) and two clients of its KV endpoint with their own badges, hence
+/// namespaces: the crash-test writer (0x60) and the intruder (0x61), which
+/// the writer calls on `stor-sync` once its secret is stored.
+#[cfg_attr(not(feature = "net-canonical"), allow(dead_code))]
+const STORAGE_PROFILE: Profile = Profile {
+    name: "storage",
+    services: &[
+        Service {
+            name: "storaged",
+            image: "storaged",
+            arg: 0,
+            cmdline_flag: None,
+            grants: &[
+                Grant::Endpoint {
+                    ep: "kv",
+                    rights: rights::RECV,
+                    badge: 0,
+                    slot: slots::storaged::ENDPOINT,
+                },
+                Grant::Device {
+                    device_id: 2,
+                    slot: slots::storaged::BLK_MMIO,
+                },
+                Grant::Dma {
+                    slot: slots::storaged::DMA,
+                },
+            ],
+        },
+        Service {
+            name: "storage-writer",
+            image: "selftest-storage",
+            arg: 0,
+            cmdline_flag: None,
+            grants: &[
+                Grant::Client {
+                    ep: "kv",
+                    badge: 0x60,
+                    slot: slots::selftest_storage::KV,
+                },
+                Grant::Endpoint {
+                    ep: "stor-sync",
+                    rights: rights::SEND,
+                    badge: 1,
+                    slot: slots::selftest_storage::SYNC,
+                },
+            ],
+        },
+        Service {
+            name: "storage-intruder",
+            image: "selftest-storage",
+            arg: 1,
+            cmdline_flag: None,
+            grants: &[
+                Grant::Client {
+                    ep: "kv",
+                    badge: 0x61,
+                    slot: slots::selftest_storage::KV,
+                },
+                Grant::Endpoint {
+                    ep: "stor-sync",
+                    rights: rights::RECV,
+                    badge: 0,
+                    slot: slots::selftest_storage::SYNC,
+                },
+            ],
+        },
+    ],
+};
 
 /// The IPC benchmark profile has no network; both paths carry it.
 #[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]
@@ -686,7 +759,7 @@ mod tests {
     }
 
     #[test]
-    fn only_netstackd_gets_the_network_device_and_clients_never_badge_zero() {
+    fn only_the_named_drivers_get_devices_and_clients_never_badge_zero() {
         for p in PROFILES {
             for s in p.services {
                 for g in s.grants {
@@ -697,6 +770,7 @@ mod tests {
                             s.name
                         ),
                         Grant::Device { device_id: 4, .. } => assert_eq!(s.image, "rngd"),
+                        Grant::Device { device_id: 2, .. } => assert_eq!(s.image, "storaged"),
                         Grant::Device { .. } => panic!("unexpected device grant to {}", s.name),
                         Grant::Client { badge, .. } => {
                             assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)

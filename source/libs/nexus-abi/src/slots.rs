@@ -126,3 +126,23 @@ pub mod fetchd {
     /// Client (send) capability to netstackd-lite's endpoint.
     pub const NET: u32 = 1;
 }
+
+/// `storaged`: the only task holding the virtio-blk device.
+pub mod storaged {
+    /// Receive capability of its KV endpoint (requests, init's client-gone
+    /// notices).
+    pub const ENDPOINT: u32 = 1;
+    /// The virtio-blk MMIO capability (MAP right).
+    pub const BLK_MMIO: u32 = 2;
+    /// DMA budget capability (virtqueue and bounce buffers).
+    pub const DMA: u32 = 3;
+}
+
+/// `selftest-storage` (the crash-test writer and the namespace intruder).
+pub mod selftest_storage {
+    /// Client capability to storaged's endpoint.
+    pub const KV: u32 = 1;
+    /// Writer: send capability to the intruder's endpoint; intruder: its
+    /// receive capability (the writer calls it once its secret is stored).
+    pub const SYNC: u32 = 2;
+}
