@@ -10,7 +10,7 @@ use nexus_kv::{FormatReason, Opened};
 
 /// 1 superblock page + 4 map pages.
 const SECTORS: usize = 40;
-const OPS: usize = 160;
+const OPS: usize = 300;
 
 /// Runs the workload with a cut armed at write `k` (from the blank disk on,
 /// the format included). Returns false when the workload finished before
