@@ -21,11 +21,11 @@ import os
 import random
 import re
 import selectors
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import subprocess  # noqa: E402
 from harness import ROOT, CATALOGUE, load_catalogue, qemu_command, fresh_disk  # noqa: E402
 
 KERNEL = os.path.join(ROOT, "build", "neuron.elf")
@@ -80,13 +80,14 @@ class Boot:
         return hit
 
     def kill(self):
-        """SIGKILL this QEMU (by its PID), then keep what it printed before."""
+        """SIGKILL this QEMU (by its PID), then keep the complete lines it
+        printed before; a line cut by the kill is dropped, never parsed."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
         rest = self.proc.stdout.read()
         if rest:
-            self.take(rest + b"\n")
+            self.take(rest)
         self.proc.stdout.close()
 
 
