@@ -37,7 +37,8 @@ test-os-lite:
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
 # DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
+# negative check, the lite smoke, the two-VM runs (plain, capture, lossy) and
+# the storage crash test.
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
@@ -99,7 +100,6 @@ check-deps:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net -p rngd -p dsoftbusd -p selftest-dsoftbus -p storaged -p selftest-storage --features netstackd/qemu-smoke -- -D warnings
-    NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
+    bash scripts/lint-riscv.sh
     just check-deps
-    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-kv
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-kv

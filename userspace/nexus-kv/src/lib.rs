@@ -6,14 +6,12 @@
 //!   range of sectors, mirrored in RAM, for `sequential-storage`.
 //! * [`store`]: the superblock, open/format policy, and get / put / delete /
 //!   list with per-namespace keys over a `sequential-storage` 8.0.2 map.
-//! * [`proto`]: the KV protocol (ops, typed arguments, `Result<T, KvError>`)
-//!   and its total codec.
-//! * [`server`]: one request in, one reply out, for a namespace the caller
-//!   cannot choose.
 //! * `fake` (cargo feature `fake`): an in-memory disk that can cut power at
 //!   any sector write, for the crash tests.
 //!
-//! The power-loss guarantee and the disk format are described in
+//! The KV interface itself (`kv`) is declared in
+//! `source/libs/nexus-interfaces/idl/kv.toml`; `storaged` serves it over
+//! this store. The power-loss guarantee and the disk format are described in
 //! `docs/storage.md`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -23,8 +21,6 @@ pub mod block;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod flash;
-pub mod proto;
-pub mod server;
 pub mod store;
 
 pub use block::{BlockDevice, IoError, SECTOR};

@@ -13,14 +13,13 @@ fn main() {}
 mod bench {
     extern crate alloc;
     use alloc::vec::Vec;
-    use nexus_abi::slots;
     use nexus_rt::{println, sys};
 
     const ITERS: usize = 20_000;
     const WARMUP: usize = 200;
 
     pub fn main(_arg: u64) -> i32 {
-        let ep = slots::bench_client::SERVER;
+        let ep = nexus_slots::bench_client::SERVER;
         let msg = [3u8, 0, 0, 0, 0, 0, 0, 0];
         let mut reply = [0u8; 8];
         for _ in 0..WARMUP {

@@ -18,10 +18,10 @@ fn main() {}
 mod bench {
     extern crate alloc;
 
-    use nexus_abi::slots::bench_net as slot;
     use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::bench_net as slot;
 
     type Client = NetClient<IpcTransport>;
 

@@ -13,11 +13,11 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod server {
-    use nexus_abi::{slots, CapKind, MSG_MAX};
+    use nexus_abi::{CapKind, MSG_MAX};
     use nexus_rt::sys;
 
     pub fn main(_arg: u64) -> i32 {
-        let ep = slots::selftest_server::ENDPOINT;
+        let ep = nexus_slots::selftest_server::ENDPOINT;
         let mut buf = [0u8; MSG_MAX];
         let mut out = [0u8; MSG_MAX];
         let mut token = 0;

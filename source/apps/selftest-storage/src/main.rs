@@ -1,12 +1,15 @@
 //! selftest-storage: storaged's proofs (test profile `storage`).
 //!
-//! * arg 0, the **writer**: reads back what earlier boots committed
+//! Its start-up argument (`ModeArgs`) picks the role; both talk to storaged
+//! through the generated `kv` client.
+//!
+//! * mode 0, the **writer**: reads back what earlier boots committed
 //!   (`selftest-storage: readback …`), stores a per-boot secret, lets the
 //!   intruder attack it, checks the secret and its key list are untouched
 //!   (`SELFTEST: storage namespace isolation ok`), then commits numbered
 //!   values forever, printing each (`selftest-storage: committed <i>`). The
 //!   harness kills the VM at random points and reboots it on the same disk.
-//! * arg 1, the **intruder**: another client (another badge, so another
+//! * mode 1, the **intruder**: another client (another badge, so another
 //!   namespace). Once called by the writer it tries to read, list, delete
 //!   and overwrite the writer's keys, and to smuggle a namespace into a
 //!   request; it must only ever see its own keys
@@ -18,29 +21,29 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod app {
-    use nexus_abi::slots::selftest_storage as slot;
-    use nexus_kv::proto::client::{CallFailed, KvClient, Transport};
-    use nexus_kv::proto::{decode_get_reply, KvError, MSG_MAX};
+    use nexus_interfaces::args::ModeArgs;
+    use nexus_interfaces::kv;
+    use nexus_rt::ipc::Endpoint;
     use nexus_rt::{println, sys};
+    use nexus_slots::selftest_storage as slot;
     use selftest_storage::{key, must_hold, value, VALUE_MAX};
 
-    struct Ipc(u32);
-
-    impl Transport for Ipc {
-        fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, CallFailed> {
-            sys::ipc_call(self.0, req, rep, None, 0)
-                .map(|(n, _)| n)
-                .map_err(|_| CallFailed)
-        }
-    }
+    type Kv = kv::Client<Endpoint>;
 
     const SECRET_KEY: &[u8] = b"secret";
     const EVIL: &[u8] = b"evil-intruder";
     const INTRUDER_OWN: &[u8] = b"intruder-own";
 
-    pub fn main(arg: u64) -> i32 {
-        let kv = KvClient::new(Ipc(slot::KV));
-        match arg {
+    pub fn main(_: u64) -> i32 {
+        let mode = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                println!("selftest-storage: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
+        let kv = kv::Client::new(Endpoint(slot::KV));
+        match mode {
             0 => writer(kv),
             1 => intruder(kv),
             _ => 2,
@@ -52,22 +55,19 @@ mod app {
         1
     }
 
-    fn writer(mut kv: KvClient<Ipc>) -> i32 {
-        let mut buf = [0u8; MSG_MAX];
+    fn writer(mut kv: Kv) -> i32 {
         let mut want = [0u8; VALUE_MAX];
         let mut k = [0u8; 8];
         // 1. What earlier boots committed.
-        let last = match kv.get(b"last", &mut buf) {
-            Ok(8) => {
-                let mut w = [0; 8];
-                w.copy_from_slice(&buf[..8]);
-                Some(u64::from_le_bytes(w))
-            }
-            Ok(n) => {
-                println!("selftest-storage: readback last has {} bytes", n);
-                return fail("readback");
-            }
-            Err(KvError::NotFound) => None,
+        let last = match kv.get(b"last") {
+            Ok(v) => match <[u8; 8]>::try_from(&v[..]) {
+                Ok(w) => Some(u64::from_le_bytes(w)),
+                Err(_) => {
+                    println!("selftest-storage: readback last has {} bytes", v.len());
+                    return fail("readback");
+                }
+            },
+            Err(kv::Error::NotFound) => None,
             Err(e) => {
                 println!("selftest-storage: readback get last: {:?}", e);
                 return fail("readback");
@@ -84,12 +84,16 @@ mod app {
                 for i in first..=l {
                     let kn = key(i, &mut k);
                     let wn = value(i, &mut want);
-                    match kv.get(&k[..kn], &mut buf) {
-                        Ok(n) if buf[..n] == want[..wn] => {}
+                    match kv.get(&k[..kn]) {
+                        Ok(v) if v[..] == want[..wn] => {}
                         other => {
                             bad += 1;
                             if bad <= 4 {
-                                println!("selftest-storage: value {} wrong: {:?}", i, other);
+                                println!(
+                                    "selftest-storage: value {} wrong: {:?}",
+                                    i,
+                                    other.map(|v| v.len())
+                                );
                             }
                         }
                     }
@@ -126,28 +130,26 @@ mod app {
                 return fail("isolation (intruder)");
             }
         }
-        let intact = matches!(kv.get(SECRET_KEY, &mut buf), Ok(n) if buf[..n] == secret);
+        let intact = matches!(kv.get(SECRET_KEY), Ok(v) if v[..] == secret);
         let mut foreign = 0;
-        let mut after = [0u8; 64];
-        let mut after_len = 0;
+        let mut after = nexus_idl::heapless::Vec::<u8, 64>::new();
         loop {
-            let page = match kv.list(&after[..after_len]) {
+            let page = match kv.list(&after) {
                 Ok(p) => p,
                 Err(e) => {
                     println!("selftest-storage: list: {:?}", e);
                     return fail("isolation (list)");
                 }
             };
-            let more = page.more;
-            for key in page.keys() {
+            for key in page.keys.0.iter() {
+                let key = &key[..];
                 if !(key == b"last" || key == SECRET_KEY || (key.len() == 4 && key[0] == b'v')) {
                     foreign += 1;
                 }
-                after[..key.len()].copy_from_slice(key);
-                after_len = key.len();
             }
-            if !more {
-                break;
+            match page.keys.0.last() {
+                Some(k) if page.more => after = k.clone(),
+                _ => break,
             }
         }
         if !intact || foreign != 0 {
@@ -177,8 +179,7 @@ mod app {
     }
 
     /// Each attack; true when it failed as it must.
-    fn attacks(kv: &mut KvClient<Ipc>) -> bool {
-        let mut buf = [0u8; MSG_MAX];
+    fn attacks(kv: &mut Kv) -> bool {
         let mut ok = true;
         let mut check = |what: &str, good: bool| {
             if !good {
@@ -187,26 +188,30 @@ mod app {
             ok &= good;
         };
         // The writer's keys, by name: only ever the intruder's own values.
-        let got = kv.get(SECRET_KEY, &mut buf);
+        let got = kv.get(SECRET_KEY);
         check(
             "read of the secret",
-            matches!(got, Err(KvError::NotFound)) || matches!(got, Ok(n) if &buf[..n] == EVIL),
+            matches!(got, Err(kv::Error::NotFound)) || matches!(&got, Ok(v) if v[..] == *EVIL),
         );
         check(
             "read of last",
-            matches!(kv.get(b"last", &mut buf), Err(KvError::NotFound)),
+            matches!(kv.get(b"last"), Err(kv::Error::NotFound)),
         );
         check(
             "read of v000",
-            matches!(kv.get(b"v000", &mut buf), Err(KvError::NotFound)),
+            matches!(kv.get(b"v000"), Err(kv::Error::NotFound)),
         );
         check(
             "delete of last",
-            matches!(kv.delete(b"last"), Err(KvError::NotFound)),
+            matches!(kv.delete(b"last"), Err(kv::Error::NotFound)),
         );
         match kv.list(b"") {
             Ok(p) => {
-                let only_own = p.keys().all(|k| k == SECRET_KEY || k == INTRUDER_OWN);
+                let only_own = p
+                    .keys
+                    .0
+                    .iter()
+                    .all(|k| k[..] == *SECRET_KEY || k[..] == *INTRUDER_OWN);
                 check("list of foreign keys", only_own);
             }
             Err(_) => check("list", false),
@@ -216,28 +221,30 @@ mod app {
         check("own put", kv.put(INTRUDER_OWN, b"x").is_ok());
         // Smuggling: a get with a trailing namespace (the writer's badge,
         // 0x60 LE) is malformed; a key that embeds it is just another key.
-        let mut raw = [0u8; 16];
-        raw[0] = 1;
-        raw[1] = 6;
-        raw[2..8].copy_from_slice(SECRET_KEY);
-        raw[8] = 0x60;
-        let mut rep = [0u8; MSG_MAX];
-        let r = sys::ipc_call(slot::KV, &raw, &mut rep, None, 0);
+        let mut raw = [0u8; kv::REQUEST_MAX];
+        let n = kv::Request::Get { key: SECRET_KEY }
+            .encode(&mut raw)
+            .unwrap_or(0);
+        raw[n..n + 8].copy_from_slice(&0x60u64.to_le_bytes());
+        let mut rep = [0u8; kv::REPLY_MAX];
+        let r = sys::ipc_call(slot::KV, &raw[..n + 8], &mut rep, None, 0);
         check(
             "namespace suffix",
-            matches!(r, Ok((n, _)) if decode_get_reply(&rep[..n]) == Err(KvError::Malformed)),
+            n != 0
+                && matches!(r, Ok((m, _))
+                    if kv::reply::decode_get(&rep[..m]) == Err(kv::Error::Malformed)),
         );
         let mut embedded = [0u8; 14];
         embedded[..8].copy_from_slice(&0x60u64.to_le_bytes());
         embedded[8..].copy_from_slice(SECRET_KEY);
         check(
             "namespace inside the key",
-            matches!(kv.get(&embedded, &mut buf), Err(KvError::NotFound)),
+            matches!(kv.get(&embedded), Err(kv::Error::NotFound)),
         );
         ok
     }
 
-    fn intruder(mut kv: KvClient<Ipc>) -> i32 {
+    fn intruder(mut kv: Kv) -> i32 {
         let mut m = [0u8; 8];
         let Ok(call) = sys::ipc_recv(slot::SYNC, &mut m, 0) else {
             return fail("intruder (no call)");

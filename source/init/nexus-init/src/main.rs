@@ -10,7 +10,7 @@
 //!    printing `init: up <svc>`, then `init: ready`.
 //! 4. Serves its endpoint forever: kernel death notices (printed as
 //!    `init: svc <name> exited code=…` / `… faulted cause=…`) and status
-//!    queries from services (`nexus-init-api`).
+//!    the `init` interface (`idl/init.toml`): status, kill, start-up args.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -20,9 +20,18 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod init {
     use nexus_abi::{rights, slots, DeathKind, DeathNotice, GrantSpec, KERNEL_BADGE};
+    use nexus_idl::heapless;
     use nexus_init::profile::{self, Grant, ProfileError};
-    use nexus_init_api::{decode_request, encode_reply, Status};
+    use nexus_interfaces::{init as api, notice};
     use nexus_rt::{println, sys};
+
+    /// What init knows of a service.
+    #[derive(Copy, Clone, PartialEq, Eq)]
+    enum Status {
+        Running,
+        Exited(u64),
+        Faulted(u64, u64),
+    }
 
     const MAX_SERVICES: usize = profile::MAX_SERVICES;
     const MAX_EPS: usize = 8;
@@ -63,15 +72,14 @@ mod init {
         }
     }
 
-    struct Ctx<'a> {
+    struct Ctx {
         ctl: u32,
         own_ep: u32,
         devices: DeviceIds,
-        cmdline: &'a str,
     }
 
     /// Spawns `svc` with exactly its grants; the task id, or `None`.
-    fn start(svc: &'static profile::Service, cx: &Ctx<'_>, eps: &mut Eps) -> Option<u64> {
+    fn start(svc: &'static profile::Service, cx: &Ctx, eps: &mut Eps) -> Option<u64> {
         let mut grants = [GrantSpec {
             src: 0,
             dst: 0,
@@ -119,7 +127,7 @@ mod init {
                     rights: 0,
                     badge: 0,
                 },
-                Grant::InitEndpoint { badge, slot } => GrantSpec {
+                Grant::InitEndpoint { badge, slot, .. } => GrantSpec {
                     src: cx.own_ep,
                     dst: slot,
                     rights: rights::SEND,
@@ -128,8 +136,8 @@ mod init {
             };
             ng += 1;
         }
-        let arg = profile::service_arg(svc, cx.cmdline);
-        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), arg) {
+        // Arguments are fetched with `init.args()`; a0 carries nothing.
+        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0) {
             Ok(task) => Some(task),
             Err(e) => {
                 println!("init: svc {} failed to start: {}", svc.name, e);
@@ -148,10 +156,13 @@ mod init {
             let Some(&(_, slot)) = eps.iter().find(|(n, _)| *n == ep) else {
                 continue;
             };
-            let msg = nexus_init_api::encode_client_gone(badge);
+            let mut msg = [0u8; notice::REQUEST_MAX];
+            let Ok(n) = (notice::Request::ClientGone { badge }).encode(&mut msg) else {
+                continue;
+            };
             let mut reply = [0u8; 64];
             let deadline = sys::now_ns() + 200_000_000;
-            if let Err(e) = sys::ipc_call(slot, &msg, &mut reply, None, deadline) {
+            if let Err(e) = sys::ipc_call(slot, &msg[..n], &mut reply, None, deadline) {
                 println!("init: could not tell {} a client ended: {}", ep, e);
             }
         }
@@ -233,7 +244,6 @@ mod init {
             ctl,
             own_ep,
             devices,
-            cmdline,
         };
         let mut eps = Eps {
             list: [("", 0); MAX_EPS],
@@ -254,8 +264,8 @@ mod init {
         }
         println!("init: ready t_ms={}", sys::now_ns() / 1_000_000);
 
-        let mut buf = [0u8; 64];
-        let mut reply = [0u8; nexus_init_api::REPLY_SIZE];
+        let mut buf = [0u8; api::REQUEST_MAX];
+        let mut reply = [0u8; api::REPLY_MAX];
         let mut token = 0;
         let mut reply_len = 0;
         loop {
@@ -265,12 +275,8 @@ mod init {
                 if r.restart_at.is_some_and(|t| t <= now) {
                     r.restart_at = None;
                     r.restarts += 1;
-                    println!(
-                        "init: restart {} ({}/{})",
-                        r.svc.name,
-                        r.restarts,
-                        profile::RESTART_LIMIT
-                    );
+                    let limit = r.svc.supervise.map_or(0, |s| s.restarts);
+                    println!("init: restart {} ({}/{})", r.svc.name, r.restarts, limit);
                     if let Some(task) = start(r.svc, &cx, &mut eps) {
                         r.task = task;
                         r.status = Status::Running;
@@ -328,51 +334,76 @@ mod init {
                     };
                     notify_servers(r.svc.grants, &eps.list[..eps.n]);
                     let unexpected = !matches!(n.kind, DeathKind::Exited) || n.code != 0;
-                    if unexpected && profile::SUPERVISED.contains(&r.svc.image) {
-                        if r.restarts < profile::RESTART_LIMIT {
-                            r.restart_at =
-                                Some(sys::now_ns() + profile::restart_backoff_ns(r.restarts + 1));
+                    if let (true, Some(sv)) = (unexpected, r.svc.supervise) {
+                        if r.restarts < sv.restarts {
+                            r.restart_at = Some(sys::now_ns() + sv.backoff_ns(r.restarts + 1));
                         } else {
                             println!(
                                 "init: {} reached its restart limit ({}); not restarting",
-                                r.svc.name,
-                                profile::RESTART_LIMIT
+                                r.svc.name, sv.restarts
                             );
                         }
                     }
                 }
                 continue;
             }
-            let body = &buf[..msg.len];
-            if let Ok(name) = nexus_init_api::decode_kill(body) {
-                let verdict = if !profile::KILL_BADGES.contains(&msg.badge) {
-                    nexus_init_api::KILL_DENIED
-                } else {
-                    match records
-                        .iter()
-                        .flatten()
-                        .find(|r| r.svc.name == name && r.status == Status::Running)
-                    {
-                        Some(r) if sys::kill(ctl, r.task).is_ok() => nexus_init_api::KILL_OK,
-                        _ => nexus_init_api::KILL_UNKNOWN,
-                    }
-                };
-                reply[0] = verdict;
-                reply_len = 1;
-                token = msg.token;
-                continue;
-            }
-            let status = match decode_request(body) {
-                Ok(name) => records
-                    .iter()
-                    .flatten()
-                    .find(|r| r.svc.name == name)
-                    .map_or(Status::Unknown, |r| r.status),
-                Err(_) => Status::Unknown,
+            let mut control = Control {
+                records: &mut records,
+                profile: prof,
+                cmdline,
+                ctl,
             };
-            reply = encode_reply(status);
-            reply_len = reply.len();
+            reply_len = api::dispatch(&mut control, msg.badge, &buf[..msg.len], &mut reply);
             token = msg.token;
+        }
+    }
+
+    /// Init's side of the `init` interface, over its service records.
+    struct Control<'a> {
+        records: &'a mut [Option<Record>],
+        profile: &'static profile::Profile,
+        cmdline: &'a str,
+        ctl: u32,
+    }
+
+    impl api::Server for Control<'_> {
+        fn status(&mut self, _: u64, name: &str) -> Result<api::ServiceState, api::Error> {
+            let r = self
+                .records
+                .iter()
+                .flatten()
+                .find(|r| r.svc.name == name)
+                .ok_or(api::Error::UnknownService)?;
+            Ok(match r.status {
+                Status::Running => api::ServiceState::Running,
+                Status::Exited(code) => api::ServiceState::Exited { code },
+                Status::Faulted(cause, addr) => api::ServiceState::Faulted { cause, addr },
+            })
+        }
+
+        fn kill(&mut self, caller: u64, name: &str) -> Result<(), api::Error> {
+            let allowed = profile::by_init_badge(self.profile, caller)
+                .and_then(|s| s.init_badge())
+                .is_some_and(|(_, kill)| kill);
+            if !allowed {
+                return Err(api::Error::Denied);
+            }
+            let r = self
+                .records
+                .iter()
+                .flatten()
+                .find(|r| r.svc.name == name && r.status == Status::Running)
+                .ok_or(api::Error::UnknownService)?;
+            sys::kill(self.ctl, r.task).map_err(|_| api::Error::UnknownService)
+        }
+
+        fn args(&mut self, caller: u64) -> Result<heapless::Vec<u8, 256>, api::Error> {
+            let svc = profile::by_init_badge(self.profile, caller).ok_or(api::Error::Denied)?;
+            let arg = svc.arg_for(self.cmdline);
+            if arg.is_empty() {
+                return Err(api::Error::NoArgument);
+            }
+            heapless::Vec::from_slice(arg).map_err(|_| api::Error::TooLarge)
         }
     }
 }

@@ -21,6 +21,7 @@ extern crate alloc;
 pub use nexus_abi as abi;
 
 pub mod console;
+pub mod ipc;
 pub mod sys;
 
 #[cfg(target_os = "none")]

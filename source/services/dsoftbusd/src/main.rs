@@ -13,10 +13,11 @@ mod svc {
     use core::fmt;
 
     use dsoftbusd::{Config, Daemon, Platform};
-    use nexus_abi::slots::dsoftbusd as slot;
+    use nexus_interfaces::args::DsoftbusdArgs;
     use nexus_net::NetClient;
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::dsoftbusd as slot;
 
     struct Os;
 
@@ -50,9 +51,16 @@ mod svc {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
-        let Some(cfg) = Config::from_arg(arg) else {
-            println!("dsoftbusd: bad boot argument {:#x}", arg);
+    pub fn main(_: u64) -> i32 {
+        let args = match nexus_rt::ipc::fetch_args::<DsoftbusdArgs>(slot::INIT) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("dsoftbusd: no start-up argument: {:?}", e);
+                return 2;
+            }
+        };
+        let Some(cfg) = Config::from_args(&args) else {
+            println!("dsoftbusd: bad start-up argument {:?}", args);
             return 2;
         };
         let net = NetClient::new(IpcTransport::new(slot::NET));

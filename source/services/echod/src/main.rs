@@ -16,10 +16,10 @@ mod svc {
     extern crate alloc;
 
     use echod::{HttpSession, Step, ECHO_PORT, HTTP_PORT, HTTP_REQUEST_NS, UDP_SLICE_NS};
-    use nexus_abi::slots::echod as slot;
     use nexus_lite_net::client::{Client, ClientError, Transport};
     use nexus_lite_net::lnproto::Status;
     use nexus_rt::{println, sys};
+    use nexus_slots::echod as slot;
 
     struct Ipc;
 

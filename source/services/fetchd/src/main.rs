@@ -14,11 +14,11 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod svc {
     use fetchd::{Checked, ResponseBuf, ADDR, CONNECT_WAIT_NS, FETCH_NS, PING_NS, PORT, URL};
-    use nexus_abi::slots::fetchd as slot;
     use nexus_lite_net::client::{Client, ClientError, Transport};
     use nexus_lite_net::http;
     use nexus_lite_net::lnproto::Status;
     use nexus_rt::{println, sys};
+    use nexus_slots::fetchd as slot;
 
     struct Ipc;
 

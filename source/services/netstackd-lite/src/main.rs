@@ -27,12 +27,13 @@ mod svc {
     use alloc::vec;
 
     use netstackd_lite::{dhcp_wait_ns, marker, rx_deadline, REQUESTS_PER_TURN};
-    use nexus_abi::{slots::netstackd_lite as slot, Error, KERNEL_BADGE};
+    use nexus_abi::{Error, KERNEL_BADGE};
     use nexus_lite_net::lnproto as ln;
     use nexus_lite_net::server::Server;
     use nexus_lite_net::stack::{Event, Stack};
     use nexus_lite_net::vnproto::{self as vn, Request, Status};
     use nexus_rt::{println, sys};
+    use nexus_slots::netstackd_lite as slot;
 
     /// Extra time granted to a driver call beyond the deadline it was given.
     const CALL_SLACK_NS: u64 = 100_000_000;
@@ -120,7 +121,7 @@ mod svc {
                 }
                 if msg.badge == 0 {
                     // Only init holds badge 0: a client ended.
-                    if let Some(b) = nexus_init_api::decode_client_gone(body) {
+                    if let Some(b) = nexus_interfaces::client_gone(body) {
                         server.drop_owner(&mut stack, b);
                     }
                     let _ = sys::ipc_reply(msg.token, &[], None);

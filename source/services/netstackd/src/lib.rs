@@ -14,19 +14,23 @@ pub mod selfloop;
 
 use core::net::Ipv4Addr;
 
+use nexus_interfaces::args::NetstackdArgs;
 use nexus_net::{ClientId, MAX_PARKED};
 use nexus_net_os::AddrPolicy;
 
-/// The address policy for netstackd's boot argument (see
-/// `nexus_init_api::netcfg`); `None` for an argument no init produces.
-pub fn policy_from_arg(arg: u64) -> Option<AddrPolicy> {
-    match nexus_init_api::netcfg::decode(arg).ok()? {
-        None => Some(AddrPolicy::Dhcp),
-        Some(s) => Some(AddrPolicy::Static {
-            addr: Ipv4Addr::from(s.addr),
-            prefix_len: s.prefix_len,
-            gateway: s.gateway.map(Ipv4Addr::from),
+/// The address policy for netstackd's start-up argument (`NetstackdArgs`
+/// of `idl/args.toml`); `None` for a prefix length outside 1..=32 or a
+/// gateway without a static address.
+pub fn policy_from_args(a: &NetstackdArgs) -> Option<AddrPolicy> {
+    match &a.ipv4 {
+        None if a.gateway.is_none() => Some(AddrPolicy::Dhcp),
+        None => None,
+        Some(c) if (1..=32).contains(&c.prefix_len) => Some(AddrPolicy::Static {
+            addr: Ipv4Addr::from(c.addr),
+            prefix_len: c.prefix_len,
+            gateway: a.gateway.map(Ipv4Addr::from),
         }),
+        Some(_) => None,
     }
 }
 
@@ -105,17 +109,31 @@ mod tests {
 
     #[test]
     fn policy_argument() {
-        assert_eq!(policy_from_arg(0), Some(AddrPolicy::Dhcp));
-        let a = nexus_init_api::netcfg::encode_static([10, 42, 0, 1], 24, 0);
+        use nexus_interfaces::args::Ipv4Cidr;
+        let dhcp = NetstackdArgs {
+            ipv4: None,
+            gateway: None,
+        };
+        assert_eq!(policy_from_args(&dhcp), Some(AddrPolicy::Dhcp));
+        let mut a = NetstackdArgs {
+            ipv4: Some(Ipv4Cidr {
+                addr: [10, 42, 0, 1],
+                prefix_len: 24,
+            }),
+            gateway: Some([10, 42, 0, 2]),
+        };
         assert_eq!(
-            policy_from_arg(a),
+            policy_from_args(&a),
             Some(AddrPolicy::Static {
                 addr: Ipv4Addr::new(10, 42, 0, 1),
                 prefix_len: 24,
-                gateway: None
+                gateway: Some(Ipv4Addr::new(10, 42, 0, 2)),
             })
         );
-        assert_eq!(policy_from_arg(7), None);
+        a.ipv4.as_mut().unwrap().prefix_len = 33;
+        assert_eq!(policy_from_args(&a), None);
+        a.ipv4 = None;
+        assert_eq!(policy_from_args(&a), None, "gateway without an address");
     }
 
     #[test]

@@ -15,8 +15,8 @@ fn main() {}
 mod svc {
     use core::ptr::NonNull;
 
-    use nexus_abi::slots::rngd as slot;
     use nexus_rt::{println, sys};
+    use nexus_slots::rngd as slot;
     use nexus_virtio_hal::NexusHal;
     use virtio_drivers::device::rng::VirtIORng;
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};

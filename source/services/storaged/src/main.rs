@@ -4,9 +4,10 @@
 //! reformat of a blank or bad image with a line saying why), prints
 //! `storaged: ready`, then serves one request at a time: the caller's badge
 //! (fixed by the boot profile) selects its namespace, so no request can
-//! reach another client's keys. Every change is on the disk (written and
-//! flushed) before its reply. storaged keeps no per-client state, so init's
-//! client-gone notices need only an answer.
+//! reach another client's keys. Requests are the generated `kv` interface
+//! (`idl/kv.toml`), served by `storaged::KvServer`. Every change is on the
+//! disk (written and flushed) before its reply. storaged keeps no per-client
+//! state, so init's client-gone notices need only an answer.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -21,11 +22,13 @@ mod svc {
     use alloc::string::String;
     use core::ptr::NonNull;
 
-    use nexus_abi::{slots::storaged as slot, KERNEL_BADGE};
-    use nexus_kv::proto::{encode_err, KvError, MSG_MAX};
+    use nexus_abi::KERNEL_BADGE;
+    use nexus_interfaces::{kv, notice};
     use nexus_kv::{BadImage, BlockDevice, IoError, Store, SECTOR};
     use nexus_rt::{println, sys};
+    use nexus_slots::storaged as slot;
     use nexus_virtio_hal::NexusHal;
+    use storaged::KvServer;
     use virtio_drivers::device::blk::VirtIOBlk;
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 
@@ -81,7 +84,7 @@ mod svc {
         };
         println!("storaged: virtio-blk up sectors={}", disk.sectors());
         let mut line = String::new();
-        let mut store = match Store::open(disk, BadImage::Reformat) {
+        let store = match Store::open(disk, BadImage::Reformat) {
             Ok((store, opened)) => {
                 let _ = storaged::describe_open(&opened, &mut line);
                 println!("{}", line);
@@ -95,11 +98,14 @@ mod svc {
         };
         println!("storaged: ready");
 
-        let mut req: Box<[u8; MSG_MAX]> = Box::new([0; MSG_MAX]);
-        let mut rep: Box<[u8; MSG_MAX]> = Box::new([0; MSG_MAX]);
+        let mut server = KvServer { store };
+        let mut req: Box<[u8; kv::REQUEST_MAX]> = Box::new([0; kv::REQUEST_MAX]);
+        let mut rep: Box<[u8; kv::REPLY_MAX]> = Box::new([0; kv::REPLY_MAX]);
         let mut token = 0;
         let mut n_out = 0;
         loop {
+            // A request over REQUEST_MAX is refused by the kernel (TooLarge
+            // to its caller) and never reaches this loop.
             let msg =
                 match sys::ipc_reply_recv(slot::ENDPOINT, token, &rep[..n_out], &mut req[..], 0) {
                     Ok(m) => m,
@@ -110,21 +116,20 @@ mod svc {
                     }
                 };
             token = msg.token;
-            n_out = 0;
             if msg.badge == KERNEL_BADGE {
                 // No interrupt is bound; nothing to answer.
                 token = 0;
+                n_out = 0;
                 continue;
             }
-            let Some(ns) = storaged::namespace_of(msg.badge) else {
-                // Init (badge 0): a client-gone notice. No per-client state
-                // is kept, so the answer is all there is to do.
-                continue;
-            };
-            n_out = if msg.len > MSG_MAX {
-                encode_err(KvError::Malformed, &mut rep)
+            let body = req.get(..msg.len).unwrap_or(&[]);
+            n_out = if msg.badge == 0 && nexus_interfaces::client_gone(body).is_some() {
+                // storaged keeps nothing per client: the answer is all.
+                notice::reply::client_gone(&Ok(()), &mut rep[..])
             } else {
-                nexus_kv::server::dispatch(&mut store, ns, &req[..msg.len], &mut rep)
+                // Badge 0 and any other badge without a namespace get
+                // `Denied` from the server.
+                kv::dispatch(&mut server, msg.badge, body, &mut rep[..])
             };
         }
     }
