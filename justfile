@@ -90,6 +90,15 @@ fuzz seconds="20" *targets="":
     NEXUS_FUZZ=1 bash scripts/setup.sh
     bash scripts/fuzz.sh {{seconds}} {{targets}}
 
+# Regenerate the docs that come from data: boot profiles and interfaces.
+gen:
+    cargo run -q -p nexus-manifest -- docs > docs/boot-profiles.md
+    cargo run -q -p nexus-manifest -- interfaces > docs/interfaces.md
+
+# The docs match the code (markers, syscall table, generated docs, README recipes).
+check-docs:
+    python3 scripts/check-docs.py
+
 # dsoftbusd reaches the network only through netstackd: no NIC driver or
 # TCP/IP stack may be in its dependency tree.
 check-deps:
@@ -99,7 +108,8 @@ check-deps:
 # Formatting, clippy (host and riscv), and no-std builds of the pure crates.
 lint:
     cargo fmt --all -- --check
+    just check-docs
     cargo clippy --workspace --all-targets -- -D warnings
     bash scripts/lint-riscv.sh
     just check-deps
-    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-kv
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net -p nexus-kv

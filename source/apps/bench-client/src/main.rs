@@ -5,6 +5,8 @@
 //! Prints `BENCH: ipc roundtrip instr median=… min=… p99=… iters=…` and
 //! `BENCH: ipc roundtrip ns median=…`, then exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -33,6 +33,8 @@
 //! Ephemeral keys here come from the kernel clock mixed with a counter: this
 //! is a test peer, never a real node (dsoftbusd itself uses rngd).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -7,6 +7,8 @@
 //! - `3` ping: replies with the 8 bytes it got (benchmark round trip);
 //! - anything else, or a malformed message: replies `[0xff]`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

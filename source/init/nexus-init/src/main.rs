@@ -12,7 +12,6 @@
 //!    `init: svc <name> exited code=…` / `… faulted cause=…`) and status
 //!    the `init` interface (`idl/init.toml`): status, kill, start-up args.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

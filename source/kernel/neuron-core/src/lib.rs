@@ -7,7 +7,6 @@
 //! capability table, endpoint queues and boot-image / ELF parsing.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 #[cfg(any(test, feature = "builder"))]
 extern crate alloc;

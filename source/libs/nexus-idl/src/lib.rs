@@ -17,7 +17,6 @@
 //! The message layout is documented in `docs/interfaces.md`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 pub use heapless;
 

@@ -4,6 +4,8 @@
 //! `rngd` (virtio-rng) over IPC, console lines; the facade transport is IPC
 //! to netstackd. Its boot argument picks the test identity (`Config`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -28,12 +30,9 @@ mod svc {
 
         #[cfg(not(feature = "test-deterministic-ephemeral"))]
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            let mut out = [0u8; 32];
-            let deadline = sys::now_ns() + 1_000_000_000;
-            match sys::ipc_call(slot::RNG, &[32], &mut out, None, deadline) {
-                Ok((32, _)) => Some(out),
-                _ => None,
-            }
+            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+            rng.deadline_ns = sys::now_ns() + 1_000_000_000;
+            rng.fill(32).ok()?.as_slice().try_into().ok()
         }
 
         #[cfg(feature = "test-deterministic-ephemeral")]

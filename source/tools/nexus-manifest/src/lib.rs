@@ -11,7 +11,6 @@
 //! The format is described in `docs/boot-profiles.md` (generated, with the
 //! rules) and `profiles/README.md`.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 use nexus_idlgen::{Interface, Ty};
 use serde::Deserialize;

@@ -2,7 +2,8 @@
 //!
 //! - `nexus-manifest check` — load and check every profile;
 //! - `nexus-manifest programs <canonical|lite>` — the programs of that image;
-//! - `nexus-manifest docs` — `docs/boot-profiles.md` on standard output.
+//! - `nexus-manifest docs` — `docs/boot-profiles.md` on standard output;
+//! - `nexus-manifest interfaces` — `docs/interfaces.md` (from the IDL files).
 #![forbid(unsafe_code)]
 
 use nexus_manifest::{boot_profiles_md, load, programs, NetPath};
@@ -37,8 +38,25 @@ fn main() -> ExitCode {
             println!("{}", programs(&sys, path).join(" "));
         }
         ["docs"] => print!("{}", boot_profiles_md(&sys)),
+        ["interfaces"] => {
+            let dir = root.join("source/libs/nexus-interfaces/idl");
+            match nexus_idlgen::load_dir(&dir) {
+                Ok(ifaces) => {
+                    print!("{}", include_str!("interfaces-head.md"));
+                    for i in &ifaces {
+                        print!("\n{}", nexus_idlgen::markdown(i));
+                    }
+                }
+                Err(e) => {
+                    eprintln!("nexus-manifest: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: nexus-manifest check | programs <canonical|lite> | docs");
+            eprintln!(
+                "usage: nexus-manifest check | programs <canonical|lite> | docs | interfaces"
+            );
             return ExitCode::from(2);
         }
     }
