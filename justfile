@@ -47,8 +47,8 @@ test-os-lite:
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
 # DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the piped shell script (test-shell), the lite smoke, and the
-# two-VM runs (plain, capture, lossy).
+# negative check, the piped shell script (test-shell), the lite smoke, the
+# two-VM runs (plain, capture, lossy) and the storage crash test.
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     bash scripts/harness-selftest.sh
@@ -59,6 +59,14 @@ test: test-host
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy
+    NO_BUILD=1 just test-storage
+
+# Storage crash test: the `storage` profile on one disk image, QEMU killed at
+# random points (STORAGE_CYCLES, default 24) and rebooted; every value the guest
+# reported committed must be read back. Then a garbage and a truncated image.
+test-storage:
+    if [ "${NO_BUILD:-0}" != 1 ]; then bash scripts/build.sh; fi
+    python3 scripts/storage-crash.py
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:
@@ -117,4 +125,4 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     bash scripts/lint-riscv.sh
     just check-deps
-    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net -p nexus-kv

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nexus_idl::{heapless, Reader, Wire};
-use nexus_interfaces::{args, init, notice, rng, selftest};
+use nexus_interfaces::{args, init, kv, notice, rng, selftest};
 
 struct Init;
 
@@ -62,6 +62,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = notice::Request::decode(data) {
         reencodes(data, r.encode(&mut out), &out);
     }
+    if let Ok(r) = kv::Request::decode(data) {
+        reencodes(data, r.encode(&mut out), &out);
+    }
     let _ = init::reply::decode_status(data);
     let _ = init::reply::decode_kill(data);
     let _ = init::reply::decode_args(data);
@@ -70,6 +73,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = rng::reply::decode_fill(data);
     let _ = selftest::reply::decode_transform(data);
     let _ = notice::reply::decode_client_gone(data);
+    let _ = kv::reply::decode_get(data);
+    let _ = kv::reply::decode_put(data);
+    let _ = kv::reply::decode_delete(data);
+    if let Ok(page) = kv::reply::decode_list(data) {
+        assert!(page.keys.0.len() <= 32);
+    }
     let mut r = Reader::new(data);
     if let Ok(a) = args::DsoftbusdArgs::decode(&mut r) {
         let mut w = nexus_idl::Writer::new(&mut out);
