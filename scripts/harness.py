@@ -45,7 +45,20 @@ def required_for(rows, profile, gates):
     return [m for m, when in rows if want & set(when)]
 
 
-def qemu_command(kernel, profile, icount, netdev, extra_args=""):
+def disk_args(path):
+    """A raw disk image as the VM's virtio-blk device (storaged's disk)."""
+    return ["-drive", f"file={path},format=raw,if=none,id=d0",
+            "-device", "virtio-blk-device,drive=d0"]
+
+
+def fresh_disk(path, kib):
+    """A zero-filled raw image of `kib` KiB: a blank disk storaged formats."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(kib * 1024)
+
+
+def qemu_command(kernel, profile, icount, netdev, extra_args="", disk=None):
     cmd = [
         "qemu-system-riscv64", "-machine", "virt", "-bios", "default",
         "-nographic", "-smp", "1", "-m", os.environ.get("QEMU_MEM", "256M"),
@@ -54,6 +67,8 @@ def qemu_command(kernel, profile, icount, netdev, extra_args=""):
         "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
         "-device", "virtio-rng-device",
     ] + netdev
+    if disk:
+        cmd += disk_args(disk)
     if icount:
         cmd += ["-icount", "shift=0,sleep=off"]
     return cmd
@@ -114,8 +129,13 @@ def main():
         peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
                          sink=args.profile == "bench-net")
     netdev = ["-netdev", peers.netdev()]
+    # The storage profile boots on a fresh blank disk (STORAGE_DISK_KIB).
+    disk = None
+    if args.profile == "storage":
+        disk = os.path.join(ROOT, "build", "storage-smoke.img")
+        fresh_disk(disk, int(os.environ.get("STORAGE_DISK_KIB", "64")))
     cmd = qemu_command(args.kernel, args.profile, args.icount, netdev,
-                       "" if lite else " nexus.netpeers=1")
+                       "" if lite else " nexus.netpeers=1", disk)
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
     print("harness: " + " ".join(cmd))

@@ -7,17 +7,19 @@
 //! - `3` ping: replies with the 8 bytes it got (benchmark round trip);
 //! - anything else, or a malformed message: replies `[0xff]`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
 
 #[cfg(target_os = "none")]
 mod server {
-    use nexus_abi::{slots, CapKind, MSG_MAX};
+    use nexus_abi::{CapKind, MSG_MAX};
     use nexus_rt::sys;
 
     pub fn main(_arg: u64) -> i32 {
-        let ep = slots::selftest_server::ENDPOINT;
+        let ep = nexus_slots::selftest_server::ENDPOINT;
         let mut buf = [0u8; MSG_MAX];
         let mut out = [0u8; MSG_MAX];
         let mut token = 0;

@@ -34,6 +34,11 @@ pub enum Cap {
         /// Rights bits (`GRANT`).
         rights: u32,
     },
+    /// Authority to read console input (`ConsoleRead` needs `RECV`).
+    ConsoleInput {
+        /// Rights bits (`RECV`, `GRANT`).
+        rights: u32,
+    },
 }
 
 impl Cap {
@@ -44,6 +49,7 @@ impl Cap {
             Cap::Endpoint { .. } => CapKind::Endpoint,
             Cap::Mmio { .. } => CapKind::Mmio,
             Cap::Dma { .. } => CapKind::Dma,
+            Cap::ConsoleInput { .. } => CapKind::ConsoleInput,
         }
     }
 
@@ -51,9 +57,10 @@ impl Cap {
     pub fn rights(&self) -> u32 {
         match *self {
             Cap::InitControl => rights::ALL,
-            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => {
-                rights
-            }
+            Cap::Endpoint { rights, .. }
+            | Cap::Mmio { rights, .. }
+            | Cap::Dma { rights, .. }
+            | Cap::ConsoleInput { rights } => rights,
         }
     }
 
@@ -95,6 +102,9 @@ impl Cap {
             }),
             Cap::Dma { pages, rights } => Ok(Cap::Dma {
                 pages,
+                rights: rights & mask,
+            }),
+            Cap::ConsoleInput { rights } => Ok(Cap::ConsoleInput {
                 rights: rights & mask,
             }),
         }

@@ -24,6 +24,8 @@ pub struct BootInfo {
     pub dtb: (u64, u64),
     /// 16550 UART base (0 = none).
     pub uart: usize,
+    /// The UART's PLIC interrupt (0 = none).
+    pub uart_irq: u32,
     /// PLIC base (0 = none).
     pub plic: usize,
     /// `time` ticks per second.
@@ -51,6 +53,7 @@ pub fn parse(pa: usize) -> BootInfo {
         ram: (0, 0),
         dtb: (pa as u64, pa as u64 + fdt.total_size() as u64),
         uart: 0,
+        uart_irq: 0,
         plic: 0,
         timebase: 10_000_000,
         virtio: [VirtioSlot::default(); 8],
@@ -74,6 +77,7 @@ pub fn parse(pa: usize) -> BootInfo {
         if let Some(r) = u.reg().and_then(|mut r| r.next()) {
             info.uart = r.starting_address as usize;
         }
+        info.uart_irq = u.interrupts().and_then(|mut i| i.next()).unwrap_or(0) as u32;
     }
     if let Some(p) = fdt.find_compatible(&["riscv,plic0", "sifive,plic-1.0.0"]) {
         if let Some(r) = p.reg().and_then(|mut r| r.next()) {

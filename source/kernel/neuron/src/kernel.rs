@@ -6,6 +6,7 @@ use crate::mem::Memory;
 use crate::{kprintln, plic};
 use neuron_core::bootimg::BootImage;
 use neuron_core::caps::{Cap, CapTable};
+use neuron_core::console::ConsoleInput;
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
@@ -37,6 +38,8 @@ pub enum State {
     Sleeping,
     /// Blocked in `IrqWait` on `irq`.
     IrqWait { irq: u32 },
+    /// Blocked in `ConsoleRead` (buffer in `recv`) until input arrives.
+    ConsoleRead,
 }
 
 /// Arguments of a call in progress (kept while the caller is blocked).
@@ -62,7 +65,7 @@ pub struct Task {
     pub fault_ep: Option<u16>,
     pub call_seq: u32,
     pub call: PendingCall,
-    /// Receive buffer while `Receiving`.
+    /// Receive buffer while `Receiving` (or `ConsoleRead`).
     pub recv: (u64, usize),
     /// The last receive buffer that validated (see `ipc_recv`).
     pub recv_ok: (u64, usize),
@@ -72,6 +75,9 @@ pub struct Task {
     pub deadline: u64,
     pub map_next: u64,
     pub dma_used: u32,
+    /// Pages mapped at load: program segments (static heap included) and
+    /// the stack. Reported by `Spawn` in `a2`.
+    pub loaded_pages: u64,
 }
 
 impl Task {
@@ -100,6 +106,7 @@ impl Task {
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: 0,
+            loaded_pages: 0,
         }
     }
 
@@ -135,6 +142,12 @@ pub struct Kernel {
     pub image: &'static [u8],
     pub bootargs: [u8; BOOTARGS_MAX],
     pub bootargs_len: usize,
+    /// Console input drained from the UART and its one reader.
+    pub console_in: ConsoleInput,
+    /// The UART's PLIC source (0 = none: input is polled when idle).
+    pub uart_irq: u32,
+    /// The UART receive interrupt is on (since the first `ConsoleRead`).
+    pub console_rx_on: bool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -160,6 +173,9 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     image: &[],
     bootargs: [0; BOOTARGS_MAX],
     bootargs_len: 0,
+    console_in: ConsoleInput::new(),
+    uart_irq: 0,
+    console_rx_on: false,
 });
 
 extern "C" {
@@ -177,6 +193,7 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.bootargs = info.bootargs;
     k.bootargs_len = info.bootargs_len;
     k.image = image;
+    k.uart_irq = info.uart_irq;
 
     // Kernel mappings shared by every address space: devices (gigapage 0)
     // read/write, RAM (gigapage 2) read/write/execute; global, never U.
@@ -231,6 +248,13 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
         };
         let _ = caps.insert_at((slots::init::MMIO_FIRST as usize + i) as u64, cap);
     }
+    // Console input: init keeps it and grants it to the profile's shell.
+    let _ = caps.insert_at(
+        slots::init::CONSOLE_INPUT as u64,
+        Cap::ConsoleInput {
+            rights: rights::RECV | rights::GRANT,
+        },
+    );
     match k.create_task(b"nexus-init", caps, None, 0) {
         Ok(id) => kprintln!("neuron: started nexus-init (task {:#x})", id),
         Err(e) => panic!("cannot start nexus-init: {}", e),
@@ -365,6 +389,14 @@ impl Kernel {
         t.frame.regs[2] = STACK_TOP;
         t.frame.set_a(0, arg);
         t.state = State::Ready;
+        t.loaded_pages = plan
+            .iter()
+            .map(|s| {
+                let (lo, hi) = s.pages();
+                (hi - lo) / PAGE
+            })
+            .sum::<u64>()
+            + STACK_SIZE / PAGE;
         Ok(ipc::task_id(idx, generation))
     }
 
@@ -461,6 +493,7 @@ impl Kernel {
                 self.wake_with(i, Error::PeerDead);
             }
         }
+        self.console_in.release(idx as u8);
         for (n, line) in self.irqs.iter_mut().enumerate() {
             if line.owner == Some(idx as u8) {
                 *line = IrqLine::default();
@@ -530,7 +563,7 @@ impl Kernel {
                     }
                     self.wake_with(i, Error::TimedOut);
                 }
-                State::AwaitReply { .. } | State::IrqWait { .. } => {
+                State::AwaitReply { .. } | State::IrqWait { .. } | State::ConsoleRead => {
                     self.wake_with(i, Error::TimedOut)
                 }
                 State::Sleeping => {
@@ -558,6 +591,11 @@ impl Kernel {
             let irq = plic::claim();
             if irq == 0 {
                 break;
+            }
+            if irq == self.uart_irq && self.console_rx_on {
+                self.console_rx();
+                plic::complete(irq);
+                continue;
             }
             plic::set_enabled(irq, false);
             let bound = self.irqs.get(irq as usize).and_then(|l| l.bound_ep);
@@ -614,7 +652,44 @@ impl Kernel {
             if pending & arch::IRQ_SEXT != 0 {
                 self.on_external();
             }
+            if self.console_rx_on {
+                self.console_rx();
+            }
         }
+    }
+
+    /// Drains the UART into the input ring (bytes that do not fit stay in
+    /// the UART) and hands input to a waiting reader.
+    pub fn console_rx(&mut self) {
+        self.console_drain();
+        crate::syscall::console_deliver(self);
+        // The delivery may have made room.
+        self.console_drain();
+        // While the ring is full, bytes stay in the UART and its interrupt
+        // (level-triggered) stays asserted: mask the source until the
+        // reader makes room, or every return to a task would trap again.
+        plic::set_enabled(self.uart_irq, !self.console_in.ring.is_full());
+    }
+
+    fn console_drain(&mut self) {
+        while !self.console_in.ring.is_full() {
+            match crate::console::getb() {
+                Some(b) => {
+                    self.console_in.ring.push(b);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Turns the UART receive interrupt on (first `ConsoleRead`).
+    pub fn console_rx_enable(&mut self) {
+        if self.console_rx_on {
+            return;
+        }
+        self.console_rx_on = true;
+        crate::console::enable_rx_interrupt();
+        plic::set_enabled(self.uart_irq, true);
     }
 
     /// Handles one trap from task `self.current`; returns the task to resume.

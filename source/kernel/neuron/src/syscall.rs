@@ -76,6 +76,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::Spawn => Outcome::Now(spawn(k, cur, a)),
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
+            Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
         },
     };
     if let Outcome::Now(r) = out {
@@ -473,6 +474,7 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
         Cap::Endpoint { id, badge, .. } => (badge, id as u64),
         Cap::Mmio { base, len, irq, .. } => (base, len | (irq as u64) << 48),
         Cap::Dma { pages, .. } => (pages as u64, 0),
+        Cap::ConsoleInput { .. } => (0, 0),
     };
     Ok([cap.kind() as u64, cap.rights() as u64, x, y])
 }
@@ -695,7 +697,8 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
         Some(endpoint_of(k, cur, a[5], rights::RECV)?.0)
     };
     let id = k.spawn(cur, &name[..name_len], &grants[..n], fault_ep, a[6])?;
-    Ok([id, 0, 0, 0])
+    let pages = ipc::split_task_id(id).map_or(0, |(i, _)| k.tasks[i].loaded_pages);
+    Ok([id, pages, 0, 0])
 }
 
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
@@ -727,4 +730,72 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     }
     copy_out(k, cur, buf, &k.bootargs[..n])?;
     Ok([n as u64, 0, 0, 0])
+}
+
+/// Most bytes one `ConsoleRead` returns (the input ring's size).
+const CONSOLE_READ_MAX: usize = neuron_core::console::INPUT_RING;
+
+/// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console
+/// input capability with `RECV` and be (or become) the only reader. Returns
+/// at once with what is buffered, else blocks until input or the deadline.
+fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u64) -> Outcome {
+    let r = (|| -> Result<usize, Error> {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::InvalidArgument)?
+            .min(CONSOLE_READ_MAX);
+        if len == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let caps = &k.tasks[cur].caps;
+        k.console_in.claim(caps, slot, cur as u8)?;
+        check_range(k, cur, buf, len, true)?;
+        Ok(len)
+    })();
+    let len = match r {
+        Ok(l) => l,
+        Err(e) => return Outcome::Now(Err(e)),
+    };
+    k.console_rx_enable();
+    k.tasks[cur].recv = (buf, len);
+    k.tasks[cur].state = State::ConsoleRead;
+    k.console_rx();
+    if k.tasks[cur].state == State::ConsoleRead {
+        let deadline = k.deadline_ticks(dl);
+        if deadline != 0 && deadline <= arch::now_ticks() {
+            k.tasks[cur].state = State::Ready;
+            return Outcome::Now(Err(Error::TimedOut));
+        }
+        k.tasks[cur].deadline = deadline;
+        k.note_deadline(deadline);
+    }
+    Outcome::Blocked
+}
+
+/// Copies buffered input to the reader if it is blocked in `ConsoleRead`.
+pub fn console_deliver(k: &mut Kernel) {
+    let Some(r) = k.console_in.reader().map(usize::from) else {
+        return;
+    };
+    if k.tasks[r].state != State::ConsoleRead || k.console_in.ring.is_empty() {
+        return;
+    }
+    let (buf, cap) = k.tasks[r].recv;
+    let mut tmp = [0u8; CONSOLE_READ_MAX];
+    let n = k
+        .console_in
+        .ring
+        .pop_into(&mut tmp[..cap.min(CONSOLE_READ_MAX)]);
+    // The range was validated by `console_read`; user mappings stay while
+    // the task lives.
+    let res = copy_out(k, r, buf, &tmp[..n]);
+    let t = &mut k.tasks[r];
+    match res {
+        Ok(()) => {
+            t.frame.set_a(0, 0);
+            t.frame.set_a(1, n as u64);
+        }
+        Err(e) => t.frame.set_a(0, e.to_reg()),
+    }
+    t.state = State::Ready;
+    t.deadline = 0;
 }

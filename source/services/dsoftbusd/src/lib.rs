@@ -8,9 +8,9 @@
 //! * Only the netstackd facade is used: no device, no smoltcp, no virtio (CI checks
 //!   the dependency tree).
 //! * Identity: this daemon has no key store yet. Test builds (feature
-//!   `test-identities`) take a **public test identity** from `dsoftbus-testnodes`, chosen
-//!   by the boot argument; a build without the feature has no identity and refuses to
-//!   start. Ephemeral keys always come from the platform's entropy (rngd).
+//!   `test-identities`) take a **public test identity** from `dsoftbus-testnodes`, named
+//!   by the start-up argument; a build without the feature has no identity and refuses
+//!   to start. Ephemeral keys always come from the platform's entropy (rngd).
 //! * The harness modes (proxy selftest, bulk transfer, cross-VM markers) live in
 //!   [`testmodes`], only in test builds, and use the daemon's local stream API like an
 //!   application would.
@@ -21,20 +21,23 @@
 
 extern crate alloc;
 
+use alloc::string::String;
+
 use dsoftbus::daemon::{DaemonConfig, Limits};
 use dsoftbus::mux::MuxConfig;
 use dsoftbus::policy::ProxyPolicy;
+use nexus_interfaces::args::DsoftbusdArgs;
 
 #[cfg(feature = "test-identities")]
 pub mod testmodes;
 
-/// The daemon's configuration, from its boot argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The daemon's configuration, from its start-up argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Which provisioned identity to use (test builds: index into the test nodes).
-    pub node: usize,
+    /// Device id of the provisioned identity to use (test builds: a test node).
+    pub node: String,
     /// Also announce to these UDP ports (several nodes in one VM share one address,
-    /// so each listens on its own discovery port).
+    /// so each listens on its own discovery port); 0 = none.
     pub extra_announce_ports: [u16; 2],
     /// Test builds: run the remote-proxy selftest against the first peer.
     pub proxy_selftest: bool,
@@ -44,37 +47,24 @@ pub struct Config {
     pub bulk_sender: bool,
 }
 
-/// Identities a boot argument may name.
-pub const MAX_NODES: usize = 4;
-
 impl Config {
-    /// Decodes the boot argument: bits 0..8 node, bit 8 proxy selftest, bit 9
-    /// cross-VM, bit 10 bulk sender, bits 16..32 and 32..48 extra announce ports
-    /// (0 = none). Other bits must be 0.
-    pub fn from_arg(arg: u64) -> Option<Config> {
-        let node = (arg & 0xff) as usize;
-        if node >= MAX_NODES || arg >> 48 != 0 || arg & 0xf800 != 0 {
+    /// Maps the start-up argument (from the manifest); `None` for an empty node
+    /// name or more than two extra announce ports. Whether an identity exists for
+    /// the node is decided when it is looked up.
+    pub fn from_args(a: &DsoftbusdArgs) -> Option<Config> {
+        let extra = &a.extra_announce.0;
+        if extra.len() > 2 || a.node.is_empty() {
             return None;
         }
+        let mut extra_announce_ports = [0u16; 2];
+        extra_announce_ports[..extra.len()].copy_from_slice(extra);
         Some(Config {
-            node,
-            extra_announce_ports: [(arg >> 16) as u16, (arg >> 32) as u16],
-            proxy_selftest: arg & 0x100 != 0,
-            cross_vm: arg & 0x200 != 0,
-            bulk_sender: arg & 0x400 != 0,
+            node: String::from(a.node.as_str()),
+            extra_announce_ports,
+            proxy_selftest: a.proxy_selftest,
+            cross_vm: a.cross_vm,
+            bulk_sender: a.bulk_sender,
         })
-    }
-
-    /// Proxy-selftest flag of the boot argument.
-    pub const ARG_PROXY_SELFTEST: u64 = 0x100;
-    /// Cross-VM flag of the boot argument.
-    pub const ARG_CROSS_VM: u64 = 0x200;
-    /// Bulk-sender flag of the boot argument.
-    pub const ARG_BULK: u64 = 0x400;
-
-    /// Encodes a boot argument (for profiles): node, flags (`ARG_*`), extra ports.
-    pub const fn to_arg(node: u8, flags: u64, extra: [u16; 2]) -> u64 {
-        node as u64 | flags | ((extra[0] as u64) << 16) | ((extra[1] as u64) << 32)
     }
 
     /// The daemon configuration for a node listening on `session_port` and receiving
@@ -101,38 +91,44 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn args(node: &str, extra: &[u16], cross_vm: bool) -> DsoftbusdArgs {
+        use nexus_idl::{heapless, List};
+        DsoftbusdArgs {
+            node: heapless::String::try_from(node).unwrap(),
+            extra_announce: List(heapless::Vec::from_slice(extra).unwrap()),
+            proxy_selftest: true,
+            cross_vm,
+            bulk_sender: false,
+        }
+    }
+
     #[test]
-    fn boot_argument_roundtrips_and_rejects_garbage() {
-        let a = Config::to_arg(0, Config::ARG_PROXY_SELFTEST, [37021, 37022]);
+    fn start_up_argument_maps_and_rejects_garbage() {
+        let mut a = args("node-a", &[37021, 37022], false);
         assert_eq!(
-            Config::from_arg(a),
+            Config::from_args(&a),
             Some(Config {
-                node: 0,
+                node: "node-a".into(),
                 extra_announce_ports: [37021, 37022],
                 proxy_selftest: true,
                 cross_vm: false,
                 bulk_sender: false,
             })
         );
-        let b = Config::from_arg(Config::to_arg(
-            1,
-            Config::ARG_CROSS_VM | Config::ARG_BULK,
-            [0, 0],
-        ))
-        .unwrap();
-        assert!(b.cross_vm && b.bulk_sender && !b.proxy_selftest);
-        assert_eq!(Config::from_arg(9), None);
-        assert_eq!(Config::from_arg(1 << 50), None);
-        assert_eq!(Config::from_arg(0x800), None);
+        a.extra_announce.0.push(1).unwrap();
+        assert_eq!(Config::from_args(&a), None, "three extra ports");
+        assert_eq!(Config::from_args(&args("", &[], false)), None, "no node");
     }
 
     #[test]
     fn remote_policy_is_deny_by_default() {
-        let c = Config::from_arg(0).unwrap().daemon_config(1, 2);
+        let c = Config::from_args(&args("node-a", &[], false))
+            .unwrap()
+            .daemon_config(1, 2);
         assert!(c.remote_policy.allows("nodeinfo"));
         assert!(!c.remote_policy.allows("samgrd"));
         assert!(!c.remote_policy.allows("bulk"));
-        let c = Config::from_arg(Config::ARG_CROSS_VM)
+        let c = Config::from_args(&args("node-b", &[], true))
             .unwrap()
             .daemon_config(1, 2);
         assert!(c.remote_policy.allows("bulk"));

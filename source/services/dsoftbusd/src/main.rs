@@ -5,6 +5,8 @@
 //! The platform: monotonic time from the kernel, ephemeral-key entropy from `rngd`
 //! (virtio-rng) over IPC, console lines; the facade transport is IPC to netstackd.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -15,10 +17,11 @@ mod svc {
 
     use dsoftbus::daemon::{Daemon, Platform};
     use dsoftbusd::Config;
-    use nexus_abi::slots::dsoftbusd as slot;
+    use nexus_interfaces::args::DsoftbusdArgs;
     use nexus_net::NetClient;
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::dsoftbusd as slot;
 
     struct Os;
 
@@ -28,12 +31,9 @@ mod svc {
         }
 
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            let mut out = [0u8; 32];
-            let deadline = sys::now_ns() + 1_000_000_000;
-            match sys::ipc_call(slot::RNG, &[32], &mut out, None, deadline) {
-                Ok((32, _)) => Some(out),
-                _ => None,
-            }
+            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+            rng.deadline_ns = sys::now_ns() + 1_000_000_000;
+            rng.fill(32).ok()?.as_slice().try_into().ok()
         }
 
         fn log(&mut self, line: fmt::Arguments<'_>) {
@@ -47,7 +47,9 @@ mod svc {
 
     #[cfg(feature = "test-identities")]
     fn identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
-        let n = dsoftbus_testnodes::TEST_NODES.get(cfg.node)?;
+        let n = dsoftbus_testnodes::TEST_NODES
+            .iter()
+            .find(|n| n.device_id == cfg.node)?;
         Some((n.identity(), n.session_port, n.discovery_port))
     }
 
@@ -57,13 +59,23 @@ mod svc {
         None
     }
 
-    pub fn main(arg: u64) -> i32 {
-        let Some(cfg) = Config::from_arg(arg) else {
-            println!("dsoftbusd: bad boot argument {:#x}", arg);
+    pub fn main(_: u64) -> i32 {
+        let args = match nexus_rt::ipc::fetch_args::<DsoftbusdArgs>(slot::INIT) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("dsoftbusd: no start-up argument: {:?}", e);
+                return 2;
+            }
+        };
+        let Some(cfg) = Config::from_args(&args) else {
+            println!("dsoftbusd: bad start-up argument {:?}", args);
             return 2;
         };
         let Some((me, session_port, discovery_port)) = identity(&cfg) else {
-            println!("dsoftbusd: no identity provisioned; not starting");
+            println!(
+                "dsoftbusd: no identity provisioned for {}; not starting",
+                cfg.node
+            );
             return 5;
         };
         let mut net = NetClient::new(IpcTransport::new(slot::NET));

@@ -113,6 +113,8 @@ pub enum Request<'a> {
     LocalAddr,
     /// Server resource usage.
     Stats,
+    /// Link details (MAC, address source, lease).
+    LinkInfo,
     /// ICMP echo to `addr` with sequence `seq`, answered by `deadline_ns`.
     Ping {
         /// Target host.
@@ -232,6 +234,7 @@ impl Request<'_> {
             Request::WaitAny { .. } => Op::WaitAny,
             Request::LocalAddr => Op::LocalAddr,
             Request::Stats => Op::Stats,
+            Request::LinkInfo => Op::LinkInfo,
             Request::Ping { .. } => Op::Ping,
         }
     }
@@ -260,7 +263,8 @@ impl Request<'_> {
             | Request::UdpBind { .. }
             | Request::Close { .. }
             | Request::LocalAddr
-            | Request::Stats => true,
+            | Request::Stats
+            | Request::LinkInfo => true,
         };
         if ok {
             Ok(())
@@ -281,7 +285,7 @@ impl Request<'_> {
             Request::UdpSendTo { data, .. } => 12 + data.len(),
             Request::Wait { .. } | Request::Ping { .. } => 16,
             Request::WaitAny { set, .. } => 12 + 8 * set.len(),
-            Request::LocalAddr | Request::Stats => 0,
+            Request::LocalAddr | Request::Stats | Request::LinkInfo => 0,
         }
     }
 
@@ -348,7 +352,7 @@ impl Request<'_> {
                 }
                 Ok(())
             }
-            Request::LocalAddr | Request::Stats => Ok(()),
+            Request::LocalAddr | Request::Stats | Request::LinkInfo => Ok(()),
             Request::Ping {
                 addr,
                 seq,
@@ -498,6 +502,7 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
         }
         Op::LocalAddr => Request::LocalAddr,
         Op::Stats => Request::Stats,
+        Op::LinkInfo => Request::LinkInfo,
         Op::Ping => {
             let addr = r.ipv4()?;
             let seq = r.u16()?;
