@@ -28,6 +28,7 @@ use dsoftbus::mux::MuxConfig;
 use dsoftbus::policy::ProxyPolicy;
 use nexus_interfaces::args::DsoftbusdArgs;
 
+pub mod bus;
 #[cfg(feature = "test-identities")]
 pub mod testmodes;
 

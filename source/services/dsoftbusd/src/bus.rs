@@ -1,0 +1,615 @@
+//! The `bus` interface (declared in `nexus-interfaces/idl/bus.toml`) served on top of
+//! the daemon's local stream API. Host-testable: no IPC here, requests and replies are
+//! byte strings and time is an argument.
+//!
+//! Design notes
+//! ------------
+//! * Handles belong to the caller's badge: at most [`MAX_HANDLES_PER_CLIENT`] per
+//!   client and [`MAX_CLIENTS`] clients with handles, subscriptions or services; a
+//!   client-gone notice resets its streams, withdraws its services and drops its
+//!   subscription.
+//! * Which badge may publish which name is a list of rules (from the boot profile).
+//! * A remote open of a published service is accepted at once into a backlog of
+//!   [`MAX_BACKLOG`] (like a listen queue; beyond it the open is refused with "too many
+//!   streams"); `accept` takes the oldest. Bytes the opener sends meanwhile wait within
+//!   the stream's window.
+//! * Calls that would wait (open until answered, accept, send without room, recv
+//!   without data, next event) are tried without blocking; [`BusService::serve`] then
+//!   answers [`Served::Park`] with the call's absolute deadline, and the caller retries
+//!   the same request after the daemon made progress (or at the deadline, when the
+//!   call answers `TimedOut`). Retrying an `open` finds the stream it already opened.
+//! * Events the service does not own (streams of other users of the daemon) are
+//!   handed back from [`BusService::on_event`].
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use dsoftbus::daemon::{BusError, BusEvent, Daemon, Platform, StreamRef};
+use dsoftbus::mux::{self, RefuseReason, ResetReason};
+use nexus_idl::heapless;
+use nexus_interfaces::bus::{self, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request};
+use nexus_net::Transport;
+
+/// Stream handles one client may hold.
+pub const MAX_HANDLES_PER_CLIENT: usize = 16;
+/// Clients with handles, subscriptions or services.
+pub const MAX_CLIENTS: usize = 16;
+/// Peer events queued per subscriber before `Lost`.
+pub const MAX_PEER_EVENTS: usize = 32;
+/// Remote opens queued per published service before they are refused.
+pub const MAX_BACKLOG: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Opening,
+    Open,
+    Refused(Error),
+    Dead(Error),
+}
+
+struct Handle {
+    id: u32,
+    owner: u64,
+    stream: StreamRef,
+    state: State,
+    /// (peer, service) while the `open` call that created it has not returned it.
+    pending: Option<(String, String)>,
+    eof: bool,
+    closed: bool,
+}
+
+struct Published {
+    service: String,
+    owner: u64,
+    backlog: VecDeque<(StreamRef, String, mux::Mode)>,
+}
+
+struct Sub {
+    client: u64,
+    events: VecDeque<PeerEvent>,
+    lost: bool,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Send the first `n` bytes of the output buffer as the reply.
+    Reply(usize),
+    /// Keep the request; retry it after progress, at the latest at this deadline.
+    Park(u64),
+}
+
+/// The bus interface's state.
+pub struct BusService {
+    rules: Vec<(u64, String)>,
+    handles: Vec<Handle>,
+    next_id: u32,
+    published: Vec<Published>,
+    subs: Vec<Sub>,
+    would_block: bool,
+}
+
+fn hstr(s: &str) -> heapless::String<64> {
+    let mut h = heapless::String::new();
+    for c in s.chars() {
+        if h.push(c).is_err() {
+            break;
+        }
+    }
+    h
+}
+
+fn to_mux(m: Mode) -> mux::Mode {
+    match m {
+        Mode::Message => mux::Mode::Message,
+        Mode::Bytes => mux::Mode::Bytes,
+    }
+}
+
+fn from_mux(m: mux::Mode) -> Mode {
+    match m {
+        mux::Mode::Message => Mode::Message,
+        mux::Mode::Bytes => Mode::Bytes,
+    }
+}
+
+fn bus_error(e: BusError) -> Error {
+    match e {
+        BusError::UnknownPeer | BusError::NotConnected => Error::UnknownPeer,
+        BusError::PeerGone => Error::PeerGone,
+        BusError::UnknownStream => Error::Reset,
+        BusError::WouldBlock => Error::TimedOut,
+        BusError::BadMessage | BusError::BadName => Error::BadMessage,
+        BusError::BufferTooSmall => Error::TooLarge,
+        BusError::WrongState => Error::Closed,
+        BusError::TooManyStreams => Error::NoResources,
+    }
+}
+
+fn deadline_of(req: &[u8]) -> u64 {
+    match Request::decode(req) {
+        Ok(Request::NextPeerEvent { deadline_ns })
+        | Ok(Request::Open { deadline_ns, .. })
+        | Ok(Request::Accept { deadline_ns, .. })
+        | Ok(Request::Send { deadline_ns, .. })
+        | Ok(Request::Recv { deadline_ns, .. }) => deadline_ns,
+        _ => 0,
+    }
+}
+
+impl BusService {
+    /// A service where `rules` lists which badge may publish which name.
+    pub fn new(rules: &[(u64, &str)]) -> Self {
+        BusService {
+            rules: rules.iter().map(|(b, s)| (*b, String::from(*s))).collect(),
+            handles: Vec::new(),
+            next_id: 1,
+            published: Vec::new(),
+            subs: Vec::new(),
+            would_block: false,
+        }
+    }
+
+    /// Names some client may publish (the remote policy should allow them).
+    pub fn publishable(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|(_, s)| s.as_str())
+    }
+
+    /// Handles held by `client`.
+    pub fn handles_of(&self, client: u64) -> usize {
+        self.handles.iter().filter(|h| h.owner == client).count()
+    }
+
+    fn clients(&self) -> usize {
+        let mut ids: Vec<u64> = self.handles.iter().map(|h| h.owner).collect();
+        ids.extend(self.published.iter().map(|p| p.owner));
+        ids.extend(self.subs.iter().map(|s| s.client));
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    fn known_client(&self, c: u64) -> bool {
+        self.handles.iter().any(|h| h.owner == c)
+            || self.published.iter().any(|p| p.owner == c)
+            || self.subs.iter().any(|s| s.client == c)
+    }
+
+    fn new_handle(&mut self, owner: u64, stream: StreamRef, state: State) -> Result<u32, Error> {
+        if self.handles_of(owner) >= MAX_HANDLES_PER_CLIENT
+            || (!self.known_client(owner) && self.clients() >= MAX_CLIENTS)
+        {
+            return Err(Error::NoResources);
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.handles.push(Handle {
+            id,
+            owner,
+            stream,
+            state,
+            pending: None,
+            eof: false,
+            closed: false,
+        });
+        Ok(id)
+    }
+
+    fn peer_event(&mut self, ev: PeerEvent) {
+        for s in self.subs.iter_mut() {
+            if s.events.len() >= MAX_PEER_EVENTS {
+                s.lost = true;
+            } else {
+                s.events.push_back(ev.clone());
+            }
+        }
+    }
+
+    fn peer_info<T: Transport, P: Platform>(d: &Daemon<T, P>, id: &str, now: u64) -> Peer {
+        let online = d.connected().any(|p| p == id);
+        let mut peer = Peer {
+            device_id: hstr(id),
+            display_name: hstr(id),
+            addr: [0; 4],
+            online,
+            services: nexus_idl::List(heapless::Vec::new()),
+        };
+        if let Some(e) = d.cache().get(id, now) {
+            peer.addr = e.addr().octets();
+            for s in e.services() {
+                let _ = peer.services.0.push(hstr(s));
+            }
+        }
+        peer
+    }
+
+    /// Routes one daemon event; returns it if it is not ours.
+    pub fn on_event<T: Transport, P: Platform>(
+        &mut self,
+        d: &mut Daemon<T, P>,
+        ev: BusEvent,
+        now: u64,
+    ) -> Option<BusEvent> {
+        let mine = |h: &Handle, s: StreamRef| h.stream == s;
+        match ev {
+            BusEvent::PeerOnline(ref p) => {
+                let info = Self::peer_info(d, p, now);
+                self.peer_event(PeerEvent::Online { peer: info });
+                Some(ev)
+            }
+            BusEvent::PeerOffline(ref p) => {
+                self.peer_event(PeerEvent::Offline { device_id: hstr(p) });
+                Some(ev)
+            }
+            BusEvent::Incoming {
+                stream,
+                ref peer,
+                ref service,
+                mode,
+                ..
+            } => {
+                let Some(p) = self.published.iter_mut().find(|p| p.service == *service) else {
+                    return Some(ev);
+                };
+                // Accepted at once into the backlog (like a listen queue): the opener
+                // may send within its window before the application takes it.
+                if p.backlog.len() >= MAX_BACKLOG {
+                    let _ = d.refuse(stream, RefuseReason::TooManyStreams);
+                } else if d.accept(stream).is_ok() {
+                    p.backlog.push_back((stream, peer.clone(), mode));
+                }
+                None
+            }
+            BusEvent::Accepted(s) => match self.handles.iter_mut().find(|h| mine(h, s)) {
+                Some(h) => {
+                    h.state = State::Open;
+                    None
+                }
+                None => Some(ev),
+            },
+            BusEvent::Refused(s, why) => match self.handles.iter_mut().find(|h| mine(h, s)) {
+                Some(h) => {
+                    h.state = State::Refused(match why {
+                        RefuseReason::NotPublished | RefuseReason::BadMode => Error::NotPublished,
+                        RefuseReason::Denied => Error::Refused,
+                        RefuseReason::TooManyStreams => Error::NoResources,
+                    });
+                    None
+                }
+                None => Some(ev),
+            },
+            BusEvent::Reset(s, _) | BusEvent::PeerGone(s) => {
+                let e = if matches!(ev, BusEvent::Reset(..)) {
+                    Error::Reset
+                } else {
+                    Error::PeerGone
+                };
+                for p in self.published.iter_mut() {
+                    p.backlog.retain(|(x, _, _)| *x != s);
+                }
+                match self.handles.iter_mut().find(|h| mine(h, s)) {
+                    Some(h) => {
+                        h.state = State::Dead(e);
+                        None
+                    }
+                    None => Some(ev),
+                }
+            }
+            BusEvent::Readable(s) | BusEvent::Writable(s) | BusEvent::Finished(s) => {
+                if self.handles.iter().any(|h| mine(h, s)) {
+                    None
+                } else {
+                    Some(ev)
+                }
+            }
+        }
+    }
+
+    /// init says `client` is gone: reset its streams, withdraw its services.
+    pub fn client_gone<T: Transport, P: Platform>(&mut self, d: &mut Daemon<T, P>, client: u64) {
+        for h in self.handles.iter().filter(|h| h.owner == client) {
+            let _ = d.reset(h.stream, ResetReason::Gone);
+        }
+        self.handles.retain(|h| h.owner != client);
+        let mut i = 0;
+        while i < self.published.len() {
+            if self.published[i].owner == client {
+                let p = self.published.swap_remove(i);
+                for (s, _, _) in p.backlog {
+                    let _ = d.reset(s, ResetReason::Gone);
+                }
+                d.unpublish(&p.service);
+            } else {
+                i += 1;
+            }
+        }
+        self.subs.retain(|s| s.client != client);
+    }
+
+    /// Serves one request from `caller` at `now`.
+    pub fn serve<T: Transport, P: Platform>(
+        &mut self,
+        d: &mut Daemon<T, P>,
+        caller: u64,
+        req: &[u8],
+        out: &mut [u8],
+        now: u64,
+    ) -> Served {
+        self.would_block = false;
+        let deadline = deadline_of(req);
+        let n = bus::dispatch(&mut Ctx { svc: self, d, now }, caller, req, out);
+        if self.would_block && deadline > now {
+            Served::Park(deadline)
+        } else {
+            Served::Reply(n)
+        }
+    }
+}
+
+struct Ctx<'a, T: Transport, P: Platform> {
+    svc: &'a mut BusService,
+    d: &'a mut Daemon<T, P>,
+    now: u64,
+}
+
+impl<T: Transport, P: Platform> Ctx<'_, T, P> {
+    fn wait(&mut self) -> Error {
+        self.svc.would_block = true;
+        Error::TimedOut
+    }
+
+    fn handle(&mut self, caller: u64, id: u32) -> Result<usize, Error> {
+        self.svc
+            .handles
+            .iter()
+            .position(|h| h.id == id && h.owner == caller)
+            .ok_or(Error::UnknownHandle)
+    }
+}
+
+impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
+    fn peers(&mut self, _caller: u64, after: &str) -> Result<nexus_idl::List<Peer, 4>, Error> {
+        let mut ids: Vec<String> = self
+            .d
+            .cache()
+            .live(self.now)
+            .map(|e| String::from(e.device_id()))
+            .filter(|id| id.as_str() > after)
+            .collect();
+        ids.sort();
+        let mut list = nexus_idl::List(heapless::Vec::new());
+        for id in ids.iter().take(4) {
+            let _ = list.0.push(BusService::peer_info(self.d, id, self.now));
+        }
+        Ok(list)
+    }
+
+    fn next_peer_event(&mut self, caller: u64, _deadline_ns: u64) -> Result<PeerEvent, Error> {
+        if !self.svc.subs.iter().any(|s| s.client == caller) {
+            if !self.svc.known_client(caller) && self.svc.clients() >= MAX_CLIENTS {
+                return Err(Error::NoResources);
+            }
+            self.svc.subs.push(Sub {
+                client: caller,
+                events: VecDeque::new(),
+                lost: false,
+            });
+        }
+        let Some(s) = self.svc.subs.iter_mut().find(|s| s.client == caller) else {
+            return Err(Error::NoResources);
+        };
+        if s.lost {
+            s.lost = false;
+            s.events.clear();
+            return Ok(PeerEvent::Lost);
+        }
+        match s.events.pop_front() {
+            Some(e) => Ok(e),
+            None => Err(self.wait()),
+        }
+    }
+
+    fn publish(&mut self, caller: u64, service: &str) -> Result<(), Error> {
+        if !self
+            .svc
+            .rules
+            .iter()
+            .any(|(b, s)| *b == caller && s == service)
+        {
+            return Err(Error::Denied);
+        }
+        if let Some(p) = self.svc.published.iter().find(|p| p.service == service) {
+            return if p.owner == caller {
+                Ok(())
+            } else {
+                Err(Error::Denied)
+            };
+        }
+        if !self.svc.known_client(caller) && self.svc.clients() >= MAX_CLIENTS {
+            return Err(Error::NoResources);
+        }
+        self.d.publish(service).map_err(bus_error)?;
+        self.svc.published.push(Published {
+            service: String::from(service),
+            owner: caller,
+            backlog: VecDeque::new(),
+        });
+        Ok(())
+    }
+
+    fn unpublish(&mut self, caller: u64, service: &str) -> Result<(), Error> {
+        let i = self
+            .svc
+            .published
+            .iter()
+            .position(|p| p.service == service && p.owner == caller)
+            .ok_or(Error::NotPublishedHere)?;
+        let p = self.svc.published.swap_remove(i);
+        for (s, _, _) in p.backlog {
+            let _ = self.d.reset(s, ResetReason::Gone);
+        }
+        self.d.unpublish(service);
+        Ok(())
+    }
+
+    fn open(
+        &mut self,
+        caller: u64,
+        peer: &str,
+        service: &str,
+        mode: Mode,
+        priority: Priority,
+        deadline_ns: u64,
+    ) -> Result<u32, Error> {
+        // A retry of a parked open finds its stream.
+        let pending = self.svc.handles.iter().position(|h| {
+            h.owner == caller
+                && h.pending
+                    .as_ref()
+                    .is_some_and(|(p, s)| p == peer && s == service)
+        });
+        let pending = match pending {
+            Some(i) => i,
+            None => {
+                let prio = match priority {
+                    Priority::Interactive => mux::Priority::Interactive,
+                    Priority::Bulk => mux::Priority::Bulk,
+                };
+                if self.svc.handles_of(caller) >= MAX_HANDLES_PER_CLIENT {
+                    return Err(Error::NoResources);
+                }
+                let s = self
+                    .d
+                    .open(peer, service, to_mux(mode), prio)
+                    .map_err(bus_error)?;
+                if let Err(e) = self.svc.new_handle(caller, s, State::Opening) {
+                    let _ = self.d.reset(s, ResetReason::Cancelled);
+                    return Err(e);
+                }
+                let i = self.svc.handles.len() - 1;
+                self.svc.handles[i].pending = Some((String::from(peer), String::from(service)));
+                i
+            }
+        };
+        let h = &mut self.svc.handles[pending];
+        match h.state.clone() {
+            State::Open => {
+                h.pending = None;
+                Ok(h.id)
+            }
+            State::Refused(e) | State::Dead(e) => {
+                self.svc.handles.swap_remove(pending);
+                Err(e)
+            }
+            State::Opening if self.now >= deadline_ns => {
+                let h = self.svc.handles.swap_remove(pending);
+                let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+                Err(Error::TimedOut)
+            }
+            State::Opening => Err(self.wait()),
+        }
+    }
+
+    fn accept(&mut self, caller: u64, service: &str, _deadline_ns: u64) -> Result<Incoming, Error> {
+        let p = self
+            .svc
+            .published
+            .iter_mut()
+            .find(|p| p.service == service && p.owner == caller)
+            .ok_or(Error::NotPublishedHere)?;
+        let Some((s, peer, mode)) = p.backlog.pop_front() else {
+            return Err(self.wait());
+        };
+        if self.svc.handles_of(caller) >= MAX_HANDLES_PER_CLIENT {
+            let _ = self.d.reset(s, ResetReason::Cancelled);
+            return Err(Error::NoResources);
+        }
+        let handle = self.svc.new_handle(caller, s, State::Open)?;
+        Ok(Incoming {
+            handle,
+            peer: hstr(&peer),
+            mode: from_mux(mode),
+        })
+    }
+
+    fn send(
+        &mut self,
+        caller: u64,
+        handle: u32,
+        data: &[u8],
+        _deadline_ns: u64,
+    ) -> Result<u32, Error> {
+        let i = self.handle(caller, handle)?;
+        let h = &self.svc.handles[i];
+        match h.state.clone() {
+            State::Open => {}
+            State::Opening => return Err(self.wait()),
+            State::Refused(e) | State::Dead(e) => return Err(e),
+        }
+        if h.closed {
+            return Err(Error::Closed);
+        }
+        match self.d.send(h.stream, data) {
+            Ok(n) => Ok(n as u32),
+            Err(BusError::WouldBlock) => Err(self.wait()),
+            Err(e) => Err(bus_error(e)),
+        }
+    }
+
+    fn recv(
+        &mut self,
+        caller: u64,
+        handle: u32,
+        max: u16,
+        _deadline_ns: u64,
+    ) -> Result<heapless::Vec<u8, 8000>, Error> {
+        let i = self.handle(caller, handle)?;
+        let h = &self.svc.handles[i];
+        match h.state.clone() {
+            State::Open => {}
+            State::Opening => return Err(self.wait()),
+            State::Refused(e) | State::Dead(e) => return Err(e),
+        }
+        if h.eof {
+            return Ok(heapless::Vec::new());
+        }
+        let mut buf = [0u8; 8000];
+        let n = usize::from(max).clamp(1, buf.len());
+        match self.d.recv(h.stream, &mut buf[..n]) {
+            Ok(0) => {
+                let h = &mut self.svc.handles[i];
+                h.eof = true;
+                if h.closed {
+                    self.svc.handles.swap_remove(i);
+                }
+                Ok(heapless::Vec::new())
+            }
+            Ok(k) => heapless::Vec::from_slice(&buf[..k]).map_err(|_| Error::TooLarge),
+            Err(BusError::WouldBlock) => Err(self.wait()),
+            Err(e) => Err(bus_error(e)),
+        }
+    }
+
+    fn close(&mut self, caller: u64, handle: u32) -> Result<(), Error> {
+        let i = self.handle(caller, handle)?;
+        let h = &mut self.svc.handles[i];
+        if let State::Refused(e) | State::Dead(e) = h.state {
+            self.svc.handles.swap_remove(i);
+            return Err(e);
+        }
+        h.closed = true;
+        let _ = self.d.close(h.stream);
+        if h.eof {
+            self.svc.handles.swap_remove(i);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self, caller: u64, handle: u32) -> Result<(), Error> {
+        let i = self.handle(caller, handle)?;
+        let h = self.svc.handles.swap_remove(i);
+        let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+        Ok(())
+    }
+}

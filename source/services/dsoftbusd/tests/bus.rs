@@ -1,0 +1,369 @@
+//! The `bus` interface end to end on the fake network: two nodes, each a real
+//! `Daemon` with a `BusService`; "applications" are badges that send encoded `bus`
+//! requests and decode the replies, exactly as over IPC. Parked calls are retried after
+//! the daemons made progress, as dsoftbusd's loop does.
+
+use dsoftbus::daemon::{Daemon, DaemonConfig, Limits, Platform};
+use dsoftbus::mux::MuxConfig;
+use dsoftbus::{LocalIdentity, ProxyPolicy, StaticKeypair, DISCOVERY_PORT};
+use dsoftbusd::bus::{BusService, Served, MAX_HANDLES_PER_CLIENT};
+use nexus_interfaces::bus::{self, reply, Error, Mode, PeerEvent, Priority, Request};
+use nexus_net::fake::{NodeId, SimNet, SimTransport};
+use nexus_net::Ipv4Addr;
+
+const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+struct Plat {
+    sim: SimNet,
+    seed: u64,
+}
+
+impl Platform for Plat {
+    fn now_ns(&mut self) -> u64 {
+        self.sim.now()
+    }
+    fn ephemeral(&mut self) -> Option<[u8; 32]> {
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut k = [0u8; 32];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = (self.seed >> (i % 8 * 8)) as u8 ^ i as u8;
+        }
+        Some(k)
+    }
+    fn log(&mut self, line: std::fmt::Arguments<'_>) {
+        if std::env::var_os("DSOFTBUS_LOG").is_some() {
+            eprintln!("[{:.3}] {}", self.sim.now() as f64 / 1e9, line);
+        }
+    }
+}
+
+struct Node {
+    id: NodeId,
+    d: Daemon<SimTransport, Plat>,
+    bus: BusService,
+}
+
+struct World {
+    sim: SimNet,
+    nodes: Vec<Node>,
+}
+
+const ECHO_APP: u64 = 7;
+const CLIENT_APP: u64 = 5;
+
+impl World {
+    fn new() -> Self {
+        let sim = SimNet::new();
+        let mut w = World {
+            sim,
+            nodes: Vec::new(),
+        };
+        w.add("node-a", [10, 0, 0, 1], 1);
+        w.add("node-b", [10, 0, 0, 2], 2);
+        w
+    }
+
+    fn add(&mut self, name: &str, addr: [u8; 4], seed: u8) {
+        let id = self.sim.add_node(Ipv4Addr::from(addr));
+        let bus = BusService::new(&[(ECHO_APP, "echo")]);
+        let mut policy = ProxyPolicy::allowing(&["nodeinfo"]).unwrap();
+        for n in bus.publishable() {
+            policy.allow(n).unwrap();
+        }
+        let cfg = DaemonConfig {
+            session_port: 37030,
+            discovery_port: DISCOVERY_PORT,
+            extra_announce_ports: [0, 0],
+            remote_policy: policy,
+            mux: MuxConfig::default(),
+            limits: Limits::default(),
+        };
+        let me = LocalIdentity::new(name, StaticKeypair::from_secret([seed; 32])).unwrap();
+        let plat = Plat {
+            sim: self.sim.clone(),
+            seed: u64::from(seed),
+        };
+        let d = Daemon::start(self.sim.client(id, 1), plat, me, cfg).unwrap();
+        self.nodes.push(Node { id, d, bus });
+    }
+
+    /// One loop iteration of every node; advances time if nothing moved.
+    fn step(&mut self) {
+        let now = self.sim.now();
+        let mut wake = u64::MAX;
+        for n in self.nodes.iter_mut() {
+            wake = wake.min(n.d.poll());
+            while let Some(ev) = n.d.next_event() {
+                let _ = n.bus.on_event(&mut n.d, ev, now);
+            }
+        }
+        if wake > now {
+            let ready = self.nodes.iter().any(|n| {
+                let mut probe = self.sim.client(n.id, 1);
+                probe.wait_any(&n.d.wait_set(), now).is_ok()
+            });
+            if !ready {
+                self.sim.advance((wake - now).clamp(1, 5 * MS));
+            }
+        }
+    }
+
+    fn run(&mut self, ns: u64) {
+        let end = self.sim.now() + ns;
+        while self.sim.now() < end {
+            self.step();
+        }
+    }
+
+    /// A call from `app` on node `i`: parks and retries like dsoftbusd's loop.
+    fn call(&mut self, i: usize, app: u64, req: &Request<'_>) -> Vec<u8> {
+        let mut buf = vec![0u8; bus::REQUEST_MAX];
+        let n = req.encode(&mut buf).unwrap();
+        let mut out = vec![0u8; bus::REPLY_MAX];
+        for _ in 0..100_000 {
+            let now = self.sim.now();
+            let node = &mut self.nodes[i];
+            match node.bus.serve(&mut node.d, app, &buf[..n], &mut out, now) {
+                Served::Reply(k) => return out[..k].to_vec(),
+                Served::Park(deadline) => {
+                    assert!(deadline > now);
+                    self.step();
+                }
+            }
+        }
+        panic!("call never finished");
+    }
+
+    fn connected(&mut self) {
+        let end = self.sim.now() + 5 * SEC;
+        while self.nodes[0].d.sessions() == 0 || self.nodes[1].d.sessions() == 0 {
+            assert!(self.sim.now() < end, "no session");
+            self.step();
+        }
+    }
+}
+
+fn deadline(w: &World, ns: u64) -> u64 {
+    w.sim.now() + ns
+}
+
+#[test]
+fn echo_through_the_bus_interface_with_precise_errors() {
+    let mut w = World::new();
+    w.connected();
+    // Publishing is governed by the rules: the echo app may, the client may not.
+    let r = w.call(1, CLIENT_APP, &Request::Publish { service: "echo" });
+    assert_eq!(reply::decode_publish(&r), Err(Error::Denied));
+    let r = w.call(1, ECHO_APP, &Request::Publish { service: "echo" });
+    assert_eq!(reply::decode_publish(&r), Ok(()));
+    w.run(1200 * MS);
+    // Peers list B with its services.
+    let r = w.call(0, CLIENT_APP, &Request::Peers { after: "" });
+    let peers = reply::decode_peers(&r).unwrap();
+    let b = peers.0.iter().find(|p| p.device_id == "node-b").unwrap();
+    assert!(b.online);
+    assert!(b.services.0.iter().any(|s| s == "echo"));
+    // A opens echo on B (parks until B answers), B's app accepts.
+    let dl = deadline(&w, 2 * SEC);
+    let r = w.call(
+        0,
+        CLIENT_APP,
+        &Request::Open {
+            peer: "node-b",
+            service: "echo",
+            mode: Mode::Message,
+            priority: Priority::Interactive,
+            deadline_ns: dl,
+        },
+    );
+    let h = reply::decode_open(&r).unwrap();
+    let dl = deadline(&w, 2 * SEC);
+    let r = w.call(
+        1,
+        ECHO_APP,
+        &Request::Accept {
+            service: "echo",
+            deadline_ns: dl,
+        },
+    );
+    let inc = reply::decode_accept(&r).unwrap();
+    assert_eq!(inc.peer, "node-a");
+    assert_eq!(inc.mode, Mode::Message);
+    for msg in [&b"hello"[..], &[0x5a; 8000][..]] {
+        let dl = deadline(&w, 2 * SEC);
+        let r = w.call(
+            0,
+            CLIENT_APP,
+            &Request::Send {
+                handle: h,
+                data: msg,
+                deadline_ns: dl,
+            },
+        );
+        assert_eq!(reply::decode_send(&r), Ok(msg.len() as u32));
+        let dl = deadline(&w, 2 * SEC);
+        let r = w.call(
+            1,
+            ECHO_APP,
+            &Request::Recv {
+                handle: inc.handle,
+                max: 8000,
+                deadline_ns: dl,
+            },
+        );
+        let got = reply::decode_recv(&r).unwrap();
+        assert_eq!(&got[..], msg);
+        let r = w.call(
+            1,
+            ECHO_APP,
+            &Request::Send {
+                handle: inc.handle,
+                data: &got,
+                deadline_ns: dl,
+            },
+        );
+        assert!(reply::decode_send(&r).is_ok());
+        let r = w.call(
+            0,
+            CLIENT_APP,
+            &Request::Recv {
+                handle: h,
+                max: 8000,
+                deadline_ns: dl,
+            },
+        );
+        assert_eq!(&reply::decode_recv(&r).unwrap()[..], msg);
+    }
+    // A recv with nothing to read times out exactly at its deadline.
+    let dl = deadline(&w, 300 * MS);
+    let r = w.call(
+        0,
+        CLIENT_APP,
+        &Request::Recv {
+            handle: h,
+            max: 100,
+            deadline_ns: dl,
+        },
+    );
+    assert_eq!(reply::decode_recv(&r), Err(Error::TimedOut));
+    assert!(w.sim.now() >= dl);
+    // Errors that say what happened.
+    let dl = deadline(&w, SEC);
+    let open = |peer, service| Request::Open {
+        peer,
+        service,
+        mode: Mode::Bytes,
+        priority: Priority::Bulk,
+        deadline_ns: dl,
+    };
+    let r = w.call(0, CLIENT_APP, &open("node-b", "samgrd"));
+    assert_eq!(reply::decode_open(&r), Err(Error::NotPublished));
+    let r = w.call(0, CLIENT_APP, &open("nobody", "echo"));
+    assert_eq!(reply::decode_open(&r), Err(Error::UnknownPeer));
+    let r = w.call(
+        1,
+        CLIENT_APP,
+        &Request::Recv {
+            handle: inc.handle,
+            max: 1,
+            deadline_ns: 0,
+        },
+    );
+    assert_eq!(
+        reply::decode_recv(&r),
+        Err(Error::UnknownHandle),
+        "another client's handle"
+    );
+    // The client app dies: its stream is reset, and B's app learns it.
+    let n0 = &mut w.nodes[0];
+    n0.bus.client_gone(&mut n0.d, CLIENT_APP);
+    assert_eq!(w.nodes[0].bus.handles_of(CLIENT_APP), 0);
+    let dl = deadline(&w, 2 * SEC);
+    let r = w.call(
+        1,
+        ECHO_APP,
+        &Request::Recv {
+            handle: inc.handle,
+            max: 100,
+            deadline_ns: dl,
+        },
+    );
+    assert_eq!(reply::decode_recv(&r), Err(Error::Reset));
+}
+
+#[test]
+fn peer_events_handles_bound_and_peer_gone() {
+    let mut w = World::new();
+    // Subscribe before the session exists: the online event arrives.
+    let dl = deadline(&w, 5 * SEC);
+    let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
+    match reply::decode_next_peer_event(&r).unwrap() {
+        PeerEvent::Online { peer } => assert_eq!(peer.device_id, "node-b"),
+        e => panic!("{e:?}"),
+    }
+    let r = w.call(1, ECHO_APP, &Request::Publish { service: "echo" });
+    assert_eq!(reply::decode_publish(&r), Ok(()));
+    // Handles per client are bounded.
+    let mut handles = Vec::new();
+    for k in 0..MAX_HANDLES_PER_CLIENT + 1 {
+        let dl = deadline(&w, 200 * MS);
+        let r = w.call(
+            0,
+            CLIENT_APP,
+            &Request::Open {
+                peer: "node-b",
+                service: "echo",
+                mode: Mode::Bytes,
+                priority: Priority::Bulk,
+                deadline_ns: dl,
+            },
+        );
+        let dl = deadline(&w, 200 * MS);
+        let _ = w.call(
+            1,
+            ECHO_APP,
+            &Request::Accept {
+                service: "echo",
+                deadline_ns: dl,
+            },
+        );
+        match reply::decode_open(&r) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                assert_eq!(k, MAX_HANDLES_PER_CLIENT);
+                assert_eq!(e, Error::NoResources);
+            }
+        }
+    }
+    assert_eq!(handles.len(), MAX_HANDLES_PER_CLIENT);
+    // B goes away: A's streams end with PeerGone and the offline event arrives.
+    // Stop running B (no announces, no reads, no FIN).
+    w.nodes.pop();
+    check_gone(w, handles);
+}
+
+fn check_gone(mut w: World, handles: Vec<u32>) {
+    let dl = deadline(&w, 10 * SEC);
+    let r = w.call(
+        0,
+        CLIENT_APP,
+        &Request::Recv {
+            handle: handles[0],
+            max: 10,
+            deadline_ns: dl,
+        },
+    );
+    assert_eq!(reply::decode_recv(&r), Err(Error::PeerGone));
+    let dl = deadline(&w, SEC);
+    let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
+    match reply::decode_next_peer_event(&r).unwrap() {
+        PeerEvent::Offline { device_id } => assert_eq!(device_id, "node-b"),
+        e => panic!("{e:?}"),
+    }
+    let r = w.call(0, CLIENT_APP, &Request::Reset { handle: handles[0] });
+    assert_eq!(reply::decode_reset(&r), Ok(()));
+}
