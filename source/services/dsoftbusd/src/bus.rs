@@ -156,6 +156,11 @@ impl BusService {
         self.rules.iter().map(|(_, s)| s.as_str())
     }
 
+    /// True while some client holds a handle, a service or a subscription.
+    pub fn active(&self) -> bool {
+        !self.handles.is_empty() || !self.published.is_empty() || !self.subs.is_empty()
+    }
+
     /// Handles held by `client`.
     pub fn handles_of(&self, client: u64) -> usize {
         self.handles.iter().filter(|h| h.owner == client).count()

@@ -46,6 +46,8 @@ pub struct Config {
     pub cross_vm: bool,
     /// Test builds: after the proxy selftest, send a checked bulk stream.
     pub bulk_sender: bool,
+    /// Which `bus` client (badge) may publish which service name.
+    pub publish: alloc::vec::Vec<(u64, String)>,
 }
 
 impl Config {
@@ -65,6 +67,12 @@ impl Config {
             proxy_selftest: a.proxy_selftest,
             cross_vm: a.cross_vm,
             bulk_sender: a.bulk_sender,
+            publish: a
+                .publish
+                .0
+                .iter()
+                .map(|r| (r.badge, String::from(r.service.as_str())))
+                .collect(),
         })
     }
 
@@ -76,6 +84,9 @@ impl Config {
         let _ = remote_policy.allow(dsoftbus::daemon::NODEINFO);
         if self.cross_vm {
             let _ = remote_policy.allow("bulk");
+        }
+        for (_, name) in &self.publish {
+            let _ = remote_policy.allow(name);
         }
         DaemonConfig {
             session_port,
@@ -100,6 +111,7 @@ mod tests {
             proxy_selftest: true,
             cross_vm,
             bulk_sender: false,
+            publish: List(heapless::Vec::new()),
         }
     }
 
@@ -114,6 +126,7 @@ mod tests {
                 proxy_selftest: true,
                 cross_vm: false,
                 bulk_sender: false,
+                publish: alloc::vec::Vec::new(),
             })
         );
         a.extra_announce.0.push(1).unwrap();

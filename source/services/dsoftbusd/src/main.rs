@@ -15,9 +15,15 @@ fn main() {}
 mod svc {
     use core::fmt;
 
+    extern crate alloc;
+
+    use alloc::vec::Vec;
+
     use dsoftbus::daemon::{Daemon, Platform};
+    use dsoftbusd::bus::{BusService, Served};
     use dsoftbusd::Config;
     use nexus_interfaces::args::DsoftbusdArgs;
+    use nexus_interfaces::bus;
     use nexus_net::NetClient;
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
@@ -57,6 +63,21 @@ mod svc {
     fn identity(_cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
         // No key store yet: only test builds carry (public) test identities.
         None
+    }
+
+    /// Longest sleep while applications use the bus: their requests arrive on
+    /// another endpoint than the sockets' readiness, which this single-threaded loop
+    /// can only look at between waits (see docs/dsoftbus.md §13).
+    const BUS_POLL_NS: u64 = 2_000_000;
+    /// Longest sleep while no application uses the bus.
+    const BUS_IDLE_NS: u64 = 50_000_000;
+    /// Parked bus calls (all clients).
+    const MAX_PARKED: usize = 32;
+
+    struct Parked {
+        badge: u64,
+        token: u64,
+        req: Vec<u8>,
     }
 
     pub fn main(_: u64) -> i32 {
@@ -100,24 +121,83 @@ mod svc {
                 return 4;
             }
         };
+        let rules: Vec<(u64, &str)> = cfg.publish.iter().map(|(b, s)| (*b, s.as_str())).collect();
+        let mut svc = BusService::new(&rules);
+        let mut parked: Vec<Parked> = Vec::new();
+        let mut req = alloc::vec![0u8; bus::REQUEST_MAX];
+        let mut rep = alloc::vec![0u8; bus::REPLY_MAX];
         #[cfg(feature = "test-identities")]
-        let mut modes = dsoftbusd::testmodes::TestModes::new(cfg, &mut d);
+        let mut modes = dsoftbusd::testmodes::TestModes::new(cfg.clone(), &mut d);
         loop {
             let until = d.poll();
-            #[allow(unused_mut)]
             let mut again = false;
+            while let Some(ev) = d.next_event() {
+                again = true;
+                let now = sys::now_ns();
+                let rest = svc.on_event(&mut d, ev, now);
+                #[cfg(feature = "test-identities")]
+                if let Some(ev) = rest {
+                    modes.on_event(&mut d, ev, now);
+                }
+                #[cfg(not(feature = "test-identities"))]
+                let _ = rest;
+            }
             #[cfg(feature = "test-identities")]
             {
-                while let Some(ev) = d.next_event() {
-                    modes.on_event(&mut d, ev, sys::now_ns());
-                    again = true;
-                }
                 again |= modes.step(&mut d, sys::now_ns());
             }
-            #[cfg(not(feature = "test-identities"))]
-            while d.next_event().is_some() {}
+            // Parked bus calls: retry; answered ones leave.
+            let mut k = 0;
+            while k < parked.len() {
+                let now = sys::now_ns();
+                match svc.serve(&mut d, parked[k].badge, &parked[k].req, &mut rep, now) {
+                    Served::Reply(n) => {
+                        let p = parked.swap_remove(k);
+                        let _ = sys::ipc_reply(p.token, &rep[..n], None);
+                        again = true;
+                    }
+                    Served::Park(_) => k += 1,
+                }
+            }
+            // New bus requests, without blocking.
+            while let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, sys::now_ns().max(1)) {
+                again = true;
+                let body = &req[..m.len.min(req.len())];
+                if m.badge == nexus_abi::KERNEL_BADGE {
+                    continue;
+                }
+                if m.badge == 0 {
+                    // Only init holds badge 0 on this endpoint.
+                    if let Some(badge) = nexus_interfaces::client_gone(body) {
+                        svc.client_gone(&mut d, badge);
+                        parked.retain(|p| p.badge != badge);
+                    }
+                    let _ = sys::ipc_reply(m.token, &[], None);
+                    continue;
+                }
+                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
+                    Served::Reply(n) => {
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                    Served::Park(_) if parked.len() < MAX_PARKED => parked.push(Parked {
+                        badge: m.badge,
+                        token: m.token,
+                        req: body.to_vec(),
+                    }),
+                    Served::Park(_) => {
+                        let n = bus::reply::send(&Err(bus::Error::NoResources), &mut rep);
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                }
+            }
             if !again {
-                d.wait(until);
+                let now = sys::now_ns();
+                let cap = if svc.active() || !parked.is_empty() {
+                    BUS_POLL_NS
+                } else {
+                    BUS_IDLE_NS
+                };
+                d.wait(until.min(now + cap));
             }
         }
     }
