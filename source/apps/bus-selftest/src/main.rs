@@ -1,11 +1,16 @@
 //! bus-selftest: applications that use DSoftBus only through the `bus` interface of
-//! dsoftbusd (no sockets, no keys).
+//! dsoftbusd (no sockets, no keys). Two-VM harness roles:
 //!
-//! * mode 0, `bus-echo`: publishes `echo` and echoes every message of every stream it
-//!   accepts until the opener closes.
-//! * mode 1, `bus-client`: waits for a peer that offers `echo`, opens it, sends a
-//!   message, checks the echo and closes (`SELFTEST: bus echo ok`), after showing that
-//!   a service the peer does not offer is refused (`SELFTEST: bus refused ok`).
+//! * mode 0, `bus-echo` (B): publishes `echo`; echoes every message of the stream it
+//!   accepted until the opener closes, then takes the next.
+//! * mode 2, `bus-sink` (B): publishes `sink` and `slow`. A `sink` stream is read to
+//!   its end and checked byte for byte (`SELFTEST: bus stream ok bytes=N`), and the
+//!   verdict goes back on the stream. A `slow` stream is accepted and never read; after
+//!   1.5 s the app prints what its daemon holds
+//!   (`SELFTEST: bus backpressure receiver ok`).
+//! * mode 1, `bus-client` (A): refusal, echo, interactive latency unloaded and while a
+//!   16 MiB stream runs, the bulk figure, backpressure against `slow`, then the offline
+//!   event and peer-gone when B stops, and a new stream when B is back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -15,6 +20,11 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod app {
+    extern crate alloc;
+
+    use alloc::vec::Vec;
+
+    use nexus_idl::heapless;
     use nexus_interfaces::args::ModeArgs;
     use nexus_interfaces::bus::{Client, Error, Mode, PeerEvent, Priority};
     use nexus_rt::ipc::Endpoint;
@@ -22,6 +32,13 @@ mod app {
     use nexus_slots::bus_selftest as slot;
 
     const SEC: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+    /// Bytes of the bulk stream.
+    const STREAM_BYTES: u64 = 16 * 1024 * 1024;
+    /// What one stalled stream may hold in one daemon: the receiver's window (64 KiB)
+    /// or the sender's send buffer (64 KiB), plus the session queue (3 × 4115 bytes)
+    /// and one more window of slack for frames in flight (docs/dsoftbus.md §6.3, §11).
+    const STREAM_BOUND: u32 = 65536 + 3 * 4115 + 65536;
 
     fn bus(deadline: u64) -> Client<Endpoint> {
         let mut c = Client::new(Endpoint(slot::BUS));
@@ -31,6 +48,12 @@ mod app {
         c
     }
 
+    fn pattern(i: u64) -> u8 {
+        (i.wrapping_mul(2_654_435_761) >> 13) as u8
+    }
+
+    // ------------------------------------------------------------------ B
+
     fn echo() -> Result<(), Error> {
         bus(sys::now_ns()).publish("echo")?;
         println!("bus-echo: published echo");
@@ -38,7 +61,7 @@ mod app {
             let dl = sys::now_ns() + 3600 * SEC;
             let inc = bus(dl).accept("echo", dl)?;
             loop {
-                let dl = sys::now_ns() + 30 * SEC;
+                let dl = sys::now_ns() + 3600 * SEC;
                 match bus(dl).recv(inc.handle, 8000, dl) {
                     Ok(m) if m.is_empty() => break,
                     Ok(m) => {
@@ -48,35 +71,132 @@ mod app {
                 }
             }
             let _ = bus(sys::now_ns()).close(inc.handle);
+            let _ = bus(sys::now_ns()).reset(inc.handle);
         }
     }
 
+    fn sink() -> Result<(), Error> {
+        bus(sys::now_ns()).publish("sink")?;
+        bus(sys::now_ns()).publish("slow")?;
+        println!("bus-sink: published sink, slow");
+        let mut held = Vec::new();
+        loop {
+            let dl = sys::now_ns() + 100 * MS;
+            if let Ok(inc) = bus(dl).accept("slow", dl) {
+                // Never read it: the opener must be throttled.
+                held.push(inc.handle);
+                sys::sleep_ms(1500);
+                let st = bus(sys::now_ns()).stats()?;
+                if st.buffered <= STREAM_BOUND {
+                    println!(
+                        "SELFTEST: bus backpressure receiver ok buffered={} stream_bound={} daemon_bound={}",
+                        st.buffered, STREAM_BOUND, st.bound
+                    );
+                } else {
+                    println!(
+                        "SELFTEST: FAIL bus backpressure receiver: buffered={} over {}",
+                        st.buffered, STREAM_BOUND
+                    );
+                }
+            }
+            let dl = sys::now_ns() + 100 * MS;
+            let Ok(inc) = bus(dl).accept("sink", dl) else {
+                continue;
+            };
+            let t0 = sys::now_ns();
+            let (mut got, mut ok) = (0u64, true);
+            loop {
+                let dl = sys::now_ns() + 30 * SEC;
+                match bus(dl).recv(inc.handle, 8000, dl) {
+                    Ok(m) if m.is_empty() => break,
+                    Ok(m) => {
+                        for (k, b) in m.iter().enumerate() {
+                            ok &= *b == pattern(got + k as u64);
+                        }
+                        got += m.len() as u64;
+                    }
+                    Err(e) => {
+                        println!("SELFTEST: FAIL bus stream: recv {:?} after {}", e, got);
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            let ns = (sys::now_ns() - t0).max(1);
+            let kbps = got * 1_000_000 / ns;
+            if ok && got == STREAM_BYTES {
+                println!(
+                    "SELFTEST: bus stream ok bytes={} ms={} MB/s={}.{:03}",
+                    got,
+                    ns / MS,
+                    kbps / 1000,
+                    kbps % 1000
+                );
+            } else {
+                println!("SELFTEST: FAIL bus stream: bytes={} ok={}", got, ok);
+            }
+            let verdict: &[u8] = if ok { b"ok" } else { b"bad" };
+            let dl = sys::now_ns() + 5 * SEC;
+            let _ = bus(dl).send(inc.handle, verdict, dl);
+            let _ = bus(dl).close(inc.handle);
+        }
+    }
+
+    // ------------------------------------------------------------------ A
+
+    fn rtt(h: u32) -> Result<u64, &'static str> {
+        let t = sys::now_ns();
+        let dl = t + 5 * SEC;
+        let msg = [0x42u8; 64];
+        bus(dl).send(h, &msg, dl).map_err(|_| "echo send")?;
+        let back = bus(dl).recv(h, 8000, dl).map_err(|_| "echo recv")?;
+        if back[..] != msg[..] {
+            return Err("echo differs");
+        }
+        Ok((sys::now_ns() - t) / 1000)
+    }
+
+    fn pct(v: &mut [u64], p: usize) -> u64 {
+        v.sort_unstable();
+        v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn wait_event(
+        want: impl Fn(&PeerEvent) -> bool,
+        within: u64,
+    ) -> Option<PeerEvent> {
+        let end = sys::now_ns() + within;
+        while sys::now_ns() < end {
+            let dl = (sys::now_ns() + SEC).min(end);
+            if let Ok(e) = bus(dl).next_peer_event(dl) {
+                if want(&e) {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+
     fn client() -> Result<(), &'static str> {
-        // Wait (bounded) for a peer that offers echo.
+        // Subscribe first, then find a peer that offers echo.
+        let _ = bus(sys::now_ns()).next_peer_event(0);
         let end = sys::now_ns() + 30 * SEC;
-        let peer = loop {
+        let peer: heapless::String<64> = loop {
             if sys::now_ns() > end {
                 return Err("no peer offers echo");
             }
-            let dl = (sys::now_ns() + SEC).min(end);
-            match bus(dl).next_peer_event(dl) {
-                Ok(PeerEvent::Online { peer }) | Ok(PeerEvent::ServicesChanged { peer })
-                    if peer.services.0.iter().any(|s| s == "echo") =>
-                {
-                    break peer.device_id
-                }
-                _ => {}
-            }
-            // Announcements may carry the service before or after the session event.
             if let Ok(list) = bus(sys::now_ns()).peers("") {
-                if let Some(p) = list
-                    .0
-                    .iter()
-                    .find(|p| p.online && p.services.0.iter().any(|s| s == "echo"))
-                {
+                if let Some(p) = list.0.iter().find(|p| {
+                    p.online
+                        && p.services.0.iter().any(|s| s == "echo")
+                        && p.services.0.iter().any(|s| s == "sink")
+                }) {
                     break p.device_id.clone();
                 }
             }
+            sys::sleep_ms(50);
         };
         let dl = sys::now_ns() + 5 * SEC;
         match bus(dl).open(&peer, "samgrd", Mode::Message, Priority::Interactive, dl) {
@@ -88,6 +208,7 @@ mod app {
                 return Err("refusal");
             }
         }
+        // Echo, and the unloaded latency.
         let t0 = sys::now_ns();
         let dl = t0 + 5 * SEC;
         let h = bus(dl)
@@ -100,14 +221,142 @@ mod app {
         if &back[..] != msg {
             return Err("echo differs");
         }
-        let _ = bus(dl).close(h);
         println!(
             "SELFTEST: bus echo ok peer={} open_us={} rtt_us={}",
             peer,
             open_us,
             (sys::now_ns() - t0) / 1000 - open_us
         );
-        Ok(())
+        let mut idle = Vec::new();
+        for _ in 0..20 {
+            idle.push(rtt(h)?);
+        }
+        // 16 MiB on one bulk stream; an echo round trip every 64 chunks meanwhile.
+        let dl = sys::now_ns() + 5 * SEC;
+        let s = bus(dl)
+            .open(&peer, "sink", Mode::Bytes, Priority::Bulk, dl)
+            .map_err(|_| "open sink")?;
+        let mut chunk = [0u8; 8000];
+        let mut sent = 0u64;
+        let mut loaded = Vec::new();
+        let mut n = 0u32;
+        let t0 = sys::now_ns();
+        while sent < STREAM_BYTES {
+            let len = ((STREAM_BYTES - sent) as usize).min(chunk.len());
+            for (k, b) in chunk[..len].iter_mut().enumerate() {
+                *b = pattern(sent + k as u64);
+            }
+            let dl = sys::now_ns() + 10 * SEC;
+            let k = bus(dl).send(s, &chunk[..len], dl).map_err(|_| "stream send")?;
+            sent += u64::from(k);
+            n += 1;
+            if n.is_multiple_of(64) {
+                loaded.push(rtt(h)?);
+            }
+        }
+        let _ = bus(sys::now_ns()).close(s);
+        let dl = sys::now_ns() + 30 * SEC;
+        let verdict = bus(dl).recv(s, 100, dl).map_err(|_| "stream verdict")?;
+        let ns = (sys::now_ns() - t0).max(1);
+        let _ = bus(sys::now_ns()).recv(s, 100, 0);
+        if &verdict[..] != b"ok" {
+            return Err("the sink saw corrupt bytes");
+        }
+        let kbps = sent * 1_000_000 / ns;
+        println!(
+            "BENCH: bus stream MB/s={}.{:03} raw_tcp_MB/s=unmeasured bytes={} ms={}",
+            kbps / 1000,
+            kbps % 1000,
+            sent,
+            ns / MS
+        );
+        let (u50, u99) = (pct(&mut idle, 50), pct(&mut idle, 99));
+        let (l50, l99) = (pct(&mut loaded, 50), pct(&mut loaded, 99));
+        println!(
+            "SELFTEST: bus interactive ok unloaded_p50_us={} unloaded_p99_us={} loaded_p50_us={} loaded_p99_us={} samples={}+{}",
+            u50,
+            u99,
+            l50,
+            l99,
+            idle.len(),
+            loaded.len()
+        );
+        // Backpressure: a reader that never reads throttles us.
+        let dl = sys::now_ns() + 5 * SEC;
+        let slow = bus(dl)
+            .open(&peer, "slow", Mode::Bytes, Priority::Bulk, dl)
+            .map_err(|_| "open slow")?;
+        let mut accepted = 0u64;
+        loop {
+            let dl = sys::now_ns() + 500 * MS;
+            match bus(dl).send(slow, &chunk, dl) {
+                Ok(k) => accepted += u64::from(k),
+                Err(Error::TimedOut) => break,
+                Err(_) => return Err("slow send"),
+            }
+            if accepted > 64 * 1024 * 1024 {
+                return Err("never throttled");
+            }
+        }
+        let st = bus(sys::now_ns()).stats().map_err(|_| "stats")?;
+        if st.buffered > STREAM_BOUND {
+            println!(
+                "SELFTEST: FAIL bus backpressure: buffered={} over {}",
+                st.buffered, STREAM_BOUND
+            );
+            return Err("buffered too much");
+        }
+        println!(
+            "SELFTEST: bus backpressure ok accepted={} buffered={} stream_bound={} daemon_bound={}",
+            accepted, st.buffered, STREAM_BOUND, st.bound
+        );
+        // Hold the stalled stream a while so B can look at its side too.
+        sys::sleep_ms(3000);
+        let _ = bus(sys::now_ns()).reset(slow);
+        // B goes away (the harness stops it): offline event, and our stream ends.
+        let Some(_) = wait_event(
+            |e| matches!(e, PeerEvent::Offline { device_id } if *device_id == peer),
+            120 * SEC,
+        ) else {
+            return Err("no offline event");
+        };
+        let t_off = sys::now_ns();
+        let dl = t_off + 10 * SEC;
+        match bus(dl).recv(h, 100, dl) {
+            Err(Error::PeerGone) => println!(
+                "SELFTEST: bus peer offline ok (event, then stream ended with PeerGone after {} ms)",
+                (sys::now_ns() - t_off) / MS
+            ),
+            other => {
+                println!("SELFTEST: FAIL bus peer offline: {:?}", other);
+                return Err("stream did not end with peer gone");
+            }
+        }
+        let _ = bus(sys::now_ns()).reset(h);
+        // B is back: a new stream works.
+        let Some(_) = wait_event(
+            |e| matches!(e, PeerEvent::Online { peer: p } if p.device_id == peer),
+            120 * SEC,
+        ) else {
+            return Err("no online event after the restart");
+        };
+        let end = sys::now_ns() + 20 * SEC;
+        loop {
+            let dl = sys::now_ns() + 2 * SEC;
+            match bus(dl).open(&peer, "echo", Mode::Message, Priority::Interactive, dl) {
+                Ok(h) => {
+                    let r = rtt(h)?;
+                    println!("SELFTEST: bus reopen ok rtt_us={}", r);
+                    let _ = bus(sys::now_ns()).close(h);
+                    return Ok(());
+                }
+                // B's echo app may not have published yet.
+                Err(Error::NotPublished) | Err(Error::TimedOut) if sys::now_ns() < end => {
+                    sys::sleep_ms(100)
+                }
+                Err(_) => return Err("reopen"),
+            }
+        }
     }
 
     pub fn main(_: u64) -> i32 {
@@ -124,10 +373,15 @@ mod app {
                 println!("bus-echo: stopped: {:?}", r);
                 1
             }
+            2 => {
+                let r = sink();
+                println!("bus-sink: stopped: {:?}", r);
+                1
+            }
             _ => match client() {
                 Ok(()) => 0,
                 Err(why) => {
-                    println!("SELFTEST: FAIL bus echo: {}", why);
+                    println!("SELFTEST: FAIL bus client: {}", why);
                     1
                 }
             },

@@ -28,7 +28,9 @@ use alloc::vec::Vec;
 use dsoftbus::daemon::{BusError, BusEvent, Daemon, Platform, StreamRef};
 use dsoftbus::mux::{self, RefuseReason, ResetReason};
 use nexus_idl::heapless;
-use nexus_interfaces::bus::{self, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request};
+use nexus_interfaces::bus::{
+    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request,
+};
 use nexus_net::Transport;
 
 /// Stream handles one client may hold.
@@ -609,6 +611,15 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             self.svc.handles.swap_remove(i);
         }
         Ok(())
+    }
+
+    fn stats(&mut self, _caller: u64) -> Result<BusStats, Error> {
+        let c = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(BusStats {
+            sessions: c(self.d.sessions()),
+            buffered: c(self.d.buffered()),
+            bound: c(self.d.max_buffered()),
+        })
     }
 
     fn reset(&mut self, caller: u64, handle: u32) -> Result<(), Error> {
