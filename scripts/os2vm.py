@@ -230,7 +230,8 @@ def figures(a, b):
     for vm in (a, b):
         for _, line in vm.grep(r"dsoftbusd: os session ok"):
             print(f"  figure: {vm.name}: {line}")
-    for _, line in a.grep(r"dsoftbusd: bulk sent") + b.grep(r"dsoftbusd: bulk received"):
+    for _, line in (a.grep(r"BENCH: bus stream") + b.grep(r"SELFTEST: bus stream ok")
+                    + a.grep(r"SELFTEST: bus (echo|interactive|backpressure) ok")):
         print(f"  figure: {line}")
 
 

@@ -35,7 +35,7 @@ def main():
         if needle in payload:
             print(f"pcap-check: FAIL: plaintext {needle!r} in the session flow")
             ok = False
-    # The bulk pattern of dsoftbusd (proxy::bulk_byte) must not appear in clear.
+    # The bulk pattern (bus-selftest's 16 MiB stream) must not appear in clear.
     pattern = bytes(((i * 2654435761) >> 13) & 0xFF for i in range(64))
     if pattern in payload:
         print("pcap-check: FAIL: bulk data pattern in clear")

@@ -8,7 +8,7 @@
 //!   verdict goes back on the stream. A `slow` stream is accepted and never read; after
 //!   1.5 s the app prints what its daemon holds
 //!   (`SELFTEST: bus backpressure receiver ok`).
-//! * mode 1, `bus-client` (A): refusal, echo, interactive latency unloaded and while a
+//! * mode 1, `bus-client` (A): the remote proxy (`nodeinfo`), refusal, echo, interactive latency unloaded and while a
 //!   16 MiB stream runs, the bulk figure, backpressure against `slow`, then the offline
 //!   event and peer-gone when B stops, and a new stream when B is back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -163,10 +163,7 @@ mod app {
             .unwrap_or(0)
     }
 
-    fn wait_event(
-        want: impl Fn(&PeerEvent) -> bool,
-        within: u64,
-    ) -> Option<PeerEvent> {
+    fn wait_event(want: impl Fn(&PeerEvent) -> bool, within: u64) -> Option<PeerEvent> {
         let end = sys::now_ns() + within;
         while sys::now_ns() < end {
             let dl = (sys::now_ns() + SEC).min(end);
@@ -198,6 +195,19 @@ mod app {
             }
             sys::sleep_ms(50);
         };
+        // The remote proxy: `nodeinfo` is a stream service of B's daemon.
+        let dl = sys::now_ns() + 5 * SEC;
+        let ni = bus(dl)
+            .open(&peer, "nodeinfo", Mode::Message, Priority::Interactive, dl)
+            .map_err(|_| "open nodeinfo")?;
+        bus(dl).send(ni, b"?", dl).map_err(|_| "nodeinfo request")?;
+        let info = bus(dl).recv(ni, 8000, dl).map_err(|_| "nodeinfo answer")?;
+        println!(
+            "SELFTEST: remote proxy ok ({})",
+            core::str::from_utf8(&info).unwrap_or("?")
+        );
+        let _ = bus(dl).close(ni);
+        let _ = bus(dl).recv(ni, 8000, dl);
         let dl = sys::now_ns() + 5 * SEC;
         match bus(dl).open(&peer, "samgrd", Mode::Message, Priority::Interactive, dl) {
             Err(Error::NotPublished) => {
@@ -247,7 +257,9 @@ mod app {
                 *b = pattern(sent + k as u64);
             }
             let dl = sys::now_ns() + 10 * SEC;
-            let k = bus(dl).send(s, &chunk[..len], dl).map_err(|_| "stream send")?;
+            let k = bus(dl)
+                .send(s, &chunk[..len], dl)
+                .map_err(|_| "stream send")?;
             sent += u64::from(k);
             n += 1;
             if n.is_multiple_of(64) {

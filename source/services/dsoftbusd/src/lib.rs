@@ -1,4 +1,4 @@
-//! dsoftbusd: the boot argument and, in test builds, the harness modes. The daemon
+//! dsoftbusd: the start-up argument and the `bus` interface service. The daemon
 //! itself is `dsoftbus::daemon::Daemon` (host-tested on the fake network); `main.rs`
 //! is a thin loop that supplies the platform (clock, rngd entropy, console) and the
 //! facade transport, and sleeps in one facade `WaitAny` on every socket.
@@ -11,9 +11,9 @@
 //!   `test-identities`) take a **public test identity** from `dsoftbus-testnodes`, named
 //!   by the start-up argument; a build without the feature has no identity and refuses
 //!   to start. Ephemeral keys always come from the platform's entropy (rngd).
-//! * The harness modes (proxy selftest, bulk transfer, cross-VM markers) live in
-//!   [`testmodes`], only in test builds, and use the daemon's local stream API like an
-//!   application would.
+//! * Applications use DSoftBus through the `bus` interface ([`bus`]); the two-VM
+//!   proofs are such applications (`source/apps/bus-selftest`), not modes of this
+//!   daemon.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -29,8 +29,6 @@ use dsoftbus::policy::ProxyPolicy;
 use nexus_interfaces::args::DsoftbusdArgs;
 
 pub mod bus;
-#[cfg(feature = "test-identities")]
-pub mod testmodes;
 
 /// The daemon's configuration, from its start-up argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,12 +38,6 @@ pub struct Config {
     /// Also announce to these UDP ports (several nodes in one VM share one address,
     /// so each listens on its own discovery port); 0 = none.
     pub extra_announce_ports: [u16; 2],
-    /// Test builds: run the remote-proxy selftest against the first peer.
-    pub proxy_selftest: bool,
-    /// Test builds: two-VM harness (cross-VM markers, bulk sink).
-    pub cross_vm: bool,
-    /// Test builds: after the proxy selftest, send a checked bulk stream.
-    pub bulk_sender: bool,
     /// Which `bus` client (badge) may publish which service name.
     pub publish: alloc::vec::Vec<(u64, String)>,
 }
@@ -64,9 +56,6 @@ impl Config {
         Some(Config {
             node: String::from(a.node.as_str()),
             extra_announce_ports,
-            proxy_selftest: a.proxy_selftest,
-            cross_vm: a.cross_vm,
-            bulk_sender: a.bulk_sender,
             publish: a
                 .publish
                 .0
@@ -77,14 +66,11 @@ impl Config {
     }
 
     /// The daemon configuration for a node listening on `session_port` and receiving
-    /// announces on `discovery_port`. Remote peers may open `nodeinfo` (deny by default
-    /// otherwise); the two-VM harness also allows its `bulk` sink.
+    /// announces on `discovery_port`. Remote peers may open `nodeinfo` and the names of
+    /// the publish rules (deny by default otherwise).
     pub fn daemon_config(&self, session_port: u16, discovery_port: u16) -> DaemonConfig {
         let mut remote_policy = ProxyPolicy::deny_all();
         let _ = remote_policy.allow(dsoftbus::daemon::NODEINFO);
-        if self.cross_vm {
-            let _ = remote_policy.allow("bulk");
-        }
         for (_, name) in &self.publish {
             let _ = remote_policy.allow(name);
         }
@@ -102,49 +88,51 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nexus_idl::{heapless, List};
+    use nexus_interfaces::args::PublishRule;
 
-    fn args(node: &str, extra: &[u16], cross_vm: bool) -> DsoftbusdArgs {
-        use nexus_idl::{heapless, List};
+    fn args(node: &str, extra: &[u16], publish: &[(u64, &str)]) -> DsoftbusdArgs {
+        let mut rules = heapless::Vec::new();
+        for (badge, s) in publish {
+            let _ = rules.push(PublishRule {
+                badge: *badge,
+                service: heapless::String::try_from(*s).unwrap(),
+            });
+        }
         DsoftbusdArgs {
             node: heapless::String::try_from(node).unwrap(),
             extra_announce: List(heapless::Vec::from_slice(extra).unwrap()),
-            proxy_selftest: true,
-            cross_vm,
-            bulk_sender: false,
-            publish: List(heapless::Vec::new()),
+            publish: List(rules),
         }
     }
 
     #[test]
     fn start_up_argument_maps_and_rejects_garbage() {
-        let mut a = args("node-a", &[37021, 37022], false);
+        let mut a = args("node-a", &[37021, 37022], &[(0x70, "echo")]);
         assert_eq!(
             Config::from_args(&a),
             Some(Config {
                 node: "node-a".into(),
                 extra_announce_ports: [37021, 37022],
-                proxy_selftest: true,
-                cross_vm: false,
-                bulk_sender: false,
-                publish: alloc::vec::Vec::new(),
+                publish: alloc::vec![(0x70, "echo".into())],
             })
         );
         a.extra_announce.0.push(1).unwrap();
         assert_eq!(Config::from_args(&a), None, "three extra ports");
-        assert_eq!(Config::from_args(&args("", &[], false)), None, "no node");
+        assert_eq!(Config::from_args(&args("", &[], &[])), None, "no node");
     }
 
     #[test]
     fn remote_policy_is_deny_by_default() {
-        let c = Config::from_args(&args("node-a", &[], false))
+        let c = Config::from_args(&args("node-a", &[], &[]))
             .unwrap()
             .daemon_config(1, 2);
         assert!(c.remote_policy.allows("nodeinfo"));
         assert!(!c.remote_policy.allows("samgrd"));
-        assert!(!c.remote_policy.allows("bulk"));
-        let c = Config::from_args(&args("node-b", &[], true))
+        assert!(!c.remote_policy.allows("echo"));
+        let c = Config::from_args(&args("node-b", &[], &[(0x70, "echo")]))
             .unwrap()
             .daemon_config(1, 2);
-        assert!(c.remote_policy.allows("bulk"));
+        assert!(c.remote_policy.allows("echo"));
     }
 }

@@ -126,25 +126,14 @@ mod svc {
         let mut parked: Vec<Parked> = Vec::new();
         let mut req = alloc::vec![0u8; bus::REQUEST_MAX];
         let mut rep = alloc::vec![0u8; bus::REPLY_MAX];
-        #[cfg(feature = "test-identities")]
-        let mut modes = dsoftbusd::testmodes::TestModes::new(cfg.clone(), &mut d);
         loop {
             let until = d.poll();
             let mut again = false;
             while let Some(ev) = d.next_event() {
                 again = true;
                 let now = sys::now_ns();
-                let rest = svc.on_event(&mut d, ev, now);
-                #[cfg(feature = "test-identities")]
-                if let Some(ev) = rest {
-                    modes.on_event(&mut d, ev, now);
-                }
-                #[cfg(not(feature = "test-identities"))]
-                let _ = rest;
-            }
-            #[cfg(feature = "test-identities")]
-            {
-                again |= modes.step(&mut d, sys::now_ns());
+                // Events of streams nobody here owns need no action.
+                let _ = svc.on_event(&mut d, ev, now);
             }
             // Parked bus calls: retry; answered ones leave.
             let mut k = 0;

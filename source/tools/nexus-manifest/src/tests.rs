@@ -144,7 +144,7 @@ grants.endpoint = { serve = "net" }
 [[service]]
 name = "dsoftbusd"
 image = "dsoftbusd"
-arg = { node = "node-a", extra_announce = [37021, 37022], cross_vm = true }
+arg = { node = "node-a", extra_announce = [37021, 37022], publish = [{ badge = 0x70, service = "echo" }] }
 grants.net = { client = "net" }
 [[service]]
 name = "m"
@@ -163,10 +163,10 @@ cmdline_flag = { word = "nexus.netpeers=1", field = "netpeers" }
         (
             d.node.as_str(),
             &d.extra_announce.0[..],
-            d.cross_vm,
-            d.bulk_sender
+            d.publish.0.len(),
+            d.publish.0.first().map(|r| (r.badge, r.service.as_str()))
         ),
-        ("node-a", &[37021u16, 37022][..], true, false)
+        ("node-a", &[37021u16, 37022][..], 1, Some((0x70, "echo")))
     );
     // The arg grant to init was added, at a slot of its own.
     assert!(s[1]
