@@ -67,7 +67,7 @@ mod svc {
 
     /// Longest sleep while applications use the bus: their requests arrive on
     /// another endpoint than the sockets' readiness, which this single-threaded loop
-    /// can only look at between waits (see docs/dsoftbus.md §13).
+    /// can only look at between waits (docs/dsoftbus.md §13, "Known limit").
     const BUS_POLL_NS: u64 = 2_000_000;
     /// Longest sleep while no application uses the bus.
     const BUS_IDLE_NS: u64 = 50_000_000;
