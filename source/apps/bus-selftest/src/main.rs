@@ -8,6 +8,8 @@
 //!   verdict goes back on the stream. A `slow` stream is accepted and never read; after
 //!   1.5 s the app prints what its daemon holds
 //!   (`SELFTEST: bus backpressure receiver ok`).
+//! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
+//!   connection to port 9100 through the sockets facade and answers the count.
 //! * mode 1, `bus-client` (A): the remote proxy (`nodeinfo`), refusal, echo, interactive latency unloaded and while a
 //!   16 MiB stream runs, the bulk figure, backpressure against `slow`, then the offline
 //!   event and peer-gone when B stops, and a new stream when B is back.
@@ -32,6 +34,8 @@ mod app {
     use nexus_slots::bus_selftest as slot;
 
     const SEC: u64 = 1_000_000_000;
+    /// TCP port of the raw-TCP reference sink.
+    const TCP_SINK_PORT: u16 = 9100;
     const MS: u64 = 1_000_000;
     /// Bytes of the bulk stream.
     const STREAM_BYTES: u64 = 16 * 1024 * 1024;
@@ -142,6 +146,62 @@ mod app {
         }
     }
 
+    fn tcp_sink() -> Result<(), nexus_net::NetError> {
+        let mut c = nexus_net::NetClient::new(nexus_net_ipc::IpcTransport::new(slot::NET));
+        let (l, _) = c.tcp_listen(TCP_SINK_PORT, 2)?;
+        println!("tcp-sink: listening on {}", TCP_SINK_PORT);
+        let mut buf = [0u8; 8000];
+        loop {
+            let (s, _) = c.tcp_accept_by(l, sys::now_ns() + 3600 * SEC)?;
+            let mut got = 0u64;
+            loop {
+                match c.tcp_read_by(s, &mut buf, sys::now_ns() + 30 * SEC) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n as u64,
+                }
+            }
+            let _ = c.tcp_write_all_by(s, &got.to_le_bytes(), sys::now_ns() + 5 * SEC);
+            let _ = c.close(s);
+        }
+    }
+
+    /// The same 16 MiB over one raw TCP connection through the facade (no session, no
+    /// encryption, no streams); MB/s until the sink's count came back.
+    fn raw_tcp(peer_addr: [u8; 4]) -> Result<u64, &'static str> {
+        let mut c = nexus_net::NetClient::new(nexus_net_ipc::IpcTransport::new(slot::NET));
+        let to = nexus_net::SocketAddrV4::new(nexus_net::Ipv4Addr::from(peer_addr), TCP_SINK_PORT);
+        let t0 = sys::now_ns();
+        let s = c
+            .tcp_connect_by(to, t0 + 5 * SEC)
+            .map_err(|_| "tcp connect")?;
+        let mut chunk = [0u8; 8000];
+        let mut sent = 0u64;
+        while sent < STREAM_BYTES {
+            let len = ((STREAM_BYTES - sent) as usize).min(chunk.len());
+            for (k, b) in chunk[..len].iter_mut().enumerate() {
+                *b = pattern(sent + k as u64);
+            }
+            c.tcp_write_all_by(s, &chunk[..len], sys::now_ns() + 10 * SEC)
+                .map_err(|_| "tcp write")?;
+            sent += len as u64;
+        }
+        c.tcp_shutdown(s).map_err(|_| "tcp shutdown")?;
+        let mut count = [0u8; 8];
+        let mut have = 0;
+        while have < 8 {
+            match c.tcp_read_by(s, &mut count[have..], sys::now_ns() + 30 * SEC) {
+                Ok(0) | Err(_) => return Err("tcp count"),
+                Ok(n) => have += n,
+            }
+        }
+        let ns = (sys::now_ns() - t0).max(1);
+        let _ = c.close(s);
+        if u64::from_le_bytes(count) != STREAM_BYTES {
+            return Err("tcp sink count");
+        }
+        Ok(STREAM_BYTES * 1_000_000 / ns)
+    }
+
     // ------------------------------------------------------------------ A
 
     fn rtt(h: u32) -> Result<u64, &'static str> {
@@ -180,7 +240,7 @@ mod app {
         // Subscribe first, then find a peer that offers echo.
         let _ = bus(sys::now_ns()).next_peer_event(0);
         let end = sys::now_ns() + 30 * SEC;
-        let peer: heapless::String<64> = loop {
+        let (peer, peer_addr): (heapless::String<64>, [u8; 4]) = loop {
             if sys::now_ns() > end {
                 return Err("no peer offers echo");
             }
@@ -190,7 +250,7 @@ mod app {
                         && p.services.0.iter().any(|s| s == "echo")
                         && p.services.0.iter().any(|s| s == "sink")
                 }) {
-                    break p.device_id.clone();
+                    break (p.device_id.clone(), p.addr);
                 }
             }
             sys::sleep_ms(50);
@@ -275,12 +335,16 @@ mod app {
             return Err("the sink saw corrupt bytes");
         }
         let kbps = sent * 1_000_000 / ns;
+        let raw = raw_tcp(peer_addr)?;
         println!(
-            "BENCH: bus stream MB/s={}.{:03} raw_tcp_MB/s=unmeasured bytes={} ms={}",
+            "BENCH: bus stream MB/s={}.{:03} raw_tcp_MB/s={}.{:03} bytes={} ms={} ratio_pct={}",
             kbps / 1000,
             kbps % 1000,
+            raw / 1000,
+            raw % 1000,
             sent,
-            ns / MS
+            ns / MS,
+            kbps * 100 / raw.max(1)
         );
         let (u50, u99) = (pct(&mut idle, 50), pct(&mut idle, 99));
         let (l50, l99) = (pct(&mut loaded, 50), pct(&mut loaded, 99));
@@ -388,6 +452,11 @@ mod app {
             2 => {
                 let r = sink();
                 println!("bus-sink: stopped: {:?}", r);
+                1
+            }
+            3 => {
+                let r = tcp_sink();
+                println!("tcp-sink: stopped: {:?}", r);
                 1
             }
             _ => match client() {
