@@ -10,7 +10,8 @@
 //!   (`SELFTEST: bus backpressure receiver ok`).
 //! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
 //!   connection to port 9100 through the sockets facade and answers the count.
-//! * mode 1, `bus-client` (A): the remote proxy (`nodeinfo`), refusal, echo, interactive latency unloaded and while a
+//! * mode 1, `bus-client` (A): a local echo with `bus-echo` on its own device, the
+//!   remote proxy (`nodeinfo`), refusal, echo, interactive latency unloaded and while a
 //!   16 MiB stream runs, the bulk figure, backpressure against `slow`, then the offline
 //!   event and peer-gone when B stops, and a new stream when B is back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -237,8 +238,23 @@ mod app {
     }
 
     fn client() -> Result<(), &'static str> {
-        // Subscribe first, then find a peer that offers echo.
+        // Subscribe first.
         let _ = bus(sys::now_ns()).next_peer_event(0);
+        // Local: `echo` of the bus-echo application on this device (peer "").
+        let end = sys::now_ns() + 10 * SEC;
+        let h = loop {
+            let dl = sys::now_ns() + 2 * SEC;
+            match bus(dl).open("", "echo", Mode::Message, Priority::Interactive, dl) {
+                Ok(h) => break h,
+                Err(Error::NotPublished) if sys::now_ns() < end => sys::sleep_ms(20),
+                Err(_) => return Err("local open"),
+            }
+        };
+        let r = rtt(h)?;
+        let _ = bus(sys::now_ns()).close(h);
+        let _ = bus(sys::now_ns()).recv(h, 100, sys::now_ns() + SEC);
+        println!("SELFTEST: bus local echo ok rtt_us={}", r);
+        // Then a peer that offers echo.
         let end = sys::now_ns() + 30 * SEC;
         let (peer, peer_addr): (heapless::String<64>, [u8; 4]) = loop {
             if sys::now_ns() > end {

@@ -50,10 +50,27 @@ enum State {
     Dead(Error),
 }
 
+/// A stream between two applications of this device: no session, no daemon frames;
+/// each handle holds what the other end sent, bounded by [`LOCAL_WINDOW`].
+struct Local {
+    other: u32,
+    rx: VecDeque<u8>,
+    msgs: VecDeque<usize>,
+    mode: mux::Mode,
+    peer_closed: bool,
+}
+
+/// Bytes one end of a local stream buffers for its reader.
+pub const LOCAL_WINDOW: usize = 64 * 1024;
+
+/// Session number that marks a local stream (the daemon's sessions start at 1).
+const LOCAL_SESSION: u64 = 0;
+
 struct Handle {
     id: u32,
     owner: u64,
     stream: StreamRef,
+    local: Option<Local>,
     state: State,
     /// (peer, service) while the `open` call that created it has not returned it.
     pending: Option<(String, String)>,
@@ -196,6 +213,7 @@ impl BusService {
             owner,
             stream,
             state,
+            local: None,
             pending: None,
             eof: false,
             closed: false,
@@ -315,10 +333,19 @@ impl BusService {
 
     /// init says `client` is gone: reset its streams, withdraw its services.
     pub fn client_gone<T: Transport, P: Platform>(&mut self, d: &mut Daemon<T, P>, client: u64) {
+        let mut others = Vec::new();
         for h in self.handles.iter().filter(|h| h.owner == client) {
-            let _ = d.reset(h.stream, ResetReason::Gone);
+            match &h.local {
+                Some(l) => others.push(l.other),
+                None => {
+                    let _ = d.reset(h.stream, ResetReason::Gone);
+                }
+            }
         }
         self.handles.retain(|h| h.owner != client);
+        for o in others {
+            self.local_gone(o);
+        }
         let mut i = 0;
         while i < self.published.len() {
             if self.published[i].owner == client {
@@ -332,6 +359,17 @@ impl BusService {
             }
         }
         self.subs.retain(|s| s.client != client);
+    }
+
+    /// The other end of local stream `id` went away: its reader sees `Reset`.
+    fn local_gone(&mut self, id: u32) {
+        if let Some(h) = self.handles.iter_mut().find(|h| h.id == id) {
+            h.state = State::Dead(Error::Reset);
+        }
+        for p in self.published.iter_mut() {
+            p.backlog
+                .retain(|(s, _, _)| !(s.session == LOCAL_SESSION && s.id == id));
+        }
     }
 
     /// Serves one request from `caller` at `now`.
@@ -476,8 +514,46 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
                     .as_ref()
                     .is_some_and(|(p, s)| p == peer && s == service)
         });
+        let local = peer.is_empty() || peer == self.d.identity().device_id();
         let pending = match pending {
             Some(i) => i,
+            None if local => {
+                // A service of an application on this device: queue the opener's end
+                // in the service's backlog; `accept` connects the other end.
+                let owner_has = self.svc.published.iter().any(|p| p.service == service);
+                if !owner_has {
+                    return Err(Error::NotPublished);
+                }
+                if self.svc.handles_of(caller) >= MAX_HANDLES_PER_CLIENT {
+                    return Err(Error::NoResources);
+                }
+                let id = self.svc.next_id;
+                let s = StreamRef {
+                    session: LOCAL_SESSION,
+                    id,
+                };
+                self.svc.new_handle(caller, s, State::Opening)?;
+                let me = String::from(self.d.identity().device_id());
+                let Some(p) = self.svc.published.iter_mut().find(|p| p.service == service) else {
+                    return Err(Error::NotPublished);
+                };
+                if p.backlog.len() >= MAX_BACKLOG {
+                    self.svc.handles.pop();
+                    return Err(Error::NoResources);
+                }
+                let m = to_mux(mode);
+                p.backlog.push_back((s, me, m));
+                let i = self.svc.handles.len() - 1;
+                self.svc.handles[i].local = Some(Local {
+                    other: 0,
+                    rx: VecDeque::new(),
+                    msgs: VecDeque::new(),
+                    mode: m,
+                    peer_closed: false,
+                });
+                self.svc.handles[i].pending = Some((String::from(peer), String::from(service)));
+                i
+            }
             None => {
                 let prio = match priority {
                     Priority::Interactive => mux::Priority::Interactive,
@@ -511,7 +587,11 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             }
             State::Opening if self.now >= deadline_ns => {
                 let h = self.svc.handles.swap_remove(pending);
-                let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+                if h.local.is_some() {
+                    self.svc.local_gone(h.id);
+                } else {
+                    let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+                }
                 Err(Error::TimedOut)
             }
             State::Opening => Err(self.wait()),
@@ -528,6 +608,40 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
         let Some((s, peer, mode)) = p.backlog.pop_front() else {
             return Err(self.wait());
         };
+        if s.session == LOCAL_SESSION {
+            let opener = s.id;
+            let id = self.svc.next_id;
+            let mine = StreamRef {
+                session: LOCAL_SESSION,
+                id,
+            };
+            if let Err(e) = self.svc.new_handle(caller, mine, State::Open) {
+                self.svc.local_gone(opener);
+                return Err(e);
+            }
+            let i = self.svc.handles.len() - 1;
+            self.svc.handles[i].local = Some(Local {
+                other: opener,
+                rx: VecDeque::new(),
+                msgs: VecDeque::new(),
+                mode,
+                peer_closed: false,
+            });
+            match self.svc.handles.iter_mut().find(|h| h.id == opener) {
+                Some(o) => {
+                    o.state = State::Open;
+                    if let Some(l) = o.local.as_mut() {
+                        l.other = id;
+                    }
+                }
+                None => self.svc.handles[i].state = State::Dead(Error::Reset),
+            }
+            return Ok(Incoming {
+                handle: id,
+                peer: hstr(&peer),
+                mode: from_mux(mode),
+            });
+        }
         if self.svc.handles_of(caller) >= MAX_HANDLES_PER_CLIENT {
             let _ = self.d.reset(s, ResetReason::Cancelled);
             return Err(Error::NoResources);
@@ -557,6 +671,29 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
         if h.closed {
             return Err(Error::Closed);
         }
+        if let Some(l) = &h.local {
+            let (other, mode) = (l.other, l.mode);
+            let Some(o) = self.svc.handles.iter_mut().find(|x| x.id == other) else {
+                return Err(Error::Reset);
+            };
+            let Some(ol) = o.local.as_mut() else {
+                return Err(Error::Reset);
+            };
+            let room = LOCAL_WINDOW.saturating_sub(ol.rx.len());
+            let n = match mode {
+                mux::Mode::Message if data.is_empty() => return Err(Error::BadMessage),
+                mux::Mode::Message if data.len() > room => return Err(self.wait()),
+                mux::Mode::Message => {
+                    ol.msgs.push_back(data.len());
+                    data.len()
+                }
+                mux::Mode::Bytes if data.is_empty() => 0,
+                mux::Mode::Bytes if room == 0 => return Err(self.wait()),
+                mux::Mode::Bytes => data.len().min(room),
+            };
+            ol.rx.extend(&data[..n]);
+            return Ok(n as u32);
+        }
         match self.d.send(h.stream, data) {
             Ok(n) => Ok(n as u32),
             Err(BusError::WouldBlock) => Err(self.wait()),
@@ -583,6 +720,38 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
         }
         let mut buf = [0u8; 8000];
         let n = usize::from(max).clamp(1, buf.len());
+        if self.svc.handles[i].local.is_some() {
+            let h = &mut self.svc.handles[i];
+            let Some(l) = h.local.as_mut() else {
+                return Err(Error::Reset);
+            };
+            let take = match l.mode {
+                mux::Mode::Message => match l.msgs.front() {
+                    Some(&m) if m > n => return Err(Error::TooLarge),
+                    Some(&m) => {
+                        l.msgs.pop_front();
+                        m
+                    }
+                    None => 0,
+                },
+                mux::Mode::Bytes => l.rx.len().min(n),
+            };
+            if take == 0 {
+                if l.peer_closed {
+                    h.eof = true;
+                    if h.closed {
+                        self.svc.handles.swap_remove(i);
+                    }
+                    return Ok(heapless::Vec::new());
+                }
+                return Err(self.wait());
+            }
+            let mut v = heapless::Vec::new();
+            for b in l.rx.drain(..take) {
+                let _ = v.push(b);
+            }
+            return Ok(v);
+        }
         match self.d.recv(h.stream, &mut buf[..n]) {
             Ok(0) => {
                 let h = &mut self.svc.handles[i];
@@ -606,8 +775,24 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             return Err(e);
         }
         h.closed = true;
-        let _ = self.d.close(h.stream);
-        if h.eof {
+        let (eof, other) = (h.eof, h.local.as_ref().map(|l| l.other));
+        match other {
+            Some(o) => {
+                if let Some(l) = self
+                    .svc
+                    .handles
+                    .iter_mut()
+                    .find(|x| x.id == o)
+                    .and_then(|x| x.local.as_mut())
+                {
+                    l.peer_closed = true;
+                }
+            }
+            None => {
+                let _ = self.d.close(self.svc.handles[i].stream);
+            }
+        }
+        if eof {
             self.svc.handles.swap_remove(i);
         }
         Ok(())
@@ -625,7 +810,12 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
     fn reset(&mut self, caller: u64, handle: u32) -> Result<(), Error> {
         let i = self.handle(caller, handle)?;
         let h = self.svc.handles.swap_remove(i);
-        let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+        match h.local {
+            Some(l) => self.svc.local_gone(l.other),
+            None => {
+                let _ = self.d.reset(h.stream, ResetReason::Cancelled);
+            }
+        }
         Ok(())
     }
 }

@@ -367,3 +367,145 @@ fn check_gone(mut w: World, handles: Vec<u32>) {
     let r = w.call(0, CLIENT_APP, &Request::Reset { handle: handles[0] });
     assert_eq!(reply::decode_reset(&r), Ok(()));
 }
+
+/// Serves a request once (no retry): `None` if it parked.
+fn try_call(w: &mut World, i: usize, app: u64, req: &Request<'_>) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; bus::REQUEST_MAX];
+    let n = req.encode(&mut buf).unwrap();
+    let mut out = vec![0u8; bus::REPLY_MAX];
+    let now = w.sim.now();
+    let node = &mut w.nodes[i];
+    match node.bus.serve(&mut node.d, app, &buf[..n], &mut out, now) {
+        Served::Reply(k) => Some(out[..k].to_vec()),
+        Served::Park(_) => None,
+    }
+}
+
+#[test]
+fn local_echo_between_two_applications_of_one_device() {
+    let mut w = World::new();
+    let r = w.call(0, ECHO_APP, &Request::Publish { service: "echo" });
+    assert_eq!(reply::decode_publish(&r), Ok(()));
+    let dl = deadline(&w, 2 * SEC);
+    let open = Request::Open {
+        peer: "",
+        service: "echo",
+        mode: Mode::Message,
+        priority: Priority::Interactive,
+        deadline_ns: dl,
+    };
+    // The open waits for the local application to accept.
+    assert_eq!(try_call(&mut w, 0, CLIENT_APP, &open), None);
+    let r = w.call(
+        0,
+        ECHO_APP,
+        &Request::Accept {
+            service: "echo",
+            deadline_ns: dl,
+        },
+    );
+    let inc = reply::decode_accept(&r).unwrap();
+    assert_eq!(inc.peer, "node-a");
+    let h = reply::decode_open(&try_call(&mut w, 0, CLIENT_APP, &open).unwrap()).unwrap();
+    for msg in [&b"local"[..], &[7u8; 8000][..]] {
+        let r = w.call(
+            0,
+            CLIENT_APP,
+            &Request::Send {
+                handle: h,
+                data: msg,
+                deadline_ns: dl,
+            },
+        );
+        assert_eq!(reply::decode_send(&r), Ok(msg.len() as u32));
+        let r = w.call(
+            0,
+            ECHO_APP,
+            &Request::Recv {
+                handle: inc.handle,
+                max: 8000,
+                deadline_ns: dl,
+            },
+        );
+        let got = reply::decode_recv(&r).unwrap();
+        assert_eq!(&got[..], msg);
+        let r = w.call(
+            0,
+            ECHO_APP,
+            &Request::Send {
+                handle: inc.handle,
+                data: &got,
+                deadline_ns: dl,
+            },
+        );
+        assert!(reply::decode_send(&r).is_ok());
+        let r = w.call(
+            0,
+            CLIENT_APP,
+            &Request::Recv {
+                handle: h,
+                max: 8000,
+                deadline_ns: dl,
+            },
+        );
+        assert_eq!(&reply::decode_recv(&r).unwrap()[..], msg);
+    }
+    // A full local window throttles the sender (the echo app does not read).
+    let mut accepted = 0;
+    let fill = Request::Send {
+        handle: h,
+        data: &[1u8; 8000],
+        deadline_ns: dl,
+    };
+    while let Some(r) = try_call(&mut w, 0, CLIENT_APP, &fill) {
+        accepted += reply::decode_send(&r).unwrap();
+        assert!(accepted <= dsoftbusd::bus::LOCAL_WINDOW as u32);
+    }
+    // Graceful close: the reader drains, then sees the end.
+    let r = w.call(0, CLIENT_APP, &Request::Close { handle: h });
+    assert_eq!(reply::decode_close(&r), Ok(()));
+    let mut drained = 0;
+    loop {
+        let r = w.call(
+            0,
+            ECHO_APP,
+            &Request::Recv {
+                handle: inc.handle,
+                max: 8000,
+                deadline_ns: dl,
+            },
+        );
+        let got = reply::decode_recv(&r).unwrap();
+        if got.is_empty() {
+            break;
+        }
+        drained += got.len() as u32;
+    }
+    assert_eq!(drained, accepted);
+    // The opener's app dies: the other end is reset.
+    let n0 = &mut w.nodes[0];
+    n0.bus.client_gone(&mut n0.d, CLIENT_APP);
+    let r = w.call(
+        0,
+        ECHO_APP,
+        &Request::Send {
+            handle: inc.handle,
+            data: b"x",
+            deadline_ns: dl,
+        },
+    );
+    assert_eq!(reply::decode_send(&r), Err(Error::Reset));
+    // Nobody publishes samgrd locally.
+    let r = w.call(
+        0,
+        CLIENT_APP,
+        &Request::Open {
+            peer: "",
+            service: "samgrd",
+            mode: Mode::Bytes,
+            priority: Priority::Bulk,
+            deadline_ns: dl,
+        },
+    );
+    assert_eq!(reply::decode_open(&r), Err(Error::NotPublished));
+}
