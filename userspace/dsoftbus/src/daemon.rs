@@ -202,6 +202,8 @@ pub enum BusEvent {
     PeerOnline(String),
     /// The session with this peer ended.
     PeerOffline(String),
+    /// A live peer announced another service list (see the peer cache).
+    PeerServicesChanged(String),
     /// A peer opens a stream to a service published locally: [`Daemon::accept`] or
     /// [`Daemon::refuse`].
     Incoming {
@@ -606,10 +608,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     }
 
     fn discover(&mut self, now: u64) {
-        let before: Vec<String> = self
+        let before: Vec<(String, Vec<String>)> = self
             .cache
             .live(now)
-            .map(|e| String::from(e.device_id()))
+            .map(|e| (String::from(e.device_id()), e.services().to_vec()))
             .collect();
         match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
             Ok(s) if s.received > 0 => self.hot = true,
@@ -622,8 +624,17 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             .live(now)
             .map(|e| String::from(e.device_id()))
             .collect();
+        for (id, services) in &before {
+            let changed = self
+                .cache
+                .get(id, now)
+                .is_some_and(|e| e.services() != services.as_slice());
+            if changed && self.live.iter().any(|l| l.peer() == id) {
+                self.event(BusEvent::PeerServicesChanged(id.clone()));
+            }
+        }
         for id in &ids {
-            if !before.contains(id) {
+            if !before.iter().any(|(b, _)| b == id) {
                 self.p
                     .log(format_args!("dsoftbusd: peer discovered id={}", id));
                 // The smaller device id dials first; we follow only if it does not.

@@ -267,6 +267,11 @@ impl BusService {
                 self.peer_event(PeerEvent::Offline { device_id: hstr(p) });
                 Some(ev)
             }
+            BusEvent::PeerServicesChanged(ref p) => {
+                let info = Self::peer_info(d, p, now);
+                self.peer_event(PeerEvent::ServicesChanged { peer: info });
+                Some(ev)
+            }
             BusEvent::Incoming {
                 stream,
                 ref peer,

@@ -307,6 +307,16 @@ fn peer_events_handles_bound_and_peer_gone() {
     }
     let r = w.call(1, ECHO_APP, &Request::Publish { service: "echo" });
     assert_eq!(reply::decode_publish(&r), Ok(()));
+    // B's new service reaches A's subscriber with its next announcement.
+    let dl = deadline(&w, 3 * SEC);
+    let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
+    match reply::decode_next_peer_event(&r).unwrap() {
+        PeerEvent::ServicesChanged { peer } => {
+            assert_eq!(peer.device_id, "node-b");
+            assert!(peer.services.0.iter().any(|s| s == "echo"));
+        }
+        e => panic!("{e:?}"),
+    }
     // Handles per client are bounded.
     let mut handles = Vec::new();
     for k in 0..MAX_HANDLES_PER_CLIENT + 1 {
