@@ -20,9 +20,11 @@
 //!   [`Limits::max_inbound_pending`] of the handshake slots and at most two per source
 //!   address, so unknown peers can never take every slot, and dials to discovered peers
 //!   always find one. A session exists only for a discovered peer with the discovered key.
-//! - **One session per pair.** Both sides dial a discovered peer they have no session
-//!   with; if two sessions to the same peer come up (a crossing dial), the one initiated by
-//!   the smaller device id stays and the other is closed, on both sides alike.
+//! - **One session per pair.** The smaller device id dials a discovered peer at once, the
+//!   larger one only after `defer_ns` without a session. Two opposite sessions that still
+//!   come up together (a crossing) resolve alike on both sides: the one initiated by the
+//!   smaller device id stays. Otherwise a newer session replaces an older one (the peer
+//!   lost the old one).
 //! - **Streams.** Every session carries a [`Mux`]; the local side uses the stream API
 //!   ([`Daemon::open`], [`Daemon::send`], [`Daemon::recv`], ...) with [`StreamRef`]s and
 //!   learns what happened from [`Daemon::next_event`]. The built-in `nodeinfo` service
