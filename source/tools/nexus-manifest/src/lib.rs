@@ -274,30 +274,49 @@ fn camel(s: &str) -> String {
         .collect()
 }
 
-/// Loads and checks every `*.toml` of `profiles_dir` against the argument
-/// structs of `args_idl` (`idl/args.toml`).
+/// Loads and checks every profile against the argument structs of
+/// `args_idl` (`idl/args.toml`): user profiles are `profiles_dir/*.toml`,
+/// test profiles `profiles_dir/test/*.toml`, so the two stay visibly apart.
 pub fn load(profiles_dir: &Path, args_idl: &Path) -> Result<System, String> {
     let args = nexus_idlgen::load(args_idl)?;
-    let mut files: Vec<_> = std::fs::read_dir(profiles_dir)
-        .map_err(|e| format!("{}: {e}", profiles_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
     let mut parsed = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let m: ManifestFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        if m.name != stem {
-            return Err(format!(
-                "{}: profile `{}` must live in profiles/{}.toml",
-                f.display(),
-                m.name,
-                m.name
-            ));
+    for (dir, kind) in [
+        (profiles_dir.to_path_buf(), Kind::User),
+        (profiles_dir.join("test"), Kind::Test),
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in &files {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let m: ManifestFile =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if m.name != stem {
+                return Err(format!(
+                    "{}: profile `{}` must live in a file named {}.toml",
+                    f.display(),
+                    m.name,
+                    m.name
+                ));
+            }
+            if m.kind != kind {
+                return Err(format!(
+                    "{}: a {} profile belongs in {}",
+                    f.display(),
+                    if m.kind == Kind::User { "user" } else { "test" },
+                    if m.kind == Kind::User {
+                        "profiles/"
+                    } else {
+                        "profiles/test/"
+                    }
+                ));
+            }
+            parsed.push(m);
         }
-        parsed.push(m);
     }
     resolve(parsed, &args)
 }

@@ -316,3 +316,22 @@ fn the_user_profile_is_what_a_person_boots() {
     }
     assert!(programs(&sys, NetPath::Canonical).contains(&"shell".to_string()));
 }
+
+#[test]
+fn test_profiles_live_apart_from_user_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let args = root.join("source/libs/nexus-interfaces/idl/args.toml");
+    let dir = std::env::temp_dir().join(format!("nexus-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("test")).unwrap();
+    let text = "name = \"t\"\nkind = \"test\"\npaths = [\"canonical\"]\ndoc = \"d\"\n[[service]]\nname = \"s\"\nimage = \"selftest-fault\"\n";
+    std::fs::write(dir.join("t.toml"), text).unwrap();
+    let e = load(&dir, &args).unwrap_err();
+    assert!(
+        e.contains("a test profile belongs in profiles/test/"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.join("t.toml")).unwrap();
+    std::fs::write(dir.join("test/t.toml"), text).unwrap();
+    assert_eq!(load(&dir, &args).unwrap().profiles.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
