@@ -15,7 +15,8 @@ path=${NET_PATH:-canonical}
 case "$path" in
 canonical)
     programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client
-        selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net)
+        selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net
+        selftest-kernel syscall-fuzz)
     # QEMU smoke images fall back to a static address when DHCP stays silent.
     features=(--features netstackd/qemu-smoke)
     suffix=""

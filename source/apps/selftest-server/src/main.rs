@@ -23,14 +23,16 @@ mod server {
         let mut token = 0;
         let mut out_len = 0;
         loop {
-            let m = match sys::ipc_reply_recv(ep, token, &out[..out_len], &mut buf, 0) {
-                Ok(m) => m,
-                Err(_) => {
-                    token = 0;
-                    out_len = 0;
-                    continue;
-                }
-            };
+            let accept = Some(slots::selftest_server::ACCEPT);
+            let m =
+                match sys::ipc_reply_recv_accept(ep, token, &out[..out_len], &mut buf, accept, 0) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        token = 0;
+                        out_len = 0;
+                        continue;
+                    }
+                };
             token = m.token;
             let msg = &buf[..m.len];
             out_len = match msg.first() {

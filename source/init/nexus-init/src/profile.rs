@@ -10,9 +10,9 @@
 
 use nexus_abi::{rights, slots};
 
-/// Most services one profile may start (the kernel runs at most 16 tasks,
+/// Most services one profile may start (the kernel runs at most 48 tasks,
 /// init included; a profile test keeps every profile within this).
-pub const MAX_SERVICES: usize = 15;
+pub const MAX_SERVICES: usize = 32;
 
 /// Services init restarts when they fault, are killed, or exit with a
 /// non-zero code (long-running daemons; selftests are never restarted).
@@ -113,6 +113,21 @@ pub struct Profile {
     /// Services in start order.
     pub services: &'static [Service],
 }
+
+/// A `selftest-kernel` child that exits at once (ten die together).
+const fn burst(name: &'static str) -> Service {
+    Service {
+        name,
+        image: "selftest-kernel",
+        arg: 3,
+        cmdline_flag: None,
+        grants: &[],
+    }
+}
+
+/// The syscall fuzzer's seed (arg bits 8..); `nexus.fuzzlong=1` sets bit 0
+/// for the long run.
+const FUZZ_SEED: u64 = 0x5eed;
 
 const SELFTEST_SERVER: Service = Service {
     name: "selftest-server",
@@ -256,6 +271,78 @@ const CANONICAL_PROFILES: &[Profile] = &[
                 arg: 1,
                 cmdline_flag: None,
                 grants: &[],
+            },
+            Service {
+                name: "fault-fp",
+                image: "selftest-kernel",
+                arg: 2,
+                cmdline_flag: None,
+                grants: &[],
+            },
+            burst("burst-0"),
+            burst("burst-1"),
+            burst("burst-2"),
+            burst("burst-3"),
+            burst("burst-4"),
+            burst("burst-5"),
+            burst("burst-6"),
+            burst("burst-7"),
+            burst("burst-8"),
+            burst("burst-9"),
+            Service {
+                name: "doomed-server",
+                image: "selftest-kernel",
+                arg: 1,
+                cmdline_flag: None,
+                grants: &[Grant::Endpoint {
+                    ep: "doomed",
+                    rights: rights::RECV,
+                    badge: 0,
+                    slot: slots::selftest_kernel::DOOMED,
+                }],
+            },
+            Service {
+                name: "kernel-check",
+                image: "selftest-kernel",
+                arg: 0,
+                cmdline_flag: None,
+                grants: &[
+                    Grant::InitEndpoint {
+                        badge: 9,
+                        slot: slots::selftest_kernel::INIT,
+                    },
+                    Grant::Endpoint {
+                        ep: "doomed",
+                        rights: rights::SEND | rights::GRANT,
+                        badge: 1,
+                        slot: slots::selftest_kernel::DOOMED,
+                    },
+                    Grant::Endpoint {
+                        ep: "selftest",
+                        rights: rights::SEND | rights::GRANT,
+                        badge: 3,
+                        slot: slots::selftest_kernel::SERVER,
+                    },
+                ],
+            },
+            Service {
+                name: "forger",
+                image: "selftest-kernel",
+                arg: 4,
+                cmdline_flag: None,
+                grants: &[],
+            },
+            Service {
+                name: "syscall-fuzz",
+                image: "syscall-fuzz",
+                arg: FUZZ_SEED << 8,
+                cmdline_flag: Some("nexus.fuzzlong=1"),
+                grants: &[Grant::Endpoint {
+                    ep: "selftest",
+                    rights: rights::SEND,
+                    badge: 4,
+                    slot: slots::syscall_fuzz::SERVER,
+                }],
             },
             NETSTACKD_DHCP,
             Service {

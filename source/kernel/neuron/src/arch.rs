@@ -53,6 +53,10 @@ pub fn stval() -> u64 {
 pub fn sstatus() -> u64 {
     csr_read!("sstatus")
 }
+/// `sepc`.
+pub fn sepc() -> u64 {
+    csr_read!("sepc")
+}
 /// `sip`.
 pub fn sip() -> u64 {
     csr_read!("sip")
@@ -67,6 +71,8 @@ pub fn now_ticks() -> u64 {
 pub const SSTATUS_SPP: u64 = 1 << 8;
 /// `sstatus.SPIE`.
 const SSTATUS_SPIE: u64 = 1 << 5;
+/// `sstatus.FS` (floating-point state, 2 bits; 0 = Off).
+const SSTATUS_FS: u64 = 3 << 13;
 /// Supervisor timer interrupt bit (sie/sip).
 pub const IRQ_STIMER: u64 = 1 << 5;
 /// Supervisor external interrupt bit (sie/sip).
@@ -74,7 +80,10 @@ pub const IRQ_SEXT: u64 = 1 << 9;
 
 /// Points `stvec` at `trap_entry`, enables timer and external interrupt
 /// sources (taken only while in U-mode), lets U-mode read the counters, and
-/// makes every `sret` return to U-mode with interrupts enabled.
+/// makes every `sret` return to U-mode with interrupts enabled. Sets
+/// `sstatus.FS` = Off: the target has no F/D, the kernel saves no FP state,
+/// so every FP instruction of any task is an illegal instruction (and no FP
+/// register can carry data between tasks).
 pub fn init_traps() {
     extern "C" {
         fn trap_entry();
@@ -85,9 +94,10 @@ pub fn init_traps() {
     // (SIE = 0), so it is only entered from U-mode.
     unsafe {
         asm!("csrw stvec, {0}", in(reg) vec);
+        asm!("csrw sscratch, zero");
         asm!("csrs sie, {0}", in(reg) IRQ_STIMER | IRQ_SEXT);
         asm!("csrw scounteren, {0}", in(reg) 0x7u64);
-        asm!("csrc sstatus, {0}", in(reg) SSTATUS_SPP | 2u64);
+        asm!("csrc sstatus, {0}", in(reg) SSTATUS_SPP | SSTATUS_FS | 2u64);
         asm!("csrs sstatus, {0}", in(reg) SSTATUS_SPIE);
     }
 }

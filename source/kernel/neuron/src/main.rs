@@ -26,6 +26,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod dtb;
 #[cfg(target_os = "none")]
+mod ipc;
+#[cfg(target_os = "none")]
 mod kernel;
 #[cfg(target_os = "none")]
 mod mem;
@@ -33,6 +35,8 @@ mod mem;
 mod plic;
 #[cfg(target_os = "none")]
 mod syscall;
+#[cfg(target_os = "none")]
+mod trap;
 
 /// Host builds (`cargo test --workspace`) compile this crate as an empty
 /// program; the kernel exists only for `riscv64imac-unknown-none-elf`.

@@ -17,8 +17,9 @@ pub struct Memory {
     /// Free frames.
     pub frames: FrameAllocator,
     /// Software TLB for user-pointer validation on the IPC path. Valid
-    /// because user mappings are never removed while an address space
-    /// lives; flushed for a root when its table frame is freed.
+    /// because user mappings are only removed when an address space ends
+    /// (flushed when its root frame is freed) or when a failed `DmaAlloc`
+    /// takes back pages it just mapped (`forget_root`).
     pub tlb: [Cell<TlbEntry>; TLB_ENTRIES],
     /// Round-robin replacement index.
     pub tlb_next: Cell<usize>,
@@ -67,6 +68,18 @@ impl Memory {
     pub fn zero(&self, pa: u64, pages: usize) {
         // SAFETY: freshly allocated RAM frames, identity-mapped, unaliased.
         unsafe { core::ptr::write_bytes(pa as *mut u8, 0, pages * PAGE as usize) }
+    }
+}
+
+impl Memory {
+    /// Drops every cached translation of address space `root` (after a
+    /// mapping was removed from it).
+    pub fn forget_root(&self, root: u64) {
+        for e in &self.tlb {
+            if e.get().0 == root {
+                e.set((0, 0, 0, 0));
+            }
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub mod selftest_client {
 pub mod selftest_server {
     /// Receive capability of its endpoint.
     pub const ENDPOINT: u32 = 1;
+    /// The slot it offers for a capability a client transfers.
+    pub const ACCEPT: u32 = 2;
 }
 
 /// `bench-client`.
@@ -125,4 +127,22 @@ pub mod echod {
 pub mod fetchd {
     /// Client (send) capability to netstackd-lite's endpoint.
     pub const NET: u32 = 1;
+}
+
+/// `selftest-kernel` (kernel hardening proofs; one image, several roles).
+pub mod selftest_kernel {
+    /// Send capability to init's endpoint (status queries).
+    pub const INIT: u32 = 1;
+    /// The "doomed" endpoint: send+grant for the checker, receive for the
+    /// doomed server.
+    pub const DOOMED: u32 = 2;
+    /// Send+grant capability to the selftest server (it offers a slot).
+    pub const SERVER: u32 = 3;
+}
+
+/// `syscall-fuzz`.
+pub mod syscall_fuzz {
+    /// Send capability to the selftest server (echo peer for the payload
+    /// oracle).
+    pub const SERVER: u32 = 1;
 }
