@@ -31,15 +31,23 @@ test-host:
 test-os:
     bash scripts/qemu-test.sh --profile smoke
 
+# The smoke on a kernel built with arithmetic overflow checks (an overflow
+# anywhere in the kernel panics, and a panic fails the run).
+test-os-overflow:
+    KERNEL_OVERFLOW_CHECKS=1 bash scripts/build.sh
+    QEMU_MEM=64M RUN_UNTIL_MARKER=1 NO_BUILD=1 python3 scripts/harness.py --profile smoke --kernel build/neuron-overflow.elf
+
 # Single-VM smoke of the bring-up (lite) path: its own image and profile.
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
-# DSoftBus gates and the network proofs against host peers), the harness's own
+# DSoftBus gates and the network proofs against host peers), the smoke again
+# on a kernel with overflow checks, the harness's own
 # negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
+    just test-os-overflow
     bash scripts/harness-selftest.sh
     just test-os-lite
     NO_BUILD=1 just os2vm
