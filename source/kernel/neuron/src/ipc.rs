@@ -102,6 +102,7 @@ pub fn offered_slot(caps: &CapTable, offer: Option<u32>) -> Result<u32, Error> {
 /// Copies the pending call of `client` into the receive buffer of `server`
 /// (blocked in `IpcRecv`) and makes the server ready with the results.
 /// On error nothing changes for the server.
+#[inline(always)]
 pub fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error> {
     let call = k.tasks[client].call;
     let (rbuf, rcap) = k.tasks[server].recv;
@@ -141,6 +142,8 @@ pub fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error
 }
 
 /// The oldest death record waiting on `ep` (by death order).
+#[inline(never)]
+#[cold]
 fn oldest_death(k: &Kernel, ep: u16) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, t) in k.tasks.iter().enumerate() {
@@ -157,7 +160,17 @@ fn oldest_death(k: &Kernel, ep: u16) -> Option<usize> {
 /// about to be): interrupt notices first, then death records, oldest death
 /// first. A death record is consumed (its slot freed) only once delivered.
 /// Returns false when there is none.
+#[inline(always)]
 pub fn try_deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
+    // Fast path (every receive): nothing pending.
+    match k.endpoints[ep as usize].as_ref() {
+        Some(e) if !e.notices.is_empty() || e.deaths > 0 => deliver_notice(k, server, ep),
+        _ => false,
+    }
+}
+
+#[inline(never)]
+fn deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
     let (rbuf, rcap) = k.tasks[server].recv;
     let Some(e) = k.endpoints[ep as usize].as_mut() else {
         return false;
@@ -225,6 +238,8 @@ pub fn post_notice(k: &mut Kernel, ep: u16, notice: DeathNotice) {
 /// Ends task `idx`: wakes whoever waits on it (its callers, and the callers
 /// queued on endpoints it served), frees its memory and DMA budget, and
 /// leaves a death record for its supervisor on its fault endpoint.
+#[inline(never)]
+#[cold]
 pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, pc: u64) {
     let id = ipc::task_id(idx, k.tasks[idx].generation);
     match k.tasks[idx].state {
