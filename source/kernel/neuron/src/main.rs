@@ -60,6 +60,7 @@ static BOOT_IMAGE: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("NEXUS_BOOT_IM
 extern "C" fn kmain(hart: usize, dtb_pa: usize) -> ! {
     let info = dtb::parse(dtb_pa);
     console::init(info.uart);
+    arch::set_finisher(info.finisher);
     kprintln!(
         "neuron: boot hart={} ram={:#x}..{:#x} timebase={}Hz",
         hart,
