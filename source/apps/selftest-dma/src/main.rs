@@ -76,7 +76,8 @@ mod dma {
 
     pub fn main(_arg: u64) -> i32 {
         let mut failed = 0;
-        let checks: [(&str, fn() -> Result<(), &'static str>); 2] = [
+        type NamedCheck = (&'static str, fn() -> Result<(), &'static str>);
+        let checks: [NamedCheck; 2] = [
             ("dma ok", check),
             ("virt2phys refused ok", virt2phys_refused),
         ];

@@ -35,6 +35,8 @@ mod kcheck {
     ];
 
     type Check = Result<(), &'static str>;
+    /// A check and the marker printed when it passes.
+    type NamedCheck = (&'static str, fn() -> Check);
 
     fn ensure(ok: bool, what: &'static str) -> Check {
         if ok {
@@ -144,7 +146,7 @@ mod kcheck {
     }
 
     fn checker() -> i32 {
-        let checks: [(&str, fn() -> Check); 4] = [
+        let checks: [NamedCheck; 4] = [
             ("cap transfer unoffered refused ok", cap_unoffered_refused),
             ("dead server wakes callers ok", dead_server_wakes_callers),
             ("fp isolated ok", fp_isolated),
