@@ -37,6 +37,11 @@ test-os-overflow:
     KERNEL_OVERFLOW_CHECKS=1 bash scripts/build.sh
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 NO_BUILD=1 python3 scripts/harness.py --profile smoke --kernel build/neuron-overflow.elf
 
+# The smoke with the long syscall-fuzzer run (2,000,000 iterations, seed
+# mixed with boot time and printed); see docs/reliability.md.
+fuzz-os:
+    NEXUS_BOOTARGS=nexus.fuzzlong=1 QEMU_MEM=64M RUN_UNTIL_MARKER=1 RUN_TIMEOUT=600 bash scripts/qemu-test.sh --profile smoke
+
 # Single-VM smoke of the bring-up (lite) path: its own image and profile.
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
@@ -101,5 +106,6 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net -p rngd -p dsoftbusd -p selftest-dsoftbus -p selftest-kernel -p syscall-fuzz --features netstackd/qemu-smoke -- -D warnings
     NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
+    bash scripts/check-kernel-layers.sh
     just check-deps
     cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc

@@ -147,8 +147,9 @@ def main():
         peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
                          sink=args.profile == "bench-net")
     netdev = ["-netdev", peers.netdev()]
+    extra = os.environ.get("NEXUS_BOOTARGS", "").strip()
     cmd = qemu_command(args.kernel, args.profile, args.icount, netdev,
-                       "" if lite else " nexus.netpeers=1")
+                       ("" if lite else " nexus.netpeers=1") + (f" {extra}" if extra else ""))
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
     print("harness: " + " ".join(cmd))

@@ -25,6 +25,7 @@ mod kcheck {
     const INIT: u32 = slots::selftest_kernel::INIT;
     const DOOMED: u32 = slots::selftest_kernel::DOOMED;
     const SERVER: u32 = slots::selftest_kernel::SERVER;
+    const MMIO: u32 = slots::selftest_kernel::MMIO;
     /// `fmv.w.x f1, zero`: an F-extension instruction.
     const FP_INSN: u64 = 0xf000_00d3;
     /// The burst children's service names (more than the 8 notices the
@@ -145,8 +146,25 @@ mod kcheck {
         ensure(n == 3 && reply[2] == 1, "offered transfer not seen")
     }
 
+    /// Mapping one device window again returns the first mapping instead of
+    /// new page-table entries each time.
+    fn mmio_map_reused() -> Check {
+        let va = sys::mmio_map(MMIO).map_err(|_| "first map failed")?;
+        for _ in 0..1000 {
+            ensure(
+                sys::mmio_map(MMIO) == Ok(va),
+                "a repeated map gave a new mapping",
+            )?;
+        }
+        // SAFETY: `va` maps this capability's virtio-mmio window (device
+        // memory, at least one page); magic is at +0.
+        let magic = unsafe { core::ptr::read_volatile(va as *const u32) };
+        ensure(magic == 0x7472_6976, "the mapping does not show the device")
+    }
+
     fn checker() -> i32 {
-        let checks: [NamedCheck; 4] = [
+        let checks: [NamedCheck; 5] = [
+            ("mmio map reused ok", mmio_map_reused),
             ("cap transfer unoffered refused ok", cap_unoffered_refused),
             ("dead server wakes callers ok", dead_server_wakes_callers),
             ("fp isolated ok", fp_isolated),

@@ -323,6 +323,12 @@ const CANONICAL_PROFILES: &[Profile] = &[
                         badge: 3,
                         slot: slots::selftest_kernel::SERVER,
                     },
+                    // Device id 0: the first virtio-mmio transport with no
+                    // device behind it (harmless to map).
+                    Grant::Device {
+                        device_id: 0,
+                        slot: slots::selftest_kernel::MMIO,
+                    },
                 ],
             },
             Service {
@@ -784,6 +790,10 @@ mod tests {
                             s.name
                         ),
                         Grant::Device { device_id: 4, .. } => assert_eq!(s.image, "rngd"),
+                        // An empty transport, for the kernel's MmioMap check.
+                        Grant::Device { device_id: 0, .. } => {
+                            assert_eq!(s.image, "selftest-kernel")
+                        }
                         Grant::Device { .. } => panic!("unexpected device grant to {}", s.name),
                         Grant::Client { badge, .. } => {
                             assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)

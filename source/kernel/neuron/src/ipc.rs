@@ -284,9 +284,7 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
             plic::set_enabled(n as u32, false);
         }
     }
-    for (pool, used) in k.tasks[idx].dma_used.into_iter().enumerate() {
-        k.dma_pools[pool].used = k.dma_pools[pool].used.saturating_sub(used);
-    }
+    k.dma_pools.release(&mut k.tasks[idx].dma_used);
     let root = k.tasks[idx].root;
     let kroot = k.kernel_root;
     k.switch_root(kroot);
@@ -300,7 +298,6 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
     t.caps = CapTable::new();
     t.root = 0;
     t.deadline = 0;
-    t.dma_used = [0; crate::kernel::DMA_POOLS];
     let Some(ep) = fault_ep else {
         t.state = State::Free;
         return;

@@ -9,6 +9,7 @@ use crate::kprintln;
 use crate::mem::Memory;
 use neuron_core::bootimg::BootImage;
 use neuron_core::caps::{Cap, CapTable};
+use neuron_core::dma::{self, DMA_POOLS};
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
@@ -18,8 +19,6 @@ use spin::Mutex;
 
 /// Pages of init's DMA budget, shared by every copy of its DMA capability.
 const INIT_DMA_PAGES: u32 = 1024;
-/// DMA budget objects (pool 0 is init's; no syscall creates more yet).
-pub const DMA_POOLS: usize = 4;
 /// Distinct device windows a task may have mapped.
 pub const MMIO_MAPS: usize = 8;
 /// Console bytes a task may write in a burst, and refill per second.
@@ -89,7 +88,7 @@ pub struct Task {
     pub deadline: u64,
     pub map_next: u64,
     /// Pages this task took from each DMA pool (returned when it ends).
-    pub dma_used: [u32; DMA_POOLS],
+    pub dma_used: dma::TaskShare,
     /// Device windows mapped: (physical base, va). `MmioMap` of a window
     /// already mapped returns the same va.
     pub mmio_maps: [(u64, u64); MMIO_MAPS],
@@ -161,20 +160,13 @@ pub struct IrqLine {
     pub bound_ep: Option<u16>,
 }
 
-/// A DMA budget: every copy of a DMA capability of this pool draws on it.
-#[derive(Copy, Clone, Default)]
-pub struct DmaPool {
-    pub limit: u32,
-    pub used: u32,
-}
-
 /// All kernel state, behind one lock taken by the trap handler.
 pub struct Kernel {
     pub mem: Memory,
     pub tasks: [Task; MAX_TASKS],
     pub endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
     pub irqs: [IrqLine; MAX_IRQ],
-    pub dma_pools: [DmaPool; DMA_POOLS],
+    pub dma_pools: dma::Pools,
     /// Deaths so far (orders death records).
     pub deaths: u64,
     pub current: usize,
@@ -202,7 +194,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
         pending: false,
         bound_ep: None,
     }; MAX_IRQ],
-    dma_pools: [DmaPool { limit: 0, used: 0 }; DMA_POOLS],
+    dma_pools: dma::Pools::new(),
     deaths: 0,
     current: 0,
     hint: None,
@@ -309,10 +301,7 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     );
 
     // Init's capabilities: control, a DMA budget, every virtio-mmio slot.
-    k.dma_pools[0] = DmaPool {
-        limit: INIT_DMA_PAGES,
-        used: 0,
-    };
+    let _ = k.dma_pools.create(0, INIT_DMA_PAGES);
     let mut caps = CapTable::new();
     let _ = caps.insert_at(slots::init::CONTROL as u64, Cap::InitControl);
     let _ = caps.insert_at(

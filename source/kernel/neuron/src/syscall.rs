@@ -5,11 +5,10 @@
 use crate::arch;
 use crate::console;
 use crate::ipc::{self, check_range, copy_in, copy_out, copy_task, deliver, offered_slot, passed};
-use crate::kernel::{
-    IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, DMA_POOLS, MAX_IRQ,
-};
+use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ};
 use crate::plic;
 use neuron_core::caps::Cap;
+use neuron_core::dma::DmaError;
 use neuron_core::ipc::{Endpoint, MAX_ENDPOINTS, NOTICE_DEPTH};
 use neuron_core::pagetable::{self, flags};
 use nexus_abi::layout::{MAP_END, PAGE};
@@ -441,16 +440,13 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         return Err(Error::WrongCapability);
     };
     let pool = pool as usize;
-    if pool >= DMA_POOLS {
-        return Err(Error::WrongCapability);
-    }
     if pages == 0 || pages > DMA_MAX_PAGES {
         return Err(Error::InvalidArgument);
     }
-    let p = k.dma_pools[pool];
-    if p.used as u64 + pages > p.limit as u64 {
-        return Err(Error::NoMemory);
-    }
+    k.dma_pools.check(pool, pages).map_err(|e| match e {
+        DmaError::BadPool => Error::WrongCapability,
+        DmaError::Exhausted => Error::NoMemory,
+    })?;
     let pa = k
         .mem
         .frames
@@ -479,8 +475,8 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         k.tasks[cur].map_next = va;
         return Err(Error::NoMemory);
     }
-    k.dma_pools[pool].used += pages as u32;
-    k.tasks[cur].dma_used[pool] += pages as u32;
+    // Checked above, and nothing else ran since.
+    let _ = k.dma_pools.charge(pool, pages, &mut k.tasks[cur].dma_used);
     Ok([va, pa, 0, 0])
 }
 

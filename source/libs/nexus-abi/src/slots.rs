@@ -138,6 +138,9 @@ pub mod selftest_kernel {
     pub const DOOMED: u32 = 2;
     /// Send+grant capability to the selftest server (it offers a slot).
     pub const SERVER: u32 = 3;
+    /// An empty virtio-mmio transport (no device behind it): the target of
+    /// the repeated-`MmioMap` check.
+    pub const MMIO: u32 = 4;
 }
 
 /// `syscall-fuzz`.
