@@ -10,7 +10,9 @@
 //! - 2 `fault-fp`: executes one FP instruction (`fmv.w.x f1, zero`); the
 //!   kernel runs tasks with `sstatus.FS` = Off, so it must fault.
 //! - 3 `burst-N`: exits at once with code 0 (ten of them die together).
-//! - 4 `forger`: prints another task's marker; the harness must ignore it.
+//! - 4 `forger`: prints another task's marker, which the harness must
+//!   ignore; then floods the console (spaces, no newline) and exits 0 only
+//!   if the kernel cut it off (`NoResources`) within 40 KiB.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -162,8 +164,17 @@ mod kcheck {
         ensure(magic == 0x7472_6976, "the mapping does not show the device")
     }
 
+    fn console_bounded() -> Check {
+        match settled("forger")? {
+            Status::Exited(0) => Ok(()),
+            Status::Exited(_) => Err("40 KiB of output were all accepted"),
+            _ => Err("forger did not end cleanly"),
+        }
+    }
+
     fn checker() -> i32 {
-        let checks: [NamedCheck; 5] = [
+        let checks: [NamedCheck; 6] = [
+            ("console budget enforced ok", console_bounded),
             ("mmio map reused ok", mmio_map_reused),
             ("cap transfer unoffered refused ok", cap_unoffered_refused),
             ("dead server wakes callers ok", dead_server_wakes_callers),
@@ -224,7 +235,13 @@ mod kcheck {
                 // Another task's marker: the kernel tags this line with this
                 // task's name, and the harness must not count it.
                 println!("SELFTEST: end");
-                0
+                let junk = [b' '; 4096];
+                for _ in 0..10 {
+                    if sys::console_write(&junk) == Err(Error::NoResources) {
+                        return 0;
+                    }
+                }
+                1
             }
         }
     }
