@@ -256,6 +256,24 @@ fn kernel_ram_table(mem: &mut Memory) -> u64 {
     l1
 }
 
+/// Reads back, from the installed tables, the flags of the first page of
+/// kernel text, of rodata and of data; `rwx` strings for the boot line.
+fn kernel_map_flags(mem: &Memory, root: u64) -> [[u8; 3]; 3] {
+    let probe = [
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__text_end) as u64,
+        core::ptr::addr_of!(__rodata_end) as u64,
+    ];
+    probe.map(|va| match pagetable::translate(mem, root, va) {
+        Some((_, f)) => [
+            if f & flags::R != 0 { b'r' } else { b'-' },
+            if f & flags::W != 0 { b'w' } else { b'-' },
+            if f & flags::X != 0 { b'x' } else { b'-' },
+        ],
+        None => *b"???",
+    })
+}
+
 /// Boots: memory, paging, interrupts, init; then runs tasks forever.
 pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     let mut k = KERNEL.lock();
@@ -282,6 +300,13 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.kernel_root = root;
     k.active_root = root;
     arch::set_satp(pagetable::satp(root));
+    let [text, ro, data] = kernel_map_flags(&k.mem, root);
+    kprintln!(
+        "neuron: kernel map text={} rodata={} data={}",
+        core::str::from_utf8(&text).unwrap_or("???"),
+        core::str::from_utf8(&ro).unwrap_or("???"),
+        core::str::from_utf8(&data).unwrap_or("???")
+    );
     crate::plic::init(info.plic);
     arch::init_traps();
     kprintln!(
