@@ -5,8 +5,10 @@
 # NET_PATH selects the image's network path (docs/boot-profiles.md):
 #   canonical (default) -> build/neuron.elf       (netstackd, dsoftbusd, ...)
 #   lite                -> build/neuron-lite.elf  (virtionetd-lite, netstackd-lite, echod, fetchd)
-# Each image contains only its path's services; nexus-init is built with the
-# matching cargo feature, so it refuses the other path's profiles.
+# Each image contains only its path's programs, listed by the boot-profile
+# manifests (profiles/*.toml, through `nexus-manifest programs <path>`);
+# nexus-init is built with the matching cargo feature, so it refuses the
+# other path's profiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,15 +16,11 @@ target=riscv64imac-unknown-none-elf
 path=${NET_PATH:-canonical}
 case "$path" in
 canonical)
-    programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client
-        selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net
-        selftest-kernel syscall-fuzz)
     # QEMU smoke images fall back to a static address when DHCP stays silent.
     features=(--features netstackd/qemu-smoke)
     suffix=""
     ;;
 lite)
-    programs=(nexus-init virtionetd-lite netstackd-lite echod fetchd selftest-server bench-client)
     features=(--no-default-features --features nexus-init/net-bringup-lite)
     suffix="-lite"
     ;;
@@ -32,6 +30,7 @@ lite)
     ;;
 esac
 
+read -r -a programs <<<"$(cargo run -q -p nexus-manifest -- programs "$path")"
 pkgs=()
 for p in "${programs[@]}"; do pkgs+=(-p "$p"); done
 # A separate target dir per path: nexus-init differs by feature.

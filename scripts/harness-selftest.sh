@@ -22,4 +22,12 @@ echo "| \`init: profile 'lite' belongs to the net-bringup-lite path\` | required
 out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 \
     python3 scripts/harness.py --profile lite --kernel build/neuron.elf 2>&1) || {
     echo "harness-selftest: FAIL: the canonical image did not refuse the lite profile"; echo "$out" | tail -20; exit 1; }
-echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused)"
+# check-docs fails, naming the marker, when a catalogued marker is printed
+# nowhere in the code (here: a real marker with one word changed; the word
+# is spelt in two pieces so that this script does not print it either).
+sed 's/`SELFTEST: dma ok`/`SELFTEST: dma va''nished`/' docs/markers.md > "$tmp"
+out=$(python3 scripts/check-docs.py --only markers --catalogue "$tmp" 2>&1) && {
+    echo "harness-selftest: FAIL: check-docs passed with a marker missing from the code"; exit 1; }
+grep -q "marker \`SELFTEST: dma va""nished\` (docs/markers.md) is printed nowhere" <<<"$out" || {
+    echo "harness-selftest: FAIL: check-docs did not name the marker"; echo "$out"; exit 1; }
+echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code)"

@@ -10,6 +10,8 @@
 //!
 //! Figures are printed, never asserted.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -18,10 +20,10 @@ fn main() {}
 mod bench {
     extern crate alloc;
 
-    use nexus_abi::slots::bench_net as slot;
     use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::bench_net as slot;
 
     type Client = NetClient<IpcTransport>;
 

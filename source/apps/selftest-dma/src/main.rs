@@ -12,11 +12,11 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod dma {
-    use nexus_abi::{layout::PAGE, slots, CapKind, Error};
+    use nexus_abi::{layout::PAGE, CapKind, Error};
     use nexus_rt::{println, sys};
 
     fn check() -> Result<(), &'static str> {
-        let slot = slots::selftest_dma::DMA;
+        let slot = nexus_slots::selftest_dma::DMA;
         let info = sys::cap_info(slot).map_err(|_| "no dma cap")?;
         if info.kind != Some(CapKind::Dma) {
             return Err("slot is not a dma cap");
@@ -67,7 +67,7 @@ mod dma {
                 return Err(what);
             }
         }
-        let (va, pa) = sys::dma_alloc(slots::selftest_dma::DMA, 1).map_err(|_| "alloc")?;
+        let (va, pa) = sys::dma_alloc(nexus_slots::selftest_dma::DMA, 1).map_err(|_| "alloc")?;
         if sys::virt_to_phys(va + 4) != Ok(pa + 4) {
             return Err("dma page");
         }

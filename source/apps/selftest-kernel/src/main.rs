@@ -1,5 +1,5 @@
 //! selftest-kernel: proofs of the kernel hardening (issue 14), one image in
-//! several roles chosen by `a0`:
+//! several roles chosen by its start-up argument (`ModeArgs::mode`):
 //!
 //! - 0 `kernel-check`: the checker. Asks init about the children below and
 //!   attacks the IPC rules; prints one marker per passed check, or
@@ -9,7 +9,9 @@
 //!   queues on a server that then dies.
 //! - 2 `fault-fp`: executes one FP instruction (`fmv.w.x f1, zero`); the
 //!   kernel runs tasks with `sstatus.FS` = Off, so it must fault.
-//! - 3 `burst-N`: exits at once with code 0 (ten of them die together).
+//! - `burst-N` (no argument and no capabilities, so nothing to fetch):
+//!   exits at once with code 0 (ten of them die together, before init gets
+//!   to receive).
 //! - 4 `forger`: prints another task's marker, which the harness must
 //!   ignore; then floods the console (spaces, no newline) and exits 0 only
 //!   if the kernel cut it off (`NoResources`) within 40 KiB.
@@ -20,14 +22,15 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod kcheck {
-    use nexus_abi::{slots, Error, NAME_MAX};
-    use nexus_init_api::{decode_reply, encode_request, Status};
+    use nexus_abi::Error;
+    use nexus_interfaces::args::ModeArgs;
+    use nexus_interfaces::init::ServiceState as Status;
     use nexus_rt::{println, sys};
 
-    const INIT: u32 = slots::selftest_kernel::INIT;
-    const DOOMED: u32 = slots::selftest_kernel::DOOMED;
-    const SERVER: u32 = slots::selftest_kernel::SERVER;
-    const MMIO: u32 = slots::selftest_kernel::MMIO;
+    const INIT: u32 = nexus_slots::selftest_kernel::INIT;
+    const DOOMED: u32 = nexus_slots::selftest_kernel::DOOMED;
+    const SERVER: u32 = nexus_slots::selftest_kernel::SERVER;
+    const MMIO: u32 = nexus_slots::selftest_kernel::MMIO;
     /// `fmv.w.x f1, zero`: an F-extension instruction.
     const FP_INSN: u64 = 0xf000_00d3;
     /// The burst children's service names (more than the 8 notices the
@@ -50,13 +53,9 @@ mod kcheck {
     }
 
     fn status_of(name: &str) -> Result<Status, &'static str> {
-        let mut req = [0u8; 1 + NAME_MAX];
-        let n = encode_request(name, &mut req).map_err(|_| "encode")?;
-        let mut reply = [0u8; 32];
-        let deadline = sys::now_ns() + 1_000_000_000;
-        let (len, _) =
-            sys::ipc_call(INIT, &req[..n], &mut reply, None, deadline).map_err(|_| "init call")?;
-        decode_reply(&reply[..len]).map_err(|_| "init reply")
+        let mut init = nexus_rt::ipc::init_client(INIT);
+        init.deadline_ns = sys::now_ns() + 1_000_000_000;
+        init.status(name).map_err(|_| "init status")
     }
 
     /// Waits (bounded) until init no longer reports `name` as running.
@@ -72,9 +71,9 @@ mod kcheck {
 
     fn fp_isolated() -> Check {
         match settled("fault-fp")? {
-            Status::Faulted(2, addr) if addr == FP_INSN => Ok(()),
-            Status::Faulted(2, _) => Err("faulted, but not on the FP instruction"),
-            Status::Exited(_) => Err("the FP instruction executed"),
+            Status::Faulted { cause: 2, addr } if addr == FP_INSN => Ok(()),
+            Status::Faulted { cause: 2, .. } => Err("faulted, but not on the FP instruction"),
+            Status::Exited { .. } => Err("the FP instruction executed"),
             _ => Err("fault-fp not reported as an illegal instruction"),
         }
     }
@@ -82,7 +81,7 @@ mod kcheck {
     fn deaths_all_reported() -> Check {
         for name in BURST {
             match settled(name)? {
-                Status::Exited(0) => {}
+                Status::Exited { code: 0 } => {}
                 Status::Running => return Err("a death was never reported to init"),
                 _ => return Err("wrong status for a burst child"),
             }
@@ -166,8 +165,8 @@ mod kcheck {
 
     fn console_bounded() -> Check {
         match settled("forger")? {
-            Status::Exited(0) => Ok(()),
-            Status::Exited(_) => Err("40 KiB of output were all accepted"),
+            Status::Exited { code: 0 } => Ok(()),
+            Status::Exited { .. } => Err("40 KiB of output were all accepted"),
             _ => Err("forger did not end cleanly"),
         }
     }
@@ -219,8 +218,20 @@ mod kcheck {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
-        match arg {
+    pub fn main(_: u64) -> i32 {
+        // A burst child is the role without capabilities: it dies at once,
+        // without waiting for init to answer anything.
+        if sys::cap_info(INIT).is_err() {
+            return 0;
+        }
+        let mode = match nexus_rt::ipc::fetch_args::<ModeArgs>(INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                println!("selftest-kernel: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
+        match mode {
             0 => checker(),
             1 => doomed_server(),
             2 => {
@@ -230,8 +241,7 @@ mod kcheck {
                 println!("selftest-kernel: FP instruction executed");
                 1
             }
-            3 => 0,
-            _ => {
+            4 => {
                 // Another task's marker: the kernel tags this line with this
                 // task's name, and the harness must not count it.
                 println!("SELFTEST: end");
@@ -242,6 +252,10 @@ mod kcheck {
                     }
                 }
                 1
+            }
+            m => {
+                println!("selftest-kernel: unknown mode {}", m);
+                2
             }
         }
     }

@@ -1,7 +1,7 @@
 //! syscall-fuzz: raw syscalls from a seed, with oracles after every call.
 //!
-//! Each iteration picks a syscall number (valid and invalid; never `Exit`,
-//! and never 21, reserved for a blocking `ConsoleRead`) and arguments from
+//! Each iteration picks a syscall number (valid and invalid; never `Exit`)
+//! and arguments from
 //! classes: small integers, capability slots, pointers (kernel, device,
 //! unmapped, null, its own read-only data, wrapping, page-straddling, a valid
 //! scratch buffer), lengths (0 … huge) and deadlines (none only where a reply
@@ -12,15 +12,18 @@
 //! - a call with a bad pointer (and a length that makes it matter) fails;
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
-//!   `VirtToPhys`, IRQ calls) fail;
+//!   `VirtToPhys`, IRQ calls, `ConsoleRead`) fail;
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
 //!   intact;
 //! - every 1024 calls and at the end: its read-only data is unchanged.
 //!
-//! `a0` = seed << 8 | 1 for the long run (`nexus.fuzzlong=1`, which also
-//! mixes the boot time into the seed; the seed is printed). Prints
+//! Its start-up argument (`SyscallFuzzArgs`) gives the seed and whether
+//! this is the long run (`nexus.fuzzlong=1`, which also mixes the boot time
+//! into the seed; the seed is printed). It fetches the argument from init,
+//! then drops that capability: the fuzz reaches no service but the selftest
+//! server. Prints
 //! `SELFTEST: syscall fuzz ok calls=<n> seed=<s>`, or
 //! `SELFTEST: FAIL syscall fuzz: <oracle> nr=<..> args=<..> iter=<..>`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -30,10 +33,14 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod fuzz {
-    use nexus_abi::{rights, slots, CapKind, Error, Sysno, CAP_SLOTS};
+    use nexus_abi::{rights, CapKind, Error, Sysno, CAP_SLOTS};
+    use nexus_interfaces::args::SyscallFuzzArgs;
     use nexus_rt::{println, sys};
 
-    const SERVER: u32 = slots::syscall_fuzz::SERVER;
+    const SERVER: u32 = nexus_slots::syscall_fuzz::SERVER;
+    const INIT: u32 = nexus_slots::syscall_fuzz::INIT;
+    /// One past the highest syscall number (`ConsoleRead`).
+    const SYSNO_END: u64 = Sysno::ConsoleRead as u64 + 1;
     const BRIEF: u64 = 200_000;
     const LONG: u64 = 2_000_000;
 
@@ -208,12 +215,23 @@ mod fuzz {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
-        let long = arg & 1 != 0;
+    pub fn main(_: u64) -> i32 {
+        let arg = match nexus_rt::ipc::fetch_args::<SyscallFuzzArgs>(INIT) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("SELFTEST: FAIL syscall fuzz: no argument: {:?}", e);
+                return 1;
+            }
+        };
+        if sys::cap_drop(INIT).is_err() {
+            println!("SELFTEST: FAIL syscall fuzz: cannot drop the init capability");
+            return 1;
+        }
+        let long = arg.long;
         let seed = if long {
-            (arg >> 8) ^ sys::now_ns()
+            arg.seed ^ sys::now_ns()
         } else {
-            arg >> 8
+            arg.seed
         };
         let total = if long { LONG } else { BRIEF };
         let ro_hash = hash(&RO);
@@ -229,10 +247,10 @@ mod fuzz {
         for i in 0..total {
             let nr = match r.below(16) {
                 0 => r.next(),
-                1 => 21 + r.below(100),
-                _ => r.below(21),
+                1 => SYSNO_END + r.below(100),
+                _ => r.below(SYSNO_END),
             };
-            if nr == Sysno::Exit as u64 || nr == 21 {
+            if nr == Sysno::Exit as u64 {
                 continue;
             }
             let mut a = [0u64; 7];
@@ -277,6 +295,9 @@ mod fuzz {
                         a[1]
                     };
                 }
+                // It holds no console-input capability, so this must fail;
+                // were it wrongly accepted, it must not wait forever.
+                Ok(Sysno::ConsoleRead) => a[3] = deadline(&mut r, false),
                 Ok(Sysno::CapDrop) if a[0] == SERVER as u64 => continue,
                 _ => {}
             }
@@ -297,7 +318,8 @@ mod fuzz {
                     | Sysno::VirtToPhys
                     | Sysno::IrqWait
                     | Sysno::IrqAck
-                    | Sysno::IrqBind)
+                    | Sysno::IrqBind
+                    | Sysno::ConsoleRead)
             );
             if ok && init_only {
                 return fail("privileged call succeeded", nr, &a, i);
@@ -314,6 +336,7 @@ mod fuzz {
                         || (unwritable(3) && a[4] & 0xffff_ffff != 0)
                 }
                 Ok(Sysno::IpcReply) => unreadable(1) && a[2] != 0 && a[2] <= 8192,
+                Ok(Sysno::ConsoleRead) => unwritable(1) && a[2] != 0,
                 _ => false,
             };
             if ok && bad_ptr {

@@ -37,6 +37,11 @@ pub enum Cap {
         /// Rights bits (`GRANT`).
         rights: u32,
     },
+    /// Authority to read console input (`ConsoleRead` needs `RECV`).
+    ConsoleInput {
+        /// Rights bits (`RECV`, `GRANT`).
+        rights: u32,
+    },
 }
 
 impl Cap {
@@ -47,6 +52,7 @@ impl Cap {
             Cap::Endpoint { .. } => CapKind::Endpoint,
             Cap::Mmio { .. } => CapKind::Mmio,
             Cap::Dma { .. } => CapKind::Dma,
+            Cap::ConsoleInput { .. } => CapKind::ConsoleInput,
         }
     }
 
@@ -54,9 +60,10 @@ impl Cap {
     pub fn rights(&self) -> u32 {
         match *self {
             Cap::InitControl => rights::ALL,
-            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => {
-                rights
-            }
+            Cap::Endpoint { rights, .. }
+            | Cap::Mmio { rights, .. }
+            | Cap::Dma { rights, .. }
+            | Cap::ConsoleInput { rights } => rights,
         }
     }
 
@@ -109,6 +116,9 @@ impl Cap {
             } => Ok(Cap::Dma {
                 pool,
                 pages,
+                rights: rights & mask,
+            }),
+            Cap::ConsoleInput { rights } => Ok(Cap::ConsoleInput {
                 rights: rights & mask,
             }),
         }

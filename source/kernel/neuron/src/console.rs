@@ -57,6 +57,38 @@ fn put_logical(b: u8) {
     }
 }
 
+/// Turns on the UART's receive-data interrupt (IER bit 0, and MCR OUT2,
+/// which gates the interrupt line on 16550s), so received input raises the
+/// UART's PLIC source. Nothing changes on the SBI fallback.
+pub fn enable_rx_interrupt() {
+    let base = UART.load(Ordering::Relaxed);
+    if base == 0 {
+        return;
+    }
+    // SAFETY: as in `putb`; IER is at +1 (DLAB is 0 after firmware set-up)
+    // and MCR at +4.
+    unsafe {
+        core::ptr::write_volatile((base + 1) as *mut u8, 0x01);
+        let mcr = core::ptr::read_volatile((base + 4) as *const u8);
+        core::ptr::write_volatile((base + 4) as *mut u8, mcr | 0x08);
+    }
+}
+
+/// One received byte, if the UART holds one.
+pub fn getb() -> Option<u8> {
+    let base = UART.load(Ordering::Relaxed);
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: as in `putb`; LSR bit 0 = data ready, RBR at +0.
+    unsafe {
+        if core::ptr::read_volatile((base + 5) as *const u8) & 0x01 == 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile(base as *const u8))
+    }
+}
+
 /// Kernel output (`kprintln!`): untagged lines, translating `\n` to `\r\n`.
 /// Kernel lines start with `neuron:`; task lines never start with anything
 /// but their tag, so the two cannot be confused.
@@ -71,8 +103,11 @@ pub fn write_bytes(s: &[u8]) {
 /// A task's output: every line it starts is prefixed `[<name>] ` (the boot
 /// image program name, from the kernel), and only printable ASCII, tab and
 /// newline pass (other bytes become `?`), so a task cannot end a line early
-/// (`\r`, other line breaks) or forge another task's tag.
-pub fn write_task(name: &str, id: u64, s: &[u8]) {
+/// (`\r`, other line breaks) or forge another task's tag. A `terminal`
+/// writer (the holder of the console-input capability: the shell, which
+/// edits the line a person types) may also send backspace (0x08) and
+/// escape (0x1b, for cursor sequences); neither ends a line.
+pub fn write_task(name: &str, id: u64, s: &[u8], terminal: bool) {
     for &b in s {
         if claim_line(id) {
             OWNER.store(id, Ordering::Relaxed);
@@ -84,6 +119,7 @@ pub fn write_task(name: &str, id: u64, s: &[u8]) {
         }
         let b = match b {
             b'\n' | b'\t' | 0x20..=0x7e => b,
+            0x08 | 0x1b if terminal => b,
             _ => b'?',
         };
         put_logical(b);

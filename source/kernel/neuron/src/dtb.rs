@@ -27,6 +27,8 @@ pub struct BootInfo {
     /// SiFive test finisher base (0 = none): how a panic exits QEMU with
     /// a failure status.
     pub finisher: usize,
+    /// The UART's PLIC interrupt (0 = none).
+    pub uart_irq: u32,
     /// PLIC base (0 = none).
     pub plic: usize,
     /// `time` ticks per second.
@@ -55,6 +57,7 @@ pub fn parse(pa: usize) -> BootInfo {
         dtb: (pa as u64, pa as u64 + fdt.total_size() as u64),
         uart: 0,
         finisher: 0,
+        uart_irq: 0,
         plic: 0,
         timebase: 10_000_000,
         virtio: [VirtioSlot::default(); 8],
@@ -83,6 +86,7 @@ pub fn parse(pa: usize) -> BootInfo {
         if let Some(r) = u.reg().and_then(|mut r| r.next()) {
             info.uart = r.starting_address as usize;
         }
+        info.uart_irq = u.interrupts().and_then(|mut i| i.next()).unwrap_or(0) as u32;
     }
     if let Some(p) = fdt.find_compatible(&["riscv,plic0", "sifive,plic-1.0.0"]) {
         if let Some(r) = p.reg().and_then(|mut r| r.next()) {

@@ -3,6 +3,7 @@
 //! Sits above `kernel` (state) and below `syscall`.
 
 use crate::arch;
+use crate::console;
 use crate::kernel::{IrqLine, Kernel, State};
 use crate::plic;
 use neuron_core::caps::CapTable;
@@ -278,6 +279,9 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
             k.wake_with(s as usize, Error::PeerDead);
         }
     }
+    // A reader blocked in `ConsoleRead` simply stops waiting (its state
+    // becomes `Dead`/`Free` below); the input goes to the next reader.
+    k.console_in.release(idx as u8);
     for (n, line) in k.irqs.iter_mut().enumerate() {
         if line.owner == Some(idx as u8) {
             *line = IrqLine::default();
@@ -323,4 +327,60 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
 /// Whether a deadline in ticks (0 = none) has passed.
 pub fn passed(deadline: u64) -> bool {
     deadline != 0 && deadline <= arch::now_ticks()
+}
+
+/// Most bytes one `ConsoleRead` returns (the input ring's size).
+pub const CONSOLE_READ_MAX: usize = neuron_core::console::INPUT_RING;
+
+/// Drains the UART into the input ring (bytes that do not fit stay in the
+/// UART) and hands input to a reader blocked in `ConsoleRead`.
+pub fn console_rx(k: &mut Kernel) {
+    console_drain(k);
+    console_deliver(k);
+    // The delivery may have made room.
+    console_drain(k);
+    // While the ring is full, bytes stay in the UART and its interrupt
+    // (level-triggered) stays asserted: mask the source until the reader
+    // makes room, or every return to a task would trap again.
+    plic::set_enabled(k.uart_irq, !k.console_in.ring.is_full());
+}
+
+fn console_drain(k: &mut Kernel) {
+    while !k.console_in.ring.is_full() {
+        match console::getb() {
+            Some(b) => {
+                k.console_in.ring.push(b);
+            }
+            None => break,
+        }
+    }
+}
+
+/// Copies buffered input to the reader if it is blocked in `ConsoleRead`.
+fn console_deliver(k: &mut Kernel) {
+    let Some(r) = k.console_in.reader().map(usize::from) else {
+        return;
+    };
+    if k.tasks[r].state != State::ConsoleRead || k.console_in.ring.is_empty() {
+        return;
+    }
+    let (buf, cap) = k.tasks[r].recv;
+    let mut tmp = [0u8; CONSOLE_READ_MAX];
+    let n = k
+        .console_in
+        .ring
+        .pop_into(&mut tmp[..cap.min(CONSOLE_READ_MAX)]);
+    // The range was validated by `ConsoleRead`; user mappings stay while
+    // the task lives (a dead reader is never in `ConsoleRead`).
+    let res = copy_out(k, r, buf, &tmp[..n]);
+    let t = &mut k.tasks[r];
+    match res {
+        Ok(()) => {
+            t.frame.set_a(0, 0);
+            t.frame.set_a(1, n as u64);
+        }
+        Err(e) => t.frame.set_a(0, e.to_reg()),
+    }
+    t.state = State::Ready;
+    t.deadline = 0;
 }

@@ -9,6 +9,7 @@ use crate::kprintln;
 use crate::mem::Memory;
 use neuron_core::bootimg::BootImage;
 use neuron_core::caps::{Cap, CapTable};
+use neuron_core::console::ConsoleInput;
 use neuron_core::dma::{self, DMA_POOLS};
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
@@ -49,6 +50,8 @@ pub enum State {
     /// Ended; the slot holds its death record until the supervisor has
     /// received it on endpoint `ep` (then the slot is `Free`).
     Dead { ep: u16 },
+    /// Blocked in `ConsoleRead` (buffer in `recv`) until input arrives.
+    ConsoleRead,
 }
 
 /// Arguments of a call in progress (kept while the caller is blocked).
@@ -76,7 +79,7 @@ pub struct Task {
     pub fault_ep: Option<u16>,
     pub call_seq: u32,
     pub call: PendingCall,
-    /// Receive buffer while `Receiving`.
+    /// Receive buffer while `Receiving` (or `ConsoleRead`).
     pub recv: (u64, usize),
     /// Slot offered for a transferred capability while `Receiving`.
     pub recv_accept: Option<u32>,
@@ -100,6 +103,9 @@ pub struct Task {
     /// The death notice kept while `Dead`, and its order among deaths.
     pub death: DeathNotice,
     pub death_seq: u64,
+    /// Pages mapped at load: program segments (static heap included) and
+    /// the stack. Reported by `Spawn` in `a2`.
+    pub loaded_pages: u64,
 }
 
 impl Task {
@@ -142,6 +148,7 @@ impl Task {
                 pc: 0,
             },
             death_seq: 0,
+            loaded_pages: 0,
         }
     }
 
@@ -180,6 +187,12 @@ pub struct Kernel {
     pub image: &'static [u8],
     pub bootargs: [u8; BOOTARGS_MAX],
     pub bootargs_len: usize,
+    /// Console input drained from the UART and its one reader.
+    pub console_in: ConsoleInput,
+    /// The UART's PLIC source (0 = none: input is polled when idle).
+    pub uart_irq: u32,
+    /// The UART receive interrupt is on (since the first `ConsoleRead`).
+    pub console_rx_on: bool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -207,6 +220,9 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     image: &[],
     bootargs: [0; BOOTARGS_MAX],
     bootargs_len: 0,
+    console_in: ConsoleInput::new(),
+    uart_irq: 0,
+    console_rx_on: false,
 });
 
 extern "C" {
@@ -258,19 +274,20 @@ fn kernel_ram_table(mem: &mut Memory) -> u64 {
 
 /// Reads back, from the installed tables, the flags of the first page of
 /// kernel text, of rodata and of data; `rwx` strings for the boot line.
-fn kernel_map_flags(mem: &Memory, root: u64) -> [[u8; 3]; 3] {
+fn kernel_map_flags(mem: &Memory, root: u64) -> [&'static str; 3] {
+    // Indexed by R | W << 1 | X << 2, as read back from the PTE.
+    const RWX: [&str; 8] = ["---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx"];
     let probe = [
         core::ptr::addr_of!(__kernel_start) as u64,
         core::ptr::addr_of!(__text_end) as u64,
         core::ptr::addr_of!(__rodata_end) as u64,
     ];
     probe.map(|va| match pagetable::translate(mem, root, va) {
-        Some((_, f)) => [
-            if f & flags::R != 0 { b'r' } else { b'-' },
-            if f & flags::W != 0 { b'w' } else { b'-' },
-            if f & flags::X != 0 { b'x' } else { b'-' },
-        ],
-        None => *b"???",
+        Some((_, f)) => {
+            let bit = |b: u64, at: usize| usize::from(f & b != 0) << at;
+            RWX[bit(flags::R, 0) | bit(flags::W, 1) | bit(flags::X, 2)]
+        }
+        None => "???",
     })
 }
 
@@ -285,6 +302,7 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.bootargs = info.bootargs;
     k.bootargs_len = info.bootargs_len;
     k.image = image;
+    k.uart_irq = info.uart_irq;
 
     // Kernel mappings shared by every address space: devices (gigapage 0)
     // read/write, RAM (gigapage 2) through the shared table above; global,
@@ -303,9 +321,9 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     let [text, ro, data] = kernel_map_flags(&k.mem, root);
     kprintln!(
         "neuron: kernel map text={} rodata={} data={}",
-        core::str::from_utf8(&text).unwrap_or("???"),
-        core::str::from_utf8(&ro).unwrap_or("???"),
-        core::str::from_utf8(&data).unwrap_or("???")
+        text,
+        ro,
+        data
     );
     crate::plic::init(info.plic);
     arch::init_traps();
@@ -350,6 +368,13 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
         };
         let _ = caps.insert_at((slots::init::MMIO_FIRST as usize + i) as u64, cap);
     }
+    // Console input: init keeps it and grants it to the profile's shell.
+    let _ = caps.insert_at(
+        slots::init::CONSOLE_INPUT as u64,
+        Cap::ConsoleInput {
+            rights: rights::RECV | rights::GRANT,
+        },
+    );
     match k.create_task(b"nexus-init", caps, None, 0) {
         Ok(id) => kprintln!("neuron: started nexus-init (task {:#x})", id),
         Err(e) => panic!("cannot start nexus-init: {}", e),
@@ -484,6 +509,14 @@ impl Kernel {
         t.frame.regs[2] = STACK_TOP;
         t.frame.set_a(0, arg);
         t.state = State::Ready;
+        t.loaded_pages = plan
+            .iter()
+            .map(|s| {
+                let (lo, hi) = s.pages();
+                (hi - lo) / PAGE
+            })
+            .sum::<u64>()
+            + STACK_SIZE / PAGE;
         Ok(ipc::task_id(idx, generation))
     }
 
@@ -564,6 +597,16 @@ impl Kernel {
         t.deadline = 0;
     }
 
+    /// Turns the UART receive interrupt on (first `ConsoleRead`).
+    pub fn console_rx_enable(&mut self) {
+        if self.console_rx_on {
+            return;
+        }
+        self.console_rx_on = true;
+        crate::console::enable_rx_interrupt();
+        crate::plic::set_enabled(self.uart_irq, true);
+    }
+
     /// Ends every block whose deadline has passed.
     pub fn expire(&mut self, now: u64) {
         for i in 0..MAX_TASKS {
@@ -586,7 +629,7 @@ impl Kernel {
                     }
                     self.wake_with(i, Error::TimedOut);
                 }
-                State::AwaitReply { .. } | State::IrqWait { .. } => {
+                State::AwaitReply { .. } | State::IrqWait { .. } | State::ConsoleRead => {
                     self.wake_with(i, Error::TimedOut)
                 }
                 State::Sleeping => {

@@ -17,7 +17,6 @@
 //! 3. A user error never panics the kernel: it is an error code, or a fault
 //!    that ends that task and is reported to its supervisor.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_os = "none")]
 mod arch;

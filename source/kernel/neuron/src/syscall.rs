@@ -78,6 +78,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::Spawn => Outcome::Now(spawn(k, cur, a)),
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
+            Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
         },
     };
     if let Outcome::Now(r) = out {
@@ -95,7 +96,8 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
 }
 
 /// `ConsoleWrite`: the kernel prefixes every line with the writing task's
-/// name (see `console::write_task`), and bounds each task's output with a
+/// name (see `console::write_task`; the console-input holder may also send
+/// backspace and escape sequences), and bounds each task's output with a
 /// byte budget that refills over time; beyond it the bytes are dropped
 /// (`NoResources`) and the kernel says so once.
 fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
@@ -128,7 +130,13 @@ fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     t.console_left -= len as u32;
     t.console_muted = false;
     let id = neuron_core::ipc::task_id(cur, t.generation);
-    console::write_task(t.name(), id, &buf[..len]);
+    // The holder of the console-input capability (the shell) edits its
+    // input line on the terminal: its backspaces and escape sequences pass.
+    let terminal = t
+        .caps
+        .iter()
+        .any(|(_, c)| c.kind() == nexus_abi::CapKind::ConsoleInput);
+    console::write_task(t.name(), id, &buf[..len], terminal);
     Ok([len as u64, 0, 0, 0])
 }
 
@@ -387,6 +395,7 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
         Cap::Endpoint { id, badge, .. } => (badge, id as u64),
         Cap::Mmio { base, len, irq, .. } => (base, len | (irq as u64) << 48),
         Cap::Dma { pages, pool, .. } => (pages as u64, pool as u64),
+        Cap::ConsoleInput { .. } => (0, 0),
     };
     Ok([cap.kind() as u64, cap.rights() as u64, x, y])
 }
@@ -645,7 +654,8 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
         Some(endpoint_of(k, cur, a[5], rights::RECV)?.0)
     };
     let id = k.spawn(cur, &name[..name_len], &grants[..n], fault_ep, a[6])?;
-    Ok([id, 0, 0, 0])
+    let pages = neuron_core::ipc::split_task_id(id).map_or(0, |(i, _)| k.tasks[i].loaded_pages);
+    Ok([id, pages, 0, 0])
 }
 
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
@@ -677,4 +687,40 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     }
     copy_out(k, cur, buf, &k.bootargs[..n])?;
     Ok([n as u64, 0, 0, 0])
+}
+
+/// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console
+/// input capability with `RECV` and be (or become) the only reader. Returns
+/// at once with what is buffered, else blocks until input or the deadline.
+fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u64) -> Outcome {
+    let r = (|| -> Result<usize, Error> {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::InvalidArgument)?
+            .min(ipc::CONSOLE_READ_MAX);
+        if len == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let caps = &k.tasks[cur].caps;
+        k.console_in.claim(caps, slot, cur as u8)?;
+        check_range(k, cur, buf, len, true)?;
+        Ok(len)
+    })();
+    let len = match r {
+        Ok(l) => l,
+        Err(e) => return Outcome::Now(Err(e)),
+    };
+    k.console_rx_enable();
+    k.tasks[cur].recv = (buf, len);
+    k.tasks[cur].state = State::ConsoleRead;
+    ipc::console_rx(k);
+    if k.tasks[cur].state == State::ConsoleRead {
+        let deadline = k.deadline_ticks(dl);
+        if deadline != 0 && deadline <= arch::now_ticks() {
+            k.tasks[cur].state = State::Ready;
+            return Outcome::Now(Err(Error::TimedOut));
+        }
+        k.tasks[cur].deadline = deadline;
+        k.note_deadline(deadline);
+    }
+    Outcome::Blocked
 }

@@ -25,6 +25,11 @@ fn on_external(k: &mut Kernel) {
         if irq == 0 {
             break;
         }
+        if irq == k.uart_irq && k.console_rx_on {
+            ipc::console_rx(k);
+            plic::complete(irq);
+            continue;
+        }
         plic::set_enabled(irq, false);
         let bound = k.irqs.get(irq as usize).and_then(|l| l.bound_ep);
         if let Some(ep) = bound {
@@ -82,6 +87,9 @@ fn schedule(k: &mut Kernel) -> usize {
         }
         if pending & arch::IRQ_SEXT != 0 {
             on_external(k);
+        }
+        if k.console_rx_on {
+            ipc::console_rx(k);
         }
     }
 }

