@@ -40,6 +40,38 @@ def load_catalogue(path):
     return rows
 
 
+def load_owners(path):
+    """marker -> the task that may print it (first word of the `emitted by`
+    column: a boot-image program name, `kernel`, or `harness`)."""
+    owners = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^\|\s*`([^`]+)`\s*\|[^|]*\|\s*([^|]+?)\s*\|", line)
+            if m:
+                w = re.match(r"[A-Za-z0-9_.-]+", m.group(2))
+                if w:
+                    owners.setdefault(m.group(1), w.group(0))
+    return owners
+
+
+TAG = re.compile(r"^\[([A-Za-z0-9_.-]+)\] (.*)$")
+
+
+def split_origin(line):
+    """(origin, text) of a console line. The kernel prefixes every line a
+    task writes with `[<program>] ` and lets no control bytes through, so
+    an untagged line is the kernel's own (or firmware's)."""
+    m = TAG.match(line)
+    if m:
+        return m.group(1), m.group(2)
+    return "kernel", line
+
+
+def from_owner(owners, marker, origin):
+    owner = owners.get(marker)
+    return owner is None or owner == origin
+
+
 def required_for(rows, profile, gates):
     want = {f"required:{profile}"} | {f"required:{g}" for g in gates}
     return [m for m, when in rows if want & set(when)]
@@ -91,6 +123,7 @@ def main():
     gates = [g for env, g in GATES.items() if os.environ.get(env) == "1"]
 
     rows = load_catalogue(CATALOGUE)
+    owners = load_owners(CATALOGUE)
     required = required_for(rows, args.profile, [])
     if not required:
         print(f"harness: no markers catalogued as required for profile '{args.profile}'", file=sys.stderr)
@@ -134,8 +167,9 @@ def main():
     if args.profile == "storage":
         disk = os.path.join(ROOT, "build", "storage-smoke.img")
         fresh_disk(disk, int(os.environ.get("STORAGE_DISK_KIB", "64")))
+    extra = os.environ.get("NEXUS_BOOTARGS", "").strip()
     cmd = qemu_command(args.kernel, args.profile, args.icount, netdev,
-                       "" if lite else " nexus.netpeers=1", disk)
+                       ("" if lite else " nexus.netpeers=1") + (f" {extra}" if extra else ""), disk)
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
     print("harness: " + " ".join(cmd))
@@ -143,6 +177,7 @@ def main():
     seen = {}
     bad_lines = []
     lines = []
+    forged = []
     start = time.monotonic()
     stderr_f = open(os.path.join(log_dir, "qemu.stderr"), "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_f)
@@ -168,18 +203,31 @@ def main():
                         break
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
-                # Results the host-side peer proved are judged like guest lines.
+                complete = [(None, raw.decode("utf-8", "replace").rstrip("\r")) for raw in complete]
+                # Results the host-side peer proved are judged like guest
+                # lines, as the harness's own.
                 if hasattr(peers, "take_lines"):
-                    complete += [l.encode() for l in peers.take_lines()]
+                    complete += [("harness", l) for l in peers.take_lines()]
                 now = time.monotonic() - start
-                for raw in complete:
-                    line = raw.decode("utf-8", "replace").rstrip("\r")
+                while complete:
+                    origin, line = complete.pop(0)
+                    if origin is None:
+                        origin, text = split_origin(line)
+                    else:
+                        text, line = line, f"[{origin}] {line}"
                     lines.append((now, line))
                     uart.write(f"[{now:8.3f}] {line}\n")
-                    peers.on_line(line)
+                    peers.on_line(text)
                     for m in required:
-                        if m not in seen and m in line:
-                            seen[m] = now
+                        if m not in seen and m in text:
+                            if from_owner(owners, m, origin):
+                                seen[m] = now
+                            elif origin != "harness":
+                                # Another task printed this marker: not
+                                # counted. Say so as the harness's own line.
+                                forged.append(line)
+                                complete.append(("harness", f"SELFTEST: forged marker rejected ok "
+                                                 f"('{m}' from {origin}, owner {owners.get(m)})"))
                     if any(f in line for f in forbidden) and not any(a in line for a in allowed_faults):
                         bad_lines.append(line)
                 uart.flush()
@@ -205,8 +253,11 @@ def main():
         print(f"  [{t}] {m}")
     missing = [m for m in required if m not in seen]
     for now, line in lines:
-        if line.startswith("BENCH:") or line.startswith("init: ready") or "rtt_us=" in line:
+        text = split_origin(line)[1]
+        if text.startswith("BENCH:") or text.startswith("init: ready") or "rtt_us=" in text:
             print(f"  figure [{now:7.3f}s] {line}")
+    for line in forged[:10]:
+        print(f"harness: ignored (marker from a task that does not own it): {line}")
     # The dsoftbus gate is a ladder: its markers must first appear in order.
     disorder = []
     if "dsoftbus" in gates:

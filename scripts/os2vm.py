@@ -28,7 +28,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import load_catalogue, required_for, ROOT, CATALOGUE  # noqa: E402
+from harness import (load_catalogue, load_owners, required_for, split_origin,  # noqa: E402
+                     from_owner, ROOT, CATALOGUE)
+
+# Who may print each marker (the kernel tags every task line with its
+# program name; a marker from any other task is not counted).
+OWNERS = load_owners(CATALOGUE)
 from importlib import import_module  # noqa: E402
 
 LossyRelay = import_module("lossy-relay").LossyRelay
@@ -83,7 +88,8 @@ class Vm:
     def first(self, marker, since=0.0):
         with self.lock:
             for t, line in self.lines:
-                if t >= since and marker in line:
+                origin, text = split_origin(line)
+                if t >= since and marker in text and from_owner(OWNERS, marker, origin):
                     return t
         return None
 

@@ -3,6 +3,10 @@
 through piped standard input (scripts/run.sh), and checks each command's
 output and the marker catalogue's `required:user` / `forbidden:user` rows.
 
+Console lines carry the kernel's `[<program>] ` tags (docs/abi.md, Console):
+a marker counts only from the task docs/markers.md names as its emitter, and
+the commands' output is read with the tags taken off.
+
 Bounded: RUN_TIMEOUT (default 120 s) ends QEMU if it has not powered off.
 Prints `shell-test: PASS` or the failures and the log; exit 0 / 1.
 """
@@ -13,7 +17,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CATALOGUE, load_catalogue, required_for  # noqa: E402
+from harness import (CATALOGUE, from_owner, load_catalogue, load_owners,  # noqa: E402
+                     required_for, split_origin)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "neuron> "
@@ -59,14 +64,19 @@ def check(text, rc):
             fails.append(what)
 
     rows = load_catalogue(CATALOGUE)
+    owners = load_owners(CATALOGUE)
+    tagged = [split_origin(line) for line in text.split("\n")]
     for m in required_for(rows, "user", []):
-        need(m in text, f"marker missing: {m!r}")
+        need(any(m in t and from_owner(owners, m, o) for o, t in tagged),
+             f"marker missing (or not from {owners.get(m)}): {m!r}")
     forbidden = [m for m, when in rows if "forbidden" in when or "forbidden:user" in when]
     for line in text.splitlines():
         for m in forbidden:
             need(m not in line, f"forbidden line: {line!r}")
     need(rc == 0, f"QEMU exit status {rc} (0 = the guest powered off)")
 
+    # The shell's output without the tags (kernel and other tasks' lines stay).
+    text = "\n".join(t for _, t in tagged)
     s = sections(text)
     for cmd in SCRIPT:
         if cmd.isprintable():

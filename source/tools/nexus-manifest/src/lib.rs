@@ -31,11 +31,15 @@ pub const CAP_SLOTS: u32 = 32;
 pub const NAME_MAX: usize = 24;
 
 /// Devices a profile can grant, by name: virtio id and the only images that
-/// may drive it. Granting a device to anything else is refused.
+/// may drive it. Granting a device to anything else is refused. `none` is
+/// a virtio-mmio transport with no device behind it (id 0): harmless to
+/// map, and granted only to the kernel-hardening test (its `MmioMap` reuse
+/// proof).
 pub const DEVICES: &[(&str, u32, &[&str])] = &[
     ("net", 1, &["netstackd", "virtionetd-lite"]),
     ("blk", 2, &["storaged"]),
     ("rng", 4, &["rngd"]),
+    ("none", 0, &["selftest-kernel"]),
 ];
 
 /// The only images that may read console input (`{ console = true }`): what
@@ -947,6 +951,10 @@ fn describe(k: &GrantKind) -> String {
         }
         GrantKind::Send { ep, transfer, .. } => {
             format!("SEND{} on `{ep}`", if *transfer { "+GRANT" } else { "" })
+        }
+        GrantKind::Device { id: 0, .. } => {
+            "an empty virtio-mmio transport (device id 0, no device behind it): MMIO, MAP right"
+                .into()
         }
         GrantKind::Device { name, id } => {
             format!("the virtio-{name} device (id {id}): MMIO + interrupt, MAP right")

@@ -68,6 +68,41 @@ grants.dev = { device = "net" }
 }
 
 #[test]
+fn the_empty_transport_goes_only_to_the_kernel_test() {
+    let sys = one(r#"
+[[service]]
+name = "kernel-check"
+image = "selftest-kernel"
+grants.mmio = { device = "none" }
+"#)
+    .unwrap();
+    let g = &sys.profiles[0].services[0].grants[0];
+    assert_eq!(
+        g.kind,
+        GrantKind::Device {
+            name: "none".into(),
+            id: 0
+        }
+    );
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(
+        tables.contains("Grant::Device { device_id: 0, slot: 1 }"),
+        "{tables}"
+    );
+    for image in ["selftest-client", "netstackd", "shell"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"x\"\nimage = \"{image}\"\ngrants.mmio = {{ device = \"none\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("service x")
+                && e.contains("only be granted to its driver (selftest-kernel)"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn badge_zero_and_duplicate_badges_are_refused() {
     let e = one(&format!(
         "{NETSTACKD}[[service]]\nname = \"c\"\nimage = \"bench-net\"\ngrants.net = {{ client = \"net\", badge = 0 }}\n"
