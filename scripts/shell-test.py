@@ -17,11 +17,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CATALOGUE, from_owner, load_catalogue, load_owners,  # noqa: E402
-                     required_for, split_origin)
+from nexuslab import ROOT  # noqa: E402
+from nexuslab.catalogue import Catalogue, split_origin  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROMPT = "neuron> "
+CAT = Catalogue()
+PROMPT = CAT.marker("shell-prompt")
+READY = CAT.marker("shell-ready")
 SCRIPT = [
     "help",
     "ifconfig",
@@ -63,13 +64,11 @@ def check(text, rc):
         if not cond:
             fails.append(what)
 
-    rows = load_catalogue(CATALOGUE)
-    owners = load_owners(CATALOGUE)
     tagged = [split_origin(line) for line in text.split("\n")]
-    for m in required_for(rows, "user", []):
-        need(any(m in t and from_owner(owners, m, o) for o, t in tagged),
-             f"marker missing (or not from {owners.get(m)}): {m!r}")
-    forbidden = [m for m, when in rows if "forbidden" in when or "forbidden:user" in when]
+    for m in CAT.required("user"):
+        need(any(CAT.counts(m, o, t) for o, t in tagged),
+             f"marker missing (or not from {CAT.owner(m)}): {m!r}")
+    forbidden = CAT.forbidden("user")
     for line in text.splitlines():
         for m in forbidden:
             need(m not in line, f"forbidden line: {line!r}")
@@ -136,7 +135,7 @@ def main():
     with open(log, "w", encoding="utf-8") as f:
         f.write(text)
     fails = check(text, proc.returncode)
-    body = text[text.find("shell: ready"):] if "shell: ready" in text else text[-3000:]
+    body = text[text.find(READY):] if READY in text else text[-3000:]
     print(body)
     if fails:
         for f in fails:
