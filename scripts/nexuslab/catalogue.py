@@ -110,6 +110,17 @@ class Catalogue:
 
     # --- the rows the host side reacts to ------------------------------------
 
+    def has(self, key):
+        return key in self.keys
+
+    def usable(self, keys, say):
+        """The keys of `keys` this catalogue has; says which it lacks (a
+        peer then does not react to them, and the proof they start fails)."""
+        for k in keys:
+            if k not in self.keys:
+                say(f"harness: {self.path} has no `peer:{k}` row; not reacting to it")
+        return {k for k in keys if k in self.keys}
+
     def marker(self, key):
         """The marker of the row tagged `peer:<key>`."""
         try:

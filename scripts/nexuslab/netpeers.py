@@ -45,6 +45,7 @@ class NetPeers:
     def __init__(self, catalogue, log, deadline_s=60.0, sink=False):
         self.cat = catalogue
         self.log = log
+        self.keys = catalogue.usable(("net-tcp-listening", "net-udp-listening"), log)
         self.deadline = time.monotonic() + deadline_s
         self.results = {}
         self.threads = []
@@ -132,9 +133,9 @@ class NetPeers:
 
     def on_line(self, line):
         """Reacts to guest output (a `qemu.Line`, called for every UART line)."""
-        if self.cat.seen("net-tcp-listening", line.origin, line.text):
+        if "net-tcp-listening" in self.keys and self.cat.seen("net-tcp-listening", line.origin, line.text):
             self._spawn(self._tcp_client)
-        elif self.cat.seen("net-udp-listening", line.origin, line.text):
+        elif "net-udp-listening" in self.keys and self.cat.seen("net-udp-listening", line.origin, line.text):
             self._spawn(self._udp_client)
 
     def _tcp_client(self):

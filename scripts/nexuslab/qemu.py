@@ -18,8 +18,10 @@ again with fresh ports (bounded).
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+import traceback
 from collections import namedtuple
 
 from . import ROOT, ports
@@ -138,6 +140,7 @@ class Vm:
         self.tail = b""
         self.eof = False
         self.got_bytes = False
+        self.callback_failed = False
         self.cond = threading.Condition()
         self.on_line, self.on_bytes = on_line, on_bytes
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None
@@ -198,7 +201,13 @@ class Vm:
                 self.log.flush()
             self.cond.notify_all()
         if self.on_line:
-            self.on_line(rec)
+            try:
+                self.on_line(rec)
+            except Exception:  # noqa: BLE001 - a callback's bug must not stop the reader
+                if not self.callback_failed:
+                    self.callback_failed = True
+                    traceback.print_exc()
+                    print(f"{self.name}: on_line callback failed; reading goes on", file=sys.stderr)
         return rec
 
     def inject(self, text, origin="harness"):
