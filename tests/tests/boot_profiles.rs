@@ -71,48 +71,62 @@ fn services_read_the_slots_init_fills() {
         );
         i
     };
-    assert_eq!(
-        slot_of("smoke", "netstackd", "endpoint"),
-        nexus_slots::netstackd::ENDPOINT
-    );
-    assert_eq!(
-        slot_of("smoke", "netstackd", "net_mmio"),
-        nexus_slots::netstackd::NET_MMIO
-    );
-    assert_eq!(
-        slot_of("smoke", "netstackd", "init"),
-        nexus_slots::netstackd::INIT
-    );
-    assert_eq!(
-        slot_of("smoke", "dsoftbusd", "rng"),
-        nexus_slots::dsoftbusd::RNG
-    );
-    assert_eq!(
-        slot_of("smoke", "dsoftbus-restart", "init"),
-        nexus_slots::selftest_dsoftbus::INIT
-    );
-    assert_eq!(
-        slot_of("os2vm-b", "dsoftbusd", "net"),
-        nexus_slots::dsoftbusd::NET
-    );
-    assert_eq!(
-        slot_of("smoke", "selftest-client", "server"),
-        nexus_slots::selftest_client::SERVER
-    );
-    // One image in several roles: the checker and the doomed server find
-    // the `doomed` endpoint at the same slot.
-    assert_eq!(
-        slot_of("smoke", "kernel-check", "doomed"),
-        nexus_slots::selftest_kernel::DOOMED
-    );
-    assert_eq!(
-        slot_of("smoke", "doomed-server", "doomed"),
-        nexus_slots::selftest_kernel::DOOMED
-    );
-    assert_eq!(
-        slot_of("smoke", "syscall-fuzz", "server"),
-        nexus_slots::syscall_fuzz::SERVER
-    );
+    // (profile, service, grant) -> the constant the service reads. One image
+    // in several roles (the kernel checker and the doomed server) finds a
+    // grant at the same slot.
+    for (profile, svc, grant, want) in [
+        (
+            "smoke",
+            "netstackd",
+            "endpoint",
+            nexus_slots::netstackd::ENDPOINT,
+        ),
+        (
+            "smoke",
+            "netstackd",
+            "net_mmio",
+            nexus_slots::netstackd::NET_MMIO,
+        ),
+        ("smoke", "netstackd", "init", nexus_slots::netstackd::INIT),
+        ("smoke", "dsoftbusd", "rng", nexus_slots::dsoftbusd::RNG),
+        (
+            "smoke",
+            "dsoftbus-restart",
+            "init",
+            nexus_slots::selftest_dsoftbus::INIT,
+        ),
+        ("os2vm-b", "dsoftbusd", "net", nexus_slots::dsoftbusd::NET),
+        (
+            "smoke",
+            "selftest-client",
+            "server",
+            nexus_slots::selftest_client::SERVER,
+        ),
+        (
+            "smoke",
+            "kernel-check",
+            "doomed",
+            nexus_slots::selftest_kernel::DOOMED,
+        ),
+        (
+            "smoke",
+            "doomed-server",
+            "doomed",
+            nexus_slots::selftest_kernel::DOOMED,
+        ),
+        (
+            "smoke",
+            "syscall-fuzz",
+            "server",
+            nexus_slots::syscall_fuzz::SERVER,
+        ),
+    ] {
+        assert_eq!(
+            slot_of(profile, svc, grant),
+            want,
+            "{profile}/{svc}.{grant}"
+        );
+    }
 }
 
 #[test]

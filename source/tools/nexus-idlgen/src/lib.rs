@@ -284,6 +284,15 @@ fn camel(s: &str) -> String {
         .collect()
 }
 
+/// ` { a, b }` for a variant with fields `a, b`; empty for a unit variant.
+fn field_pattern(names: &[&str]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" {{ {} }}", names.join(", "))
+    }
+}
+
 fn doc(out: &mut String, indent: &str, text: &str) {
     for line in text.trim().lines() {
         let _ = writeln!(out, "{indent}/// {}", line.trim_end());
@@ -529,11 +538,7 @@ pub fn generate(i: &Interface) -> String {
         let _ = writeln!(o, "        fn encode(&self, w: &mut Writer<'_>) -> Result<(), WireError> {{\n            match self {{");
         for v in &e.variants {
             let names: Vec<&str> = v.fields.iter().map(|f| f.name.as_str()).collect();
-            let pat = if names.is_empty() {
-                String::new()
-            } else {
-                format!(" {{ {} }}", names.join(", "))
-            };
+            let pat = field_pattern(&names);
             let _ = writeln!(
                 o,
                 "                Self::{}{pat} => {{\n                    w.put(&[{}])?;",
@@ -634,11 +639,7 @@ pub fn generate(i: &Interface) -> String {
     for op in &i.ops {
         let v = camel(&op.name);
         let names: Vec<&str> = op.args.iter().map(|a| a.name.as_str()).collect();
-        let pat = if names.is_empty() {
-            String::new()
-        } else {
-            format!(" {{ {} }}", names.join(", "))
-        };
+        let pat = field_pattern(&names);
         let _ = writeln!(
             o,
             "                Self::{v}{pat} => {{\n                    op::{}.encode(&mut w)?;",
@@ -696,11 +697,7 @@ pub fn generate(i: &Interface) -> String {
     for op in &i.ops {
         let v = camel(&op.name);
         let names: Vec<&str> = op.args.iter().map(|a| a.name.as_str()).collect();
-        let pat = if names.is_empty() {
-            String::new()
-        } else {
-            format!(" {{ {} }}", names.join(", "))
-        };
+        let pat = field_pattern(&names);
         let call_args: String = names.iter().map(|n| format!(", {n}")).collect();
         let _ = writeln!(
             o,
