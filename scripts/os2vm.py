@@ -180,10 +180,10 @@ def main():
             b.stop()
             t_stop = time.monotonic() - t0
             # A must notice on its own: B's entry expires and the session closes.
-            missing = wait_markers("restart", [(a, "dsoftbusd: peer expired id=node-b", t_stop)],
+            missing = wait_markers("restart", [(a, "dsoftbusd: peer expired id=9680d22d9a912b3bef0e55bcc5ecb685", t_stop)],
                                    timeout, forbidden)
             if missing:
-                print("os2vm: FAIL phase=restart node=A missing: dsoftbusd: peer expired id=node-b")
+                print("os2vm: FAIL phase=restart node=A missing: dsoftbusd: peer expired id=9680d22d9a912b3bef0e55bcc5ecb685")
                 return 1
             print(f"  figure: A noticed B was gone after {a.first('dsoftbusd: peer expired', t_stop) - t_stop:.2f}s")
             b = Vm("B", "os2vm-b", "02:00:00:00:00:0b", pb, rb, log_dir, t0)

@@ -45,6 +45,7 @@ use nexus_net::{
 use crate::cache::{CacheConfig, PeerCache};
 use crate::driver::{drain_announces, send_announce, Connection, PendingSession};
 use crate::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory};
+use crate::identity::Escaped;
 use crate::mux::{
     Event, Mode, Mux, MuxConfig, MuxError, Priority, RefuseReason, ResetReason, StreamError,
     StreamId,
@@ -282,6 +283,8 @@ struct Pending {
 
 struct Live {
     serial: u64,
+    /// The address the session runs to (the peer's authenticated address).
+    addr: Ipv4Addr,
     up_ns: u64,
     initiated: bool,
     conn: Connection,
@@ -354,7 +357,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         me: LocalIdentity,
         cfg: DaemonConfig,
     ) -> Result<Self, StartError> {
-        p.log(format_args!("dsoftbusd: ready id={}", me.device_id()));
+        p.log(format_args!(
+            "dsoftbusd: ready id={} name={}",
+            me.device_id(),
+            Escaped(me.name())
+        ));
         let (udp, _) = net.udp_bind(cfg.discovery_port).map_err(StartError::Net)?;
         p.log(format_args!("dsoftbusd: discovery up (udp)"));
         let listener = match net.tcp_listen(cfg.session_port, 8) {
@@ -615,6 +622,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             .live(now)
             .map(|e| (String::from(e.device_id()), e.services().to_vec()))
             .collect();
+        // Peers with a session are pinned to their authenticated address: no announce can
+        // evict them or move them elsewhere (see the cache rules).
+        self.cache
+            .set_pins(self.live.iter().map(|l| (l.peer(), l.addr)));
         match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
             Ok(s) if s.received > 0 => self.hot = true,
             Ok(_) => {}
@@ -797,7 +808,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         self.back_off(id, now);
                     }
                     let who = p.dialled.unwrap_or(claimed);
+                    let who = Escaped(&who);
                     match e {
+                        AuthError::Identity(IdentityError::UnboundId) => self.p.log(format_args!(
+                            "dsoftbusd: identity refused claimed={} (id not derived from its key; no session)",
+                            who
+                        )),
                         AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
                             format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
                         ),
@@ -865,6 +881,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.next_serial += 1;
         self.live.push(Live {
             serial,
+            addr: p.from,
             up_ns: now,
             initiated,
             conn,
@@ -1077,7 +1094,9 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     let peer = String::from(l.peer());
                     self.p.log(format_args!(
                         "dsoftbusd: remote proxy denied svc={} peer={} ({:?})",
-                        service, peer, reason
+                        Escaped(&service),
+                        peer,
+                        reason
                     ));
                     return;
                 }

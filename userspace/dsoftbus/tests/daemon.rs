@@ -16,7 +16,7 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use common::{identity, Rng, MS, SEC};
+use common::{id_of, identity, Rng, MS, SEC};
 use dsoftbus::daemon::{BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef};
 use dsoftbus::driver::PendingSession;
 use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason};
@@ -195,6 +195,19 @@ fn three() -> World {
     w
 }
 
+/// The device id of a test node by name (ids derive from the seeded keys).
+fn nid(name: &str) -> String {
+    let seed = match name {
+        "node-a" => 1,
+        "node-b" => 2,
+        "node-c" => 3,
+        "flooder" => 7,
+        "ghost" => 9,
+        _ => panic!("unknown test node {name}"),
+    };
+    id_of(seed)
+}
+
 fn connected(w: &mut World, i: usize, peer: &str) -> bool {
     w.nodes[i].d().connected().any(|p| p == peer)
 }
@@ -216,9 +229,13 @@ fn three_nodes_discover_and_hold_one_session_per_pair() {
             .count();
         assert!(online >= 2);
     }
-    assert!(w.nodes[0].logged("dsoftbusd: peer discovered id=node-b"));
-    assert!(w.nodes[0].logged("dsoftbusd: auth ok peer=node-c"));
-    let nodeinfo = w.nodes[1].d().cache().get("node-a", w.sim.now()).cloned();
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer discovered id={}", nid("node-b"))));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: auth ok peer={}", nid("node-c"))));
+    let nodeinfo = w.nodes[1]
+        .d()
+        .cache()
+        .get(&nid("node-a"), w.sim.now())
+        .cloned();
     assert!(nodeinfo.unwrap().offers("nodeinfo"));
 }
 
@@ -243,8 +260,8 @@ fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (Stre
 #[test]
 fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
-    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
     w.nodes[0].d().send(s, b"?").unwrap();
     let mut out = vec![0u8; 512];
@@ -259,17 +276,23 @@ fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
         }
     });
     let text = got.unwrap();
-    assert!(text.starts_with("id=node-b addr=10.0.0.2 "), "{text}");
-    assert!(w.nodes[1].logged("dsoftbusd: remote proxy served svc=nodeinfo peer=node-a"));
+    assert!(
+        text.starts_with(&format!("id={} addr=10.0.0.2 ", nid("node-b"))),
+        "{text}"
+    );
+    assert!(w.nodes[1].logged(&format!(
+        "dsoftbusd: remote proxy served svc=nodeinfo peer={}",
+        nid("node-a")
+    )));
     // The server closed its side: end of stream.
     w.wait_for(SEC, "end of nodeinfo stream", |w| {
         w.nodes[0].d().recv(s, &mut [0u8; 8]) == Ok(0)
     });
     // Not published (samgrd) and published-but-not-allowed (secret).
-    let (s, ev) = open(&mut w, 0, "node-b", "samgrd", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "samgrd", Mode::Message);
     assert_eq!(ev, BusEvent::Refused(s, RefuseReason::NotPublished));
     w.nodes[1].d().publish("secret").unwrap();
-    let (s, ev) = open(&mut w, 0, "node-b", "secret", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "secret", Mode::Message);
     assert_eq!(ev, BusEvent::Refused(s, RefuseReason::Denied));
     assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::UnknownStream));
     // Unknown peer.
@@ -320,10 +343,10 @@ fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
 fn echo_service_carries_a_mebibyte_byte_for_byte() {
     let mut w = three();
     w.nodes[1].d().publish("echo").unwrap();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     let s = w.nodes[0]
         .d()
-        .open("node-b", "echo", Mode::Bytes, Priority::Bulk)
+        .open(&nid("node-b"), "echo", Mode::Bytes, Priority::Bulk)
         .unwrap();
     let total = 1 << 20;
     let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
@@ -369,9 +392,9 @@ fn echo_service_carries_a_mebibyte_byte_for_byte() {
 fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back() {
     let mut w = three();
     w.nodes[1].d().publish("echo").unwrap();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(SEC);
-    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
     // Stop node b entirely: no announces, no reads, no FIN (a VM that went away).
     w.nodes[1].running = false;
@@ -380,7 +403,7 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
         w.nodes[0]
             .events
             .iter()
-            .any(|e| *e == BusEvent::PeerOffline("node-b".into()))
+            .any(|e| *e == BusEvent::PeerOffline(nid("node-b")))
     });
     let took = w.sim.now() - stopped;
     let l = Limits::default();
@@ -390,11 +413,11 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
     );
     assert!(w.nodes[0].events.contains(&BusEvent::PeerGone(s)));
     assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::PeerGone));
-    assert!(w.nodes[0].logged("dsoftbusd: peer expired id=node-b"));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer expired id={}", nid("node-b"))));
     assert_eq!(
         w.nodes[0]
             .d()
-            .open("node-b", "echo", Mode::Message, Priority::Interactive),
+            .open(&nid("node-b"), "echo", Mode::Message, Priority::Interactive),
         Err(BusError::UnknownPeer)
     );
     // b restarts: a fresh daemon with the same identity, same node.
@@ -418,9 +441,9 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
     );
     w.nodes[1].logs = logs;
     w.nodes[1].running = true;
-    w.wait_for(5 * SEC, "reconnect", |w| connected(w, 0, "node-b"));
-    assert!(w.nodes[0].logged("dsoftbusd: peer reconnected id=node-b"));
-    let (s2, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    w.wait_for(5 * SEC, "reconnect", |w| connected(w, 0, &nid("node-b")));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer reconnected id={}", nid("node-b"))));
+    let (s2, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s2));
     assert_ne!(s2.session, s.session);
 }
@@ -428,11 +451,11 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
 #[test]
 fn keepalive_holds_an_idle_session() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(2 * SEC);
     let ups = w.nodes[0].d().stats().sessions_up;
     w.run_for(20 * SEC);
-    assert!(connected(&mut w, 0, "node-b"));
+    assert!(connected(&mut w, 0, &nid("node-b")));
     assert_eq!(w.nodes[0].d().stats().sessions_up, ups, "session flapped");
     assert!(!w.nodes[0].logged("session closed"));
 }
@@ -456,16 +479,20 @@ fn dials_to_a_peer_without_listener_back_off_exponentially() {
             dsoftbus::driver::broadcast_announce(&mut gnet, gudp, DISCOVERY_PORT, &a).unwrap();
             next_announce = now + 500 * MS;
         }
-        if let Some((at, fails)) = w.nodes[0].d().redial_state("ghost") {
+        if let Some((at, fails)) = w.nodes[0].d().redial_state(&nid("ghost")) {
             if seen.last().map(|x: &(u64, u32)| x.1) != Some(fails) {
                 seen.push((at - now, fails));
             }
         }
         false
     });
-    // The first entry is the deferral ("ghost" < "node-a": it should dial first).
-    assert_eq!(seen[0], (Limits::default().defer_ns, 0));
-    let seen = &seen[1..];
+    // The larger device id defers its first dial (the smaller one should dial first).
+    let seen = if nid("ghost") < nid("node-a") {
+        assert_eq!(seen[0], (Limits::default().defer_ns, 0));
+        &seen[1..]
+    } else {
+        &seen[..]
+    };
     assert!(seen.len() >= 4, "{seen:?}");
     for pair in seen.windows(2) {
         assert!(pair[1].1 == pair[0].1 + 1);
@@ -480,7 +507,7 @@ fn dials_to_a_peer_without_listener_back_off_exponentially() {
 #[test]
 fn netstackd_restart_drops_sessions_and_recovers() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     let id = w.nodes[0].id;
     w.sim.restart_node(id);
     w.wait_for(5 * SEC, "reopen", |w| {
@@ -488,9 +515,9 @@ fn netstackd_restart_drops_sessions_and_recovers() {
     });
     assert_eq!(w.nodes[0].d().stats().net_restarts, 1);
     w.wait_for(8 * SEC, "reconnect after restart", |w| {
-        connected(w, 0, "node-b") && connected(w, 0, "node-c")
+        connected(w, 0, &nid("node-b")) && connected(w, 0, &nid("node-c"))
     });
-    let (s, ev) = open(&mut w, 0, "node-c", "nodeinfo", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-c"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
 }
 
@@ -575,14 +602,14 @@ fn a_peer_that_floods_and_never_reads_costs_only_its_own_session() {
     let end = w.sim.now() + 4 * SEC;
     w.run_until(end, |w| flood(w));
     assert!(
-        connected(&mut w, 0, "flooder"),
+        connected(&mut w, 0, &nid("flooder")),
         "flooder never got its session"
     );
-    assert!(connected(&mut w, 0, "node-b"));
+    assert!(connected(&mut w, 0, &nid("node-b")));
     // While the flood goes on, node-a keeps serving node-b: 20 echo round trips.
     let s = w.nodes[0]
         .d()
-        .open("node-b", "echo", Mode::Message, Priority::Interactive)
+        .open(&nid("node-b"), "echo", Mode::Message, Priority::Interactive)
         .unwrap();
     let mut served = Vec::new();
     let mut rtts = Vec::new();
@@ -645,7 +672,7 @@ fn unknown_peers_cannot_take_every_slot() {
     // A real peer appears meanwhile: node-a dials it and gets a session.
     w.add("node-b", [10, 0, 0, 2], 2);
     w.wait_for(3 * SEC, "session despite the attack", |w| {
-        connected(w, 0, "node-b")
+        connected(w, 0, &nid("node-b"))
     });
     // The stalled connections are dropped at the handshake deadline.
     w.run_for(limits.handshake_ns + SEC);
@@ -658,7 +685,7 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
     let mut w = World::new();
     w.add("node-a", [10, 0, 0, 1], 1);
     w.add("node-b", [10, 0, 0, 2], 2);
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(100 * MS);
     // udp + listener + one session.
     let set = w.nodes[0].d().wait_set();
@@ -669,7 +696,12 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
     let until = w.nodes[0].d().poll().max(t0 + SEC);
     let s = w.nodes[1]
         .d()
-        .open("node-a", "nodeinfo", Mode::Message, Priority::Interactive)
+        .open(
+            &nid("node-a"),
+            "nodeinfo",
+            Mode::Message,
+            Priority::Interactive,
+        )
         .unwrap();
     w.nodes[1].d().poll();
     w.nodes[0].d().wait(until);
