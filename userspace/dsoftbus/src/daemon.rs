@@ -84,6 +84,9 @@ pub trait Platform {
 pub struct Limits {
     /// Live sessions.
     pub max_sessions: usize,
+    /// Live sessions with peers at one IPv4 address (so one host, whatever ids it
+    /// generates, cannot hold every session slot).
+    pub max_sessions_per_addr: usize,
     /// Handshakes in progress (both directions).
     pub max_pending: usize,
     /// Of those, inbound ones (not yet authenticated peers).
@@ -111,6 +114,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_sessions: 8,
+            max_sessions_per_addr: 4,
             max_pending: 6,
             max_inbound_pending: 3,
             handshake_ns: 5_000_000_000,
@@ -248,6 +252,9 @@ pub struct DaemonStats {
     pub handshakes_failed: u64,
     /// Inbound connections closed at once because no inbound slot was free.
     pub inbound_refused: u64,
+    /// Authenticated sessions closed because their address had
+    /// [`Limits::max_sessions_per_addr`] sessions already.
+    pub per_addr_refused: u64,
     /// Duplicate sessions closed by the one-session-per-pair rule.
     pub duplicates_closed: u64,
     /// Passes that stopped reading or writing a session because of its budget.
@@ -717,6 +724,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let Some(entry) = self.cache.get(id, now).cloned() else {
             return;
         };
+        if self.live.iter().filter(|l| l.addr == entry.addr()).count()
+            >= self.cfg.limits.max_sessions_per_addr
+        {
+            return;
+        }
         let Some(eph) = self.p.ephemeral() else {
             self.p
                 .log(format_args!("dsoftbusd: no entropy; not dialling {}", id));
@@ -867,6 +879,17 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             self.drop_session(j, "duplicate");
         }
         if self.live.len() >= self.cfg.limits.max_sessions {
+            let _ = self.net.close(conn.stream());
+            return;
+        }
+        if self.live.iter().filter(|l| l.addr == p.from).count()
+            >= self.cfg.limits.max_sessions_per_addr
+        {
+            self.stats.per_addr_refused += 1;
+            self.p.log(format_args!(
+                "dsoftbusd: session closed peer={} (per-address limit)",
+                id
+            ));
             let _ = self.net.close(conn.stream());
             return;
         }

@@ -20,7 +20,9 @@ use common::{id_of, identity, Rng, MS, SEC};
 use dsoftbus::daemon::{BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef};
 use dsoftbus::driver::PendingSession;
 use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason};
-use dsoftbus::{PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT};
+use dsoftbus::{
+    Announce, AuthError, LocalIdentity, PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT,
+};
 use nexus_net::fake::{NodeId, SimNet, SimTransport};
 use nexus_net::{Ipv4Addr, NetClient, SocketAddrV4};
 
@@ -713,4 +715,395 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
         matches!(ev, Some(BusEvent::Accepted(x)) if x == s),
         "{ev:?}"
     );
+}
+
+// ------------------------------------------------- link attacks (issue 13), real daemons
+
+const EVIL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 66);
+
+/// An attacker on the link: its own node, a discovery socket, raw announces.
+struct Attacker {
+    node: NodeId,
+    net: NetClient<SimTransport>,
+    udp: nexus_net::UdpSocket,
+}
+
+impl Attacker {
+    fn new(w: &mut World, client: u64) -> Self {
+        let node = w.sim.add_node(EVIL);
+        let mut net = w.sim.client(node, client);
+        let (udp, _) = net.udp_bind(DISCOVERY_PORT).unwrap();
+        Attacker { node, net, udp }
+    }
+
+    fn broadcast(&mut self, a: &Announce<'_>) {
+        let _ = dsoftbus::driver::broadcast_announce(&mut self.net, self.udp, DISCOVERY_PORT, a);
+    }
+}
+
+/// The entry a node would hold for `who` (a daemon of this world) at `addr`.
+fn entry_of(who: &LocalIdentity, addr: [u8; 4]) -> PeerEntry {
+    let a = who.announce(1, PORT, &[]).unwrap();
+    PeerEntry::from_announce(&a, Ipv4Addr::from(addr), 0)
+}
+
+/// (a) 16 fresh ids flood both caches, then node-b's id is announced with the attacker's
+/// key, and the attacker dials both nodes claiming the other's id. Before ids were bound
+/// to keys this made the attacker "node-b" in both directions; now the announce is dropped,
+/// both claims are refused, and the a-b session never flaps.
+#[test]
+fn attack_flood_then_takeover_of_an_id_fails() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let (a_id, b_id) = (nid("node-a"), nid("node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &b_id));
+    w.run_for(SEC);
+    let ups = (
+        w.nodes[0].d().stats().sessions_up,
+        w.nodes[1].d().stats().sessions_up,
+    );
+    let mut evil = Attacker::new(&mut w, 1);
+    let keys = identity("evil", 66).keys().clone();
+    let as_b = LocalIdentity::claiming(&b_id, keys.clone()).unwrap();
+    let as_a = LocalIdentity::claiming(&a_id, keys.clone()).unwrap();
+    let fresh: Vec<LocalIdentity> = (0..16).map(|k| identity("fresh", 1000 + k)).collect();
+    let (mut dial_a, mut dial_b) = (w.sim.client(evil.node, 2), w.sim.client(evil.node, 3));
+    let mut hs_a = Some(
+        PendingSession::connect(
+            &mut dial_a,
+            &entry_of(&identity("node-a", 1), [10, 0, 0, 1]),
+            &as_b,
+            [1; 32],
+            w.sim.now() + 2 * SEC,
+        )
+        .unwrap(),
+    );
+    let mut hs_b = Some(
+        PendingSession::connect(
+            &mut dial_b,
+            &entry_of(&identity("node-b", 2), [10, 0, 0, 2]),
+            &as_a,
+            [2; 32],
+            w.sim.now() + 2 * SEC,
+        )
+        .unwrap(),
+    );
+    let (mut out_a, mut out_b) = (None, None);
+    let mut next = 0;
+    let mut flapped = false;
+    let end = w.sim.now() + 5 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            // The per-source rate limit drops most of each burst; the claims go first.
+            evil.broadcast(&as_b.announce(u32::MAX, PORT, &["echo"]).unwrap());
+            evil.broadcast(&as_a.announce(u32::MAX, PORT, &["echo"]).unwrap());
+            for f in &fresh {
+                evil.broadcast(&f.announce(1, PORT, &[]).unwrap());
+            }
+            next = now + 100 * MS;
+        }
+        for (hs, net, out) in [
+            (&mut hs_a, &mut dial_a, &mut out_a),
+            (&mut hs_b, &mut dial_b, &mut out_b),
+        ] {
+            if let Some(h) = hs.as_mut() {
+                match h.step(net, now, &dsoftbus::NoDirectory) {
+                    Ok(None) => {}
+                    r => {
+                        *out = Some(r.map(|_| ()));
+                        *hs = None;
+                    }
+                }
+            }
+        }
+        flapped |= !connected(w, 0, &b_id) || !connected(w, 1, &a_id);
+        false
+    });
+    assert_eq!(out_a, Some(Err(AuthError::Rejected)), "a refused 'node-b'");
+    assert_eq!(out_b, Some(Err(AuthError::Rejected)), "b refused 'node-a'");
+    assert!(!flapped, "the a-b session was interrupted");
+    let claimed_b = format!("dsoftbusd: identity refused claimed={b_id}");
+    assert!(w.nodes[0].logged(&claimed_b));
+    for i in 0..2 {
+        let st = w.nodes[i].d().cache().stats();
+        assert!(
+            st.unbound > 0,
+            "node {i}: the takeover announce was dropped"
+        );
+        assert!(st.rate_limited > 0, "node {i}: the flood was rate limited");
+    }
+    let e = w.nodes[0].d().cache().get(&b_id, w.sim.now()).unwrap();
+    assert_eq!(e.static_key(), &identity("node-b", 2).public_key());
+    assert_eq!(e.addr(), Ipv4Addr::new(10, 0, 0, 2));
+    assert_eq!(
+        (
+            w.nodes[0].d().stats().sessions_up,
+            w.nodes[1].d().stats().sessions_up
+        ),
+        ups,
+        "no new session came up"
+    );
+}
+
+/// (b) The attacker announces first: it replays node-b's own announce from its address
+/// (and claims the id with its own key) before node-b exists. Once node-b appears, a still
+/// gets its session with the real node-b while the attacker keeps replaying.
+#[test]
+fn attack_announcing_first_does_not_win_the_id() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let b_id = nid("node-b");
+    let real_b = identity("node-b", 2);
+    let liar = LocalIdentity::claiming(&b_id, identity("evil", 66).keys().clone()).unwrap();
+    let mut evil = Attacker::new(&mut w, 1);
+    let mut next = 0;
+    let mut attack = move |w: &mut World| {
+        let now = w.sim.now();
+        if now >= next {
+            evil.broadcast(&real_b.announce(1, PORT, &["nodeinfo"]).unwrap());
+            evil.broadcast(&liar.announce(u32::MAX, PORT, &[]).unwrap());
+            next = now + 100 * MS;
+        }
+    };
+    let end = w.sim.now() + 2 * SEC;
+    w.run_until(end, |w| {
+        attack(w);
+        false
+    });
+    assert!(!connected(&mut w, 0, &b_id));
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let end = w.sim.now() + 10 * SEC;
+    let got = w.run_until(end, |w| {
+        attack(w);
+        connected(w, 0, &b_id)
+    });
+    assert!(got, "a never reached the real node-b");
+    let e = w.nodes[0].d().cache().get(&b_id, w.sim.now()).unwrap();
+    assert_eq!(
+        e.addr(),
+        Ipv4Addr::new(10, 0, 0, 2),
+        "pinned to the session"
+    );
+    // From now on the replays are refused outright.
+    let before = w.nodes[0].d().cache().stats().pinned;
+    let end = w.sim.now() + 2 * SEC;
+    w.run_until(end, |w| {
+        attack(w);
+        false
+    });
+    assert!(w.nodes[0].d().cache().stats().pinned > before);
+    assert!(connected(&mut w, 0, &b_id));
+}
+
+/// (c) node-b's announce re-sent with `seq = u32::MAX` from another address while a holds a
+/// session with b: dials are not redirected, b's real announces keep its entry alive (it
+/// never expires although its sequence number is "older"), the session never drops.
+#[test]
+fn attack_resequenced_replay_neither_redirects_nor_locks_out() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let b_id = nid("node-b");
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &b_id));
+    w.run_for(SEC);
+    let ups = w.nodes[0].d().stats().sessions_up;
+    let real_b = identity("node-b", 2);
+    let mut evil = Attacker::new(&mut w, 1);
+    let mut next = 0;
+    let mut lost = false;
+    let end = w.sim.now() + 12 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            for seq in [u32::MAX, 2, 1] {
+                evil.broadcast(&real_b.announce(seq, PORT, &[]).unwrap());
+            }
+            next = now + 200 * MS;
+        }
+        let e = w.nodes[0].d().cache().get(&b_id, now).cloned();
+        lost |= e.is_none_or(|e| e.addr() != Ipv4Addr::new(10, 0, 0, 2));
+        false
+    });
+    assert!(!lost, "b's entry expired or moved during the replay");
+    assert!(connected(&mut w, 0, &b_id));
+    assert_eq!(w.nodes[0].d().stats().sessions_up, ups);
+    assert!(w.nodes[0].d().cache().stats().pinned > 0);
+    assert!(!w.nodes[0].logged("session closed"));
+}
+
+/// (e) Control characters from the network never reach a log line: an announce whose id
+/// carries a newline and a forged marker is dropped, and an authenticated peer's OPEN for
+/// a service named like that is logged escaped.
+#[test]
+fn attack_control_characters_never_reach_the_console() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let forged = "x\nSELFTEST: dsoftbus ping ok\r\x1b[2K";
+    let me = identity("evil", 66);
+    let liar = LocalIdentity::claiming(forged, me.keys().clone()).unwrap();
+    let mut evil = Attacker::new(&mut w, 1);
+    let (listener, _) = evil.net.tcp_listen(PORT, 4).unwrap();
+    let dir_entry = entry_of(&identity("node-a", 1), [10, 0, 0, 1]);
+    struct Dir(PeerEntry);
+    impl dsoftbus::PeerDirectory for Dir {
+        fn static_key(&self, id: &str) -> Option<[u8; 32]> {
+            (id == self.0.device_id()).then(|| *self.0.static_key())
+        }
+    }
+    let dir = Dir(dir_entry);
+    let mut hs: Option<PendingSession> = None;
+    let mut conn: Option<dsoftbus::Connection> = None;
+    let mut sent_open = false;
+    let mut next = 0;
+    let end = w.sim.now() + 4 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            evil.broadcast(&liar.announce(1, PORT, &[forged]).unwrap());
+            // Our real, bound id, so node-a dials us.
+            evil.broadcast(&me.announce(1, PORT, &[]).unwrap());
+            next = now + 200 * MS;
+        }
+        if hs.is_none() && conn.is_none() {
+            if let Ok((s, _)) = evil.net.tcp_accept(listener) {
+                hs = Some(PendingSession::accepted(s, &me, [0x42; 32], now + 2 * SEC));
+            }
+        }
+        if let Some(h) = hs.as_mut() {
+            match h.step(&mut evil.net, now, &dir) {
+                Ok(Some(c)) => {
+                    conn = Some(c);
+                    hs = None;
+                }
+                Ok(None) => {}
+                Err(_) => hs = None,
+            }
+        }
+        if let (Some(c), false) = (conn.as_mut(), sent_open) {
+            // OPEN stream 2 (we are the responder: even ids), message mode, the forged name.
+            let mut open = vec![0x01, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0];
+            open.push(forged.len() as u8);
+            open.extend_from_slice(forged.as_bytes());
+            let mut buf = vec![0u8; dsoftbus::MAX_WIRE_FRAME];
+            let n = c
+                .session_mut()
+                .seal(&Record::Data(&open), &mut buf)
+                .unwrap();
+            evil.net.tcp_write(c.stream(), &buf[..n]).unwrap();
+            sent_open = true;
+        }
+        false
+    });
+    assert!(sent_open, "node-a never opened a session with the attacker");
+    assert!(w.nodes[0].d().cache().stats().unbound > 0);
+    let logs = w.nodes[0].logs.borrow();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("remote proxy denied svc=x\\x0aSELFTEST")),
+        "{logs:#?}"
+    );
+    for l in logs.iter() {
+        assert!(
+            !l.chars().any(|c| c.is_control()),
+            "control character logged: {l:?}"
+        );
+    }
+}
+
+/// (d) One host announces 8 self-made (properly bound) identities and serves every session
+/// node-a dials: it gets at most `MAX_PER_SOURCE` cache entries and
+/// `max_sessions_per_addr` sessions, so node-b still gets its session.
+#[test]
+fn attack_self_made_ids_cannot_hold_every_session_slot() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let mut evil = Attacker::new(&mut w, 1);
+    let a_entry = entry_of(&identity("node-a", 1), [10, 0, 0, 1]);
+    struct Dir(PeerEntry);
+    impl dsoftbus::PeerDirectory for Dir {
+        fn static_key(&self, id: &str) -> Option<[u8; 32]> {
+            (id == self.0.device_id()).then(|| *self.0.static_key())
+        }
+    }
+    let dir = Dir(a_entry);
+    struct Sybil {
+        me: LocalIdentity,
+        port: u16,
+        listener: nexus_net::TcpListener,
+        hs: Option<PendingSession>,
+        conn: Option<dsoftbus::Connection>,
+    }
+    let mut sybils: Vec<Sybil> = (0..8u16)
+        .map(|k| {
+            let port = PORT + 1 + k;
+            let (listener, _) = evil.net.tcp_listen(port, 2).unwrap();
+            Sybil {
+                me: identity("sybil", 500 + u64::from(k)),
+                port,
+                listener,
+                hs: None,
+                conn: None,
+            }
+        })
+        .collect();
+    let mut next = 0;
+    let mut sybil_step = move |w: &mut World| {
+        let now = w.sim.now();
+        for s in sybils.iter_mut() {
+            if now >= next {
+                evil.broadcast(&s.me.announce(1, s.port, &[]).unwrap());
+            }
+            if s.hs.is_none() && s.conn.is_none() {
+                if let Ok((st, _)) = evil.net.tcp_accept(s.listener) {
+                    s.hs = Some(PendingSession::accepted(st, &s.me, [7; 32], now + 2 * SEC));
+                }
+            }
+            if let Some(h) = s.hs.as_mut() {
+                match h.step(&mut evil.net, now, &dir) {
+                    Ok(Some(c)) => {
+                        s.conn = Some(c);
+                        s.hs = None;
+                    }
+                    Ok(None) => {}
+                    Err(_) => s.hs = None,
+                }
+            }
+            // Keep the session alive: answer nothing, but read what arrives.
+            if let Some(c) = s.conn.as_mut() {
+                let mut buf = [0u8; 4096];
+                let _ = evil.net.tcp_read(c.stream(), &mut buf);
+            }
+        }
+        if now >= next {
+            next = now + 500 * MS;
+        }
+    };
+    let end = w.sim.now() + 3 * SEC;
+    w.run_until(end, |w| {
+        sybil_step(w);
+        false
+    });
+    let from_evil = w.nodes[0]
+        .d()
+        .cache()
+        .live(w.sim.now())
+        .filter(|e| e.addr() == EVIL)
+        .count();
+    assert!(from_evil <= dsoftbus::cache::MAX_PER_SOURCE, "{from_evil}");
+    let sessions = w.nodes[0].d().sessions();
+    assert!(
+        sessions >= 1 && sessions <= Limits::default().max_sessions_per_addr,
+        "{sessions}"
+    );
+    // The real peer still gets a session.
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let b_id = nid("node-b");
+    let end = w.sim.now() + 5 * SEC;
+    let got = w.run_until(end, |w| {
+        sybil_step(w);
+        connected(w, 0, &b_id)
+    });
+    assert!(got, "node-b found no free slot");
 }
