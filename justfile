@@ -41,16 +41,29 @@ test-host:
 test-os:
     bash scripts/qemu-test.sh --profile smoke
 
+# The smoke on a kernel built with arithmetic overflow checks (an overflow
+# anywhere in the kernel panics, and a panic fails the run).
+test-os-overflow:
+    KERNEL_OVERFLOW_CHECKS=1 bash scripts/build.sh
+    QEMU_MEM=64M RUN_UNTIL_MARKER=1 NO_BUILD=1 python3 scripts/harness.py --profile smoke --kernel build/neuron-overflow.elf
+
+# The smoke with the long syscall-fuzzer run (2,000,000 iterations, seed
+# mixed with boot time and printed); see docs/reliability.md.
+fuzz-os:
+    NEXUS_BOOTARGS=nexus.fuzzlong=1 QEMU_MEM=64M RUN_UNTIL_MARKER=1 RUN_TIMEOUT=600 bash scripts/qemu-test.sh --profile smoke
+
 # Single-VM smoke of the bring-up (lite) path: its own image and profile.
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
-# DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the piped shell script (test-shell), the lite smoke, the
-# two-VM runs (plain, capture, lossy) and the storage crash test.
+# DSoftBus gates and the network proofs against host peers), the smoke again
+# on a kernel with overflow checks, the harness's own negative check, the
+# piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
+# capture, lossy) and the storage crash test.
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
+    just test-os-overflow
     bash scripts/harness-selftest.sh
     python3 scripts/shell-test.py
     # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`.
@@ -124,5 +137,6 @@ lint:
     just check-docs
     cargo clippy --workspace --all-targets -- -D warnings
     bash scripts/lint-riscv.sh
+    bash scripts/check-kernel-layers.sh
     just check-deps
     cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net -p nexus-kv

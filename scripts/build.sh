@@ -55,3 +55,12 @@ NEXUS_BOOT_IMAGE="$PWD/build/boot$suffix.img" cargo build --release --target "$t
     --target-dir "$CARGO_TARGET_DIR/kernel$suffix"
 cp "$CARGO_TARGET_DIR/kernel$suffix/$target/release/neuron" "build/neuron$suffix.elf"
 echo "build: build/neuron$suffix.elf ($(stat -c %s "build/neuron$suffix.elf") bytes, path $path)"
+
+# KERNEL_OVERFLOW_CHECKS=1: also a kernel built with arithmetic overflow
+# checks (an overflow panics, and a panic fails the smoke), same image.
+if [ "${KERNEL_OVERFLOW_CHECKS:-0}" = 1 ]; then
+    CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true NEXUS_BOOT_IMAGE="$PWD/build/boot$suffix.img" \
+        cargo build --release --target "$target" -p neuron --target-dir "$CARGO_TARGET_DIR/kernel-overflow$suffix"
+    cp "$CARGO_TARGET_DIR/kernel-overflow$suffix/$target/release/neuron" "build/neuron-overflow$suffix.elf"
+    echo "build: build/neuron-overflow$suffix.elf (overflow checks on)"
+fi

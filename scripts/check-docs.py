@@ -11,11 +11,16 @@
    profiles/*.toml, and docs/interfaces.md what `nexus-manifest interfaces`
    generates from the IDL files.
 4. The README's recipe table names exactly the recipes of `just --summary`.
+5. No Python script under scripts/ spells a catalogued marker in a string
+   literal (docstrings aside), except the markers the harness emits itself
+   (emitter `harness`): a script that reacts to a guest's marker looks it
+   up by its `peer:<key>` row (scripts/nexuslab/catalogue.py).
 
 Exit status 0 when all hold; 1 otherwise, naming each item that drifted.
 `--catalogue FILE` checks another marker catalogue (the self-test uses it).
 """
 import argparse
+import ast
 import os
 import re
 import subprocess
@@ -104,6 +109,50 @@ def check_markers(catalogue):
     return [f"marker `{m}` (docs/markers.md) is printed nowhere in the code" for m in missing]
 
 
+def script_literals():
+    """(path, line, text) of every string literal of the Python scripts,
+    docstrings left out (they describe; they are never matched)."""
+    out = []
+    for dirpath, dirnames, files in os.walk(os.path.join(ROOT, "scripts")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            tree = ast.parse(open(path, encoding="utf-8").read(), path)
+            docs = set()
+            for node in ast.walk(tree):
+                body = getattr(node, "body", None)
+                if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                        and isinstance(body[0].value, ast.Constant):
+                    docs.add(id(body[0].value))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and id(node) not in docs:
+                    out.append((os.path.relpath(path, ROOT), node.lineno, node.value))
+    return out
+
+
+def check_script_literals(catalogue):
+    rows = []
+    with open(catalogue, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^\|\s*`([^`]+)`\s*\|[^|]*\|\s*([A-Za-z0-9_.-]*)", line)
+            if m:
+                rows.append((m.group(1), m.group(2)))
+    own = [m for m, owner in rows if owner == "harness"]
+    guest = sorted({m for m, owner in rows if owner != "harness"})
+    errs = []
+    for path, line, text in script_literals():
+        if any(m in text for m in own):
+            continue
+        for m in guest:
+            if m in text:
+                errs.append(f"{path}:{line}: string literal spells the catalogued marker `{m}` "
+                            f"(react to it through its `peer:<key>` row instead)")
+    return errs
+
+
 def check_abi():
     src = open(os.path.join(ROOT, "source/libs/nexus-abi/src/lib.rs"), encoding="utf-8").read()
     body = src[src.index("pub enum Sysno {"):]
@@ -160,13 +209,14 @@ def check_recipes():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--catalogue", default=os.path.join(ROOT, "docs", "markers.md"))
-    ap.add_argument("--only", choices=["markers", "abi", "generated", "recipes"])
+    ap.add_argument("--only", choices=["markers", "abi", "generated", "recipes", "scripts"])
     args = ap.parse_args()
     checks = {
         "markers": lambda: check_markers(args.catalogue),
         "abi": check_abi,
         "generated": check_generated,
         "recipes": check_recipes,
+        "scripts": lambda: check_script_literals(args.catalogue),
     }
     errs = []
     for name, fn in checks.items():
@@ -177,7 +227,8 @@ def main():
     if errs:
         print(f"check-docs: FAIL ({len(errs)} item(s))")
         return 1
-    print("check-docs: ok (markers, syscall table, generated docs, recipe table)")
+    print("check-docs: ok (markers, syscall table, generated docs, recipe table, "
+          "no marker spelt in a script)")
     return 0
 
 

@@ -30,4 +30,17 @@ out=$(python3 scripts/check-docs.py --only markers --catalogue "$tmp" 2>&1) && {
     echo "harness-selftest: FAIL: check-docs passed with a marker missing from the code"; exit 1; }
 grep -q "marker \`SELFTEST: dma va""nished\` (docs/markers.md) is printed nowhere" <<<"$out" || {
     echo "harness-selftest: FAIL: check-docs did not name the marker"; echo "$out"; exit 1; }
-echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code)"
+# check-docs fails, naming file and marker, when a script spells a guest's
+# marker instead of looking it up by its `peer:` key (the marker is spelt in
+# two pieces here so that this script does not contain it either).
+probe=scripts/nexuslab/_probe_literal.py
+trap 'rm -f "$tmp" "$probe"' EXIT
+echo 'WAIT = "echod: listen ud''p/7"' > "$probe"
+out=$(python3 scripts/check-docs.py --only scripts 2>&1) && {
+    echo "harness-selftest: FAIL: check-docs passed with a marker spelt in a script"; exit 1; }
+grep -q "_probe_literal.py:1: string literal spells the catalogued marker \`echod: listen ud""p/7\`" <<<"$out" || {
+    echo "harness-selftest: FAIL: check-docs did not name the spelt marker"; echo "$out"; exit 1; }
+rm -f "$probe"
+# The library's own checks: port conflicts retried and bounded, peer keys, restrict=on.
+PYTHONPATH=scripts python3 -m nexuslab.selftest
+echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code and one spelt in a script; library checks)"

@@ -3,6 +3,10 @@
 through piped standard input (scripts/run.sh), and checks each command's
 output and the marker catalogue's `required:user` / `forbidden:user` rows.
 
+Console lines carry the kernel's `[<program>] ` tags (docs/abi.md, Console):
+a marker counts only from the task docs/markers.md names as its emitter, and
+the commands' output is read with the tags taken off.
+
 Bounded: RUN_TIMEOUT (default 120 s) ends QEMU if it has not powered off.
 Prints `shell-test: PASS` or the failures and the log; exit 0 / 1.
 """
@@ -13,10 +17,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CATALOGUE, load_catalogue, required_for  # noqa: E402
+from nexuslab import ROOT  # noqa: E402
+from nexuslab.catalogue import Catalogue, split_origin  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROMPT = "neuron> "
+CAT = Catalogue()
+PROMPT = CAT.marker("shell-prompt")
+READY = CAT.marker("shell-ready")
 SCRIPT = [
     "help",
     "ifconfig",
@@ -58,15 +64,18 @@ def check(text, rc):
         if not cond:
             fails.append(what)
 
-    rows = load_catalogue(CATALOGUE)
-    for m in required_for(rows, "user", []):
-        need(m in text, f"marker missing: {m!r}")
-    forbidden = [m for m, when in rows if "forbidden" in when or "forbidden:user" in when]
+    tagged = [split_origin(line) for line in text.split("\n")]
+    for m in CAT.required("user"):
+        need(any(CAT.counts(m, o, t) for o, t in tagged),
+             f"marker missing (or not from {CAT.owner(m)}): {m!r}")
+    forbidden = CAT.forbidden("user")
     for line in text.splitlines():
         for m in forbidden:
             need(m not in line, f"forbidden line: {line!r}")
     need(rc == 0, f"QEMU exit status {rc} (0 = the guest powered off)")
 
+    # The shell's output without the tags (kernel and other tasks' lines stay).
+    text = "\n".join(t for _, t in tagged)
     s = sections(text)
     for cmd in SCRIPT:
         if cmd.isprintable():
@@ -126,7 +135,7 @@ def main():
     with open(log, "w", encoding="utf-8") as f:
         f.write(text)
     fails = check(text, proc.returncode)
-    body = text[text.find("shell: ready"):] if "shell: ready" in text else text[-3000:]
+    body = text[text.find(READY):] if READY in text else text[-3000:]
     print(body)
     if fails:
         for f in fails:

@@ -20,75 +20,65 @@ default 60).
 import os
 import random
 import re
-import selectors
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, CATALOGUE, load_catalogue, qemu_command, fresh_disk  # noqa: E402
+from nexuslab import ROOT, qemu  # noqa: E402
+from nexuslab.catalogue import Catalogue, fields  # noqa: E402
 
+CAT = Catalogue()
 KERNEL = os.path.join(ROOT, "build", "neuron.elf")
 DISK = os.path.join(ROOT, "build", "storage-crash.img")
-COMMITTED = re.compile(r"selftest-storage: committed (\d+)")
-READBACK = re.compile(r"selftest-storage: readback last=(\d+) checked=(\d+) bad=(\d+)")
-EMPTY = "selftest-storage: readback empty"
-FORMATTED = ("storaged: blank disk, formatted", "reformatted pages=")
-ISOLATION = ("SELFTEST: storage namespace isolation ok", "SELFTEST: storage foreign key refused ok")
+# What storaged and the writer print, by their catalogue keys (docs/markers.md).
+REFORMATS = ("storage-formatted", "storage-reformat-garbage", "storage-reformat-truncated",
+             "storage-reformat-corrupt")
+ISOLATION = ("storage-isolation", "storage-foreign-refused")
+
+
+def committed(rec):
+    """The value of a `peer:storage-committed` line, or None."""
+    rest = CAT.after("storage-committed", rec.origin, rec.text)
+    m = re.match(r"\s*(\d+)", rest) if rest is not None else None
+    return int(m.group(1)) if m else None
+
+
+def readback(rec):
+    """`empty`, (last, checked, bad), or None: the writer's readback line."""
+    rest = CAT.after("storage-readback", rec.origin, rec.text)
+    if rest is None:
+        return None
+    if rest.split()[:1] == ["empty"]:
+        return "empty"
+    f = fields(rest)
+    try:
+        return int(f["last"]), int(f["checked"]), int(f["bad"])
+    except (KeyError, ValueError):
+        return None
 
 
 class Boot:
-    """One QEMU run on the disk; lines are read until `stop(line)` or the timeout."""
+    """One QEMU run on the disk (nexuslab's Vm: its reader thread keeps the
+    lines; `kill()` is SIGKILL by the PID it started, and a line cut by the
+    kill is dropped, never parsed)."""
 
-    def __init__(self, log, n):
-        cmd = qemu_command(KERNEL, "storage", False, ["-netdev", "user,id=n0,restrict=on"],
-                           "", DISK)
-        self.log = log
+    def __init__(self, log_path, n):
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"=== boot {n} ===\n")
+        cmd = qemu.command(KERNEL, "storage", qemu.UserNet(), disk=DISK)
         self.n = n
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
-        self.pending = b""
-        self.lines = []
+        self.vm = qemu.Vm(f"boot {n}", cmd, log_path=log_path)
 
     def read(self, until, stop):
-        """Reads lines until monotonic time `until` or `stop(line)` is true."""
-        while True:
-            left = until - time.monotonic()
-            if left <= 0:
-                return False
-            if not self.sel.select(timeout=min(left, 0.1)):
-                if self.proc.poll() is not None:
-                    return False
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                return False
-            if self.take(chunk, stop):
-                return True
-
-    def take(self, chunk, stop=lambda _l: False):
-        self.pending += chunk
-        *complete, self.pending = self.pending.split(b"\n")
-        hit = False
-        for raw in complete:
-            line = raw.decode("utf-8", "replace").rstrip("\r")
-            self.lines.append(line)
-            self.log.write(f"[boot {self.n}] {line}\n")
-            hit = hit or stop(line)
-        return hit
+        """Waits until monotonic time `until` or a line with `stop(line)` true."""
+        return self.vm.wait_line(stop, max(0.0, until - time.monotonic())) is not None
 
     def kill(self):
-        """SIGKILL this QEMU (by its PID), then keep the complete lines it
-        printed before; a line cut by the kill is dropped, never parsed."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        rest = self.proc.stdout.read()
-        if rest:
-            self.take(rest)
-        self.proc.stdout.close()
+        self.vm.kill()
+
+    @property
+    def lines(self):
+        return self.vm.lines
 
 
 def main():
@@ -103,103 +93,99 @@ def main():
         print(f"storage-crash: {KERNEL} missing (run scripts/build.sh)", file=sys.stderr)
         return 2
     rng = random.Random(seed)
-    forbidden = [m for m, when in load_catalogue(CATALOGUE) if "forbidden" in when]
-    fresh_disk(DISK, kib)
+    forbidden = CAT.forbidden()
+    qemu.fresh_disk(DISK, kib)
     log_dir = os.path.join(ROOT, "build", "logs")
     os.makedirs(log_dir, exist_ok=True)
     log_path = os.path.join(log_dir, "storage-crash.log")
     print(f"storage-crash: seed={seed} cycles={cycles} disk={os.path.relpath(DISK, ROOT)} "
           f"({kib} KiB) log={os.path.relpath(log_path, ROOT)}")
 
-    committed = None   # highest value any boot reported committed
+    top = None   # highest value any boot reported committed
     lost = 0
     kills = 0
     failures = []
     isolation_boots = 0
-    with open(log_path, "w", encoding="utf-8") as log:
-        for n in range(cycles + 1):
-            final = n == cycles
-            boot = Boot(log, n)
-            deadline = time.monotonic() + boot_timeout
-            # Mostly kill while values are being committed; one boot in five
-            # is killed at a random moment right after storaged is ready
-            # (during the readback, the isolation exchange or the first puts).
-            early = not final and rng.random() < 0.2
-            if early:
-                ok = boot.read(deadline, lambda l: "storaged: ready" in l)
-            else:
-                ok = boot.read(deadline, lambda l: COMMITTED.search(l) is not None)
-            if not ok:
-                boot.kill()
-                failures.append(f"boot {n}: no {'storaged: ready' if early else 'commit'} "
-                                f"within {boot_timeout:.0f}s")
-                break
-            if not final:
-                boot.read(time.monotonic() + rng.uniform(0.0, 0.25 if early else 2.0),
-                          lambda _l: False)
+    open(log_path, "w").close()
+    for n in range(cycles + 1):
+        final = n == cycles
+        boot = Boot(log_path, n)
+        deadline = time.monotonic() + boot_timeout
+        # Mostly kill while values are being committed; one boot in five
+        # is killed at a random moment right after storaged is ready
+        # (during the readback, the isolation exchange or the first puts).
+        early = not final and rng.random() < 0.2
+        if early:
+            ok = boot.read(deadline, lambda r: CAT.seen("storage-ready", r.origin, r.text))
+        else:
+            ok = boot.read(deadline, lambda r: committed(r) is not None)
+        if not ok:
             boot.kill()
-            if not final:
-                kills += 1
-            # Judge what this boot printed.
-            boot_max = None
-            readback = None
-            for line in boot.lines:
-                if any(f in line for f in forbidden):
-                    failures.append(f"boot {n}: {line}")
-                if any(f in line for f in FORMATTED) and committed is not None:
-                    failures.append(f"boot {n}: store reformatted after commits: {line}")
-                m = READBACK.search(line)
-                if m:
-                    readback = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
-                elif EMPTY in line:
-                    readback = "empty"
-                m = COMMITTED.search(line)
-                if m:
-                    boot_max = int(m.group(1))
-            if all(any(i in line for line in boot.lines) for i in ISOLATION):
-                isolation_boots += 1
-            if readback == "empty":
-                if committed is not None:
-                    lost += committed + 1
-                    failures.append(f"boot {n}: readback empty after {committed} was committed")
-            elif readback is not None:
-                last, checked, bad = readback
-                if committed is not None and last < committed:
-                    lost += committed - last
-                    failures.append(f"boot {n}: readback last={last} < committed {committed}")
-                lost += bad
-                want = min(last + 1, 127)
-                if checked != want:
-                    failures.append(f"boot {n}: readback checked {checked} values, expected {want}")
-            elif committed is not None and not early:
-                failures.append(f"boot {n}: no readback line")
-            if boot_max is not None:
-                committed = boot_max if committed is None else max(committed, boot_max)
-            print(f"storage-crash: boot {n}: readback={readback} committed_max={committed}"
-                  f"{' (killed early)' if early else ''}")
-            if final and readback is None:
-                failures.append(f"boot {n}: the final boot read nothing back")
-        # A garbage image and a truncated store: reported and reformatted.
-        if not failures:
-            for name, damage, want in (
-                ("garbage", lambda b: rng.randbytes(len(b)), "storaged: disk holds no store"),
-                ("truncated", lambda b: b[:len(b) // 2], "storaged: disk truncated"),
-            ):
-                with open(DISK, "rb") as f:
-                    img = f.read()
-                with open(DISK, "wb") as f:
-                    f.write(damage(img))
-                boot = Boot(log, name)
-                ok = boot.read(time.monotonic() + boot_timeout, lambda l: EMPTY in l)
-                boot.kill()
-                seen = any(want in l for l in boot.lines) and any(
-                    "storaged: ready" in l for l in boot.lines)
-                bad = [l for l in boot.lines if any(f in l for f in forbidden)]
-                if ok and seen and not bad:
-                    print(f"storage: {name} image reported and reformatted ok")
-                else:
-                    failures.append(f"{name} image: reformat line seen={seen} empty readback={ok} "
-                                    f"forbidden={bad[:3]}")
+            failures.append(f"boot {n}: no {CAT.marker('storage-ready') if early else 'commit'} "
+                            f"within {boot_timeout:.0f}s")
+            break
+        if not final:
+            boot.read(time.monotonic() + rng.uniform(0.0, 0.25 if early else 2.0),
+                      lambda _r: False)
+        boot.kill()
+        if not final:
+            kills += 1
+        # Judge what this boot printed.
+        boot_max = None
+        rb = None
+        for rec in boot.lines:
+            if any(f in rec.raw for f in forbidden):
+                failures.append(f"boot {n}: {rec.raw}")
+            if any(CAT.seen(k, rec.origin, rec.text) for k in REFORMATS) and top is not None:
+                failures.append(f"boot {n}: store reformatted after commits: {rec.raw}")
+            rb = readback(rec) or rb
+            c = committed(rec)
+            if c is not None:
+                boot_max = c
+        if all(any(CAT.seen(k, r.origin, r.text) for r in boot.lines) for k in ISOLATION):
+            isolation_boots += 1
+        if rb == "empty":
+            if top is not None:
+                lost += top + 1
+                failures.append(f"boot {n}: readback empty after {top} was committed")
+        elif rb is not None:
+            last, checked, bad = rb
+            if top is not None and last < top:
+                lost += top - last
+                failures.append(f"boot {n}: readback last={last} < committed {top}")
+            lost += bad
+            want = min(last + 1, 127)
+            if checked != want:
+                failures.append(f"boot {n}: readback checked {checked} values, expected {want}")
+        elif top is not None and not early:
+            failures.append(f"boot {n}: no readback line")
+        if boot_max is not None:
+            top = boot_max if top is None else max(top, boot_max)
+        print(f"storage-crash: boot {n}: readback={rb} committed_max={top}"
+              f"{' (killed early)' if early else ''}")
+        if final and rb is None:
+            failures.append(f"boot {n}: the final boot read nothing back")
+    # A garbage image and a truncated store: reported and reformatted.
+    if not failures:
+        for name, damage, want in (
+            ("garbage", lambda b: rng.randbytes(len(b)), "storage-reformat-garbage"),
+            ("truncated", lambda b: b[:len(b) // 2], "storage-reformat-truncated"),
+        ):
+            with open(DISK, "rb") as f:
+                img = f.read()
+            with open(DISK, "wb") as f:
+                f.write(damage(img))
+            boot = Boot(log_path, name)
+            ok = boot.read(time.monotonic() + boot_timeout, lambda r: readback(r) == "empty")
+            boot.kill()
+            seen = any(CAT.seen(want, r.origin, r.text) for r in boot.lines) and any(
+                CAT.seen("storage-ready", r.origin, r.text) for r in boot.lines)
+            bad = [r.raw for r in boot.lines if any(f in r.raw for f in forbidden)]
+            if ok and seen and not bad:
+                print(f"storage: {name} image reported and reformatted ok")
+            else:
+                failures.append(f"{name} image: reformat line seen={seen} empty readback={ok} "
+                                f"forbidden={bad[:3]}")
     if isolation_boots == 0:
         failures.append("the namespace isolation markers never appeared")
     print(f"storage-crash: {isolation_boots} boot(s) passed the namespace isolation exchange")

@@ -99,6 +99,20 @@ fn services_read_the_slots_init_fills() {
         slot_of("smoke", "selftest-client", "server"),
         nexus_slots::selftest_client::SERVER
     );
+    // One image in several roles: the checker and the doomed server find
+    // the `doomed` endpoint at the same slot.
+    assert_eq!(
+        slot_of("smoke", "kernel-check", "doomed"),
+        nexus_slots::selftest_kernel::DOOMED
+    );
+    assert_eq!(
+        slot_of("smoke", "doomed-server", "doomed"),
+        nexus_slots::selftest_kernel::DOOMED
+    );
+    assert_eq!(
+        slot_of("smoke", "syscall-fuzz", "server"),
+        nexus_slots::syscall_fuzz::SERVER
+    );
 }
 
 #[test]
@@ -113,6 +127,7 @@ fn every_argument_decodes_as_its_service_decodes_it() {
                 let ok = match s.image {
                     "netstackd" => args::NetstackdArgs::decode(&mut r).is_ok(),
                     "dsoftbusd" => args::DsoftbusdArgs::decode(&mut r).is_ok(),
+                    "syscall-fuzz" => args::SyscallFuzzArgs::decode(&mut r).is_ok(),
                     _ => args::ModeArgs::decode(&mut r).is_ok(),
                 };
                 assert!(

@@ -1,8 +1,12 @@
 //! bus-selftest: applications that use DSoftBus only through the `bus` interface of
-//! dsoftbusd (no sockets, no keys). Two-VM harness roles:
+//! dsoftbusd (no sockets, no keys). Roles:
 //!
-//! * mode 0, `bus-echo` (B): publishes `echo`; echoes every message of the stream it
-//!   accepted until the opener closes, then takes the next.
+//! * mode 0, `bus-echo` (B of the two-VM harness, and the smoke): publishes `echo`;
+//!   echoes every message of the stream it accepted until the opener closes, then
+//!   takes the next.
+//! * mode 4, `bus-local` (smoke): opens `echo` of `bus-echo` on its own device (a
+//!   local stream, no session) and checks one round trip
+//!   (`SELFTEST: bus local echo ok`).
 //! * mode 2, `bus-sink` (B): publishes `sink` and `slow`. A `sink` stream is read to
 //!   its end and checked byte for byte (`SELFTEST: bus stream ok bytes=N`), and the
 //!   verdict goes back on the stream. A `slow` stream is accepted and never read; after
@@ -10,10 +14,10 @@
 //!   (`SELFTEST: bus backpressure receiver ok`).
 //! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
 //!   connection to port 9100 through the sockets facade and answers the count.
-//! * mode 1, `bus-client` (A): a local echo with `bus-echo` on its own device, the
-//!   remote proxy (`nodeinfo`), refusal, echo, interactive latency unloaded and while a
-//!   16 MiB stream runs, the bulk figure, backpressure against `slow`, then the offline
-//!   event and peer-gone when B stops, and a new stream when B is back.
+//! * mode 1, `bus-client` (A of the two-VM harness): the remote proxy (`nodeinfo`),
+//!   refusal, echo, interactive latency unloaded and while a 16 MiB stream runs, the
+//!   bulk figure, backpressure against `slow`, then the offline event and peer-gone
+//!   when B stops, and a new stream when B is back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -237,10 +241,9 @@ mod app {
         None
     }
 
-    fn client() -> Result<(), &'static str> {
-        // Subscribe first.
-        let _ = bus(sys::now_ns()).next_peer_event(0);
-        // Local: `echo` of the bus-echo application on this device (peer "").
+    /// Local: `echo` of the bus-echo application on this device (peer ""), through
+    /// dsoftbusd but on no session.
+    fn local_echo() -> Result<(), &'static str> {
         let end = sys::now_ns() + 10 * SEC;
         let h = loop {
             let dl = sys::now_ns() + 2 * SEC;
@@ -254,7 +257,13 @@ mod app {
         let _ = bus(sys::now_ns()).close(h);
         let _ = bus(sys::now_ns()).recv(h, 100, sys::now_ns() + SEC);
         println!("SELFTEST: bus local echo ok rtt_us={}", r);
-        // Then a peer that offers echo.
+        Ok(())
+    }
+
+    fn client() -> Result<(), &'static str> {
+        // Subscribe first.
+        let _ = bus(sys::now_ns()).next_peer_event(0);
+        // A peer that offers echo.
         let end = sys::now_ns() + 30 * SEC;
         let (peer, peer_addr): (heapless::String<64>, [u8; 4]) = loop {
             if sys::now_ns() > end {
@@ -475,6 +484,13 @@ mod app {
                 println!("tcp-sink: stopped: {:?}", r);
                 1
             }
+            4 => match local_echo() {
+                Ok(()) => 0,
+                Err(why) => {
+                    println!("SELFTEST: FAIL bus local: {}", why);
+                    1
+                }
+            },
             _ => match client() {
                 Ok(()) => 0,
                 Err(why) => {

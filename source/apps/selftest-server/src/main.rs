@@ -15,8 +15,13 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod server {
-    use nexus_abi::{CapKind, MSG_MAX};
+    use nexus_abi::{CapKind, CAP_SLOTS, MSG_MAX};
     use nexus_rt::sys;
+
+    /// The slot offered for a capability a client transfers (op `2`): the
+    /// last one, above every slot the manifests grant (those count up from
+    /// 1); it is emptied again before the next receive.
+    const ACCEPT: u32 = CAP_SLOTS as u32 - 1;
 
     pub fn main(_arg: u64) -> i32 {
         let ep = nexus_slots::selftest_server::ENDPOINT;
@@ -25,14 +30,16 @@ mod server {
         let mut token = 0;
         let mut out_len = 0;
         loop {
-            let m = match sys::ipc_reply_recv(ep, token, &out[..out_len], &mut buf, 0) {
-                Ok(m) => m,
-                Err(_) => {
-                    token = 0;
-                    out_len = 0;
-                    continue;
-                }
-            };
+            let accept = Some(ACCEPT);
+            let m =
+                match sys::ipc_reply_recv_accept(ep, token, &out[..out_len], &mut buf, accept, 0) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        token = 0;
+                        out_len = 0;
+                        continue;
+                    }
+                };
             token = m.token;
             let msg = &buf[..m.len];
             out_len = match msg.first() {
@@ -63,13 +70,15 @@ mod server {
                     8
                 }
                 _ => {
-                    if let Some(slot) = m.cap {
-                        let _ = sys::cap_drop(slot);
-                    }
                     out[0] = 0xff;
                     1
                 }
             };
+            // Whatever came with the message, the offered slot is empty
+            // again for the next one.
+            if let Some(slot) = m.cap {
+                let _ = sys::cap_drop(slot);
+            }
         }
     }
 }

@@ -279,6 +279,10 @@ mod init {
         let mut reply = [0u8; api::REPLY_MAX];
         let mut token = 0;
         let mut reply_len = 0;
+        // Receive errors are caused by clients (e.g. a reply buffer too
+        // small): only the first few are printed, so a misbehaving client
+        // cannot make init flood the console.
+        let mut recv_errors = 0u32;
         loop {
             // Restarts that are due.
             let now = sys::now_ns();
@@ -310,7 +314,12 @@ mod init {
                     continue;
                 }
                 Err(e) => {
-                    println!("init: receive failed: {}", e);
+                    recv_errors = recv_errors.saturating_add(1);
+                    if recv_errors <= 3 {
+                        println!("init: receive failed: {}", e);
+                    } else if recv_errors == 4 {
+                        println!("init: further receive errors not printed");
+                    }
                     token = 0;
                     reply_len = 0;
                     continue;

@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod bootimg;
 pub mod caps;
 pub mod console;
+pub mod dma;
 pub mod elfload;
 pub mod frames;
 pub mod ipc;

@@ -1,9 +1,15 @@
 //! Kernel console on the 16550 UART found in the device tree.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 static UART: AtomicUsize = AtomicUsize::new(0);
+/// Who wrote the current console line (a task id; [`KERNEL`] = the kernel).
+static OWNER: AtomicU64 = AtomicU64::new(KERNEL);
+/// Whether the console is at the start of a line.
+static LINE_START: AtomicBool = AtomicBool::new(true);
+/// [`OWNER`] of the kernel's own lines.
+const KERNEL: u64 = u64::MAX;
 
 /// Uses the UART at `base` (identity-mapped MMIO); 0 falls back to SBI.
 pub fn init(base: usize) {
@@ -24,6 +30,30 @@ pub fn putb(b: u8) {
     unsafe {
         while core::ptr::read_volatile((base + 5) as *const u8) & 0x20 == 0 {}
         core::ptr::write_volatile(base as *mut u8, b);
+    }
+}
+
+/// Starts a line for `owner` unless the current line is already its own:
+/// a line never mixes bytes of two writers.
+fn claim_line(owner: u64) -> bool {
+    let start = LINE_START.load(Ordering::Relaxed);
+    if !start && OWNER.load(Ordering::Relaxed) != owner {
+        putb(b'\r');
+        putb(b'\n');
+        LINE_START.store(true, Ordering::Relaxed);
+        return true;
+    }
+    start
+}
+
+fn put_logical(b: u8) {
+    if b == b'\n' {
+        putb(b'\r');
+        putb(b'\n');
+        LINE_START.store(true, Ordering::Relaxed);
+    } else {
+        putb(b);
+        LINE_START.store(false, Ordering::Relaxed);
     }
 }
 
@@ -59,13 +89,40 @@ pub fn getb() -> Option<u8> {
     }
 }
 
-/// Writes bytes, translating `\n` to `\r\n`.
+/// Kernel output (`kprintln!`): untagged lines, translating `\n` to `\r\n`.
+/// Kernel lines start with `neuron:`; task lines never start with anything
+/// but their tag, so the two cannot be confused.
 pub fn write_bytes(s: &[u8]) {
     for &b in s {
-        if b == b'\n' {
-            putb(b'\r');
+        claim_line(KERNEL);
+        OWNER.store(KERNEL, Ordering::Relaxed);
+        put_logical(b);
+    }
+}
+
+/// A task's output: every line it starts is prefixed `[<name>] ` (the boot
+/// image program name, from the kernel), and only printable ASCII, tab and
+/// newline pass (other bytes become `?`), so a task cannot end a line early
+/// (`\r`, other line breaks) or forge another task's tag. A `terminal`
+/// writer (the holder of the console-input capability: the shell, which
+/// edits the line a person types) may also send backspace (0x08) and
+/// escape (0x1b, for cursor sequences); neither ends a line.
+pub fn write_task(name: &str, id: u64, s: &[u8], terminal: bool) {
+    for &b in s {
+        if claim_line(id) {
+            OWNER.store(id, Ordering::Relaxed);
+            putb(b'[');
+            name.bytes().for_each(putb);
+            putb(b']');
+            putb(b' ');
+            LINE_START.store(false, Ordering::Relaxed);
         }
-        putb(b);
+        let b = match b {
+            b'\n' | b'\t' | 0x20..=0x7e => b,
+            0x08 | 0x1b if terminal => b,
+            _ => b'?',
+        };
+        put_logical(b);
     }
 }
 

@@ -24,6 +24,9 @@ pub struct BootInfo {
     pub dtb: (u64, u64),
     /// 16550 UART base (0 = none).
     pub uart: usize,
+    /// SiFive test finisher base (0 = none): how a panic exits QEMU with
+    /// a failure status.
+    pub finisher: usize,
     /// The UART's PLIC interrupt (0 = none).
     pub uart_irq: u32,
     /// PLIC base (0 = none).
@@ -53,6 +56,7 @@ pub fn parse(pa: usize) -> BootInfo {
         ram: (0, 0),
         dtb: (pa as u64, pa as u64 + fdt.total_size() as u64),
         uart: 0,
+        finisher: 0,
         uart_irq: 0,
         plic: 0,
         timebase: 10_000_000,
@@ -72,6 +76,11 @@ pub fn parse(pa: usize) -> BootInfo {
         let n = args.len().min(BOOTARGS_MAX);
         info.bootargs[..n].copy_from_slice(&args.as_bytes()[..n]);
         info.bootargs_len = n;
+    }
+    if let Some(t) = fdt.find_compatible(&["sifive,test0", "sifive,test1"]) {
+        if let Some(r) = t.reg().and_then(|mut r| r.next()) {
+            info.finisher = r.starting_address as usize;
+        }
     }
     if let Some(u) = fdt.find_compatible(&["ns16550a", "ns16550"]) {
         if let Some(r) = u.reg().and_then(|mut r| r.next()) {

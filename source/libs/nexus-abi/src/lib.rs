@@ -53,6 +53,36 @@ pub mod layout {
     pub const PAGE: u64 = 4096;
 }
 
+/// Buffer-capacity arguments (`IpcRecv`/`IpcReplyRecv` `a2`, `IpcCall` `a4`)
+/// carry in bits 32..48 the slot offered for a transferred capability, plus
+/// one (0 = no capability accepted). A capability crosses IPC only into a
+/// slot its receiver offered and left empty; otherwise the transfer fails
+/// with `NoSlots` for the side that sent it.
+pub const ACCEPT_SHIFT: u32 = 32;
+
+/// Encodes a buffer capacity and an offered capability slot.
+pub const fn with_accept(cap: usize, slot: Option<u32>) -> u64 {
+    let a = match slot {
+        Some(s) => s as u64 + 1,
+        None => 0,
+    };
+    (cap as u64 & 0xffff_ffff) | a << ACCEPT_SHIFT
+}
+
+/// Decodes [`with_accept`]: `(capacity, offered slot)`; `None` when bits
+/// above 48 are set or the slot is out of range.
+pub fn split_accept(v: u64) -> Option<(usize, Option<u32>)> {
+    if v >> 48 != 0 {
+        return None;
+    }
+    let cap = (v & 0xffff_ffff) as usize;
+    match (v >> ACCEPT_SHIFT) as u32 {
+        0 => Some((cap, None)),
+        a if (a as usize) <= CAP_SLOTS => Some((cap, Some(a - 1))),
+        _ => None,
+    }
+}
+
 /// Syscall numbers (`a7`).
 #[repr(u64)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -422,6 +452,19 @@ pub fn cause_name(scause: u64) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn accept_slot_roundtrips_and_rejects_garbage() {
+        use super::*;
+        assert_eq!(split_accept(with_accept(8192, None)), Some((8192, None)));
+        assert_eq!(
+            split_accept(with_accept(64, Some(31))),
+            Some((64, Some(31)))
+        );
+        assert_eq!(split_accept(with_accept(64, Some(0))), Some((64, Some(0))));
+        assert_eq!(split_accept(33 << ACCEPT_SHIFT), None);
+        assert_eq!(split_accept(u64::MAX), None);
+    }
+
     use super::*;
 
     #[test]

@@ -31,11 +31,15 @@ pub const CAP_SLOTS: u32 = 32;
 pub const NAME_MAX: usize = 24;
 
 /// Devices a profile can grant, by name: virtio id and the only images that
-/// may drive it. Granting a device to anything else is refused.
+/// may drive it. Granting a device to anything else is refused. `none` is
+/// a virtio-mmio transport with no device behind it (id 0): harmless to
+/// map, and granted only to the kernel-hardening test (its `MmioMap` reuse
+/// proof).
 pub const DEVICES: &[(&str, u32, &[&str])] = &[
     ("net", 1, &["netstackd", "virtionetd-lite"]),
     ("blk", 2, &["storaged"]),
     ("rng", 4, &["rngd"]),
+    ("none", 0, &["selftest-kernel"]),
 ];
 
 /// The only images that may read console input (`{ console = true }`): what
@@ -274,30 +278,49 @@ fn camel(s: &str) -> String {
         .collect()
 }
 
-/// Loads and checks every `*.toml` of `profiles_dir` against the argument
-/// structs of `args_idl` (`idl/args.toml`).
+/// Loads and checks every profile against the argument structs of
+/// `args_idl` (`idl/args.toml`): user profiles are `profiles_dir/*.toml`,
+/// test profiles `profiles_dir/test/*.toml`, so the two stay visibly apart.
 pub fn load(profiles_dir: &Path, args_idl: &Path) -> Result<System, String> {
     let args = nexus_idlgen::load(args_idl)?;
-    let mut files: Vec<_> = std::fs::read_dir(profiles_dir)
-        .map_err(|e| format!("{}: {e}", profiles_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
     let mut parsed = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let m: ManifestFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        if m.name != stem {
-            return Err(format!(
-                "{}: profile `{}` must live in profiles/{}.toml",
-                f.display(),
-                m.name,
-                m.name
-            ));
+    for (dir, kind) in [
+        (profiles_dir.to_path_buf(), Kind::User),
+        (profiles_dir.join("test"), Kind::Test),
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in &files {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let m: ManifestFile =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if m.name != stem {
+                return Err(format!(
+                    "{}: profile `{}` must live in a file named {}.toml",
+                    f.display(),
+                    m.name,
+                    m.name
+                ));
+            }
+            if m.kind != kind {
+                return Err(format!(
+                    "{}: a {} profile belongs in {}",
+                    f.display(),
+                    if m.kind == Kind::User { "user" } else { "test" },
+                    if m.kind == Kind::User {
+                        "profiles/"
+                    } else {
+                        "profiles/test/"
+                    }
+                ));
+            }
+            parsed.push(m);
         }
-        parsed.push(m);
     }
     resolve(parsed, &args)
 }
@@ -928,6 +951,10 @@ fn describe(k: &GrantKind) -> String {
         }
         GrantKind::Send { ep, transfer, .. } => {
             format!("SEND{} on `{ep}`", if *transfer { "+GRANT" } else { "" })
+        }
+        GrantKind::Device { id: 0, .. } => {
+            "an empty virtio-mmio transport (device id 0, no device behind it): MMIO, MAP right"
+                .into()
         }
         GrantKind::Device { name, id } => {
             format!("the virtio-{name} device (id {id}): MMIO + interrupt, MAP right")

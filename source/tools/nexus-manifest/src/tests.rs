@@ -68,6 +68,41 @@ grants.dev = { device = "net" }
 }
 
 #[test]
+fn the_empty_transport_goes_only_to_the_kernel_test() {
+    let sys = one(r#"
+[[service]]
+name = "kernel-check"
+image = "selftest-kernel"
+grants.mmio = { device = "none" }
+"#)
+    .unwrap();
+    let g = &sys.profiles[0].services[0].grants[0];
+    assert_eq!(
+        g.kind,
+        GrantKind::Device {
+            name: "none".into(),
+            id: 0
+        }
+    );
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(
+        tables.contains("Grant::Device { device_id: 0, slot: 1 }"),
+        "{tables}"
+    );
+    for image in ["selftest-client", "netstackd", "shell"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"x\"\nimage = \"{image}\"\ngrants.mmio = {{ device = \"none\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("service x")
+                && e.contains("only be granted to its driver (selftest-kernel)"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn badge_zero_and_duplicate_badges_are_refused() {
     let e = one(&format!(
         "{NETSTACKD}[[service]]\nname = \"c\"\nimage = \"bench-net\"\ngrants.net = {{ client = \"net\", badge = 0 }}\n"
@@ -315,4 +350,23 @@ fn the_user_profile_is_what_a_person_boots() {
         }
     }
     assert!(programs(&sys, NetPath::Canonical).contains(&"shell".to_string()));
+}
+
+#[test]
+fn test_profiles_live_apart_from_user_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let args = root.join("source/libs/nexus-interfaces/idl/args.toml");
+    let dir = std::env::temp_dir().join(format!("nexus-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("test")).unwrap();
+    let text = "name = \"t\"\nkind = \"test\"\npaths = [\"canonical\"]\ndoc = \"d\"\n[[service]]\nname = \"s\"\nimage = \"selftest-fault\"\n";
+    std::fs::write(dir.join("t.toml"), text).unwrap();
+    let e = load(&dir, &args).unwrap_err();
+    assert!(
+        e.contains("a test profile belongs in profiles/test/"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.join("t.toml")).unwrap();
+    std::fs::write(dir.join("test/t.toml"), text).unwrap();
+    assert_eq!(load(&dir, &args).unwrap().profiles.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,32 +13,34 @@ import socket
 import threading
 import time
 
+from . import ports
+
 
 class LossyRelay:
     def __init__(self, seed, drop, dup, corrupt, reorder):
         self.rng = random.Random(seed)
         self.rates = dict(drop=drop, dup=dup, corrupt=corrupt, reorder=reorder)
         self.stats = dict(frames=0, dropped=0, duplicated=0, corrupted=0, reordered=0)
-        self.a = self._sock()
-        self.b = self._sock()
+        # Held sockets: the relay's ports cannot be taken by anyone else.
+        self.a = ports.held_udp()
+        self.b = ports.held_udp()
         self.a_peer = None  # (host, port) of VM A's local socket
         self.b_peer = None
         self.held = {}
         self.stop = threading.Event()
-
-    @staticmethod
-    def _sock():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        return s
+        self.thread = None
 
     def ports(self):
-        return self.a.getsockname()[1], self.b.getsockname()[1]
+        return ports.port_of(self.a), ports.port_of(self.b)
 
     def start(self, a_local, b_local):
-        self.a_peer = ("127.0.0.1", a_local)
-        self.b_peer = ("127.0.0.1", b_local)
-        threading.Thread(target=self._run, daemon=True).start()
+        """Forwards between the VMs' local ends (called again with new ports
+        when a VM's start was retried)."""
+        self.a_peer = (ports.LOOPBACK, a_local)
+        self.b_peer = (ports.LOOPBACK, b_local)
+        if not self.thread:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
 
     def _forward(self, out_sock, dest, frame, key):
         self.stats["frames"] += 1

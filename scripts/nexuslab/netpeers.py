@@ -7,15 +7,19 @@ through the explicit forwards built here:
 * `guestfwd=tcp:10.0.2.100:7-tcp:127.0.0.1:<echo>`: a TCP echo server
   (QEMU connects its guestfwd chardev once, at start-up, so it must listen
   before QEMU starts and serves that one connection);
-* `hostfwd=tcp:127.0.0.1:<t>-:8080`: when the guest prints
-  `SELFTEST: net tcp listening`, connect, send `NXHELLO <nonce>\\n`, expect
+* `hostfwd=tcp:127.0.0.1:<t>-:8080`: when selftest-net prints the
+  catalogue's `peer:net-tcp-listening` marker, connect, send `NXHELLO <nonce>\\n`, expect
   `NXECHO <nonce>\\n`, send `NXBYE\\n`;
 * UDP: QEMU's guestfwd is TCP-only and `restrict=on` drops every guest
   datagram except DHCP and TFTP. So the guest's UDP round trip is a TFTP
   read from QEMU's built-in server (`tftp=<dir>`, a temporary directory
   holding `nexus-net-proof.txt` = this run's nonce), and the host-to-guest
   direction is `NXPING <nonce>` sent to `hostfwd=udp:127.0.0.1:<u>-:5555`
-  once the guest prints `SELFTEST: net udp listening`.
+  once the guest prints the `peer:net-udp-listening` marker.
+
+The echo and sink listeners are held sockets (`ports.held_tcp_listener`);
+the hostfwd ports are bound by QEMU, so `net()` proposes fresh ones on every
+call and `qemu.boot` retries when one was taken.
 
 See docs/harness.md.
 """
@@ -26,32 +30,28 @@ import tempfile
 import threading
 import time
 
+from . import ports
+from .qemu import UserNet
+
 GUEST_TCP_PORT = 8080
 GUEST_UDP_PORT = 5555
 ECHO_GUEST_ADDR = "10.0.2.100:7"
 SINK_GUEST_ADDR = "10.0.2.101:9"
 
 
-def _free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class NetPeers:
-    """Starts the host peers; `netdev()` gives the QEMU -netdev value."""
+    """Starts the host peers; `net()` gives the VM's network."""
 
-    def __init__(self, log, deadline_s=60.0, sink=False):
+    def __init__(self, catalogue, log, deadline_s=60.0, sink=False):
+        self.cat = catalogue
         self.log = log
+        self.keys = catalogue.usable(("net-tcp-listening", "net-udp-listening"), log)
         self.deadline = time.monotonic() + deadline_s
         self.results = {}
         self.threads = []
-        self.echo = self._listen()
-        self.sink = self._listen() if sink else None
-        self.tcp_port = _free_port(socket.SOCK_STREAM)
-        self.udp_port = _free_port(socket.SOCK_DGRAM)
+        self.echo = ports.held_tcp_listener()
+        self.sink = ports.held_tcp_listener() if sink else None
+        self.tcp_port = self.udp_port = None
         self._spawn(self._echo_server)
         if self.sink:
             self._spawn(self._sink_server)
@@ -63,14 +63,6 @@ class NetPeers:
         with open(os.path.join(self.tftp_dir, "nexus-bench.bin"), "wb") as f:
             f.write(bytes(range(256)) * 256)
 
-    def _listen(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        s.listen(4)
-        s.settimeout(0.5)
-        return s
-
     def _spawn(self, fn, *a):
         t = threading.Thread(target=fn, args=a, daemon=True)
         t.start()
@@ -79,17 +71,17 @@ class NetPeers:
     def _left(self):
         return self.deadline - time.monotonic()
 
-    def netdev(self):
-        parts = [
-            "user,id=n0,restrict=on",
-            f"guestfwd=tcp:{ECHO_GUEST_ADDR}-tcp:127.0.0.1:{self.echo.getsockname()[1]}",
-            f"hostfwd=tcp:127.0.0.1:{self.tcp_port}-:{GUEST_TCP_PORT}",
-            f"hostfwd=udp:127.0.0.1:{self.udp_port}-:{GUEST_UDP_PORT}",
-            f"tftp={self.tftp_dir}",
-        ]
+    def net(self):
+        """The VM's user network (restrict=on) with this run's forwards;
+        fresh hostfwd ports on every call (a retried start)."""
+        self.tcp_port = ports.qemu_port("tcp")
+        self.udp_port = ports.qemu_port("udp")
+        guestfwd = [(ECHO_GUEST_ADDR, ports.port_of(self.echo))]
         if self.sink:
-            parts.append(f"guestfwd=tcp:{SINK_GUEST_ADDR}-tcp:127.0.0.1:{self.sink.getsockname()[1]}")
-        return ",".join(parts)
+            guestfwd.append((SINK_GUEST_ADDR, ports.port_of(self.sink)))
+        return UserNet(hostfwd=[("tcp", self.tcp_port, GUEST_TCP_PORT),
+                                ("udp", self.udp_port, GUEST_UDP_PORT)],
+                       guestfwd=guestfwd, tftp=self.tftp_dir)
 
     def _accept(self, srv):
         while self._left() > 0:
@@ -140,12 +132,11 @@ class NetPeers:
         self.results["sink bytes"] = total
 
     def on_line(self, line):
-        """Reacts to guest output (called for every UART line)."""
-        if "SELFTEST: net tcp listening" in line:
+        """Reacts to guest output (a `qemu.Line`, called for every UART line)."""
+        if "net-tcp-listening" in self.keys and self.cat.seen("net-tcp-listening", line.origin, line.text):
             self._spawn(self._tcp_client)
-        elif "SELFTEST: net udp listening" in line:
+        elif "net-udp-listening" in self.keys and self.cat.seen("net-udp-listening", line.origin, line.text):
             self._spawn(self._udp_client)
-
 
     def _tcp_client(self):
         hello = f"NXHELLO {self.nonce}\n".encode()
@@ -154,7 +145,7 @@ class NetPeers:
         # yet, so retry (bounded) until the exchange completes.
         while self._left() > 0:
             try:
-                with socket.create_connection(("127.0.0.1", self.tcp_port), timeout=2) as s:
+                with socket.create_connection((ports.LOOPBACK, self.tcp_port), timeout=2) as s:
                     s.sendall(hello)
                     got = b""
                     while not got.endswith(b"\n") and len(got) < 256:
@@ -180,10 +171,14 @@ class NetPeers:
             end = min(self.deadline, time.monotonic() + 5)
             sent = 0
             while time.monotonic() < end:
-                s.sendto(ping, ("127.0.0.1", self.udp_port))
+                s.sendto(ping, (ports.LOOPBACK, self.udp_port))
                 sent += 1
                 time.sleep(0.25)
         self.results["udp pings sent"] = sent
+
+    def take_lines(self):
+        """Results to judge as the harness's own lines (none: the guest reports these proofs)."""
+        return []
 
     def summary(self):
         return ", ".join(f"{k}={v}" for k, v in sorted(self.results.items())) or "none"
