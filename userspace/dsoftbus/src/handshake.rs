@@ -12,7 +12,7 @@
 //!   authenticated by the initiator's static key (it follows `s, se`).
 //! - Identity binding (both sides, before any [`Session`] exists). Device ids are derived
 //!   from static keys ([`DeviceId`]): either side refuses a claim that the authenticated
-//!   key does not derive ([`IdentityError::UnboundId`], checked first). Then:
+//!   key does not derive ([`IdentityError::UnboundId`]). Besides:
 //!   - initiator: the responder's static key is pinned (XK), and the claim in message 2
 //!     must equal the device id we dialled, else [`IdentityError::DeviceIdMismatch`];
 //!   - responder: the claim in message 3 names a device id; the [`PeerDirectory`] (the

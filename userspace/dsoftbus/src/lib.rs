@@ -13,7 +13,9 @@
 //!   a non-blocking [`driver::PendingSession`] for event loops, record send/receive and
 //!   discovery helpers. `dsoftbusd` and host tests use the same code.
 //! - Standard `Noise_XK_25519_ChaChaPoly_BLAKE2s` with the fixed prologue [`PROLOGUE`];
-//!   everything after the handshake is encrypted. Identity binding is strict: the
+//!   everything after the handshake is encrypted. Device ids are derived from static
+//!   keys ([`identity::DeviceId`]): an announce or a handshake claim whose id its key does
+//!   not derive is refused. Identity binding is strict: the
 //!   initiator pins the static key announced for the device it dials, the responder
 //!   accepts an initiator only if its authenticated static key equals the key currently
 //!   cached for the device id it claims (inside the encrypted message 3). A mismatch ends
