@@ -41,7 +41,8 @@ struct Dir([u8; KEY_LEN]);
 
 impl PeerDirectory for Dir {
     fn static_key(&self, device_id: &str) -> Option<[u8; KEY_LEN]> {
-        (device_id == INITIATOR_ID).then_some(self.0)
+        // Ids are derived from keys: the one key we know answers for its own id.
+        dsoftbus::DeviceId::binds(device_id, &self.0).then_some(self.0)
     }
 }
 
@@ -49,8 +50,10 @@ impl PeerDirectory for Dir {
 fn identities() -> (LocalIdentity, LocalIdentity) {
     static IDS: OnceLock<(LocalIdentity, LocalIdentity)> = OnceLock::new();
     IDS.get_or_init(|| {
-        let a = LocalIdentity::new(INITIATOR_ID, StaticKeypair::from_secret(INITIATOR_SECRET));
-        let b = LocalIdentity::new(RESPONDER_ID, StaticKeypair::from_secret(RESPONDER_SECRET));
+        let a = LocalIdentity::new(StaticKeypair::from_secret(INITIATOR_SECRET))
+            .with_name(INITIATOR_ID);
+        let b = LocalIdentity::new(StaticKeypair::from_secret(RESPONDER_SECRET))
+            .with_name(RESPONDER_ID);
         (a.unwrap(), b.unwrap())
     })
     .clone()

@@ -99,7 +99,9 @@ fuzz_target!(|data: &[u8]| {
         let m = decode_reply(bytes).expect("a woken reply decodes");
         assert_eq!(m.header.correlation, corr);
         assert_eq!(m.header.instance, INSTANCE);
-        assert!([Op::Wait, Op::WaitAny, Op::Ping].iter().any(|o| m.header.op == *o as u8));
+        assert!([Op::Wait, Op::WaitAny, Op::Ping]
+            .iter()
+            .any(|o| m.header.op == *o as u8));
     };
 
     for chunk in chunks(data).take(64) {
@@ -123,7 +125,9 @@ fuzz_target!(|data: &[u8]| {
             }
             Outcome::Parked => {
                 let (h, _) = decode_request(chunk.data).expect("only valid requests park");
-                assert!([Op::Wait, Op::WaitAny, Op::Ping].iter().any(|o| h.op == *o as u8));
+                assert!([Op::Wait, Op::WaitAny, Op::Ping]
+                    .iter()
+                    .any(|o| h.op == *o as u8));
                 parked.push((client, h.correlation));
             }
         }

@@ -13,13 +13,19 @@ struct Init;
 impl init::Server for Init {
     fn status(&mut self, _: u64, name: &str) -> Result<init::ServiceState, init::Error> {
         if name.len() % 2 == 0 {
-            Ok(init::ServiceState::Exited { code: name.len() as u64 })
+            Ok(init::ServiceState::Exited {
+                code: name.len() as u64,
+            })
         } else {
             Err(init::Error::UnknownService)
         }
     }
     fn kill(&mut self, caller: u64, _: &str) -> Result<(), init::Error> {
-        if caller == 7 { Ok(()) } else { Err(init::Error::Denied) }
+        if caller == 7 {
+            Ok(())
+        } else {
+            Err(init::Error::Denied)
+        }
     }
     fn args(&mut self, _: u64) -> Result<heapless::Vec<u8, 256>, init::Error> {
         Ok(heapless::Vec::from_slice(&[1; 256]).unwrap())
@@ -30,13 +36,26 @@ impl init::Server for Init {
         for i in 0..32u32 {
             let mut name = heapless::String::new();
             name.push_str("service-name-of-24-bytes").unwrap();
-            let state = init::ServiceState::Faulted { cause: u64::MAX, addr: u64::MAX };
-            l.0.push(init::ServiceInfo { name, state, restarts: i, pages: u32::MAX }).unwrap();
+            let state = init::ServiceState::Faulted {
+                cause: u64::MAX,
+                addr: u64::MAX,
+            };
+            l.0.push(init::ServiceInfo {
+                name,
+                state,
+                restarts: i,
+                pages: u32::MAX,
+            })
+            .unwrap();
         }
         Ok(l)
     }
     fn poweroff(&mut self, caller: u64) -> Result<(), init::Error> {
-        if caller == 9 { Ok(()) } else { Err(init::Error::Denied) }
+        if caller == 9 {
+            Ok(())
+        } else {
+            Err(init::Error::Denied)
+        }
     }
 }
 

@@ -254,7 +254,9 @@ fn facade(data: &[u8]) {
     }
     // Past every deadline, everything parked is answered.
     s.poll(u64::MAX);
-    server.poll(&mut s, u64::MAX, |c, corr, b| answer(&mut parked, c, corr, b));
+    server.poll(&mut s, u64::MAX, |c, corr, b| {
+        answer(&mut parked, c, corr, b)
+    });
     assert!(parked.is_empty(), "parked requests left unanswered");
     // Both clients end: nothing of theirs is left in the stack.
     for c in clients {

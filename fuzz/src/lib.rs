@@ -59,9 +59,9 @@ pub const INITIATOR_EPHEMERAL: [u8; 32] = [3; 32];
 pub const RESPONDER_EPHEMERAL: [u8; 32] = [4; 32];
 /// Prologue of the raw Noise targets (DSoftBus uses its own `PROLOGUE`).
 pub const NOISE_PROLOGUE: &[u8] = b"neuron-fuzz";
-/// Device id of the DSoftBus initiator.
+/// Display name of the DSoftBus initiator (its device id is derived from its key).
 pub const INITIATOR_ID: &str = "node-a";
-/// Device id of the DSoftBus responder.
+/// Display name of the DSoftBus responder (its device id is derived from its key).
 pub const RESPONDER_ID: &str = "node-b";
 
 /// A cursor over a fuzz input that never fails: reads past the end give

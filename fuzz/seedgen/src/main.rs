@@ -344,13 +344,18 @@ struct Dir([u8; KEY_LEN]);
 
 impl PeerDirectory for Dir {
     fn static_key(&self, device_id: &str) -> Option<[u8; KEY_LEN]> {
-        (device_id == INITIATOR_ID).then_some(self.0)
+        // Ids are derived from keys: the one key we know answers for its own id.
+        dsoftbus::DeviceId::binds(device_id, &self.0).then_some(self.0)
     }
 }
 
 fn dsoftbus_frames(c: &mut Corpus) {
-    let a = LocalIdentity::new(INITIATOR_ID, StaticKeypair::from_secret(INITIATOR_SECRET)).unwrap();
-    let b = LocalIdentity::new(RESPONDER_ID, StaticKeypair::from_secret(RESPONDER_SECRET)).unwrap();
+    let a = LocalIdentity::new(StaticKeypair::from_secret(INITIATOR_SECRET))
+        .with_name(INITIATOR_ID)
+        .unwrap();
+    let b = LocalIdentity::new(StaticKeypair::from_secret(RESPONDER_SECRET))
+        .with_name(RESPONDER_ID)
+        .unwrap();
     let entry = PeerEntry::from_announce(
         &b.announce(1, 34568, &[]).unwrap(),
         Ipv4Addr::new(10, 0, 0, 2),

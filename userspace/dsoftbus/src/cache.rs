@@ -1,37 +1,47 @@
-//! Bounded peer cache fed by discovery announces: LRU eviction, expiry, replay and conflict rules.
+//! Bounded peer cache fed by discovery announces: LRU eviction, expiry, replay, binding
+//! and anti-steering rules.
 //!
 //! Design notes:
 //! - Keyed by device id. At most `capacity` entries (clamped to 1..=[`MAX_CAPACITY`]); each
 //!   entry is bounded by the announce limits, so the whole cache is bounded.
 //! - Time is the caller's monotonic `now_ns`. An entry is *live* while
 //!   `now_ns < last_seen_ns + ttl_ns`; expired entries are invisible to lookups and are
-//!   replaced by the next announce for their device id whatever it says.
-//! - Rules for an announce `A` for device id `D` whose live entry is `E`
-//!   (see `docs/dsoftbus.md`):
+//!   replaced by the next announce for their device id.
+//! - Announces are unauthenticated datagrams, so the rules make sure that one cannot
+//!   steer the node: rules for an announce `A` for device id `D` whose live entry is `E`
+//!   (full table in `docs/dsoftbus.md` §2):
 //!   1. `A` from our own device id: rejected [`Rejected::OwnAnnounce`].
-//!   2. `A.key != E.key`: rejected [`Rejected::KeyConflict`]; `E` is kept unchanged (not
-//!      refreshed), so a key change only takes effect after `E` expires.
-//!   3. `A.seq < E.seq`, or `A.seq == E.seq` with different content (port, services or
-//!      source address): rejected [`Rejected::Replay`]. A sequence number identifies one
-//!      announce content; a sender bumps it whenever the content changes.
-//!   4. `A.seq == E.seq` with identical content (an exact repeat, i.e. the normal
-//!      heartbeat): [`Accepted::Refreshed`].
-//!   5. `A.seq > E.seq`: the entry takes `A`'s content, [`Accepted::Updated`] (or
-//!      `Refreshed` if only the sequence number moved).
-//!   6. No live entry: inserted, [`Accepted::New`]; when the cache is full an expired entry
-//!      is dropped first, otherwise the least recently used one (LRU) is evicted.
-//! - "Recently used" means an accepted announce or an explicit [`PeerCache::touch`]
-//!   (e.g. when a session to the peer is opened).
+//!   2. `D` is not the id derived from `A`'s key ([`DeviceId`]): [`Rejected::UnboundId`].
+//!      So an announce can only ever describe the holder of its key.
+//!   3. More than the per-source budget (token bucket, [`SOURCE_BURST`] announces, one
+//!      more every [`SOURCE_REFILL_NS`]) from one source address: [`Rejected::RateLimited`].
+//!   4. `E` is *pinned* (the daemon holds an authenticated session with `D`, see
+//!      [`PeerCache::set_pins`]) and `A` comes from another address than the session's:
+//!      [`Rejected::Pinned`], `E` unchanged. Nobody can redirect dials away from an
+//!      authenticated peer.
+//!   5. `A` from `E`'s address: same content (port, services) refreshes `E` whatever its
+//!      sequence number (a replayed heartbeat cannot lock the real one out; the entry's
+//!      `seq` only grows); other content needs `A.seq > E.seq` ([`Accepted::Updated`]),
+//!      else [`Rejected::Replay`] (no rollback of content).
+//!   6. `A` from another address, `E` not pinned: the address is only a hint until a
+//!      handshake proves it, so the newest announce wins ([`Accepted::Updated`]) whatever
+//!      the sequence numbers; a forger at another address can at worst make one dial fail
+//!      (the real device's next announce moves the entry back).
+//!   7. No live entry: inserted, [`Accepted::New`], unless its source address already has
+//!      [`MAX_PER_SOURCE`] live entries ([`Rejected::SourceLimit`]). A full cache drops an
+//!      expired entry first, else evicts the least recently used *unpinned* entry; if
+//!      every entry is pinned the announce is dropped ([`Rejected::CacheFull`]).
+//! - "Recently used" means an accepted announce or an explicit [`PeerCache::touch`].
 //! - Every rejected announce is counted by reason in [`CacheStats`]; nothing is logged here.
-//! - Discovery is unauthenticated: these rules keep the cache consistent and stop stale or
-//!   replayed state from rolling it back, but only the handshake's identity binding proves
-//!   who a peer is.
+//! - Only the handshake proves who a peer is; the cache only guarantees that an entry's key
+//!   derives its id, so dialling an entry reaches the id's key holder or fails.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::announce::{Announce, DecodeError};
 use crate::handshake::PeerDirectory;
+use crate::identity::DeviceId;
 use crate::KEY_LEN;
 use nexus_net::{Ipv4Addr, SocketAddrV4};
 
@@ -43,6 +53,19 @@ pub const DEFAULT_CAPACITY: usize = 16;
 
 /// Default time-to-live of an entry without announces (15 s); announce at least every 5 s.
 pub const DEFAULT_TTL_NS: u64 = 15_000_000_000;
+
+/// Announces one source address may send in a burst before it is rate limited.
+pub const SOURCE_BURST: u32 = 16;
+
+/// A rate-limited source regains one announce every 100 ms (10 per second; an honest
+/// node sends 2 per second per device).
+pub const SOURCE_REFILL_NS: u64 = 100_000_000;
+
+/// Most live entries whose announces came from one source address.
+pub const MAX_PER_SOURCE: usize = 4;
+
+/// Source addresses whose budgets are remembered (the oldest is forgotten first).
+pub const MAX_SOURCES: usize = 32;
 
 /// Cache limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +107,16 @@ pub enum Rejected {
     KeyConflict,
     /// Older sequence number, or a reused one with different content.
     Replay,
+    /// The device id is not the one derived from the announced key.
+    UnboundId,
+    /// The source address exceeded its announce budget.
+    RateLimited,
+    /// The device has an authenticated session at another address.
+    Pinned,
+    /// The source address already has [`MAX_PER_SOURCE`] live entries.
+    SourceLimit,
+    /// The cache is full of pinned entries (peers with sessions).
+    CacheFull,
 }
 
 /// Counters of what the cache did with announces and entries.
@@ -115,6 +148,16 @@ pub struct CacheStats {
     pub key_conflict: u64,
     /// Dropped: [`Rejected::Replay`].
     pub replay: u64,
+    /// Dropped: [`Rejected::UnboundId`].
+    pub unbound: u64,
+    /// Dropped: [`Rejected::RateLimited`].
+    pub rate_limited: u64,
+    /// Dropped: [`Rejected::Pinned`].
+    pub pinned: u64,
+    /// Dropped: [`Rejected::SourceLimit`].
+    pub source_limit: u64,
+    /// Dropped: [`Rejected::CacheFull`].
+    pub full: u64,
 }
 
 impl CacheStats {
@@ -128,6 +171,11 @@ impl CacheStats {
             + self.own
             + self.key_conflict
             + self.replay
+            + self.unbound
+            + self.rate_limited
+            + self.pinned
+            + self.source_limit
+            + self.full
     }
 
     fn count(&mut self, why: Rejected) {
@@ -142,6 +190,11 @@ impl CacheStats {
             Rejected::OwnAnnounce => &mut self.own,
             Rejected::KeyConflict => &mut self.key_conflict,
             Rejected::Replay => &mut self.replay,
+            Rejected::UnboundId => &mut self.unbound,
+            Rejected::RateLimited => &mut self.rate_limited,
+            Rejected::Pinned => &mut self.pinned,
+            Rejected::SourceLimit => &mut self.source_limit,
+            Rejected::CacheFull => &mut self.full,
         };
         *slot += 1;
     }
@@ -159,6 +212,7 @@ pub struct PeerEntry {
     first_seen_ns: u64,
     last_seen_ns: u64,
     used: u64,
+    pinned: Option<Ipv4Addr>,
 }
 
 impl PeerEntry {
@@ -181,6 +235,7 @@ impl PeerEntry {
             first_seen_ns: now_ns,
             last_seen_ns: now_ns,
             used: 0,
+            pinned: None,
         }
     }
 
@@ -234,9 +289,13 @@ impl PeerEntry {
         self.last_seen_ns
     }
 
-    fn same_content(&self, a: &Announce<'_>, addr: Ipv4Addr) -> bool {
+    /// The authenticated address, while the entry is pinned (a session is live).
+    pub fn pinned(&self) -> Option<Ipv4Addr> {
+        self.pinned
+    }
+
+    fn same_content(&self, a: &Announce<'_>) -> bool {
         self.port == a.port()
-            && self.addr == addr
             && self.services.len() == a.services().len()
             && self.services.iter().zip(a.services()).all(|(x, y)| x == y)
     }
@@ -254,6 +313,8 @@ pub struct PeerCache {
     entries: Vec<PeerEntry>,
     clock: u64,
     stats: CacheStats,
+    /// Per-source token buckets: (address, tokens, last refill).
+    sources: Vec<(Ipv4Addr, u32, u64)>,
 }
 
 impl PeerCache {
@@ -266,6 +327,7 @@ impl PeerCache {
             entries: Vec::with_capacity(capacity),
             clock: 0,
             stats: CacheStats::default(),
+            sources: Vec::new(),
         }
     }
 
@@ -318,6 +380,12 @@ impl PeerCache {
         if self.local_device_id.as_deref() == Some(a.device_id()) {
             return Err(self.reject(Rejected::OwnAnnounce));
         }
+        if !DeviceId::binds(a.device_id(), a.static_key()) {
+            return Err(self.reject(Rejected::UnboundId));
+        }
+        if !self.spend(from, now_ns) {
+            return Err(self.reject(Rejected::RateLimited));
+        }
         let ttl = self.config.ttl_ns;
         if let Some(i) = self.position(a.device_id()) {
             if !self.entries[i].live(now_ns, ttl) {
@@ -327,14 +395,53 @@ impl PeerCache {
                 return self.apply_to_live(i, a, from, now_ns);
             }
         }
-        if self.entries.len() >= self.config.capacity {
-            self.make_room(now_ns);
+        let from_source = self
+            .entries
+            .iter()
+            .filter(|e| e.addr == from && e.live(now_ns, ttl))
+            .count();
+        if from_source >= MAX_PER_SOURCE {
+            return Err(self.reject(Rejected::SourceLimit));
+        }
+        if self.entries.len() >= self.config.capacity && !self.make_room(now_ns) {
+            return Err(self.reject(Rejected::CacheFull));
         }
         let mut entry = PeerEntry::from_announce(a, from, now_ns);
         entry.used = self.tick();
         self.entries.push(entry);
         self.stats.new += 1;
         Ok(Accepted::New)
+    }
+
+    /// Takes one announce from `from`'s token bucket; false if it is empty.
+    fn spend(&mut self, from: Ipv4Addr, now_ns: u64) -> bool {
+        let i = match self.sources.iter().position(|s| s.0 == from) {
+            Some(i) => i,
+            None => {
+                if self.sources.len() >= MAX_SOURCES {
+                    let oldest = self
+                        .sources
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, s)| s.2)
+                        .map_or(0, |(i, _)| i);
+                    self.sources.swap_remove(oldest);
+                }
+                self.sources.push((from, SOURCE_BURST, now_ns));
+                self.sources.len() - 1
+            }
+        };
+        let s = &mut self.sources[i];
+        let refill = now_ns.saturating_sub(s.2) / SOURCE_REFILL_NS;
+        if refill > 0 {
+            s.1 = (u64::from(s.1) + refill).min(u64::from(SOURCE_BURST)) as u32;
+            s.2 = s.2.saturating_add(refill.saturating_mul(SOURCE_REFILL_NS));
+        }
+        if s.1 == 0 {
+            return false;
+        }
+        s.1 -= 1;
+        true
     }
 
     fn apply_to_live(
@@ -348,17 +455,24 @@ impl PeerCache {
         if entry.static_key != *a.static_key() {
             return Err(self.reject(Rejected::KeyConflict));
         }
-        let same = entry.same_content(a, from);
-        let outcome = match a.seq().cmp(&entry.seq) {
-            core::cmp::Ordering::Less => return Err(self.reject(Rejected::Replay)),
-            core::cmp::Ordering::Equal if !same => return Err(self.reject(Rejected::Replay)),
-            core::cmp::Ordering::Equal => Accepted::Refreshed,
-            core::cmp::Ordering::Greater if same => Accepted::Refreshed,
-            core::cmp::Ordering::Greater => Accepted::Updated,
+        let outcome = if from == entry.addr {
+            match (entry.same_content(a), a.seq() > entry.seq) {
+                (true, _) => Accepted::Refreshed,
+                (false, true) => Accepted::Updated,
+                (false, false) => return Err(self.reject(Rejected::Replay)),
+            }
+        } else if entry.pinned.is_some() {
+            return Err(self.reject(Rejected::Pinned));
+        } else {
+            Accepted::Updated
         };
         let used = self.tick();
         let entry = &mut self.entries[i];
         if outcome == Accepted::Updated {
+            if entry.addr != from {
+                // A move restarts the sequence at whatever the new address says.
+                entry.seq = a.seq();
+            }
             entry.addr = from;
             entry.port = a.port();
             entry.services = a.services().iter().map(|s| String::from(*s)).collect();
@@ -366,10 +480,26 @@ impl PeerCache {
         } else {
             self.stats.refreshed += 1;
         }
-        entry.seq = a.seq();
+        entry.seq = entry.seq.max(a.seq());
         entry.last_seen_ns = now_ns;
         entry.used = used;
         Ok(outcome)
+    }
+
+    /// Pins exactly the entries named in `sessions` to the given (authenticated) address
+    /// and unpins every other entry. The daemon calls it with its live sessions before
+    /// ingesting announces: a pinned entry is never evicted for an unknown announce and
+    /// never moved to another address (rules 4 and 7).
+    pub fn set_pins<'a>(&mut self, sessions: impl Iterator<Item = (&'a str, Ipv4Addr)> + Clone) {
+        for e in &mut self.entries {
+            e.pinned = sessions
+                .clone()
+                .find(|(id, _)| *id == e.device_id)
+                .map(|(_, addr)| addr);
+            if let Some(addr) = e.pinned {
+                e.addr = addr;
+            }
+        }
     }
 
     fn reject(&mut self, why: Rejected) -> Rejected {
@@ -386,20 +516,26 @@ impl PeerCache {
         self.entries.iter().position(|e| e.device_id == device_id)
     }
 
-    /// Frees one slot: all expired entries if there are any, else the least recently used.
-    fn make_room(&mut self, now_ns: u64) {
+    /// Frees one slot: all expired entries if there are any, else the least recently used
+    /// unpinned one. False if every entry is live and pinned.
+    fn make_room(&mut self, now_ns: u64) -> bool {
         if self.purge_expired(now_ns) > 0 {
-            return;
+            return true;
         }
         let lru = self
             .entries
             .iter()
             .enumerate()
+            .filter(|(_, e)| e.pinned.is_none())
             .min_by_key(|(_, e)| e.used)
             .map(|(i, _)| i);
-        if let Some(i) = lru {
-            self.entries.swap_remove(i);
-            self.stats.evicted += 1;
+        match lru {
+            Some(i) => {
+                self.entries.swap_remove(i);
+                self.stats.evicted += 1;
+                true
+            }
+            None => false,
         }
     }
 
@@ -496,19 +632,21 @@ mod tests {
     #[test]
     fn touch_changes_the_lru_victim() {
         let mut c = cache(2);
-        for id in ["a", "b"] {
-            let a = Announce::new(id, 1, 1, [1; 32], &[]).unwrap();
-            assert_eq!(c.observe(&a, IP, 0), Ok(Accepted::New));
+        let ids = [1u8, 2, 3].map(|k| DeviceId::of(&[k; 32]));
+        let (a, b, d) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+        for (id, k) in [(a, 1), (b, 2)] {
+            let ann = Announce::new(id, 1, 1, [k; 32], &[]).unwrap();
+            assert_eq!(c.observe(&ann, IP, 0), Ok(Accepted::New));
         }
-        assert!(c.touch("a", 1));
-        let a = Announce::new("c", 1, 1, [1; 32], &[]).unwrap();
-        c.observe(&a, IP, 2).unwrap();
-        assert!(c.get("a", 2).is_some());
-        assert!(c.get("b", 2).is_none());
+        assert!(c.touch(a, 1));
+        let ann = Announce::new(d, 1, 1, [3; 32], &[]).unwrap();
+        c.observe(&ann, IP, 2).unwrap();
+        assert!(c.get(a, 2).is_some());
+        assert!(c.get(b, 2).is_none());
         assert_eq!(c.stats().evicted, 1);
-        assert!(!c.touch("b", 2));
-        assert!(c.remove("a"));
-        assert!(!c.remove("a"));
+        assert!(!c.touch(b, 2));
+        assert!(c.remove(a));
+        assert!(!c.remove(a));
     }
 
     #[test]

@@ -45,6 +45,7 @@ use nexus_net::{
 use crate::cache::{CacheConfig, PeerCache};
 use crate::driver::{drain_announces, send_announce, Connection, PendingSession};
 use crate::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory};
+use crate::identity::Escaped;
 use crate::mux::{
     Event, Mode, Mux, MuxConfig, MuxError, Priority, RefuseReason, ResetReason, StreamError,
     StreamId,
@@ -83,6 +84,9 @@ pub trait Platform {
 pub struct Limits {
     /// Live sessions.
     pub max_sessions: usize,
+    /// Live sessions with peers at one IPv4 address (so one host, whatever ids it
+    /// generates, cannot hold every session slot).
+    pub max_sessions_per_addr: usize,
     /// Handshakes in progress (both directions).
     pub max_pending: usize,
     /// Of those, inbound ones (not yet authenticated peers).
@@ -110,6 +114,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_sessions: 8,
+            max_sessions_per_addr: 4,
             max_pending: 6,
             max_inbound_pending: 3,
             handshake_ns: 5_000_000_000,
@@ -247,6 +252,9 @@ pub struct DaemonStats {
     pub handshakes_failed: u64,
     /// Inbound connections closed at once because no inbound slot was free.
     pub inbound_refused: u64,
+    /// Authenticated sessions closed because their address had
+    /// [`Limits::max_sessions_per_addr`] sessions already.
+    pub per_addr_refused: u64,
     /// Duplicate sessions closed by the one-session-per-pair rule.
     pub duplicates_closed: u64,
     /// Passes that stopped reading or writing a session because of its budget.
@@ -282,6 +290,8 @@ struct Pending {
 
 struct Live {
     serial: u64,
+    /// The address the session runs to (the peer's authenticated address).
+    addr: Ipv4Addr,
     up_ns: u64,
     initiated: bool,
     conn: Connection,
@@ -354,7 +364,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         me: LocalIdentity,
         cfg: DaemonConfig,
     ) -> Result<Self, StartError> {
-        p.log(format_args!("dsoftbusd: ready id={}", me.device_id()));
+        p.log(format_args!(
+            "dsoftbusd: ready id={} name={}",
+            me.device_id(),
+            Escaped(me.name())
+        ));
         let (udp, _) = net.udp_bind(cfg.discovery_port).map_err(StartError::Net)?;
         p.log(format_args!("dsoftbusd: discovery up (udp)"));
         let listener = match net.tcp_listen(cfg.session_port, 8) {
@@ -615,6 +629,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             .live(now)
             .map(|e| (String::from(e.device_id()), e.services().to_vec()))
             .collect();
+        // Peers with a session are pinned to their authenticated address: no announce can
+        // evict them or move them elsewhere (see the cache rules).
+        self.cache
+            .set_pins(self.live.iter().map(|l| (l.peer(), l.addr)));
         match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
             Ok(s) if s.received > 0 => self.hot = true,
             Ok(_) => {}
@@ -706,6 +724,11 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let Some(entry) = self.cache.get(id, now).cloned() else {
             return;
         };
+        if self.live.iter().filter(|l| l.addr == entry.addr()).count()
+            >= self.cfg.limits.max_sessions_per_addr
+        {
+            return;
+        }
         let Some(eph) = self.p.ephemeral() else {
             self.p
                 .log(format_args!("dsoftbusd: no entropy; not dialling {}", id));
@@ -797,7 +820,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                         self.back_off(id, now);
                     }
                     let who = p.dialled.unwrap_or(claimed);
+                    let who = Escaped(&who);
                     match e {
+                        AuthError::Identity(IdentityError::UnboundId) => self.p.log(format_args!(
+                            "dsoftbusd: identity refused claimed={} (id not derived from its key; no session)",
+                            who
+                        )),
                         AuthError::Identity(IdentityError::KeyMismatch) => self.p.log(
                             format_args!("dsoftbusd: identity mismatch peer={} ({:?})", who, e),
                         ),
@@ -854,6 +882,17 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             let _ = self.net.close(conn.stream());
             return;
         }
+        if self.live.iter().filter(|l| l.addr == p.from).count()
+            >= self.cfg.limits.max_sessions_per_addr
+        {
+            self.stats.per_addr_refused += 1;
+            self.p.log(format_args!(
+                "dsoftbusd: session closed peer={} (per-address limit)",
+                id
+            ));
+            let _ = self.net.close(conn.stream());
+            return;
+        }
         if self.known.contains(&id) {
             self.p.log(format_args!(
                 "dsoftbusd: peer reconnected id={} dir={}",
@@ -865,6 +904,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.next_serial += 1;
         self.live.push(Live {
             serial,
+            addr: p.from,
             up_ns: now,
             initiated,
             conn,
@@ -1077,7 +1117,9 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     let peer = String::from(l.peer());
                     self.p.log(format_args!(
                         "dsoftbusd: remote proxy denied svc={} peer={} ({:?})",
-                        service, peer, reason
+                        Escaped(&service),
+                        peer,
+                        reason
                     ));
                     return;
                 }

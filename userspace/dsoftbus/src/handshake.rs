@@ -10,7 +10,9 @@
 //!   initiator's claim. A claim is `0x01 | id length u8 (1..=64) | device id (UTF-8)`,
 //!   nothing else. Both claims are encrypted; the one in message 3 is also
 //!   authenticated by the initiator's static key (it follows `s, se`).
-//! - Identity binding (both sides, before any [`Session`] exists):
+//! - Identity binding (both sides, before any [`Session`] exists). Device ids are derived
+//!   from static keys ([`DeviceId`]): either side refuses a claim that the authenticated
+//!   key does not derive ([`IdentityError::UnboundId`]). Besides:
 //!   - initiator: the responder's static key is pinned (XK), and the claim in message 2
 //!     must equal the device id we dialled, else [`IdentityError::DeviceIdMismatch`];
 //!   - responder: the claim in message 3 names a device id; the [`PeerDirectory`] (the
@@ -41,6 +43,7 @@ use nexus_noise_xk::{HandshakeState, Role, StaticKeypair};
 use crate::announce::{valid_device_id, Announce, Invalid};
 use crate::cache::PeerEntry;
 use crate::frame::{write_frame, FrameError, RxBuf};
+use crate::identity::DeviceId;
 use crate::session::{sealed_len, Session, SessionError, TYPE_CONFIRM, TYPE_REJECT};
 use crate::{FRAME_HEADER_LEN, KEY_LEN, MAX_DEVICE_ID_LEN, MAX_HANDSHAKE_FRAME_LEN, PROLOGUE};
 
@@ -59,6 +62,8 @@ pub enum IdentityError {
     UnknownDevice,
     /// The responder claims a different device id than the one we dialled.
     DeviceIdMismatch,
+    /// The claimed device id is not the one derived from the authenticated static key.
+    UnboundId,
 }
 
 /// Why a session could not be established.
@@ -90,6 +95,7 @@ impl fmt::Display for IdentityError {
             IdentityError::KeyMismatch => "static key differs from the discovered key",
             IdentityError::UnknownDevice => "claimed device id is not in the peer cache",
             IdentityError::DeviceIdMismatch => "peer claims a different device id",
+            IdentityError::UnboundId => "claimed device id does not derive from the peer's key",
         })
     }
 }
@@ -156,23 +162,52 @@ impl PeerDirectory for NoDirectory {
     }
 }
 
-/// Our own identity: device id and Noise static key pair.
+/// Our own identity: Noise static key pair, the device id derived from it
+/// ([`DeviceId::of`]) and a display name (local configuration, never sent as an identity).
 #[derive(Debug, Clone)]
 pub struct LocalIdentity {
     device_id: String,
+    name: String,
     keys: StaticKeypair,
 }
 
 impl LocalIdentity {
-    /// Checks the device id (1..=64 bytes) and pairs it with `keys`.
-    pub fn new(device_id: &str, keys: StaticKeypair) -> Result<Self, Invalid> {
+    /// The identity of the holder of `keys`: its device id is derived from the public key.
+    pub fn new(keys: StaticKeypair) -> Self {
+        let id = DeviceId::of(&keys.public_key());
+        LocalIdentity {
+            device_id: String::from(id.as_str()),
+            name: String::new(),
+            keys,
+        }
+    }
+
+    /// Sets the display name (1..=64 bytes; shown in logs, never an identity).
+    pub fn with_name(mut self, name: &str) -> Result<Self, Invalid> {
+        if !valid_device_id(name) {
+            return Err(Invalid::DeviceIdLength);
+        }
+        self.name = String::from(name);
+        Ok(self)
+    }
+
+    /// **Attack tests only**: an identity that claims `device_id` while holding `keys`.
+    /// Honest peers refuse it ([`IdentityError::UnboundId`]); nothing else uses it.
+    #[doc(hidden)]
+    pub fn claiming(device_id: &str, keys: StaticKeypair) -> Result<Self, Invalid> {
         if !valid_device_id(device_id) {
             return Err(Invalid::DeviceIdLength);
         }
         Ok(LocalIdentity {
             device_id: String::from(device_id),
+            name: String::new(),
             keys,
         })
+    }
+
+    /// The display name (empty if none was configured).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Our device id.
@@ -581,6 +616,11 @@ fn step(
             if noise.remote_static().as_ref() != Some(expected_key) {
                 return Err(AuthError::Identity(IdentityError::KeyMismatch));
             }
+            // The id must be the one the pinned key derives (a statically configured entry
+            // could pair any id with any key).
+            if !DeviceId::binds(claimed, expected_key) {
+                return Err(AuthError::Identity(IdentityError::UnboundId));
+            }
             push_frame(tx, &msg[..m])?;
             let noise = a.noise.take().ok_or(AuthError::WrongState)?;
             a.session = Some(Session::new(noise.split()?, expected_id.clone()));
@@ -592,6 +632,10 @@ fn step(
             let claimed = parse_claim(payload).ok_or(AuthError::Malformed)?;
             let remote = noise.remote_static().ok_or(AuthError::WrongState)?;
             let verdict = match peers.static_key(claimed) {
+                // Hard rule first: nobody may claim an id its key does not derive.
+                _ if !DeviceId::binds(claimed, &remote) => {
+                    Err(AuthError::Identity(IdentityError::UnboundId))
+                }
                 None => Err(AuthError::Identity(IdentityError::UnknownDevice)),
                 Some(key) if key != remote => Err(AuthError::Identity(IdentityError::KeyMismatch)),
                 Some(_) => Ok(()),

@@ -13,7 +13,9 @@
 //!   a non-blocking [`driver::PendingSession`] for event loops, record send/receive and
 //!   discovery helpers. `dsoftbusd` and host tests use the same code.
 //! - Standard `Noise_XK_25519_ChaChaPoly_BLAKE2s` with the fixed prologue [`PROLOGUE`];
-//!   everything after the handshake is encrypted. Identity binding is strict: the
+//!   everything after the handshake is encrypted. Device ids are derived from static
+//!   keys ([`identity::DeviceId`]): an announce or a handshake claim whose id its key does
+//!   not derive is refused. Identity binding is strict: the
 //!   initiator pins the static key announced for the device it dials, the responder
 //!   accepts an initiator only if its authenticated static key equals the key currently
 //!   cached for the device id it claims (inside the encrypted message 3). A mismatch ends
@@ -36,8 +38,9 @@
 //! use core::net::Ipv4Addr;
 //!
 //! // Secrets and ephemerals must come from a CSPRNG in real use.
-//! let a = LocalIdentity::new("node-a", StaticKeypair::from_secret([1; 32])).unwrap();
-//! let b = LocalIdentity::new("node-b", StaticKeypair::from_secret([2; 32])).unwrap();
+//! // Device ids are derived from the static public keys.
+//! let a = LocalIdentity::new(StaticKeypair::from_secret([1; 32]));
+//! let b = LocalIdentity::new(StaticKeypair::from_secret([2; 32]));
 //!
 //! // Discovery: each side caches the other's announce (source address = peer address).
 //! let mut datagram = [0u8; dsoftbus::MAX_ANNOUNCE_LEN];
@@ -59,7 +62,7 @@
 //!     init.feed(&out, &NoDirectory).unwrap();
 //! }
 //! let (mut sa, mut sb) = (init.take_session().unwrap(), resp.take_session().unwrap());
-//! assert_eq!(sb.peer_device_id(), "node-a");
+//! assert_eq!(sb.peer_device_id(), a.device_id());
 //!
 //! // Records are encrypted frames.
 //! let mut wire = [0u8; dsoftbus::MAX_WIRE_FRAME];
@@ -79,6 +82,7 @@ pub mod daemon;
 pub mod driver;
 pub mod frame;
 pub mod handshake;
+pub mod identity;
 pub mod mux;
 pub mod policy;
 pub mod session;
@@ -90,6 +94,7 @@ pub use frame::FrameError;
 pub use handshake::{
     AuthError, Handshake, IdentityError, LocalIdentity, NoDirectory, PeerDirectory,
 };
+pub use identity::{DeviceId, Escaped, DEVICE_ID_LEN};
 pub use policy::{PolicyError, ProxyPolicy};
 pub use session::{Record, Session, SessionError};
 

@@ -50,7 +50,7 @@ fn thousand_session_cycles_leave_nothing_behind() {
         {
             let cache_a = common::cache_with(&ia, &[(&ib, B)], sim.now());
             let cache_b = common::cache_with(&ib, &[(&ia, A)], sim.now());
-            let entry_b = cache_a.get("node-b", sim.now()).unwrap().clone();
+            let entry_b = cache_a.get(ib.device_id(), sim.now()).unwrap().clone();
             let actor = shared(Actor::new(&sim, sim.client(na, 1), ia.clone(), cache_a));
             let mut cb = hooked(&sim, nb, 1, std::slice::from_ref(&actor));
             let listener = match cb_listener {

@@ -16,11 +16,13 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use common::{identity, Rng, MS, SEC};
+use common::{id_of, identity, Rng, MS, SEC};
 use dsoftbus::daemon::{BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef};
 use dsoftbus::driver::PendingSession;
 use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason};
-use dsoftbus::{PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT};
+use dsoftbus::{
+    Announce, AuthError, LocalIdentity, PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT,
+};
 use nexus_net::fake::{NodeId, SimNet, SimTransport};
 use nexus_net::{Ipv4Addr, NetClient, SocketAddrV4};
 
@@ -195,6 +197,19 @@ fn three() -> World {
     w
 }
 
+/// The device id of a test node by name (ids derive from the seeded keys).
+fn nid(name: &str) -> String {
+    let seed = match name {
+        "node-a" => 1,
+        "node-b" => 2,
+        "node-c" => 3,
+        "flooder" => 7,
+        "ghost" => 9,
+        _ => panic!("unknown test node {name}"),
+    };
+    id_of(seed)
+}
+
 fn connected(w: &mut World, i: usize, peer: &str) -> bool {
     w.nodes[i].d().connected().any(|p| p == peer)
 }
@@ -216,9 +231,13 @@ fn three_nodes_discover_and_hold_one_session_per_pair() {
             .count();
         assert!(online >= 2);
     }
-    assert!(w.nodes[0].logged("dsoftbusd: peer discovered id=node-b"));
-    assert!(w.nodes[0].logged("dsoftbusd: auth ok peer=node-c"));
-    let nodeinfo = w.nodes[1].d().cache().get("node-a", w.sim.now()).cloned();
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer discovered id={}", nid("node-b"))));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: auth ok peer={}", nid("node-c"))));
+    let nodeinfo = w.nodes[1]
+        .d()
+        .cache()
+        .get(&nid("node-a"), w.sim.now())
+        .cloned();
     assert!(nodeinfo.unwrap().offers("nodeinfo"));
 }
 
@@ -243,8 +262,8 @@ fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (Stre
 #[test]
 fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
-    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
     w.nodes[0].d().send(s, b"?").unwrap();
     let mut out = vec![0u8; 512];
@@ -259,17 +278,23 @@ fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
         }
     });
     let text = got.unwrap();
-    assert!(text.starts_with("id=node-b addr=10.0.0.2 "), "{text}");
-    assert!(w.nodes[1].logged("dsoftbusd: remote proxy served svc=nodeinfo peer=node-a"));
+    assert!(
+        text.starts_with(&format!("id={} addr=10.0.0.2 ", nid("node-b"))),
+        "{text}"
+    );
+    assert!(w.nodes[1].logged(&format!(
+        "dsoftbusd: remote proxy served svc=nodeinfo peer={}",
+        nid("node-a")
+    )));
     // The server closed its side: end of stream.
     w.wait_for(SEC, "end of nodeinfo stream", |w| {
         w.nodes[0].d().recv(s, &mut [0u8; 8]) == Ok(0)
     });
     // Not published (samgrd) and published-but-not-allowed (secret).
-    let (s, ev) = open(&mut w, 0, "node-b", "samgrd", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "samgrd", Mode::Message);
     assert_eq!(ev, BusEvent::Refused(s, RefuseReason::NotPublished));
     w.nodes[1].d().publish("secret").unwrap();
-    let (s, ev) = open(&mut w, 0, "node-b", "secret", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "secret", Mode::Message);
     assert_eq!(ev, BusEvent::Refused(s, RefuseReason::Denied));
     assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::UnknownStream));
     // Unknown peer.
@@ -320,10 +345,10 @@ fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
 fn echo_service_carries_a_mebibyte_byte_for_byte() {
     let mut w = three();
     w.nodes[1].d().publish("echo").unwrap();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     let s = w.nodes[0]
         .d()
-        .open("node-b", "echo", Mode::Bytes, Priority::Bulk)
+        .open(&nid("node-b"), "echo", Mode::Bytes, Priority::Bulk)
         .unwrap();
     let total = 1 << 20;
     let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
@@ -369,9 +394,9 @@ fn echo_service_carries_a_mebibyte_byte_for_byte() {
 fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back() {
     let mut w = three();
     w.nodes[1].d().publish("echo").unwrap();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(SEC);
-    let (s, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
     // Stop node b entirely: no announces, no reads, no FIN (a VM that went away).
     w.nodes[1].running = false;
@@ -380,7 +405,7 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
         w.nodes[0]
             .events
             .iter()
-            .any(|e| *e == BusEvent::PeerOffline("node-b".into()))
+            .any(|e| *e == BusEvent::PeerOffline(nid("node-b")))
     });
     let took = w.sim.now() - stopped;
     let l = Limits::default();
@@ -390,11 +415,11 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
     );
     assert!(w.nodes[0].events.contains(&BusEvent::PeerGone(s)));
     assert_eq!(w.nodes[0].d().send(s, b"x"), Err(BusError::PeerGone));
-    assert!(w.nodes[0].logged("dsoftbusd: peer expired id=node-b"));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer expired id={}", nid("node-b"))));
     assert_eq!(
         w.nodes[0]
             .d()
-            .open("node-b", "echo", Mode::Message, Priority::Interactive),
+            .open(&nid("node-b"), "echo", Mode::Message, Priority::Interactive),
         Err(BusError::UnknownPeer)
     );
     // b restarts: a fresh daemon with the same identity, same node.
@@ -418,9 +443,9 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
     );
     w.nodes[1].logs = logs;
     w.nodes[1].running = true;
-    w.wait_for(5 * SEC, "reconnect", |w| connected(w, 0, "node-b"));
-    assert!(w.nodes[0].logged("dsoftbusd: peer reconnected id=node-b"));
-    let (s2, ev) = open(&mut w, 0, "node-b", "nodeinfo", Mode::Message);
+    w.wait_for(5 * SEC, "reconnect", |w| connected(w, 0, &nid("node-b")));
+    assert!(w.nodes[0].logged(&format!("dsoftbusd: peer reconnected id={}", nid("node-b"))));
+    let (s2, ev) = open(&mut w, 0, &nid("node-b"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s2));
     assert_ne!(s2.session, s.session);
 }
@@ -428,11 +453,11 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
 #[test]
 fn keepalive_holds_an_idle_session() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(2 * SEC);
     let ups = w.nodes[0].d().stats().sessions_up;
     w.run_for(20 * SEC);
-    assert!(connected(&mut w, 0, "node-b"));
+    assert!(connected(&mut w, 0, &nid("node-b")));
     assert_eq!(w.nodes[0].d().stats().sessions_up, ups, "session flapped");
     assert!(!w.nodes[0].logged("session closed"));
 }
@@ -456,16 +481,20 @@ fn dials_to_a_peer_without_listener_back_off_exponentially() {
             dsoftbus::driver::broadcast_announce(&mut gnet, gudp, DISCOVERY_PORT, &a).unwrap();
             next_announce = now + 500 * MS;
         }
-        if let Some((at, fails)) = w.nodes[0].d().redial_state("ghost") {
+        if let Some((at, fails)) = w.nodes[0].d().redial_state(&nid("ghost")) {
             if seen.last().map(|x: &(u64, u32)| x.1) != Some(fails) {
                 seen.push((at - now, fails));
             }
         }
         false
     });
-    // The first entry is the deferral ("ghost" < "node-a": it should dial first).
-    assert_eq!(seen[0], (Limits::default().defer_ns, 0));
-    let seen = &seen[1..];
+    // The larger device id defers its first dial (the smaller one should dial first).
+    let seen = if nid("ghost") < nid("node-a") {
+        assert_eq!(seen[0], (Limits::default().defer_ns, 0));
+        &seen[1..]
+    } else {
+        &seen[..]
+    };
     assert!(seen.len() >= 4, "{seen:?}");
     for pair in seen.windows(2) {
         assert!(pair[1].1 == pair[0].1 + 1);
@@ -480,7 +509,7 @@ fn dials_to_a_peer_without_listener_back_off_exponentially() {
 #[test]
 fn netstackd_restart_drops_sessions_and_recovers() {
     let mut w = three();
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     let id = w.nodes[0].id;
     w.sim.restart_node(id);
     w.wait_for(5 * SEC, "reopen", |w| {
@@ -488,9 +517,9 @@ fn netstackd_restart_drops_sessions_and_recovers() {
     });
     assert_eq!(w.nodes[0].d().stats().net_restarts, 1);
     w.wait_for(8 * SEC, "reconnect after restart", |w| {
-        connected(w, 0, "node-b") && connected(w, 0, "node-c")
+        connected(w, 0, &nid("node-b")) && connected(w, 0, &nid("node-c"))
     });
-    let (s, ev) = open(&mut w, 0, "node-c", "nodeinfo", Mode::Message);
+    let (s, ev) = open(&mut w, 0, &nid("node-c"), "nodeinfo", Mode::Message);
     assert_eq!(ev, BusEvent::Accepted(s));
 }
 
@@ -575,14 +604,14 @@ fn a_peer_that_floods_and_never_reads_costs_only_its_own_session() {
     let end = w.sim.now() + 4 * SEC;
     w.run_until(end, |w| flood(w));
     assert!(
-        connected(&mut w, 0, "flooder"),
+        connected(&mut w, 0, &nid("flooder")),
         "flooder never got its session"
     );
-    assert!(connected(&mut w, 0, "node-b"));
+    assert!(connected(&mut w, 0, &nid("node-b")));
     // While the flood goes on, node-a keeps serving node-b: 20 echo round trips.
     let s = w.nodes[0]
         .d()
-        .open("node-b", "echo", Mode::Message, Priority::Interactive)
+        .open(&nid("node-b"), "echo", Mode::Message, Priority::Interactive)
         .unwrap();
     let mut served = Vec::new();
     let mut rtts = Vec::new();
@@ -645,7 +674,7 @@ fn unknown_peers_cannot_take_every_slot() {
     // A real peer appears meanwhile: node-a dials it and gets a session.
     w.add("node-b", [10, 0, 0, 2], 2);
     w.wait_for(3 * SEC, "session despite the attack", |w| {
-        connected(w, 0, "node-b")
+        connected(w, 0, &nid("node-b"))
     });
     // The stalled connections are dropped at the handshake deadline.
     w.run_for(limits.handshake_ns + SEC);
@@ -658,7 +687,7 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
     let mut w = World::new();
     w.add("node-a", [10, 0, 0, 1], 1);
     w.add("node-b", [10, 0, 0, 2], 2);
-    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, "node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &nid("node-b")));
     w.run_for(100 * MS);
     // udp + listener + one session.
     let set = w.nodes[0].d().wait_set();
@@ -669,7 +698,12 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
     let until = w.nodes[0].d().poll().max(t0 + SEC);
     let s = w.nodes[1]
         .d()
-        .open("node-a", "nodeinfo", Mode::Message, Priority::Interactive)
+        .open(
+            &nid("node-a"),
+            "nodeinfo",
+            Mode::Message,
+            Priority::Interactive,
+        )
         .unwrap();
     w.nodes[1].d().poll();
     w.nodes[0].d().wait(until);
@@ -681,4 +715,395 @@ fn wait_set_covers_every_socket_and_wait_returns_on_arrival() {
         matches!(ev, Some(BusEvent::Accepted(x)) if x == s),
         "{ev:?}"
     );
+}
+
+// ------------------------------------------------- link attacks (issue 13), real daemons
+
+const EVIL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 66);
+
+/// An attacker on the link: its own node, a discovery socket, raw announces.
+struct Attacker {
+    node: NodeId,
+    net: NetClient<SimTransport>,
+    udp: nexus_net::UdpSocket,
+}
+
+impl Attacker {
+    fn new(w: &mut World, client: u64) -> Self {
+        let node = w.sim.add_node(EVIL);
+        let mut net = w.sim.client(node, client);
+        let (udp, _) = net.udp_bind(DISCOVERY_PORT).unwrap();
+        Attacker { node, net, udp }
+    }
+
+    fn broadcast(&mut self, a: &Announce<'_>) {
+        let _ = dsoftbus::driver::broadcast_announce(&mut self.net, self.udp, DISCOVERY_PORT, a);
+    }
+}
+
+/// The entry a node would hold for `who` (a daemon of this world) at `addr`.
+fn entry_of(who: &LocalIdentity, addr: [u8; 4]) -> PeerEntry {
+    let a = who.announce(1, PORT, &[]).unwrap();
+    PeerEntry::from_announce(&a, Ipv4Addr::from(addr), 0)
+}
+
+/// (a) 16 fresh ids flood both caches, then node-b's id is announced with the attacker's
+/// key, and the attacker dials both nodes claiming the other's id. Before ids were bound
+/// to keys this made the attacker "node-b" in both directions; now the announce is dropped,
+/// both claims are refused, and the a-b session never flaps.
+#[test]
+fn attack_flood_then_takeover_of_an_id_fails() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let (a_id, b_id) = (nid("node-a"), nid("node-b"));
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &b_id));
+    w.run_for(SEC);
+    let ups = (
+        w.nodes[0].d().stats().sessions_up,
+        w.nodes[1].d().stats().sessions_up,
+    );
+    let mut evil = Attacker::new(&mut w, 1);
+    let keys = identity("evil", 66).keys().clone();
+    let as_b = LocalIdentity::claiming(&b_id, keys.clone()).unwrap();
+    let as_a = LocalIdentity::claiming(&a_id, keys.clone()).unwrap();
+    let fresh: Vec<LocalIdentity> = (0..16).map(|k| identity("fresh", 1000 + k)).collect();
+    let (mut dial_a, mut dial_b) = (w.sim.client(evil.node, 2), w.sim.client(evil.node, 3));
+    let mut hs_a = Some(
+        PendingSession::connect(
+            &mut dial_a,
+            &entry_of(&identity("node-a", 1), [10, 0, 0, 1]),
+            &as_b,
+            [1; 32],
+            w.sim.now() + 2 * SEC,
+        )
+        .unwrap(),
+    );
+    let mut hs_b = Some(
+        PendingSession::connect(
+            &mut dial_b,
+            &entry_of(&identity("node-b", 2), [10, 0, 0, 2]),
+            &as_a,
+            [2; 32],
+            w.sim.now() + 2 * SEC,
+        )
+        .unwrap(),
+    );
+    let (mut out_a, mut out_b) = (None, None);
+    let mut next = 0;
+    let mut flapped = false;
+    let end = w.sim.now() + 5 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            // The per-source rate limit drops most of each burst; the claims go first.
+            evil.broadcast(&as_b.announce(u32::MAX, PORT, &["echo"]).unwrap());
+            evil.broadcast(&as_a.announce(u32::MAX, PORT, &["echo"]).unwrap());
+            for f in &fresh {
+                evil.broadcast(&f.announce(1, PORT, &[]).unwrap());
+            }
+            next = now + 100 * MS;
+        }
+        for (hs, net, out) in [
+            (&mut hs_a, &mut dial_a, &mut out_a),
+            (&mut hs_b, &mut dial_b, &mut out_b),
+        ] {
+            if let Some(h) = hs.as_mut() {
+                match h.step(net, now, &dsoftbus::NoDirectory) {
+                    Ok(None) => {}
+                    r => {
+                        *out = Some(r.map(|_| ()));
+                        *hs = None;
+                    }
+                }
+            }
+        }
+        flapped |= !connected(w, 0, &b_id) || !connected(w, 1, &a_id);
+        false
+    });
+    assert_eq!(out_a, Some(Err(AuthError::Rejected)), "a refused 'node-b'");
+    assert_eq!(out_b, Some(Err(AuthError::Rejected)), "b refused 'node-a'");
+    assert!(!flapped, "the a-b session was interrupted");
+    let claimed_b = format!("dsoftbusd: identity refused claimed={b_id}");
+    assert!(w.nodes[0].logged(&claimed_b));
+    for i in 0..2 {
+        let st = w.nodes[i].d().cache().stats();
+        assert!(
+            st.unbound > 0,
+            "node {i}: the takeover announce was dropped"
+        );
+        assert!(st.rate_limited > 0, "node {i}: the flood was rate limited");
+    }
+    let e = w.nodes[0].d().cache().get(&b_id, w.sim.now()).unwrap();
+    assert_eq!(e.static_key(), &identity("node-b", 2).public_key());
+    assert_eq!(e.addr(), Ipv4Addr::new(10, 0, 0, 2));
+    assert_eq!(
+        (
+            w.nodes[0].d().stats().sessions_up,
+            w.nodes[1].d().stats().sessions_up
+        ),
+        ups,
+        "no new session came up"
+    );
+}
+
+/// (b) The attacker announces first: it replays node-b's own announce from its address
+/// (and claims the id with its own key) before node-b exists. Once node-b appears, a still
+/// gets its session with the real node-b while the attacker keeps replaying.
+#[test]
+fn attack_announcing_first_does_not_win_the_id() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let b_id = nid("node-b");
+    let real_b = identity("node-b", 2);
+    let liar = LocalIdentity::claiming(&b_id, identity("evil", 66).keys().clone()).unwrap();
+    let mut evil = Attacker::new(&mut w, 1);
+    let mut next = 0;
+    let mut attack = move |w: &mut World| {
+        let now = w.sim.now();
+        if now >= next {
+            evil.broadcast(&real_b.announce(1, PORT, &["nodeinfo"]).unwrap());
+            evil.broadcast(&liar.announce(u32::MAX, PORT, &[]).unwrap());
+            next = now + 100 * MS;
+        }
+    };
+    let end = w.sim.now() + 2 * SEC;
+    w.run_until(end, |w| {
+        attack(w);
+        false
+    });
+    assert!(!connected(&mut w, 0, &b_id));
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let end = w.sim.now() + 10 * SEC;
+    let got = w.run_until(end, |w| {
+        attack(w);
+        connected(w, 0, &b_id)
+    });
+    assert!(got, "a never reached the real node-b");
+    let e = w.nodes[0].d().cache().get(&b_id, w.sim.now()).unwrap();
+    assert_eq!(
+        e.addr(),
+        Ipv4Addr::new(10, 0, 0, 2),
+        "pinned to the session"
+    );
+    // From now on the replays are refused outright.
+    let before = w.nodes[0].d().cache().stats().pinned;
+    let end = w.sim.now() + 2 * SEC;
+    w.run_until(end, |w| {
+        attack(w);
+        false
+    });
+    assert!(w.nodes[0].d().cache().stats().pinned > before);
+    assert!(connected(&mut w, 0, &b_id));
+}
+
+/// (c) node-b's announce re-sent with `seq = u32::MAX` from another address while a holds a
+/// session with b: dials are not redirected, b's real announces keep its entry alive (it
+/// never expires although its sequence number is "older"), the session never drops.
+#[test]
+fn attack_resequenced_replay_neither_redirects_nor_locks_out() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let b_id = nid("node-b");
+    w.wait_for(3 * SEC, "a-b session", |w| connected(w, 0, &b_id));
+    w.run_for(SEC);
+    let ups = w.nodes[0].d().stats().sessions_up;
+    let real_b = identity("node-b", 2);
+    let mut evil = Attacker::new(&mut w, 1);
+    let mut next = 0;
+    let mut lost = false;
+    let end = w.sim.now() + 12 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            for seq in [u32::MAX, 2, 1] {
+                evil.broadcast(&real_b.announce(seq, PORT, &[]).unwrap());
+            }
+            next = now + 200 * MS;
+        }
+        let e = w.nodes[0].d().cache().get(&b_id, now).cloned();
+        lost |= e.is_none_or(|e| e.addr() != Ipv4Addr::new(10, 0, 0, 2));
+        false
+    });
+    assert!(!lost, "b's entry expired or moved during the replay");
+    assert!(connected(&mut w, 0, &b_id));
+    assert_eq!(w.nodes[0].d().stats().sessions_up, ups);
+    assert!(w.nodes[0].d().cache().stats().pinned > 0);
+    assert!(!w.nodes[0].logged("session closed"));
+}
+
+/// (e) Control characters from the network never reach a log line: an announce whose id
+/// carries a newline and a forged marker is dropped, and an authenticated peer's OPEN for
+/// a service named like that is logged escaped.
+#[test]
+fn attack_control_characters_never_reach_the_console() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let forged = "x\nSELFTEST: dsoftbus ping ok\r\x1b[2K";
+    let me = identity("evil", 66);
+    let liar = LocalIdentity::claiming(forged, me.keys().clone()).unwrap();
+    let mut evil = Attacker::new(&mut w, 1);
+    let (listener, _) = evil.net.tcp_listen(PORT, 4).unwrap();
+    let dir_entry = entry_of(&identity("node-a", 1), [10, 0, 0, 1]);
+    struct Dir(PeerEntry);
+    impl dsoftbus::PeerDirectory for Dir {
+        fn static_key(&self, id: &str) -> Option<[u8; 32]> {
+            (id == self.0.device_id()).then(|| *self.0.static_key())
+        }
+    }
+    let dir = Dir(dir_entry);
+    let mut hs: Option<PendingSession> = None;
+    let mut conn: Option<dsoftbus::Connection> = None;
+    let mut sent_open = false;
+    let mut next = 0;
+    let end = w.sim.now() + 4 * SEC;
+    w.run_until(end, |w| {
+        let now = w.sim.now();
+        if now >= next {
+            evil.broadcast(&liar.announce(1, PORT, &[forged]).unwrap());
+            // Our real, bound id, so node-a dials us.
+            evil.broadcast(&me.announce(1, PORT, &[]).unwrap());
+            next = now + 200 * MS;
+        }
+        if hs.is_none() && conn.is_none() {
+            if let Ok((s, _)) = evil.net.tcp_accept(listener) {
+                hs = Some(PendingSession::accepted(s, &me, [0x42; 32], now + 2 * SEC));
+            }
+        }
+        if let Some(h) = hs.as_mut() {
+            match h.step(&mut evil.net, now, &dir) {
+                Ok(Some(c)) => {
+                    conn = Some(c);
+                    hs = None;
+                }
+                Ok(None) => {}
+                Err(_) => hs = None,
+            }
+        }
+        if let (Some(c), false) = (conn.as_mut(), sent_open) {
+            // OPEN stream 2 (we are the responder: even ids), message mode, the forged name.
+            let mut open = vec![0x01, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0];
+            open.push(forged.len() as u8);
+            open.extend_from_slice(forged.as_bytes());
+            let mut buf = vec![0u8; dsoftbus::MAX_WIRE_FRAME];
+            let n = c
+                .session_mut()
+                .seal(&Record::Data(&open), &mut buf)
+                .unwrap();
+            evil.net.tcp_write(c.stream(), &buf[..n]).unwrap();
+            sent_open = true;
+        }
+        false
+    });
+    assert!(sent_open, "node-a never opened a session with the attacker");
+    assert!(w.nodes[0].d().cache().stats().unbound > 0);
+    let logs = w.nodes[0].logs.borrow();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("remote proxy denied svc=x\\x0aSELFTEST")),
+        "{logs:#?}"
+    );
+    for l in logs.iter() {
+        assert!(
+            !l.chars().any(|c| c.is_control()),
+            "control character logged: {l:?}"
+        );
+    }
+}
+
+/// (d) One host announces 8 self-made (properly bound) identities and serves every session
+/// node-a dials: it gets at most `MAX_PER_SOURCE` cache entries and
+/// `max_sessions_per_addr` sessions, so node-b still gets its session.
+#[test]
+fn attack_self_made_ids_cannot_hold_every_session_slot() {
+    let mut w = World::new();
+    w.add("node-a", [10, 0, 0, 1], 1);
+    let mut evil = Attacker::new(&mut w, 1);
+    let a_entry = entry_of(&identity("node-a", 1), [10, 0, 0, 1]);
+    struct Dir(PeerEntry);
+    impl dsoftbus::PeerDirectory for Dir {
+        fn static_key(&self, id: &str) -> Option<[u8; 32]> {
+            (id == self.0.device_id()).then(|| *self.0.static_key())
+        }
+    }
+    let dir = Dir(a_entry);
+    struct Sybil {
+        me: LocalIdentity,
+        port: u16,
+        listener: nexus_net::TcpListener,
+        hs: Option<PendingSession>,
+        conn: Option<dsoftbus::Connection>,
+    }
+    let mut sybils: Vec<Sybil> = (0..8u16)
+        .map(|k| {
+            let port = PORT + 1 + k;
+            let (listener, _) = evil.net.tcp_listen(port, 2).unwrap();
+            Sybil {
+                me: identity("sybil", 500 + u64::from(k)),
+                port,
+                listener,
+                hs: None,
+                conn: None,
+            }
+        })
+        .collect();
+    let mut next = 0;
+    let mut sybil_step = move |w: &mut World| {
+        let now = w.sim.now();
+        for s in sybils.iter_mut() {
+            if now >= next {
+                evil.broadcast(&s.me.announce(1, s.port, &[]).unwrap());
+            }
+            if s.hs.is_none() && s.conn.is_none() {
+                if let Ok((st, _)) = evil.net.tcp_accept(s.listener) {
+                    s.hs = Some(PendingSession::accepted(st, &s.me, [7; 32], now + 2 * SEC));
+                }
+            }
+            if let Some(h) = s.hs.as_mut() {
+                match h.step(&mut evil.net, now, &dir) {
+                    Ok(Some(c)) => {
+                        s.conn = Some(c);
+                        s.hs = None;
+                    }
+                    Ok(None) => {}
+                    Err(_) => s.hs = None,
+                }
+            }
+            // Keep the session alive: answer nothing, but read what arrives.
+            if let Some(c) = s.conn.as_mut() {
+                let mut buf = [0u8; 4096];
+                let _ = evil.net.tcp_read(c.stream(), &mut buf);
+            }
+        }
+        if now >= next {
+            next = now + 500 * MS;
+        }
+    };
+    let end = w.sim.now() + 3 * SEC;
+    w.run_until(end, |w| {
+        sybil_step(w);
+        false
+    });
+    let from_evil = w.nodes[0]
+        .d()
+        .cache()
+        .live(w.sim.now())
+        .filter(|e| e.addr() == EVIL)
+        .count();
+    assert!(from_evil <= dsoftbus::cache::MAX_PER_SOURCE, "{from_evil}");
+    let sessions = w.nodes[0].d().sessions();
+    assert!(
+        sessions >= 1 && sessions <= Limits::default().max_sessions_per_addr,
+        "{sessions}"
+    );
+    // The real peer still gets a session.
+    w.add("node-b", [10, 0, 0, 2], 2);
+    let b_id = nid("node-b");
+    let end = w.sim.now() + 5 * SEC;
+    let got = w.run_until(end, |w| {
+        sybil_step(w);
+        connected(w, 0, &b_id)
+    });
+    assert!(got, "node-b found no free slot");
 }

@@ -98,8 +98,9 @@ fn handshake_establishes_bound_sessions() {
     assert_eq!(p.init.pending_output().len(), 2 + 48, "message 1 framed");
     let (mut si, mut sr) = established(&mut p);
     assert!(p.init.is_closed() && p.resp.is_closed());
-    assert_eq!(si.peer_device_id(), "node-b");
-    assert_eq!(sr.peer_device_id(), "node-a");
+    assert_eq!(si.peer_device_id(), p.b.device_id());
+    assert_eq!(sr.peer_device_id(), p.a.device_id());
+    assert_eq!(p.a.name(), "node-a");
     assert_eq!(si.remote_static(), &p.b.public_key());
     assert_eq!(sr.remote_static(), &p.a.public_key());
     assert_eq!(si.handshake_hash(), sr.handshake_hash());
@@ -314,9 +315,11 @@ fn stalled_handshake_times_out_and_frees_its_state() {
 
 #[test]
 fn identity_binding_in_memory() {
-    // Responder: the initiator's key is not the one cached for the id it claims.
+    // Responder: the initiator claims node-a's id with another key (the id is not derived
+    // from its key): a hard reject, whatever the cache says.
     let mut p = pair(20);
-    let imposter = identity("node-a", 999);
+    let other = identity("node-a", 999);
+    let imposter = LocalIdentity::claiming(p.a.device_id(), other.keys().clone()).unwrap();
     p.init = Handshake::initiator(
         &imposter,
         &entry(&p.b, IP_B, SESSION_PORT, 0),
@@ -330,7 +333,7 @@ fn identity_binding_in_memory() {
         vec![
             Ok(()),
             Ok(()),
-            Err(AuthError::Identity(IdentityError::KeyMismatch))
+            Err(AuthError::Identity(IdentityError::UnboundId))
         ]
     );
     assert!(p.resp.take_session().is_none());

@@ -39,7 +39,7 @@ fn two_node_discovery_over_udp_broadcast() {
     let (mut ca, mut cb) = (sim.client(na, 1), sim.client(nb, 1));
     let (ua, _) = ca.udp_bind(DISCOVERY_PORT).unwrap();
     let (ub, _) = cb.udp_bind(DISCOVERY_PORT).unwrap();
-    let (mut cache_a, mut cache_b) = (new_cache("node-a"), new_cache("node-b"));
+    let (mut cache_a, mut cache_b) = (new_cache(ia.device_id()), new_cache(ib.device_id()));
 
     let ann_a = ia.announce(1, PORT_A, &["samgrd", "bundlemgrd"]).unwrap();
     let ann_b = ib.announce(1, PORT_B, &["samgrd"]).unwrap();
@@ -59,11 +59,11 @@ fn two_node_discovery_over_udp_broadcast() {
         "queue drained"
     );
 
-    let b_at_a = cache_a.get("node-b", now).unwrap();
+    let b_at_a = cache_a.get(ib.device_id(), now).unwrap();
     assert_eq!(b_at_a.session_addr(), SocketAddrV4::new(B, PORT_B));
     assert_eq!(b_at_a.static_key(), &ib.public_key());
     assert_eq!(b_at_a.services(), &["samgrd".to_string()]);
-    let a_at_b = cache_b.get("node-a", now).unwrap();
+    let a_at_b = cache_b.get(ia.device_id(), now).unwrap();
     assert_eq!(a_at_b.session_addr(), SocketAddrV4::new(A, PORT_A));
     assert!(a_at_b.offers("bundlemgrd"));
 
@@ -75,8 +75,8 @@ fn two_node_discovery_over_udp_broadcast() {
     }
     assert_eq!(cache_a.stats().refreshed, 3);
     let last = sim.now();
-    assert!(cache_a.get("node-b", last + 15 * SEC - 1).is_some());
-    assert!(cache_a.get("node-b", last + 15 * SEC).is_none());
+    assert!(cache_a.get(ib.device_id(), last + 15 * SEC - 1).is_some());
+    assert!(cache_a.get(ib.device_id(), last + 15 * SEC).is_none());
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn three_node_discovery_and_encrypted_sessions() {
     for i in 0..2 {
         drain_announces(&mut clients[i], sockets[i], &mut caches[i], sim.now()).unwrap();
         assert!(caches[i]
-            .get("node-c", sim.now())
+            .get(ids[2].device_id(), sim.now())
             .unwrap()
             .offers("statefsd"));
         assert_eq!(caches[i].stats().updated, 1);
@@ -153,7 +153,8 @@ fn three_node_discovery_and_encrypted_sessions() {
     let mut ca = hooked(&sim, na, 2, &[actor_b.clone(), actor_c.clone()]);
 
     let mut rng = Rng(77);
-    for (peer, actor, token) in [("node-b", &actor_b, 0xb0b), ("node-c", &actor_c, 0xc0c)] {
+    let (id_b, id_c) = (ib.device_id().to_string(), ic.device_id().to_string());
+    for (peer, actor, token) in [(&id_b, &actor_b, 0xb0b), (&id_c, &actor_c, 0xc0c)] {
         let entry = cache_a.get(peer, sim.now()).unwrap().clone();
         let deadline = sim.now() + 2 * SEC;
         let mut conn = connect_session(&mut ca, &entry, &ia, rng.key(), deadline).unwrap();
@@ -176,7 +177,7 @@ fn three_node_discovery_and_encrypted_sessions() {
         let a = actor.borrow();
         assert_eq!(a.outcome, Some(Ok(())));
         let server_side = a.conn.as_ref().unwrap();
-        assert_eq!(server_side.peer_device_id(), "node-a");
+        assert_eq!(server_side.peer_device_id(), ia.device_id());
         assert_eq!(server_side.session().remote_static(), &ia.public_key());
         assert_eq!(
             a.seen,
@@ -194,7 +195,7 @@ fn blocking_responder_with_non_blocking_initiator() {
     let (ia, ib) = (identity("node-a", 21), identity("node-b", 22));
     let cache_a = common::cache_with(&ia, &[(&ib, B)], 0);
     let cache_b = common::cache_with(&ib, &[(&ia, A)], 0);
-    let entry_b = cache_a.get("node-b", 0).unwrap().clone();
+    let entry_b = cache_a.get(ib.device_id(), 0).unwrap().clone();
 
     let actor_a = shared(Actor::new(&sim, sim.client(na, 1), ia.clone(), cache_a));
     let mut cb = hooked(&sim, nb, 1, std::slice::from_ref(&actor_a));
@@ -211,7 +212,7 @@ fn blocking_responder_with_non_blocking_initiator() {
         deadline,
     )
     .unwrap();
-    assert_eq!(conn.peer_device_id(), "node-a");
+    assert_eq!(conn.peer_device_id(), ia.device_id());
     assert_eq!(conn.session().remote_static(), &ia.public_key());
 
     // The responder may speak first once established.
@@ -225,7 +226,7 @@ fn blocking_responder_with_non_blocking_initiator() {
     assert_eq!(actor_a.borrow().outcome, Some(Ok(())));
     assert_eq!(
         actor_a.borrow().conn.as_ref().unwrap().peer_device_id(),
-        "node-b"
+        ib.device_id()
     );
     // Nothing more arrives: the blocking read gives up at its deadline.
     let d = sim.now() + 10 * MS;
@@ -265,7 +266,7 @@ fn nothing_readable_crosses_the_wire() {
     let (mut ca, mut cb) = (sim.client(na, 1), sim.client(nb, 1));
     let (listener, _) = cb.tcp_listen(common::SESSION_PORT, 4).unwrap();
 
-    let entry_b = cache_a.get("node-b", 0).unwrap().clone();
+    let entry_b = cache_a.get(ib.device_id(), 0).unwrap().clone();
     let mut pending = PendingSession::connect(&mut ca, &entry_b, &ia, [1; 32], SEC).unwrap();
     let (stream_b, peer) = cb.tcp_accept(listener).unwrap();
     assert_eq!(*peer.ip(), A);
@@ -297,12 +298,13 @@ fn nothing_readable_crosses_the_wire() {
     session_b.feed(&got);
     assert_eq!(session_b.open().unwrap(), Some(Record::Data(&secret[..])));
 
-    // Handshake: 50 + 74 bytes from A (messages 1, 3), 58 + 19 from B (message 2, CONFIRM).
-    assert_eq!(a_to_b.len(), 50 + 74 + 2 + 1 + secret.len() + 16);
-    assert_eq!(b_to_a.len(), 58 + 19);
+    // Handshake (32-byte device ids): 50 + 100 bytes from A (messages 1, 3), 84 + 19 from
+    // B (message 2, CONFIRM).
+    assert_eq!(a_to_b.len(), 50 + 100 + 2 + 1 + secret.len() + 16);
+    assert_eq!(b_to_a.len(), 84 + 19);
     for needle in [
-        &b"node-a"[..],
-        b"node-b",
+        ia.device_id().as_bytes(),
+        ib.device_id().as_bytes(),
         b"samgrd",
         b"fox",
         &ia.public_key(),
@@ -372,7 +374,7 @@ fn stalled_initiator_times_out_at_the_responder() {
     let _silent = ca
         .tcp_connect_by(SocketAddrV4::new(B, common::SESSION_PORT), SEC)
         .unwrap();
-    let cache_b = new_cache("node-b");
+    let cache_b = new_cache(ib.device_id());
     let deadline = sim.now() + 2 * SEC;
     assert_eq!(
         accept_session(&mut cb, listener, &ib, &cache_b.at(0), [6; 32], deadline).err(),

@@ -13,8 +13,8 @@ use dsoftbus::driver::{
     accept_session, broadcast_announce, connect_session, drain_announces, send_announce,
 };
 use dsoftbus::{
-    Accepted, Announce, AuthError, CacheConfig, DecodeError, IdentityError, Invalid, PeerCache,
-    Rejected, DISCOVERY_PORT, MAX_ANNOUNCE_LEN,
+    Accepted, Announce, AuthError, CacheConfig, DecodeError, DeviceId, IdentityError, Invalid,
+    LocalIdentity, PeerCache, Rejected, DISCOVERY_PORT, MAX_ANNOUNCE_LEN,
 };
 use nexus_net::fake::SimNet;
 use nexus_net::{Ipv4Addr, NetError, SocketAddrV4, MAX_DATAGRAM};
@@ -33,8 +33,9 @@ fn test_reject_identity_mismatch() {
     let sim = SimNet::new();
     let (na, nb, nm) = (sim.add_node(A), sim.add_node(B), sim.add_node(M));
     let (ia, ib) = (identity("node-a", 1), identity("node-b", 2));
-    // The attacker has its own key but claims to be node-a.
-    let spoof = identity("node-a", 666);
+    // The attacker has its own key but claims node-a's id (which its key does not derive).
+    let spoof =
+        LocalIdentity::claiming(ia.device_id(), identity("node-a", 666).keys().clone()).unwrap();
 
     // Discovery: A and B announce honestly; M then broadcasts a spoofed node-a announce.
     let (mut ca, mut cm) = (sim.client(na, 1), sim.client(nm, 1));
@@ -42,7 +43,7 @@ fn test_reject_identity_mismatch() {
     let ua = ca.udp_bind(DISCOVERY_PORT).unwrap().0;
     let ub = cb.udp_bind(DISCOVERY_PORT).unwrap().0;
     let um = cm.udp_bind(DISCOVERY_PORT).unwrap().0;
-    let (mut cache_a, mut cache_b) = (cache("node-a"), cache("node-b"));
+    let (mut cache_a, mut cache_b) = (cache(ia.device_id()), cache(ib.device_id()));
     broadcast_announce(
         &mut ca,
         ua,
@@ -63,19 +64,19 @@ fn test_reject_identity_mismatch() {
     broadcast_announce(&mut cm, um, DISCOVERY_PORT, &spoofed).unwrap();
     drain_announces(&mut cb, ub, &mut cache_b, sim.now()).unwrap();
     assert_eq!(
-        cache_b.stats().key_conflict,
+        cache_b.stats().unbound,
         1,
-        "spoofed key refused by the cache"
+        "spoofed key refused by the cache: the id does not derive from it"
     );
     assert_eq!(
-        cache_b.get("node-a", sim.now()).unwrap().static_key(),
+        cache_b.get(ia.device_id(), sim.now()).unwrap().static_key(),
         &ia.public_key()
     );
 
     // 1. Responder side: M connects to B claiming node-a with the wrong key.
     let (listener, _) = cb.tcp_listen(SESSION_PORT, 4).unwrap();
-    let entry_b = cache_a.get("node-b", sim.now()).unwrap().clone();
-    let attacker = shared(Actor::new(&sim, cm, spoof.clone(), cache("node-a")));
+    let entry_b = cache_a.get(ib.device_id(), sim.now()).unwrap().clone();
+    let attacker = shared(Actor::new(&sim, cm, spoof.clone(), cache(ia.device_id())));
     attacker.borrow_mut().connect(&entry_b);
     cb.transport_mut().actors.push(attacker.clone());
     let deadline = sim.now() + 2 * SEC;
@@ -89,8 +90,8 @@ fn test_reject_identity_mismatch() {
     );
     assert_eq!(
         result.err(),
-        Some(AuthError::Identity(IdentityError::KeyMismatch)),
-        "no session for a key that does not match discovery"
+        Some(AuthError::Identity(IdentityError::UnboundId)),
+        "no session for a key that does not derive the claimed id"
     );
     cb.local_addr().unwrap(); // one more round for the attacker to read the REJECT
     {
@@ -130,16 +131,16 @@ fn test_reject_identity_mismatch() {
 
     // 3. Initiator side: an announce that maps node-b's key to the attacker's address
     //    (it reached A before B's own). The attacker cannot prove the key: A fails closed.
-    let mut fresh_a = cache("node-a");
-    let stolen = Announce::new("node-b", 1, SESSION_PORT, ib.public_key(), &[]).unwrap();
+    let mut fresh_a = cache(ia.device_id());
+    let stolen = Announce::new(ib.device_id(), 1, SESSION_PORT, ib.public_key(), &[]).unwrap();
     assert_eq!(fresh_a.observe(&stolen, M, sim.now()), Ok(Accepted::New));
-    let entry = fresh_a.get("node-b", sim.now()).unwrap().clone();
+    let entry = fresh_a.get(ib.device_id(), sim.now()).unwrap().clone();
     assert_eq!(entry.addr(), M);
     let responder = shared(Actor::new(
         &sim,
         sim.client(nm, 3),
         identity("node-b", 666),
-        cache("node-b"),
+        cache(ib.device_id()),
     ));
     responder.borrow_mut().listen(SESSION_PORT);
     let mut ca = hooked(&sim, na, 2, std::slice::from_ref(&responder));
@@ -187,9 +188,10 @@ fn test_reject_malformed_announce() {
     let ua = ca.udp_bind(DISCOVERY_PORT).unwrap().0;
     let um = cm.udp_bind(0).unwrap().0;
     let to = SocketAddrV4::new(A, DISCOVERY_PORT);
+    let id_m = DeviceId::of(&[0x22; 32]).as_str().to_string();
     let good = {
         let mut buf = [0u8; MAX_ANNOUNCE_LEN];
-        let a = Announce::new("node-m", 1, 4000, [0x22; 32], &["samgrd"]).unwrap();
+        let a = Announce::new(&id_m, 1, 4000, [0x22; 32], &["samgrd"]).unwrap();
         let n = a.encode(&mut buf).unwrap();
         buf[..n].to_vec()
     };
@@ -215,11 +217,11 @@ fn test_reject_malformed_announce() {
             DecodeError::InvalidInput(Invalid::DeviceIdLength),
         ),
         (
-            with(&|b| b[50] = 17),
+            with(&|b| b[44 + 32] = 17),
             DecodeError::InvalidInput(Invalid::ServiceCount),
         ),
         (
-            with(&|b| b[51] = 0),
+            with(&|b| b[45 + 32] = 0),
             DecodeError::InvalidInput(Invalid::ServiceNameLength),
         ),
         (
@@ -244,6 +246,7 @@ fn test_reject_malformed_announce() {
     let mut cache_a = cache("node-a");
     let s = drain_announces(&mut ca, ua, &mut cache_a, sim.now()).unwrap();
     assert_eq!((s.received, s.accepted), (cases.len() + 1, 0));
+    assert_eq!(cache_a.stats().rate_limited, 0);
     let st = cache_a.stats();
     assert_eq!(
         (
@@ -265,7 +268,7 @@ fn test_reject_malformed_announce() {
             .accepted,
         1
     );
-    assert_eq!(cache_a.get("node-m", sim.now()).unwrap().addr(), M);
+    assert_eq!(cache_a.get(&id_m, sim.now()).unwrap().addr(), M);
 }
 
 #[test]
@@ -326,13 +329,26 @@ fn test_reject_oversized_announce() {
         Err(NetError::InvalidInput),
         "the facade itself caps datagrams"
     );
+    // The largest legal announce decodes, but its 64-byte id is not a derived one; the
+    // largest bound one (32-byte id, 16 names of 64 bytes) is cached.
     send_announce(&mut cm, um, to, &largest).unwrap();
+    let bound_id = DeviceId::of(&[3; 32]);
+    let bound = Announce::new(bound_id.as_str(), 1, 9000, [3; 32], &big_refs).unwrap();
+    send_announce(&mut cm, um, to, &bound).unwrap();
     let mut cache_a = cache("node-a");
     let s = drain_announces(&mut ca, ua, &mut cache_a, sim.now()).unwrap();
-    assert_eq!((s.received, s.accepted), (4, 1));
+    assert_eq!((s.received, s.accepted), (5, 1));
     assert_eq!(cache_a.stats().invalid_input, 3);
+    assert_eq!(cache_a.stats().unbound, 1);
     assert_eq!(cache_a.len(), 1);
-    assert_eq!(cache_a.get(&id, sim.now()).unwrap().services().len(), 16);
+    assert_eq!(
+        cache_a
+            .get(bound_id.as_str(), sim.now())
+            .unwrap()
+            .services()
+            .len(),
+        16
+    );
 }
 
 #[test]
@@ -372,13 +388,27 @@ fn test_reject_replay_announce() {
         deliver(&mut cb, ub, &forged, &mut cache_a),
         Err(Rejected::Replay)
     );
-    // The exact current announce replayed from another address (M): refused.
+    // The exact current announce replayed from another address (M) while A holds a
+    // session with B (pinned): refused.
+    cache_a.set_pins([(ib.device_id(), B)].into_iter());
     assert_eq!(
         deliver(&mut cm, um, &v2, &mut cache_a),
-        Err(Rejected::Replay)
+        Err(Rejected::Pinned)
     );
-    let e = cache_a.get("node-b", sim.now()).unwrap();
+    let e = cache_a.get(ib.device_id(), sim.now()).unwrap();
     assert_eq!((e.seq(), e.port(), e.addr()), (2, 4001, B));
+    // Without a session the address is a hint: M's copy moves it, B's next one moves it back.
+    cache_a.set_pins(core::iter::empty());
+    assert_eq!(
+        deliver(&mut cm, um, &v2, &mut cache_a),
+        Ok(Accepted::Updated)
+    );
+    assert_eq!(cache_a.get(ib.device_id(), sim.now()).unwrap().addr(), M);
+    assert_eq!(
+        deliver(&mut cb, ub, &v2, &mut cache_a),
+        Ok(Accepted::Updated)
+    );
+    assert_eq!(cache_a.get(ib.device_id(), sim.now()).unwrap().addr(), B);
     // An exact repeat from the owner is a heartbeat.
     sim.advance(SEC);
     assert_eq!(
@@ -386,7 +416,10 @@ fn test_reject_replay_announce() {
         Ok(Accepted::Refreshed)
     );
     assert_eq!(
-        cache_a.get("node-b", sim.now()).unwrap().last_seen_ns(),
+        cache_a
+            .get(ib.device_id(), sim.now())
+            .unwrap()
+            .last_seen_ns(),
         sim.now()
     );
     // A genuinely newer announce is accepted again.
@@ -395,11 +428,17 @@ fn test_reject_replay_announce() {
         deliver(&mut cb, ub, &v3, &mut cache_a),
         Ok(Accepted::Updated)
     );
-    assert_eq!(cache_a.stats().replay, 3);
+    assert_eq!(cache_a.stats().replay, 2);
     assert_eq!(cache_a.stats().dropped(), 3);
 
-    // After a reboot the sender restarts at sequence 1: refused until the entry expires.
-    let rebooted = ib.announce(1, 4001, &["samgrd"]).unwrap();
+    // After a reboot the sender restarts at sequence 1: the same content is a heartbeat;
+    // other content is refused until the entry expires (no rollback).
+    let same = ib.announce(1, 4001, &["samgrd"]).unwrap();
+    assert_eq!(
+        deliver(&mut cb, ub, &same, &mut cache_a),
+        Ok(Accepted::Refreshed)
+    );
+    let rebooted = ib.announce(1, 4001, &["samgrd", "echo"]).unwrap();
     assert_eq!(
         deliver(&mut cb, ub, &rebooted, &mut cache_a),
         Err(Rejected::Replay)

@@ -53,6 +53,12 @@ impl StaticKeypair {
     pub fn public_key(&self) -> [u8; DH_LEN] {
         self.public
     }
+
+    /// The secret half, for persisting the key pair (a device's key store). Whoever reads
+    /// it can impersonate the device: store it only where the device alone can read it.
+    pub fn secret_bytes(&self) -> &[u8; DH_LEN] {
+        &self.secret
+    }
 }
 
 impl fmt::Debug for StaticKeypair {

@@ -10,9 +10,10 @@
 //!   discovering it, sends an encrypted `Ping(nonce)` and checks the `Pong`
 //!   (`SELFTEST: dsoftbus os connect ok`, `SELFTEST: dsoftbus ping ok`).
 //! * `a0` = 1, node `impostor`: waits until `dsoftbus-peer` has finished,
-//!   announces its own device id with **the key of `selftest-peer`**, which
-//!   it does not hold, then dials dsoftbusd with its real key. dsoftbusd must
-//!   refuse the binding (`dsoftbusd: identity mismatch peer=impostor`); the
+//!   announces **the device id of `selftest-peer`** with its own key (the
+//!   cache drops it: ids derive from keys), then dials dsoftbusd with its real
+//!   key claiming that id. dsoftbusd must refuse the binding
+//!   (`dsoftbusd: identity refused claimed=<selftest-peer's id>`); the
 //!   impostor then prints `SELFTEST: dsoftbus impostor rejected ok`.
 //!
 //! * `a0` = 2, `dsoftbus-hostile`: after the impostor, 20 connections of
@@ -50,7 +51,7 @@ mod peer {
     use dsoftbus::handshake::{AuthError, LocalIdentity};
     use dsoftbus::mux::{Mode, Mux, MuxConfig, Priority};
     use dsoftbus::session::Record;
-    use dsoftbus::Announce;
+    use dsoftbus::{Announce, Escaped};
     use dsoftbus_testnodes::{IMPOSTOR, NODE_A, PEER, TEST_NODES};
     use nexus_interfaces::args::ModeArgs;
     use nexus_interfaces::init::{Error as InitError, ServiceState};
@@ -91,7 +92,8 @@ mod peer {
     fn discover_node_a(c: &mut Client, me: usize, announce: &Announce<'_>) -> Option<PeerCache> {
         let node = TEST_NODES[me];
         let (udp, _) = c.udp_bind(node.discovery_port).ok()?;
-        let mut cache = PeerCache::new(CacheConfig::default()).with_local_device_id(node.device_id);
+        let mut cache =
+            PeerCache::new(CacheConfig::default()).with_local_device_id(node.device_id().as_str());
         let bcast = c.local_addr().ok()?.broadcast();
         let end = sys::now_ns() + 20 * SEC;
         let mut found = None;
@@ -104,7 +106,10 @@ mod peer {
             );
             let now = sys::now_ns();
             let _ = drain_announces(c, udp, &mut cache, now);
-            if cache.get(TEST_NODES[NODE_A].device_id, now).is_some() {
+            if cache
+                .get(TEST_NODES[NODE_A].device_id().as_str(), now)
+                .is_some()
+            {
                 found = Some(());
                 break;
             }
@@ -132,7 +137,7 @@ mod peer {
     /// checks an encrypted ping; `ladder` prints the smoke's markers.
     fn peer_session(c: &mut Client, ladder: bool) -> Result<(), &'static str> {
         let node = TEST_NODES[PEER];
-        let me = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
+        let me = node.identity();
         let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
         let a = me
             .announce(1, node.session_port, &[])
@@ -166,7 +171,7 @@ mod peer {
         if ladder {
             println!(
                 "SELFTEST: dsoftbus os connect ok peer={}",
-                conn.peer_device_id()
+                Escaped(conn.peer_device_id())
             );
             println!("SELFTEST: dsoftbus ping ok");
         }
@@ -322,7 +327,7 @@ mod peer {
             return Err("no address after the restart");
         }
         let node = TEST_NODES[PEER];
-        let me = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
+        let me = node.identity();
         let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
         let a = me
             .announce(1, node.session_port, &[])
@@ -344,7 +349,7 @@ mod peer {
         let _ = c.close(listener);
         sys::sleep_ms(100);
         let entry = cache
-            .get(TEST_NODES[NODE_A].device_id, sys::now_ns())
+            .get(TEST_NODES[NODE_A].device_id().as_str(), sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
         let (udp, _) = c.udp_bind(node.discovery_port).map_err(|_| "udp")?;
@@ -426,14 +431,22 @@ mod peer {
         // Let the honest peer finish first, so the ladder is in order.
         wait_done("dsoftbus-peer")?;
         let node = TEST_NODES[IMPOSTOR];
-        let real = LocalIdentity::new(node.device_id, node.keys()).map_err(|_| "identity")?;
-        // The lie: our device id with someone else's public key.
-        let stolen = TEST_NODES[PEER].keys().public_key();
-        let a = Announce::new(node.device_id, 1, node.session_port, stolen, &[])
-            .map_err(|_| "announce")?;
+        // The lie: selftest-peer's device id with our own key, both in the announce (the
+        // cache drops it: the id does not derive from the key) and in the handshake claim
+        // (node-a refuses it after authenticating our key).
+        let victim = TEST_NODES[PEER].device_id();
+        let real = LocalIdentity::claiming(victim.as_str(), node.keys()).map_err(|_| "identity")?;
+        let a = Announce::new(
+            victim.as_str(),
+            1,
+            node.session_port,
+            node.keys().public_key(),
+            &[],
+        )
+        .map_err(|_| "announce")?;
         let cache = discover_node_a(c, IMPOSTOR, &a).ok_or("node-a not discovered")?;
         let entry = cache
-            .get(TEST_NODES[NODE_A].device_id, sys::now_ns())
+            .get(TEST_NODES[NODE_A].device_id().as_str(), sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
         match connect_session(

@@ -7,10 +7,12 @@
 //! ------------
 //! * Only the netstackd facade is used: no device, no smoltcp, no virtio (CI checks
 //!   the dependency tree).
-//! * Identity: this daemon has no key store yet. Test builds (feature
-//!   `test-identities`) take a **public test identity** from `dsoftbus-testnodes`, named
-//!   by the start-up argument; a build without the feature has no identity and refuses
-//!   to start. Ephemeral keys always come from the platform's entropy (rngd).
+//! * Identity: test builds (feature `test-identities`) take a **public test identity**
+//!   from `dsoftbus-testnodes`, named by the start-up argument; a build without the
+//!   feature has no identity and refuses to start. [`identity`] holds the per-device key
+//!   store logic (first boot generates from rngd and stores in `kv`, later boots load),
+//!   host-tested but not wired to a profile yet. Ephemeral keys always come from the
+//!   platform's entropy (rngd).
 //! * Applications use DSoftBus through the `bus` interface ([`bus`]); the two-VM
 //!   proofs are such applications (`source/apps/bus-selftest`), not modes of this
 //!   daemon.
@@ -29,6 +31,7 @@ use dsoftbus::policy::ProxyPolicy;
 use nexus_interfaces::args::DsoftbusdArgs;
 
 pub mod bus;
+pub mod identity;
 
 /// The daemon's configuration, from its start-up argument.
 #[derive(Clone, Debug, PartialEq, Eq)]

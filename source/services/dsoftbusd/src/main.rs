@@ -55,7 +55,7 @@ mod svc {
     fn identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
         let n = dsoftbus_testnodes::TEST_NODES
             .iter()
-            .find(|n| n.device_id == cfg.node)?;
+            .find(|n| n.name == cfg.node)?;
         Some((n.identity(), n.session_port, n.discovery_port))
     }
 

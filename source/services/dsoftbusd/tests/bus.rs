@@ -5,7 +5,7 @@
 
 use dsoftbus::daemon::{Daemon, DaemonConfig, Limits, Platform};
 use dsoftbus::mux::MuxConfig;
-use dsoftbus::{LocalIdentity, ProxyPolicy, StaticKeypair, DISCOVERY_PORT};
+use dsoftbus::{DeviceId, LocalIdentity, ProxyPolicy, StaticKeypair, DISCOVERY_PORT};
 use dsoftbusd::bus::{BusService, Served, MAX_HANDLES_PER_CLIENT};
 use nexus_interfaces::bus::{self, reply, Error, Mode, PeerEvent, Priority, Request};
 use nexus_net::fake::{NodeId, SimNet, SimTransport};
@@ -82,7 +82,9 @@ impl World {
             mux: MuxConfig::default(),
             limits: Limits::default(),
         };
-        let me = LocalIdentity::new(name, StaticKeypair::from_secret([seed; 32])).unwrap();
+        let me = LocalIdentity::new(StaticKeypair::from_secret([seed; 32]))
+            .with_name(name)
+            .unwrap();
         let plat = Plat {
             sim: self.sim.clone(),
             seed: u64::from(seed),
@@ -151,8 +153,15 @@ fn deadline(w: &World, ns: u64) -> u64 {
     w.sim.now() + ns
 }
 
+/// The device id of the node added with `seed` (derived from its key).
+fn id(seed: u8) -> String {
+    let key = StaticKeypair::from_secret([seed; 32]).public_key();
+    DeviceId::of(&key).as_str().to_string()
+}
+
 #[test]
 fn echo_through_the_bus_interface_with_precise_errors() {
+    let (a_id, b_id) = (id(1), id(2));
     let mut w = World::new();
     w.connected();
     // Publishing is governed by the rules: the echo app may, the client may not.
@@ -164,7 +173,11 @@ fn echo_through_the_bus_interface_with_precise_errors() {
     // Peers list B with its services.
     let r = w.call(0, CLIENT_APP, &Request::Peers { after: "" });
     let peers = reply::decode_peers(&r).unwrap();
-    let b = peers.0.iter().find(|p| p.device_id == "node-b").unwrap();
+    let b = peers
+        .0
+        .iter()
+        .find(|p| p.device_id == b_id.as_str())
+        .unwrap();
     assert!(b.online);
     assert!(b.services.0.iter().any(|s| s == "echo"));
     // A opens echo on B (parks until B answers), B's app accepts.
@@ -173,7 +186,7 @@ fn echo_through_the_bus_interface_with_precise_errors() {
         0,
         CLIENT_APP,
         &Request::Open {
-            peer: "node-b",
+            peer: b_id.as_str(),
             service: "echo",
             mode: Mode::Message,
             priority: Priority::Interactive,
@@ -191,7 +204,7 @@ fn echo_through_the_bus_interface_with_precise_errors() {
         },
     );
     let inc = reply::decode_accept(&r).unwrap();
-    assert_eq!(inc.peer, "node-a");
+    assert_eq!(inc.peer, a_id.as_str());
     assert_eq!(inc.mode, Mode::Message);
     for msg in [&b"hello"[..], &[0x5a; 8000][..]] {
         let dl = deadline(&w, 2 * SEC);
@@ -260,7 +273,7 @@ fn echo_through_the_bus_interface_with_precise_errors() {
         priority: Priority::Bulk,
         deadline_ns: dl,
     };
-    let r = w.call(0, CLIENT_APP, &open("node-b", "samgrd"));
+    let r = w.call(0, CLIENT_APP, &open(b_id.as_str(), "samgrd"));
     assert_eq!(reply::decode_open(&r), Err(Error::NotPublished));
     let r = w.call(0, CLIENT_APP, &open("nobody", "echo"));
     assert_eq!(reply::decode_open(&r), Err(Error::UnknownPeer));
@@ -297,12 +310,13 @@ fn echo_through_the_bus_interface_with_precise_errors() {
 
 #[test]
 fn peer_events_handles_bound_and_peer_gone() {
+    let b_id = id(2);
     let mut w = World::new();
     // Subscribe before the session exists: the online event arrives.
     let dl = deadline(&w, 5 * SEC);
     let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
     match reply::decode_next_peer_event(&r).unwrap() {
-        PeerEvent::Online { peer } => assert_eq!(peer.device_id, "node-b"),
+        PeerEvent::Online { peer } => assert_eq!(peer.device_id, b_id.as_str()),
         e => panic!("{e:?}"),
     }
     let r = w.call(1, ECHO_APP, &Request::Publish { service: "echo" });
@@ -312,7 +326,7 @@ fn peer_events_handles_bound_and_peer_gone() {
     let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
     match reply::decode_next_peer_event(&r).unwrap() {
         PeerEvent::ServicesChanged { peer } => {
-            assert_eq!(peer.device_id, "node-b");
+            assert_eq!(peer.device_id, b_id.as_str());
             assert!(peer.services.0.iter().any(|s| s == "echo"));
         }
         e => panic!("{e:?}"),
@@ -325,7 +339,7 @@ fn peer_events_handles_bound_and_peer_gone() {
             0,
             CLIENT_APP,
             &Request::Open {
-                peer: "node-b",
+                peer: b_id.as_str(),
                 service: "echo",
                 mode: Mode::Bytes,
                 priority: Priority::Bulk,
@@ -357,6 +371,7 @@ fn peer_events_handles_bound_and_peer_gone() {
 }
 
 fn check_gone(mut w: World, handles: Vec<u32>) {
+    let b_id = id(2);
     let dl = deadline(&w, 10 * SEC);
     let r = w.call(
         0,
@@ -371,7 +386,7 @@ fn check_gone(mut w: World, handles: Vec<u32>) {
     let dl = deadline(&w, SEC);
     let r = w.call(0, CLIENT_APP, &Request::NextPeerEvent { deadline_ns: dl });
     match reply::decode_next_peer_event(&r).unwrap() {
-        PeerEvent::Offline { device_id } => assert_eq!(device_id, "node-b"),
+        PeerEvent::Offline { device_id } => assert_eq!(device_id, b_id.as_str()),
         e => panic!("{e:?}"),
     }
     let r = w.call(0, CLIENT_APP, &Request::Reset { handle: handles[0] });
@@ -393,6 +408,7 @@ fn try_call(w: &mut World, i: usize, app: u64, req: &Request<'_>) -> Option<Vec<
 
 #[test]
 fn local_echo_between_two_applications_of_one_device() {
+    let a_id = id(1);
     let mut w = World::new();
     let r = w.call(0, ECHO_APP, &Request::Publish { service: "echo" });
     assert_eq!(reply::decode_publish(&r), Ok(()));
@@ -415,7 +431,7 @@ fn local_echo_between_two_applications_of_one_device() {
         },
     );
     let inc = reply::decode_accept(&r).unwrap();
-    assert_eq!(inc.peer, "node-a");
+    assert_eq!(inc.peer, a_id.as_str());
     let h = reply::decode_open(&try_call(&mut w, 0, CLIENT_APP, &open).unwrap()).unwrap();
     for msg in [&b"local"[..], &[7u8; 8000][..]] {
         let r = w.call(

@@ -77,10 +77,18 @@ impl Rng {
     }
 }
 
-/// A device identity with a static key derived from `seed`.
-pub fn identity(device_id: &str, seed: u64) -> LocalIdentity {
+/// A device identity with a static key derived from `seed` and display name `name` (its
+/// device id is derived from the key).
+pub fn identity(name: &str, seed: u64) -> LocalIdentity {
     let secret = Rng(seed).key();
-    LocalIdentity::new(device_id, StaticKeypair::from_secret(secret)).unwrap()
+    LocalIdentity::new(StaticKeypair::from_secret(secret))
+        .with_name(name)
+        .unwrap()
+}
+
+/// The device id of the identity `identity(_, seed)` would build.
+pub fn id_of(seed: u64) -> String {
+    identity("x", seed).device_id().to_string()
 }
 
 /// The cache entry another node would hold for `who` announcing from `addr`.

@@ -1,0 +1,119 @@
+//! The device's own identity, persisted in storaged's `kv` store (issue 13, item 2).
+//!
+//! Design notes:
+//! - One record under [`IDENTITY_KEY`] in dsoftbusd's own `kv` namespace (its badge):
+//!   `"NXID"` | version u8 = 1 | static secret (32 bytes) | static public key (32 bytes),
+//!   [`RECORD_LEN`] = 69 bytes. The public key is redundant on purpose: a record whose
+//!   public key is not the one its secret gives is damaged and refused, never "repaired"
+//!   into another identity (the device id is derived from the key, so a silently new key
+//!   would be a new device).
+//! - First boot (no record): the secret comes from the caller's entropy (rngd), is stored,
+//!   and the node reports [`Origin::Created`]; later boots load it ([`Origin::Loaded`]).
+//!   Missing entropy, or 32 zero bytes, refuses to create an identity.
+//! - The store is reached through the [`KeyValue`] trait so this logic is host-tested; the
+//!   service wires it to the generated `kv` client. **Not wired yet:** no boot profile
+//!   gives dsoftbusd a `kv` grant so far (test images still use `dsoftbus-testnodes`).
+//! - Buffers that held the secret are overwritten before they are dropped.
+
+use alloc::vec::Vec;
+
+use dsoftbus::{LocalIdentity, StaticKeypair, KEY_LEN};
+
+/// The key of the identity record in dsoftbusd's namespace.
+pub const IDENTITY_KEY: &[u8] = b"dsoftbus/identity";
+
+/// First bytes of the record.
+pub const RECORD_MAGIC: [u8; 4] = *b"NXID";
+
+/// The only record version.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Length of the record.
+pub const RECORD_LEN: usize = 4 + 1 + 2 * KEY_LEN;
+
+/// Why the store could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store answered with an error (no space, I/O, storaged gone, ...).
+    Unavailable,
+}
+
+/// The two calls of storaged's `kv` interface this module needs.
+pub trait KeyValue {
+    /// The value under `key`, `Ok(None)` if there is none.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` under `key`; `Ok` means it is on the disk.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+}
+
+/// Whether the identity was made on this boot or loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// No record existed: a new key was generated and stored.
+    Created,
+    /// The stored key was loaded.
+    Loaded,
+}
+
+/// Why no identity is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityError {
+    /// The store failed.
+    Store(StoreError),
+    /// No record and no usable entropy to create one.
+    NoEntropy,
+    /// A record exists but is not a valid identity record.
+    Damaged,
+}
+
+/// Loads the stored identity, or creates and stores one from `entropy` on first boot.
+/// `name` is the display name (1..=64 bytes).
+pub fn load_or_create(
+    store: &mut dyn KeyValue,
+    entropy: impl FnOnce() -> Option<[u8; KEY_LEN]>,
+    name: &str,
+) -> Result<(LocalIdentity, Origin), IdentityError> {
+    let (keys, origin) = match store.get(IDENTITY_KEY).map_err(IdentityError::Store)? {
+        Some(mut record) => {
+            let keys = decode(&record);
+            record.fill(0);
+            (keys.ok_or(IdentityError::Damaged)?, Origin::Loaded)
+        }
+        None => {
+            let mut secret = entropy().ok_or(IdentityError::NoEntropy)?;
+            if secret == [0; KEY_LEN] {
+                return Err(IdentityError::NoEntropy);
+            }
+            let keys = StaticKeypair::from_secret(secret);
+            secret.fill(0);
+            let mut record = encode(&keys);
+            let stored = store.put(IDENTITY_KEY, &record);
+            record.fill(0);
+            stored.map_err(IdentityError::Store)?;
+            (keys, Origin::Created)
+        }
+    };
+    let me = LocalIdentity::new(keys);
+    let me = me.with_name(name).map_err(|_| IdentityError::Damaged)?;
+    Ok((me, origin))
+}
+
+fn encode(keys: &StaticKeypair) -> [u8; RECORD_LEN] {
+    let mut r = [0u8; RECORD_LEN];
+    r[..4].copy_from_slice(&RECORD_MAGIC);
+    r[4] = RECORD_VERSION;
+    r[5..5 + KEY_LEN].copy_from_slice(keys.secret_bytes());
+    r[5 + KEY_LEN..].copy_from_slice(&keys.public_key());
+    r
+}
+
+fn decode(r: &[u8]) -> Option<StaticKeypair> {
+    if r.len() != RECORD_LEN || r[..4] != RECORD_MAGIC || r[4] != RECORD_VERSION {
+        return None;
+    }
+    let mut secret = [0u8; KEY_LEN];
+    secret.copy_from_slice(&r[5..5 + KEY_LEN]);
+    let keys = StaticKeypair::from_secret(secret);
+    secret.fill(0);
+    (keys.public_key()[..] == r[5 + KEY_LEN..]).then_some(keys)
+}
