@@ -43,6 +43,7 @@ pub fn copy_out(k: &Kernel, t: usize, va: u64, src: &[u8]) -> Result<(), Error> 
 /// piece by page piece, without staging in the kernel. Both ranges are
 /// validated in full before the first byte moves; every sum of a user
 /// pointer and a length is checked (a wrapping range is `BadAddress`).
+#[inline(always)]
 pub fn copy_task(
     k: &Kernel,
     s: usize,
@@ -57,22 +58,23 @@ pub fn copy_task(
     let s_last = sva.checked_add(last).ok_or(Error::BadAddress)?;
     let d_last = dva.checked_add(last).ok_or(Error::BadAddress)?;
     // Fast path: both ranges within one page each (small messages): one
-    // translation per side, then one copy.
-    if len > 0 && sva / PAGE == s_last / PAGE {
-        let mut spa = 0;
-        user_chunks(mem, sroot, sva, len, false, |pa, _, _| spa = pa).map_err(bad)?;
-        if dva / PAGE == d_last / PAGE {
-            let mut dpa = None;
-            user_chunks(mem, k.tasks[d].root, dva, len, true, |pa, _, _| {
-                dpa = Some(pa)
-            })
-            .map_err(bad)?;
-            if let Some(dpa) = dpa {
-                mem.copy_phys(dpa, spa, len);
-            }
-            return Ok(());
-        }
+    // cached translation per side, then one copy.
+    if len > 0 && sva / PAGE == s_last / PAGE && dva / PAGE == d_last / PAGE {
+        let spa = mem.user_pa(sroot, sva, false).ok_or(Error::BadAddress)?;
+        let dpa = mem
+            .user_pa(k.tasks[d].root, dva, true)
+            .ok_or(Error::BadAddress)?;
+        mem.copy_small(dpa, spa, len);
+        return Ok(());
     }
+    copy_pages(k, s, sva, d, dva, len)
+}
+
+/// `copy_task` for ranges that cross a page.
+#[inline(never)]
+fn copy_pages(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
+    let mem = &k.mem;
+    let sroot = k.tasks[s].root;
     user_chunks(mem, sroot, sva, len, false, |_, _, _| {}).map_err(bad)?;
     user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, off, n| {
         let mut done = 0;

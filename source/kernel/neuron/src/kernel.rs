@@ -182,6 +182,9 @@ pub struct Kernel {
     pub kernel_entries: [(usize, u64); 2],
     pub active_root: u64,
     pub timebase: u64,
+    /// Nanoseconds per tick when the timebase divides 1e9 exactly (QEMU
+    /// virt: 100), else 0; set with `timebase`.
+    pub ns_per_tick: u64,
     pub timer_armed: u64,
     pub slice_end: u64,
     pub image: &'static [u8],
@@ -215,6 +218,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     kernel_entries: [(0, 0); 2],
     active_root: 0,
     timebase: 10_000_000,
+    ns_per_tick: 100,
     timer_armed: u64::MAX,
     slice_end: 0,
     image: &[],
@@ -299,6 +303,11 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.mem.frames.init(kernel_end, ram_end);
     k.mem.frames.reserve(info.dtb.0, info.dtb.1);
     k.timebase = info.timebase.max(1);
+    k.ns_per_tick = if 1_000_000_000 % k.timebase == 0 {
+        1_000_000_000 / k.timebase
+    } else {
+        0
+    };
     k.bootargs = info.bootargs;
     k.bootargs_len = info.bootargs_len;
     k.image = image;
@@ -419,8 +428,8 @@ impl Kernel {
 
     pub fn ticks_to_ns(&self, t: u64) -> u64 {
         // QEMU virt ticks at 10 MHz: a multiply instead of a 128-bit divide.
-        if 1_000_000_000 % self.timebase == 0 {
-            t.wrapping_mul(1_000_000_000 / self.timebase)
+        if self.ns_per_tick != 0 {
+            t.wrapping_mul(self.ns_per_tick)
         } else {
             ((t as u128 * 1_000_000_000) / self.timebase as u128) as u64
         }

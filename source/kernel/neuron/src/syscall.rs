@@ -33,7 +33,26 @@ enum Outcome {
     Blocked,
 }
 
+/// Runs the syscall of task `cur` (its frame holds the arguments) and
+/// writes its results. `TimeNow`, the most frequent leaf syscall, is
+/// answered here without the general dispatch (whose frame is larger).
+#[inline(always)]
 pub fn dispatch(k: &mut Kernel, cur: usize) {
+    if k.tasks[cur].frame.regs[17] == Sysno::TimeNow as u64 {
+        let now = k.now_ns();
+        let f = &mut k.tasks[cur].frame;
+        f.set_a(0, 0);
+        f.set_a(1, now);
+        f.set_a(2, 0);
+        f.set_a(3, 0);
+        f.set_a(4, 0);
+        return;
+    }
+    dispatch_general(k, cur);
+}
+
+#[inline(never)]
+fn dispatch_general(k: &mut Kernel, cur: usize) {
     let f = &k.tasks[cur].frame;
     let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
     let nr = f.regs[17];
@@ -100,6 +119,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
 /// backspace and escape sequences), and bounds each task's output with a
 /// byte budget that refills over time; beyond it the bytes are dropped
 /// (`NoResources`) and the kernel says so once.
+#[inline(never)]
 fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     let len = usize::try_from(len).map_err(|_| Error::InvalidArgument)?;
     if len > CONSOLE_MAX {
@@ -140,6 +160,7 @@ fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     Ok([len as u64, 0, 0, 0])
 }
 
+#[inline(never)]
 fn sleep_until(k: &mut Kernel, cur: usize, deadline_ns: u64) -> Outcome {
     let deadline = k.deadline_ticks(deadline_ns);
     if deadline == 0 || deadline <= arch::now_ticks() {
@@ -388,6 +409,7 @@ fn ipc_reply(
     Ok(())
 }
 
+#[inline(never)]
 fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
     let cap = k.tasks[cur].caps.get(slot)?;
     let (x, y) = match cap {
@@ -413,6 +435,7 @@ fn take_va(k: &mut Kernel, cur: usize, pages: u64) -> Result<u64, Error> {
     Ok(va)
 }
 
+#[inline(never)]
 fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let Cap::Mmio { base, len, .. } =
         k.tasks[cur]
@@ -444,6 +467,7 @@ fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
 
 /// `DmaAlloc(dma slot, pages)`: contiguous zeroed pages charged to the
 /// capability's pool (shared by every copy of it), all or nothing.
+#[inline(never)]
 fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
     let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
         return Err(Error::WrongCapability);
@@ -491,6 +515,7 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
 
 /// `VirtToPhys(va)`: only for the caller's `DmaAlloc` memory; the physical
 /// address of any other page (code, stack, data) stays the kernel's.
+#[inline(never)]
 fn virt_to_phys(k: &Kernel, cur: usize, va: u64) -> Done {
     match pagetable::translate(&k.mem, k.tasks[cur].root, va) {
         Some((pa, f)) if f & flags::U != 0 && f & flags::DMA == flags::DMA => Ok([pa, 0, 0, 0]),
@@ -511,6 +536,7 @@ fn irq_of(k: &Kernel, cur: usize, slot: u64) -> Result<u32, Error> {
     Ok(irq)
 }
 
+#[inline(never)]
 fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome {
     let irq = match irq_of(k, cur, slot) {
         Ok(i) => i,
@@ -552,6 +578,7 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
 /// `Interrupt` kernel notices on the endpoint, so one `IpcRecv` loop can
 /// serve clients and the device. The caller must own (or take) the line and
 /// hold RECV on the endpoint.
+#[inline(never)]
 fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
     let (ep, _) = endpoint_of(k, cur, ep_slot, rights::RECV)?;
@@ -587,6 +614,7 @@ fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
     Ok([0; 4])
 }
 
+#[inline(never)]
 fn irq_ack(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
     if k.irqs[irq as usize]
@@ -608,6 +636,7 @@ fn require_control(k: &Kernel, cur: usize, slot: u64) -> Result<(), Error> {
 
 /// `Kill(ctl, task id)`: init ends one of its tasks (supervision tests,
 /// restarts). A stale id (the task already ended) is `NotFound`.
+#[inline(never)]
 fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
     require_control(k, cur, ctl)?;
     let (idx, generation) = neuron_core::ipc::split_task_id(id).ok_or(Error::InvalidArgument)?;
@@ -623,6 +652,7 @@ fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
 }
 
 /// `Spawn(ctl, name, name_len, grants, n_grants, fault_ep, arg)`.
+#[inline(never)]
 fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
     require_control(k, cur, a[0])?;
     let name_len = usize::try_from(a[2]).map_err(|_| Error::InvalidArgument)?;
@@ -658,6 +688,7 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
     Ok([id, pages, 0, 0])
 }
 
+#[inline(never)]
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     require_control(k, cur, ctl)?;
     let id = k
@@ -679,6 +710,7 @@ fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     Ok([slot as u64, 0, 0, 0])
 }
 
+#[inline(never)]
 fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     require_control(k, cur, ctl)?;
     let n = k.bootargs_len;
@@ -692,6 +724,7 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
 /// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console
 /// input capability with `RECV` and be (or become) the only reader. Returns
 /// at once with what is buffered, else blocks until input or the deadline.
+#[inline(never)]
 fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u64) -> Outcome {
     let r = (|| -> Result<usize, Error> {
         let len = usize::try_from(len)
