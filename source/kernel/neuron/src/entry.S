@@ -28,14 +28,15 @@ trap_entry:
     csrrw t6, sscratch, t6
     beqz t6, kernel_trap
     # Only the registers the Rust half may clobber are stored now: ra, sp,
-    # gp, tp, t0..t6, a0..a7. The callee-saved s0..s11 keep the task's
-    # values through `trap_handler` (the RISC-V calling convention makes it
-    # preserve them) and reach the frame only when another task is resumed
-    # (`trap_switch`). Nothing in the kernel reads s0..s11 from a frame.
+    # t0..t6, a0..a7. The callee-saved s0..s11 keep the task's values
+    # through `trap_handler` (the RISC-V calling convention makes it
+    # preserve them), and so do gp and tp (reserved registers the compiler
+    # never allocates; the kernel has no thread-locals and no global
+    # pointer, and SBI calls preserve them): they reach the frame only when
+    # another task is resumed (`trap_switch`). Nothing in the kernel reads
+    # s0..s11, gp or tp from a frame.
     sd x1, 8(t6)
     sd x2, 16(t6)
-    sd x3, 24(t6)
-    sd x4, 32(t6)
     sd x5, 40(t6)
     sd x6, 48(t6)
     sd x7, 56(t6)
@@ -69,8 +70,6 @@ trap_entry:
     mv t6, a0
     ld x1, 8(t6)
     ld x2, 16(t6)
-    ld x3, 24(t6)
-    ld x4, 32(t6)
     ld x5, 40(t6)
     ld x6, 48(t6)
     ld x7, 56(t6)
@@ -90,7 +89,9 @@ trap_entry:
 
 trap_switch:
     # Another task runs next: the one that trapped (frame in t0) keeps its
-    # s0..s11, then every register comes from the new frame.
+    # gp, tp and s0..s11, then every register comes from the new frame.
+    sd x3, 24(t0)
+    sd x4, 32(t0)
     sd x8, 64(t0)
     sd x9, 72(t0)
     sd x18, 144(t0)

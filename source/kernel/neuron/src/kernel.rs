@@ -61,6 +61,10 @@ pub struct PendingCall {
     pub len: usize,
     pub reply: u64,
     pub reply_cap: usize,
+    /// Physical address of `reply` (0 = not known): the reply buffer was
+    /// validated for writing, so a reply within its first page needs no
+    /// translation.
+    pub reply_pa: u64,
     /// Slot the caller offered for a capability in the reply.
     pub accept: Option<u32>,
     pub xfer: Option<u32>,
@@ -81,12 +85,18 @@ pub struct Task {
     pub call: PendingCall,
     /// Receive buffer while `Receiving` (or `ConsoleRead`).
     pub recv: (u64, usize),
+    /// Physical address of `recv.0` while `Receiving` (0 = not known).
+    pub recv_pa: u64,
     /// Slot offered for a transferred capability while `Receiving`.
     pub recv_accept: Option<u32>,
-    /// The last receive buffer that validated (see `ipc_recv`).
+    /// The last receive buffer that validated (see `ipc_recv`), and the
+    /// physical address of its start (0 for an empty buffer).
     pub recv_ok: (u64, usize),
-    /// The last reply buffer that validated (see `ipc_call`).
+    pub recv_ok_pa: u64,
+    /// The last reply buffer that validated (see `ipc_call`), and the
+    /// physical address of its start (0 for an empty buffer).
     pub reply_ok: (u64, usize),
+    pub reply_ok_pa: u64,
     /// Absolute deadline in ticks for the current block (0 = none).
     pub deadline: u64,
     pub map_next: u64,
@@ -125,14 +135,18 @@ impl Task {
                 len: 0,
                 reply: 0,
                 reply_cap: 0,
+                reply_pa: 0,
                 accept: None,
                 xfer: None,
                 badge: 0,
             },
             recv: (0, 0),
+            recv_pa: 0,
             recv_accept: None,
             recv_ok: (0, usize::MAX),
+            recv_ok_pa: 0,
             reply_ok: (0, usize::MAX),
+            reply_ok_pa: 0,
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: [0; DMA_POOLS],
