@@ -27,15 +27,19 @@ _start:
 trap_entry:
     csrrw t6, sscratch, t6
     beqz t6, kernel_trap
+    # Only the registers the Rust half may clobber are stored now: ra, sp,
+    # t0..t6, a0..a7. The callee-saved s0..s11 keep the task's values
+    # through `trap_handler` (the RISC-V calling convention makes it
+    # preserve them), and so do gp and tp (reserved registers the compiler
+    # never allocates; the kernel has no thread-locals and no global
+    # pointer, and SBI calls preserve them): they reach the frame only when
+    # another task is resumed (`trap_switch`). Nothing in the kernel reads
+    # s0..s11, gp or tp from a frame.
     sd x1, 8(t6)
     sd x2, 16(t6)
-    sd x3, 24(t6)
-    sd x4, 32(t6)
     sd x5, 40(t6)
     sd x6, 48(t6)
     sd x7, 56(t6)
-    sd x8, 64(t6)
-    sd x9, 72(t6)
     sd x10, 80(t6)
     sd x11, 88(t6)
     sd x12, 96(t6)
@@ -44,16 +48,6 @@ trap_entry:
     sd x15, 120(t6)
     sd x16, 128(t6)
     sd x17, 136(t6)
-    sd x18, 144(t6)
-    sd x19, 152(t6)
-    sd x20, 160(t6)
-    sd x21, 168(t6)
-    sd x22, 176(t6)
-    sd x23, 184(t6)
-    sd x24, 192(t6)
-    sd x25, 200(t6)
-    sd x26, 208(t6)
-    sd x27, 216(t6)
     sd x28, 224(t6)
     sd x29, 232(t6)
     sd x30, 240(t6)
@@ -62,9 +56,56 @@ trap_entry:
     csrr t5, sepc
     sd t5, 256(t6)
     la sp, __trap_stack_top
+    addi sp, sp, -16
+    sd t6, 0(sp)
     mv a0, t6
     call trap_handler
     # a0 = the TrapFrame to resume (possibly another task's).
+    ld t0, 0(sp)
+    bne a0, t0, trap_switch
+    # The same task: s0..s11 still hold its values.
+    ld t5, 256(a0)
+    csrw sepc, t5
+    csrw sscratch, a0
+    mv t6, a0
+    ld x1, 8(t6)
+    ld x2, 16(t6)
+    ld x5, 40(t6)
+    ld x6, 48(t6)
+    ld x7, 56(t6)
+    ld x10, 80(t6)
+    ld x11, 88(t6)
+    ld x12, 96(t6)
+    ld x13, 104(t6)
+    ld x14, 112(t6)
+    ld x15, 120(t6)
+    ld x16, 128(t6)
+    ld x17, 136(t6)
+    ld x28, 224(t6)
+    ld x29, 232(t6)
+    ld x30, 240(t6)
+    ld x31, 248(t6)
+    sret
+
+trap_switch:
+    # Another task runs next: the one that trapped (frame in t0) keeps its
+    # gp, tp and s0..s11, then every register comes from the new frame.
+    sd x3, 24(t0)
+    sd x4, 32(t0)
+    sd x8, 64(t0)
+    sd x9, 72(t0)
+    sd x18, 144(t0)
+    sd x19, 152(t0)
+    sd x20, 160(t0)
+    sd x21, 168(t0)
+    sd x22, 176(t0)
+    sd x23, 184(t0)
+    sd x24, 192(t0)
+    sd x25, 200(t0)
+    sd x26, 208(t0)
+    sd x27, 216(t0)
+    # Full restore of the frame in a0; also how the kernel first enters
+    # U-mode (`enter_user`).
     .globl trap_return
 trap_return:
     ld t5, 256(a0)

@@ -43,6 +43,7 @@ pub fn copy_out(k: &Kernel, t: usize, va: u64, src: &[u8]) -> Result<(), Error> 
 /// piece by page piece, without staging in the kernel. Both ranges are
 /// validated in full before the first byte moves; every sum of a user
 /// pointer and a length is checked (a wrapping range is `BadAddress`).
+#[inline(always)]
 pub fn copy_task(
     k: &Kernel,
     s: usize,
@@ -51,28 +52,48 @@ pub fn copy_task(
     dva: u64,
     len: usize,
 ) -> Result<(), Error> {
+    copy_task_to(k, s, sva, d, dva, 0, len)
+}
+
+/// `copy_task`, given `dpa`: the physical address of `dva` if the kernel
+/// already validated a destination buffer starting there for writing (the
+/// receive or reply buffer), else 0.
+#[inline(always)]
+pub fn copy_task_to(
+    k: &Kernel,
+    s: usize,
+    sva: u64,
+    d: usize,
+    dva: u64,
+    dpa: u64,
+    len: usize,
+) -> Result<(), Error> {
     let mem = &k.mem;
     let sroot = k.tasks[s].root;
     let last = (len as u64).saturating_sub(1);
     let s_last = sva.checked_add(last).ok_or(Error::BadAddress)?;
     let d_last = dva.checked_add(last).ok_or(Error::BadAddress)?;
     // Fast path: both ranges within one page each (small messages): one
-    // translation per side, then one copy.
-    if len > 0 && sva / PAGE == s_last / PAGE {
-        let mut spa = 0;
-        user_chunks(mem, sroot, sva, len, false, |pa, _, _| spa = pa).map_err(bad)?;
-        if dva / PAGE == d_last / PAGE {
-            let mut dpa = None;
-            user_chunks(mem, k.tasks[d].root, dva, len, true, |pa, _, _| {
-                dpa = Some(pa)
-            })
-            .map_err(bad)?;
-            if let Some(dpa) = dpa {
-                mem.copy_phys(dpa, spa, len);
-            }
-            return Ok(());
-        }
+    // cached translation per side, then one copy.
+    if len > 0 && sva / PAGE == s_last / PAGE && dva / PAGE == d_last / PAGE {
+        let spa = mem.user_pa(sroot, sva, false).ok_or(Error::BadAddress)?;
+        let dpa = if dpa != 0 {
+            dpa
+        } else {
+            mem.user_pa(k.tasks[d].root, dva, true)
+                .ok_or(Error::BadAddress)?
+        };
+        mem.copy_small(dpa, spa, len);
+        return Ok(());
     }
+    copy_pages(k, s, sva, d, dva, len)
+}
+
+/// `copy_task` for ranges that cross a page.
+#[inline(never)]
+fn copy_pages(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
+    let mem = &k.mem;
+    let sroot = k.tasks[s].root;
     user_chunks(mem, sroot, sva, len, false, |_, _, _| {}).map_err(bad)?;
     user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, off, n| {
         let mut done = 0;
@@ -100,6 +121,29 @@ pub fn offered_slot(caps: &CapTable, offer: Option<u32>) -> Result<u32, Error> {
     }
 }
 
+/// `deliver`'s copy for a call that transfers the capability in slot `x`:
+/// checked (and the offered slot found) before anything moves. Returns the
+/// slot it landed in.
+#[inline(never)]
+fn deliver_with_cap(k: &mut Kernel, client: usize, server: usize, x: u32) -> Result<u64, Error> {
+    let call = k.tasks[client].call;
+    let cap = k.tasks[client].caps.get(x as u64)?;
+    if !cap.transferable() {
+        return Err(Error::NoRights);
+    }
+    let at = offered_slot(&k.tasks[server].caps, k.tasks[server].recv_accept)?;
+    copy_task(
+        k,
+        client,
+        call.msg,
+        server,
+        k.tasks[server].recv.0,
+        call.len,
+    )?;
+    k.tasks[server].caps.insert_at(at as u64, cap)?;
+    Ok(at as u64)
+}
+
 /// Copies the pending call of `client` into the receive buffer of `server`
 /// (blocked in `IpcRecv`) and makes the server ready with the results.
 /// On error nothing changes for the server.
@@ -110,24 +154,13 @@ pub fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error
     if call.len > rcap {
         return Err(Error::TooLarge);
     }
-    let xcap = match call.xfer {
-        Some(slot) => {
-            let cap = k.tasks[client].caps.get(slot as u64)?;
-            if !cap.transferable() {
-                return Err(Error::NoRights);
-            }
-            let at = offered_slot(&k.tasks[server].caps, k.tasks[server].recv_accept)?;
-            Some((cap, at))
+    let slot = match call.xfer {
+        None => {
+            let dpa = k.tasks[server].recv_pa;
+            copy_task_to(k, client, call.msg, server, rbuf, dpa, call.len)?;
+            NO_SLOT
         }
-        None => None,
-    };
-    copy_task(k, client, call.msg, server, rbuf, call.len)?;
-    let slot = match xcap {
-        Some((cap, at)) => {
-            k.tasks[server].caps.insert_at(at as u64, cap)?;
-            at as u64
-        }
-        None => NO_SLOT,
+        Some(x) => deliver_with_cap(k, client, server, x)?,
     };
     let generation = k.tasks[client].generation;
     let token = ipc::reply_token(client, generation, k.tasks[client].call_seq);

@@ -61,6 +61,10 @@ pub struct PendingCall {
     pub len: usize,
     pub reply: u64,
     pub reply_cap: usize,
+    /// Physical address of `reply` (0 = not known): the reply buffer was
+    /// validated for writing, so a reply within its first page needs no
+    /// translation.
+    pub reply_pa: u64,
     /// Slot the caller offered for a capability in the reply.
     pub accept: Option<u32>,
     pub xfer: Option<u32>,
@@ -81,12 +85,18 @@ pub struct Task {
     pub call: PendingCall,
     /// Receive buffer while `Receiving` (or `ConsoleRead`).
     pub recv: (u64, usize),
+    /// Physical address of `recv.0` while `Receiving` (0 = not known).
+    pub recv_pa: u64,
     /// Slot offered for a transferred capability while `Receiving`.
     pub recv_accept: Option<u32>,
-    /// The last receive buffer that validated (see `ipc_recv`).
+    /// The last receive buffer that validated (see `ipc_recv`), and the
+    /// physical address of its start (0 for an empty buffer).
     pub recv_ok: (u64, usize),
-    /// The last reply buffer that validated (see `ipc_call`).
+    pub recv_ok_pa: u64,
+    /// The last reply buffer that validated (see `ipc_call`), and the
+    /// physical address of its start (0 for an empty buffer).
     pub reply_ok: (u64, usize),
+    pub reply_ok_pa: u64,
     /// Absolute deadline in ticks for the current block (0 = none).
     pub deadline: u64,
     pub map_next: u64,
@@ -125,14 +135,18 @@ impl Task {
                 len: 0,
                 reply: 0,
                 reply_cap: 0,
+                reply_pa: 0,
                 accept: None,
                 xfer: None,
                 badge: 0,
             },
             recv: (0, 0),
+            recv_pa: 0,
             recv_accept: None,
             recv_ok: (0, usize::MAX),
+            recv_ok_pa: 0,
             reply_ok: (0, usize::MAX),
+            reply_ok_pa: 0,
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: [0; DMA_POOLS],
@@ -182,6 +196,9 @@ pub struct Kernel {
     pub kernel_entries: [(usize, u64); 2],
     pub active_root: u64,
     pub timebase: u64,
+    /// Nanoseconds per tick when the timebase divides 1e9 exactly (QEMU
+    /// virt: 100), else 0; set with `timebase`.
+    pub ns_per_tick: u64,
     pub timer_armed: u64,
     pub slice_end: u64,
     pub image: &'static [u8],
@@ -215,6 +232,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     kernel_entries: [(0, 0); 2],
     active_root: 0,
     timebase: 10_000_000,
+    ns_per_tick: 100,
     timer_armed: u64::MAX,
     slice_end: 0,
     image: &[],
@@ -299,6 +317,11 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.mem.frames.init(kernel_end, ram_end);
     k.mem.frames.reserve(info.dtb.0, info.dtb.1);
     k.timebase = info.timebase.max(1);
+    k.ns_per_tick = if 1_000_000_000 % k.timebase == 0 {
+        1_000_000_000 / k.timebase
+    } else {
+        0
+    };
     k.bootargs = info.bootargs;
     k.bootargs_len = info.bootargs_len;
     k.image = image;
@@ -419,8 +442,8 @@ impl Kernel {
 
     pub fn ticks_to_ns(&self, t: u64) -> u64 {
         // QEMU virt ticks at 10 MHz: a multiply instead of a 128-bit divide.
-        if 1_000_000_000 % self.timebase == 0 {
-            t.wrapping_mul(1_000_000_000 / self.timebase)
+        if self.ns_per_tick != 0 {
+            t.wrapping_mul(self.ns_per_tick)
         } else {
             ((t as u128 * 1_000_000_000) / self.timebase as u128) as u64
         }

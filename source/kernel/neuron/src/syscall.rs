@@ -4,7 +4,9 @@
 
 use crate::arch;
 use crate::console;
-use crate::ipc::{self, check_range, copy_in, copy_out, copy_task, deliver, offered_slot, passed};
+use crate::ipc::{
+    self, check_range, copy_in, copy_out, copy_task, copy_task_to, deliver, offered_slot, passed,
+};
 use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ};
 use crate::plic;
 use neuron_core::caps::Cap;
@@ -33,7 +35,78 @@ enum Outcome {
     Blocked,
 }
 
+/// Runs the syscall of task `cur` (its frame holds the arguments) and
+/// writes its results. `TimeNow`, the most frequent leaf syscall, is
+/// answered here without the general dispatch (whose frame is larger).
+#[inline(always)]
 pub fn dispatch(k: &mut Kernel, cur: usize) {
+    let nr = k.tasks[cur].frame.regs[17];
+    if nr == Sysno::TimeNow as u64 {
+        let now = k.now_ns();
+        let f = &mut k.tasks[cur].frame;
+        f.set_a(0, 0);
+        f.set_a(1, now);
+        f.set_a(2, 0);
+        f.set_a(3, 0);
+        f.set_a(4, 0);
+    } else if nr == Sysno::IpcCall as u64 {
+        ipc_call_sys(k, cur);
+    } else if nr == Sysno::IpcReplyRecv as u64 {
+        ipc_reply_recv_sys(k, cur);
+    } else {
+        dispatch_general(k, cur);
+    }
+}
+
+/// Writes the results of a syscall that completed now.
+#[inline(always)]
+fn finish(k: &mut Kernel, cur: usize, out: Outcome) {
+    if let Outcome::Now(r) = out {
+        let f = &mut k.tasks[cur].frame;
+        match r {
+            Ok(v) => {
+                f.set_a(0, 0);
+                for (i, x) in v.iter().enumerate() {
+                    f.set_a(i + 1, *x);
+                }
+            }
+            Err(e) => f.set_a(0, e.to_reg()),
+        }
+    }
+}
+
+/// The two IPC syscalls of every round trip, each in a function of its own
+/// (so neither pays for the general dispatch's frame).
+#[inline(never)]
+fn ipc_call_sys(k: &mut Kernel, cur: usize) {
+    let f = &k.tasks[cur].frame;
+    let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
+    let out = ipc_call(k, cur, a);
+    finish(k, cur, out);
+}
+
+#[inline(never)]
+fn ipc_reply_recv_sys(k: &mut Kernel, cur: usize) {
+    let f = &k.tasks[cur].frame;
+    let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
+    let out = reply_recv(k, cur, a);
+    finish(k, cur, out);
+}
+
+#[inline(always)]
+fn reply_recv(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
+    if a[3] != 0 {
+        match ipc_reply(k, cur, a[3], a[4], a[5], NO_SLOT) {
+            Ok(()) | Err(Error::PeerDead) => ipc_recv(k, cur, a[0], a[1], a[2], a[6]),
+            Err(e) => Outcome::Now(Err(e)),
+        }
+    } else {
+        ipc_recv(k, cur, a[0], a[1], a[2], a[6])
+    }
+}
+
+#[inline(never)]
+fn dispatch_general(k: &mut Kernel, cur: usize) {
     let f = &k.tasks[cur].frame;
     let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
     let nr = f.regs[17];
@@ -56,16 +129,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::IpcReply => {
                 Outcome::Now(ipc_reply(k, cur, a[0], a[1], a[2], a[3]).map(|_| [0; 4]))
             }
-            Sysno::IpcReplyRecv => {
-                if a[3] != 0 {
-                    match ipc_reply(k, cur, a[3], a[4], a[5], NO_SLOT) {
-                        Ok(()) | Err(Error::PeerDead) => ipc_recv(k, cur, a[0], a[1], a[2], a[6]),
-                        Err(e) => Outcome::Now(Err(e)),
-                    }
-                } else {
-                    ipc_recv(k, cur, a[0], a[1], a[2], a[6])
-                }
-            }
+            Sysno::IpcReplyRecv => reply_recv(k, cur, a),
             Sysno::CapInfo => Outcome::Now(cap_info(k, cur, a[0])),
             Sysno::CapDrop => Outcome::Now(k.tasks[cur].caps.remove(a[0]).map(|_| [0; 4])),
             Sysno::MmioMap => Outcome::Now(mmio_map(k, cur, a[0])),
@@ -81,18 +145,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
         },
     };
-    if let Outcome::Now(r) = out {
-        let f = &mut k.tasks[cur].frame;
-        match r {
-            Ok(v) => {
-                f.set_a(0, 0);
-                for (i, x) in v.iter().enumerate() {
-                    f.set_a(i + 1, *x);
-                }
-            }
-            Err(e) => f.set_a(0, e.to_reg()),
-        }
-    }
+    finish(k, cur, out);
 }
 
 /// `ConsoleWrite`: the kernel prefixes every line with the writing task's
@@ -100,6 +153,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
 /// backspace and escape sequences), and bounds each task's output with a
 /// byte budget that refills over time; beyond it the bytes are dropped
 /// (`NoResources`) and the kernel says so once.
+#[inline(never)]
 fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     let len = usize::try_from(len).map_err(|_| Error::InvalidArgument)?;
     if len > CONSOLE_MAX {
@@ -140,6 +194,7 @@ fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     Ok([len as u64, 0, 0, 0])
 }
 
+#[inline(never)]
 fn sleep_until(k: &mut Kernel, cur: usize, deadline_ns: u64) -> Outcome {
     let deadline = k.deadline_ticks(deadline_ns);
     if deadline == 0 || deadline <= arch::now_ticks() {
@@ -162,46 +217,72 @@ fn endpoint_of(k: &Kernel, cur: usize, slot: u64, need: u32) -> Result<(u16, u64
     }
 }
 
+/// Validates the arguments of `IpcCall` (all but the message, which is
+/// checked when it is copied or queued): the endpoint and the call it is
+/// to carry.
+#[inline(always)]
+fn call_args(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Result<(u16, PendingCall), Error> {
+    let (ep, badge) = endpoint_of(k, cur, a[0], rights::SEND)?;
+    let len = usize::try_from(a[2]).map_err(|_| Error::TooLarge)?;
+    let (reply_cap, accept) = split_accept(a[4]).ok_or(Error::InvalidArgument)?;
+    let reply_cap = reply_cap.min(MSG_MAX);
+    if len > MSG_MAX {
+        return Err(Error::TooLarge);
+    }
+    // The message is validated by `deliver` (immediate case) or before
+    // queueing; the reply buffer is validated now so a bad one fails before
+    // anything is sent.
+    if k.tasks[cur].reply_ok != (a[3], reply_cap) {
+        check_range(k, cur, a[3], reply_cap, true)?;
+        k.tasks[cur].reply_ok = (a[3], reply_cap);
+        k.tasks[cur].reply_ok_pa = start_pa(k, cur, a[3], reply_cap);
+    }
+    let xfer = if a[5] == NO_SLOT {
+        None
+    } else {
+        Some(transferable_slot(k, cur, a[5])?)
+    };
+    Ok((
+        ep,
+        PendingCall {
+            msg: a[1],
+            len,
+            reply: a[3],
+            reply_cap,
+            reply_pa: k.tasks[cur].reply_ok_pa,
+            accept,
+            xfer,
+            badge,
+        },
+    ))
+}
+
+/// The physical address of `va`, the start of a buffer of `len` bytes that
+/// just validated for writing in task `cur` (0 for an empty buffer). User
+/// mappings stay while the task lives, so it stays right as long as the
+/// validation is cached (`recv_ok`, `reply_ok`).
+#[inline(never)]
+fn start_pa(k: &Kernel, cur: usize, va: u64, len: usize) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    k.mem.user_pa(k.tasks[cur].root, va, true).unwrap_or(0)
+}
+
+/// Slot `slot` of task `cur` holds a capability that may be transferred.
+#[inline(never)]
+fn transferable_slot(k: &Kernel, cur: usize, slot: u64) -> Result<u32, Error> {
+    let cap = k.tasks[cur].caps.get(slot)?;
+    if !cap.transferable() {
+        return Err(Error::NoRights);
+    }
+    Ok(slot as u32)
+}
+
 /// `IpcCall(ep, msg, len, reply, reply_cap, xfer_slot, deadline)`.
+#[inline(always)]
 fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
-    let r = (|| -> Result<_, Error> {
-        let (ep, badge) = endpoint_of(k, cur, a[0], rights::SEND)?;
-        let len = usize::try_from(a[2]).map_err(|_| Error::TooLarge)?;
-        let (reply_cap, accept) = split_accept(a[4]).ok_or(Error::InvalidArgument)?;
-        let reply_cap = reply_cap.min(MSG_MAX);
-        if len > MSG_MAX {
-            return Err(Error::TooLarge);
-        }
-        // The message is validated by `deliver` (immediate case) or below
-        // before queueing; the reply buffer is validated now so a bad one
-        // fails before anything is sent.
-        if k.tasks[cur].reply_ok != (a[3], reply_cap) {
-            check_range(k, cur, a[3], reply_cap, true)?;
-            k.tasks[cur].reply_ok = (a[3], reply_cap);
-        }
-        let xfer = if a[5] == NO_SLOT {
-            None
-        } else {
-            let cap = k.tasks[cur].caps.get(a[5])?;
-            if !cap.transferable() {
-                return Err(Error::NoRights);
-            }
-            Some(a[5] as u32)
-        };
-        Ok((
-            ep,
-            PendingCall {
-                msg: a[1],
-                len,
-                reply: a[3],
-                reply_cap,
-                accept,
-                xfer,
-                badge,
-            },
-        ))
-    })();
-    let (ep, call) = match r {
+    let (ep, call) = match call_args(k, cur, a) {
         Ok(v) => v,
         Err(e) => return Outcome::Now(Err(e)),
     };
@@ -235,23 +316,59 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
             Err(err) => Outcome::Now(Err(err)),
         }
     } else {
-        if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
-            return Outcome::Now(Err(err));
-        }
-        let Some(e) = k.endpoints[ep as usize].as_mut() else {
-            return Outcome::Now(Err(Error::NoCapability));
-        };
-        if e.senders.push(cur as u8).is_err() {
-            return Outcome::Now(Err(Error::NoResources));
-        }
-        k.tasks[cur].state = State::Sending { ep };
-        k.tasks[cur].deadline = deadline;
-        k.note_deadline(deadline);
-        Outcome::Blocked
+        queue_call(k, cur, ep, deadline)
     }
 }
 
+/// No receiver waits: the caller queues on `ep` (its message validated
+/// first).
+#[inline(never)]
+fn queue_call(k: &mut Kernel, cur: usize, ep: u16, deadline: u64) -> Outcome {
+    let call = k.tasks[cur].call;
+    if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
+        return Outcome::Now(Err(err));
+    }
+    let Some(e) = k.endpoints[ep as usize].as_mut() else {
+        return Outcome::Now(Err(Error::NoCapability));
+    };
+    if e.senders.push(cur as u8).is_err() {
+        return Outcome::Now(Err(Error::NoResources));
+    }
+    k.tasks[cur].state = State::Sending { ep };
+    k.tasks[cur].deadline = deadline;
+    k.note_deadline(deadline);
+    Outcome::Blocked
+}
+
+/// Delivers the oldest queued caller of `ep` that can be delivered to
+/// `cur` (about to receive); callers past their deadline or failing
+/// delivery are woken with the error. Returns whether one was delivered.
+#[inline(never)]
+fn recv_queued(k: &mut Kernel, cur: usize, ep: u16) -> bool {
+    while let Some(sender) = k.endpoints[ep as usize]
+        .as_mut()
+        .and_then(|e| e.senders.pop())
+    {
+        let s = sender as usize;
+        if passed(k.tasks[s].deadline) {
+            // Its deadline passed while it queued: never delivered.
+            k.wake_with(s, Error::TimedOut);
+            continue;
+        }
+        match deliver(k, s, cur) {
+            Ok(()) => {
+                let t = &mut k.tasks[s];
+                t.state = State::AwaitReply { server: cur as u8 };
+                return true;
+            }
+            Err(err) => k.wake_with(s, err),
+        }
+    }
+    false
+}
+
 /// `IpcRecv(ep, buf, cap, .., deadline)`.
+#[inline(always)]
 fn ipc_recv(
     k: &mut Kernel,
     cur: usize,
@@ -275,6 +392,7 @@ fn ipc_recv(
             return Outcome::Now(Err(e));
         }
         k.tasks[cur].recv_ok = (buf, cap);
+        k.tasks[cur].recv_ok_pa = start_pa(k, cur, buf, cap);
     }
     let Some(e) = k.endpoints[ep as usize].as_ref() else {
         return Outcome::Now(Err(Error::NoCapability));
@@ -283,6 +401,7 @@ fn ipc_recv(
         return Outcome::Now(Err(Error::Busy));
     }
     k.tasks[cur].recv = (buf, cap);
+    k.tasks[cur].recv_pa = k.tasks[cur].recv_ok_pa;
     k.tasks[cur].recv_accept = accept;
     if let Some(e) = k.endpoints[ep as usize].as_mut() {
         e.server = Some(cur as u8);
@@ -291,24 +410,12 @@ fn ipc_recv(
     if ipc::try_deliver_notice(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
-    while let Some(sender) = k.endpoints[ep as usize]
-        .as_mut()
-        .and_then(|e| e.senders.pop())
+    if k.endpoints[ep as usize]
+        .as_ref()
+        .is_some_and(|e| !e.senders.is_empty())
+        && recv_queued(k, cur, ep)
     {
-        let s = sender as usize;
-        if passed(k.tasks[s].deadline) {
-            // Its deadline passed while it queued: never delivered.
-            k.wake_with(s, Error::TimedOut);
-            continue;
-        }
-        match deliver(k, s, cur) {
-            Ok(()) => {
-                let t = &mut k.tasks[s];
-                t.state = State::AwaitReply { server: cur as u8 };
-                return Outcome::Blocked;
-            }
-            Err(err) => k.wake_with(s, err),
-        }
+        return Outcome::Blocked;
     }
     let deadline = k.deadline_ticks(deadline_ns);
     if passed(deadline) {
@@ -324,7 +431,41 @@ fn ipc_recv(
     Outcome::Blocked
 }
 
+/// `ipc_reply`'s copy for a reply that transfers the capability in slot
+/// `xfer`: checked (and the offered slot found) before anything moves.
+/// Returns the slot it landed in.
+#[inline(never)]
+fn reply_with_cap(
+    k: &mut Kernel,
+    cur: usize,
+    ci: usize,
+    msg: u64,
+    len: usize,
+    xfer: u64,
+) -> Result<u64, Error> {
+    let call = k.tasks[ci].call;
+    let cap = k.tasks[cur].caps.get(xfer)?;
+    if !cap.transferable() {
+        return Err(Error::NoRights);
+    }
+    if len > call.reply_cap {
+        k.wake_with(ci, Error::TooLarge);
+        return Err(Error::TooLarge);
+    }
+    let at = match offered_slot(&k.tasks[ci].caps, call.accept) {
+        Ok(at) => at,
+        Err(e) => {
+            k.wake_with(ci, e);
+            return Err(e);
+        }
+    };
+    copy_task(k, cur, msg, ci, call.reply, len)?;
+    k.tasks[ci].caps.insert_at(at as u64, cap)?;
+    Ok(at as u64)
+}
+
 /// `IpcReply(token, msg, len, xfer_slot)`.
+#[inline(always)]
 fn ipc_reply(
     k: &mut Kernel,
     cur: usize,
@@ -347,36 +488,15 @@ fn ipc_reply(
         return Err(Error::TooLarge);
     }
     let call = k.tasks[ci].call;
-    let xcap = if xfer == NO_SLOT {
-        None
+    let slot = if xfer == NO_SLOT {
+        if len > call.reply_cap {
+            k.wake_with(ci, Error::TooLarge);
+            return Err(Error::TooLarge);
+        }
+        copy_task_to(k, cur, msg, ci, call.reply, call.reply_pa, len)?;
+        NO_SLOT
     } else {
-        let cap = k.tasks[cur].caps.get(xfer)?;
-        if !cap.transferable() {
-            return Err(Error::NoRights);
-        }
-        Some(cap)
-    };
-    if len > call.reply_cap {
-        k.wake_with(ci, Error::TooLarge);
-        return Err(Error::TooLarge);
-    }
-    let at = match xcap {
-        Some(_) => match offered_slot(&k.tasks[ci].caps, call.accept) {
-            Ok(at) => Some(at),
-            Err(e) => {
-                k.wake_with(ci, e);
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    copy_task(k, cur, msg, ci, call.reply, len)?;
-    let slot = match (xcap, at) {
-        (Some(cap), Some(at)) => {
-            k.tasks[ci].caps.insert_at(at as u64, cap)?;
-            at as u64
-        }
-        _ => NO_SLOT,
+        reply_with_cap(k, cur, ci, msg, len, xfer)?
     };
     let t = &mut k.tasks[ci];
     t.frame.set_a(0, 0);
@@ -388,6 +508,7 @@ fn ipc_reply(
     Ok(())
 }
 
+#[inline(never)]
 fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
     let cap = k.tasks[cur].caps.get(slot)?;
     let (x, y) = match cap {
@@ -413,6 +534,7 @@ fn take_va(k: &mut Kernel, cur: usize, pages: u64) -> Result<u64, Error> {
     Ok(va)
 }
 
+#[inline(never)]
 fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let Cap::Mmio { base, len, .. } =
         k.tasks[cur]
@@ -444,6 +566,7 @@ fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
 
 /// `DmaAlloc(dma slot, pages)`: contiguous zeroed pages charged to the
 /// capability's pool (shared by every copy of it), all or nothing.
+#[inline(never)]
 fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
     let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
         return Err(Error::WrongCapability);
@@ -491,6 +614,7 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
 
 /// `VirtToPhys(va)`: only for the caller's `DmaAlloc` memory; the physical
 /// address of any other page (code, stack, data) stays the kernel's.
+#[inline(never)]
 fn virt_to_phys(k: &Kernel, cur: usize, va: u64) -> Done {
     match pagetable::translate(&k.mem, k.tasks[cur].root, va) {
         Some((pa, f)) if f & flags::U != 0 && f & flags::DMA == flags::DMA => Ok([pa, 0, 0, 0]),
@@ -511,6 +635,7 @@ fn irq_of(k: &Kernel, cur: usize, slot: u64) -> Result<u32, Error> {
     Ok(irq)
 }
 
+#[inline(never)]
 fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome {
     let irq = match irq_of(k, cur, slot) {
         Ok(i) => i,
@@ -552,6 +677,7 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
 /// `Interrupt` kernel notices on the endpoint, so one `IpcRecv` loop can
 /// serve clients and the device. The caller must own (or take) the line and
 /// hold RECV on the endpoint.
+#[inline(never)]
 fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
     let (ep, _) = endpoint_of(k, cur, ep_slot, rights::RECV)?;
@@ -587,6 +713,7 @@ fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
     Ok([0; 4])
 }
 
+#[inline(never)]
 fn irq_ack(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
     if k.irqs[irq as usize]
@@ -608,6 +735,7 @@ fn require_control(k: &Kernel, cur: usize, slot: u64) -> Result<(), Error> {
 
 /// `Kill(ctl, task id)`: init ends one of its tasks (supervision tests,
 /// restarts). A stale id (the task already ended) is `NotFound`.
+#[inline(never)]
 fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
     require_control(k, cur, ctl)?;
     let (idx, generation) = neuron_core::ipc::split_task_id(id).ok_or(Error::InvalidArgument)?;
@@ -623,6 +751,7 @@ fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
 }
 
 /// `Spawn(ctl, name, name_len, grants, n_grants, fault_ep, arg)`.
+#[inline(never)]
 fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
     require_control(k, cur, a[0])?;
     let name_len = usize::try_from(a[2]).map_err(|_| Error::InvalidArgument)?;
@@ -658,6 +787,7 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
     Ok([id, pages, 0, 0])
 }
 
+#[inline(never)]
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     require_control(k, cur, ctl)?;
     let id = k
@@ -679,6 +809,7 @@ fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     Ok([slot as u64, 0, 0, 0])
 }
 
+#[inline(never)]
 fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     require_control(k, cur, ctl)?;
     let n = k.bootargs_len;
@@ -692,6 +823,7 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
 /// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console
 /// input capability with `RECV` and be (or become) the only reader. Returns
 /// at once with what is buffered, else blocks until input or the deadline.
+#[inline(never)]
 fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u64) -> Outcome {
     let r = (|| -> Result<usize, Error> {
         let len = usize::try_from(len)
@@ -711,6 +843,7 @@ fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u
     };
     k.console_rx_enable();
     k.tasks[cur].recv = (buf, len);
+    k.tasks[cur].recv_pa = 0;
     k.tasks[cur].state = State::ConsoleRead;
     ipc::console_rx(k);
     if k.tasks[cur].state == State::ConsoleRead {

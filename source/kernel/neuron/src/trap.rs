@@ -55,6 +55,7 @@ fn on_external(k: &mut Kernel) {
 
 /// Picks the next task to run, idling (interrupts polled) until one is
 /// ready.
+#[inline(never)]
 fn schedule(k: &mut Kernel) -> usize {
     loop {
         if let Some(h) = k.hint.take() {
@@ -94,8 +95,41 @@ fn schedule(k: &mut Kernel) -> usize {
     }
 }
 
-/// Handles one trap from task `k.current`; returns the task to resume.
-fn handle_trap(k: &mut Kernel, scause: u64, stval: u64) -> usize {
+/// Handles a syscall of task `k.current`; returns the task to resume.
+#[inline(always)]
+fn syscall_trap(k: &mut Kernel) -> usize {
+    let cur = k.current;
+    let f = &mut k.tasks[cur].frame;
+    f.sepc += 4;
+    let yielding = f.regs[17] == nexus_abi::Sysno::Yield as u64;
+    syscall::dispatch(k, cur);
+    // Fast path: a syscall that neither blocked nor woke anyone returns
+    // straight to its caller while its slice lasts (the timer still
+    // preempts; `Yield` still rotates).
+    if !yielding
+        && k.hint.is_none()
+        && k.tasks[cur].state == State::Ready
+        && arch::now_ticks() < k.slice_end
+    {
+        return cur;
+    }
+    // Direct switch: the task this syscall woke (the receiver of a call,
+    // the caller of a reply) runs next, as `schedule` would choose.
+    if let Some(h) = k.hint.take() {
+        if k.tasks[h].state == State::Ready {
+            k.current = h;
+            return h;
+        }
+    }
+    let next = schedule(k);
+    k.current = next;
+    next
+}
+
+/// Handles an interrupt or a fault of task `k.current`; returns the task to
+/// resume.
+#[inline(never)]
+fn other_trap(k: &mut Kernel, scause: u64) -> usize {
     let cur = k.current;
     const INTERRUPT: u64 = 1 << 63;
     if scause & INTERRUPT != 0 {
@@ -107,21 +141,8 @@ fn handle_trap(k: &mut Kernel, scause: u64, stval: u64) -> usize {
             9 => on_external(k),
             _ => {}
         }
-    } else if scause == 8 {
-        k.tasks[cur].frame.sepc += 4;
-        let yielding = k.tasks[cur].frame.regs[17] == nexus_abi::Sysno::Yield as u64;
-        syscall::dispatch(k, cur);
-        // Fast path: a syscall that neither blocked nor woke anyone
-        // returns straight to its caller while its slice lasts (the
-        // timer still preempts; `Yield` still rotates).
-        if !yielding
-            && k.hint.is_none()
-            && k.tasks[cur].state == State::Ready
-            && arch::now_ticks() < k.slice_end
-        {
-            return cur;
-        }
     } else {
+        let stval = arch::stval();
         let pc = k.tasks[cur].frame.sepc;
         kprintln!(
             "neuron: task {} ({}) fault: {} pc={:#x} addr={:#x}",
@@ -139,19 +160,36 @@ fn handle_trap(k: &mut Kernel, scause: u64, stval: u64) -> usize {
 }
 
 /// Rust half of the trap path, called from `trap_entry` with the current
-/// task's frame; returns the frame to resume.
+/// task's frame; returns the frame to resume. `trap_entry` resumes the same
+/// task without touching s0..s11 (still its values) when this returns the
+/// frame it was given, so a returned frame of a different task must never
+/// share its address (a task's slot is reused only after the task ended, and
+/// an ended task is never resumed).
 #[no_mangle]
 extern "C" fn trap_handler(_frame: *mut TrapFrame) -> *mut TrapFrame {
-    let scause = arch::scause();
-    let stval = arch::stval();
     if arch::sstatus() & arch::SSTATUS_SPP != 0 {
-        panic!("trap from S-mode: scause={:#x} stval={:#x}", scause, stval);
+        s_mode_trap();
     }
+    let scause = arch::scause();
     let mut k = KERNEL.lock();
-    let next = handle_trap(&mut k, scause, stval);
+    let next = if scause == 8 {
+        syscall_trap(&mut k)
+    } else {
+        other_trap(&mut k, scause)
+    };
     let root = k.tasks[next].root;
     k.switch_root(root);
     &mut k.tasks[next].frame as *mut TrapFrame
+}
+
+#[inline(never)]
+#[cold]
+fn s_mode_trap() -> ! {
+    panic!(
+        "trap from S-mode: scause={:#x} stval={:#x}",
+        arch::scause(),
+        arch::stval()
+    );
 }
 
 /// A trap taken while the kernel itself runs (a kernel bug): `trap_entry`
