@@ -13,6 +13,7 @@ fn main() {}
 mod client {
     use nexus_abi::{layout, CapKind, Error, Sysno, MSG_MAX};
     use nexus_interfaces::init::ServiceState;
+    use nexus_interfaces::selftest;
     use nexus_rt::{println, sys};
 
     const SERVER: u32 = nexus_slots::selftest_client::SERVER;
@@ -30,22 +31,31 @@ mod client {
         }
     }
 
+    /// A `transform` request for `data` (the generated codec).
+    fn transform_request(data: &[u8], out: &mut [u8]) -> Result<usize, &'static str> {
+        selftest::Request::Transform { data }
+            .encode(out)
+            .map_err(|_| "encode")
+    }
+
     fn ipc_roundtrip() -> Check {
+        let mut data = [0u8; MSG_MAX];
         let mut msg = [0u8; MSG_MAX];
         let mut reply = [0u8; MSG_MAX];
-        for len in [1usize, 64, 4096, 4097, MSG_MAX] {
-            msg[0] = 1;
-            for (i, b) in msg[1..len].iter_mut().enumerate() {
+        // Payloads that make 4 B, 64 B, 4 KiB, 4 KiB + 1 and 8 KiB messages.
+        for len in [0usize, 60, 4092, 4093, MSG_MAX - 4] {
+            for (i, b) in data[..len].iter_mut().enumerate() {
                 *b = (i * 7 + len) as u8;
             }
-            let (n, cap) = sys::ipc_call(SERVER, &msg[..len], &mut reply, None, 0)
-                .map_err(|_| "call failed")?;
-            ensure(n == len && cap.is_none(), "reply length")?;
+            let n = transform_request(&data[..len], &mut msg)?;
+            ensure(n == len + 4, "message size")?;
+            let (m, cap) =
+                sys::ipc_call(SERVER, &msg[..n], &mut reply, None, 0).map_err(|_| "call failed")?;
+            ensure(cap.is_none(), "unexpected capability")?;
+            let got = selftest::reply::decode_transform(&reply[..m]).map_err(|_| "reply")?;
+            ensure(got.len() == len, "reply length")?;
             ensure(
-                msg[..len]
-                    .iter()
-                    .zip(&reply[..len])
-                    .all(|(a, b)| a ^ 0x5a == *b),
+                data[..len].iter().zip(&got).all(|(a, b)| a ^ 0x5a == *b),
                 "reply content",
             )?;
         }
@@ -57,18 +67,23 @@ mod client {
         )?;
         // A reply that does not fit the caller's buffer is an error, not a
         // truncation.
+        let n = transform_request(&data[..96], &mut msg)?;
         ensure(
-            sys::ipc_call(SERVER, &msg[..100], &mut reply[..10], None, 0) == Err(Error::TooLarge),
+            sys::ipc_call(SERVER, &msg[..n], &mut reply[..10], None, 0) == Err(Error::TooLarge),
             "small reply buffer",
         )
     }
 
     fn cap_transfer() -> Check {
+        let mut req = [0u8; 8];
+        let n = selftest::Request::CapCheck
+            .encode(&mut req)
+            .map_err(|_| "encode")?;
         let mut reply = [0u8; 8];
-        let (n, _) = sys::ipc_call(SERVER, &[2], &mut reply, Some(SERVER), 0)
+        let (m, _) = sys::ipc_call(SERVER, &req[..n], &mut reply, Some(SERVER), 0)
             .map_err(|_| "call with cap failed")?;
         ensure(
-            n == 3 && reply[..3] == [2, CapKind::Endpoint as u8, 1],
+            selftest::reply::decode_cap_check(&reply[..m]) == Ok(CapKind::Endpoint as u8),
             "server did not receive an endpoint cap",
         )?;
         // The sender keeps its own copy.
@@ -78,7 +93,7 @@ mod client {
         )?;
         // An empty slot cannot be transferred.
         ensure(
-            sys::ipc_call(SERVER, &[2], &mut reply, Some(20), 0) == Err(Error::NoCapability),
+            sys::ipc_call(SERVER, &req[..n], &mut reply, Some(20), 0) == Err(Error::NoCapability),
             "empty slot transferred",
         )
     }
@@ -244,10 +259,9 @@ mod client {
             }
         }
         // The system goes on: IPC with another task still works.
-        let mut reply = [0u8; 8];
-        let (n, _) =
-            sys::ipc_call(SERVER, &[1, 2], &mut reply, None, 0).map_err(|_| "ipc after fault")?;
-        ensure(n == 2 && reply[1] == 2 ^ 0x5a, "ipc after fault")
+        let mut server = selftest::Client::new(nexus_rt::ipc::Endpoint(SERVER));
+        let got = server.transform(&[2]).map_err(|_| "ipc after fault")?;
+        ensure(got[..] == [2 ^ 0x5a], "ipc after fault")
     }
 
     pub fn main(_arg: u64) -> i32 {

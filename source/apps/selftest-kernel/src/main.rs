@@ -141,10 +141,18 @@ mod kcheck {
             "capability pushed into a server that offered no slot",
         )?;
         // The selftest server offers one: the same transfer lands.
+        let mut req = [0u8; 8];
+        let n = nexus_interfaces::selftest::Request::CapCheck
+            .encode(&mut req)
+            .map_err(|_| "encode")?;
         let mut reply = [0u8; 8];
-        let (n, _) = sys::ipc_call(SERVER, &[2], &mut reply, Some(SERVER), soon(2000))
+        let (m, _) = sys::ipc_call(SERVER, &req[..n], &mut reply, Some(SERVER), soon(2000))
             .map_err(|_| "transfer to an offered slot failed")?;
-        ensure(n == 3 && reply[2] == 1, "offered transfer not seen")
+        ensure(
+            nexus_interfaces::selftest::reply::decode_cap_check(&reply[..m])
+                == Ok(nexus_abi::CapKind::Endpoint as u8),
+            "offered transfer not seen",
+        )
     }
 
     /// Mapping one device window again returns the first mapping instead of

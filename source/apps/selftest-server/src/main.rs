@@ -1,11 +1,9 @@
 //! selftest-server: the IPC peer of the selftests and of the IPC benchmark.
 //!
-//! Protocol (first byte = op):
-//! - `1` echo-transform: replies with the payload, every byte XOR 0x5A;
-//! - `2` cap-check: expects a transferred capability, replies
-//!   `[2, kind, 1 if it was an endpoint]` and drops it;
-//! - `3` ping: replies with the 8 bytes it got (benchmark round trip);
-//! - anything else, or a malformed message: replies `[0xff]`.
+//! It serves the generated `selftest` interface (`idl/selftest.toml`):
+//! `transform` (XOR 0x5A), `cap_check` (the kind of a transferred
+//! capability) and `ping` (the benchmark's round trip). Anything malformed
+//! gets the interface's `Malformed` reply.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -15,13 +13,42 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod server {
-    use nexus_abi::{CapKind, CAP_SLOTS, MSG_MAX};
+    use nexus_abi::{CAP_SLOTS, MSG_MAX};
+    use nexus_idl::heapless;
+    use nexus_interfaces::selftest::{self as api, Error};
     use nexus_rt::sys;
 
-    /// The slot offered for a capability a client transfers (op `2`): the
-    /// last one, above every slot the manifests grant (those count up from
-    /// 1); it is emptied again before the next receive.
+    /// The slot offered for a capability a client transfers (`cap_check`):
+    /// the last one, above every slot the manifests grant (those count up
+    /// from 1); it is emptied again before the next receive.
     const ACCEPT: u32 = CAP_SLOTS as u32 - 1;
+
+    /// The server's state for one call: the capability that came with it.
+    struct Peer {
+        cap: Option<u32>,
+    }
+
+    impl api::Server for Peer {
+        fn transform(&mut self, _: u64, data: &[u8]) -> Result<heapless::Vec<u8, 8188>, Error> {
+            let mut out = heapless::Vec::new();
+            for b in data {
+                out.push(b ^ 0x5a).map_err(|_| Error::TooLarge)?;
+            }
+            Ok(out)
+        }
+
+        fn cap_check(&mut self, _: u64) -> Result<u8, Error> {
+            Ok(self
+                .cap
+                .and_then(|slot| sys::cap_info(slot).ok())
+                .and_then(|i| i.kind)
+                .map_or(0, |k| k as u8))
+        }
+
+        fn ping(&mut self, _: u64, v: u64) -> Result<u64, Error> {
+            Ok(v)
+        }
+    }
 
     pub fn main(_arg: u64) -> i32 {
         let ep = nexus_slots::selftest_server::ENDPOINT;
@@ -41,39 +68,8 @@ mod server {
                     }
                 };
             token = m.token;
-            let msg = &buf[..m.len];
-            out_len = match msg.first() {
-                Some(1) => {
-                    for (o, b) in out.iter_mut().zip(msg) {
-                        *o = b ^ 0x5a;
-                    }
-                    msg.len()
-                }
-                Some(2) => match m.cap {
-                    Some(slot) => {
-                        let kind = sys::cap_info(slot).ok().and_then(|i| i.kind);
-                        let _ = sys::cap_drop(slot);
-                        out[..3].copy_from_slice(&[
-                            2,
-                            kind.map_or(0, |k| k as u8),
-                            (kind == Some(CapKind::Endpoint)) as u8,
-                        ]);
-                        3
-                    }
-                    None => {
-                        out[0] = 0xff;
-                        1
-                    }
-                },
-                Some(3) if msg.len() == 8 => {
-                    out[..8].copy_from_slice(msg);
-                    8
-                }
-                _ => {
-                    out[0] = 0xff;
-                    1
-                }
-            };
+            let mut peer = Peer { cap: m.cap };
+            out_len = api::dispatch(&mut peer, m.badge, &buf[..m.len], &mut out);
             // Whatever came with the message, the offered slot is empty
             // again for the next one.
             if let Some(slot) = m.cap {

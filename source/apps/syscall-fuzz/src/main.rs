@@ -198,19 +198,22 @@ mod fuzz {
     }
 
     fn echo_intact(r: &mut Rng) -> bool {
+        use nexus_interfaces::selftest;
+        let mut data = [0u8; 508];
+        let n = r.below(509) as usize;
+        data[..n].iter_mut().for_each(|b| *b = r.next() as u8);
         let mut msg = [0u8; 512];
-        let n = 1 + r.below(511) as usize;
-        msg[0] = 1;
-        msg[1..n].iter_mut().for_each(|b| *b = r.next() as u8);
+        let Ok(len) = (selftest::Request::Transform { data: &data[..n] }).encode(&mut msg) else {
+            return false;
+        };
         let mut reply = [0u8; 512];
-        match sys::ipc_call(SERVER, &msg[..n], &mut reply, None, 0) {
-            Ok((len, None)) => {
-                len == n
-                    && msg[..n]
-                        .iter()
-                        .zip(&reply[..n])
-                        .all(|(a, b)| a ^ 0x5a == *b)
-            }
+        match sys::ipc_call(SERVER, &msg[..len], &mut reply, None, 0) {
+            Ok((m, None)) => match selftest::reply::decode_transform(&reply[..m]) {
+                Ok(got) => {
+                    got.len() == n && data[..n].iter().zip(&got).all(|(a, b)| a ^ 0x5a == *b)
+                }
+                Err(_) => false,
+            },
             _ => false,
         }
     }
