@@ -60,7 +60,7 @@ test-os-lite:
 # DSoftBus gates and the network proofs against host peers), the smoke again
 # on a kernel with overflow checks, the harness's own negative check, the
 # piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
-# capture, lossy) and the storage crash test.
+# capture, lossy), the 4-node mesh and the storage crash test.
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     just test-os-overflow
@@ -72,6 +72,7 @@ test: test-host
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy
+    NO_BUILD=1 just mesh 4
     NO_BUILD=1 just test-storage
 
 # Storage crash test: the `storage` profile on one disk image, QEMU killed at
@@ -100,6 +101,12 @@ os2vm:
 bench-dsoftbus: build
     cargo bench -p nexus-noise-xk --bench xk_vs_snow
     NO_BUILD=1 OS2VM_RESTART=0 python3 scripts/os2vm.py
+
+# N VMs (2..8) on one L2 hub of loopback UDP sockets: full mesh of
+# authenticated sessions, a partition and heal, each node restarted once;
+# figures and build/reports/mesh.html (docs/mesh.md).
+mesh nodes="4":
+    python3 scripts/mesh.py {{nodes}}
 
 # os2vm through a seeded lossy relay: 5 % drop, 1 % duplicate, 1 % corrupt, 2 % reorder.
 os2vm-lossy:

@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nexuslab import ROOT, ports, qemu  # noqa: E402
+from nexuslab import report as timeline  # noqa: E402
 from nexuslab.catalogue import Catalogue  # noqa: E402
 from nexuslab.lossy_relay import LossyRelay  # noqa: E402
 
@@ -48,15 +49,18 @@ class Node:
     def __init__(self, name, log_dir, t0, pcap=None):
         self.name, self.log_dir, self.t0, self.pcap = name, log_dir, t0, pcap
         self.vm = None
+        self.runs = []  # every run of this VM, for the report: (Vm, start, stop)
 
     def start(self, local, remote):
         """Starts the VM once; raises ports.PortConflict if QEMU could not bind `local`."""
+        t_start = time.monotonic() - self.t0
         cmd = qemu.command(KERNEL, PROFILE[self.name], qemu.DgramNet(local, remote),
                            mac=MAC[self.name], pcap=self.pcap)
         self.vm = qemu.boot(self.name, lambda: cmd, attempts=1,
                             log_path=os.path.join(self.log_dir, f"{self.name}-uart.log"),
                             stderr_path=os.path.join(self.log_dir, f"{self.name}-qemu.stderr"),
                             t0=self.t0)
+        self.runs.append([self.vm, t_start, None])
         return self.vm
 
     def first(self, marker, since=0.0):
@@ -74,6 +78,8 @@ class Node:
     def stop(self):
         if self.vm:
             self.vm.stop()
+            if self.runs and self.runs[-1][2] is None:
+                self.runs[-1][2] = time.monotonic() - self.t0
 
 
 def start_pair(a, b, relay):
@@ -202,6 +208,7 @@ def main():
     finally:
         for n in nodes:
             n.stop()
+        write_report(nodes, verdict, time.monotonic() - t0)
         if relay:
             relay.close()
             print(f"os2vm: relay: {relay.summary()}")
@@ -221,6 +228,31 @@ def main():
                     print(f"os2vm: node {n.name} log tail:")
                     for rec in n.vm.lines[-15:]:
                         print(f"    {rec.raw}")
+
+
+def write_report(nodes, verdict, t_end):
+    """build/reports/os2vm.html: both VMs' timelines, the pair and the figures."""
+    lanes, finals, figs = [], {}, []
+    for n in nodes:
+        me, events = None, []
+        for vm, _, _ in n.runs:
+            m, ev = timeline.bus_events(vm)
+            me, events = me or m, events + ev
+        if n.vm:
+            finals[n.name] = timeline.live_peers(timeline.bus_events(n.vm)[1])
+            figs += [r.raw for k in ("os-session", "bus-bench", "bus-stream", "bus-echo",
+                                     "bus-interactive", "bus-backpressure",
+                                     "bus-backpressure-receiver") for r in n.lines_of(k)]
+        lanes.append(timeline.Lane(n.name, me, [(a, b) for _, a, b in n.runs], events))
+    path = os.path.join(ROOT, "build", "reports", "os2vm.html")
+    try:
+        timeline.write(path, "just os2vm", "PASS" if verdict == 0 else "FAIL", lanes, t_end,
+                     timeline.pair_cells(lanes, finals), figs,
+                     notes="Two Neuron VMs on one loopback L2 link; B is stopped and started again "
+                           "in the restart phase.")
+        print(f"os2vm: report {os.path.relpath(path, ROOT)}")
+    except OSError as e:
+        print(f"os2vm: report not written: {e}")
 
 
 def report(node, markers, since):

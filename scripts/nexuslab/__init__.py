@@ -10,7 +10,9 @@ Every script that boots the OS (`harness.py`, `os2vm.py`, `shell-test.py`,
   reader, wait helpers, stop routine);
 - `ports`: loopback ports that cannot race (held sockets, or a bounded
   retry when QEMU itself binds);
-- `netpeers`, `l2peer`, `lossy_relay`: the host peers.
+- `netpeers`, `l2peer`, `lossy_relay`: the host peers;
+- `hub`: the loopback Ethernet hub of `just mesh`;
+- `report`: a run as a self-contained HTML/SVG page (mesh, os2vm).
 
 See docs/harness.md, "The harness library".
 """

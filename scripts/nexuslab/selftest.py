@@ -8,7 +8,11 @@
 3. the catalogue refuses a `peer:` key given on two rows, and an unknown key
    is an error naming it;
 4. user networking always carries `restrict=on`, and the builder accepts no
-   other network kind.
+   other network kind;
+5. the mesh's hub floods a node's frame to every other node, drops frames
+   from a socket that is not the node's registered QEMU port (an injection
+   attempt from elsewhere on the loopback), and a cut node neither sends nor
+   receives until healed.
 
 usage: python3 -m nexuslab.selftest   (needs build/neuron.elf)
 """
@@ -17,6 +21,7 @@ import sys
 import tempfile
 
 from . import ROOT, ports, qemu
+from .hub import Hub
 from .catalogue import Catalogue
 
 
@@ -77,8 +82,50 @@ def main():
         check(False, "a raw netdev string was accepted")
     except TypeError:
         pass
+    check_hub()
     print("nexuslab-selftest: ok (port conflict retried then booted; a taken port fails after "
-          "3 tries; duplicate and unknown peer keys refused; user net restrict=on only)")
+          "3 tries; duplicate and unknown peer keys refused; user net restrict=on only; hub "
+          "floods, refuses foreign senders, partitions and heals)")
+
+
+def check_hub():
+    hub = Hub(3)
+    nodes = [ports.held_udp() for _ in range(3)]  # stand-ins for three QEMUs
+    try:
+        for i, s in enumerate(nodes):
+            s.settimeout(0.5)
+            hub.attach(i, ports.port_of(s))
+
+        def got(i):
+            try:
+                return nodes[i].recvfrom(2048)[0]
+            except OSError:
+                return None
+
+        def send(i, data, sock=None):
+            (sock or nodes[i]).sendto(data, (ports.LOOPBACK, hub.port(i)))
+
+        send(0, b"frame-0")
+        check(got(1) == b"frame-0" and got(2) == b"frame-0", "hub did not flood a frame")
+        check(got(0) is None, "hub echoed a frame to its sender")
+        intruder = ports.held_udp()
+        try:
+            send(1, b"forged", intruder)
+            check(got(0) is None and got(2) is None, "hub forwarded a frame from a foreign port")
+        finally:
+            intruder.close()
+        hub.cut(2)
+        send(0, b"while-cut")
+        send(2, b"from-cut")
+        check(got(1) == b"while-cut", "the rest lost its frames during a partition")
+        check(got(2) is None and got(1) is None, "a cut node sent or received")
+        hub.heal(2)
+        send(2, b"healed")
+        check(got(0) == b"healed" and got(1) == b"healed", "a healed node is still cut off")
+    finally:
+        hub.close()
+        for s in nodes:
+            s.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-//! **TEST ONLY.** The fixed DSoftBus identities the smoke and two-VM harnesses use.
+//! **TEST ONLY.** The fixed DSoftBus identities the smoke, two-VM and mesh harnesses use.
 //!
 //! Their secrets are in this source file, so they are public: a node using them proves
 //! nothing about who it is. They exist so test profiles can name identities until
@@ -66,8 +66,35 @@ pub const PEER_ID: &str = "6e23bdcc334386e150a1e82e41b8979d";
 /// Device id of `impostor`.
 pub const IMPOSTOR_ID: &str = "679355f43450af6a6e38b3188561ceae";
 
+/// Device ids of `mesh-1` .. `mesh-8` (derived from their test keys; docs/markers.md).
+pub const MESH_IDS: [&str; MESH_MAX] = [
+    "4ddc34960f4cc44d51b988e86b85a2cf",
+    "9e5e5e9fe8a5e905a9560a895b230bb9",
+    "ae2b3b422705ac40ebaec092a304b5ee",
+    "6847da4057fdc5970a26a9abf128146a",
+    "29c19327f3e1a402cf3afde8e2c86f37",
+    "7f3e3b50b4ef6c2f88151b760c0c5d8f",
+    "f3c1e493fac36819504ffda8f6af4674",
+    "92203bfa303ff6773ace40a0d628eefa",
+];
+
+/// Index of `mesh-1`; `mesh-<i>` is at `MESH_FIRST + i - 1` (`just mesh`, one node per VM).
+pub const MESH_FIRST: usize = 4;
+/// Most nodes of `just mesh`.
+pub const MESH_MAX: usize = 8;
+
+/// A `just mesh` node: each VM has its own address, so all use the default ports.
+const fn mesh(name: &'static str, i: u8) -> TestNode {
+    TestNode {
+        name,
+        session_port: 37030,
+        discovery_port: DISCOVERY_PORT,
+        test_secret: [0xe0 | i; KEY_LEN],
+    }
+}
+
 /// The test identities, indexed by dsoftbusd's boot argument.
-pub const TEST_NODES: [TestNode; 4] = [
+pub const TEST_NODES: [TestNode; MESH_FIRST + MESH_MAX] = [
     TestNode {
         name: "node-a",
         session_port: 37030,
@@ -92,6 +119,14 @@ pub const TEST_NODES: [TestNode; 4] = [
         discovery_port: DISCOVERY_PORT + 2,
         test_secret: [0xd4; KEY_LEN],
     },
+    mesh("mesh-1", 1),
+    mesh("mesh-2", 2),
+    mesh("mesh-3", 3),
+    mesh("mesh-4", 4),
+    mesh("mesh-5", 5),
+    mesh("mesh-6", 6),
+    mesh("mesh-7", 7),
+    mesh("mesh-8", 8),
 ];
 
 #[cfg(test)]
@@ -131,6 +166,11 @@ mod tests {
         for (n, (name, id)) in TEST_NODES.iter().zip(expected) {
             assert_eq!(n.name, name);
             assert_eq!(n.device_id().as_str(), id);
+        }
+        for (i, id) in MESH_IDS.iter().enumerate() {
+            let n = &TEST_NODES[MESH_FIRST + i];
+            assert_eq!(n.name, std::format!("mesh-{}", i + 1));
+            assert_eq!(n.device_id().as_str(), *id);
         }
     }
 }

@@ -852,11 +852,13 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.p
             .log(format_args!("dsoftbusd: identity bound peer={}", id));
         self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
+        let heap = self.p.heap_used();
         self.p.log(format_args!(
-            "dsoftbusd: os session ok peer={} dir={} handshake_us={}",
+            "dsoftbusd: os session ok peer={} dir={} handshake_us={} heap={}",
             id,
             role,
-            now.saturating_sub(p.started_ns) / 1000
+            now.saturating_sub(p.started_ns) / 1000,
+            heap
         ));
         // One session per pair. Two opposite sessions that came up within
         // `defer_ns` of each other are crossing dials: the one initiated by the smaller
