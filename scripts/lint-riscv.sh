@@ -11,6 +11,8 @@ pkgs() { for p in $(cargo run -q -p nexus-manifest -- programs "$1"); do printf 
 
 # shellcheck disable=SC2046
 cargo clippy --release --target "$target" $(pkgs canonical) --features netstackd/qemu-smoke,dsoftbusd/test-identities -- -D warnings
+# The production dsoftbusd (no test-identities: its identity only from storaged).
+cargo clippy --release --target "$target" -p dsoftbusd -- -D warnings
 # shellcheck disable=SC2046
 cargo clippy --release --target "$target" $(pkgs lite) --no-default-features \
     --features nexus-init/net-bringup-lite --target-dir "$CARGO_TARGET_DIR/lite" -- -D warnings

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Two-VM harness: cross-VM discovery, authenticated sessions, applications on
 the bus interface (remote proxy, echo, a 16 MiB stream beside raw TCP,
-interactive latency, backpressure) and a restart of VM B. See docs/os2vm.md.
+interactive latency, backpressure), a restart of VM B and a reboot of both
+VMs on their disks (identities kept). See docs/os2vm.md.
 
 The VMs share one L2 link carried by QEMU `-netdev dgram` between two UDP
 sockets on 127.0.0.1 (no user networking, no DHCP, no multicast, no tap).
 Addresses come from the boot profiles (os2vm-a 10.42.0.10/24, os2vm-b
-10.42.0.11/24). Markers come from docs/markers.md (`required:os2vm-a`,
-`required:os2vm-b`, `required:os2vm-restart` rows, and the 16 MiB transfers'
+10.42.0.11/24). Each VM has its own fresh disk (build/os2vm-a.img,
+build/os2vm-b.img) where storaged keeps dsoftbusd's identity: the harness
+learns each VM's device id from its `identity created` line and completes the
+rows that name the other device with that id (PEER_ID_KEYS). Markers come from
+docs/markers.md (`required:os2vm-a`, `required:os2vm-b`, `required:os2vm-restart`,
+`required:os2vm-restart-b`, `required:os2vm-reboot` rows, and the 16 MiB transfers'
 `required:os2vm-a-bulk` / `required:os2vm-b-bulk` rows except in a lossy
 run; the lines a phase waits for or reads figures from are its `peer:`
 rows). QEMU commands, UART
@@ -18,7 +23,8 @@ the node and the missing marker(s).
 
 Environment: OS2VM_TIMEOUT (seconds per phase, default 60), NO_BUILD=1,
 OS2VM_PCAP=<file> (dump VM A's link with QEMU filter-dump),
-OS2VM_RESTART=0 to skip the restart phase,
+OS2VM_RESTART=0 to skip the restart and reboot phases, OS2VM_DISK_KIB (each
+disk's size, default 64),
 OS2VM_LOSSY=drop,dup,corrupt,reorder[,seed] (e.g. 0.05,0.01,0.01,0.02,7) to
 put the lossy relay (nexuslab.lossy_relay) between the VMs.
 """
@@ -40,6 +46,13 @@ CAT = Catalogue()
 KERNEL = os.path.join(ROOT, "build", "neuron.elf")
 MAC = {"A": "02:00:00:00:00:0a", "B": "02:00:00:00:00:0b"}
 PROFILE = {"A": "os2vm-a", "B": "os2vm-b"}
+DISK = {n: os.path.join(ROOT, "build", f"os2vm-{n.lower()}.img") for n in ("A", "B")}
+# Rows whose marker is followed by the *other* VM's device id, and rows followed by
+# the VM's own id: a line counts for them only with that id after the marker.
+PEER_ID_KEYS = ("os2vm-discovered", "os2vm-bound", "os2vm-auth", "os2vm-session",
+                "os2vm-expired", "os2vm-reconnected")
+OWN_ID_KEYS = ("identity-created", "identity-loaded")
+DEVICE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Node:
@@ -50,12 +63,14 @@ class Node:
         self.name, self.log_dir, self.t0, self.pcap = name, log_dir, t0, pcap
         self.vm = None
         self.runs = []  # every run of this VM, for the report: (Vm, start, stop)
+        self.id = None      # learnt from this VM's `identity created` line
+        self.other = None   # the other Node
 
     def start(self, local, remote):
         """Starts the VM once; raises ports.PortConflict if QEMU could not bind `local`."""
         t_start = time.monotonic() - self.t0
         cmd = qemu.command(KERNEL, PROFILE[self.name], qemu.DgramNet(local, remote),
-                           mac=MAC[self.name], pcap=self.pcap)
+                           mac=MAC[self.name], pcap=self.pcap, disk=DISK[self.name])
         self.vm = qemu.boot(self.name, lambda: cmd, attempts=1,
                             log_path=os.path.join(self.log_dir, f"{self.name}-uart.log"),
                             stderr_path=os.path.join(self.log_dir, f"{self.name}-qemu.stderr"),
@@ -63,14 +78,35 @@ class Node:
         self.runs.append([self.vm, t_start, None])
         return self.vm
 
+    def completed(self, marker):
+        """What a line must hold for `marker`: the marker, followed by the other
+        VM's id or this VM's own id for the rows that name one (None while that
+        id is not known)."""
+        if marker in {CAT.marker(k) for k in PEER_ID_KEYS}:
+            return marker + self.other.id if self.other.id else None
+        if self.id and marker in {CAT.marker(k) for k in OWN_ID_KEYS}:
+            return marker + self.id
+        return marker
+
     def first(self, marker, since=0.0):
-        rec = self.vm.first(lambda r: CAT.counts(marker, r.origin, r.text), since)
+        want = self.completed(marker)
+        if want is None:
+            return None
+        rec = self.vm.first(lambda r: CAT.counts(marker, r.origin, r.text) and want in r.text,
+                            since)
         return rec.t if rec else None
 
     def key(self, key, since=0.0):
-        """Time of the first line showing the `peer:<key>` marker, or None."""
-        rec = self.vm.first(lambda r: CAT.seen(key, r.origin, r.text), since)
-        return rec.t if rec else None
+        """Time of the first line showing the `peer:<key>` marker (completed
+        with the id its row names), or None."""
+        return self.first(CAT.marker(key), since)
+
+    def learn_id(self):
+        """This VM's device id from its `identity created` line, or None."""
+        for r in self.vm.all(lambda r: CAT.seen("identity-created", r.origin, r.text)):
+            m = DEVICE_ID.match(CAT.after("identity-created", r.origin, r.text))
+            return m.group(0) if m else None
+        return None
 
     def lines_of(self, key):
         return self.vm.all(lambda r: CAT.seen(key, r.origin, r.text))
@@ -158,7 +194,11 @@ def main():
     t0 = time.monotonic()
     a = Node("A", log_dir, t0, pcap)
     b = Node("B", log_dir, t0)
+    a.other, b.other = b, a
     nodes = [a, b]
+    kib = int(os.environ.get("OS2VM_DISK_KIB", "64"))
+    for n in nodes:
+        qemu.fresh_disk(DISK[n.name], kib)
     verdict = 1
     try:
         try:
@@ -167,13 +207,15 @@ def main():
             print(f"os2vm: FAIL: the link's ports stayed taken after {ports.ATTEMPTS} tries: {e}")
             return 1
         print(f"os2vm: link 127.0.0.1:{pa} <-> 127.0.0.1:{pb} (dgram); logs {os.path.relpath(log_dir, ROOT)}")
+        if not learn_ids(a, b, timeout, forbidden):
+            return 1
         want = [(a, m, 0.0) for m in need_a] + [(b, m, 0.0) for m in need_b]
         missing = wait_markers("sessions", want, timeout, forbidden)
         report(a, need_a, 0.0)
         report(b, need_b, 0.0)
         if missing:
             for n, m in missing:
-                print(f"os2vm: FAIL phase=sessions node={n.name} missing: {m}")
+                print(f"os2vm: FAIL phase=sessions node={n.name} missing: {n.completed(m) or m}")
             return 1
         figures(a, b)
         if do_restart and need_restart:
@@ -181,12 +223,12 @@ def main():
             b.stop()
             t_stop = time.monotonic() - t0
             # A must notice on its own: B's entry expires and the session closes.
-            expired = CAT.marker("os2vm-b-expired")
+            expired = CAT.marker("os2vm-expired")
             missing = wait_markers("restart", [(a, expired, t_stop)], timeout, forbidden)
             if missing:
-                print(f"os2vm: FAIL phase=restart node=A missing: {expired}")
+                print(f"os2vm: FAIL phase=restart node=A missing: {a.completed(expired)}")
                 return 1
-            print(f"  figure: A noticed B was gone after {a.key('os2vm-b-expired', t_stop) - t_stop:.2f}s")
+            print(f"  figure: A noticed B was gone after {a.key('os2vm-expired', t_stop) - t_stop:.2f}s")
             # B comes back on the same port: A's link still points there.
             try:
                 b.start(pb, rb)
@@ -196,12 +238,17 @@ def main():
             want = [(a, m, t_stop) for m in need_restart] + [(b, m, t_stop) for m in need_restart_b]
             missing = wait_markers("restart", want, timeout, forbidden)
             report(a, need_restart, t_stop)
+            report(b, need_restart_b, t_stop)
             if missing:
                 for n, m in missing:
-                    print(f"os2vm: FAIL phase=restart node={n.name} missing: {m}")
+                    print(f"os2vm: FAIL phase=restart node={n.name} missing: {n.completed(m) or m}")
                 return 1
-            t_re = a.key("os2vm-b-reconnected", t_stop)
+            t_re = a.key("os2vm-reconnected", t_stop)
             print(f"  figure: B stopped at {t_stop:.2f}s; A re-authenticated B after {t_re - t_stop:.2f}s")
+            if relay:
+                print("os2vm: phase reboot skipped (not through the lossy relay)")
+            elif not reboot_both(a, b, timeout, forbidden):
+                return 1
         verdict = 0
         print("os2vm: PASS")
         return 0
@@ -258,12 +305,72 @@ def write_report(nodes, verdict, t_end):
 def report(node, markers, since):
     for m in markers:
         t = node.first(m, since)
+        m = node.completed(m) or m
         print(f"  [{node.name} {t:7.3f}s] {m}" if t is not None else f"  [{node.name} MISSING] {m}")
 
 
+def learn_ids(a, b, timeout, forbidden):
+    """Phase identity: each VM created its identity on its blank disk; learns
+    both ids (they must differ: two devices)."""
+    created = CAT.marker("identity-created")
+    missing = wait_markers("identity", [(a, created, 0.0), (b, created, 0.0)], timeout, forbidden)
+    for n in (a, b):
+        n.id = n.learn_id()
+    if missing or not a.id or not b.id:
+        for n in (a, b):
+            if not n.id:
+                print(f"os2vm: FAIL phase=identity node={n.name} missing: {created}<device id>")
+        return False
+    if a.id == b.id:
+        print(f"os2vm: FAIL phase=identity: both VMs created the same id {a.id}")
+        return False
+    print(f"os2vm: identities created A={a.id} B={b.id}")
+    return True
+
+
+def reboot_both(a, b, timeout, forbidden):
+    """Phase reboot: both VMs stopped and started again on the same disks; each
+    must load the identity it created (same id) and the sessions must come
+    back, checked against the ids learnt at creation. Then the harness reports
+    it as its own line (catalogued, emitted by `harness`)."""
+    print("os2vm: phase reboot: stopping both VMs, starting them on the same disks")
+    a.stop()
+    b.stop()
+    t_boot = time.monotonic() - a.t0
+    try:
+        start_pair(a, b, None)
+    except ports.PortConflict as e:
+        print(f"os2vm: FAIL phase=reboot: the link's ports stayed taken: {e}")
+        return False
+    need = CAT.required("os2vm-reboot")
+    if not need:
+        print("os2vm: FAIL phase=reboot: no markers catalogued for os2vm-reboot")
+        return False
+    want = [(n, m, t_boot) for n in (a, b) for m in need]
+    missing = wait_markers("reboot", want, timeout, forbidden)
+    report(a, need, t_boot)
+    report(b, need, t_boot)
+    if missing:
+        for n, m in missing:
+            print(f"os2vm: FAIL phase=reboot node={n.name} missing: {n.completed(m) or m}")
+        return False
+    # Every identity line of the new boots names the id created on the first one.
+    for n in (a, b):
+        for key in OWN_ID_KEYS:
+            for r in n.vm.all(lambda r, key=key: CAT.seen(key, r.origin, r.text)):
+                got = DEVICE_ID.match(CAT.after(key, r.origin, r.text))
+                if not got or got.group(0) != n.id:
+                    print(f"os2vm: FAIL phase=reboot node={n.name}: {r.raw} (created id {n.id})")
+                    return False
+    kept = f"SELFTEST: identity kept across reboot ok A={a.id} B={b.id}"
+    a.vm.inject(kept)
+    print(f"  {kept}")
+    return True
+
+
 def figures(a, b):
-    disc = [a.key("os2vm-a-discovered"), b.key("os2vm-b-discovered")]
-    auth = [a.key("os2vm-a-auth"), b.key("os2vm-b-auth")]
+    disc = [a.key("os2vm-discovered"), b.key("os2vm-discovered")]
+    auth = [a.key("os2vm-auth"), b.key("os2vm-auth")]
     print(f"  figure: discovery after {max(disc):.2f}s, first authenticated session after "
           f"{min(auth):.2f}s (from the start of both VMs)")
     for n in (a, b):

@@ -11,13 +11,14 @@
 //!   and the node reports [`Origin::Created`]; later boots load it ([`Origin::Loaded`]).
 //!   Missing entropy, or 32 zero bytes, refuses to create an identity.
 //! - The store is reached through the [`KeyValue`] trait so this logic is host-tested; the
-//!   service wires it to the generated `kv` client. **Not wired yet:** no boot profile
-//!   gives dsoftbusd a `kv` grant so far (test images still use `dsoftbus-testnodes`).
+//!   generated `kv` client implements it (`NotFound` is "no record"), and the service uses
+//!   it whenever its profile grants a `kv` client capability (docs/dsoftbus.md §13a).
 //! - Buffers that held the secret are overwritten before they are dropped.
 
 use alloc::vec::Vec;
 
 use dsoftbus::{LocalIdentity, StaticKeypair, KEY_LEN};
+use nexus_interfaces::kv;
 
 /// The key of the identity record in dsoftbusd's namespace.
 pub const IDENTITY_KEY: &[u8] = b"dsoftbus/identity";
@@ -44,6 +45,25 @@ pub trait KeyValue {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` under `key`; `Ok` means it is on the disk.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+}
+
+/// storaged's `kv` client: `NotFound` means no record; every other error (no space, I/O,
+/// a dead or silent storaged, a reply that does not decode) is [`StoreError::Unavailable`].
+impl<T: nexus_idl::Transport> KeyValue for kv::Client<T> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match kv::Client::get(self, key) {
+            Ok(mut v) => {
+                let out = v.to_vec();
+                v.fill(0);
+                Ok(Some(out))
+            }
+            Err(kv::Error::NotFound) => Ok(None),
+            Err(_) => Err(StoreError::Unavailable),
+        }
+    }
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        kv::Client::put(self, key, value).map_err(|_| StoreError::Unavailable)
+    }
 }
 
 /// Whether the identity was made on this boot or loaded.

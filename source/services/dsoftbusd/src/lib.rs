@@ -7,12 +7,13 @@
 //! ------------
 //! * Only the netstackd facade is used: no device, no smoltcp, no virtio (CI checks
 //!   the dependency tree).
-//! * Identity: test builds (feature `test-identities`) take a **public test identity**
-//!   from `dsoftbus-testnodes`, named by the start-up argument; a build without the
-//!   feature has no identity and refuses to start. [`identity`] holds the per-device key
-//!   store logic (first boot generates from rngd and stores in `kv`, later boots load),
-//!   host-tested but not wired to a profile yet. Ephemeral keys always come from the
-//!   platform's entropy (rngd).
+//! * Identity: when the profile grants a `kv` client capability, the static key is the
+//!   device's own, kept by storaged ([`identity`]: first boot generates it from rngd and
+//!   stores it, later boots load it) and the start-up argument's `node` is only the
+//!   display name. Without that grant, test builds (feature `test-identities`) take a
+//!   **public test identity** from `dsoftbus-testnodes`, named by the argument, and a
+//!   production build has no identity and refuses to start. Ephemeral keys always come
+//!   from the platform's entropy (rngd).
 //! * Applications use DSoftBus through the `bus` interface ([`bus`]); the two-VM
 //!   proofs are such applications (`source/apps/bus-selftest`), not modes of this
 //!   daemon.
@@ -33,10 +34,15 @@ use nexus_interfaces::args::DsoftbusdArgs;
 pub mod bus;
 pub mod identity;
 
+/// TCP port of the session listener of a node whose identity is persisted (test
+/// identities carry their own ports, so several test nodes can share one address).
+pub const SESSION_PORT: u16 = 37030;
+
 /// The daemon's configuration, from its start-up argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Device id of the provisioned identity to use (test builds: a test node).
+    /// Display name of the node (with a persisted identity), or the test node whose
+    /// public test identity to use (test builds without a `kv` grant).
     pub node: String,
     /// Also announce to these UDP ports (several nodes in one VM share one address,
     /// so each listens on its own discovery port); 0 = none.

@@ -20,8 +20,10 @@ mod svc {
     use alloc::vec::Vec;
 
     use dsoftbus::daemon::{Daemon, Platform};
+    use dsoftbus::Escaped;
     use dsoftbusd::bus::{BusService, Served};
-    use dsoftbusd::Config;
+    use dsoftbusd::identity::{load_or_create, Origin};
+    use dsoftbusd::{Config, SESSION_PORT};
     use nexus_interfaces::args::DsoftbusdArgs;
     use nexus_interfaces::bus;
     use nexus_net::NetClient;
@@ -51,8 +53,43 @@ mod svc {
         }
     }
 
-    #[cfg(feature = "test-identities")]
+    /// The device's identity. With a `kv` client capability (the profile grants one) the
+    /// static key is loaded from storaged, or created from rngd's entropy and stored on
+    /// first boot (`dsoftbusd::identity`); the start-up argument's `node` is then only the
+    /// display name. Without one, only test builds have an identity: the public test key
+    /// of the node the argument names.
     fn identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
+        let granted = sys::cap_info(slot::KV)
+            .map(|c| c.kind == Some(nexus_abi::CapKind::Endpoint))
+            .unwrap_or(false);
+        if granted {
+            return persisted(cfg);
+        }
+        test_identity(cfg)
+    }
+
+    fn persisted(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
+        let mut kv = nexus_interfaces::kv::Client::new(nexus_rt::ipc::Endpoint(slot::KV));
+        // storaged may still be opening (or formatting) its disk: bounded wait.
+        kv.deadline_ns = sys::now_ns() + KV_WAIT_NS;
+        match load_or_create(&mut kv, || Os.ephemeral(), &cfg.node) {
+            Ok((me, Origin::Created)) => {
+                println!("dsoftbusd: identity created id={}", Escaped(me.device_id()));
+                Some((me, SESSION_PORT, dsoftbus::DISCOVERY_PORT))
+            }
+            Ok((me, Origin::Loaded)) => {
+                println!("dsoftbusd: identity loaded id={}", Escaped(me.device_id()));
+                Some((me, SESSION_PORT, dsoftbus::DISCOVERY_PORT))
+            }
+            Err(e) => {
+                println!("dsoftbusd: no identity from the key store: {:?}", e);
+                None
+            }
+        }
+    }
+
+    #[cfg(feature = "test-identities")]
+    fn test_identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
         let n = dsoftbus_testnodes::TEST_NODES
             .iter()
             .find(|n| n.name == cfg.node)?;
@@ -60,11 +97,13 @@ mod svc {
     }
 
     #[cfg(not(feature = "test-identities"))]
-    fn identity(_cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
-        // No key store yet: only test builds carry (public) test identities.
+    fn test_identity(_cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
+        // A production build has no compiled-in key: without a key store, no identity.
         None
     }
 
+    /// Bound on each call to storaged while the identity is loaded or created.
+    const KV_WAIT_NS: u64 = 10_000_000_000;
     /// Longest sleep while applications use the bus: their requests arrive on
     /// another endpoint than the sockets' readiness, which this single-threaded loop
     /// can only look at between waits (docs/dsoftbus.md §13, "Known limit").
@@ -94,8 +133,8 @@ mod svc {
         };
         let Some((me, session_port, discovery_port)) = identity(&cfg) else {
             println!(
-                "dsoftbusd: no identity provisioned for {}; not starting",
-                cfg.node
+                "dsoftbusd: no identity for {} (no key store, no test key); not starting",
+                Escaped(&cfg.node)
             );
             return 5;
         };

@@ -109,3 +109,77 @@ fn store_failures_are_reported() {
         Some(IdentityError::Store(StoreError::Unavailable))
     );
 }
+
+/// Calls go straight to storaged's `kv` server (the real store on a fake disk) with a
+/// fixed badge, as the kernel would stamp it; `dead` answers like a vanished storaged.
+struct Direct<'a> {
+    server: &'a mut storaged::KvServer<nexus_kv::fake::FakeDisk>,
+    badge: u64,
+    dead: bool,
+}
+
+impl nexus_idl::Transport for Direct<'_> {
+    fn call(
+        &mut self,
+        req: &[u8],
+        rep: &mut [u8],
+        _: u64,
+    ) -> Result<usize, nexus_idl::TransportError> {
+        if self.dead {
+            return Err(nexus_idl::TransportError::PeerDead);
+        }
+        let mut out = vec![0u8; nexus_interfaces::kv::REPLY_MAX];
+        let n = nexus_interfaces::kv::dispatch(self.server, self.badge, req, &mut out);
+        let dst = rep
+            .get_mut(..n)
+            .ok_or(nexus_idl::TransportError::TooLarge)?;
+        dst.copy_from_slice(&out[..n]);
+        Ok(n)
+    }
+}
+
+#[test]
+fn through_storaged_kv_client_created_then_loaded_per_namespace() {
+    let disk = nexus_kv::fake::FakeDisk::new(128);
+    let (store, _) = nexus_kv::Store::open(disk, nexus_kv::BadImage::Reformat)
+        .unwrap_or_else(|(_, e)| panic!("open: {e:?}"));
+    let mut server = storaged::KvServer { store };
+    fn kv(
+        server: &mut storaged::KvServer<nexus_kv::fake::FakeDisk>,
+        badge: u64,
+        dead: bool,
+    ) -> nexus_interfaces::kv::Client<Direct<'_>> {
+        nexus_interfaces::kv::Client::new(Direct {
+            server,
+            badge,
+            dead,
+        })
+    }
+    let (me, origin) = load_or_create(
+        &mut kv(&mut server, 0x30, false),
+        || Some([3; 32]),
+        "node-a",
+    )
+    .unwrap();
+    assert_eq!(origin, Origin::Created);
+    let (again, origin) = load_or_create(
+        &mut kv(&mut server, 0x30, false),
+        || panic!("no entropy needed"),
+        "node-a",
+    )
+    .unwrap();
+    assert_eq!(
+        (origin, again.device_id()),
+        (Origin::Loaded, me.device_id())
+    );
+    // Another namespace (badge) does not see the record: it makes its own identity.
+    let (other, origin) =
+        load_or_create(&mut kv(&mut server, 0x31, false), || Some([4; 32]), "x").unwrap();
+    assert_eq!(origin, Origin::Created);
+    assert_ne!(other.device_id(), me.device_id());
+    // A storaged that is gone is a store failure, never a fresh identity.
+    assert_eq!(
+        load_or_create(&mut kv(&mut server, 0x30, true), || Some([5; 32]), "n").err(),
+        Some(IdentityError::Store(StoreError::Unavailable))
+    );
+}
