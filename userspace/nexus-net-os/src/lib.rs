@@ -55,6 +55,7 @@ pub use config::{
 pub use nexus_net::{IfaceInfo, Ipv4Addr};
 pub use stack::{
     NetEvent, NetStack, SocketId, StackStats, MAX_EGRESS_ROUNDS, MAX_INGRESS_PER_POLL, MAX_PINGS,
+    TIME_WAIT_NS,
 };
 
 /// Re-export of the smoltcp version this crate is built on.

@@ -63,6 +63,11 @@ pub const UDP_STUCK_NS: u64 = 3_000_000_000;
 /// Same for the echo request in flight on the ICMP socket; the pings
 /// behind it are then sent (the stuck one times out at its deadline).
 pub const ICMP_STUCK_NS: u64 = 1_000_000_000;
+/// How long a closed stream is kept in TIME-WAIT at most (smoltcp's own
+/// TIME-WAIT timer is 10 s and restarts on a retransmitted FIN; this bounds
+/// it). While kept, the socket acknowledges the peer's (retransmitted) FIN
+/// instead of answering it with RST, and its port stays in use.
+pub const TIME_WAIT_NS: u64 = 10_000_000_000;
 /// DHCP client port: a UDP bind on it would never see traffic while the
 /// DHCP client runs.
 const DHCP_CLIENT_PORT: u16 = 68;
@@ -184,6 +189,8 @@ struct Closing {
     deadline_ns: u64,
     discard: bool,
     aborted: bool,
+    /// When TIME-WAIT ends for this socket at the latest (set on entry).
+    time_wait_until: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -490,6 +497,10 @@ impl<D: Device> NetStack<D> {
             .map(instant_ns);
         let mut consider = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
         for c in &self.closing {
+            if let Some(t) = c.time_wait_until {
+                consider(t);
+                continue;
+            }
             consider(if c.aborted {
                 c.deadline_ns.saturating_add(ABORT_GRACE_NS)
             } else {
@@ -716,6 +727,9 @@ impl<D: Device> NetStack<D> {
             // Once our FIN is acknowledged (FIN-WAIT-2) the peer has seen
             // EOF; more data from it is answered with RST.
             let fin_acked = s.state() == tcp::State::FinWait2;
+            if s.state() == tcp::State::TimeWait && c.time_wait_until.is_none() {
+                c.time_wait_until = Some(now_ns.saturating_add(TIME_WAIT_NS));
+            }
             if !c.aborted
                 && ((c.discard && fin_acked) || now_ns >= c.deadline_ns)
                 && s.state() != tcp::State::TimeWait
@@ -781,15 +795,23 @@ impl<D: Device> NetStack<D> {
         progress | self.ping_pump(now_ns)
     }
 
-    /// Drops closing streams that are done (RST sent, TIME-WAIT, grace over).
+    /// Drops closing streams that are done (RST sent, TIME-WAIT over, grace over).
     fn reap_closing(&mut self, now_ns: u64) -> bool {
         let before = self.closing.len();
         let sockets = &mut self.sockets;
         let mut removed = 0;
-        self.closing.retain(|c| {
+        self.closing.retain_mut(|c| {
             let s = sockets.get::<tcp::Socket>(c.handle);
+            // TIME-WAIT ends when smoltcp's timer closes the socket, or at
+            // our bound. Never before egress ran: the ACK of the peer's FIN
+            // is sent first.
+            if s.state() == tcp::State::TimeWait && c.time_wait_until.is_none() {
+                c.time_wait_until = Some(now_ns.saturating_add(TIME_WAIT_NS));
+            }
+            let time_wait_over =
+                s.state() == tcp::State::TimeWait && c.time_wait_until.is_some_and(|t| now_ns >= t);
             let done = (s.state() == tcp::State::Closed && s.remote_endpoint().is_none())
-                || s.state() == tcp::State::TimeWait
+                || time_wait_over
                 || (c.aborted && now_ns >= c.deadline_ns.saturating_add(ABORT_GRACE_NS));
             if done {
                 sockets.remove(c.handle);
@@ -801,13 +823,22 @@ impl<D: Device> NetStack<D> {
         before != self.closing.len()
     }
 
-    /// Frees every closing stream at once (memory pressure): abort without
-    /// waiting for the RST to leave.
-    fn reclaim_closing(&mut self) {
-        for c in self.closing.drain(..) {
-            self.sockets.remove(c.handle);
-            self.tcp_count = self.tcp_count.saturating_sub(1);
-        }
+    /// Memory pressure: frees closing streams that have nothing left to
+    /// deliver (TIME-WAIT, aborted) if `all` is false, else every closing
+    /// stream at once (without waiting for a RST or FIN to leave).
+    fn reclaim_closing(&mut self, all: bool) {
+        let sockets = &mut self.sockets;
+        let mut removed = 0;
+        self.closing.retain(|c| {
+            let s = sockets.get::<tcp::Socket>(c.handle);
+            let idle = c.aborted || s.state() == tcp::State::TimeWait;
+            if all || idle {
+                sockets.remove(c.handle);
+                removed += 1;
+            }
+            !(all || idle)
+        });
+        self.tcp_count = self.tcp_count.saturating_sub(removed);
     }
 
     fn poll_pings(&mut self, now_ns: u64) -> bool {
@@ -864,7 +895,10 @@ impl<D: Device> NetStack<D> {
 
     fn reserve(&mut self, cost: usize) -> Result<(), NetError> {
         if !self.fits(cost) {
-            self.reclaim_closing();
+            self.reclaim_closing(false);
+        }
+        if !self.fits(cost) {
+            self.reclaim_closing(true);
         }
         if self.fits(cost) {
             Ok(())
@@ -940,8 +974,7 @@ impl<D: Device> NetStack<D> {
     pub(crate) fn retire_stream(&mut self, h: SocketHandle) {
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         let state = s.state();
-        if state == tcp::State::TimeWait
-            || state == tcp::State::Listen
+        if state == tcp::State::Listen
             || (state == tcp::State::Closed && s.remote_endpoint().is_none())
         {
             self.free_tcp(h);
@@ -949,6 +982,9 @@ impl<D: Device> NetStack<D> {
         }
         let (aborted, deadline) = match state {
             tcp::State::Closed => (true, self.now_ns),
+            // Already closed both ways: stays in TIME-WAIT (bounded, see
+            // `TIME_WAIT_NS`) to acknowledge a retransmitted FIN.
+            tcp::State::TimeWait => (false, self.now_ns),
             tcp::State::SynSent | tcp::State::SynReceived => {
                 s.abort();
                 (true, self.now_ns)
@@ -963,6 +999,7 @@ impl<D: Device> NetStack<D> {
             deadline_ns: deadline,
             discard: false,
             aborted,
+            time_wait_until: None,
         });
     }
 
@@ -979,6 +1016,7 @@ impl<D: Device> NetStack<D> {
             deadline_ns: self.now_ns,
             discard: false,
             aborted: true,
+            time_wait_until: None,
         });
     }
 

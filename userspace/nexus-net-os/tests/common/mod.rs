@@ -269,3 +269,39 @@ pub fn transfer(
     }
     got
 }
+
+/// The TCP header fields the close tests assert on.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSeg {
+    pub ip_src: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload_len: usize,
+}
+
+pub fn parse_tcp(frame: &[u8]) -> Option<TcpSeg> {
+    use nexus_net_os::smoltcp::wire::TcpPacket;
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(TcpSeg {
+        ip_src: ip.src_addr(),
+        src_port: tcp.src_port(),
+        dst_port: tcp.dst_port(),
+        seq: tcp.seq_number().0 as u32,
+        ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
+        fin: tcp.fin(),
+        rst: tcp.rst(),
+        payload_len: tcp.payload().len(),
+    })
+}
