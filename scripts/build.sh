@@ -5,6 +5,8 @@
 # NET_PATH selects the image's network path (docs/boot-profiles.md):
 #   canonical (default) -> build/neuron.elf       (netstackd, dsoftbusd, ...)
 #   lite                -> build/neuron-lite.elf  (virtionetd-lite, netstackd-lite, echod, fetchd)
+# QEMU_SMOKE_FALLBACK=1 builds the canonical image with netstackd's
+# `qemu-smoke` DHCP fallback (docs/nexus-net-os.md, section 2).
 # Each image contains only its path's services; nexus-init is built with the
 # matching cargo feature, so it refuses the other path's profiles.
 set -euo pipefail
@@ -16,8 +18,13 @@ case "$path" in
 canonical)
     programs=(nexus-init netstackd rngd dsoftbusd selftest-dsoftbus selftest-client
         selftest-server selftest-fault selftest-dma selftest-net bench-client bench-net)
-    # QEMU smoke images fall back to a static address when DHCP stays silent.
-    features=(--features netstackd/qemu-smoke)
+    # Only images built for the QEMU smoke (QEMU_SMOKE_FALLBACK=1) fall back
+    # to a static address when DHCP stays silent for 30 s from boot; the
+    # canonical image never invents an address.
+    features=()
+    if [ "${QEMU_SMOKE_FALLBACK:-0}" = 1 ]; then
+        features=(--features netstackd/qemu-smoke)
+    fi
     suffix=""
     ;;
 lite)

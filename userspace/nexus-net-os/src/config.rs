@@ -20,8 +20,17 @@ pub const QEMU_FALLBACK_PREFIX: u8 = 24;
 /// Gateway of the `qemu-smoke` fallback (QEMU user-net router).
 pub const QEMU_FALLBACK_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// How long DHCP may go without a lease before the `qemu-smoke` fallback is
-/// applied, in nanoseconds of the caller's monotonic clock (3 s).
-pub const DHCP_FALLBACK_WAIT_NS: u64 = 3_000_000_000;
+/// applied, in nanoseconds of the caller's monotonic clock (30 s).
+///
+/// It covers DHCP's normal retry window, so the fallback never pre-empts a
+/// server that answers: smoltcp sends a DISCOVER at 0, 10 and 20 s (its
+/// fixed 10 s DISCOVER retry) and retries a REQUEST after 5 s. A server that
+/// first probes the address for 3 s (dnsmasq's default ping check) binds by
+/// about 3 s; with the first DISCOVER or OFFER lost, by about 13 s; with a
+/// REQUEST lost as well, by about 18 s; answering only the third DISCOVER,
+/// by about 23 s. The fallback is armed once, from boot: it is never applied
+/// after a real lease was held.
+pub const DHCP_FALLBACK_WAIT_NS: u64 = 30_000_000_000;
 
 /// Default TCP receive buffer per socket, in bytes.
 pub const DEFAULT_TCP_RX_BUF: usize = 16 * 1024;
@@ -63,8 +72,9 @@ pub const MAX_TCP_BUF: usize = 4 * 1024 * 1024;
 pub enum AddrPolicy {
     /// Run a DHCPv4 client (smoltcp `dhcpv4::Socket`). A lease sets the
     /// address, prefix and default route. With the `qemu-smoke` feature a
-    /// static fallback is applied after [`DHCP_FALLBACK_WAIT_NS`] without a
-    /// lease; without it the interface stays unaddressed until a lease.
+    /// static fallback is applied after [`DHCP_FALLBACK_WAIT_NS`] from boot
+    /// if no lease was ever held; without it (or after a lease expired) the
+    /// interface stays unaddressed until a lease.
     Dhcp,
     /// Fixed configuration, applied at construction.
     Static {
