@@ -37,6 +37,7 @@ extern crate alloc;
 
 mod backend;
 mod config;
+mod guard;
 mod stack;
 
 pub mod memlink;
@@ -52,10 +53,11 @@ pub use config::{
     DEFAULT_UDP_TX_PACKETS, DHCP_FALLBACK_WAIT_NS, MAX_SOCKETS_LIMIT, MAX_TCP_BUF, MIN_TCP_BUF,
     QEMU_FALLBACK_ADDR, QEMU_FALLBACK_GATEWAY, QEMU_FALLBACK_PREFIX,
 };
+pub use guard::GuardStats;
 pub use nexus_net::{IfaceInfo, Ipv4Addr};
 pub use stack::{
     NetEvent, NetStack, SocketId, StackStats, MAX_EGRESS_ROUNDS, MAX_INGRESS_PER_POLL, MAX_PINGS,
-    TIME_WAIT_NS,
+    REASSEMBLY_MAX, REASSEMBLY_TIMEOUT_NS, TIME_WAIT_NS,
 };
 
 /// Re-export of the smoltcp version this crate is built on.

@@ -40,6 +40,7 @@ use smoltcp::wire::{
 };
 
 use crate::config::{AddrPolicy, StackConfig};
+use crate::guard::{GuardStats, Guarded};
 
 /// Frames received per [`NetStack::poll`] before yielding (`poll_at` then
 /// answers "now").
@@ -68,6 +69,13 @@ pub const ICMP_STUCK_NS: u64 = 1_000_000_000;
 /// it). While kept, the socket acknowledges the peer's (retransmitted) FIN
 /// instead of answering it with RST, and its port stays in use.
 pub const TIME_WAIT_NS: u64 = 10_000_000_000;
+/// An IPv4 datagram whose fragments have not all arrived by then is
+/// dropped and its reassembly buffer reused (Linux: 30 s; two buffers here,
+/// so a stale one must not block reassembly for long).
+pub const REASSEMBLY_TIMEOUT_NS: u64 = 5_000_000_000;
+/// Largest IPv4 datagram reassembled (smoltcp feature
+/// `reassembly-buffer-size-8192`), payload after the IP header.
+pub const REASSEMBLY_MAX: usize = 8192;
 /// DHCP client port: a UDP bind on it would never see traffic while the
 /// DHCP client runs.
 const DHCP_CLIENT_PORT: u16 = 68;
@@ -303,7 +311,8 @@ pub(crate) fn observe(s: &mut tcp::Socket<'static>, st: &mut Stream) -> Phase {
 /// smoltcp networking stack serving the nexus-net sockets facade.
 pub struct NetStack<D: Device> {
     pub(crate) device: D,
-    pub(crate) iface: Interface,
+    /// Boxed: with reassembly on, the interface holds ~24 KiB of buffers.
+    pub(crate) iface: alloc::boxed::Box<Interface>,
     pub(crate) sockets: SocketSet<'static>,
     pub(crate) cfg: StackConfig,
     slots: Vec<Slot>,
@@ -329,6 +338,7 @@ pub struct NetStack<D: Device> {
     ephemeral_cursor: u16,
     pub(crate) now_ns: u64,
     pub(crate) mtu: u16,
+    guard: GuardStats,
 }
 
 impl<D: Device> NetStack<D> {
@@ -340,7 +350,9 @@ impl<D: Device> NetStack<D> {
         let cfg = cfg.sanitized();
         let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(cfg.mac)));
         icfg.random_seed = cfg.random_seed;
-        let iface = Interface::new(icfg, &mut device, instant(now_ns));
+        let mut iface = alloc::boxed::Box::new(Interface::new(icfg, &mut device, instant(now_ns)));
+        // An incomplete datagram frees its reassembly buffer after this.
+        iface.set_reassembly_timeout(Duration::from_micros(REASSEMBLY_TIMEOUT_NS / 1000));
         let mtu = u16::try_from(
             device
                 .capabilities()
@@ -384,6 +396,7 @@ impl<D: Device> NetStack<D> {
             ephemeral_cursor: (cfg.random_seed >> 16) as u16,
             now_ns,
             mtu,
+            guard: GuardStats::default(),
         };
         if let AddrPolicy::Static {
             addr,
@@ -417,6 +430,11 @@ impl<D: Device> NetStack<D> {
     /// (DHCP pending, lease lost).
     pub fn iface_info(&self) -> Option<IfaceInfo> {
         self.addr
+    }
+
+    /// Counters of the ingress guard (oversize IPv4 fragments dropped).
+    pub fn guard_stats(&self) -> GuardStats {
+        self.guard
     }
 
     /// Resource counters.
@@ -456,10 +474,14 @@ impl<D: Device> NetStack<D> {
         self.iface.poll_maintenance(ts);
         self.ingress_backlog = true;
         for _ in 0..MAX_INGRESS_PER_POLL {
-            match self
-                .iface
-                .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
-            {
+            match self.iface.poll_ingress_single(
+                ts,
+                &mut Guarded {
+                    inner: &mut self.device,
+                    stats: &mut self.guard,
+                },
+                &mut self.sockets,
+            ) {
                 PollIngressSingleResult::None => {
                     self.ingress_backlog = false;
                     break;
