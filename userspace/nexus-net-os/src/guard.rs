@@ -1,5 +1,23 @@
 //! Ingress guard: a thin smoltcp [`Device`] adapter in front of the NIC.
 //!
+//! **Neighbours.** smoltcp resolves addresses only through its own ARP
+//! requests, and after sending one it stays silent for 1 s for *every*
+//! unresolved address (one global rate limit). A reply it generates while
+//! ingesting (an echo reply, a RST) to a neighbour it has not resolved is
+//! dropped, and it resolves even its own address over ARP. The guard
+//! therefore primes smoltcp's neighbour cache with synthetic ARP replies,
+//! processed like frames from the wire (never sent):
+//! * our own address → our MAC, whenever the address changes and every
+//!   [`NEIGHBOR_REFRESH_NS`], so smoltcp never asks the link for itself;
+//! * an on-link sender of a unicast IPv4 frame to our MAC and address →
+//!   its source MAC, the first time it is seen (and again after
+//!   `NEIGHBOR_REFRESH_NS`): the synthetic reply is handed to smoltcp
+//!   first and the frame itself right after, so the answer to the first
+//!   packet from a neighbour leaves at once instead of being dropped.
+//!   The table is bounded ([`LEARN_ENTRIES`]); this trusts the link
+//!   exactly as much as ARP does (an on-link host can claim any address
+//!   either way).
+//!
 //! smoltcp built with `alloc` grows an IPv4 reassembly buffer to whatever a
 //! fragment's offset asks for (up to ~64 KiB per datagram). The guard drops
 //! every IPv4 fragment that would place data beyond [`REASSEMBLY_MAX`]
@@ -18,6 +36,139 @@ use crate::stack::REASSEMBLY_MAX;
 pub struct GuardStats {
     /// IPv4 fragments dropped because they reach beyond `REASSEMBLY_MAX`.
     pub oversize_fragments: u64,
+    /// Synthetic ARP replies handed to smoltcp (own address and senders).
+    pub neighbors_primed: u64,
+}
+
+/// How often a known neighbour (or our own address) is primed again;
+/// smoltcp forgets a neighbour 60 s after it was filled.
+pub const NEIGHBOR_REFRESH_NS: u64 = 30_000_000_000;
+/// Senders remembered by the guard (smoltcp's cache holds 8).
+pub const LEARN_ENTRIES: usize = 8;
+
+/// Length of an Ethernet + ARP (Ethernet/IPv4) frame.
+const ARP_FRAME: usize = 42;
+
+/// The guard's state, owned by the stack.
+#[derive(Debug, Default)]
+pub(crate) struct GuardState {
+    pub(crate) stats: GuardStats,
+    /// Our MAC, address and prefix length (none while unaddressed).
+    own: Option<([u8; 6], [u8; 4], u8)>,
+    /// When our own address was last primed.
+    own_primed: Option<u64>,
+    /// Senders primed: (address, MAC, when).
+    learned: [Option<([u8; 4], [u8; 6], u64)>; LEARN_ENTRIES],
+    /// A synthetic ARP reply waiting to be ingested.
+    synth: Option<[u8; ARP_FRAME]>,
+    /// The wire frame whose sender is being primed, ingested right after.
+    held: Option<alloc::vec::Vec<u8>>,
+}
+
+impl GuardState {
+    /// The interface address changed (`None`: no address).
+    pub(crate) fn set_own(&mut self, mac: [u8; 6], addr: Option<([u8; 4], u8)>) {
+        self.own = addr.map(|(a, p)| (mac, a, p));
+        self.own_primed = None;
+        self.learned = [None; LEARN_ENTRIES];
+    }
+
+    /// Queues the priming of our own address if it is due.
+    pub(crate) fn refresh_own(&mut self, now_ns: u64) {
+        let Some((mac, addr, _)) = self.own else {
+            return;
+        };
+        let due = self
+            .own_primed
+            .is_none_or(|t| now_ns >= t.saturating_add(NEIGHBOR_REFRESH_NS));
+        if due && self.synth.is_none() && self.held.is_none() {
+            self.synth = Some(arp_reply(mac, addr, mac, addr));
+            self.own_primed = Some(now_ns);
+        }
+    }
+
+    /// True if something synthetic or held waits to be ingested.
+    pub(crate) fn pending(&self) -> bool {
+        self.synth.is_some() || self.held.is_some()
+    }
+
+    /// If `frame` comes from an on-link sender not primed recently, returns
+    /// the synthetic ARP reply for it and remembers the sender.
+    fn learn(&mut self, frame: &[u8], now_ns: u64) -> Option<[u8; ARP_FRAME]> {
+        let (mac, addr, prefix) = self.own?;
+        let (src_mac, src_ip) = on_link_sender(frame, &mac, &addr, prefix)?;
+        let fresh = |e: &([u8; 4], [u8; 6], u64)| {
+            e.0 == src_ip && e.1 == src_mac && now_ns < e.2.saturating_add(NEIGHBOR_REFRESH_NS)
+        };
+        if self.learned.iter().flatten().any(fresh) {
+            return None;
+        }
+        // Replace the same address, else a free entry, else the oldest.
+        let slot = self
+            .learned
+            .iter()
+            .position(|e| e.is_some_and(|e| e.0 == src_ip))
+            .or_else(|| self.learned.iter().position(|e| e.is_none()))
+            .or_else(|| {
+                self.learned
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| e.map_or(0, |e| e.2))
+                    .map(|(i, _)| i)
+            })?;
+        if let Some(e) = self.learned.get_mut(slot) {
+            *e = Some((src_ip, src_mac, now_ns));
+        }
+        Some(arp_reply(src_mac, src_ip, mac, addr))
+    }
+}
+
+/// An Ethernet ARP reply "`sip` is at `smac`", addressed to `tmac`/`tip`.
+fn arp_reply(smac: [u8; 6], sip: [u8; 4], tmac: [u8; 6], tip: [u8; 4]) -> [u8; ARP_FRAME] {
+    let mut f = [0u8; ARP_FRAME];
+    f[0..6].copy_from_slice(&tmac);
+    f[6..12].copy_from_slice(&smac);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]);
+    f[22..28].copy_from_slice(&smac);
+    f[28..32].copy_from_slice(&sip);
+    f[32..38].copy_from_slice(&tmac);
+    f[38..42].copy_from_slice(&tip);
+    f
+}
+
+/// The sender (MAC, address) of a unicast IPv4 frame to `mac`/`addr` from
+/// another unicast host on our subnet. Total on any input.
+fn on_link_sender(
+    frame: &[u8],
+    mac: &[u8; 6],
+    addr: &[u8; 4],
+    prefix: u8,
+) -> Option<([u8; 6], [u8; 4])> {
+    if frame.get(0..6)? != mac || frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let src_mac: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+    let ip = frame.get(14..34)?;
+    if ip[0] >> 4 != 4 || ip[16..20] != addr[..] {
+        return None;
+    }
+    let src: [u8; 4] = ip[12..16].try_into().ok()?;
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    let (s, a) = (u32::from_be_bytes(src), u32::from_be_bytes(*addr));
+    let host = s & !mask;
+    let unicast = src_mac[0] & 1 == 0
+        && src_mac != [0; 6]
+        && s != a
+        && s & mask == a & mask
+        && host != 0
+        && host != !mask
+        && src[0] != 0
+        && src[0] != 127
+        && src[0] < 224;
+    unicast.then_some((src_mac, src))
 }
 
 /// True if `frame` is an IPv4 fragment whose data ends beyond
@@ -50,13 +201,22 @@ pub(crate) fn oversize_fragment(frame: &[u8]) -> bool {
 /// The device seen by smoltcp: the NIC with the ingress guard.
 pub(crate) struct Guarded<'d, D: Device> {
     pub(crate) inner: &'d mut D,
-    pub(crate) stats: &'d mut GuardStats,
+    pub(crate) state: &'d mut GuardState,
+    pub(crate) now_ns: u64,
 }
 
 /// A received frame passing through the guard.
-pub(crate) struct GuardRx<'s, R: RxToken> {
-    inner: R,
-    stats: &'s mut GuardStats,
+pub(crate) enum GuardRx<'s, R: RxToken> {
+    /// From the NIC.
+    Wire {
+        inner: R,
+        state: &'s mut GuardState,
+        now_ns: u64,
+    },
+    /// A synthetic ARP reply.
+    Synth([u8; ARP_FRAME]),
+    /// A wire frame held back while its sender was primed.
+    Held(alloc::vec::Vec<u8>),
 }
 
 impl<R: RxToken> RxToken for GuardRx<'_, R> {
@@ -64,19 +224,41 @@ impl<R: RxToken> RxToken for GuardRx<'_, R> {
     where
         F: FnOnce(&[u8]) -> T,
     {
-        let stats = self.stats;
-        self.inner.consume(|frame| {
-            if oversize_fragment(frame) {
-                stats.oversize_fragments = stats.oversize_fragments.saturating_add(1);
-                f(&[])
-            } else {
+        match self {
+            GuardRx::Synth(frame) => f(&frame),
+            GuardRx::Held(frame) => f(&frame),
+            GuardRx::Wire {
+                inner,
+                state,
+                now_ns,
+            } => inner.consume(|frame| {
+                if oversize_fragment(frame) {
+                    state.stats.oversize_fragments =
+                        state.stats.oversize_fragments.saturating_add(1);
+                    return f(&[]);
+                }
+                if state.held.is_none() {
+                    if let Some(arp) = state.learn(frame, now_ns) {
+                        let mut copy = alloc::vec::Vec::new();
+                        if copy.try_reserve_exact(frame.len()).is_ok() {
+                            copy.extend_from_slice(frame);
+                            state.held = Some(copy);
+                            state.stats.neighbors_primed =
+                                state.stats.neighbors_primed.saturating_add(1);
+                            return f(&arp);
+                        }
+                    }
+                }
                 f(frame)
-            }
-        })
+            }),
+        }
     }
 
     fn meta(&self) -> PacketMeta {
-        self.inner.meta()
+        match self {
+            GuardRx::Wire { inner, .. } => inner.meta(),
+            _ => PacketMeta::default(),
+        }
     }
 }
 
@@ -91,11 +273,27 @@ impl<D: Device> Device for Guarded<'_, D> {
         Self: 'a;
 
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.state.pending() {
+            // Synthetic and held frames first (a reply goes to the NIC);
+            // while the NIC has no transmit slot, nothing is received.
+            let Some(tx) = self.inner.transmit(timestamp) else {
+                return None;
+            };
+            let rx = if let Some(arp) = self.state.synth.take() {
+                self.state.stats.neighbors_primed =
+                    self.state.stats.neighbors_primed.saturating_add(1);
+                GuardRx::Synth(arp)
+            } else {
+                GuardRx::Held(self.state.held.take().unwrap_or_default())
+            };
+            return Some((rx, tx));
+        }
         let (rx, tx) = self.inner.receive(timestamp)?;
         Some((
-            GuardRx {
+            GuardRx::Wire {
                 inner: rx,
-                stats: self.stats,
+                state: self.state,
+                now_ns: self.now_ns,
             },
             tx,
         ))

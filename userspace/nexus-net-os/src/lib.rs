@@ -53,7 +53,7 @@ pub use config::{
     DEFAULT_UDP_TX_PACKETS, DHCP_FALLBACK_WAIT_NS, MAX_SOCKETS_LIMIT, MAX_TCP_BUF, MIN_TCP_BUF,
     QEMU_FALLBACK_ADDR, QEMU_FALLBACK_GATEWAY, QEMU_FALLBACK_PREFIX,
 };
-pub use guard::GuardStats;
+pub use guard::{GuardStats, LEARN_ENTRIES, NEIGHBOR_REFRESH_NS};
 pub use nexus_net::{IfaceInfo, Ipv4Addr};
 pub use stack::{
     NetEvent, NetStack, SocketId, StackStats, MAX_EGRESS_ROUNDS, MAX_INGRESS_PER_POLL, MAX_PINGS,

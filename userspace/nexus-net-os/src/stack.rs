@@ -40,7 +40,7 @@ use smoltcp::wire::{
 };
 
 use crate::config::{AddrPolicy, StackConfig};
-use crate::guard::{GuardStats, Guarded};
+use crate::guard::{GuardState, GuardStats, Guarded};
 
 /// Frames received per [`NetStack::poll`] before yielding (`poll_at` then
 /// answers "now").
@@ -338,7 +338,7 @@ pub struct NetStack<D: Device> {
     ephemeral_cursor: u16,
     pub(crate) now_ns: u64,
     pub(crate) mtu: u16,
-    guard: GuardStats,
+    guard: GuardState,
 }
 
 impl<D: Device> NetStack<D> {
@@ -396,7 +396,7 @@ impl<D: Device> NetStack<D> {
             ephemeral_cursor: (cfg.random_seed >> 16) as u16,
             now_ns,
             mtu,
-            guard: GuardStats::default(),
+            guard: GuardState::default(),
         };
         if let AddrPolicy::Static {
             addr,
@@ -434,7 +434,7 @@ impl<D: Device> NetStack<D> {
 
     /// Counters of the ingress guard (oversize IPv4 fragments dropped).
     pub fn guard_stats(&self) -> GuardStats {
-        self.guard
+        self.guard.stats
     }
 
     /// Resource counters.
@@ -472,13 +472,15 @@ impl<D: Device> NetStack<D> {
         }
 
         self.iface.poll_maintenance(ts);
+        self.guard.refresh_own(now_ns);
         self.ingress_backlog = true;
         for _ in 0..MAX_INGRESS_PER_POLL {
             match self.iface.poll_ingress_single(
                 ts,
                 &mut Guarded {
                     inner: &mut self.device,
-                    stats: &mut self.guard,
+                    state: &mut self.guard,
+                    now_ns,
                 },
                 &mut self.sockets,
             ) {
@@ -514,7 +516,7 @@ impl<D: Device> NetStack<D> {
     /// client request) can create work.
     pub fn poll_at(&mut self, now_ns: u64) -> Option<u64> {
         let now_ns = now_ns.max(self.now_ns);
-        if self.up_pending || self.ingress_backlog {
+        if self.up_pending || self.ingress_backlog || self.guard.pending() {
             return Some(now_ns);
         }
         let mut next = self
@@ -582,11 +584,16 @@ impl<D: Device> NetStack<D> {
             gateway,
             mtu: self.mtu,
         };
+        if !same {
+            self.guard
+                .set_own(self.cfg.mac, Some((addr.octets(), prefix_len)));
+        }
         self.addr = Some(info);
         info
     }
 
     fn clear_addr(&mut self) {
+        self.guard.set_own(self.cfg.mac, None);
         self.iface.update_ip_addrs(|a| a.clear());
         self.iface.routes_mut().remove_default_ipv4_route();
         self.addr = None;

@@ -181,3 +181,78 @@ fn datagrams_beyond_the_reassembly_bound_are_dropped() {
     }
     assert_eq!(icmp_datagrams(&received(&net)).len(), 1);
 }
+
+fn arp_requests(frames: &[Vec<u8>]) -> Vec<[u8; 4]> {
+    frames
+        .iter()
+        .filter(|f| f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1])
+        .map(|f| f[38..42].try_into().unwrap())
+        .collect()
+}
+
+/// After a (re)start smoltcp knows no neighbour. A ping from a peer that
+/// still has our MAC cached (no ARP from it) is answered at once: the
+/// reply is not dropped for want of the peer's MAC, and no ARP is needed.
+#[test]
+fn first_ping_from_an_unresolved_neighbour_is_answered() {
+    let net = single();
+    net.pump();
+    received(&net);
+    for seq in 0..3 {
+        let (frames, request) = fragmented_ping(56, 0x500 + seq);
+        assert_eq!(frames.len(), 1);
+        send(&net, &frames[0]);
+        net.pump();
+        let got = received(&net);
+        let replies = icmp_datagrams(&got);
+        assert_eq!(replies.len(), 1, "ping {seq} answered at once");
+        assert_eq!(replies[0][4..], request[4..]);
+        assert!(arp_requests(&got).is_empty(), "no ARP needed");
+        // Sent to the MAC the request came from.
+        assert!(got.iter().any(|f| f[0..6] == PEER_MAC));
+    }
+    assert!(net.with_stack(0, |s| s.guard_stats().neighbors_primed) >= 2);
+}
+
+/// The first datagram to an unresolved neighbour waits for ARP and leaves
+/// when the answer comes; the stack never asks the link for its own address.
+#[test]
+fn first_datagram_to_an_unresolved_neighbour_is_held() {
+    use nexus_net::{Backend, SocketAddrV4};
+    let net = single();
+    net.pump();
+    let (u, _) = net.with_stack(0, |s| s.udp_bind(4000)).unwrap();
+    let peer = nexus_net_os::Ipv4Addr::from(PEER_IP);
+    net.with_stack(0, |s| {
+        s.udp_send_to(u, SocketAddrV4::new(peer, 9), b"first")
+    })
+    .unwrap();
+    net.advance(common::MS);
+    let got = received(&net);
+    assert_eq!(arp_requests(&got), vec![PEER_IP], "one ARP, for the peer");
+    // The peer answers 20 ms later.
+    net.advance(20 * common::MS);
+    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 2];
+    arp.extend_from_slice(&PEER_MAC);
+    arp.extend_from_slice(&PEER_IP);
+    arp.extend_from_slice(&test_mac(0));
+    arp.extend_from_slice(&test_addr(0).octets());
+    send(&net, &eth(test_mac(0), 0x0806, &arp));
+    net.pump();
+    let got = received(&net);
+    let udp: Vec<_> = got
+        .iter()
+        .filter(|f| f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17)
+        .collect();
+    assert_eq!(udp.len(), 1, "the held datagram left");
+    assert_eq!(&udp[0][42..], b"first");
+    assert_eq!(udp[0][0..6], PEER_MAC);
+    // Over a minute of traffic to ourselves and the peer: never an ARP
+    // request for our own address.
+    let own = test_addr(0);
+    net.with_stack(0, |s| s.udp_send_to(u, SocketAddrV4::new(own, 4000), b"me"))
+        .unwrap();
+    net.run_for(90 * common::SEC);
+    let got = received(&net);
+    assert!(!arp_requests(&got).contains(&own.octets()));
+}
