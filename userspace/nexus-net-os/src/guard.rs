@@ -49,6 +49,9 @@ pub const LEARN_ENTRIES: usize = 8;
 /// Length of an Ethernet + ARP (Ethernet/IPv4) frame.
 const ARP_FRAME: usize = 42;
 
+/// A primed sender: (address, MAC, when).
+type Learned = ([u8; 4], [u8; 6], u64);
+
 /// The guard's state, owned by the stack.
 #[derive(Debug, Default)]
 pub(crate) struct GuardState {
@@ -58,7 +61,7 @@ pub(crate) struct GuardState {
     /// When our own address was last primed.
     own_primed: Option<u64>,
     /// Senders primed: (address, MAC, when).
-    learned: [Option<([u8; 4], [u8; 6], u64)>; LEARN_ENTRIES],
+    learned: [Option<Learned>; LEARN_ENTRIES],
     /// A synthetic ARP reply waiting to be ingested.
     synth: Option<[u8; ARP_FRAME]>,
     /// The wire frame whose sender is being primed, ingested right after.
@@ -97,7 +100,7 @@ impl GuardState {
     fn learn(&mut self, frame: &[u8], now_ns: u64) -> Option<[u8; ARP_FRAME]> {
         let (mac, addr, prefix) = self.own?;
         let (src_mac, src_ip) = on_link_sender(frame, &mac, &addr, prefix)?;
-        let fresh = |e: &([u8; 4], [u8; 6], u64)| {
+        let fresh = |e: &Learned| {
             e.0 == src_ip && e.1 == src_mac && now_ns < e.2.saturating_add(NEIGHBOR_REFRESH_NS)
         };
         if self.learned.iter().flatten().any(fresh) {
@@ -276,9 +279,7 @@ impl<D: Device> Device for Guarded<'_, D> {
         if self.state.pending() {
             // Synthetic and held frames first (a reply goes to the NIC);
             // while the NIC has no transmit slot, nothing is received.
-            let Some(tx) = self.inner.transmit(timestamp) else {
-                return None;
-            };
+            let tx = self.inner.transmit(timestamp)?;
             let rx = if let Some(arp) = self.state.synth.take() {
                 self.state.stats.neighbors_primed =
                     self.state.stats.neighbors_primed.saturating_add(1);
