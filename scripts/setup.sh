@@ -60,6 +60,12 @@ if ! command -v dnsmasq >/dev/null 2>&1; then
     apt_install dnsmasq-base
 fi
 
+if ! command -v ping >/dev/null 2>&1; then
+    # Linux ping of `just test-real-peers`.
+    say "installing iputils-ping"
+    apt_install iputils-ping
+fi
+
 if ! command -v just >/dev/null 2>&1; then
     say "installing just"
     # A prebuilt wheel from PyPI is fastest; fall back to building from crates.io.

@@ -8,11 +8,17 @@
 //!   of the guest, so the rate is measured with one-block TFTP reads from
 //!   QEMU's TFTP server (the harness's directory): RRQ → DATA → ACK.
 //!
+//! * arg 1 / 2 (profiles `real-peers`, `real-peers-relay`): against Linux
+//!   over a tap device, see `peers.rs` and `scripts/real-peers.py`.
+//!
 //! Figures are printed, never asserted.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
+
+#[cfg(target_os = "none")]
+mod peers;
 
 #[cfg(target_os = "none")]
 mod bench {
@@ -86,7 +92,10 @@ mod bench {
         Ok(())
     }
 
-    pub fn main(_arg: u64) -> i32 {
+    pub fn main(arg: u64) -> i32 {
+        if arg != 0 {
+            return crate::peers::main(arg);
+        }
         let mut c = NetClient::new(IpcTransport::new(slot::NET));
         let end = sys::now_ns() + 20 * SEC;
         while c

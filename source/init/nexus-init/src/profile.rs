@@ -418,6 +418,16 @@ const CANONICAL_PROFILES: &[Profile] = &[
             },
         ],
     },
+    // Against Linux over a tap device (scripts/real-peers.py): bench-net's
+    // real-peer mode, direct (arg 1) and through the impairment relay (arg 2).
+    Profile {
+        name: "real-peers",
+        services: &[NETSTACKD_DHCP, real_peers(1)],
+    },
+    Profile {
+        name: "real-peers-relay",
+        services: &[NETSTACKD_DHCP, real_peers(2)],
+    },
     Profile {
         name: "os2vm-a",
         services: &OS2VM_A,
@@ -427,6 +437,22 @@ const CANONICAL_PROFILES: &[Profile] = &[
         services: &OS2VM_B,
     },
 ];
+
+/// bench-net in its real-peer mode `arg` (1: direct tap, 2: relay).
+#[cfg_attr(feature = "net-bringup-lite", allow(dead_code))]
+const fn real_peers(arg: u64) -> Service {
+    Service {
+        name: "bench-net",
+        image: "bench-net",
+        arg,
+        cmdline_flag: None,
+        grants: &[Grant::Client {
+            ep: "net",
+            badge: 0x20,
+            slot: slots::bench_net::NET,
+        }],
+    }
+}
 
 /// The IPC benchmark profile has no network; both paths carry it.
 #[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]

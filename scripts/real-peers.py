@@ -1,0 +1,664 @@
+"""The guest against real Linux peers over a tap device (`just test-real-peers`).
+
+Runs inside a private network namespace that `scripts/real-peers.sh`
+creates with `unshare -n`; before anything starts it checks that the
+namespace holds only `lo`, and after creating the tap only `lo` and the tap
+(nothing is bridged to a real interface). The tap `nxtap0` carries
+10.0.2.2/24 on the Linux side. Peers, all Linux's own: dnsmasq with its
+default DHCP settings (it pings an address for ~3 s before offering it;
+only the interface, the range with a 2 min lease — dnsmasq's minimum — and
+"no DNS" are set), Linux TCP (echo, a peer that closes first, a client of
+the guest's listener, 16 MiB sink and source with verification), a UDP
+echo, and `ping`.
+
+Boot 1 (profile `real-peers`, QEMU `-netdev tap,ifname=nxtap0`), checked:
+`net: dhcp bound` and no fallback line; every guest marker; 1473- and
+4000-byte pings answered; a tshark capture of the tap shows no RST and
+every FIN acknowledged on every TCP connection; then (unless
+REAL_PEERS_LEASE=0) the lease is renewed (a DHCPREQUEST after T1), dnsmasq
+is stopped, the guest reports `net: dhcp lease lost` at expiry and applies
+no address afterwards (35 s watched: longer than any fallback wait).
+
+Boot 2 (profile `real-peers-relay`, QEMU `-netdev dgram` to the harness's
+relay on 127.0.0.1 of the namespace, which owns the tap): 16 MiB each way
+per link condition — clean, 5 % loss both ways, 1 % corruption, 20 ms delay
+each way, 3 % reordering. The sink/source port tells the relay which
+condition to apply. Every transfer must complete and verify; the guest
+prints its throughput (`BENCH: net peer tx|rx cond=...`).
+
+Everything is bounded in time; only processes started here are stopped
+(by their Popen handle). Logs: build/real-peers/.
+"""
+import collections
+import fcntl
+import os
+import random
+import re
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "build", "real-peers")
+KERNEL = os.path.join(ROOT, "build", "neuron.elf")
+TAP = "nxtap0"
+HOST_IP = "10.0.2.2"
+BULK = 16 * 1024 * 1024
+PERIOD = 65521
+CONDITIONS = ["clean", "loss5", "corrupt1", "delay20", "reorder"]
+BOOT1_TIMEOUT = int(os.environ.get("REAL_PEERS_TIMEOUT", "240"))
+BOOT2_TIMEOUT = int(os.environ.get("REAL_PEERS_RELAY_TIMEOUT", "900"))
+LEASE = os.environ.get("REAL_PEERS_LEASE", "1") != "0"
+RELAY = os.environ.get("REAL_PEERS_RELAY", "1") != "0"
+
+
+def log(msg):
+    print(f"real-peers: {msg}", flush=True)
+
+
+def fail(msg):
+    print(f"real-peers: FAIL {msg}", flush=True)
+    raise SystemExit(1)
+
+
+def table():
+    x, t = 1, bytearray()
+    for _ in range(PERIOD):
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        t.append(x >> 24)
+    return bytes(t)
+
+
+T = table()
+T2 = T + T
+PAYLOAD = (T * (BULK // PERIOD + 1))[:BULK]
+
+
+# ----- namespace ------------------------------------------------------------
+
+def links():
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(re.findall(r"^\d+:\s+([^:@]+)", out, re.M))
+
+
+def setup_namespace():
+    init_ns = os.readlink("/proc/1/ns/net") if os.access("/proc/1/ns/net", os.R_OK) else None
+    own_ns = os.readlink("/proc/self/ns/net")
+    if init_ns is not None and init_ns == own_ns:
+        fail("not in a private network namespace (run scripts/real-peers.sh)")
+    if links() != ["lo"]:
+        fail(f"namespace is not empty: {links()}")
+    run = lambda *a: subprocess.run(list(a), check=True)  # noqa: E731
+    run("ip", "link", "set", "lo", "up")
+    run("ip", "tuntap", "add", "dev", TAP, "mode", "tap")
+    run("ip", "link", "set", TAP, "up")
+    run("ip", "addr", "add", f"{HOST_IP}/24", "dev", TAP)
+    if links() != sorted(["lo", TAP]):
+        fail(f"namespace holds more than lo and the tap: {links()}")
+    log(f"namespace {own_ns}: links {links()} (nothing bridged)")
+
+
+# ----- processes ------------------------------------------------------------
+
+class Dnsmasq:
+    def __init__(self):
+        self.proc = None
+        self.logfile = os.path.join(OUT, "dnsmasq.log")
+
+    def start(self):
+        lease = os.path.join(OUT, "dnsmasq.leases")
+        self.proc = subprocess.Popen([
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--user=root",
+            "--port=0", f"--interface={TAP}", "--bind-interfaces",
+            "--dhcp-range=10.0.2.15,10.0.2.99,255.255.255.0,2m",
+            f"--dhcp-leasefile={lease}", f"--pid-file={os.path.join(OUT, 'dnsmasq.pid')}",
+            f"--log-facility={self.logfile}", "--log-dhcp",
+        ])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+    def text(self):
+        try:
+            with open(self.logfile, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Guest:
+    """QEMU with the UART read line by line into a list and a log."""
+
+    def __init__(self, profile, netdev, logname):
+        self.lines = []
+        self.cv = threading.Condition()
+        self.log = open(os.path.join(OUT, logname), "w", encoding="utf-8")
+        cmd = [
+            "qemu-system-riscv64", "-machine", "virt", "-bios", "default", "-nographic",
+            "-smp", "1", "-m", "256M", "-kernel", KERNEL,
+            "-append", f"nexus.profile={profile}",
+            "-global", "virtio-mmio.force-legacy=false",
+            "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
+            "-device", "virtio-rng-device", "-netdev", netdev,
+        ]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.log.write(line + "\n")
+            self.log.flush()
+            with self.cv:
+                self.lines.append(line)
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait_for(self, pattern, deadline, start=0):
+        """Index and match of the first line from `start` matching `pattern`,
+        or fail on timeout, on `realnet: FAIL`, or when QEMU exits."""
+        rx = re.compile(pattern)
+        i = start
+        with self.cv:
+            while True:
+                while i < len(self.lines):
+                    line = self.lines[i]
+                    if "realnet: FAIL" in line or "panicked" in line:
+                        fail(f"guest: {line}")
+                    m = rx.search(line)
+                    if m:
+                        return i, m
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail(f"timeout waiting for /{pattern}/ (see {self.log.name})")
+                if self.proc.poll() is not None and i >= len(self.lines):
+                    fail(f"QEMU exited waiting for /{pattern}/")
+                self.cv.wait(min(left, 1.0))
+
+    def grep(self, pattern, start=0):
+        rx = re.compile(pattern)
+        with self.cv:
+            return [ln for ln in self.lines[start:] if rx.search(ln)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ----- Linux peers ----------------------------------------------------------
+
+class Peers:
+    """TCP and UDP servers on 10.0.2.2 (threads), results in `self.results`."""
+
+    def __init__(self, relay=None):
+        self.relay = relay
+        self.results = collections.defaultdict(list)
+        self.stop = threading.Event()
+        self.socks = []
+
+    def start(self):
+        spec = {7001: self.echo, 7002: self.bye, 7003: self.sink, 7004: self.source}
+        for k in range(len(CONDITIONS)):
+            spec[7010 + k] = self.sink
+            spec[7020 + k] = self.source
+        for port, fn in spec.items():
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((HOST_IP, port))
+            s.listen(4)
+            s.settimeout(0.5)
+            self.socks.append(s)
+            threading.Thread(target=self._serve, args=(s, port, fn), daemon=True).start()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((HOST_IP, 7007))
+        u.settimeout(0.5)
+        self.socks.append(u)
+        threading.Thread(target=self._udp_echo, args=(u,), daemon=True).start()
+
+    def close(self):
+        self.stop.set()
+        for s in self.socks:
+            s.close()
+
+    def _serve(self, lsock, port, fn):
+        while not self.stop.is_set():
+            try:
+                c, _ = lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            c.settimeout(300)
+            cond = None
+            if port >= 7010:
+                cond = CONDITIONS[(port - 7010) % 10]
+            threading.Thread(target=self._conn, args=(c, port, fn, cond), daemon=True).start()
+
+    def _conn(self, c, port, fn, cond):
+        if self.relay and cond:
+            self.relay.set_condition(cond)
+        try:
+            fn(c, port)
+        except OSError as e:
+            self.results[port].append(f"error {e}")
+        finally:
+            if self.relay and cond:
+                self.relay.set_condition("clean")
+            c.close()
+
+    def _udp_echo(self, u):
+        while not self.stop.is_set():
+            try:
+                data, addr = u.recvfrom(2048)
+            except (socket.timeout, OSError):
+                continue
+            try:
+                u.sendto(data, addr)
+            except OSError:
+                pass
+
+    def echo(self, c, port):
+        n = 0
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            c.sendall(b)
+            n += len(b)
+        self.results[port].append(f"echo {n}")
+
+    def bye(self, c, port):
+        c.sendall(b"bye from linux\n")
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(4096):
+            pass
+        self.results[port].append("bye")
+
+    def sink(self, c, port):
+        got, ok, t0 = 0, True, time.monotonic()
+        while True:
+            b = c.recv(32768)
+            if not b:
+                break
+            off = got % PERIOD
+            if ok and b != T2[off:off + len(b)]:
+                ok = False
+            got += len(b)
+        dt = time.monotonic() - t0
+        verdict = ok and got == BULK
+        c.sendall(b"OK %d\n" % got if verdict else b"BAD %d\n" % got)
+        c.shutdown(socket.SHUT_WR)
+        self.results[port].append(f"sink bytes={got} ok={verdict} s={dt:.2f}")
+
+    def source(self, c, port):
+        t0 = time.monotonic()
+        c.sendall(PAYLOAD)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(4096):
+            pass
+        self.results[port].append(f"source bytes={BULK} s={time.monotonic() - t0:.2f}")
+
+
+def listen_client(addr, results):
+    """Connects to the guest's listener, sends 64 KiB, half-closes, reads
+    the echo to EOF, compares."""
+    data = (T * 2)[:65536]
+    try:
+        s = socket.create_connection((addr, 7100), timeout=20)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        while True:
+            b = s.recv(32768)
+            if not b:
+                break
+            got += b
+        s.close()
+        results.append("ok" if bytes(got) == data else f"echo differs ({len(got)} bytes)")
+    except OSError as e:
+        results.append(f"error {e}")
+
+
+def pings(addr, results):
+    for size in (1473, 4000, 56):
+        p = subprocess.run(["ping", "-c", "3", "-W", "2", "-s", str(size), addr],
+                           capture_output=True, text=True, timeout=30)
+        m = re.search(r"(\d+) received", p.stdout)
+        rtt = re.search(r"= [\d.]+/([\d.]+)/", p.stdout)
+        results[size] = (int(m.group(1)) if m else 0, rtt.group(1) if rtt else "-")
+
+
+# ----- capture --------------------------------------------------------------
+
+def capture_start(path):
+    p = subprocess.Popen(["tshark", "-q", "-i", TAP, "-w", path], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    end = time.monotonic() + 15
+    while time.monotonic() < end and not os.path.exists(path):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return p
+
+
+def capture_stop(p):
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def check_capture(path, guest_ip):
+    """Every TCP connection: no RST, every FIN acknowledged by the other side."""
+    fields = ["tcp.stream", "ip.src", "tcp.srcport", "tcp.dstport", "tcp.flags.fin",
+              "tcp.flags.reset", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags.syn"]
+    cmd = ["tshark", "-r", path, "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", "tcp",
+           "-T", "fields"] + sum((["-e", f] for f in fields), [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    streams = collections.defaultdict(list)
+    for line in out.splitlines():
+        v = line.split("\t")
+        if len(v) < len(fields):
+            continue
+        streams[v[0]].append(dict(src=v[1], sport=int(v[2]), dport=int(v[3]),
+                                  fin=v[4] in ("1", "True"), rst=v[5] in ("1", "True"),
+                                  seq=int(v[6] or 0), ack=int(v[7] or 0), len=int(v[8] or 0),
+                                  syn=v[9] in ("1", "True")))
+    problems, summary = [], []
+    for sid, segs in sorted(streams.items(), key=lambda kv: int(kv[0])):
+        first = segs[0]
+        ports = f"{first['src']}:{first['sport']}->{first['dport']}"
+        rsts = [s for s in segs if s["rst"]]
+        fins = [s for s in segs if s["fin"]]
+        unacked = []
+        for f in fins:
+            end = (f["seq"] + f["len"] + 1) & 0xFFFFFFFF
+            if not any(s["src"] != f["src"] and s["ack"] == end for s in segs):
+                unacked.append(f["src"])
+        first_closer = fins[0]["src"] if fins else "-"
+        who = "guest" if first_closer == guest_ip else ("linux" if fins else "-")
+        summary.append(f"stream {sid} {ports}: {len(segs)} segs, fins={len(fins)} "
+                       f"first-close={who} rst={len(rsts)} unacked-fin={len(unacked)}")
+        if rsts:
+            problems.append(f"stream {sid} ({ports}): RST from {rsts[0]['src']}")
+        if unacked:
+            problems.append(f"stream {sid} ({ports}): FIN from {unacked[0]} never acknowledged")
+        if len({f['src'] for f in fins}) < 2:
+            problems.append(f"stream {sid} ({ports}): not closed both ways in the capture")
+    return streams, summary, problems
+
+
+# ----- impairment relay -----------------------------------------------------
+
+class Relay:
+    """QEMU `-netdev dgram` (UDP on 127.0.0.1 of the namespace) <-> the tap.
+
+    Both directions see the current condition: loss5 drops 5 %; corrupt1
+    flips one byte after the Ethernet header in 1 %; delay20 holds every
+    frame 20 ms; reorder holds 3 % of frames until after the next one (at
+    most 10 ms). Seeded; counts kept."""
+
+    TUNSETIFF = 0x400454CA
+    IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
+
+    def __init__(self, seed=16):
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.qemu_port = self._free_port()
+        self.tap = os.open("/dev/net/tun", os.O_RDWR)
+        fcntl.ioctl(self.tap, self.TUNSETIFF,
+                    struct.pack("16sH", TAP.encode(), self.IFF_TAP | self.IFF_NO_PI))
+        self.cond = "clean"
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.stats = collections.Counter()
+        self.stop = threading.Event()
+
+    @staticmethod
+    def _free_port():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        return p
+
+    def netdev(self):
+        return (f"dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={self.qemu_port},"
+                f"remote.type=inet,remote.host=127.0.0.1,remote.port={self.port}")
+
+    def set_condition(self, cond):
+        with self.lock:
+            self.cond = cond
+
+    def start(self):
+        to_qemu = lambda f: self.udp.sendto(f, ("127.0.0.1", self.qemu_port))  # noqa: E731
+        to_tap = lambda f: os.write(self.tap, f)  # noqa: E731
+        from_qemu = lambda: self.udp.recv(65536)  # noqa: E731
+        from_tap = lambda: os.read(self.tap, 65536)  # noqa: E731
+        threading.Thread(target=self._pump, args=(self.udp, from_qemu, to_tap, "g2l"),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.tap, from_tap, to_qemu, "l2g"),
+                         daemon=True).start()
+
+    def _fate(self, frame):
+        with self.lock:
+            cond = self.cond
+            r = self.rng.random()
+            pos = self.rng.randrange(14, len(frame)) if len(frame) > 14 else 0
+        self.stats["frames"] += 1
+        if cond == "loss5" and r < 0.05:
+            self.stats["dropped"] += 1
+            return None, 0.0, False
+        if cond == "corrupt1" and r < 0.01 and pos:
+            self.stats["corrupted"] += 1
+            b = bytearray(frame)
+            b[pos] ^= 0xFF
+            return bytes(b), 0.0, False
+        if cond == "delay20":
+            return frame, 0.020, False
+        if cond == "reorder" and r < 0.03:
+            self.stats["reordered"] += 1
+            return frame, 0.0, True
+        return frame, 0.0, False
+
+    def _pump(self, src, read, write, name):
+        queue = collections.deque()  # (due, frame), FIFO: one delay value
+        held = None  # (deadline, frame) for reordering
+        while not self.stop.is_set():
+            now = time.monotonic()
+            waits = [0.05]
+            if queue:
+                waits.append(queue[0][0] - now)
+            if held:
+                waits.append(held[0] - now)
+            try:
+                ready, _, _ = select.select([src], [], [], max(0.0, min(waits)))
+            except (OSError, ValueError):
+                return
+            out = []
+            if ready:
+                try:
+                    frame = read()
+                except OSError:
+                    continue
+                f, delay, hold = self._fate(frame)
+                if f is not None:
+                    if hold and held is None:
+                        held = (time.monotonic() + 0.010, f)
+                    elif delay:
+                        queue.append((time.monotonic() + delay, f))
+                    else:
+                        out.append(f)
+                        if held:
+                            out.append(held[1])
+                            held = None
+            now = time.monotonic()
+            while queue and queue[0][0] <= now:
+                out.append(queue.popleft()[1])
+            if held and held[0] <= now:
+                out.append(held[1])
+                held = None
+            for f in out:
+                try:
+                    write(f)
+                except OSError:
+                    self.stats[f"{name}_write_err"] += 1
+
+    def close(self):
+        self.stop.set()
+        time.sleep(0.2)
+        os.close(self.tap)
+        self.udp.close()
+
+
+# ----- the runs -------------------------------------------------------------
+
+def boot_direct(dns):
+    pcap = os.path.join(OUT, "tap.pcap")
+    if os.path.exists(pcap):
+        os.unlink(pcap)
+    cap = capture_start(pcap)
+    peers = Peers()
+    peers.start()
+    guest = Guest("real-peers", f"tap,id=n0,ifname={TAP},script=no,downscript=no", "boot1.log")
+    deadline = time.monotonic() + BOOT1_TIMEOUT
+    try:
+        i, m = guest.wait_for(r"net: dhcp bound (\S+)", deadline)
+        log(f"guest: {guest.lines[i].strip()}")
+        bound_at = time.monotonic()
+        i, m = guest.wait_for(r"realnet: addr (\S+)", deadline)
+        addr = m.group(1)
+        ping_res = {}
+        pt = threading.Thread(target=pings, args=(addr, ping_res), daemon=True)
+        pt.start()
+        i, _ = guest.wait_for(r"realnet: listening 7100", deadline, i)
+        lres = []
+        lt = threading.Thread(target=listen_client, args=(addr, lres), daemon=True)
+        lt.start()
+        i, _ = guest.wait_for(r"realnet: end", deadline, i)
+        pt.join(40)
+        lt.join(25)
+        for ln in guest.grep(r"realnet: |BENCH: "):
+            log(f"guest: {ln.strip()}")
+        if guest.grep(r"fallback|dhcp unavailable"):
+            fail("a DHCP fallback line appeared")
+        if lres != ["ok"]:
+            fail(f"client of the guest's listener: {lres}")
+        log("linux client of the guest's listener: 64 KiB echoed, ok")
+        for size, (n, rtt) in sorted(ping_res.items()):
+            log(f"linux ping -s {size}: {n}/3 answered, avg rtt {rtt} ms")
+            if n < 3:
+                fail(f"ping -s {size} answered {n}/3")
+        for port in (7001, 7002, 7003, 7004):
+            log(f"linux peer {port}: {peers.results.get(port)}")
+        if not any("ok=True" in r for r in peers.results.get(7003, [])):
+            fail("16 MiB guest->linux not verified by the sink")
+        time.sleep(2)  # final ACKs of the last close
+        capture_stop(cap)
+        cap = None
+        streams, summary, problems = check_capture(pcap, addr)
+        for s in summary:
+            log(f"capture: {s}")
+        if len(streams) < 5:
+            fail(f"only {len(streams)} TCP connections in the capture")
+        if problems:
+            fail("capture: " + "; ".join(problems))
+        log(f"capture: {len(streams)} connections, no RST, every FIN acknowledged")
+        if LEASE:
+            lease_phase(guest, dns, bound_at)
+    finally:
+        if cap:
+            capture_stop(cap)
+        guest.stop()
+        peers.close()
+
+
+def lease_phase(guest, dns, bound_at):
+    """Renewal at T1 (60 s of the 2 min lease), then expiry with no server."""
+    start = len(guest.lines)
+    end = bound_at + 75
+    while time.monotonic() < end:
+        if dns.text().count("DHCPACK") >= 2:
+            break
+        time.sleep(1)
+    acks = dns.text().count("DHCPACK")
+    if acks < 2:
+        fail(f"no lease renewal seen by dnsmasq ({acks} DHCPACK)")
+    log(f"lease renewed: dnsmasq sent {acks} DHCPACKs")
+    renewed = time.monotonic()
+    dns.stop()
+    log("dnsmasq stopped; waiting for the lease to expire")
+    i, _ = guest.wait_for(r"net: dhcp lease lost", renewed + 150, start)
+    log(f"guest: {guest.lines[i].strip()}")
+    time.sleep(35)
+    after = guest.lines[i + 1:]
+    bad = [ln for ln in after if re.search(r"fallback|dhcp unavailable|iface up|dhcp bound", ln)]
+    if bad:
+        fail(f"address applied after the lease expired: {bad}")
+    log("no address applied in 35 s after expiry (no fallback)")
+
+
+def boot_relay():
+    relay = Relay()
+    relay.start()
+    peers = Peers(relay)
+    peers.start()
+    guest = Guest("real-peers-relay", relay.netdev(), "boot2.log")
+    deadline = time.monotonic() + BOOT2_TIMEOUT
+    try:
+        guest.wait_for(r"net: dhcp bound", deadline)
+        i = 0
+        for cond in CONDITIONS:
+            for d in ("tx", "rx"):
+                i, _ = guest.wait_for(rf"BENCH: net peer {d} cond={cond} ", deadline, i)
+                log(f"guest: {guest.lines[i].strip()}")
+        guest.wait_for(r"realnet: end", deadline, i)
+        log(f"relay: {dict(relay.stats)}")
+    finally:
+        guest.stop()
+        peers.close()
+        relay.close()
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    if not os.path.exists(KERNEL):
+        fail(f"{KERNEL} missing (run scripts/build.sh)")
+    setup_namespace()
+    dns = Dnsmasq()
+    dns.start()
+    try:
+        boot_direct(dns)
+        if RELAY:
+            if dns.proc is None:
+                dns.start()
+            boot_relay()
+        dns_text = dns.text()
+    finally:
+        dns.stop()
+    offers = dns_text.count("DHCPOFFER")
+    log(f"dnsmasq: {offers} DHCPOFFER in the last run")
+    log("PASS")
+
+
+if __name__ == "__main__":
+    main()
