@@ -54,6 +54,7 @@ BOOT1_TIMEOUT = int(os.environ.get("REAL_PEERS_TIMEOUT", "240"))
 BOOT2_TIMEOUT = int(os.environ.get("REAL_PEERS_RELAY_TIMEOUT", "900"))
 LEASE = os.environ.get("REAL_PEERS_LEASE", "1") != "0"
 RELAY = os.environ.get("REAL_PEERS_RELAY", "1") != "0"
+DIRECT = os.environ.get("REAL_PEERS_DIRECT", "1") != "0"
 
 
 def log(msg):
@@ -532,13 +533,11 @@ class Relay:
 
 # ----- the runs -------------------------------------------------------------
 
-def boot_direct(dns):
+def boot_direct(dns, peers):
     pcap = os.path.join(OUT, "tap.pcap")
     if os.path.exists(pcap):
         os.unlink(pcap)
     cap = capture_start(pcap)
-    peers = Peers()
-    peers.start()
     guest = Guest("real-peers", f"tap,id=n0,ifname={TAP},script=no,downscript=no", "boot1.log")
     deadline = time.monotonic() + BOOT1_TIMEOUT
     try:
@@ -589,7 +588,6 @@ def boot_direct(dns):
         if cap:
             capture_stop(cap)
         guest.stop()
-        peers.close()
 
 
 def lease_phase(guest, dns, bound_at):
@@ -617,11 +615,10 @@ def lease_phase(guest, dns, bound_at):
     log("no address applied in 35 s after expiry (no fallback)")
 
 
-def boot_relay():
+def boot_relay(peers):
     relay = Relay()
     relay.start()
-    peers = Peers(relay)
-    peers.start()
+    peers.relay = relay
     guest = Guest("real-peers-relay", relay.netdev(), "boot2.log")
     deadline = time.monotonic() + BOOT2_TIMEOUT
     try:
@@ -635,7 +632,7 @@ def boot_relay():
         log(f"relay: {dict(relay.stats)}")
     finally:
         guest.stop()
-        peers.close()
+        peers.relay = None
         relay.close()
 
 
@@ -646,15 +643,19 @@ def main():
     setup_namespace()
     dns = Dnsmasq()
     dns.start()
+    peers = Peers()
+    peers.start()
     try:
-        boot_direct(dns)
+        if DIRECT:
+            boot_direct(dns, peers)
         if RELAY:
             if dns.proc is None:
                 dns.start()
-            boot_relay()
+            boot_relay(peers)
         dns_text = dns.text()
     finally:
         dns.stop()
+        peers.close()
     offers = dns_text.count("DHCPOFFER")
     log(f"dnsmasq: {offers} DHCPOFFER in the last run")
     log("PASS")

@@ -62,6 +62,13 @@ pub const DEFAULT_LINGER_NS: u64 = 10_000_000_000;
 /// received, handshake never completed) before the slot is recycled.
 pub const DEFAULT_HALF_OPEN_TIMEOUT_NS: u64 = 30_000_000_000;
 
+/// Default lower bound of the TCP retransmission timeout: 50 ms. Above
+/// Linux's 40 ms delayed-ACK limit (no spurious timeouts on a lone tail
+/// segment), far below RFC 6298's 1 s: a segment that fast retransmit
+/// cannot repair (a lost retransmission) is resent after 50 ms, not 1 s.
+/// The RTO still follows the measured round trip (srtt + 4 rttvar) above it.
+pub const DEFAULT_TCP_MIN_RTO_NS: u64 = 50_000_000;
+
 /// Smallest accepted TCP buffer, in bytes.
 pub const MIN_TCP_BUF: usize = 2 * 1024;
 /// Largest accepted TCP buffer, in bytes.
@@ -125,6 +132,16 @@ pub struct StackConfig {
     /// back to the stack, as netstackd's `SelfLoop` does; then TCP connects
     /// to our own address are allowed. Default false.
     pub local_delivery: bool,
+    /// Lower bound of the TCP retransmission timeout (smoltcp's default,
+    /// RFC 6298's 1 s, stalls a transfer for a second on every loss fast
+    /// retransmit cannot repair). Clamped to 1 ms..=60 s.
+    pub tcp_min_rto_ns: u64,
+    /// Buffer size (each way) of streams opened with `TcpConnect`; 0 = the
+    /// `tcp_rx_buf`/`tcp_tx_buf` sizes. Armed listener sockets keep the
+    /// smaller defaults, so a bulk client gets a large window (window
+    /// scaling above 64 KiB) without every idle listener slot costing as
+    /// much. Clamped like the other TCP buffers.
+    pub tcp_connect_buf: usize,
 }
 
 impl StackConfig {
@@ -150,6 +167,8 @@ impl StackConfig {
             random_seed: seed,
             linger_ns: DEFAULT_LINGER_NS,
             half_open_timeout_ns: DEFAULT_HALF_OPEN_TIMEOUT_NS,
+            tcp_min_rto_ns: DEFAULT_TCP_MIN_RTO_NS,
+            tcp_connect_buf: 0,
         }
     }
 
@@ -188,6 +207,10 @@ impl StackConfig {
         self.max_listen_sockets = self
             .max_listen_sockets
             .clamp(1, usize::from(nexus_net::MAX_BACKLOG));
+        if self.tcp_connect_buf != 0 {
+            self.tcp_connect_buf = self.tcp_connect_buf.clamp(MIN_TCP_BUF, MAX_TCP_BUF);
+        }
+        self.tcp_min_rto_ns = self.tcp_min_rto_ns.clamp(1_000_000, 60_000_000_000);
         if let AddrPolicy::Static { prefix_len, .. } = &mut self.policy {
             *prefix_len = (*prefix_len).min(32);
         }

@@ -318,6 +318,8 @@ pub struct NetStack<D: Device> {
     slots: Vec<Slot>,
     closing: Vec<Closing>,
     pub(crate) tcp_count: usize,
+    /// Buffer bytes of all TCP sockets (they differ: see `tcp_connect_buf`).
+    tcp_bytes: usize,
     pub(crate) udp_count: usize,
     dhcp: Option<SocketHandle>,
     icmp: SocketHandle,
@@ -379,6 +381,7 @@ impl<D: Device> NetStack<D> {
             slots: Vec::with_capacity(cfg.max_sockets.saturating_mul(2)),
             closing: Vec::with_capacity(cfg.max_sockets),
             tcp_count: 0,
+            tcp_bytes: 0,
             udp_count: 0,
             dhcp,
             icmp,
@@ -838,7 +841,7 @@ impl<D: Device> NetStack<D> {
     fn reap_closing(&mut self, now_ns: u64) -> bool {
         let before = self.closing.len();
         let sockets = &mut self.sockets;
-        let mut removed = 0;
+        let (mut removed, mut bytes) = (0, 0);
         self.closing.retain_mut(|c| {
             let s = sockets.get::<tcp::Socket>(c.handle);
             // TIME-WAIT ends when smoltcp's timer closes the socket, or at
@@ -853,12 +856,14 @@ impl<D: Device> NetStack<D> {
                 || time_wait_over
                 || (c.aborted && now_ns >= c.deadline_ns.saturating_add(ABORT_GRACE_NS));
             if done {
+                bytes += s.recv_capacity() + s.send_capacity();
                 sockets.remove(c.handle);
                 removed += 1;
             }
             !done
         });
         self.tcp_count = self.tcp_count.saturating_sub(removed);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
         before != self.closing.len()
     }
 
@@ -867,17 +872,19 @@ impl<D: Device> NetStack<D> {
     /// stream at once (without waiting for a RST or FIN to leave).
     fn reclaim_closing(&mut self, all: bool) {
         let sockets = &mut self.sockets;
-        let mut removed = 0;
+        let (mut removed, mut bytes) = (0, 0);
         self.closing.retain(|c| {
             let s = sockets.get::<tcp::Socket>(c.handle);
             let idle = c.aborted || s.state() == tcp::State::TimeWait;
             if all || idle {
+                bytes += s.recv_capacity() + s.send_capacity();
                 sockets.remove(c.handle);
                 removed += 1;
             }
             !(all || idle)
         });
         self.tcp_count = self.tcp_count.saturating_sub(removed);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
     }
 
     fn poll_pings(&mut self, now_ns: u64) -> bool {
@@ -922,8 +929,7 @@ impl<D: Device> NetStack<D> {
     // ----- resources ------------------------------------------------------
 
     pub(crate) fn mem_used(&self) -> usize {
-        self.tcp_count
-            .saturating_mul(self.cfg.tcp_socket_cost())
+        self.tcp_bytes
             .saturating_add(self.udp_count.saturating_mul(self.cfg.udp_socket_cost()))
     }
 
@@ -948,15 +954,31 @@ impl<D: Device> NetStack<D> {
 
     /// A new TCP socket (closed), charged against the limits.
     pub(crate) fn new_tcp_socket(&mut self) -> Result<SocketHandle, NetError> {
-        self.reserve(self.cfg.tcp_socket_cost())?;
-        let rx = try_buf(self.cfg.tcp_rx_buf, 0u8)?;
-        let tx = try_buf(self.cfg.tcp_tx_buf, 0u8)?;
+        self.new_tcp_socket_sized(self.cfg.tcp_rx_buf, self.cfg.tcp_tx_buf)
+    }
+
+    /// A new TCP socket (closed) for an outgoing stream: `tcp_connect_buf`
+    /// each way when set, else the default sizes.
+    pub(crate) fn new_connect_socket(&mut self) -> Result<SocketHandle, NetError> {
+        match self.cfg.tcp_connect_buf {
+            0 => self.new_tcp_socket(),
+            n => self.new_tcp_socket_sized(n, n),
+        }
+    }
+
+    fn new_tcp_socket_sized(&mut self, rx: usize, tx: usize) -> Result<SocketHandle, NetError> {
+        self.reserve(rx.saturating_add(tx))?;
+        let rx = try_buf(rx, 0u8)?;
+        let tx = try_buf(tx, 0u8)?;
+        let bytes = rx.len() + tx.len();
         let mut s = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
         // The facade already batches writes (one IPC per write); Nagle would
         // only add latency to request/response traffic.
         s.set_nagle_enabled(false);
+        s.set_min_rto(Duration::from_micros(self.cfg.tcp_min_rto_ns / 1000));
         let h = self.sockets.add(s);
         self.tcp_count += 1;
+        self.tcp_bytes += bytes;
         Ok(h)
     }
 
@@ -999,8 +1021,11 @@ impl<D: Device> NetStack<D> {
     }
 
     pub(crate) fn free_tcp(&mut self, h: SocketHandle) {
+        let s = self.sockets.get::<tcp::Socket>(h);
+        let bytes = s.recv_capacity() + s.send_capacity();
         self.sockets.remove(h);
         self.tcp_count = self.tcp_count.saturating_sub(1);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
     }
 
     pub(crate) fn free_udp(&mut self, h: SocketHandle) {
@@ -1405,6 +1430,30 @@ mod tests {
         s.poll(10_000, &mut |_| {});
         let st = s.stats();
         assert_eq!((st.open, st.udp_sockets), (0, 0), "{st:?}");
+    }
+
+    #[test]
+    fn connect_buffers_are_sized_and_charged_exactly() {
+        let (a, _b) = memlink::pair(LinkConfig::default());
+        let mut cfg = StackConfig::new([2, 0, 0, 0, 0, 9], static_policy());
+        cfg.tcp_connect_buf = 128 * 1024;
+        cfg.mem_budget = 600 * 1024;
+        let mut s = NetStack::new(a, cfg, 0);
+        let peer = SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 80);
+        let (l, _) = s.tcp_listen(0, 1).unwrap();
+        assert_eq!(s.stats().mem_used, 32 * 1024, "armed socket: defaults");
+        let (c1, _) = s.tcp_connect(peer, 0).unwrap();
+        let (c2, _) = s.tcp_connect(peer, 0).unwrap();
+        assert_eq!(s.stats().mem_used, 32 * 1024 + 2 * 256 * 1024);
+        assert_eq!(s.tcp_connect(peer, 0).unwrap_err(), NetError::NoBufs);
+        for id in [c1, c2, l] {
+            s.close(id);
+        }
+        // Aborted connects are freed once their RST left or after the grace.
+        s.poll(1_000, &mut |_| {});
+        s.poll(ABORT_GRACE_NS + 2_000, &mut |_| {});
+        assert_eq!(s.stats().mem_used, 0);
+        assert_eq!(s.stats().tcp_sockets, 0);
     }
 
     #[test]

@@ -434,3 +434,60 @@ fn peer_closes_first_ends_without_rst() {
     net.run_for(30 * SEC);
     assert_clean_close(&segments(&net));
 }
+
+/// 5 % of the frames dropped both ways (seeded), 64 KiB buffers: the
+/// transfer completes and recovers mostly by fast retransmit and NewReno
+/// partial ACKs, so virtual time stays far below one second per loss. Returns
+/// (virtual ns, frames dropped).
+fn lossy_transfer(min_rto_ns: u64, bytes: usize) -> (u64, u64) {
+    let mut cfg = [static_config(0), static_config(1)];
+    for c in cfg.iter_mut() {
+        c.tcp_rx_buf = 64 * 1024;
+        c.tcp_tx_buf = 64 * 1024;
+        c.tcp_min_rto_ns = min_rto_ns;
+    }
+    let [c0, c1] = cfg;
+    let net = TestNet::pair(
+        c0,
+        c1,
+        LinkConfig {
+            queue_frames: 256,
+            ..LinkConfig::default()
+        },
+    );
+    let (mut a, mut b, s, bs) = connected(&net, 7030);
+    let mut x: u32 = 0x1234_5678;
+    net.with_stack(0, |st| {
+        st.device().set_fault(Box::new(move |_, _| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            if (x >> 16) % 100 < 5 {
+                Fault::Drop
+            } else {
+                Fault::Deliver
+            }
+        }))
+    });
+    let data = pattern(9, bytes);
+    let t0 = net.now();
+    let got = transfer(&net, &mut a, s, &mut b, bs, &data);
+    assert!(got == data, "payload differs after loss");
+    let dropped = net.with_stack(0, |st| st.device().stats().dropped_fault);
+    (net.now() - t0, dropped)
+}
+
+#[test]
+fn five_percent_loss_recovers_without_second_long_stalls() {
+    let bytes = 2 * 1024 * 1024;
+    let (fast, dropped) = lossy_transfer(nexus_net_os::DEFAULT_TCP_MIN_RTO_NS, bytes);
+    let (slow, _) = lossy_transfer(1_000_000_000, bytes);
+    println!(
+        "2 MiB at 5 % loss: {} ms virtual with a 50 ms RTO floor, {} ms with 1 s ({dropped} frames dropped)",
+        fast / MS,
+        slow / MS
+    );
+    assert!(dropped > 50, "loss really applied: {dropped}");
+    // Each RTO stall costs at least the floor; recovery must be mostly
+    // fast retransmit / partial ACK (each loss an RTT, here ~0).
+    assert!(fast < slow / 4, "fast {fast} slow {slow}");
+    assert!(fast < 5 * SEC, "fast {fast}");
+}
