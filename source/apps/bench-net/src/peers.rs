@@ -46,7 +46,12 @@ fn at(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(PEER, port)
 }
 
-fn read_to_eof(c: &mut Client, s: nexus_net::TcpStream, out: &mut Vec<u8>, end: u64) -> Result<(), NetError> {
+fn read_to_eof(
+    c: &mut Client,
+    s: nexus_net::TcpStream,
+    out: &mut Vec<u8>,
+    end: u64,
+) -> Result<(), NetError> {
     let mut buf = [0u8; 2048];
     loop {
         let n = c.tcp_read_by(s, &mut buf, end)?;
@@ -204,7 +209,11 @@ fn bulk_tx(c: &mut Client, t: &[u8], port: u16, cond: &str) -> Result<(), NetErr
     let (dt, di) = (sys::now_ns() - t0, sys::instret() - i0);
     c.close(s)?;
     if !reply.starts_with(b"OK ") {
-        println!("realnet: FAIL tx {}: peer says {:?}", cond, core::str::from_utf8(&reply));
+        println!(
+            "realnet: FAIL tx {}: peer says {:?}",
+            cond,
+            core::str::from_utf8(&reply)
+        );
         return Err(NetError::Malformed);
     }
     println!("realnet: tx {} verified by peer", cond);
