@@ -45,6 +45,19 @@ test: test-host
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy
+    NO_BUILD=1 just test-real-peers
+
+# The guest against Linux peers over a tap device inside a private network
+# namespace (dnsmasq DHCP, Linux TCP/UDP/ping, tshark-checked closes, lease
+# renewal and expiry, 16 MiB each way, and through an impairment relay:
+# 5 % loss, 1 % corruption, 20 ms delay, reordering). Needs root.
+test-real-peers:
+    bash scripts/real-peers.sh
+
+# Every benchmark; writes build/reports/bench.md and bench.json
+# (figure, target, today's value). See docs/performance.md.
+bench:
+    bash scripts/bench.sh
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:

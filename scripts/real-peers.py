@@ -55,6 +55,9 @@ BOOT2_TIMEOUT = int(os.environ.get("REAL_PEERS_RELAY_TIMEOUT", "900"))
 LEASE = os.environ.get("REAL_PEERS_LEASE", "1") != "0"
 RELAY = os.environ.get("REAL_PEERS_RELAY", "1") != "0"
 DIRECT = os.environ.get("REAL_PEERS_DIRECT", "1") != "0"
+# -icount: the guest's instret then counts instructions (plain TCG reads the
+# host's tick counter); guest time is then virtual, so MB/s are not real.
+ICOUNT = os.environ.get("REAL_PEERS_ICOUNT") == "1"
 
 
 def log(msg):
@@ -152,7 +155,7 @@ class Guest:
             "-global", "virtio-mmio.force-legacy=false",
             "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
             "-device", "virtio-rng-device", "-netdev", netdev,
-        ]
+        ] + (["-icount", "shift=0,sleep=off"] if ICOUNT else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         threading.Thread(target=self._read, daemon=True).start()
@@ -554,6 +557,7 @@ def boot_direct(dns, peers):
         lt = threading.Thread(target=listen_client, args=(addr, lres), daemon=True)
         lt.start()
         i, _ = guest.wait_for(r"realnet: end", deadline, i)
+        check_catalogue(guest, "real-peers")
         pt.join(40)
         lt.join(25)
         for ln in guest.grep(r"realnet: |BENCH: "):
@@ -615,6 +619,22 @@ def lease_phase(guest, dns, bound_at):
     log("no address applied in 35 s after expiry (no fallback)")
 
 
+def check_catalogue(guest, profile):
+    """Every marker docs/markers.md requires for `profile` appeared."""
+    required = []
+    with open(os.path.join(ROOT, "docs", "markers.md"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", line)
+            if m and f"required:{profile}" in [w.strip() for w in m.group(2).split(",")]:
+                required.append(m.group(1))
+    with guest.cv:
+        text = "\n".join(guest.lines)
+    missing = [r for r in required if r not in text]
+    if not required or missing:
+        fail(f"markers required for {profile} missing: {missing or 'none catalogued'}")
+    log(f"{len(required)} catalogued markers for {profile} seen")
+
+
 def boot_relay(peers):
     relay = Relay()
     relay.start()
@@ -629,6 +649,7 @@ def boot_relay(peers):
                 i, _ = guest.wait_for(rf"BENCH: net peer {d} cond={cond} ", deadline, i)
                 log(f"guest: {guest.lines[i].strip()}")
         guest.wait_for(r"realnet: end", deadline, i)
+        check_catalogue(guest, "real-peers-relay")
         log(f"relay: {dict(relay.stats)}")
     finally:
         guest.stop()
