@@ -479,15 +479,16 @@ fn lossy_transfer(min_rto_ns: u64, bytes: usize) -> (u64, u64) {
 fn five_percent_loss_recovers_without_second_long_stalls() {
     let bytes = 2 * 1024 * 1024;
     let (fast, dropped) = lossy_transfer(nexus_net_os::DEFAULT_TCP_MIN_RTO_NS, bytes);
-    let (slow, _) = lossy_transfer(1_000_000_000, bytes);
+    let (slow_floor, _) = lossy_transfer(1_000_000_000, bytes);
     println!(
-        "2 MiB at 5 % loss: {} ms virtual with a 50 ms RTO floor, {} ms with 1 s ({dropped} frames dropped)",
+        "2 MiB at 5 % loss: {} ms virtual with a 50 ms RTO floor, {} ms with a 1 s floor ({dropped} frames dropped)",
         fast / MS,
-        slow / MS
+        slow_floor / MS
     );
     assert!(dropped > 50, "loss really applied: {dropped}");
-    // Each RTO stall costs at least the floor; recovery must be mostly
-    // fast retransmit / partial ACK (each loss an RTT, here ~0).
-    assert!(fast < slow / 4, "fast {fast} slow {slow}");
-    assert!(fast < 5 * SEC, "fast {fast}");
+    // Unpatched smoltcp needed 3 s here (three 1 s RTO stalls). Fast
+    // retransmit, NewReno partial ACKs and the recovery probe repair every
+    // loss without the retransmission timer, whatever its floor.
+    assert!(fast < 500 * MS, "fast {fast}");
+    assert!(slow_floor < 500 * MS, "slow floor {slow_floor}");
 }

@@ -5,7 +5,8 @@
 //!
 //! arg 1 (direct tap): echo with the guest closing first, a connection the
 //! peer closes first, a listener the peer connects to, UDP
-//! request/response, pings to the gateway, 16 MiB each way (verified on
+//! request/response, one-block TFTP reads from dnsmasq, pings to the
+//! gateway, 16 MiB each way (verified on
 //! the receiving side). arg 2 (through the harness's impairment relay): the
 //! 16 MiB transfers each way once per link condition; the peer's port
 //! tells the relay which condition to apply.
@@ -158,6 +159,37 @@ fn udp_rr(c: &mut Client) -> Result<(), NetError> {
     Ok(())
 }
 
+/// One-block TFTP reads from dnsmasq's TFTP server (RRQ → DATA → ACK), the
+/// request/response pattern of issue 16's TFTP figure, against a real server.
+fn tftp_rr(c: &mut Client) -> Result<(), NetError> {
+    const ROUNDS: u64 = 200;
+    let mut buf = [0u8; 64];
+    let t0 = sys::now_ns();
+    for _ in 0..ROUNDS {
+        let n = nexus_tftp::fetch(
+            c,
+            at(nexus_tftp::TFTP_PORT),
+            "realnet.txt",
+            &mut buf,
+            sys::now_ns,
+            t0 + 60 * SEC,
+        )
+        .map_err(|_| NetError::TimedOut)?;
+        if buf[..n] != *b"neuron real-peer tftp\n" {
+            return Err(NetError::Malformed);
+        }
+    }
+    let dt = sys::now_ns() - t0;
+    println!(
+        "BENCH: net peer tftp rr rounds={} ms={} per_s={} us_each={}",
+        ROUNDS,
+        dt / 1_000_000,
+        ROUNDS * SEC / dt.max(1),
+        dt / ROUNDS / 1000
+    );
+    Ok(())
+}
+
 /// Pings to the gateway; the median round trip.
 fn ping(c: &mut Client) -> Result<(), NetError> {
     const N: u16 = 51;
@@ -275,6 +307,7 @@ fn run(c: &mut Client, arg: u64) -> Result<(), (&'static str, NetError)> {
         peer_closes(c).map_err(|e| ("peer close", e))?;
         listen(c).map_err(|e| ("listen", e))?;
         udp_rr(c).map_err(|e| ("udp", e))?;
+        tftp_rr(c).map_err(|e| ("tftp", e))?;
         ping(c).map_err(|e| ("ping", e))?;
         bulk_tx(c, &t, 7003, "tap").map_err(|e| ("tx", e))?;
         bulk_rx(c, &t, 7004, "tap").map_err(|e| ("rx", e))?;

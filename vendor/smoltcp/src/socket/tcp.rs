@@ -531,6 +531,11 @@ pub struct Socket<'a> {
     /// new data is a partial ACK: the next unacknowledged segment is lost
     /// too and is retransmitted at once.
     recover: Option<TcpSeqNumber>,
+    /// The retransmission timer runs as the fast-recovery probe: it was set
+    /// to a few round trips after a retransmission during fast recovery.
+    /// When it fires, that retransmission was lost as well and is sent
+    /// again, without the RTO's back-off and go-back-N.
+    recovery_probe: bool,
 
     /// Duration for Delayed ACK. If None no ACKs will be delayed.
     ack_delay: Option<Duration>,
@@ -623,6 +628,7 @@ impl<'a> Socket<'a> {
             local_rx_dup_acks: 0,
             pending_fast_retransmit: false,
             recover: None,
+            recovery_probe: false,
             ack_delay: Some(ACK_DELAY_DEFAULT),
             ack_delay_timer: AckDelayTimer::Idle,
             challenge_ack_timer: Instant::from_secs(0),
@@ -940,6 +946,7 @@ impl<'a> Socket<'a> {
         self.rtte = RttEstimator::default();
         self.rtte.min_rto = min_rto;
         self.recover = None;
+        self.recovery_probe = false;
         self.assembler = Assembler::new();
         self.tx_buffer.clear();
         self.rx_buffer.clear();
@@ -2125,14 +2132,18 @@ impl<'a> Socket<'a> {
             // refractor the following block within that implementation
 
             match self.local_rx_last_ack {
-                // Duplicate ACK if payload empty and ACK doesn't move send window ->
+                // Duplicate ACK if payload empty and ACK doesn't advance. Unlike
+                // RFC 5681, an ACK that changes the window counts too: Linux
+                // grows its window with every out-of-order segment it
+                // queues, so the RFC's test hides every duplicate ACK and
+                // leaves only the retransmission timer. A pure window update
+                // counted by mistake costs at most one early retransmission.
                 // Increment duplicate ACK count, notify congestion controller and
                 // set for retransmit if we just received the third duplicate ACK
                 Some(last_rx_ack)
                     if repr.payload.is_empty()
                         && last_rx_ack == ack_number
-                        && ack_number < self.remote_last_seq
-                        && !is_window_update =>
+                        && ack_number < self.remote_last_seq =>
                 {
                     // Increment duplicate ACK count
                     self.local_rx_dup_acks = self.local_rx_dup_acks.saturating_add(1);
@@ -2148,11 +2159,12 @@ impl<'a> Socket<'a> {
                         }
                     );
 
-                    if self.local_rx_dup_acks == 3 {
+                    // In fast recovery the retransmission is on its way (the
+                    // recovery probe covers its loss); more duplicate ACKs
+                    // only report segments that were already in flight.
+                    if self.local_rx_dup_acks == 3 && self.recover.is_none() {
                         self.timer.set_for_fast_retransmit();
-                        if self.recover.is_none() {
-                            self.recover = Some(self.remote_last_seq);
-                        }
+                        self.recover = Some(self.remote_last_seq);
                         net_debug!("started fast retransmit");
                     }
 
@@ -2220,6 +2232,7 @@ impl<'a> Socket<'a> {
         // update timers.
         match self.timer {
             Timer::Retransmit { .. } | Timer::FastRetransmit => {
+                self.recovery_probe = false;
                 if ack_all {
                     // RFC 6298: (5.2) ACK of all outstanding data turn off the retransmit timer.
                     self.timer.set_for_idle(cx.now(), self.keep_alive);
@@ -2519,7 +2532,13 @@ impl<'a> Socket<'a> {
             net_debug!("timeout exceeded");
             self.set_state(State::Closed);
         } else if self.timer.should_retransmit(cx.now()) {
-            if let Timer::Retransmit { .. } = self.timer {
+            if self.recovery_probe && matches!(self.timer, Timer::Retransmit { .. }) {
+                // The retransmission sent during fast recovery was not
+                // acknowledged within a few round trips: send it again.
+                net_debug!("recovery probe: retransmitting the first unacked segment again");
+                self.recovery_probe = false;
+                self.pending_fast_retransmit = true;
+            } else if let Timer::Retransmit { .. } = self.timer {
                 // If a retransmit timer expired, we should resend data starting at the last ACK.
                 net_debug!("retransmitting after rto");
 
@@ -2604,6 +2623,7 @@ impl<'a> Socket<'a> {
 
         // Construct the basic TCP representation, an empty ACK packet.
         // We'll adjust this to be more specific as needed.
+        let mut sent_recovery_rexmit = false;
         let mut repr = TcpRepr {
             src_port: tuple.local.port,
             dst_port: tuple.remote.port,
@@ -2685,6 +2705,7 @@ impl<'a> Socket<'a> {
                     repr.payload = self.tx_buffer.get_allocated(0, size);
 
                     self.pending_fast_retransmit = false;
+                    sent_recovery_rexmit = self.recover.is_some();
 
                     0
                 } else {
@@ -2889,6 +2910,16 @@ impl<'a> Socket<'a> {
             // so that it will expire after RTO seconds.
             let rto = self.rtte.retransmission_timeout();
             self.timer.set_for_retransmit(cx.now(), rto);
+        }
+
+        if sent_recovery_rexmit {
+            // Fast recovery: expect this retransmission to be acknowledged
+            // within two round trips plus 10 ms (never later than the RTO);
+            // else it was lost too and the probe sends it again.
+            let rto = self.rtte.retransmission_timeout();
+            let probe = Duration::from_millis(u64::from(self.rtte.srtt) * 2 + 10).min(rto);
+            self.timer.set_for_retransmit(cx.now(), probe);
+            self.recovery_probe = true;
         }
 
         if self.state == State::Closed {
