@@ -65,8 +65,13 @@ fn read_to_eof(
 
 /// Echo on 7001: the guest writes, reads the echo and closes first.
 fn echo(c: &mut Client) -> Result<(), NetError> {
-    let end = sys::now_ns() + 10 * SEC;
+    let t0 = sys::now_ns();
+    let end = t0 + 10 * SEC;
     let s = c.tcp_connect_by(at(7001), end)?;
+    println!(
+        "BENCH: net peer tcp connect us={} first=1",
+        (sys::now_ns() - t0) / 1000
+    );
     let msg = b"hello linux, this is neuron";
     c.tcp_write_all_by(s, msg, end)?;
     let mut got = Vec::new();
@@ -88,8 +93,13 @@ fn echo(c: &mut Client) -> Result<(), NetError> {
 
 /// 7002: the peer writes a line and closes first; the guest reads EOF.
 fn peer_closes(c: &mut Client) -> Result<(), NetError> {
-    let end = sys::now_ns() + 10 * SEC;
+    let t0 = sys::now_ns();
+    let end = t0 + 10 * SEC;
     let s = c.tcp_connect_by(at(7002), end)?;
+    println!(
+        "BENCH: net peer tcp connect us={} first=0",
+        (sys::now_ns() - t0) / 1000
+    );
     let mut got = Vec::new();
     read_to_eof(c, s, &mut got, end)?;
     c.close(s)?;
