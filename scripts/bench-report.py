@@ -81,7 +81,7 @@ def main():
                          peer(d, cond), "completes", lambda v: v > 0, "real-peers boot 2"))
     for d in ("tx", "rx"):
         rows.append((f"{d}_instret_per_byte", f"{d} 16 MiB over tap, guest instret per payload "
-                     "byte (-icount: instructions plus idle warps)", "per byte",
+                     "byte (-icount: instructions, idle time included)", "per byte",
                      peer(d, "tap", "instret_per_byte", rpi), "report (lower is better)", None,
                      "real-peers -icount"))
     for cfg in ("default", "bulk"):
