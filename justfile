@@ -14,12 +14,22 @@ setup:
 build:
     bash scripts/build.sh
 
-# Boot the OS interactively (Ctrl-A X quits QEMU). PROFILE=smoke|bench.
-run profile="smoke": build
-    qemu-system-riscv64 -machine virt -bios default -nographic -smp 1 -m 256M \
-        -kernel build/neuron.elf -append "nexus.profile={{profile}}" \
-        -global virtio-mmio.force-legacy=false -device virtio-rng-device \
-        -netdev user,id=n0,restrict=on -device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01
+# Boot the OS to the shell (`user` profile; `poweroff` or Ctrl-A X ends QEMU).
+# Piped input is typed into the shell: `printf 'ps\npoweroff\n' | just run`.
+# Other profiles: `just run smoke`, `just run bench`.
+run profile="user": build
+    bash scripts/run.sh {{profile}}
+
+# Boot stopped for gdb (QEMU -s -S) and print the gdb command line with the
+# kernel's symbols and `service`'s (docs/debugging.md).
+debug service="shell" profile="user":
+    NEXUS_DEBUG=1 bash scripts/setup.sh
+    bash scripts/debug.sh {{service}} {{profile}}
+
+# The shell through piped input: ifconfig, ping, ps, netstat, ... poweroff,
+# each command's output checked (bounded by RUN_TIMEOUT, default 120 s).
+test-shell: build
+    python3 scripts/shell-test.py
 
 # Host tests of every host-testable crate.
 test-host:
@@ -31,21 +41,46 @@ test-host:
 test-os:
     bash scripts/qemu-test.sh --profile smoke
 
+# The smoke on a kernel built with arithmetic overflow checks (an overflow
+# anywhere in the kernel panics, and a panic fails the run).
+test-os-overflow:
+    KERNEL_OVERFLOW_CHECKS=1 bash scripts/build.sh
+    QEMU_MEM=64M RUN_UNTIL_MARKER=1 NO_BUILD=1 python3 scripts/harness.py --profile smoke --kernel build/neuron-overflow.elf
+
+# The smoke with the long syscall-fuzzer run (2,000,000 iterations, seed
+# mixed with boot time and printed); see docs/reliability.md.
+fuzz-os:
+    NEXUS_BOOTARGS=nexus.fuzzlong=1 QEMU_MEM=64M RUN_UNTIL_MARKER=1 RUN_TIMEOUT=600 bash scripts/qemu-test.sh --profile smoke
+
 # Single-VM smoke of the bring-up (lite) path: its own image and profile.
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
 
 # Everything: host tests, the QEMU smoke in 64 MiB of RAM (with the DHCP and
-# DSoftBus gates and the network proofs against host peers), the harness's own
-# negative check, the lite smoke, and the two-VM runs (plain, capture, lossy).
+# DSoftBus gates and the network proofs against host peers), the smoke again
+# on a kernel with overflow checks, the harness's own negative check, the
+# piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
+# capture, lossy), the storage crash test and the real-peer run (needs root).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
+    just test-os-overflow
     bash scripts/harness-selftest.sh
+    python3 scripts/shell-test.py
+    # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`.
+    printf 'ps\npoweroff\n' | RUN_TIMEOUT=60 cargo boot 2>&1 | grep -q 'init: poweroff'
     just test-os-lite
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy
+    NO_BUILD=1 just test-storage
     NO_BUILD=1 just test-real-peers
+
+# Storage crash test: the `storage` profile on one disk image, QEMU killed at
+# random points (STORAGE_CYCLES, default 24) and rebooted; every value the guest
+# reported committed must be read back. Then a garbage and a truncated image.
+test-storage:
+    if [ "${NO_BUILD:-0}" != 1 ]; then bash scripts/build.sh; fi
+    python3 scripts/storage-crash.py
 
 # The guest against Linux peers over a tap device inside a private network
 # namespace (dnsmasq DHCP, Linux TCP/UDP/ping, tshark-checked closes, lease
@@ -94,6 +129,15 @@ fuzz seconds="20" *targets="":
     NEXUS_FUZZ=1 bash scripts/setup.sh
     bash scripts/fuzz.sh {{seconds}} {{targets}}
 
+# Regenerate the docs that come from data: boot profiles and interfaces.
+gen:
+    cargo run -q -p nexus-manifest -- docs > docs/boot-profiles.md
+    cargo run -q -p nexus-manifest -- interfaces > docs/interfaces.md
+
+# The docs match the code (markers, syscall table, generated docs, README recipes).
+check-docs:
+    python3 scripts/check-docs.py
+
 # dsoftbusd reaches the network only through netstackd: no NIC driver or
 # TCP/IP stack may be in its dependency tree.
 check-deps:
@@ -103,8 +147,9 @@ check-deps:
 # Formatting, clippy (host and riscv), and no-std builds of the pure crates.
 lint:
     cargo fmt --all -- --check
+    just check-docs
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --release --target {{target}} -p nexus-init -p selftest-client -p selftest-server -p selftest-fault -p selftest-dma -p selftest-net -p netstackd -p bench-client -p bench-net -p rngd -p dsoftbusd -p selftest-dsoftbus --features netstackd/qemu-smoke -- -D warnings
-    NEXUS_BOOT_IMAGE={{justfile_directory()}}/build/boot.img cargo clippy --release --target {{target}} -p neuron -- -D warnings
+    bash scripts/lint-riscv.sh
+    bash scripts/check-kernel-layers.sh
     just check-deps
-    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-init-api -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc
+    cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net -p nexus-kv

@@ -1,7 +1,9 @@
 """Collects the figures of `just bench` into bench.md and bench.json.
 
 Reads the logs scripts/bench.sh wrote (build/reports/logs/*.log), finds each
-figure by its `BENCH: ...` line (or the host bench's own line), and writes a
+figure on a benchmark line (the catalogue's `peer:bench-figure` row, looked
+up in docs/markers.md, then the figure's name and its `key=value` words; or
+the host bench's own line), and writes a
 table: figure, target, today's value, whether the target is met, where it
 comes from. A figure whose log or line is missing is reported as "not
 measured" (never guessed). docs/performance.md explains each figure.
@@ -13,6 +15,11 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nexuslab.catalogue import Catalogue  # noqa: E402
+
+FIGURE = Catalogue().marker("bench-figure")
+
 
 def read(logs, name):
     try:
@@ -22,8 +29,14 @@ def read(logs, name):
         return ""
 
 
+def figures(text):
+    """The benchmark lines of a log, each from the figure's name on."""
+    return "\n".join(line[line.index(FIGURE) + len(FIGURE):].strip()
+                     for line in text.splitlines() if FIGURE in line)
+
+
 def num(text, pattern, group=1):
-    m = re.search(pattern, text)
+    m = re.search(pattern, text, re.M)
     return float(m.group(group)) if m else None
 
 
@@ -32,10 +45,14 @@ def main():
     logs = os.path.join(out, "logs")
     L = {n: read(logs, n) for n in ("bench-os", "tcp_bulk", "bench-net", "xk_vs_snow",
                                     "real-peers", "real-peers-icount", "os2vm")}
-    rp, rpi = L["real-peers"], L["real-peers-icount"]
+    # Benchmark lines only, from the figure's name on (xk_vs_snow and os2vm
+    # print their own lines and are read as they are).
+    B = {n: figures(L[n]) for n in ("bench-os", "tcp_bulk", "bench-net", "real-peers",
+                                    "real-peers-icount")}
+    rp, rpi = B["real-peers"], B["real-peers-icount"]
 
     def peer(d, cond, field="MB/s", text=None):
-        return num(text or rp, rf"BENCH: net peer {d} cond={cond} .*?{re.escape(field)}=([\d.]+)")
+        return num(text or rp, rf"^net peer {d} cond={cond} .*?{re.escape(field)}=([\d.]+)")
 
     def ratio(a, b):
         return round(100.0 * a / b, 1) if a is not None and b else None
@@ -43,34 +60,34 @@ def main():
     rows = [
         # (id, figure, unit, value, target text, ok(value) or None, source)
         ("ipc_roundtrip_instr", "IPC round trip (call+reply), median", "instructions",
-         num(L["bench-os"], r"BENCH: ipc roundtrip instr median=(\d+)"), "<= 700",
+         num(B["bench-os"], r"^ipc roundtrip instr median=(\d+)"), "<= 700",
          lambda v: v <= 700, "bench-os (-icount)"),
         ("null_syscall_instr", "null syscall, median", "instructions",
-         num(L["bench-os"], r"BENCH: null syscall instr median=(\d+)"), "<= 150",
+         num(B["bench-os"], r"^null syscall instr median=(\d+)"), "<= 150",
          lambda v: v <= 150, "bench-os (-icount)"),
         ("tcp_tx_tap", "guest -> Linux TCP, 16 MiB over tap", "MB/s", peer("tx", "tap"), ">= 100",
          lambda v: v >= 100, "real-peers boot 1"),
         ("tcp_rx_tap", "Linux -> guest TCP, 16 MiB over tap", "MB/s", peer("rx", "tap"), "report",
          None, "real-peers boot 1"),
         ("tcp_tx_slirp", "guest -> host TCP via QEMU user net (guestfwd)", "MB/s",
-         num(L["bench-net"], r"BENCH: net tcp bulk .*MB/s=([\d.]+)"), ">= 100",
+         num(B["bench-net"], r"^net tcp bulk .*MB/s=([\d.]+)"), ">= 100",
          lambda v: v >= 100, "bench-net"),
         ("ping_median_us", "guest -> gateway ping, median of 51", "us",
-         num(rp, r"BENCH: net peer ping .*median_us=(\d+)"), "<= 1000",
+         num(rp, r"^net peer ping .*median_us=(\d+)"), "<= 1000",
          lambda v: v <= 1000, "real-peers boot 1"),
         ("tcp_connect_us", "guest TCP handshake with Linux (facade connect to established)", "us",
-         num(rp, r"BENCH: net peer tcp connect us=(\d+) first=0"), "<= 5000",
+         num(rp, r"^net peer tcp connect us=(\d+) first=0"), "<= 5000",
          lambda v: v <= 5000, "real-peers boot 1"),
         ("tcp_connect_first_us", "first TCP handshake after boot (includes ARP)", "us",
-         num(rp, r"BENCH: net peer tcp connect us=(\d+) first=1"), "report", None,
+         num(rp, r"^net peer tcp connect us=(\d+) first=1"), "report", None,
          "real-peers boot 1"),
         ("tftp_peer_per_s", "one-block TFTP reads from dnsmasq", "per s",
-         num(rp, r"BENCH: net peer tftp rr .*per_s=(\d+)"), "report", None, "real-peers boot 1"),
+         num(rp, r"^net peer tftp rr .*per_s=(\d+)"), "report", None, "real-peers boot 1"),
         ("udp_rr_per_s", "UDP request/response with Linux", "per s",
-         num(rp, r"BENCH: net peer udp rr .*per_s=(\d+)"), ">= 2000",
+         num(rp, r"^net peer udp rr .*per_s=(\d+)"), ">= 2000",
          lambda v: v >= 2000, "real-peers boot 1"),
         ("tftp_rr_per_s", "one-block TFTP reads from QEMU's server", "per s",
-         num(L["bench-net"], r"BENCH: net udp rr .*per_s=(\d+)"), "report", None, "bench-net"),
+         num(B["bench-net"], r"^net udp rr .*per_s=(\d+)"), "report", None, "bench-net"),
     ]
     for d in ("tx", "rx"):
         clean, lossy = peer(d, "clean"), peer(d, "loss5")
@@ -86,10 +103,10 @@ def main():
                      "real-peers -icount"))
     for cfg in ("default", "bulk"):
         rows.append((f"host_tcp_bulk_{cfg}_facade", f"host tcp_bulk ({cfg}), through the facade",
-                     "MB/s", num(L["tcp_bulk"], rf"BENCH: host tcp_bulk config={cfg} .*facade_mbps=([\d.]+)"),
+                     "MB/s", num(B["tcp_bulk"], rf"^host tcp_bulk config={cfg} .*facade_mbps=([\d.]+)"),
                      "report", None, "cargo bench tcp_bulk"))
         rows.append((f"host_tcp_bulk_{cfg}_overhead", f"host tcp_bulk ({cfg}), facade overhead",
-                     "%", num(L["tcp_bulk"], rf"BENCH: host tcp_bulk config={cfg} .*overhead_pct=(-?[\d.]+)"),
+                     "%", num(B["tcp_bulk"], rf"^host tcp_bulk config={cfg} .*overhead_pct=(-?[\d.]+)"),
                      "report", None, "cargo bench tcp_bulk"))
     xk = L["xk_vs_snow"]
     rows += [

@@ -22,4 +22,25 @@ echo "| \`init: profile 'lite' belongs to the net-bringup-lite path\` | required
 out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 \
     python3 scripts/harness.py --profile lite --kernel build/neuron.elf 2>&1) || {
     echo "harness-selftest: FAIL: the canonical image did not refuse the lite profile"; echo "$out" | tail -20; exit 1; }
-echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused)"
+# check-docs fails, naming the marker, when a catalogued marker is printed
+# nowhere in the code (here: a real marker with one word changed; the word
+# is spelt in two pieces so that this script does not print it either).
+sed 's/`SELFTEST: dma ok`/`SELFTEST: dma va''nished`/' docs/markers.md > "$tmp"
+out=$(python3 scripts/check-docs.py --only markers --catalogue "$tmp" 2>&1) && {
+    echo "harness-selftest: FAIL: check-docs passed with a marker missing from the code"; exit 1; }
+grep -q "marker \`SELFTEST: dma va""nished\` (docs/markers.md) is printed nowhere" <<<"$out" || {
+    echo "harness-selftest: FAIL: check-docs did not name the marker"; echo "$out"; exit 1; }
+# check-docs fails, naming file and marker, when a script spells a guest's
+# marker instead of looking it up by its `peer:` key (the marker is spelt in
+# two pieces here so that this script does not contain it either).
+probe=scripts/nexuslab/_probe_literal.py
+trap 'rm -f "$tmp" "$probe"' EXIT
+echo 'WAIT = "echod: listen ud''p/7"' > "$probe"
+out=$(python3 scripts/check-docs.py --only scripts 2>&1) && {
+    echo "harness-selftest: FAIL: check-docs passed with a marker spelt in a script"; exit 1; }
+grep -q "_probe_literal.py:1: string literal spells the catalogued marker \`echod: listen ud""p/7\`" <<<"$out" || {
+    echo "harness-selftest: FAIL: check-docs did not name the spelt marker"; echo "$out"; exit 1; }
+rm -f "$probe"
+# The library's own checks: port conflicts retried and bounded, peer keys, restrict=on.
+PYTHONPATH=scripts python3 -m nexuslab.selftest
+echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code and one spelt in a script; library checks)"

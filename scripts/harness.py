@@ -3,8 +3,10 @@
 
 The catalogue is the table in docs/markers.md: one row per marker with a
 `when` column saying in which profile/gate it is required, or that it is
-forbidden. This script is the only reader of that table, so markers are not
-scattered over scripts. See docs/harness.md for the contract.
+forbidden. It is read through `nexuslab.catalogue`, so markers are not
+scattered over scripts; the QEMU command, the UART reader, the stop routine
+and the host peers are those of the `nexuslab` library. See
+docs/harness.md for the contract.
 
 Exit status: 0 when every required marker appeared and no forbidden line did;
 1 otherwise (the missing markers, forbidden lines and the log tail are
@@ -13,50 +15,28 @@ printed); 2 for a usage/setup error.
 import argparse
 import datetime
 import os
-import re
-import selectors
-import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netpeers import NetPeers  # noqa: E402
-from l2peer import L2Peer  # noqa: E402
+from nexuslab import ROOT, ports, qemu  # noqa: E402
+from nexuslab.catalogue import Catalogue  # noqa: E402
+from nexuslab.l2peer import L2Peer  # noqa: E402
+from nexuslab.netpeers import NetPeers  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CATALOGUE = os.environ.get("MARKER_CATALOGUE", os.path.join(ROOT, "docs", "markers.md"))
 GATES = {"REQUIRE_QEMU_DHCP": "dhcp", "REQUIRE_DSOFTBUS": "dsoftbus"}
 
 
-def load_catalogue(path):
-    """Rows `| `marker` | when | emitter | meaning |` -> list of (marker, [when...])."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", line)
-            if m:
-                rows.append((m.group(1), [w.strip() for w in m.group(2).split(",")]))
-    return rows
-
-
-def required_for(rows, profile, gates):
-    want = {f"required:{profile}"} | {f"required:{g}" for g in gates}
-    return [m for m, when in rows if want & set(when)]
-
-
-def qemu_command(kernel, profile, icount, netdev, extra_args=""):
-    cmd = [
-        "qemu-system-riscv64", "-machine", "virt", "-bios", "default",
-        "-nographic", "-smp", "1", "-m", os.environ.get("QEMU_MEM", "256M"),
-        "-kernel", kernel, "-append", f"nexus.profile={profile}{extra_args}",
-        "-global", "virtio-mmio.force-legacy=false",
-        "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
-        "-device", "virtio-rng-device",
-    ] + netdev
-    if icount:
-        cmd += ["-icount", "shift=0,sleep=off"]
-    return cmd
+def log_dir_for(name):
+    """build/logs/<name>-<time>/, and build/logs/latest pointing to it."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    log_dir = os.path.join(ROOT, "build", "logs", f"{name}-{stamp}")
+    os.makedirs(log_dir, exist_ok=True)
+    latest = os.path.join(ROOT, "build", "logs", "latest")
+    if os.path.islink(latest) or os.path.exists(latest):
+        os.remove(latest)
+    os.symlink(os.path.basename(log_dir), latest)
+    return log_dir
 
 
 def main():
@@ -69,112 +49,112 @@ def main():
     args = ap.parse_args()
     lite = args.profile == "lite"
     if args.kernel is None:
-        args.kernel = os.path.join(ROOT, "build", "neuron-lite.elf" if lite else "neuron.elf")
+        args.kernel = qemu.default_kernel(args.profile)
 
     until_marker = os.environ.get("RUN_UNTIL_MARKER", "0") == "1"
     timeout = float(os.environ.get("RUN_TIMEOUT", "90"))
     gates = [g for env, g in GATES.items() if os.environ.get(env) == "1"]
 
-    rows = load_catalogue(CATALOGUE)
-    required = required_for(rows, args.profile, [])
+    cat = Catalogue()
+    required = cat.required(args.profile)
     if not required:
         print(f"harness: no markers catalogued as required for profile '{args.profile}'", file=sys.stderr)
         return 2
     for g in gates:
-        gated = required_for(rows, "-none-", [g])
+        gated = cat.required(None, [g])
         if not gated:
             # A gate that cannot be proven in this image fails loudly.
             print(f"harness: gate '{g}' was required, but this image has no '{g}' proof "
                   f"(no marker catalogued as required:{g}); failing instead of passing")
             return 1
         required += [m for m in gated if m not in required]
-    forbidden = [m for m, when in rows
-                 if "forbidden" in when or f"forbidden:{args.profile}" in when
-                 or any(f"forbidden:{g}" in when for g in gates)]
-    allowed_faults = [m for m, when in rows if f"allowed:{args.profile}" in when]
+    forbidden = cat.forbidden(args.profile, gates)
+    allowed_faults = cat.allowed(args.profile)
+    figures = cat.figures()
     if not os.path.exists(args.kernel):
         print(f"harness: {args.kernel} missing (run scripts/build.sh)", file=sys.stderr)
         return 2
 
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    log_dir = os.path.join(ROOT, "build", "logs", f"{args.profile}-{stamp}")
-    os.makedirs(log_dir, exist_ok=True)
-    latest = os.path.join(ROOT, "build", "logs", "latest")
-    if os.path.islink(latest) or os.path.exists(latest):
-        os.remove(latest)
-    os.symlink(os.path.basename(log_dir), latest)
+    log_dir = log_dir_for(args.profile)
     uart_path = os.path.join(log_dir, "uart.log")
     # Host peers of the network proofs (127.0.0.1 only, bounded by the run's
     # timeout); the guest learns they exist from `nexus.netpeers=1`.
     # The lite profile instead gets a dgram link to an Ethernet peer
-    # (scripts/l2peer.py), which proves the UDP echo.
+    # (nexuslab.l2peer), which proves the UDP echo.
+    say = lambda m: print(m, flush=True)  # noqa: E731
     if lite:
-        peers = L2Peer(lambda m: print(m, flush=True), deadline_s=timeout)
+        peers = L2Peer(cat, say, deadline_s=timeout)
     else:
-        peers = NetPeers(lambda m: print(m, flush=True), deadline_s=timeout,
-                         sink=args.profile == "bench-net")
-    netdev = ["-netdev", peers.netdev()]
-    cmd = qemu_command(args.kernel, args.profile, args.icount, netdev,
-                       "" if lite else " nexus.netpeers=1")
+        peers = NetPeers(cat, say, deadline_s=timeout, sink=args.profile == "bench-net")
+    # The storage profile boots on a fresh blank disk (STORAGE_DISK_KIB).
+    disk = None
+    if args.profile == "storage":
+        disk = os.path.join(ROOT, "build", "storage-smoke.img")
+        qemu.fresh_disk(disk, int(os.environ.get("STORAGE_DISK_KIB", "64")))
+    extra = os.environ.get("NEXUS_BOOTARGS", "").strip()
+    bootargs = ("" if lite else "nexus.netpeers=1") + (f" {extra}" if extra else "")
+
+    def make_cmd():
+        return qemu.command(args.kernel, args.profile, peers.net(), bootargs=bootargs,
+                            icount=args.icount, disk=disk)
+
     print(f"harness: profile={args.profile} timeout={timeout:.0f}s until_marker={int(until_marker)} "
           f"gates={','.join(gates) or 'none'} log={os.path.relpath(uart_path, ROOT)}")
-    print("harness: " + " ".join(cmd))
 
     seen = {}
     bad_lines = []
-    lines = []
+    forged = []
     start = time.monotonic()
-    stderr_f = open(os.path.join(log_dir, "qemu.stderr"), "wb")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_f)
     reason = "timeout"
+    vm = None
+    idx = 0
+
+    def judge(rec):
+        for m in required:
+            if m not in seen and m in rec.text:
+                if cat.from_owner(m, rec.origin):
+                    seen[m] = rec.t
+                elif rec.origin != "harness":
+                    # Another task printed this marker: not counted. Say so
+                    # as the harness's own line.
+                    forged.append(rec.raw)
+                    vm.inject(f"SELFTEST: forged marker rejected ok "
+                              f"('{m}' from {rec.origin}, owner {cat.owner(m)})")
+        if any(f in rec.raw for f in forbidden) and not any(a in rec.raw for a in allowed_faults):
+            bad_lines.append(rec.raw)
+
     try:
-        with open(uart_path, "w", encoding="utf-8") as uart:
-            sel = selectors.DefaultSelector()
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            pending = b""
-            while True:
-                left = timeout - (time.monotonic() - start)
-                if left <= 0:
-                    break
-                if not sel.select(timeout=min(left, 0.2)):
-                    if proc.poll() is not None:
-                        reason = f"qemu exited ({proc.returncode})"
-                        break
-                    chunk = b""
-                else:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        reason = f"qemu exited ({proc.wait()})"
-                        break
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                # Results the host-side peer proved are judged like guest lines.
-                if hasattr(peers, "take_lines"):
-                    complete += [l.encode() for l in peers.take_lines()]
-                now = time.monotonic() - start
-                for raw in complete:
-                    line = raw.decode("utf-8", "replace").rstrip("\r")
-                    lines.append((now, line))
-                    uart.write(f"[{now:8.3f}] {line}\n")
-                    peers.on_line(line)
-                    for m in required:
-                        if m not in seen and m in line:
-                            seen[m] = now
-                    if any(f in line for f in forbidden) and not any(a in line for a in allowed_faults):
-                        bad_lines.append(line)
-                uart.flush()
-                if until_marker and len(seen) == len(required):
-                    reason = "all required markers seen"
-                    break
+        try:
+            vm = qemu.boot("harness", make_cmd, say=say, log_path=uart_path,
+                           stderr_path=os.path.join(log_dir, "qemu.stderr"), t0=start,
+                           on_line=peers.on_line)
+        except ports.PortConflict as e:
+            print(f"harness: FAIL: QEMU could not bind its ports after {ports.ATTEMPTS} tries: {e}")
+            return 1
+        print("harness: " + " ".join(vm.cmd))
+        while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                break
+            new, idx, ended = vm.read_from(idx, min(left, 0.2))
+            # Results the host-side peer proved are judged like guest
+            # lines, as the harness's own.
+            for text in peers.take_lines():
+                vm.inject(text)
+            for rec in new:
+                judge(rec)
+            if until_marker and len(seen) == len(required):
+                reason = "all required markers seen"
+                break
+            if ended:
+                reason = f"qemu exited ({vm.proc.wait()})"
+                break
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        stderr_f.close()
+        if vm:
+            vm.stop()
+            # Lines the harness added while stopping are judged too.
+            for rec in vm.read_from(idx, 0)[0]:
+                judge(rec)
         peers.close()
 
     wall = time.monotonic() - start
@@ -184,13 +164,15 @@ def main():
         t = f"{seen[m]:7.3f}s" if m in seen else "MISSING"
         print(f"  [{t}] {m}")
     missing = [m for m in required if m not in seen]
-    for now, line in lines:
-        if line.startswith("BENCH:") or line.startswith("init: ready") or "rtt_us=" in line:
-            print(f"  figure [{now:7.3f}s] {line}")
+    for rec in vm.lines:
+        if any(f in rec.text for f in figures):
+            print(f"  figure [{rec.t:7.3f}s] {rec.raw}")
+    for line in forged[:10]:
+        print(f"harness: ignored (marker from a task that does not own it): {line}")
     # The dsoftbus gate is a ladder: its markers must first appear in order.
     disorder = []
     if "dsoftbus" in gates:
-        ladder = [m for m in required_for(rows, "-none-", ["dsoftbus"]) if m in seen]
+        ladder = [m for m in cat.required(None, ["dsoftbus"]) if m in seen]
         for a, b in zip(ladder, ladder[1:]):
             if seen[b] < seen[a]:
                 disorder.append(f"'{b}' came before '{a}'")
@@ -205,8 +187,8 @@ def main():
         print(f"harness: FAIL: {len(missing)} required marker(s) missing: " + "; ".join(missing))
     if not ok:
         print("harness: log tail:")
-        for _, line in lines[-40:]:
-            print(f"    {line}")
+        for rec in vm.lines[-40:]:
+            print(f"    {rec.raw}")
         return 1
     print(f"harness: PASS ({len(required)} markers, profile {args.profile})")
     return 0

@@ -3,7 +3,8 @@
 Runs inside a private network namespace that `scripts/real-peers.sh`
 creates with `unshare -n`; before anything starts it checks that the
 namespace holds only `lo`, and after creating the tap only `lo` and the tap
-(nothing is bridged to a real interface). The tap `nxtap0` carries
+(nothing is bridged to a real interface); `nexuslab.qemu.TapNet` checks it
+again when it builds QEMU's command (`nexuslab.netns`). The tap `nxtap0` carries
 10.0.2.2/24 on the Linux side. Peers, all Linux's own: dnsmasq with its
 default DHCP settings (it pings an address for ~3 s before offering it;
 only the interface, the range with a 2 min lease — dnsmasq's minimum — and
@@ -12,22 +13,29 @@ the guest's listener, 16 MiB sink and source with verification), a UDP
 echo, and `ping`.
 
 Boot 1 (profile `real-peers`, QEMU `-netdev tap,ifname=nxtap0`), checked:
-`net: dhcp bound` and no fallback line; every guest marker; 1473- and
+the lease (`peer:real-dhcp-bound`) and no fallback line; every guest marker
+the catalogue requires, each from its owner; no forbidden line (the
+catalogue's, with the `dhcp` gate's); 1473- and
 4000-byte pings answered; a tshark capture of the tap shows no RST and
 every FIN acknowledged on every TCP connection; then (unless
 REAL_PEERS_LEASE=0) the lease is renewed (a DHCPREQUEST after T1), dnsmasq
-is stopped, the guest reports `net: dhcp lease lost` at expiry and applies
-no address afterwards (35 s watched: longer than any fallback wait).
+is stopped, the guest reports the lost lease (`peer:dhcp-lease-lost`) at
+expiry and applies no address afterwards (35 s watched: longer than any
+fallback wait).
 
 Boot 2 (profile `real-peers-relay`, QEMU `-netdev dgram` to the harness's
 relay on 127.0.0.1 of the namespace, which owns the tap): 16 MiB each way
 per link condition — clean, 5 % loss both ways, 1 % corruption, 20 ms delay
 each way, 3 % reordering. The sink/source port tells the relay which
 condition to apply. Every transfer must complete and verify; the guest
-prints its throughput (`BENCH: net peer tx|rx cond=...`).
+prints its throughput (`peer:realnet-tx-figure`, `peer:realnet-rx-figure`).
 
+The guest's markers are looked up in docs/markers.md by their `peer:` keys
+(`nexuslab.catalogue`); QEMU is built by `nexuslab.qemu.command` and run by
+its `Vm` (one UART reader, one stop routine); the relay's QEMU-side port is
+proposed by `nexuslab.ports` and `qemu.boot` retries on a conflict.
 Everything is bounded in time; only processes started here are stopped
-(by their Popen handle). Logs: build/real-peers/.
+(by their Popen handle or the Vm's PID). Logs: build/real-peers/.
 """
 import collections
 import fcntl
@@ -42,9 +50,22 @@ import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nexuslab import ROOT, netns, ports, qemu  # noqa: E402
+from nexuslab.catalogue import Catalogue, fields  # noqa: E402
+
 OUT = os.path.join(ROOT, "build", "real-peers")
 KERNEL = os.path.join(ROOT, "build", "neuron.elf")
+CAT = Catalogue()
+# The markers this script reacts to (docs/markers.md `peer:` keys).
+KEYS = ("real-dhcp-bound", "realnet-addr", "realnet-listening", "realnet-end",
+        "realnet-tx-figure", "realnet-rx-figure", "dhcp-lease-lost", "iface-up",
+        "dhcp-fallback")
+for _k in KEYS:
+    CAT.marker(_k)  # fails at once, naming the key, when a row is missing
+# Lines that fail a run at once: the catalogue's forbidden markers, with the
+# `dhcp` gate's (a fallback address instead of dnsmasq's lease).
+FORBIDDEN = CAT.forbidden(None, ("dhcp",))
 TAP = "nxtap0"
 HOST_IP = "10.0.2.2"
 BULK = 16 * 1024 * 1024
@@ -88,27 +109,14 @@ PAYLOAD = (T * (BULK // PERIOD + 1))[:BULK]
 
 # ----- namespace ------------------------------------------------------------
 
-def links():
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return sorted(re.findall(r"^\d+:\s+([^:@]+)", out, re.M))
-
-
 def setup_namespace():
-    init_ns = os.readlink("/proc/1/ns/net") if os.access("/proc/1/ns/net", os.R_OK) else None
-    own_ns = os.readlink("/proc/self/ns/net")
-    if init_ns is not None and init_ns == own_ns:
-        fail("not in a private network namespace (run scripts/real-peers.sh)")
-    if links() != ["lo"]:
-        fail(f"namespace is not empty: {links()}")
-    run = lambda *a: subprocess.run(list(a), check=True)  # noqa: E731
-    run("ip", "link", "set", "lo", "up")
-    run("ip", "tuntap", "add", "dev", TAP, "mode", "tap")
-    run("ip", "link", "set", TAP, "up")
-    run("ip", "addr", "add", f"{HOST_IP}/24", "dev", TAP)
-    if links() != sorted(["lo", TAP]):
-        fail(f"namespace holds more than lo and the tap: {links()}")
-    log(f"namespace {own_ns}: links {links()} (nothing bridged)")
+    """Creates the tap in this process's private namespace (`unshare -n`,
+    made by scripts/real-peers.sh): only `lo` before, `lo` and the tap after."""
+    try:
+        have = netns.create_tap(TAP, f"{HOST_IP}/24")
+    except netns.NetnsError as e:
+        fail(str(e))
+    log(f"namespace {netns.namespace()}: links {have} (nothing bridged)")
 
 
 # ----- processes ------------------------------------------------------------
@@ -151,71 +159,59 @@ class Dnsmasq:
 
 
 class Guest:
-    """QEMU with the UART read line by line into a list and a log."""
+    """One QEMU (`nexuslab.qemu.Vm`) and the judging of its lines: a
+    forbidden line or the end of QEMU fails the wait at once."""
 
-    def __init__(self, profile, netdev, logname):
-        self.lines = []
-        self.cv = threading.Condition()
-        self.log = open(os.path.join(OUT, logname), "w", encoding="utf-8")
-        cmd = [
-            "qemu-system-riscv64", "-machine", "virt", "-bios", "default", "-nographic",
-            "-smp", "1", "-m", "256M", "-kernel", KERNEL,
-            "-append", f"nexus.profile={profile}",
-            "-global", "virtio-mmio.force-legacy=false",
-            "-device", "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
-            "-device", "virtio-rng-device", "-netdev", netdev,
-        ] + (["-icount", "shift=0,sleep=on"] if ICOUNT else [])
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        threading.Thread(target=self._read, daemon=True).start()
+    def __init__(self, name, make_cmd):
+        self.bad = []
+        self.vm = qemu.boot(name, make_cmd, say=log,
+                            log_path=os.path.join(OUT, f"{name}.log"),
+                            stderr_path=os.path.join(OUT, f"{name}.stderr"),
+                            on_line=self._judge)
+        self.log_path = os.path.join(OUT, f"{name}.log")
 
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.write(line + "\n")
-            self.log.flush()
-            with self.cv:
-                self.lines.append(line)
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
+    def _judge(self, rec):
+        if any(f in rec.raw for f in FORBIDDEN):
+            self.bad.append(rec)
 
-    def wait_for(self, pattern, deadline, start=0):
-        """Index and match of the first line from `start` matching `pattern`,
-        or fail on timeout, on `realnet: FAIL`, or when QEMU exits."""
-        rx = re.compile(pattern)
+    def _check(self):
+        if self.bad:
+            fail(f"guest: forbidden line: {self.bad[0].raw}")
+
+    def wait_key(self, key, deadline, start=0, pred=None):
+        """(index, line, text after the marker) of the first line from
+        `start` showing the `peer:<key>` marker from its owner (and, with
+        `pred`, pred(text after) true); fails on timeout, a forbidden line
+        or QEMU's exit."""
         i = start
-        with self.cv:
-            while True:
-                while i < len(self.lines):
-                    line = self.lines[i]
-                    if "realnet: FAIL" in line or "panicked" in line:
-                        fail(f"guest: {line}")
-                    m = rx.search(line)
-                    if m:
-                        return i, m
-                    i += 1
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    fail(f"timeout waiting for /{pattern}/ (see {self.log.name})")
-                if self.proc.poll() is not None and i >= len(self.lines):
-                    fail(f"QEMU exited waiting for /{pattern}/")
-                self.cv.wait(min(left, 1.0))
+        while True:
+            self._check()
+            new, nxt, ended = self.vm.read_from(i, max(0.0, min(1.0, deadline - time.monotonic())))
+            for k, rec in enumerate(new):
+                after = CAT.after(key, rec.origin, rec.text)
+                if after is not None and (pred is None or pred(after)):
+                    self._check()
+                    return i + k, rec, after
+            i = nxt
+            if ended:
+                self._check()
+                fail(f"QEMU exited waiting for {CAT.marker(key)!r} (see {self.log_path})")
+            if time.monotonic() >= deadline:
+                fail(f"timeout waiting for {CAT.marker(key)!r} (see {self.log_path})")
 
-    def grep(self, pattern, start=0):
-        rx = re.compile(pattern)
-        with self.cv:
-            return [ln for ln in self.lines[start:] if rx.search(ln)]
+    def lines(self, start=0):
+        with self.vm.cond:
+            return self.vm.lines[start:]
+
+    def count(self):
+        with self.vm.cond:
+            return len(self.vm.lines)
+
+    def seen(self, key, start=0):
+        return [r for r in self.lines(start) if CAT.seen(key, r.origin, r.text)]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.vm.stop()
 
 
 # ----- Linux peers ----------------------------------------------------------
@@ -434,10 +430,9 @@ class Relay:
     IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 
     def __init__(self, seed=16):
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
-        self.qemu_port = self._free_port()
+        self.udp = ports.held_udp()
+        self.port = ports.port_of(self.udp)
+        self.qemu_port = None  # proposed by net(), afresh per QEMU start
         self.tap = os.open("/dev/net/tun", os.O_RDWR)
         fcntl.ioctl(self.tap, self.TUNSETIFF,
                     struct.pack("16sH", TAP.encode(), self.IFF_TAP | self.IFF_NO_PI))
@@ -449,17 +444,11 @@ class Relay:
         self.last_data = {}
         self.stop = threading.Event()
 
-    @staticmethod
-    def _free_port():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        return p
-
-    def netdev(self):
-        return (f"dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={self.qemu_port},"
-                f"remote.type=inet,remote.host=127.0.0.1,remote.port={self.port}")
+    def net(self):
+        """QEMU's end of the link: a fresh loopback port QEMU binds (a
+        conflict makes `qemu.boot` call this again) to the relay's held one."""
+        self.qemu_port = ports.qemu_port("udp")
+        return qemu.DgramNet(self.qemu_port, self.port)
 
     def set_condition(self, cond, owner=None):
         """Sets the condition for `owner`'s transfer; "clean" from an owner
@@ -471,7 +460,9 @@ class Relay:
             self.cond, self.owner = cond, owner
 
     def start(self):
-        to_qemu = lambda f: self.udp.sendto(f, ("127.0.0.1", self.qemu_port))  # noqa: E731
+        # Nothing goes to QEMU before its port is known.
+        to_qemu = lambda f: self.qemu_port and self.udp.sendto(  # noqa: E731
+            f, (ports.LOOPBACK, self.qemu_port))
         to_tap = lambda f: os.write(self.tap, f)  # noqa: E731
         from_qemu = lambda: self.udp.recv(65536)  # noqa: E731
         from_tap = lambda: os.read(self.tap, 65536)  # noqa: E731
@@ -580,29 +571,31 @@ def boot_direct(dns, peers):
     if os.path.exists(pcap):
         os.unlink(pcap)
     cap = capture_start(pcap)
-    guest = Guest("real-peers", f"tap,id=n0,ifname={TAP},script=no,downscript=no", "boot1.log")
+    guest = Guest("boot1", lambda: qemu.command(KERNEL, "real-peers", qemu.TapNet(TAP),
+                                                icount=ICOUNT, icount_sleep=True))
     deadline = time.monotonic() + BOOT1_TIMEOUT
     try:
-        i, m = guest.wait_for(r"net: dhcp bound (\S+)", deadline)
-        log(f"guest: {guest.lines[i].strip()}")
+        i, rec, _ = guest.wait_key("real-dhcp-bound", deadline)
+        log(f"guest: {rec.text.strip()}")
         bound_at = time.monotonic()
         acks_at_bound = dns.text().count("DHCPACK")
-        i, m = guest.wait_for(r"realnet: addr (\S+)", deadline)
-        addr = m.group(1)
+        i, rec, after = guest.wait_key("realnet-addr", deadline)
+        addr = after.split()[0]
         ping_res = {}
         pt = threading.Thread(target=pings, args=(addr, ping_res), daemon=True)
         pt.start()
-        i, _ = guest.wait_for(r"realnet: listening 7100", deadline, i)
+        i, _, _ = guest.wait_key("realnet-listening", deadline, i)
         lres = []
         lt = threading.Thread(target=listen_client, args=(addr, lres), daemon=True)
         lt.start()
-        i, _ = guest.wait_for(r"realnet: end", deadline, i)
+        i, _, _ = guest.wait_key("realnet-end", deadline, i)
         check_catalogue(guest, "real-peers")
         pt.join(40)
         lt.join(25)
-        for ln in guest.grep(r"realnet: |BENCH: "):
-            log(f"guest: {ln.strip()}")
-        if guest.grep(r"fallback|dhcp unavailable"):
+        for rec in guest.lines():
+            if rec.origin == "bench-net":
+                log(f"guest: {rec.text.strip()}")
+        if guest.seen("dhcp-fallback"):
             fail("a DHCP fallback line appeared")
         if lres != ["ok"]:
             fail(f"client of the guest's listener: {lres}")
@@ -636,7 +629,7 @@ def boot_direct(dns, peers):
 
 def lease_phase(guest, dns, bound_at, acks_at_bound):
     """Renewal at T1 (60 s of the 2 min lease), then expiry with no server."""
-    start = len(guest.lines)
+    start = guest.count()
     end = bound_at + 75
     while time.monotonic() < end:
         if dns.text().count("DHCPACK") > acks_at_bound:
@@ -649,27 +642,23 @@ def lease_phase(guest, dns, bound_at, acks_at_bound):
     renewed = time.monotonic()
     dns.stop()
     log("dnsmasq stopped; waiting for the lease to expire")
-    i, _ = guest.wait_for(r"net: dhcp lease lost", renewed + 150, start)
-    log(f"guest: {guest.lines[i].strip()}")
+    i, rec, _ = guest.wait_key("dhcp-lease-lost", renewed + 150, start)
+    log(f"guest: {rec.text.strip()}")
     time.sleep(35)
-    after = guest.lines[i + 1:]
-    bad = [ln for ln in after if re.search(r"fallback|dhcp unavailable|iface up|dhcp bound", ln)]
+    guest._check()
+    bad = [r.raw for k in ("dhcp-fallback", "iface-up", "real-dhcp-bound")
+           for r in guest.seen(k, i + 1)]
     if bad:
         fail(f"address applied after the lease expired: {bad}")
     log("no address applied in 35 s after expiry (no fallback)")
 
 
 def check_catalogue(guest, profile):
-    """Every marker docs/markers.md requires for `profile` appeared."""
-    required = []
-    with open(os.path.join(ROOT, "docs", "markers.md"), encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", line)
-            if m and f"required:{profile}" in [w.strip() for w in m.group(2).split(",")]:
-                required.append(m.group(1))
-    with guest.cv:
-        text = "\n".join(guest.lines)
-    missing = [r for r in required if r not in text]
+    """Every marker docs/markers.md requires for `profile` appeared, from
+    its owner (the kernel's line tags)."""
+    required = CAT.required(profile)
+    lines = guest.lines()
+    missing = [m for m in required if not any(CAT.counts(m, r.origin, r.text) for r in lines)]
     if not required or missing:
         fail(f"markers required for {profile} missing: {missing or 'none catalogued'}")
     log(f"{len(required)} catalogued markers for {profile} seen")
@@ -680,22 +669,27 @@ def boot_relay(peers):
     relay.start()
     peers.relay = relay
     cap = capture_start(os.path.join(OUT, "relay.pcap")) if RELAY_PCAP else None
-    guest = Guest("real-peers-relay", relay.netdev(), "boot2.log")
-    deadline = time.monotonic() + BOOT2_TIMEOUT
+    guest = None
     try:
-        guest.wait_for(r"net: dhcp bound", deadline)
+        guest = Guest("boot2", lambda: qemu.command(KERNEL, "real-peers-relay", relay.net(),
+                                                    icount=ICOUNT, icount_sleep=True))
+        deadline = time.monotonic() + BOOT2_TIMEOUT
+        guest.wait_key("real-dhcp-bound", deadline)
         i = 0
         for cond in CONDITIONS:
             for d in ("tx", "rx"):
-                i, _ = guest.wait_for(rf"BENCH: net peer {d} cond={cond} ", deadline, i)
-                log(f"guest: {guest.lines[i].strip()}")
+                i, rec, _ = guest.wait_key(
+                    f"realnet-{d}-figure", deadline, i,
+                    pred=lambda after, c=cond: fields(after).get("cond") == c)
+                log(f"guest: {rec.text.strip()}")
                 st = {k: relay.stats.pop(k) for k in list(relay.stats) if "stall" in k}
                 log(f"relay: {d} {cond}: data stalls > 30 ms: {st or 'none'}")
-        guest.wait_for(r"realnet: end", deadline, i)
+        guest.wait_key("realnet-end", deadline, i)
         check_catalogue(guest, "real-peers-relay")
         log(f"relay: {dict(relay.stats)}")
     finally:
-        guest.stop()
+        if guest:
+            guest.stop()
         peers.relay = None
         relay.close()
         if cap:

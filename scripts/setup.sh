@@ -83,6 +83,13 @@ fi
 
 say "ok: $(rustc --version), $(qemu-system-riscv64 --version | head -n1), just $(just --version | cut -d' ' -f2)"
 
+# Debugging (`just debug`, docs/debugging.md): gdb with RISC-V support is
+# Debian's gdb-multiarch (about 4 MiB over gdb). Only with NEXUS_DEBUG=1.
+if [ "${NEXUS_DEBUG:-0}" = "1" ] && ! command -v gdb-multiarch >/dev/null 2>&1; then
+    say "installing gdb-multiarch (for just debug)"
+    apt_install gdb-multiarch || say "gdb-multiarch could not be installed; see docs/debugging.md"
+fi
+
 # Fuzzing (`just fuzz` / scripts/fuzz.sh, fuzz/README.md): cargo-fuzz needs
 # the nightly toolchain. Only with NEXUS_FUZZ=1 or on CI, so that a plain
 # setup stays fast.

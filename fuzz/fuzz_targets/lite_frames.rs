@@ -1,7 +1,9 @@
-//! Bring-up lite networking (nexus-lite-net): every wire parser, the IPC
-//! codecs ("LN" sockets, "VN" frames), the HTTP/1.0 parsers, the split
-//! virtqueue's handling of a hostile device, the typed LN client and the
-//! `netstackd-lite` stack core plus its LN server, fed arbitrary bytes.
+//! Bring-up lite networking (nexus-lite-net): every wire parser, the "VN"
+//! driver codec, the HTTP/1.0 parsers, the split virtqueue's handling of a
+//! hostile device, and the `netstackd-lite` stack core — alone, and behind
+//! the sockets facade (`nexus_net::dispatch` + `Server` with the lite
+//! `Stack` as `Backend`, as netstackd-lite runs it) — plus the facade's
+//! `NetClient` as echod and fetchd use it, fed arbitrary bytes.
 //!
 //! The first byte picks a mode (`% 7`); the rest is the mode's input:
 //! * 0 `wire`: Ethernet / ARP / IPv4 / ICMP / UDP / DHCP parsers, both on the
@@ -10,39 +12,47 @@
 //!   frame, 1 UDP / 2 ICMP built with valid checksums from the chunk's fields,
 //!   3 ARP payload); `ctl >> 2` advances the clock by that many 10 ms steps
 //!   and runs `poll`. The first chunk's ctl bit 7 takes the fixed lease first.
-//! * 2 `server`: chunks are LN requests into `server::Server::handle` on a
-//!   stack with the fixed lease (`ctl` bit 0 = owner, bit 1 = advance 10 ms
-//!   and poll, `ctl & 0xc0 == 0xc0` = drop the owner first).
-//! * 3 `codecs`: LN / VN request and reply decoders, `IfaceInfo`, VN INFO and
-//!   RX bodies.
+//! * 2 `facade`: chunks are facade requests into `nexus_net::dispatch` on a
+//!   lite stack with the fixed lease (`ctl` bit 0 = client 1 or 2, bit 1 =
+//!   advance 10 ms, run the stack and `Server::poll`, `ctl & 0xc0 == 0xc0` =
+//!   drop the client first, as on init's client-gone notice).
+//! * 3 `codecs`: VN request and reply decoders, VN INFO and RX bodies.
 //! * 4 `http`: `parse_response` (byte 0 bit 0 = EOF) and `parse_request_head`.
 //! * 5 `virtq`: a `SplitQueue` whose device side (used index and elements)
 //!   comes from the input.
-//! * 6 `client`: the typed LN client over a transport that answers with the
-//!   input's chunks.
+//! * 6 `client`: `nexus_net::NetClient` running echod's and fetchd's calls
+//!   over a transport that answers with the input's chunks.
 //!
 //! Invariants: never panics; everything the stack sends parses back
-//! (Ethernet, IPv4 checksum, UDP / ICMP checksums); every LN reply decodes
-//! for its request's op and correlation; decoded IPC messages re-encode to
-//! the same bytes; the virtqueue never returns a token twice or a length
-//! above the posted buffer; parsed HTTP bodies lie inside the input.
+//! (Ethernet, IPv4 checksum, UDP / ICMP checksums); every facade reply
+//! decodes, carries the server instance and echoes op and correlation
+//! whenever the request header was readable; only `Wait`/`Ping` park and
+//! each parked request is answered exactly once (or dropped with its
+//! client); per-client handle and parking bounds hold; once both clients are
+//! dropped the stack holds no socket and no connection; decoded VN messages
+//! re-encode to the same bytes; the virtqueue never returns a token twice or
+//! a length above the posted buffer; parsed HTTP bodies lie inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use neuron_fuzz::{chunks, Input};
-use nexus_lite_net::client::{Client, Transport};
 use nexus_lite_net::http;
-use nexus_lite_net::lnproto::{self as ln, IfaceInfo};
-use nexus_lite_net::server::Server;
-use nexus_lite_net::stack::{Stack, DHCP_WAIT_NS};
+use nexus_lite_net::stack::{SocketId, Stack, DHCP_WAIT_NS, MAX_SOCKETS};
 use nexus_lite_net::virtq::{Desc, RingMem, SplitQueue, UsedError, MAX_QUEUE};
 use nexus_lite_net::vnproto as vn;
 use nexus_lite_net::wire::{arp, dhcp, eth, icmp, ipv4, udp};
+use nexus_net::wire::REQUEST_MAGIC;
+use nexus_net::{
+    decode_reply, decode_request, dispatch, ClientId, Ipv4Addr, NetClient, NetError, Op, Outcome,
+    Readiness, Server, SocketAddrV4, Transport, FACADE_MSG_MAX, MAX_HANDLES_PER_CLIENT,
+    MAX_PARKED_PER_CLIENT,
+};
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const HOST_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
 const T0: u64 = 5_000_000_000;
 const STEP: u64 = 10_000_000;
+const INSTANCE: u32 = 0x11e;
 
 fn arr<const N: usize>(input: &mut Input<'_>) -> [u8; N] {
     let mut a = [0u8; N];
@@ -171,58 +181,92 @@ fn stack(data: &[u8]) {
     }
 }
 
-/// Mode 2: LN requests through the server and the stack.
-fn server(data: &[u8]) {
-    let mut s = fixed_stack();
-    let mut srv = Server::new();
-    let mut now = T0 + DHCP_WAIT_NS;
-    let mut out = vec![0u8; ln::MSG_MAX];
-    // (token, owner, op, corr) of parked requests.
-    let mut parked: Vec<(u64, u64, u8, u32)> = Vec::new();
-    for (token, chunk) in chunks(data).take(48).enumerate() {
-        let token = token as u64;
-        let owner = 1 + u64::from(chunk.ctl & 1);
-        if chunk.ctl & 0xc0 == 0xc0 {
-            srv.drop_owner(&mut s, owner);
-            parked.retain(|p| p.1 != owner);
-        }
-        let (op, corr) = match ln::decode_request(chunk.data) {
-            Ok((corr, r)) => (r.op(), corr),
-            Err(rej) => (rej.op, rej.correlation),
-        };
-        match srv.handle(&mut s, owner, token, chunk.data, now, &mut out) {
-            Some(n) => {
-                assert!(n >= ln::REP_HEADER && n <= out.len());
-                ln::decode_reply(&out[..n], op, corr).expect("every reply decodes");
+/// Checks one immediate reply produced for `request`.
+fn check_reply(reply: &[u8], request: &[u8]) {
+    let m = decode_reply(reply).expect("every reply decodes");
+    assert_eq!(m.header.instance, INSTANCE);
+    if request.len() >= 8 && request[0] == REQUEST_MAGIC {
+        let corr = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
+        assert_eq!(m.header.correlation, corr, "correlation not echoed");
+        assert_eq!(m.header.op, request[2], "op not echoed");
+    } else {
+        assert_eq!(m.header.correlation, 0);
+    }
+    match decode_request(request) {
+        Ok((_, req)) => {
+            if let Ok(r) = m.body {
+                assert_eq!(r.op(), req.op());
             }
-            None => parked.push((token, owner, op, corr)),
         }
-        assert_eq!(srv.parked(), parked.len());
-        if chunk.ctl & 2 != 0 {
-            now += STEP;
-            s.poll(now);
-            srv.poll(&mut s, now, &mut out, |t, reply| {
-                let i = parked
-                    .iter()
-                    .position(|p| p.0 == t)
-                    .expect("poll answered an unknown token");
-                let (_, _, op, corr) = parked.swap_remove(i);
-                ln::decode_reply(reply, op, corr).expect("a parked reply decodes");
-            });
-            assert_eq!(srv.parked(), parked.len());
-        }
-        check_tx(&mut s);
-        assert!(srv.parked() <= nexus_lite_net::server::MAX_PARKED);
+        Err(e) => assert_eq!(m.body.err(), Some(e.error)),
     }
 }
 
-/// Mode 3: IPC codecs.
-fn codecs(b: &[u8]) {
-    let mut buf = vec![0u8; ln::MSG_MAX];
-    if let Ok((corr, req)) = ln::decode_request(b) {
-        let n = ln::encode_request(corr, &req, &mut buf).expect("a decoded LN request re-encodes");
-        assert_eq!(&buf[..n], b, "LN request decoding is not canonical");
+/// Mode 2: facade requests through `dispatch`, the server and the lite stack.
+fn facade(data: &[u8]) {
+    let mut s = fixed_stack();
+    let mut server: Server<SocketId> = Server::new(INSTANCE);
+    let mut reply = Box::new([0u8; FACADE_MSG_MAX]);
+    let mut now = T0 + DHCP_WAIT_NS;
+    // (client, correlation) of parked requests not yet answered.
+    let mut parked: Vec<(ClientId, u32)> = Vec::new();
+    let answer = |parked: &mut Vec<(ClientId, u32)>, c: ClientId, corr: u32, bytes: &[u8]| {
+        let i = parked
+            .iter()
+            .position(|p| *p == (c, corr))
+            .expect("poll answered a request that was not parked");
+        parked.swap_remove(i);
+        let m = decode_reply(bytes).expect("a woken reply decodes");
+        assert_eq!((m.header.correlation, m.header.instance), (corr, INSTANCE));
+        assert!(m.header.op == Op::Wait as u8 || m.header.op == Op::Ping as u8);
+    };
+    let clients = [ClientId(1), ClientId(2)];
+    for chunk in chunks(data).take(64) {
+        let client = clients[usize::from(chunk.ctl & 1)];
+        if chunk.ctl & 0xc0 == 0xc0 {
+            server.drop_client(&mut s, client);
+            parked.retain(|(c, _)| *c != client);
+        }
+        match dispatch(&mut s, &mut server, client, chunk.data, &mut reply, now) {
+            Outcome::Reply(n) => {
+                assert!(n > 0 && n <= FACADE_MSG_MAX);
+                check_reply(&reply[..n], chunk.data);
+            }
+            Outcome::Parked => {
+                let (h, _) = decode_request(chunk.data).expect("only valid requests park");
+                assert!(h.op == Op::Wait as u8 || h.op == Op::Ping as u8);
+                parked.push((client, h.correlation));
+            }
+        }
+        assert_eq!(server.parked().len(), parked.len());
+        if chunk.ctl & 2 != 0 {
+            now += STEP;
+            s.poll(now);
+            server.poll(&mut s, now, |c, corr, b| answer(&mut parked, c, corr, b));
+            assert_eq!(server.parked().len(), parked.len());
+        }
+        check_tx(&mut s);
+        assert!(s.open_sockets() <= MAX_SOCKETS);
+        for c in clients {
+            assert!(server.handles().count(c) <= MAX_HANDLES_PER_CLIENT);
+            assert!(server.parked().count(c) <= MAX_PARKED_PER_CLIENT);
+        }
     }
+    // Past every deadline, everything parked is answered.
+    s.poll(u64::MAX);
+    server.poll(&mut s, u64::MAX, |c, corr, b| answer(&mut parked, c, corr, b));
+    assert!(parked.is_empty(), "parked requests left unanswered");
+    // Both clients end: nothing of theirs is left in the stack.
+    for c in clients {
+        server.drop_client(&mut s, c);
+    }
+    assert_eq!(server.handles().total(), 0);
+    assert_eq!((s.open_sockets(), s.open_conns()), (0, 0));
+}
+
+/// Mode 3: the VN codec.
+fn codecs(b: &[u8]) {
+    let mut buf = vec![0u8; vn::MSG_MAX];
     if let Ok((corr, req)) = vn::decode_request(b) {
         let n = vn::encode_request(corr, &req, &mut buf).expect("a decoded VN request re-encodes");
         assert_eq!(&buf[..n], b, "VN request decoding is not canonical");
@@ -230,18 +274,10 @@ fn codecs(b: &[u8]) {
     if b.len() >= 8 {
         let op = b[3] & 0x7f;
         let corr = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if let Some((st, body)) = ln::decode_reply(b, op, corr) {
-            let n = ln::encode_reply(op, corr, st, &[body], &mut buf);
-            assert_eq!(&buf[..n], b, "LN reply decoding is not canonical");
-            let _ = IfaceInfo::decode(body);
-        }
         if let Some((_, body)) = vn::decode_reply(b, op, corr) {
             let _ = vn::decode_info(body);
             let _ = vn::decode_rx(body, |_| {});
         }
-    }
-    if let Some(i) = IfaceInfo::decode(b) {
-        assert_eq!(&i.encode()[..], b);
     }
     if let Some((mac, mtu)) = vn::decode_info(b) {
         assert_eq!(&mac[..], &b[..6]);
@@ -379,14 +415,15 @@ struct Replies<'a> {
 }
 
 impl Transport for Replies<'_> {
-    fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, u64> {
-        let c = self.chunks.next().ok_or(1u64)?;
+    fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, NetError> {
+        let c = self.chunks.next().ok_or(NetError::ServerRestarted)?;
         let n = c.data.len().min(rep.len());
         rep[..n].copy_from_slice(&c.data[..n]);
         // Optionally make the header match the request so bodies get parsed.
-        if c.ctl & 1 == 1 && n >= ln::REP_HEADER && req.len() >= ln::REQ_HEADER {
-            rep[..3].copy_from_slice(&req[..3]);
-            rep[3] = req[3] | 0x80;
+        if c.ctl & 1 == 1 && n >= 16 && req.len() >= 16 {
+            rep[0] = 0x6e;
+            rep[1] = 1;
+            rep[2] = req[2];
             rep[4..8].copy_from_slice(&req[4..8]);
         }
         if c.ctl & 2 == 2 {
@@ -397,56 +434,60 @@ impl Transport for Replies<'_> {
     }
 }
 
-/// Mode 6: the typed client decoding hostile replies.
+/// Mode 6: echod's and fetchd's facade calls decoding hostile replies.
 fn client(data: &[u8]) {
-    let mut c = Client::new(
-        Replies {
-            chunks: chunks(data),
-        },
-        7,
-    );
+    let mut c = NetClient::new(Replies {
+        chunks: chunks(data),
+    });
     let mut buf = [0u8; 64];
+    let lo = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080);
+    let udp = nexus_net::UdpSocket::from_handle(nexus_net::Handle::from_raw(0x101));
+    let listener = nexus_net::TcpListener::from_handle(nexus_net::Handle::from_raw(0x102));
+    let stream = nexus_net::TcpStream::from_handle(nexus_net::Handle::from_raw(0x103));
     for i in 0..64u32 {
         if c.transport_mut().chunks.is_empty() {
             break;
         }
-        match i % 11 {
+        match i % 12 {
             0 => {
-                let _ = c.udp_bind([0; 4], 7);
+                let _ = c.udp_bind(7);
             }
             1 => {
-                let _ = c.udp_send(1, [10, 0, 2, 2], 7, b"x");
+                let _ = c.udp_send_to(udp, SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 7), b"x");
             }
             2 => {
-                if let Ok((_, _, n)) = c.udp_recv(1, 0, &mut buf) {
+                if let Ok((n, _)) = c.udp_recv_from_by(udp, &mut buf, 1) {
                     assert!(n <= buf.len());
                 }
             }
             3 => {
-                let _ = c.listen([127, 0, 0, 1], 80, 1);
+                let _ = c.tcp_listen(8080, 4);
             }
             4 => {
-                let _ = c.accept(1, 0);
+                let _ = c.tcp_accept(listener);
             }
             5 => {
-                let _ = c.connect([127, 0, 0, 1], 80);
+                let _ = c.tcp_connect_by(lo, 1);
             }
             6 => {
-                if let Ok(n) = c.read(2, 0, &mut buf) {
+                if let Ok(n) = c.tcp_read_by(stream, &mut buf, 1) {
                     assert!(n <= buf.len());
                 }
             }
             7 => {
-                let _ = c.write_all(2, 0, b"hello");
+                let _ = c.tcp_write_all_by(stream, b"hello", 1);
             }
             8 => {
-                let _ = c.close(2);
+                let _ = c.close(stream);
             }
             9 => {
-                let _ = c.ping([10, 0, 2, 2], 0);
+                let _ = c.ping(Ipv4Addr::LOCALHOST, 1, 1);
+            }
+            10 => {
+                let _ = c.wait(udp, Readiness::READABLE, 1);
             }
             _ => {
-                let _ = c.iface(1);
+                let _ = c.local_addr();
             }
         }
     }
@@ -459,7 +500,7 @@ fuzz_target!(|data: &[u8]| {
     match mode % 7 {
         0 => wire(rest),
         1 => stack(rest),
-        2 => server(rest),
+        2 => facade(rest),
         3 => codecs(rest),
         4 => http_parsers(rest),
         5 => virtq(rest),

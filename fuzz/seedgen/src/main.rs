@@ -15,7 +15,7 @@ use dsoftbus::{
 use nexus_net::fake::FakeNet;
 use nexus_net::{
     decode_reply, dispatch, encode_request, ClientId, Handle, Ipv4Addr, Outcome, Readiness, Reply,
-    Request, Server, SocketAddrV4, FACADE_MSG_MAX,
+    Request, Server, SocketAddrV4, TcpListener, UdpSocket, FACADE_MSG_MAX,
 };
 use nexus_noise_xk::HandshakeState;
 
@@ -423,8 +423,8 @@ fn dsoftbus_frames(c: &mut Corpus) {
 
 mod lite {
     use super::*;
-    use nexus_lite_net::lnproto::{self as ln, Request as LnRequest};
-    use nexus_lite_net::stack::{Stack, DHCP_WAIT_NS};
+    use nexus_lite_net::stack::{SocketId, Stack, DHCP_WAIT_NS};
+    use nexus_net::encode_reply;
     use nexus_lite_net::vnproto as vn;
     use nexus_lite_net::wire::{arp, dhcp, eth, icmp, ipv4, udp};
 
@@ -464,6 +464,61 @@ mod lite {
             tha: [0; 6],
             tpa: ME,
         })
+    }
+
+    /// Mirrors the `lite_frames` facade mode: dispatches requests on a lite
+    /// stack with the fixed lease and records them as chunks, building later
+    /// requests from earlier replies.
+    struct LiteFacade {
+        stack: Stack,
+        server: Server<SocketId>,
+        now: u64,
+        stream: Vec<u8>,
+        corr: u32,
+    }
+
+    impl LiteFacade {
+        fn new() -> Self {
+            let mut stack = Stack::new(MAC, T0, DHCP_WAIT_NS);
+            stack.poll(T0);
+            stack.poll(T0 + DHCP_WAIT_NS);
+            LiteFacade {
+                stack,
+                server: Server::new(0x11e),
+                now: T0 + DHCP_WAIT_NS,
+                stream: Vec::new(),
+                corr: 0,
+            }
+        }
+
+        fn send(&mut self, ctl: u8, req: Request<'_>) -> Option<Vec<u8>> {
+            self.corr += 1;
+            let mut buf = vec![0u8; FACADE_MSG_MAX];
+            let n = encode_request(&req, self.corr, 0, &mut buf).unwrap();
+            chunk(&mut self.stream, ctl, &buf[..n]);
+            let client = ClientId(1 + u64::from(ctl & 1));
+            if ctl & 0xc0 == 0xc0 {
+                self.server.drop_client(&mut self.stack, client);
+            }
+            let mut reply = Box::new([0u8; FACADE_MSG_MAX]);
+            let out = match dispatch(
+                &mut self.stack,
+                &mut self.server,
+                client,
+                &buf[..n],
+                &mut reply,
+                self.now,
+            ) {
+                Outcome::Reply(n) => Some(reply[..n].to_vec()),
+                Outcome::Parked => None,
+            };
+            if ctl & 2 != 0 {
+                self.now += 10_000_000;
+                self.stack.poll(self.now);
+                self.server.poll(&mut self.stack, self.now, |_, _, _| {});
+            }
+            out
+        }
     }
 
     pub fn seeds(c: &mut Corpus) {
@@ -518,99 +573,98 @@ mod lite {
         chunk(&mut s, 1, &udp_fields);
         c.write("lite_frames", "stack_fixed", &s);
 
-        // Mode 2: LN requests.
-        let mut buf = vec![0u8; ln::MSG_MAX];
-        let lo = [127, 0, 0, 1];
-        let reqs: Vec<(u8, LnRequest<'_>)> = vec![
-            (
+        // Mode 2: a facade session on the lite stack (echod's and fetchd's
+        // calls, a parked wait and ping, a foreign handle, client-gone).
+        let mut f = LiteFacade::new();
+        let lo = |port| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        let bind = f.send(0, Request::UdpBind { port: 7 }).unwrap();
+        let Ok(Reply::UdpBind { socket, .. }) = decode_reply(&bind).unwrap().body else {
+            panic!("bind")
+        };
+        f.send(
+            1,
+            Request::UdpBind { port: 0 },
+        );
+        f.send(
+            0,
+            Request::UdpSendTo {
+                socket,
+                to: lo(7),
+                data: b"echo",
+            },
+        );
+        f.send(2, Request::UdpRecvFrom { socket, max: 64 });
+        let listen = f
+            .send(
                 0,
-                LnRequest::UdpBind {
-                    addr: [0; 4],
-                    port: 7,
-                },
-            ),
-            (
-                0,
-                LnRequest::UdpSend {
-                    handle: 1,
-                    addr: lo,
-                    port: 7,
-                    data: b"echo",
-                },
-            ),
-            (
-                2,
-                LnRequest::UdpRecv {
-                    handle: 1,
-                    deadline: 0,
-                    max: 64,
-                },
-            ),
-            (
-                0,
-                LnRequest::Listen {
-                    addr: lo,
+                Request::TcpListen {
                     port: 8080,
-                    backlog: 2,
+                    backlog: 4,
                 },
-            ),
-            (
-                0,
-                LnRequest::Connect {
-                    addr: lo,
-                    port: 8080,
-                },
-            ),
-            (
-                0,
-                LnRequest::Accept {
-                    handle: 2,
-                    deadline: 0,
-                },
-            ),
-            (
-                0,
-                LnRequest::Write {
-                    handle: 3,
-                    deadline: 0,
-                    data: b"GET /hello HTTP/1.0\r\n\r\n",
-                },
-            ),
-            (
-                2,
-                LnRequest::Read {
-                    handle: 4,
-                    deadline: 0,
-                    max: 128,
-                },
-            ),
-            (
-                3,
-                LnRequest::Ping {
-                    addr: HOST,
-                    deadline: T0 + DHCP_WAIT_NS + 1,
-                },
-            ),
-            (1, LnRequest::Iface { iface: 1 }),
-            (0, LnRequest::Close { handle: 3 }),
-        ];
-        let mut s = vec![2];
-        for (i, (ctl, r)) in reqs.iter().enumerate() {
-            let n = ln::encode_request(100 + i as u32, r, &mut buf).unwrap();
-            chunk(&mut s, *ctl, &buf[..n]);
-        }
-        c.write("lite_frames", "server_session", &s);
+            )
+            .unwrap();
+        let Ok(Reply::TcpListen { listener, .. }) = decode_reply(&listen).unwrap().body else {
+            panic!("listen")
+        };
+        let conn = f
+            .send(1, Request::TcpConnect { remote: lo(8080) })
+            .unwrap();
+        let Ok(Reply::TcpConnect { stream, .. }) = decode_reply(&conn).unwrap().body else {
+            panic!("connect")
+        };
+        let acc = f.send(0, Request::TcpAccept { listener }).unwrap();
+        let Ok(Reply::TcpAccept { stream: served, .. }) = decode_reply(&acc).unwrap().body else {
+            panic!("accept")
+        };
+        f.send(
+            0,
+            Request::Wait {
+                handle: served.handle(),
+                interest: Readiness::READABLE,
+                deadline_ns: T0 + DHCP_WAIT_NS + 50_000_000,
+            },
+        );
+        f.send(
+            1 | 2,
+            Request::TcpWrite {
+                stream,
+                data: b"GET /hello HTTP/1.0\r\n\r\n",
+            },
+        );
+        f.send(
+            0,
+            Request::TcpRead {
+                stream: served,
+                max: 512,
+            },
+        );
+        f.send(0, Request::TcpShutdown { stream: served });
+        f.send(1, Request::LocalAddr);
+        f.send(
+            1,
+            Request::Ping {
+                addr: Ipv4Addr::LOCALHOST,
+                seq: 1,
+                deadline_ns: T0 + DHCP_WAIT_NS + 1_000_000_000,
+            },
+        );
+        f.send(
+            1 | 2,
+            Request::Close {
+                handle: socket.handle(),
+            },
+        );
+        f.send(0, Request::Stats);
+        f.send(
+            0xc0 | 1,
+            Request::Close {
+                handle: stream.handle(),
+            },
+        );
+        c.write("lite_frames", "facade_session", &f.stream);
 
-        // Mode 3: IPC codecs.
-        let n = ln::encode_request(5, &reqs[1].1, &mut buf).unwrap();
-        let mut s = vec![3];
-        s.extend_from_slice(&buf[..n]);
-        c.write("lite_frames", "codec_ln_request", &s);
-        let info = Stack::new(MAC, T0, DHCP_WAIT_NS).iface_info(0).unwrap();
-        let n = ln::encode_reply(ln::OP_IFACE, 9, ln::Status::Ok, &[&info.encode()], &mut buf);
-        let mut s = vec![3];
-        s.extend_from_slice(&buf[..n]);
-        c.write("lite_frames", "codec_ln_reply", &s);
+        // Mode 3: the VN codec.
+        let mut buf = vec![0u8; vn::MSG_MAX];
         let n = vn::encode_request(3, &vn::Request::Tx(&echo_frame), &mut buf).unwrap();
         let mut s = vec![3];
         s.extend_from_slice(&buf[..n]);
@@ -646,22 +700,31 @@ mod lite {
         s.extend_from_slice(&[0x82, 0x10, 0x00, 2, 0, 0, 0, 0]);
         c.write("lite_frames", "virtq_device", &s);
 
-        // Mode 6: client replies (ctl bit 0 patches the header to match).
+        // Mode 6: facade replies to echod's first calls (ctl bit 0 patches
+        // the header to match the request).
         let mut s = vec![6];
-        chunk(
-            &mut s,
-            1,
-            &[b'L', b'N', 1, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
-        );
-        chunk(&mut s, 1, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0]);
-        chunk(
-            &mut s,
-            1,
-            &[
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1, 7, 0, 2, 0, b'h', b'i',
-            ],
-        );
-        chunk(&mut s, 1, &[0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0]);
+        let replies = [
+            Reply::UdpBind {
+                socket: UdpSocket::from_handle(Handle::from_raw(0x101)),
+                port: 7,
+            },
+            Reply::UdpSendTo { sent: 1 },
+            Reply::Wait {
+                ready: Readiness::READABLE,
+            },
+            Reply::UdpRecvFrom {
+                from: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 40000),
+                data: b"hi",
+            },
+            Reply::TcpListen {
+                listener: TcpListener::from_handle(Handle::from_raw(0x102)),
+                port: 8080,
+            },
+        ];
+        for r in &replies {
+            let n = encode_reply(r, 0, 7, &mut buf).unwrap();
+            chunk(&mut s, 1, &buf[..n]);
+        }
         c.write("lite_frames", "client_replies", &s);
     }
 }

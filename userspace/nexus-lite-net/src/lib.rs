@@ -14,11 +14,13 @@
 //!   misbehaving device are testable without hardware.
 //! - [`vnproto`]: the frame IPC protocol between `netstackd-lite` and
 //!   `virtionetd-lite` ("VN" v1).
-//! - [`lnproto`]: the sockets IPC protocol between local clients and
-//!   `netstackd-lite` ("LN" v1).
 //! - [`stack`]: the `netstackd-lite` core: interfaces `lo` and `virt0`, a
 //!   bounded ARP cache, IPv4, ICMP echo, UDP sockets, a DHCP stub client and
-//!   the loopback stream shim. Time is passed in (monotonic ns).
+//!   the host-local stream shim. Time is passed in (monotonic ns). Its
+//!   sockets implement the sockets facade's `nexus_net::Backend`, so local
+//!   clients reach it through `nexus_net::dispatch` and `NetClient` exactly
+//!   as they reach the canonical `netstackd` (there is no lite sockets
+//!   protocol).
 //! - [`http`]: a bounded HTTP/1.0 response/request parser for `fetchd` and
 //!   the responder in `echod`.
 //!
@@ -27,14 +29,10 @@
 //! every length and corrupted fields).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 
-pub mod client;
 pub mod http;
-pub mod lnproto;
-pub mod server;
 pub mod stack;
 pub mod virtq;
 pub mod vnproto;

@@ -16,24 +16,31 @@
 //!   fragments, no options emitted. ICMP echo requests are answered, echo
 //!   replies complete pings. UDP goes to bound sockets (each queues at most
 //!   [`UDP_QUEUE`] datagrams; more are dropped).
-//! - Streams are a loopback-only in-memory shim: a connect to a listening
-//!   127.0.0.0/8 port creates a connection with two bounded byte pipes of
-//!   [`STREAM_BUF`] bytes; there is no TCP on the wire.
+//! - Streams are a host-local in-memory shim: a connect to a listening port
+//!   on 127.0.0.0/8 (or on `virt0`'s own address) creates a connection with
+//!   two bounded byte pipes of [`STREAM_BUF`] bytes; there is no TCP on the
+//!   wire.
 //!
 //! Output frames for `virt0` queue in [`Stack::pop_tx`] (at most
 //! [`TX_QUEUE`]); packets to `lo` (or to our own `virt0` address) queue
 //! internally and are delivered by [`Stack::poll`], at most [`LO_BUDGET`]
-//! per call. Every table is bounded; socket operations return
-//! `Ok(None)` when they would block, and the IPC layer parks them.
+//! per call. Every table is bounded.
+//!
+//! The socket side is the sockets facade's contract: `Stack` implements
+//! [`nexus_net::Backend`] (module `sockets`), so `netstackd-lite` serves it
+//! with `nexus_net::dispatch` and `nexus_net::Server` like the canonical
+//! `netstackd`. Every socket operation is non-blocking (`WouldBlock`), and
+//! readiness drives the facade's `Wait`.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::lnproto::{IfaceInfo, Status};
+use nexus_net::NetError;
+
 use crate::wire::{arp, dhcp, eth, icmp, ipv4, udp};
 
-/// A client identity (the IPC badge).
-pub type Owner = u64;
+pub use sockets::SocketId;
+use sockets::{Conn, Entry, Ping};
 
 /// `lo`'s address.
 pub const LO_ADDR: [u8; 4] = [127, 0, 0, 1];
@@ -167,50 +174,6 @@ struct ArpEntry {
     touched: u64,
 }
 
-#[derive(Debug)]
-struct Conn {
-    /// `pipe[i]`: bytes written by side `i`, read by side `1 - i`.
-    pipe: [VecDeque<u8>; 2],
-    closed: [bool; 2],
-    ports: [u16; 2],
-}
-
-#[derive(Debug)]
-enum Sock {
-    Udp {
-        addr: [u8; 4],
-        port: u16,
-        queue: VecDeque<([u8; 4], u16, Vec<u8>)>,
-    },
-    Listener {
-        port: u16,
-        backlog: VecDeque<usize>,
-        max: usize,
-    },
-    Stream {
-        conn: usize,
-        side: usize,
-    },
-}
-
-#[derive(Debug)]
-struct Entry {
-    handle: u32,
-    owner: Owner,
-    sock: Sock,
-}
-
-#[derive(Clone, Debug)]
-struct Ping {
-    id: u16,
-    owner: Owner,
-    start: u64,
-    rtt: Option<u64>,
-}
-
-/// A received datagram: (source address, source port, payload).
-pub type Datagram = ([u8; 4], u16, Vec<u8>);
-
 fn is_loopback(ip: [u8; 4]) -> bool {
     ip[0] == 127
 }
@@ -231,7 +194,7 @@ pub struct Stack {
     entries: Vec<Entry>,
     conns: Vec<Option<Conn>>,
     pings: Vec<Ping>,
-    next_handle: u32,
+    next_socket: u32,
     next_port: u16,
     next_ping: u16,
     stats: Stats,
@@ -260,7 +223,7 @@ impl Stack {
             entries: Vec::new(),
             conns: Vec::new(),
             pings: Vec::new(),
-            next_handle: 1,
+            next_socket: 1,
             next_port: EPHEMERAL_FIRST,
             next_ping: 1,
             stats: Stats::default(),
@@ -324,36 +287,6 @@ impl Stack {
             .map(|e| e.next_retry)
             .min();
         [dhcp, arp].into_iter().flatten().min()
-    }
-
-    /// Interface information (0 `lo`, 1 `virt0`).
-    pub fn iface_info(&self, iface: u8) -> Option<IfaceInfo> {
-        match iface {
-            0 => Some(IfaceInfo {
-                state: 3,
-                addr: LO_ADDR,
-                prefix: 8,
-                gateway: [0; 4],
-                dns: [0; 4],
-                mac: [0; 6],
-            }),
-            1 => {
-                let l = self.lease;
-                Some(IfaceInfo {
-                    state: match l.map(|l| l.kind) {
-                        None => 0,
-                        Some(LeaseKind::Dhcp) => 1,
-                        Some(LeaseKind::Fixed) => 2,
-                    },
-                    addr: l.map_or([0; 4], |l| l.addr),
-                    prefix: l.map_or(0, |l| l.prefix),
-                    gateway: l.and_then(|l| l.gateway).unwrap_or([0; 4]),
-                    dns: l.and_then(|l| l.dns).unwrap_or([0; 4]),
-                    mac: self.mac,
-                })
-            }
-            _ => None,
-        }
     }
 
     // ---------------------------------------------------------------- time
@@ -561,13 +494,7 @@ impl Stack {
                 let _ = self.ip_output(p.dst, p.src, ipv4::PROTO_ICMP, &reply);
             }
             (icmp::ECHO_REPLY, 0) if m.ident == PING_IDENT => {
-                if let Some(ping) = self
-                    .pings
-                    .iter_mut()
-                    .find(|x| x.id == m.seq && x.rtt.is_none())
-                {
-                    ping.rtt = Some(now.saturating_sub(ping.start));
-                }
+                self.ping_reply(m.seq, now);
             }
             _ => self.stats.dropped += 1,
         }
@@ -586,27 +513,12 @@ impl Stack {
             self.dhcp_input(d.payload, p.src, now);
             return;
         }
-        if self.lease.is_none() {
+        if self.lease.is_none() && !from_lo {
             self.stats.dropped += 1;
             return;
         }
-        let dst = p.dst;
-        let sock = self.entries.iter_mut().find_map(|e| match &mut e.sock {
-            Sock::Udp { addr, port, queue }
-                if *port == d.dst_port
-                    && (*addr == [0; 4]
-                        || *addr == dst
-                        || (from_lo && is_loopback(*addr) && is_loopback(dst))) =>
-            {
-                Some(queue)
-            }
-            _ => None,
-        });
-        match sock {
-            Some(q) if q.len() < UDP_QUEUE => {
-                q.push_back((p.src, d.src_port, d.payload.to_vec()));
-            }
-            _ => self.stats.dropped += 1,
+        if !self.udp_deliver(d.dst_port, p.src, d.src_port, d.payload) {
+            self.stats.dropped += 1;
         }
     }
 
@@ -682,11 +594,11 @@ impl Stack {
     }
 
     /// The source address for a packet to `dst`, or why there is none.
-    fn source_for(&self, dst: [u8; 4]) -> Result<[u8; 4], Status> {
+    fn source_for(&self, dst: [u8; 4]) -> Result<[u8; 4], NetError> {
         if is_loopback(dst) {
             return Ok(LO_ADDR);
         }
-        self.lease.map(|l| l.addr).ok_or(Status::NotConnected)
+        self.lease.map(|l| l.addr).ok_or(NetError::NotConnected)
     }
 
     /// Builds and routes an IPv4 packet.
@@ -696,21 +608,21 @@ impl Stack {
         dst: [u8; 4],
         proto: u8,
         payload: &[u8],
-    ) -> Result<(), Status> {
+    ) -> Result<(), NetError> {
         if dst == [0; 4] {
-            return Err(Status::InvalidArg);
+            return Err(NetError::InvalidInput);
         }
         let lease = self.lease;
         if is_loopback(dst) || lease.is_some_and(|l| l.addr == dst) {
             let pkt = self.ip_packet(src, dst, proto, payload);
             if self.lo.len() >= LO_QUEUE {
                 self.stats.dropped += 1;
-                return Err(Status::NoResources);
+                return Err(NetError::NoBufs);
             }
             self.lo.push_back(pkt);
             return Ok(());
         }
-        let l = lease.ok_or(Status::NotConnected)?;
+        let l = lease.ok_or(NetError::NotConnected)?;
         let pkt = self.ip_packet(src, dst, proto, payload);
         if self.is_broadcast(dst) {
             self.push_frame(eth::BROADCAST, eth::TYPE_IPV4, &pkt);
@@ -719,7 +631,7 @@ impl Stack {
         let hop = if l.on_link(dst) {
             dst
         } else {
-            l.gateway.ok_or(Status::Unreachable)?
+            l.gateway.ok_or(NetError::NotConnected)?
         };
         if let Some(e) = self.arp.iter_mut().find(|e| e.ip == hop) {
             match e.mac {
@@ -747,363 +659,9 @@ impl Stack {
         });
         Ok(())
     }
-
-    // ----------------------------------------------------------- sockets
-
-    fn alloc_handle(&mut self, owner: Owner, sock: Sock) -> Result<u32, Status> {
-        if self.entries.len() >= MAX_SOCKETS {
-            return Err(Status::NoResources);
-        }
-        let h = self.next_handle;
-        self.next_handle = self.next_handle.wrapping_add(1).max(1);
-        self.entries.push(Entry {
-            handle: h,
-            owner,
-            sock,
-        });
-        Ok(h)
-    }
-
-    fn entry(&mut self, owner: Owner, h: u32) -> Result<&mut Entry, Status> {
-        self.entries
-            .iter_mut()
-            .find(|e| e.handle == h && e.owner == owner)
-            .ok_or(Status::BadHandle)
-    }
-
-    fn udp_port_used(&self, port: u16, addr: [u8; 4]) -> bool {
-        self.entries.iter().any(|e| {
-            matches!(e.sock, Sock::Udp { port: p, addr: a, .. }
-                if p == port && (a == addr || a == [0; 4] || addr == [0; 4]))
-        })
-    }
-
-    fn ephemeral(&mut self, used: impl Fn(&Self, u16) -> bool) -> Option<u16> {
-        for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
-            let p = self.next_port;
-            self.next_port = if p == u16::MAX {
-                EPHEMERAL_FIRST
-            } else {
-                p + 1
-            };
-            if !used(self, p) {
-                return Some(p);
-            }
-        }
-        None
-    }
-
-    /// Binds a UDP socket: `addr` 0.0.0.0 (every interface), a loopback
-    /// address, or `virt0`'s address; port 0 picks an ephemeral port. Port 68
-    /// belongs to the DHCP client.
-    pub fn udp_bind(&mut self, owner: Owner, addr: [u8; 4], port: u16) -> Result<u32, Status> {
-        let ok_addr =
-            addr == [0; 4] || is_loopback(addr) || self.lease.is_some_and(|l| l.addr == addr);
-        if !ok_addr {
-            return Err(Status::InvalidArg);
-        }
-        let port = match port {
-            0 => self
-                .ephemeral(|s, p| s.udp_port_used(p, addr))
-                .ok_or(Status::NoResources)?,
-            dhcp::CLIENT_PORT => return Err(Status::AddrInUse),
-            p if self.udp_port_used(p, addr) => return Err(Status::AddrInUse),
-            p => p,
-        };
-        self.alloc_handle(
-            owner,
-            Sock::Udp {
-                addr,
-                port,
-                queue: VecDeque::new(),
-            },
-        )
-    }
-
-    /// Sends a datagram; returns the bytes sent.
-    pub fn udp_send(
-        &mut self,
-        owner: Owner,
-        h: u32,
-        dst: [u8; 4],
-        dport: u16,
-        data: &[u8],
-    ) -> Result<usize, Status> {
-        let (bound, sport) = match self.entry(owner, h)?.sock {
-            Sock::Udp { addr, port, .. } => (addr, port),
-            _ => return Err(Status::BadHandle),
-        };
-        if data.len() > UDP_MAX {
-            return Err(Status::TooLarge);
-        }
-        if dport == 0 || dst == [0; 4] {
-            return Err(Status::InvalidArg);
-        }
-        let src = if bound == [0; 4] {
-            self.source_for(dst)?
-        } else if is_loopback(bound) != is_loopback(dst) {
-            return Err(Status::Unreachable);
-        } else {
-            bound
-        };
-        let seg = udp::build(src, dst, sport, dport, data);
-        self.ip_output(src, dst, ipv4::PROTO_UDP, &seg)?;
-        Ok(data.len())
-    }
-
-    /// Takes the next datagram (payload cut to `max`), `Ok(None)` if none.
-    pub fn udp_recv(
-        &mut self,
-        owner: Owner,
-        h: u32,
-        max: usize,
-    ) -> Result<Option<Datagram>, Status> {
-        match &mut self.entry(owner, h)?.sock {
-            Sock::Udp { queue, .. } => Ok(queue.pop_front().map(|(a, p, mut d)| {
-                d.truncate(max);
-                (a, p, d)
-            })),
-            _ => Err(Status::BadHandle),
-        }
-    }
-
-    /// Listens on loopback stream `port` (`addr` 0.0.0.0 or 127.0.0.0/8).
-    pub fn listen(
-        &mut self,
-        owner: Owner,
-        addr: [u8; 4],
-        port: u16,
-        backlog: u8,
-    ) -> Result<u32, Status> {
-        if addr != [0; 4] && !is_loopback(addr) {
-            return Err(Status::Unreachable);
-        }
-        if port == 0 {
-            return Err(Status::InvalidArg);
-        }
-        if self.listener_of(port).is_some() {
-            return Err(Status::AddrInUse);
-        }
-        let max = usize::from(backlog).clamp(1, MAX_BACKLOG);
-        self.alloc_handle(
-            owner,
-            Sock::Listener {
-                port,
-                backlog: VecDeque::new(),
-                max,
-            },
-        )
-    }
-
-    fn listener_of(&self, port: u16) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|e| matches!(e.sock, Sock::Listener { port: p, .. } if p == port))
-    }
-
-    /// Accepts a pending connection: (stream handle, peer port).
-    pub fn accept(&mut self, owner: Owner, h: u32) -> Result<Option<(u32, u16)>, Status> {
-        let conn = match &mut self.entry(owner, h)?.sock {
-            Sock::Listener { backlog, .. } => backlog.front().copied(),
-            _ => return Err(Status::BadHandle),
-        };
-        let Some(conn) = conn else { return Ok(None) };
-        let s = self.alloc_handle(owner, Sock::Stream { conn, side: 1 })?;
-        if let Ok(Entry {
-            sock: Sock::Listener { backlog, .. },
-            ..
-        }) = self.entry(owner, h)
-        {
-            backlog.pop_front();
-        }
-        let peer = self.conns[conn].as_ref().map_or(0, |c| c.ports[0]);
-        Ok(Some((s, peer)))
-    }
-
-    /// Connects to a loopback listener: (stream handle, local port).
-    pub fn connect(
-        &mut self,
-        owner: Owner,
-        addr: [u8; 4],
-        port: u16,
-    ) -> Result<(u32, u16), Status> {
-        if !is_loopback(addr) {
-            return Err(Status::Unreachable);
-        }
-        if port == 0 {
-            return Err(Status::InvalidArg);
-        }
-        let li = self.listener_of(port).ok_or(Status::Refused)?;
-        if let Sock::Listener { backlog, max, .. } = &self.entries[li].sock {
-            if backlog.len() >= *max {
-                return Err(Status::Refused);
-            }
-        }
-        if self.entries.len() >= MAX_SOCKETS {
-            return Err(Status::NoResources);
-        }
-        let slot = match self.conns.iter().position(Option::is_none) {
-            Some(i) => i,
-            None if self.conns.len() < MAX_CONNS => {
-                self.conns.push(None);
-                self.conns.len() - 1
-            }
-            None => return Err(Status::NoResources),
-        };
-        let local = self
-            .ephemeral(|s, p| s.conns.iter().flatten().any(|c| c.ports[0] == p))
-            .ok_or(Status::NoResources)?;
-        self.conns[slot] = Some(Conn {
-            pipe: [VecDeque::new(), VecDeque::new()],
-            closed: [false; 2],
-            ports: [local, port],
-        });
-        let h = self.alloc_handle(
-            owner,
-            Sock::Stream {
-                conn: slot,
-                side: 0,
-            },
-        )?;
-        if let Sock::Listener { backlog, .. } = &mut self.entries[li].sock {
-            backlog.push_back(slot);
-        }
-        Ok((h, local))
-    }
-
-    fn stream(&mut self, owner: Owner, h: u32) -> Result<(&mut Conn, usize), Status> {
-        let (conn, side) = match self.entry(owner, h)?.sock {
-            Sock::Stream { conn, side } => (conn, side),
-            _ => return Err(Status::BadHandle),
-        };
-        let c = self
-            .conns
-            .get_mut(conn)
-            .and_then(Option::as_mut)
-            .ok_or(Status::BadHandle)?;
-        Ok((c, side))
-    }
-
-    /// Reads up to `max` bytes; `Ok(Some(empty))` is end of stream,
-    /// `Ok(None)` means no data yet.
-    pub fn read(&mut self, owner: Owner, h: u32, max: usize) -> Result<Option<Vec<u8>>, Status> {
-        let (c, side) = self.stream(owner, h)?;
-        let pipe = &mut c.pipe[1 - side];
-        if pipe.is_empty() {
-            return Ok(c.closed[1 - side].then(Vec::new));
-        }
-        if max == 0 {
-            return Err(Status::InvalidArg);
-        }
-        let n = max.min(pipe.len());
-        Ok(Some(pipe.drain(..n).collect()))
-    }
-
-    /// Writes as much of `data` as fits; `Ok(None)` if nothing fits yet.
-    pub fn write(&mut self, owner: Owner, h: u32, data: &[u8]) -> Result<Option<usize>, Status> {
-        let (c, side) = self.stream(owner, h)?;
-        if c.closed[1 - side] || c.closed[side] {
-            return Err(Status::NotConnected);
-        }
-        let room = STREAM_BUF - c.pipe[side].len();
-        if data.is_empty() {
-            return Ok(Some(0));
-        }
-        if room == 0 {
-            return Ok(None);
-        }
-        let n = room.min(data.len());
-        c.pipe[side].extend(&data[..n]);
-        Ok(Some(n))
-    }
-
-    /// Closes any handle of `owner`.
-    pub fn close(&mut self, owner: Owner, h: u32) -> Result<(), Status> {
-        let i = self
-            .entries
-            .iter()
-            .position(|e| e.handle == h && e.owner == owner)
-            .ok_or(Status::BadHandle)?;
-        let e = self.entries.swap_remove(i);
-        match e.sock {
-            Sock::Udp { .. } => {}
-            Sock::Listener { backlog, .. } => {
-                for conn in backlog {
-                    self.close_side(conn, 1);
-                }
-            }
-            Sock::Stream { conn, side } => self.close_side(conn, side),
-        }
-        Ok(())
-    }
-
-    fn close_side(&mut self, conn: usize, side: usize) {
-        if let Some(slot) = self.conns.get_mut(conn) {
-            if let Some(c) = slot {
-                c.closed[side] = true;
-                c.pipe[1 - side].clear();
-                if c.closed == [true, true] {
-                    *slot = None;
-                }
-            }
-        }
-    }
-
-    /// Frees everything `owner` held (its pings too).
-    pub fn drop_owner(&mut self, owner: Owner) -> usize {
-        let hs: Vec<u32> = self
-            .entries
-            .iter()
-            .filter(|e| e.owner == owner)
-            .map(|e| e.handle)
-            .collect();
-        for h in &hs {
-            let _ = self.close(owner, *h);
-        }
-        self.pings.retain(|p| p.owner != owner);
-        hs.len()
-    }
-
-    /// Handles held.
-    pub fn open_handles(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Sends an ICMP echo request to `dst`; returns the ping id for
-    /// [`Stack::ping_poll`].
-    pub fn ping_start(&mut self, owner: Owner, dst: [u8; 4], now: u64) -> Result<u16, Status> {
-        if self.pings.len() >= MAX_PINGS {
-            return Err(Status::NoResources);
-        }
-        let src = self.source_for(dst)?;
-        let id = self.next_ping;
-        self.next_ping = self.next_ping.wrapping_add(1).max(1);
-        let msg = icmp::build_echo(icmp::ECHO_REQUEST, PING_IDENT, id, b"neuron-lite-ping");
-        self.ip_output(src, dst, ipv4::PROTO_ICMP, &msg)?;
-        self.pings.push(Ping {
-            id,
-            owner,
-            start: now,
-            rtt: None,
-        });
-        Ok(id)
-    }
-
-    /// The round-trip time of ping `id` once its reply came (the ping is
-    /// then forgotten).
-    pub fn ping_poll(&mut self, id: u16) -> Option<u64> {
-        let i = self
-            .pings
-            .iter()
-            .position(|p| p.id == id && p.rtt.is_some())?;
-        self.pings.swap_remove(i).rtt
-    }
-
-    /// Forgets ping `id` (timed out).
-    pub fn ping_cancel(&mut self, id: u16) {
-        self.pings.retain(|p| p.id != id);
-    }
 }
+
+mod sockets;
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,10 @@ impl<D: Device> NetStack<D> {
 }
 
 impl<D: Device> Backend for NetStack<D> {
+    fn link(&self, now_ns: u64) -> nexus_net::LinkInfo {
+        self.link_info(now_ns)
+    }
+
     fn usage(&self) -> (u32, u32) {
         let st = self.stats();
         ((st.tcp_sockets + st.udp_sockets) as u32, st.mem_used as u32)

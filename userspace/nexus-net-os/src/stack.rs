@@ -28,7 +28,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use nexus_net::{IfaceInfo, Ipv4Addr, NetError};
+use nexus_net::{IfaceInfo, Ipv4Addr, LinkInfo, NetError};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
@@ -36,11 +36,15 @@ use smoltcp::phy::{ChecksumCapabilities, Device};
 use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Cidr,
+    DhcpRepr, EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr,
+    Ipv4Cidr,
 };
 
 use crate::config::{AddrPolicy, StackConfig};
 use crate::guard::{GuardState, GuardStats, Guarded};
+
+/// Room for the DHCP server's ACK (an Ethernet frame's IP payload).
+const DHCP_PACKET_MAX: usize = 1500;
 
 /// Frames received per [`NetStack::poll`] before yielding (`poll_at` then
 /// answers "now").
@@ -330,6 +334,10 @@ pub struct NetStack<D: Device> {
     next_ping_token: u32,
     pub(crate) addr: Option<IfaceInfo>,
     source: AddrSource,
+    /// When the current address was set (ns), for `LinkInfo`.
+    addr_since_ns: u64,
+    /// Lease time of the current DHCP lease in seconds (0 = none/unknown).
+    lease_secs: u32,
     #[cfg_attr(not(feature = "qemu-smoke"), allow(dead_code))]
     dhcp_wait_since: u64,
     /// A DHCP lease was held at some point: the fallback is off for good.
@@ -370,7 +378,16 @@ impl<D: Device> NetStack<D> {
         let icmp = sockets.add(icmp_socket(icmp_ident));
 
         let dhcp = match cfg.policy {
-            AddrPolicy::Dhcp => Some(sockets.add(dhcpv4::Socket::new())),
+            AddrPolicy::Dhcp => {
+                let mut s = dhcpv4::Socket::new();
+                // smoltcp keeps the server's ACK here, so the lease time can
+                // be read from it (`LinkInfo`). One buffer per stack, held
+                // for the stack's whole life (the socket set is 'static).
+                s.set_receive_packet_buffer(alloc::boxed::Box::leak(
+                    vec![0u8; DHCP_PACKET_MAX].into_boxed_slice(),
+                ));
+                Some(sockets.add(s))
+            }
             AddrPolicy::Static { .. } => None,
         };
         let mut stack = NetStack {
@@ -391,6 +408,8 @@ impl<D: Device> NetStack<D> {
             next_ping_token: 1,
             addr: None,
             source: AddrSource::None,
+            addr_since_ns: now_ns,
+            lease_secs: 0,
             dhcp_wait_since: now_ns,
             had_lease: false,
             up_pending: false,
@@ -438,6 +457,31 @@ impl<D: Device> NetStack<D> {
     /// Counters of the ingress guard (oversize IPv4 fragments dropped).
     pub fn guard_stats(&self) -> GuardStats {
         self.guard.stats
+    }
+
+    /// MAC address, address source, lease time and age (`LinkInfo` op).
+    pub fn link_info(&self, now_ns: u64) -> LinkInfo {
+        let source = match (self.addr.is_some(), self.source) {
+            (false, _) | (_, AddrSource::None) => nexus_net::AddrSource::None,
+            (true, AddrSource::Static) => nexus_net::AddrSource::Static,
+            (true, AddrSource::Lease) => nexus_net::AddrSource::Dhcp,
+            (true, AddrSource::Fallback) => nexus_net::AddrSource::Fallback,
+        };
+        let age = if source == nexus_net::AddrSource::None {
+            0
+        } else {
+            now_ns.saturating_sub(self.addr_since_ns) / 1_000_000_000
+        };
+        LinkInfo {
+            mac: self.cfg.mac,
+            source,
+            lease_secs: if source == nexus_net::AddrSource::Dhcp {
+                self.lease_secs
+            } else {
+                0
+            },
+            age_secs: age.min(u32::MAX as u64) as u32,
+        }
     }
 
     /// Resource counters.
@@ -602,22 +646,30 @@ impl<D: Device> NetStack<D> {
         self.addr = None;
     }
 
-    fn poll_dhcp(&mut self, _now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
+    fn poll_dhcp(&mut self, now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
         let Some(h) = self.dhcp else {
             return false;
         };
         let lease = match self.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
             None => return false,
             Some(dhcpv4::Event::Configured(c)) => {
-                Some((c.address.address(), c.address.prefix_len(), c.router))
+                let lease = c
+                    .packet
+                    .as_ref()
+                    .and_then(|p| DhcpRepr::parse(p).ok())
+                    .and_then(|r| r.lease_duration)
+                    .unwrap_or(0);
+                Some((c.address.address(), c.address.prefix_len(), c.router, lease))
             }
             Some(dhcpv4::Event::Deconfigured) => None,
         };
         match lease {
-            Some((addr, prefix_len, gateway)) => {
+            Some((addr, prefix_len, gateway, lease)) => {
                 let i = self.set_addr(addr, prefix_len, gateway);
                 self.source = AddrSource::Lease;
                 self.had_lease = true;
+                self.addr_since_ns = now_ns;
+                self.lease_secs = lease;
                 log::info!(
                     "netstack: DHCP lease {}/{} gw {:?}",
                     i.addr,
@@ -672,6 +724,7 @@ impl<D: Device> NetStack<D> {
             Some(QEMU_FALLBACK_GATEWAY),
         );
         self.source = AddrSource::Fallback;
+        self.addr_since_ns = now_ns;
         log::warn!(
             "netstack: no DHCP lease, qemu-smoke fallback {}/{}",
             i.addr,

@@ -79,6 +79,13 @@ fn dhcp_lease_is_applied() {
     // Over the facade.
     let mut c = net.client(0, 1);
     assert_eq!(c.local_addr().unwrap(), info);
+    // The link details: our MAC, the DHCP source and the lease time the
+    // server gave (read from its ACK).
+    let link = c.link_info().unwrap();
+    assert_eq!(link.mac, test_mac(0));
+    assert_eq!(link.source, nexus_net::AddrSource::Dhcp);
+    assert_eq!(link.lease_secs, server.lease_secs);
+    assert!(link.age_secs <= 5);
     // The lease is renewed quietly: no more events within an hour's half.
     net.run_for(1000 * SEC);
     assert!(net.take_events(0).is_empty());
@@ -97,6 +104,11 @@ fn dhcp_lease_loss_is_reported() {
     assert!(net.run_until(200 * SEC, |n| n.with_stack(0, |s| s.iface_info()).is_none()));
     let events = net.take_events(0);
     assert_eq!(events.first(), Some(&NetEvent::DhcpLost));
+    let link = net.client(0, 1).link_info().unwrap();
+    assert_eq!(
+        (link.source, link.lease_secs),
+        (nexus_net::AddrSource::None, 0)
+    );
     // A returning server gives the lease back.
     server.enabled.set(true);
     assert!(net.run_until(60 * SEC, |n| n.with_stack(0, |s| s.iface_info()).is_some()));

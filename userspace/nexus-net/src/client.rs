@@ -263,6 +263,14 @@ impl<T: Transport> NetClient<T> {
         }
     }
 
+    /// MAC address, address source and DHCP lease.
+    pub fn link_info(&mut self) -> Result<crate::types::LinkInfo, NetError> {
+        match self.request(&Request::LinkInfo)? {
+            Reply::LinkInfo(info) => Ok(info),
+            _ => unexpected(),
+        }
+    }
+
     /// ICMP echo; returns the round-trip time in nanoseconds.
     pub fn ping(&mut self, addr: Ipv4Addr, seq: u16, deadline_ns: u64) -> Result<u64, NetError> {
         let req = Request::Ping {

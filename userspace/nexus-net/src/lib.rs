@@ -34,7 +34,6 @@
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 
@@ -53,8 +52,8 @@ pub use error::NetError;
 pub use handle::{HandleKind, HandleTable};
 pub use server::{dispatch, Backend, Outcome, ParkQueue, Server};
 pub use types::{
-    ClientId, Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream,
-    UdpSocket,
+    AddrSource, ClientId, Handle, IfaceInfo, Ipv4Addr, LinkInfo, Readiness, SocketAddrV4,
+    TcpListener, TcpStream, UdpSocket,
 };
 pub use wire::{decode_reply, decode_request, encode_reply, encode_request, Op, Reply, Request};
 

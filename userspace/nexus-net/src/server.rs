@@ -107,6 +107,12 @@ pub trait Backend {
         Err(NetError::Unsupported)
     }
 
+    /// Link details for the `LinkInfo` op; the default knows nothing.
+    fn link(&self, now_ns: u64) -> crate::types::LinkInfo {
+        let _ = now_ns;
+        crate::types::LinkInfo::default()
+    }
+
     /// Backend resource usage: (sockets held, socket buffer bytes). Used by
     /// the `Stats` op; the default reports nothing.
     fn usage(&self) -> (u32, u32) {
@@ -541,6 +547,7 @@ impl<S: Copy> Server<S> {
                 }
             }
             Request::LocalAddr => Reply::LocalAddr(backend.iface()),
+            Request::LinkInfo => Reply::LinkInfo(backend.link(now_ns)),
             Request::Stats => {
                 let (sockets, buffer_bytes) = backend.usage();
                 Reply::Stats(crate::wire::ServerStats {

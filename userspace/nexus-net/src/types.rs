@@ -216,6 +216,57 @@ pub struct IfaceInfo {
     pub mtu: u16,
 }
 
+/// How the interface got its address (reply of `LinkInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AddrSource {
+    /// No address yet (DHCP pending or lease lost).
+    None = 0,
+    /// Configured statically.
+    Static = 1,
+    /// Leased from a DHCP server.
+    Dhcp = 2,
+    /// A fallback address because DHCP stayed silent (QEMU smoke images).
+    Fallback = 3,
+}
+
+impl AddrSource {
+    /// Decodes the wire byte.
+    pub fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Self::None,
+            1 => Self::Static,
+            2 => Self::Dhcp,
+            3 => Self::Fallback,
+            _ => return None,
+        })
+    }
+}
+
+/// Link details (reply of `LinkInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Ethernet address of the interface.
+    pub mac: [u8; 6],
+    /// How the address was obtained.
+    pub source: AddrSource,
+    /// DHCP lease duration in seconds (0 = no lease or not known).
+    pub lease_secs: u32,
+    /// Seconds since the address was set (0 when there is none).
+    pub age_secs: u32,
+}
+
+impl Default for LinkInfo {
+    fn default() -> Self {
+        Self {
+            mac: [0; 6],
+            source: AddrSource::None,
+            lease_secs: 0,
+            age_secs: 0,
+        }
+    }
+}
+
 impl IfaceInfo {
     /// Subnet mask derived from `prefix_len` (clamped to 32).
     pub fn netmask(&self) -> Ipv4Addr {

@@ -75,7 +75,38 @@ fn sample_replies() -> Vec<Reply<'static>> {
             sockets: 7,
             buffer_bytes: 0x0102_0304,
         }),
+        Reply::LinkInfo(nexus_net::LinkInfo {
+            mac: [2, 0, 0, 0, 0, 1],
+            source: nexus_net::AddrSource::Dhcp,
+            lease_secs: 86400,
+            age_secs: 3,
+        }),
+        Reply::LinkInfo(nexus_net::LinkInfo::default()),
     ]
+}
+
+#[test]
+fn link_info_layout_is_pinned_and_bad_source_refused() {
+    let mut buf = vec![0u8; FACADE_MSG_MAX];
+    let rep = Reply::LinkInfo(nexus_net::LinkInfo {
+        mac: [2, 0, 0, 0, 0, 1],
+        source: nexus_net::AddrSource::Dhcp,
+        lease_secs: 0x0102_0304,
+        age_secs: 5,
+    });
+    let n = encode_reply(&rep, 0x11, 0x22, &mut buf).unwrap();
+    assert_eq!(n, 16 + 16);
+    assert_eq!(buf[2], 0x43);
+    assert_eq!(
+        &buf[16..n],
+        &[2, 0, 0, 0, 0, 1, 2, 0, 4, 3, 2, 1, 5, 0, 0, 0]
+    );
+    let mut bad = buf[..n].to_vec();
+    bad[16 + 6] = 4; // no such source
+    assert_eq!(decode_reply(&bad).err(), Some(NetError::Malformed));
+    let mut bad = buf[..n].to_vec();
+    bad[16 + 7] = 1; // padding
+    assert_eq!(decode_reply(&bad).err(), Some(NetError::Malformed));
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! Prints `BENCH: ipc roundtrip instr median=… min=… p99=… iters=…` and
 //! `BENCH: ipc roundtrip ns median=…`, then exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -13,14 +15,13 @@ fn main() {}
 mod bench {
     extern crate alloc;
     use alloc::vec::Vec;
-    use nexus_abi::slots;
     use nexus_rt::{println, sys};
 
     const ITERS: usize = 20_000;
     const WARMUP: usize = 200;
 
     pub fn main(_arg: u64) -> i32 {
-        let ep = slots::bench_client::SERVER;
+        let ep = nexus_slots::bench_client::SERVER;
         let msg = [3u8, 0, 0, 0, 0, 0, 0, 0];
         let mut reply = [0u8; 8];
         for _ in 0..WARMUP {

@@ -8,11 +8,15 @@
 //!   of the guest, so the rate is measured with one-block TFTP reads from
 //!   QEMU's TFTP server (the harness's directory): RRQ → DATA → ACK.
 //!
-//! * arg 1 / 2 (profiles `real-peers`, `real-peers-relay`): against Linux
-//!   over a tap device, see `peers.rs` and `scripts/real-peers.py`.
+//! The start-up argument (`ModeArgs`) picks the mode: 0 (profile
+//! `bench-net`) the figures above; 1 / 2 (profiles `real-peers`,
+//! `real-peers-relay`) against Linux over a tap device, see `peers.rs` and
+//! `scripts/real-peers.py`.
 //!
 //! Figures are printed, never asserted.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -24,10 +28,11 @@ mod peers;
 mod bench {
     extern crate alloc;
 
-    use nexus_abi::slots::bench_net as slot;
+    use nexus_interfaces::args::ModeArgs;
     use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::bench_net as slot;
 
     type Client = NetClient<IpcTransport>;
 
@@ -92,9 +97,16 @@ mod bench {
         Ok(())
     }
 
-    pub fn main(arg: u64) -> i32 {
-        if arg != 0 {
-            return crate::peers::main(arg);
+    pub fn main(_: u64) -> i32 {
+        let mode = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                println!("BENCH: net failed: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
+        if mode != 0 {
+            return crate::peers::main(mode);
         }
         let mut c = NetClient::new(IpcTransport::new(slot::NET));
         let end = sys::now_ns() + 20 * SEC;

@@ -3,11 +3,11 @@
 //! the harness's private network namespace. Every step prints a
 //! `realnet:` marker after it really happened, or `realnet: FAIL` and stops.
 //!
-//! arg 1 (direct tap): echo with the guest closing first, a connection the
+//! Mode 1 (direct tap): echo with the guest closing first, a connection the
 //! peer closes first, a listener the peer connects to, UDP
 //! request/response, one-block TFTP reads from dnsmasq, pings to the
 //! gateway, 16 MiB each way (verified on
-//! the receiving side). arg 2 (through the harness's impairment relay): the
+//! the receiving side). Mode 2 (through the harness's impairment relay): the
 //! 16 MiB transfers each way once per link condition; the peer's port
 //! tells the relay which condition to apply.
 //!
@@ -318,11 +318,11 @@ fn wait_addr(c: &mut Client) -> Result<Ipv4Addr, NetError> {
     }
 }
 
-fn run(c: &mut Client, arg: u64) -> Result<(), (&'static str, NetError)> {
+fn run(c: &mut Client, mode: u8) -> Result<(), (&'static str, NetError)> {
     let addr = wait_addr(c).map_err(|e| ("address", e))?;
     println!("realnet: addr {}", addr);
     let t = table();
-    if arg == 1 {
+    if mode == 1 {
         echo(c).map_err(|e| ("echo", e))?;
         peer_closes(c).map_err(|e| ("peer close", e))?;
         listen(c).map_err(|e| ("listen", e))?;
@@ -343,10 +343,10 @@ fn run(c: &mut Client, arg: u64) -> Result<(), (&'static str, NetError)> {
     Ok(())
 }
 
-/// Entry for args 1 and 2.
-pub fn main(arg: u64) -> i32 {
-    let mut c = NetClient::new(IpcTransport::new(nexus_abi::slots::bench_net::NET));
-    match run(&mut c, arg) {
+/// Entry for modes 1 and 2 (`ModeArgs`).
+pub fn main(mode: u8) -> i32 {
+    let mut c = NetClient::new(IpcTransport::new(nexus_slots::bench_net::NET));
+    match run(&mut c, mode) {
         Ok(()) => 0,
         Err((step, e)) => {
             println!("realnet: FAIL {}: {:?}", step, e);

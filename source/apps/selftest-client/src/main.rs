@@ -11,12 +11,12 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod client {
-    use nexus_abi::{layout, slots, CapKind, Error, Sysno, MSG_MAX, NAME_MAX};
-    use nexus_init_api::{decode_reply, encode_request, Status};
+    use nexus_abi::{layout, CapKind, Error, Sysno, MSG_MAX};
+    use nexus_interfaces::init::ServiceState;
     use nexus_rt::{println, sys};
 
-    const SERVER: u32 = slots::selftest_client::SERVER;
-    const INIT: u32 = slots::selftest_client::INIT;
+    const SERVER: u32 = nexus_slots::selftest_client::SERVER;
+    const INIT: u32 = nexus_slots::selftest_client::INIT;
 
     type Check = Result<(), &'static str>;
     /// A named check: the marker printed when it passes.
@@ -117,6 +117,35 @@ mod client {
         )
     }
 
+    /// Console input is read only with the console-input capability, which
+    /// this task was not granted; and init powers off only for the shell.
+    fn console_and_poweroff_denied() -> Check {
+        let mut buf = [0u8; 16];
+        let soon = sys::now_ns() + 1_000_000;
+        ensure(
+            sys::console_read(20, &mut buf, soon) == Err(Error::NoCapability),
+            "console read from an empty slot",
+        )?;
+        ensure(
+            sys::console_read(u32::MAX, &mut buf, soon) == Err(Error::NoCapability),
+            "console read from an out-of-range slot",
+        )?;
+        ensure(
+            sys::console_read(SERVER, &mut buf, soon) == Err(Error::WrongCapability),
+            "console read through an endpoint cap",
+        )?;
+        ensure(
+            sys::console_read(INIT, &mut buf, soon) == Err(Error::WrongCapability),
+            "console read through init's endpoint cap",
+        )?;
+        let mut init = nexus_rt::ipc::init_client(INIT);
+        init.deadline_ns = sys::now_ns() + 1_000_000_000;
+        ensure(
+            init.poweroff() == Err(nexus_interfaces::init::Error::Denied),
+            "init did not refuse poweroff to a task whose grant does not list it",
+        )
+    }
+
     fn bad_pointers() -> Check {
         let call = |nr: Sysno, a: [u64; 7]| {
             // SAFETY: the pointers passed are deliberately invalid (unmapped,
@@ -190,14 +219,10 @@ mod client {
         ensure(sys::now_ns() - t2 < 10_000_000, "past deadline slept")
     }
 
-    fn status_of(name: &str) -> Result<Status, &'static str> {
-        let mut req = [0u8; 1 + NAME_MAX];
-        let n = encode_request(name, &mut req).map_err(|_| "encode")?;
-        let mut reply = [0u8; 32];
-        let deadline = sys::now_ns() + 1_000_000_000;
-        let (len, _) =
-            sys::ipc_call(INIT, &req[..n], &mut reply, None, deadline).map_err(|_| "init call")?;
-        decode_reply(&reply[..len]).map_err(|_| "init reply")
+    fn status_of(name: &str) -> Result<ServiceState, &'static str> {
+        let mut init = nexus_rt::ipc::init_client(INIT);
+        init.deadline_ns = sys::now_ns() + 1_000_000_000;
+        init.status(name).map_err(|_| "init status")
     }
 
     fn fault_contained() -> Check {
@@ -206,8 +231,13 @@ mod client {
             let store = status_of("fault-store")?;
             let ill = status_of("fault-ill")?;
             match (store, ill) {
-                (Status::Faulted(15, 0), Status::Faulted(2, _)) => break,
-                (Status::Running, _) | (_, Status::Running) if sys::now_ns() < deadline => {
+                (
+                    ServiceState::Faulted { cause: 15, addr: 0 },
+                    ServiceState::Faulted { cause: 2, .. },
+                ) => break,
+                (ServiceState::Running, _) | (_, ServiceState::Running)
+                    if sys::now_ns() < deadline =>
+                {
                     sys::sleep_ms(5)
                 }
                 _ => return Err("fault children not reported as faulted with the right cause"),
@@ -221,10 +251,11 @@ mod client {
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let checks: [NamedCheck; 6] = [
+        let checks: [NamedCheck; 7] = [
             ("ipc roundtrip ok", ipc_roundtrip),
             ("cap transfer ok", cap_transfer),
             ("mmio denied ok", mmio_denied),
+            ("console read denied ok", console_and_poweroff_denied),
             ("bad pointer refused ok", bad_pointers),
             ("timer sleep ok", timer_sleep),
             ("fault contained ok", fault_contained),

@@ -12,11 +12,11 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod dma {
-    use nexus_abi::{layout::PAGE, slots, CapKind, Error};
+    use nexus_abi::{layout::PAGE, CapKind, Error};
     use nexus_rt::{println, sys};
 
     fn check() -> Result<(), &'static str> {
-        let slot = slots::selftest_dma::DMA;
+        let slot = nexus_slots::selftest_dma::DMA;
         let info = sys::cap_info(slot).map_err(|_| "no dma cap")?;
         if info.kind != Some(CapKind::Dma) {
             return Err("slot is not a dma cap");
@@ -53,17 +53,44 @@ mod dma {
         Ok(())
     }
 
-    pub fn main(_arg: u64) -> i32 {
-        match check() {
-            Ok(()) => {
-                println!("SELFTEST: dma ok");
-                0
-            }
-            Err(why) => {
-                println!("SELFTEST: FAIL dma ok: {}", why);
-                1
+    static RODATA: [u8; 16] = [7; 16];
+
+    /// `VirtToPhys` answers only for `DmaAlloc` memory: the task's own stack,
+    /// code and read-only data stay opaque.
+    fn virt2phys_refused() -> Result<(), &'static str> {
+        let local = 0u64;
+        let stack = core::ptr::addr_of!(local) as u64;
+        let code = check as *const () as u64;
+        let ro = RODATA.as_ptr() as u64;
+        for (va, what) in [(stack, "stack"), (code, "code"), (ro, "rodata")] {
+            if sys::virt_to_phys(va) != Err(Error::BadAddress) {
+                return Err(what);
             }
         }
+        let (va, pa) = sys::dma_alloc(nexus_slots::selftest_dma::DMA, 1).map_err(|_| "alloc")?;
+        if sys::virt_to_phys(va + 4) != Ok(pa + 4) {
+            return Err("dma page");
+        }
+        Ok(())
+    }
+
+    pub fn main(_arg: u64) -> i32 {
+        let mut failed = 0;
+        type NamedCheck = (&'static str, fn() -> Result<(), &'static str>);
+        let checks: [NamedCheck; 2] = [
+            ("dma ok", check),
+            ("virt2phys refused ok", virt2phys_refused),
+        ];
+        for (marker, f) in checks {
+            match f() {
+                Ok(()) => println!("SELFTEST: {}", marker),
+                Err(why) => {
+                    println!("SELFTEST: FAIL {}: {}", marker, why);
+                    failed = 1;
+                }
+            }
+        }
+        failed
     }
 }
 

@@ -33,6 +33,8 @@
 //! Ephemeral keys here come from the kernel clock mixed with a counter: this
 //! is a test peer, never a real node (dsoftbusd itself uses rngd).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -49,10 +51,12 @@ mod peer {
     use dsoftbus::session::Record;
     use dsoftbus::Announce;
     use dsoftbusd::TEST_NODES;
-    use nexus_abi::slots::selftest_dsoftbus as slot;
+    use nexus_interfaces::args::ModeArgs;
+    use nexus_interfaces::init::{Error as InitError, ServiceState};
     use nexus_net::{NetClient, SocketAddrV4};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::selftest_dsoftbus as slot;
 
     type Client = NetClient<IpcTransport>;
     const SEC: u64 = 1_000_000_000;
@@ -177,16 +181,13 @@ mod peer {
     fn wait_done(name: &str) -> Result<(), &'static str> {
         let end = sys::now_ns() + 60 * SEC;
         loop {
-            let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
-            let n = nexus_init_api::encode_request(name, &mut req).map_err(|_| "req")?;
-            let mut rep = [0u8; 32];
-            let (len, _) =
-                sys::ipc_call(slot::INIT, &req[..n], &mut rep, None, sys::now_ns() + SEC)
-                    .map_err(|_| "init status")?;
-            if !matches!(
-                nexus_init_api::decode_reply(&rep[..len]),
-                Ok(nexus_init_api::Status::Running)
-            ) {
+            let mut init = nexus_rt::ipc::init_client(slot::INIT);
+            init.deadline_ns = sys::now_ns() + SEC;
+            let state = init.status(name);
+            if matches!(state, Err(InitError::ServerRestarted | InitError::TimedOut)) {
+                return Err("init status");
+            }
+            if state != Ok(ServiceState::Running) {
                 return Ok(());
             }
             if sys::now_ns() > end {
@@ -278,12 +279,9 @@ mod peer {
         wait_done("dsoftbus-hostile")?;
         wait_done("selftest-net")?;
         peer_session(c, false)?;
-        let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
-        let n = nexus_init_api::encode_kill("netstackd", &mut req).map_err(|_| "req")?;
-        let mut rep = [0u8; 8];
-        let (len, _) = sys::ipc_call(slot::INIT, &req[..n], &mut rep, None, sys::now_ns() + SEC)
-            .map_err(|_| "init kill call")?;
-        if rep[..len] != [nexus_init_api::KILL_OK] {
+        let mut init = nexus_rt::ipc::init_client(slot::INIT);
+        init.deadline_ns = sys::now_ns() + SEC;
+        if init.kill("netstackd").is_err() {
             return Err("init refused to kill netstackd");
         }
         let t0 = sys::now_ns();
@@ -443,7 +441,14 @@ mod peer {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
+    pub fn main(_: u64) -> i32 {
+        let arg = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                println!("SELFTEST: FAIL dsoftbus: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
         let mut c = NetClient::new(IpcTransport::new(slot::NET));
         if !wait_address(&mut c) {
             println!("SELFTEST: FAIL dsoftbus: no address");

@@ -1,6 +1,7 @@
 //! selftest-fault: a task that faults on purpose, so init can prove that a
-//! fault is contained. `a0` picks the fault: 0 = store to address 0,
-//! 1 = illegal instruction, 2 = load from kernel memory.
+//! fault is contained. Its start-up argument (`ModeArgs`) picks the fault:
+//! 0 = store to address 0, 1 = illegal instruction, 2 = load from kernel
+//! memory.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -8,7 +9,16 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod fault {
-    pub fn main(arg: u64) -> i32 {
+    use nexus_interfaces::args::ModeArgs;
+
+    pub fn main(_: u64) -> i32 {
+        let arg = match nexus_rt::ipc::fetch_args::<ModeArgs>(nexus_slots::selftest_fault::INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                nexus_rt::println!("selftest-fault: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
         match arg {
             // SAFETY: none — this write is meant to fault; the kernel ends the
             // task before it could have any effect.

@@ -31,16 +31,20 @@
 //! as not run, never as passed. The wire text of each exchange is in
 //! `docs/harness.md`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
 
 #[cfg(target_os = "none")]
 mod net {
-    use nexus_abi::{slots::selftest_net as slot, Error};
+    use nexus_abi::Error;
+    use nexus_interfaces::{args::ModeArgs, init::ServiceState};
     use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::selftest_net as slot;
 
     type Client = NetClient<IpcTransport>;
 
@@ -245,20 +249,20 @@ mod net {
         Ok(())
     }
 
-    fn status_of(name: &str) -> Result<nexus_init_api::Status, NetError> {
-        let mut req = [0u8; 1 + nexus_abi::NAME_MAX];
-        let n =
-            nexus_init_api::encode_request(name, &mut req).map_err(|_| NetError::InvalidInput)?;
-        let mut reply = [0u8; 32];
-        let (len, _) = sys::ipc_call(slot::INIT, &req[..n], &mut reply, None, deadline(1))
-            .map_err(nexus_net_ipc::map_ipc_error)?;
-        nexus_init_api::decode_reply(&reply[..len]).map_err(|_| NetError::Malformed)
+    fn status_of(name: &str) -> Result<ServiceState, NetError> {
+        let mut init = nexus_rt::ipc::init_client(slot::INIT);
+        init.deadline_ns = deadline(1);
+        init.status(name).map_err(|e| match e {
+            nexus_interfaces::init::Error::TimedOut => NetError::TimedOut,
+            nexus_interfaces::init::Error::ServerRestarted => NetError::ServerRestarted,
+            _ => NetError::Malformed,
+        })
     }
 
     /// The hostile client ended holding port 9000; netstackd must free it.
     fn cleanup(c: &mut Client) -> Result<(), NetError> {
         let end = deadline(10);
-        while status_of("net-hostile")? != nexus_init_api::Status::Exited(0) {
+        while status_of("net-hostile")? != (ServiceState::Exited { code: 0 }) {
             if sys::now_ns() > end {
                 return Err(NetError::TimedOut);
             }
@@ -496,8 +500,15 @@ mod net {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
-        if arg & 2 != 0 {
+    pub fn main(_: u64) -> i32 {
+        let args = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("SELFTEST: FAIL net: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
+        if args.mode == 2 {
             return match hostile() {
                 Ok(()) => 0,
                 Err(why) => {
@@ -506,7 +517,7 @@ mod net {
                 }
             };
         }
-        let peers = arg & 1 != 0;
+        let peers = args.netpeers;
         let mut ok = report(
             "cap boundary",
             cap_boundary().map_err(|why| {

@@ -1,7 +1,6 @@
 //! Init's pure logic: boot profiles and command-line parsing (host-tested).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 #[cfg(all(feature = "net-canonical", feature = "net-bringup-lite"))]
 compile_error!(

@@ -8,11 +8,12 @@
 //!    service a profile names).
 //! 3. Spawns each service in order with exactly its listed capabilities,
 //!    printing `init: up <svc>`, then `init: ready`.
-//! 4. Serves its endpoint forever: kernel death notices (printed as
-//!    `init: svc <name> exited code=…` / `… faulted cause=…`) and status
-//!    queries from services (`nexus-init-api`).
+//! 4. Serves its endpoint: kernel death notices (printed as
+//!    `init: svc <name> exited code=…` / `… faulted cause=…`) and the
+//!    `init` interface (`idl/init.toml`): status, kill, start-up args, the
+//!    service list, and power-off (after which init stops every service and
+//!    ends; with no task left the kernel halts the machine).
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -20,9 +21,18 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod init {
     use nexus_abi::{rights, slots, DeathKind, DeathNotice, GrantSpec, KERNEL_BADGE};
+    use nexus_idl::{heapless, List};
     use nexus_init::profile::{self, Grant, ProfileError};
-    use nexus_init_api::{decode_request, encode_reply, Status};
+    use nexus_interfaces::{init as api, notice};
     use nexus_rt::{println, sys};
+
+    /// What init knows of a service.
+    #[derive(Copy, Clone, PartialEq, Eq)]
+    enum Status {
+        Running,
+        Exited(u64),
+        Faulted(u64, u64),
+    }
 
     const MAX_SERVICES: usize = profile::MAX_SERVICES;
     const MAX_EPS: usize = 8;
@@ -33,6 +43,8 @@ mod init {
         status: Status,
         restarts: u32,
         restart_at: Option<u64>,
+        /// Pages the kernel mapped when it was (last) started.
+        loaded_pages: u64,
     }
 
     /// Virtio device id per MMIO slot of init (0 = none or not virtio).
@@ -63,15 +75,15 @@ mod init {
         }
     }
 
-    struct Ctx<'a> {
+    struct Ctx {
         ctl: u32,
         own_ep: u32,
         devices: DeviceIds,
-        cmdline: &'a str,
     }
 
-    /// Spawns `svc` with exactly its grants; the task id, or `None`.
-    fn start(svc: &'static profile::Service, cx: &Ctx<'_>, eps: &mut Eps) -> Option<u64> {
+    /// Spawns `svc` with exactly its grants; the task id and the pages the
+    /// kernel mapped for it, or `None`.
+    fn start(svc: &'static profile::Service, cx: &Ctx, eps: &mut Eps) -> Option<(u64, u64)> {
         let mut grants = [GrantSpec {
             src: 0,
             dst: 0,
@@ -119,18 +131,24 @@ mod init {
                     rights: 0,
                     badge: 0,
                 },
-                Grant::InitEndpoint { badge, slot } => GrantSpec {
+                Grant::InitEndpoint { badge, slot, .. } => GrantSpec {
                     src: cx.own_ep,
                     dst: slot,
                     rights: rights::SEND,
                     badge,
                 },
+                Grant::ConsoleInput { slot } => GrantSpec {
+                    src: slots::init::CONSOLE_INPUT,
+                    dst: slot,
+                    rights: rights::RECV,
+                    badge: 0,
+                },
             };
             ng += 1;
         }
-        let arg = profile::service_arg(svc, cx.cmdline);
-        match sys::spawn(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), arg) {
-            Ok(task) => Some(task),
+        // Arguments are fetched with `init.args()`; a0 carries nothing.
+        match sys::spawn_loaded(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0) {
+            Ok(started) => Some(started),
             Err(e) => {
                 println!("init: svc {} failed to start: {}", svc.name, e);
                 None
@@ -148,10 +166,13 @@ mod init {
             let Some(&(_, slot)) = eps.iter().find(|(n, _)| *n == ep) else {
                 continue;
             };
-            let msg = nexus_init_api::encode_client_gone(badge);
+            let mut msg = [0u8; notice::REQUEST_MAX];
+            let Ok(n) = (notice::Request::ClientGone { badge }).encode(&mut msg) else {
+                continue;
+            };
             let mut reply = [0u8; 64];
             let deadline = sys::now_ns() + 200_000_000;
-            if let Err(e) = sys::ipc_call(slot, &msg, &mut reply, None, deadline) {
+            if let Err(e) = sys::ipc_call(slot, &msg[..n], &mut reply, None, deadline) {
                 println!("init: could not tell {} a client ended: {}", ep, e);
             }
         }
@@ -233,7 +254,6 @@ mod init {
             ctl,
             own_ep,
             devices,
-            cmdline,
         };
         let mut eps = Eps {
             list: [("", 0); MAX_EPS],
@@ -241,23 +261,28 @@ mod init {
         };
         let mut records: [Option<Record>; MAX_SERVICES] = [const { None }; MAX_SERVICES];
         for (i, svc) in prof.services.iter().enumerate().take(MAX_SERVICES) {
-            if let Some(task) = start(svc, &cx, &mut eps) {
+            if let Some((task, loaded_pages)) = start(svc, &cx, &mut eps) {
                 records[i] = Some(Record {
                     svc,
                     task,
                     status: Status::Running,
                     restarts: 0,
                     restart_at: None,
+                    loaded_pages,
                 });
                 println!("init: up {}", svc.name);
             }
         }
         println!("init: ready t_ms={}", sys::now_ns() / 1_000_000);
 
-        let mut buf = [0u8; 64];
-        let mut reply = [0u8; nexus_init_api::REPLY_SIZE];
+        let mut buf = [0u8; api::REQUEST_MAX];
+        let mut reply = [0u8; api::REPLY_MAX];
         let mut token = 0;
         let mut reply_len = 0;
+        // Receive errors are caused by clients (e.g. a reply buffer too
+        // small): only the first few are printed, so a misbehaving client
+        // cannot make init flood the console.
+        let mut recv_errors = 0u32;
         loop {
             // Restarts that are due.
             let now = sys::now_ns();
@@ -265,15 +290,12 @@ mod init {
                 if r.restart_at.is_some_and(|t| t <= now) {
                     r.restart_at = None;
                     r.restarts += 1;
-                    println!(
-                        "init: restart {} ({}/{})",
-                        r.svc.name,
-                        r.restarts,
-                        profile::RESTART_LIMIT
-                    );
-                    if let Some(task) = start(r.svc, &cx, &mut eps) {
+                    let limit = r.svc.supervise.map_or(0, |s| s.restarts);
+                    println!("init: restart {} ({}/{})", r.svc.name, r.restarts, limit);
+                    if let Some((task, pages)) = start(r.svc, &cx, &mut eps) {
                         r.task = task;
                         r.status = Status::Running;
+                        r.loaded_pages = pages;
                     }
                 }
             }
@@ -292,7 +314,12 @@ mod init {
                     continue;
                 }
                 Err(e) => {
-                    println!("init: receive failed: {}", e);
+                    recv_errors = recv_errors.saturating_add(1);
+                    if recv_errors <= 3 {
+                        println!("init: receive failed: {}", e);
+                    } else if recv_errors == 4 {
+                        println!("init: further receive errors not printed");
+                    }
                     token = 0;
                     reply_len = 0;
                     continue;
@@ -328,51 +355,124 @@ mod init {
                     };
                     notify_servers(r.svc.grants, &eps.list[..eps.n]);
                     let unexpected = !matches!(n.kind, DeathKind::Exited) || n.code != 0;
-                    if unexpected && profile::SUPERVISED.contains(&r.svc.image) {
-                        if r.restarts < profile::RESTART_LIMIT {
-                            r.restart_at =
-                                Some(sys::now_ns() + profile::restart_backoff_ns(r.restarts + 1));
+                    if let (true, Some(sv)) = (unexpected, r.svc.supervise) {
+                        if r.restarts < sv.restarts {
+                            r.restart_at = Some(sys::now_ns() + sv.backoff_ns(r.restarts + 1));
                         } else {
                             println!(
                                 "init: {} reached its restart limit ({}); not restarting",
-                                r.svc.name,
-                                profile::RESTART_LIMIT
+                                r.svc.name, sv.restarts
                             );
                         }
                     }
                 }
                 continue;
             }
-            let body = &buf[..msg.len];
-            if let Ok(name) = nexus_init_api::decode_kill(body) {
-                let verdict = if !profile::KILL_BADGES.contains(&msg.badge) {
-                    nexus_init_api::KILL_DENIED
-                } else {
-                    match records
-                        .iter()
-                        .flatten()
-                        .find(|r| r.svc.name == name && r.status == Status::Running)
-                    {
-                        Some(r) if sys::kill(ctl, r.task).is_ok() => nexus_init_api::KILL_OK,
-                        _ => nexus_init_api::KILL_UNKNOWN,
-                    }
-                };
-                reply[0] = verdict;
-                reply_len = 1;
-                token = msg.token;
-                continue;
-            }
-            let status = match decode_request(body) {
-                Ok(name) => records
-                    .iter()
-                    .flatten()
-                    .find(|r| r.svc.name == name)
-                    .map_or(Status::Unknown, |r| r.status),
-                Err(_) => Status::Unknown,
+            let mut control = Control {
+                records: &mut records,
+                profile: prof,
+                cmdline,
+                ctl,
+                power_off: false,
             };
-            reply = encode_reply(status);
-            reply_len = reply.len();
+            reply_len = api::dispatch(&mut control, msg.badge, &buf[..msg.len], &mut reply);
+            if control.power_off {
+                // Stop every service, last started first (the caller too,
+                // which therefore gets no reply); then end init. With no
+                // task left the kernel halts the machine (SBI).
+                println!("init: poweroff");
+                for r in records.iter().rev().flatten() {
+                    if r.status == Status::Running {
+                        let _ = sys::kill(ctl, r.task);
+                    }
+                }
+                return 0;
+            }
             token = msg.token;
+        }
+    }
+
+    fn state(s: Status) -> api::ServiceState {
+        match s {
+            Status::Running => api::ServiceState::Running,
+            Status::Exited(code) => api::ServiceState::Exited { code },
+            Status::Faulted(cause, addr) => api::ServiceState::Faulted { cause, addr },
+        }
+    }
+
+    /// Init's side of the `init` interface, over its service records.
+    struct Control<'a> {
+        records: &'a mut [Option<Record>],
+        profile: &'static profile::Profile,
+        cmdline: &'a str,
+        ctl: u32,
+        /// Set by an allowed `poweroff`; the loop acts on it.
+        power_off: bool,
+    }
+
+    impl api::Server for Control<'_> {
+        fn status(&mut self, _: u64, name: &str) -> Result<api::ServiceState, api::Error> {
+            let r = self
+                .records
+                .iter()
+                .flatten()
+                .find(|r| r.svc.name == name)
+                .ok_or(api::Error::UnknownService)?;
+            Ok(state(r.status))
+        }
+
+        fn kill(&mut self, caller: u64, name: &str) -> Result<(), api::Error> {
+            let allowed = profile::by_init_badge(self.profile, caller)
+                .and_then(|s| s.init_badge())
+                .is_some_and(|(_, kill)| kill);
+            if !allowed {
+                return Err(api::Error::Denied);
+            }
+            let r = self
+                .records
+                .iter()
+                .flatten()
+                .find(|r| r.svc.name == name && r.status == Status::Running)
+                .ok_or(api::Error::UnknownService)?;
+            sys::kill(self.ctl, r.task).map_err(|_| api::Error::UnknownService)
+        }
+
+        fn args(&mut self, caller: u64) -> Result<heapless::Vec<u8, 256>, api::Error> {
+            let svc = profile::by_init_badge(self.profile, caller).ok_or(api::Error::Denied)?;
+            let arg = svc.arg_for(self.cmdline);
+            if arg.is_empty() {
+                return Err(api::Error::NoArgument);
+            }
+            heapless::Vec::from_slice(arg).map_err(|_| api::Error::TooLarge)
+        }
+
+        fn list(&mut self, _: u64) -> Result<List<api::ServiceInfo, 32>, api::Error> {
+            let mut out = List(heapless::Vec::new());
+            for r in self.records.iter().flatten() {
+                let mut name = heapless::String::new();
+                // Names are at most NAME_MAX (24) bytes, checked by the
+                // manifest generator.
+                name.push_str(r.svc.name)
+                    .map_err(|_| api::Error::TooLarge)?;
+                let info = api::ServiceInfo {
+                    name,
+                    state: state(r.status),
+                    restarts: r.restarts,
+                    pages: r.loaded_pages.min(u32::MAX as u64) as u32,
+                };
+                out.0.push(info).map_err(|_| api::Error::TooLarge)?;
+            }
+            Ok(out)
+        }
+
+        fn poweroff(&mut self, caller: u64) -> Result<(), api::Error> {
+            let allowed =
+                profile::by_init_badge(self.profile, caller).is_some_and(|s| s.may_power_off());
+            if !allowed {
+                return Err(api::Error::Denied);
+            }
+            self.power_off = true;
+            Ok(())
         }
     }
 }

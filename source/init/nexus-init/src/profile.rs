@@ -1,42 +1,20 @@
 //! Boot profiles: which services start, in which order, with which caps.
 //!
-//! The kernel command line selects a profile with `nexus.profile=<name>`
-//! (default [`DEFAULT_PROFILE`]). Each service names its boot-image program,
-//! an argument passed in `a0`, and the capabilities init grants it, placed
-//! at the slots of `nexus_abi::slots` that the service reads. Endpoints are
-//! named; init creates each named endpoint once and hands out copies with the
-//! rights and badge listed. Nothing not listed is granted. See
-//! `docs/boot-profiles.md`.
+//! Profiles are written only in `profiles/*.toml`; `build.rs` checks them
+//! with `nexus-manifest` and generates [`PROFILES`] for this image's network
+//! path. This module holds the table's types and the selection logic. The
+//! kernel command line selects a profile with `nexus.profile=<name>`
+//! (default [`DEFAULT_PROFILE`]). See `docs/boot-profiles.md`.
 
-use nexus_abi::{rights, slots};
+use nexus_abi::rights;
 
-/// Most services one profile may start (the kernel runs at most 16 tasks,
-/// init included; a profile test keeps every profile within this).
-pub const MAX_SERVICES: usize = 15;
+/// Most services one profile may start (the manifest generator refuses more).
+pub const MAX_SERVICES: usize = 32;
 
-/// Services init restarts when they fault, are killed, or exit with a
-/// non-zero code (long-running daemons; selftests are never restarted).
-pub const SUPERVISED: &[&str] = &[
-    "netstackd",
-    "rngd",
-    "dsoftbusd",
-    "virtionetd-lite",
-    "netstackd-lite",
-    "echod",
-];
-/// Restarts per service before init gives up on it.
-pub const RESTART_LIMIT: u32 = 3;
-/// Back-off before restart `n` (1-based): 50 ms, 100 ms, 200 ms …
-pub fn restart_backoff_ns(n: u32) -> u64 {
-    50_000_000u64 << n.saturating_sub(1).min(6)
-}
-/// Badges of init-endpoint holders that may ask init to kill a service
-/// (the supervision selftest only).
-pub const KILL_BADGES: &[u64] = &[7];
-
-/// Profile used when the command line names none.
+/// Profile used when the command line names none: what a person boots.
+/// Harnesses always name theirs (`nexus.profile=smoke`, ...).
 #[cfg(feature = "net-canonical")]
-pub const DEFAULT_PROFILE: &str = "smoke";
+pub const DEFAULT_PROFILE: &str = "user";
 /// Profile used when the command line names none.
 #[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
 pub const DEFAULT_PROFILE: &str = "lite";
@@ -55,15 +33,14 @@ pub enum Grant {
         /// Destination slot.
         slot: u32,
     },
-    /// A copy of init's DMA budget capability, for `pages` pages.
+    /// A copy of init's DMA budget capability.
     Dma {
         /// Destination slot.
         slot: u32,
     },
     /// A send capability to a server's named endpoint, as a *client*: when
-    /// the holder ends, init tells the server (client-gone message of
-    /// `nexus-init-api`) so it frees what the client held. `badge` must be
-    /// non-zero: badge 0 is init's own on every endpoint.
+    /// the holder ends, init tells the server (`notice.client_gone`) so it
+    /// frees what the client held. Never badge 0 (init's own).
     Client {
         /// Endpoint name.
         ep: &'static str,
@@ -73,20 +50,60 @@ pub enum Grant {
         slot: u32,
     },
     /// The MMIO (and interrupt) capability of the first virtio-mmio device
-    /// with virtio device id `device_id` (1 = network), with the MAP right.
+    /// with virtio device id `device_id`, with the MAP right.
     Device {
         /// Virtio device id.
         device_id: u32,
         /// Destination slot.
         slot: u32,
     },
-    /// A send capability to init's own control/supervision endpoint.
+    /// A send capability to init's own endpoint (`init` interface).
     InitEndpoint {
         /// Badge identifying the holder to init.
         badge: u64,
+        /// The holder may ask init to kill a service.
+        kill: bool,
+        /// The holder may ask init to power the machine off.
+        poweroff: bool,
         /// Destination slot.
         slot: u32,
     },
+    /// The console-input capability (`ConsoleRead`, right `RECV` only).
+    /// The manifest generator grants it to the shell only, one per profile.
+    ConsoleInput {
+        /// Destination slot.
+        slot: u32,
+    },
+}
+
+impl Grant {
+    /// The destination slot.
+    pub fn slot(&self) -> u32 {
+        match *self {
+            Grant::Endpoint { slot, .. }
+            | Grant::InitEndpoint { slot, .. }
+            | Grant::Client { slot, .. }
+            | Grant::Device { slot, .. }
+            | Grant::ConsoleInput { slot }
+            | Grant::Dma { slot } => slot,
+        }
+    }
+}
+
+/// Restart policy of a supervised service.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Supervise {
+    /// Restarts before init gives up.
+    pub restarts: u32,
+    /// Back-off before the first restart; doubles per restart.
+    pub backoff_ns: u64,
+}
+
+impl Supervise {
+    /// Back-off before restart `n` (1-based).
+    pub fn backoff_ns(&self, n: u32) -> u64 {
+        self.backoff_ns << n.saturating_sub(1).min(6)
+    }
 }
 
 /// One service of a profile.
@@ -96,13 +113,41 @@ pub struct Service {
     pub name: &'static str,
     /// Boot-image program.
     pub image: &'static str,
-    /// Value in `a0` at entry.
-    pub arg: u64,
-    /// A command-line word (e.g. `nexus.netpeers=1`) that, when present,
-    /// sets bit 0 of `arg`: how a harness tells a selftest its peers exist.
-    pub cmdline_flag: Option<&'static str>,
+    /// Its encoded start-up argument (`init.args()`), empty if none.
+    pub arg: &'static [u8],
+    /// A command-line word and the argument to use when it is present.
+    pub flag: Option<(&'static str, &'static [u8])>,
+    /// Restart policy (none: never restarted).
+    pub supervise: Option<Supervise>,
     /// Capabilities granted.
     pub grants: &'static [Grant],
+}
+
+impl Service {
+    /// The argument for this boot: the flagged one when the service's
+    /// command-line word is present.
+    pub fn arg_for(&self, cmdline: &str) -> &'static [u8] {
+        match self.flag {
+            Some((word, alt)) if cmdline.split_ascii_whitespace().any(|w| w == word) => alt,
+            _ => self.arg,
+        }
+    }
+
+    /// The badge this service holds on init's endpoint, if any, and whether
+    /// it may ask init to kill.
+    pub fn init_badge(&self) -> Option<(u64, bool)> {
+        self.grants.iter().find_map(|g| match *g {
+            Grant::InitEndpoint { badge, kill, .. } => Some((badge, kill)),
+            _ => None,
+        })
+    }
+
+    /// Whether the profile lets this service ask init to power off.
+    pub fn may_power_off(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| matches!(g, Grant::InitEndpoint { poweroff: true, .. }))
+    }
 }
 
 /// A boot profile.
@@ -110,451 +155,13 @@ pub struct Service {
 pub struct Profile {
     /// Name on the command line.
     pub name: &'static str,
+    /// A profile a person boots (no test services).
+    pub user: bool,
     /// Services in start order.
     pub services: &'static [Service],
 }
 
-const SELFTEST_SERVER: Service = Service {
-    name: "selftest-server",
-    image: "selftest-server",
-    arg: 0,
-    cmdline_flag: None,
-    grants: &[Grant::Endpoint {
-        ep: "selftest",
-        rights: rights::RECV,
-        badge: 0,
-        slot: slots::selftest_server::ENDPOINT,
-    }],
-};
-
-/// netstackd with DHCP: the only service that gets the virtio-net device.
-const NETSTACKD_DHCP: Service = Service {
-    name: "netstackd",
-    image: "netstackd",
-    arg: 0,
-    cmdline_flag: None,
-    grants: &[
-        Grant::Endpoint {
-            ep: "net",
-            rights: rights::RECV,
-            badge: 0,
-            slot: slots::netstackd::ENDPOINT,
-        },
-        Grant::Device {
-            device_id: 1,
-            slot: slots::netstackd::NET_MMIO,
-        },
-        Grant::Dma {
-            slot: slots::netstackd::DMA,
-        },
-    ],
-};
-
-/// dsoftbusd: a client of netstackd and of rngd, nothing else (no device).
-const DSOFTBUSD_GRANTS: &[Grant] = &[
-    Grant::Client {
-        ep: "net",
-        badge: 0x30,
-        slot: slots::dsoftbusd::NET,
-    },
-    Grant::Client {
-        ep: "rng",
-        badge: 0x30,
-        slot: slots::dsoftbusd::RNG,
-    },
-];
-
-/// rngd: the only service that gets the virtio-rng device.
-const RNGD: Service = Service {
-    name: "rngd",
-    image: "rngd",
-    arg: 0,
-    cmdline_flag: None,
-    grants: &[
-        Grant::Endpoint {
-            ep: "rng",
-            rights: rights::RECV,
-            badge: 0,
-            slot: slots::rngd::ENDPOINT,
-        },
-        Grant::Device {
-            device_id: 4,
-            slot: slots::rngd::RNG_MMIO,
-        },
-        Grant::Dma {
-            slot: slots::rngd::DMA,
-        },
-    ],
-};
-
-/// dsoftbusd in the smoke: test node `node-a` (index 0), announcing also to
-/// the discovery ports of `selftest-peer` (37021) and `impostor` (37022),
-/// which share the VM's address. Same layout as `dsoftbusd::Config`.
-const DSOFTBUSD_SMOKE_ARG: u64 = (37021 << 16) | (37022 << 32);
-
-/// The two-VM profiles: static addresses on the link (no DHCP), rngd,
-/// dsoftbusd as `node-a` (proxy selftest + bulk sender) or `node-b`.
-const fn os2vm(node: u8, addr: [u8; 4], flags: u64) -> [Service; 3] {
-    [
-        Service {
-            name: "netstackd",
-            image: "netstackd",
-            arg: nexus_init_api::netcfg::encode_static(addr, 24, 0),
-            cmdline_flag: None,
-            grants: NETSTACKD_DHCP.grants,
-        },
-        RNGD,
-        Service {
-            name: "dsoftbusd",
-            image: "dsoftbusd",
-            arg: node as u64 | flags,
-            cmdline_flag: None,
-            grants: DSOFTBUSD_GRANTS,
-        },
-    ]
-}
-
-// Flags of `dsoftbusd::Config` (bit 8 proxy selftest, 9 cross-VM, 10 bulk).
-const OS2VM_A: [Service; 3] = os2vm(0, [10, 42, 0, 10], 0x100 | 0x200 | 0x400);
-const OS2VM_B: [Service; 3] = os2vm(1, [10, 42, 0, 11], 0x200);
-
-/// The argument a service gets: its `arg`, with bit 0 set when its
-/// command-line flag is present.
-pub fn service_arg(svc: &Service, cmdline: &str) -> u64 {
-    let flagged = svc
-        .cmdline_flag
-        .is_some_and(|f| cmdline.split_ascii_whitespace().any(|w| w == f));
-    svc.arg | u64::from(flagged)
-}
-
-/// The canonical path's profiles.
-#[cfg_attr(not(feature = "net-canonical"), allow(dead_code))]
-const CANONICAL_PROFILES: &[Profile] = &[
-    Profile {
-        name: "smoke",
-        services: &[
-            SELFTEST_SERVER,
-            Service {
-                name: "selftest-dma",
-                image: "selftest-dma",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Dma {
-                    slot: slots::selftest_dma::DMA,
-                }],
-            },
-            Service {
-                name: "fault-store",
-                image: "selftest-fault",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[],
-            },
-            Service {
-                name: "fault-ill",
-                image: "selftest-fault",
-                arg: 1,
-                cmdline_flag: None,
-                grants: &[],
-            },
-            NETSTACKD_DHCP,
-            Service {
-                name: "net-hostile",
-                image: "selftest-net",
-                arg: 2,
-                cmdline_flag: None,
-                grants: &[Grant::Client {
-                    ep: "net",
-                    badge: 0x11,
-                    slot: slots::selftest_net::NET,
-                }],
-            },
-            Service {
-                name: "selftest-net",
-                image: "selftest-net",
-                arg: 0,
-                cmdline_flag: Some("nexus.netpeers=1"),
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x10,
-                        slot: slots::selftest_net::NET,
-                    },
-                    Grant::InitEndpoint {
-                        badge: 4,
-                        slot: slots::selftest_net::INIT,
-                    },
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x12,
-                        slot: slots::selftest_net::NET_HOSTILE,
-                    },
-                ],
-            },
-            RNGD,
-            Service {
-                name: "dsoftbusd",
-                image: "dsoftbusd",
-                // node-a; also announce to the two in-VM test nodes' ports.
-                arg: DSOFTBUSD_SMOKE_ARG,
-                cmdline_flag: None,
-                grants: DSOFTBUSD_GRANTS,
-            },
-            Service {
-                name: "dsoftbus-peer",
-                image: "selftest-dsoftbus",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Client {
-                    ep: "net",
-                    badge: 0x31,
-                    slot: slots::selftest_dsoftbus::NET,
-                }],
-            },
-            Service {
-                name: "dsoftbus-impostor",
-                image: "selftest-dsoftbus",
-                arg: 1,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x32,
-                        slot: slots::selftest_dsoftbus::NET,
-                    },
-                    Grant::InitEndpoint {
-                        badge: 5,
-                        slot: slots::selftest_dsoftbus::INIT,
-                    },
-                ],
-            },
-            Service {
-                name: "dsoftbus-hostile",
-                image: "selftest-dsoftbus",
-                arg: 2,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x33,
-                        slot: slots::selftest_dsoftbus::NET,
-                    },
-                    Grant::InitEndpoint {
-                        badge: 6,
-                        slot: slots::selftest_dsoftbus::INIT,
-                    },
-                ],
-            },
-            Service {
-                name: "dsoftbus-restart",
-                image: "selftest-dsoftbus",
-                arg: 3,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x34,
-                        slot: slots::selftest_dsoftbus::NET,
-                    },
-                    // Badge 7 may ask init to kill a service (KILL_BADGES).
-                    Grant::InitEndpoint {
-                        badge: 7,
-                        slot: slots::selftest_dsoftbus::INIT,
-                    },
-                ],
-            },
-            Service {
-                name: "dsoftbus-cycles",
-                image: "selftest-dsoftbus",
-                arg: 4,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Client {
-                        ep: "net",
-                        badge: 0x35,
-                        slot: slots::selftest_dsoftbus::NET,
-                    },
-                    Grant::InitEndpoint {
-                        badge: 8,
-                        slot: slots::selftest_dsoftbus::INIT,
-                    },
-                ],
-            },
-            Service {
-                name: "selftest-client",
-                image: "selftest-client",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Endpoint {
-                        ep: "selftest",
-                        rights: rights::SEND | rights::GRANT,
-                        badge: 1,
-                        slot: slots::selftest_client::SERVER,
-                    },
-                    Grant::InitEndpoint {
-                        badge: 2,
-                        slot: slots::selftest_client::INIT,
-                    },
-                ],
-            },
-        ],
-    },
-    BENCH_PROFILE,
-    Profile {
-        name: "bench-net",
-        services: &[
-            NETSTACKD_DHCP,
-            Service {
-                name: "bench-net",
-                image: "bench-net",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Client {
-                    ep: "net",
-                    badge: 0x20,
-                    slot: slots::bench_net::NET,
-                }],
-            },
-        ],
-    },
-    // Against Linux over a tap device (scripts/real-peers.py): bench-net's
-    // real-peer mode, direct (arg 1) and through the impairment relay (arg 2).
-    Profile {
-        name: "real-peers",
-        services: &[NETSTACKD_DHCP, real_peers(1)],
-    },
-    Profile {
-        name: "real-peers-relay",
-        services: &[NETSTACKD_DHCP, real_peers(2)],
-    },
-    Profile {
-        name: "os2vm-a",
-        services: &OS2VM_A,
-    },
-    Profile {
-        name: "os2vm-b",
-        services: &OS2VM_B,
-    },
-];
-
-/// bench-net in its real-peer mode `arg` (1: direct tap, 2: relay).
-#[cfg_attr(feature = "net-bringup-lite", allow(dead_code))]
-const fn real_peers(arg: u64) -> Service {
-    Service {
-        name: "bench-net",
-        image: "bench-net",
-        arg,
-        cmdline_flag: None,
-        grants: &[Grant::Client {
-            ep: "net",
-            badge: 0x20,
-            slot: slots::bench_net::NET,
-        }],
-    }
-}
-
-/// The IPC benchmark profile has no network; both paths carry it.
-#[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]
-const BENCH_PROFILE: Profile = Profile {
-    name: "bench",
-    services: &[
-        SELFTEST_SERVER,
-        Service {
-            name: "bench-client",
-            image: "bench-client",
-            arg: 0,
-            cmdline_flag: None,
-            grants: &[Grant::Endpoint {
-                ep: "selftest",
-                rights: rights::SEND,
-                badge: 3,
-                slot: slots::bench_client::SERVER,
-            }],
-        },
-    ],
-};
-
-/// The bring-up (lite) path: a hand-written virtio-net driver, a small
-/// stack without smoltcp, UDP echo and an HTTP-like fetch over loopback.
-#[cfg_attr(not(feature = "net-bringup-lite"), allow(dead_code))]
-const LITE_PROFILES: &[Profile] = &[
-    Profile {
-        name: "lite",
-        services: &[
-            Service {
-                name: "virtionetd-lite",
-                image: "virtionetd-lite",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Endpoint {
-                        ep: "vnet-lite",
-                        rights: rights::RECV,
-                        badge: 0,
-                        slot: slots::virtionetd_lite::ENDPOINT,
-                    },
-                    Grant::Device {
-                        device_id: 1,
-                        slot: slots::virtionetd_lite::NET_MMIO,
-                    },
-                    Grant::Dma {
-                        slot: slots::virtionetd_lite::DMA,
-                    },
-                ],
-            },
-            Service {
-                name: "netstackd-lite",
-                image: "netstackd-lite",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[
-                    Grant::Endpoint {
-                        ep: "net-lite",
-                        rights: rights::RECV,
-                        badge: 0,
-                        slot: slots::netstackd_lite::ENDPOINT,
-                    },
-                    Grant::Client {
-                        ep: "vnet-lite",
-                        badge: 0x30,
-                        slot: slots::netstackd_lite::DRIVER,
-                    },
-                ],
-            },
-            Service {
-                name: "echod",
-                image: "echod",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Client {
-                    ep: "net-lite",
-                    badge: 0x40,
-                    slot: slots::echod::NET,
-                }],
-            },
-            Service {
-                name: "fetchd",
-                image: "fetchd",
-                arg: 0,
-                cmdline_flag: None,
-                grants: &[Grant::Client {
-                    ep: "net-lite",
-                    badge: 0x50,
-                    slot: slots::fetchd::NET,
-                }],
-            },
-        ],
-    },
-    BENCH_PROFILE,
-];
-
-/// Every profile this image knows (its network path's).
-#[cfg(feature = "net-canonical")]
-pub const PROFILES: &[Profile] = CANONICAL_PROFILES;
-/// Every profile this image knows (its network path's).
-#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
-pub const PROFILES: &[Profile] = LITE_PROFILES;
+include!(concat!(env!("OUT_DIR"), "/profiles.rs"));
 
 /// The network path compiled into this image.
 #[cfg(feature = "net-canonical")]
@@ -562,12 +169,6 @@ pub const NET_PATH: &str = "net-canonical";
 /// The network path compiled into this image.
 #[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
 pub const NET_PATH: &str = "net-bringup-lite";
-
-/// Profiles of the *other* path, refused with a message naming the path.
-#[cfg(feature = "net-canonical")]
-const OTHER_PATH: (&str, &[Profile]) = ("net-bringup-lite", LITE_PROFILES);
-#[cfg(all(feature = "net-bringup-lite", not(feature = "net-canonical")))]
-const OTHER_PATH: (&str, &[Profile]) = ("net-canonical", CANONICAL_PROFILES);
 
 /// The value of `nexus.profile=` on the command line, if present.
 pub fn profile_arg(cmdline: &str) -> Option<&str> {
@@ -593,10 +194,18 @@ pub fn select(cmdline: &str) -> Result<&'static Profile, ProfileError<'_>> {
     if let Some(p) = PROFILES.iter().find(|p| p.name == name) {
         return Ok(p);
     }
-    if OTHER_PATH.1.iter().any(|p| p.name == name) {
+    if OTHER_PATH.1.contains(&name) {
         return Err(ProfileError::OtherPath(name, OTHER_PATH.0));
     }
     Err(ProfileError::Unknown(name))
+}
+
+/// Which service of `profile` holds init badge `badge`.
+pub fn by_init_badge(profile: &Profile, badge: u64) -> Option<&'static Service> {
+    profile
+        .services
+        .iter()
+        .find(|s| s.init_badge().is_some_and(|(b, _)| b == badge))
 }
 
 #[cfg(test)]
@@ -613,17 +222,6 @@ mod tests {
             select("nexus.profile=smoke"),
             Err(ProfileError::OtherPath("smoke", "net-canonical"))
         );
-        let images: Vec<_> = PROFILES
-            .iter()
-            .flat_map(|p| p.services.iter().map(|s| s.image))
-            .collect();
-        for canonical in ["netstackd", "dsoftbusd", "rngd", "selftest-net"] {
-            assert!(
-                !images.contains(&canonical),
-                "{canonical} in the lite image"
-            );
-        }
-        assert!(images.contains(&"virtionetd-lite") && images.contains(&"fetchd"));
     }
 
     #[cfg(feature = "net-canonical")]
@@ -646,7 +244,7 @@ mod tests {
     #[cfg(feature = "net-canonical")]
     #[test]
     fn selects_by_command_line_with_default() {
-        assert_eq!(select("").unwrap().name, "smoke");
+        assert_eq!(select("").unwrap().name, DEFAULT_PROFILE);
         assert_eq!(
             select("console=ttyS0 nexus.profile=bench").unwrap().name,
             "bench"
@@ -664,111 +262,79 @@ mod tests {
         assert_eq!(select("nexus.profile="), Err(ProfileError::Unknown("")));
     }
 
-    #[test]
-    fn profiles_are_consistent() {
-        for p in PROFILES {
-            assert!(
-                p.services.len() <= MAX_SERVICES,
-                "{} has too many services",
-                p.name
-            );
-            let mut names: Vec<_> = p.services.iter().map(|s| s.name).collect();
-            names.sort();
-            names.dedup();
-            assert_eq!(
-                names.len(),
-                p.services.len(),
-                "duplicate service in {}",
-                p.name
-            );
-            for s in p.services {
-                assert!(
-                    s.name.len() <= nexus_abi::NAME_MAX && s.image.len() <= nexus_abi::NAME_MAX
-                );
-                let mut slots: Vec<u32> = s
-                    .grants
-                    .iter()
-                    .map(|g| match *g {
-                        Grant::Endpoint { slot, .. }
-                        | Grant::InitEndpoint { slot, .. }
-                        | Grant::Client { slot, .. }
-                        | Grant::Device { slot, .. }
-                        | Grant::Dma { slot } => slot,
-                    })
-                    .collect();
-                assert!(slots
-                    .iter()
-                    .all(|&s| s != 0 && (s as usize) < nexus_abi::CAP_SLOTS));
-                slots.sort();
-                slots.dedup();
-                assert_eq!(
-                    slots.len(),
-                    s.grants.len(),
-                    "slot granted twice to {}",
-                    s.name
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn only_netstackd_gets_the_network_device_and_clients_never_badge_zero() {
-        for p in PROFILES {
-            for s in p.services {
-                for g in s.grants {
-                    match *g {
-                        Grant::Device { device_id: 1, .. } => assert!(
-                            s.image == "netstackd" || s.image == "virtionetd-lite",
-                            "{}",
-                            s.name
-                        ),
-                        Grant::Device { device_id: 4, .. } => assert_eq!(s.image, "rngd"),
-                        Grant::Device { .. } => panic!("unexpected device grant to {}", s.name),
-                        Grant::Client { badge, .. } => {
-                            assert_ne!(badge, 0, "badge 0 is init's ({})", s.name)
-                        }
-                        Grant::Endpoint {
-                            ep: "net", rights, ..
-                        } => {
-                            assert_eq!(rights, rights::RECV, "only netstackd holds net directly")
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-
     #[cfg(feature = "net-canonical")]
     #[test]
-    fn command_line_flag_sets_bit_zero_only_when_present() {
-        let smoke = select("").unwrap();
+    fn command_line_flag_switches_the_argument_only_when_present() {
+        let smoke = select("nexus.profile=smoke").unwrap();
         let net = smoke
             .services
             .iter()
             .find(|s| s.name == "selftest-net")
             .unwrap();
-        assert_eq!(service_arg(net, ""), 0);
-        assert_eq!(service_arg(net, "nexus.netpeers=0"), 0);
-        assert_eq!(service_arg(net, "x nexus.netpeers=1 y"), 1);
+        assert_eq!(net.arg_for(""), net.arg);
+        assert_eq!(net.arg_for("nexus.netpeers=0"), net.arg);
+        assert_ne!(net.arg_for("x nexus.netpeers=1 y"), net.arg);
         let other = smoke
             .services
             .iter()
             .find(|s| s.name == "netstackd")
             .unwrap();
-        assert_eq!(service_arg(other, "nexus.netpeers=1"), 0);
+        assert_eq!(other.arg_for("nexus.netpeers=1"), other.arg);
     }
 
     #[cfg(feature = "net-canonical")]
     #[test]
-    fn nothing_but_the_listed_caps_is_granted_to_the_selftest_client() {
-        let smoke = select("").unwrap();
+    fn the_selftest_client_holds_no_device_and_only_one_may_kill() {
+        let smoke = select("nexus.profile=smoke").unwrap();
         let client = smoke
             .services
             .iter()
             .find(|s| s.name == "selftest-client")
             .unwrap();
-        // The client must never hold a device capability: `mmio denied` relies on it.
-        assert_eq!(client.grants.len(), 2);
+        // `mmio denied` relies on the client never holding a device capability.
+        assert!(client
+            .grants
+            .iter()
+            .all(|g| !matches!(g, Grant::Device { .. } | Grant::Dma { .. })));
+        let killers: Vec<_> = smoke
+            .services
+            .iter()
+            .filter(|s| s.init_badge().is_some_and(|(_, k)| k))
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(killers, ["dsoftbus-restart"]);
+        assert!(smoke.services.iter().all(|s| !s.may_power_off()));
+        // Init badges identify exactly one service.
+        for s in smoke.services {
+            if let Some((b, _)) = s.init_badge() {
+                assert_eq!(by_init_badge(smoke, b).unwrap().name, s.name);
+            }
+        }
+    }
+
+    #[cfg(feature = "net-canonical")]
+    #[test]
+    fn the_default_is_the_user_profile_with_the_shell_alone_on_the_console() {
+        let user = select("").unwrap();
+        assert_eq!(user.name, "user");
+        assert!(user.user);
+        let images: Vec<_> = user.services.iter().map(|s| s.image).collect();
+        assert_eq!(images, ["netstackd", "rngd", "shell"]);
+        // DHCP: netstackd's argument has no static address (option tag 0).
+        assert_eq!(user.services[0].arg.first(), Some(&0));
+        for p in PROFILES {
+            for s in p.services {
+                let reads = s
+                    .grants
+                    .iter()
+                    .any(|g| matches!(g, Grant::ConsoleInput { .. }));
+                if reads || s.may_power_off() {
+                    assert_eq!(s.image, "shell", "{}: {}", p.name, s.name);
+                }
+            }
+        }
+        let shell = user.services.iter().find(|s| s.name == "shell").unwrap();
+        assert!(shell.may_power_off());
+        assert_eq!(shell.init_badge().map(|(_, kill)| kill), Some(false));
     }
 }

@@ -27,11 +27,19 @@ pub enum Cap {
         /// Rights bits (`MAP`, `GRANT`).
         rights: u32,
     },
-    /// A budget of DMA pages the holder may allocate.
+    /// A share of a kernel DMA budget: every copy of one capability draws on
+    /// the same pool, so copying it never multiplies the budget.
     Dma {
-        /// Pages the holder may allocate in total.
+        /// The kernel's budget object.
+        pool: u16,
+        /// The pool's total pages (what `CapInfo` reports).
         pages: u32,
         /// Rights bits (`GRANT`).
+        rights: u32,
+    },
+    /// Authority to read console input (`ConsoleRead` needs `RECV`).
+    ConsoleInput {
+        /// Rights bits (`RECV`, `GRANT`).
         rights: u32,
     },
 }
@@ -44,6 +52,7 @@ impl Cap {
             Cap::Endpoint { .. } => CapKind::Endpoint,
             Cap::Mmio { .. } => CapKind::Mmio,
             Cap::Dma { .. } => CapKind::Dma,
+            Cap::ConsoleInput { .. } => CapKind::ConsoleInput,
         }
     }
 
@@ -51,10 +60,17 @@ impl Cap {
     pub fn rights(&self) -> u32 {
         match *self {
             Cap::InitControl => rights::ALL,
-            Cap::Endpoint { rights, .. } | Cap::Mmio { rights, .. } | Cap::Dma { rights, .. } => {
-                rights
-            }
+            Cap::Endpoint { rights, .. }
+            | Cap::Mmio { rights, .. }
+            | Cap::Dma { rights, .. }
+            | Cap::ConsoleInput { rights } => rights,
         }
+    }
+
+    /// Whether the capability may cross IPC at all (with `GRANT`). The
+    /// init-control capability never may.
+    pub fn transferable(&self) -> bool {
+        !matches!(self, Cap::InitControl) && self.rights() & rights::GRANT != 0
     }
 
     /// A copy with rights reduced to `mask` and, for an unbadged endpoint,
@@ -93,8 +109,16 @@ impl Cap {
                 irq,
                 rights: rights & mask,
             }),
-            Cap::Dma { pages, rights } => Ok(Cap::Dma {
+            Cap::Dma {
+                pool,
                 pages,
+                rights,
+            } => Ok(Cap::Dma {
+                pool,
+                pages,
+                rights: rights & mask,
+            }),
+            Cap::ConsoleInput { rights } => Ok(Cap::ConsoleInput {
                 rights: rights & mask,
             }),
         }
@@ -238,6 +262,26 @@ mod tests {
         assert_eq!(
             Cap::InitControl.derive(rights::ALL, 0),
             Err(Error::NoRights)
+        );
+    }
+
+    #[test]
+    fn init_control_never_transfers_and_grant_is_needed() {
+        assert!(!Cap::InitControl.transferable());
+        assert!(EP.transferable());
+        assert!(!EP.derive(rights::SEND, 0).unwrap().transferable());
+        let dma = Cap::Dma {
+            pool: 0,
+            pages: 4,
+            rights: rights::GRANT,
+        };
+        assert_eq!(
+            dma.derive(0, 0).unwrap(),
+            Cap::Dma {
+                pool: 0,
+                pages: 4,
+                rights: 0
+            }
         );
     }
 

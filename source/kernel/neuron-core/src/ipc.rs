@@ -79,10 +79,11 @@ impl<T: Copy + PartialEq, const N: usize> Ring<T, N> {
 }
 
 /// Maximum tasks the kernel runs at once (task indices are `0..MAX_TASKS`).
-pub const MAX_TASKS: usize = 16;
+/// Init, 32 services and headroom for restarts in flight.
+pub const MAX_TASKS: usize = 48;
 /// Maximum endpoints.
 pub const MAX_ENDPOINTS: usize = 32;
-/// Kernel notices buffered per endpoint.
+/// Interrupt notices buffered per endpoint (= lines that may be bound to it).
 pub const NOTICE_DEPTH: usize = 8;
 
 /// One endpoint.
@@ -92,10 +93,18 @@ pub struct Endpoint {
     pub senders: Ring<u8, MAX_TASKS>,
     /// The task blocked in `IpcRecv` on this endpoint, if any.
     pub receiver: Option<u8>,
-    /// Pending kernel notices.
+    /// Pending interrupt notices.
     pub notices: Ring<NoticeSlot, NOTICE_DEPTH>,
-    /// Notices dropped because the queue was full.
+    /// Notices dropped because the queue was full (never, by the bound on
+    /// bound lines; kept as a check).
     pub notices_lost: u32,
+    /// Death records of tasks whose fault endpoint this is, not yet received.
+    pub deaths: u16,
+    /// The task that last received on this endpoint (its server).
+    pub server: Option<u8>,
+    /// The server died and no task has received since: calls fail at once
+    /// with `PeerDead` instead of queueing for nobody.
+    pub orphaned: bool,
 }
 
 /// A [`DeathNotice`] in a ring (wrapper to give it `PartialEq` by value).
@@ -186,6 +195,6 @@ mod tests {
         assert_eq!(split_task_id(0xff), None);
         let t = reply_token(3, 9, 0xdead);
         assert_eq!(split_reply_token(t), Some((3, 9, 0xdead)));
-        assert_eq!(split_reply_token(0x20), None);
+        assert_eq!(split_reply_token(MAX_TASKS as u64), None);
     }
 }

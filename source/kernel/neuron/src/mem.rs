@@ -6,8 +6,15 @@ use neuron_core::frames::FrameAllocator;
 use neuron_core::pagetable::{self, PhysMem};
 use nexus_abi::layout::PAGE;
 
-/// Entries of the software translation cache.
-const TLB_ENTRIES: usize = 8;
+/// Entries of the software translation cache (a power of two: it is
+/// direct-mapped, one probe per lookup).
+const TLB_ENTRIES: usize = 16;
+
+/// The cache slot of (root, page).
+#[inline(always)]
+fn tlb_slot(root: u64, page: u64) -> usize {
+    (((page >> 12) ^ (page >> 16) ^ (root >> 12)) as usize) & (TLB_ENTRIES - 1)
+}
 
 /// One cached translation: (root, page va, page pa, leaf flags).
 type TlbEntry = (u64, u64, u64, u64);
@@ -17,11 +24,10 @@ pub struct Memory {
     /// Free frames.
     pub frames: FrameAllocator,
     /// Software TLB for user-pointer validation on the IPC path. Valid
-    /// because user mappings are never removed while an address space
-    /// lives; flushed for a root when its table frame is freed.
+    /// because user mappings are only removed when an address space ends
+    /// (flushed when its root frame is freed) or when a failed `DmaAlloc`
+    /// takes back pages it just mapped (`forget_root`).
     pub tlb: [Cell<TlbEntry>; TLB_ENTRIES],
-    /// Round-robin replacement index.
-    pub tlb_next: Cell<usize>,
 }
 
 impl Memory {
@@ -30,7 +36,6 @@ impl Memory {
         Self {
             frames: FrameAllocator::empty(),
             tlb: [const { Cell::new((0, 0, 0, 0)) }; TLB_ENTRIES],
-            tlb_next: Cell::new(0),
         }
     }
 }
@@ -70,6 +75,18 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// Drops every cached translation of address space `root` (after a
+    /// mapping was removed from it).
+    pub fn forget_root(&self, root: u64) {
+        for e in &self.tlb {
+            if e.get().0 == root {
+                e.set((0, 0, 0, 0));
+            }
+        }
+    }
+}
+
 impl PhysMem for Memory {
     fn alloc_frame(&mut self) -> Option<u64> {
         let pa = self.frames.alloc()?;
@@ -89,16 +106,13 @@ impl PhysMem for Memory {
 
     fn translate_page(&self, root: u64, va: u64) -> Option<(u64, u64)> {
         let page = va & !(PAGE - 1);
-        for e in &self.tlb {
-            let (r, v, pa, f) = e.get();
-            if r == root && v == page && r != 0 {
-                return Some((pa | (va & (PAGE - 1)), f));
-            }
+        let e = &self.tlb[tlb_slot(root, page)];
+        let (r, v, pa, f) = e.get();
+        if r == root && v == page && r != 0 {
+            return Some((pa | (va & (PAGE - 1)), f));
         }
         let (pa, f) = pagetable::translate(self, root, va)?;
-        let i = self.tlb_next.get();
-        self.tlb[i].set((root, page, pa & !(PAGE - 1), f));
-        self.tlb_next.set((i + 1) % TLB_ENTRIES);
+        e.set((root, page, pa & !(PAGE - 1), f));
         Some((pa, f))
     }
 

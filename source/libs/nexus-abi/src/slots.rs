@@ -1,8 +1,8 @@
-//! Well-known capability slots of each service, shared by init and services.
+//! Init's own capability slots, as the kernel creates them.
 //!
-//! Init places the capabilities a boot profile grants at these slots; the
-//! service reads them from the same constants, so the two cannot drift.
-//! Slot 0 is init's own control capability and is empty in every other task.
+//! Every other task's slots are generated from the boot-profile manifests
+//! (`nexus_slots::<image>`, see `docs/boot-profiles.md`). Slot 0 is init's
+//! own control capability and is empty in every other task.
 
 /// Init's own table, as created by the kernel.
 pub mod init {
@@ -14,115 +14,7 @@ pub mod init {
     pub const MMIO_FIRST: u32 = 2;
     /// At most this many virtio-mmio slots are handed to init.
     pub const MMIO_MAX: u32 = 8;
-}
-
-/// `selftest-client`.
-pub mod selftest_client {
-    /// Send (+grant) capability to the selftest server endpoint.
-    pub const SERVER: u32 = 1;
-    /// Send capability to init's control endpoint.
-    pub const INIT: u32 = 2;
-}
-
-/// `selftest-server` (also the peer of the IPC benchmark).
-pub mod selftest_server {
-    /// Receive capability of its endpoint.
-    pub const ENDPOINT: u32 = 1;
-}
-
-/// `bench-client`.
-pub mod bench_client {
-    /// Send capability to the selftest server endpoint.
-    pub const SERVER: u32 = 1;
-}
-
-/// `selftest-dma`.
-pub mod selftest_dma {
-    /// DMA budget capability.
-    pub const DMA: u32 = 1;
-}
-
-/// `netstackd`.
-pub mod netstackd {
-    /// Receive capability of the sockets-facade endpoint.
-    pub const ENDPOINT: u32 = 1;
-    /// The virtio-net MMIO + interrupt capability (MAP right).
-    pub const NET_MMIO: u32 = 2;
-    /// DMA budget capability.
-    pub const DMA: u32 = 3;
-}
-
-/// `selftest-net` (a sockets-facade client).
-pub mod selftest_net {
-    /// Client (send) capability to netstackd's endpoint.
-    pub const NET: u32 = 1;
-    /// Send capability to init's endpoint (status of the hostile client).
-    pub const INIT: u32 = 2;
-    /// A second client capability to netstackd (another badge): the
-    /// in-process hostile identity of the 100,000-request barrage.
-    pub const NET_HOSTILE: u32 = 3;
-}
-
-/// `bench-net` (a sockets-facade client).
-pub mod bench_net {
-    /// Client (send) capability to netstackd's endpoint.
-    pub const NET: u32 = 1;
-}
-
-/// `rngd`.
-pub mod rngd {
-    /// Receive capability of its endpoint.
-    pub const ENDPOINT: u32 = 1;
-    /// The virtio-rng MMIO capability (MAP right).
-    pub const RNG_MMIO: u32 = 2;
-    /// DMA budget capability.
-    pub const DMA: u32 = 3;
-}
-
-/// `dsoftbusd` (and the selftest peers that speak DSoftBus).
-pub mod dsoftbusd {
-    /// Client capability to netstackd's endpoint.
-    pub const NET: u32 = 1;
-    /// Client capability to rngd's endpoint.
-    pub const RNG: u32 = 2;
-}
-
-/// `selftest-dsoftbus` (the second DSoftBus node of the smoke, and the impostor).
-pub mod selftest_dsoftbus {
-    /// Client capability to netstackd's endpoint.
-    pub const NET: u32 = 1;
-    /// Send capability to init's endpoint (the impostor waits for the peer).
-    pub const INIT: u32 = 2;
-}
-
-/// `virtionetd-lite` (bring-up lite path): the virtio-net frontend.
-pub mod virtionetd_lite {
-    /// Receive capability of its endpoint: frame requests from
-    /// netstackd-lite, init's client-gone notices, and the device's
-    /// interrupt notices (`IrqBind`).
-    pub const ENDPOINT: u32 = 1;
-    /// The virtio-net MMIO + interrupt capability (MAP right).
-    pub const NET_MMIO: u32 = 2;
-    /// DMA budget capability (rings and frame buffers: 18 pages).
-    pub const DMA: u32 = 3;
-}
-
-/// `netstackd-lite` (bring-up lite path): the smoltcp-free stack.
-pub mod netstackd_lite {
-    /// Receive capability of its sockets endpoint ("LN" protocol).
-    pub const ENDPOINT: u32 = 1;
-    /// Client (send) capability to virtionetd-lite's endpoint ("VN" protocol).
-    pub const DRIVER: u32 = 2;
-}
-
-/// `echod` (bring-up lite path): UDP echo and the loopback HTTP responder.
-pub mod echod {
-    /// Client (send) capability to netstackd-lite's endpoint.
-    pub const NET: u32 = 1;
-}
-
-/// `fetchd` (bring-up lite path): the loopback HTTP client and lo ping.
-pub mod fetchd {
-    /// Client (send) capability to netstackd-lite's endpoint.
-    pub const NET: u32 = 1;
+    /// The console-input capability (`ConsoleRead`), which init grants only
+    /// to the service a profile names (the shell).
+    pub const CONSOLE_INPUT: u32 = 10;
 }

@@ -4,7 +4,6 @@
 //! links the binary with `nexus-rt/user.ld` (segments page-aligned inside the
 //! user image window of `nexus_abi::layout`); for the host it does nothing.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 /// Emits the link arguments for a user program.
 pub fn user_program() {

@@ -10,17 +10,13 @@
 //!
 //! On the host (tests, `cargo check --workspace`) only the pure parts build.
 #![cfg_attr(not(test), no_std)]
-#![deny(
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs
-)]
 
 extern crate alloc;
 
 pub use nexus_abi as abi;
 
 pub mod console;
+pub mod ipc;
 pub mod sys;
 
 #[cfg(target_os = "none")]
@@ -40,11 +36,16 @@ macro_rules! entry {
         $crate::entry!($main, heap = $crate::HEAP_SIZE);
     };
     ($main:path, heap = $size:expr) => {
+        // The entry glue is the one place a program without `unsafe` of its
+        // own needs it: exported symbols (`no_mangle`) the runtime links to.
+        // Programs say `#![deny(unsafe_code)]`; this allow covers the glue only.
+        #[allow(unsafe_code)]
         #[no_mangle]
         extern "Rust" fn __nexus_main(arg: u64) -> i32 {
             $main(arg)
         }
 
+        #[allow(unsafe_code)]
         #[no_mangle]
         extern "Rust" fn __nexus_heap() -> (*mut u8, usize) {
             #[repr(C, align(4096))]

@@ -110,12 +110,26 @@ fn received(r: [u64; 5]) -> Received {
 }
 
 /// Calls endpoint `ep` with `msg`, waits for the reply into `reply` until
-/// `deadline_ns` (0 = forever). Returns the reply length and a transferred cap.
+/// `deadline_ns` (0 = forever). Returns the reply length and a transferred
+/// cap (never: see [`ipc_call_accept`]).
 pub fn ipc_call(
     ep: u32,
     msg: &[u8],
     reply: &mut [u8],
     xfer: Option<u32>,
+    deadline_ns: u64,
+) -> Result<(usize, Option<u32>), Error> {
+    ipc_call_accept(ep, msg, reply, xfer, None, deadline_ns)
+}
+
+/// [`ipc_call`], offering the empty slot `accept` for a capability in the
+/// reply.
+pub fn ipc_call_accept(
+    ep: u32,
+    msg: &[u8],
+    reply: &mut [u8],
+    xfer: Option<u32>,
+    accept: Option<u32>,
     deadline_ns: u64,
 ) -> Result<(usize, Option<u32>), Error> {
     let x = xfer.map_or(NO_SLOT, u64::from);
@@ -126,7 +140,7 @@ pub fn ipc_call(
             msg.as_ptr() as u64,
             msg.len() as u64,
             reply.as_mut_ptr() as u64,
-            reply.len() as u64,
+            nexus_abi::with_accept(reply.len(), accept),
             x,
             deadline_ns,
         ],
@@ -136,12 +150,23 @@ pub fn ipc_call(
 
 /// Receives the next message on `ep` into `buf`.
 pub fn ipc_recv(ep: u32, buf: &mut [u8], deadline_ns: u64) -> Result<Received, Error> {
+    ipc_recv_accept(ep, buf, None, deadline_ns)
+}
+
+/// [`ipc_recv`], offering the empty slot `accept` for a transferred
+/// capability (without an offer, a caller's transfer fails with `NoSlots`).
+pub fn ipc_recv_accept(
+    ep: u32,
+    buf: &mut [u8],
+    accept: Option<u32>,
+    deadline_ns: u64,
+) -> Result<Received, Error> {
     let r = call(
         Sysno::IpcRecv,
         [
             ep as u64,
             buf.as_mut_ptr() as u64,
-            buf.len() as u64,
+            nexus_abi::with_accept(buf.len(), accept),
             0,
             0,
             0,
@@ -170,12 +195,25 @@ pub fn ipc_reply_recv(
     buf: &mut [u8],
     deadline_ns: u64,
 ) -> Result<Received, Error> {
+    ipc_reply_recv_accept(ep, token, reply, buf, None, deadline_ns)
+}
+
+/// [`ipc_reply_recv`], offering the empty slot `accept` for a transferred
+/// capability.
+pub fn ipc_reply_recv_accept(
+    ep: u32,
+    token: u64,
+    reply: &[u8],
+    buf: &mut [u8],
+    accept: Option<u32>,
+    deadline_ns: u64,
+) -> Result<Received, Error> {
     let r = call(
         Sysno::IpcReplyRecv,
         [
             ep as u64,
             buf.as_mut_ptr() as u64,
-            buf.len() as u64,
+            nexus_abi::with_accept(buf.len(), accept),
             token,
             reply.as_ptr() as u64,
             reply.len() as u64,
@@ -260,6 +298,18 @@ pub fn spawn(
     fault_ep: Option<u32>,
     arg: u64,
 ) -> Result<u64, Error> {
+    spawn_loaded(ctl, name, grants, fault_ep, arg).map(|(id, _)| id)
+}
+
+/// [`spawn`], also returning the pages the kernel mapped at load (program
+/// segments, static heap included, and the stack).
+pub fn spawn_loaded(
+    ctl: u32,
+    name: &str,
+    grants: &[GrantSpec],
+    fault_ep: Option<u32>,
+    arg: u64,
+) -> Result<(u64, u64), Error> {
     let mut raw_grants = [0u8; nexus_abi::CAP_SLOTS * GrantSpec::SIZE];
     if grants.len() > nexus_abi::CAP_SLOTS {
         return Err(Error::InvalidArgument);
@@ -282,7 +332,26 @@ pub fn spawn(
             arg,
         ],
     )
-    .map(|r| r[1])
+    .map(|r| (r[1], r[2]))
+}
+
+/// Reads console input into `buf` with the console-input capability in
+/// `slot`: blocks until at least one byte arrived or `deadline_ns` (0 =
+/// none) passed; returns the bytes read (at most 256).
+pub fn console_read(slot: u32, buf: &mut [u8], deadline_ns: u64) -> Result<usize, Error> {
+    call(
+        Sysno::ConsoleRead,
+        [
+            slot as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            deadline_ns,
+            0,
+            0,
+            0,
+        ],
+    )
+    .map(|r| r[1] as usize)
 }
 
 /// Creates an endpoint; returns the slot of its capability.

@@ -11,7 +11,6 @@
 //! retransmissions, into a caller buffer.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 use nexus_net::{NetClient, NetError, SocketAddrV4, Transport};
 

@@ -23,7 +23,6 @@
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 
@@ -38,6 +37,7 @@ use dsoftbus::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory
 use dsoftbus::policy::ProxyPolicy;
 use dsoftbus::session::{Record, SessionError};
 use dsoftbus::{DISCOVERY_PORT, KEY_LEN, MAX_WIRE_FRAME};
+use nexus_interfaces::args::DsoftbusdArgs;
 use nexus_net::{
     Ipv4Addr, NetClient, NetError, Readiness, SocketAddrV4, TcpListener, Transport, UdpSocket,
 };
@@ -124,34 +124,25 @@ pub struct Config {
 }
 
 impl Config {
-    /// Decodes the boot argument: bits 0..8 node, bit 8 proxy selftest,
-    /// bit 9 cross-VM, bit 10 bulk sender, bits 16..32 and 32..48 extra
-    /// announce ports (0 = none). Other bits must be 0.
-    pub fn from_arg(arg: u64) -> Option<Config> {
-        let node = (arg & 0xff) as usize;
-        if node >= TEST_NODES.len() || arg >> 48 != 0 || arg & 0xf800 != 0 {
+    /// The configuration of a start-up argument: the node must be one of
+    /// [`TEST_NODES`], at most two extra announce ports.
+    pub fn from_args(a: &DsoftbusdArgs) -> Option<Config> {
+        let node = TEST_NODES
+            .iter()
+            .position(|n| n.device_id == a.node.as_str())?;
+        let extra = &a.extra_announce.0;
+        if extra.len() > 2 {
             return None;
         }
+        let mut extra_announce_ports = [0u16; 2];
+        extra_announce_ports[..extra.len()].copy_from_slice(extra);
         Some(Config {
             node,
-            extra_announce_ports: [(arg >> 16) as u16, (arg >> 32) as u16],
-            proxy_selftest: arg & 0x100 != 0,
-            cross_vm: arg & 0x200 != 0,
-            bulk_sender: arg & 0x400 != 0,
+            extra_announce_ports,
+            proxy_selftest: a.proxy_selftest,
+            cross_vm: a.cross_vm,
+            bulk_sender: a.bulk_sender,
         })
-    }
-
-    /// Proxy-selftest flag of the boot argument.
-    pub const ARG_PROXY_SELFTEST: u64 = 0x100;
-    /// Cross-VM flag of the boot argument.
-    pub const ARG_CROSS_VM: u64 = 0x200;
-    /// Bulk-sender flag of the boot argument.
-    pub const ARG_BULK: u64 = 0x400;
-
-    /// Encodes a boot argument (for profiles): node, flags (`ARG_*`), extra
-    /// announce ports.
-    pub const fn to_arg(node: u8, flags: u64, extra: [u16; 2]) -> u64 {
-        node as u64 | flags | ((extra[0] as u64) << 16) | ((extra[1] as u64) << 32)
     }
 }
 
@@ -956,10 +947,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boot_argument_roundtrips_and_rejects_garbage() {
-        let a = Config::to_arg(0, Config::ARG_PROXY_SELFTEST, [37021, 37022]);
+    fn start_up_argument_maps_and_rejects_unknown_nodes() {
+        use nexus_idl::{heapless, List};
+        let mut a = DsoftbusdArgs {
+            node: heapless::String::try_from("node-a").unwrap(),
+            extra_announce: List(heapless::Vec::from_slice(&[37021, 37022]).unwrap()),
+            proxy_selftest: true,
+            cross_vm: false,
+            bulk_sender: false,
+        };
         assert_eq!(
-            Config::from_arg(a),
+            Config::from_args(&a),
             Some(Config {
                 node: 0,
                 extra_announce_ports: [37021, 37022],
@@ -968,16 +966,11 @@ mod tests {
                 bulk_sender: false,
             })
         );
-        let b = Config::from_arg(Config::to_arg(
-            1,
-            Config::ARG_CROSS_VM | Config::ARG_BULK,
-            [0, 0],
-        ))
-        .unwrap();
-        assert!(b.cross_vm && b.bulk_sender && !b.proxy_selftest);
-        assert_eq!(Config::from_arg(9), None);
-        assert_eq!(Config::from_arg(1 << 50), None);
-        assert_eq!(Config::from_arg(0x800), None);
+        a.extra_announce.0.push(1).unwrap();
+        assert_eq!(Config::from_args(&a), None, "three extra ports");
+        a.extra_announce.0.clear();
+        a.node = heapless::String::try_from("node-z").unwrap();
+        assert_eq!(Config::from_args(&a), None, "unknown node");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! `rngd` (virtio-rng) over IPC, console lines; the facade transport is IPC
 //! to netstackd. Its boot argument picks the test identity (`Config`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -13,10 +15,11 @@ mod svc {
     use core::fmt;
 
     use dsoftbusd::{Config, Daemon, Platform};
-    use nexus_abi::slots::dsoftbusd as slot;
+    use nexus_interfaces::args::DsoftbusdArgs;
     use nexus_net::NetClient;
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::dsoftbusd as slot;
 
     struct Os;
 
@@ -27,12 +30,9 @@ mod svc {
 
         #[cfg(not(feature = "test-deterministic-ephemeral"))]
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            let mut out = [0u8; 32];
-            let deadline = sys::now_ns() + 1_000_000_000;
-            match sys::ipc_call(slot::RNG, &[32], &mut out, None, deadline) {
-                Ok((32, _)) => Some(out),
-                _ => None,
-            }
+            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+            rng.deadline_ns = sys::now_ns() + 1_000_000_000;
+            rng.fill(32).ok()?.as_slice().try_into().ok()
         }
 
         #[cfg(feature = "test-deterministic-ephemeral")]
@@ -50,9 +50,16 @@ mod svc {
         }
     }
 
-    pub fn main(arg: u64) -> i32 {
-        let Some(cfg) = Config::from_arg(arg) else {
-            println!("dsoftbusd: bad boot argument {:#x}", arg);
+    pub fn main(_: u64) -> i32 {
+        let args = match nexus_rt::ipc::fetch_args::<DsoftbusdArgs>(slot::INIT) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("dsoftbusd: no start-up argument: {:?}", e);
+                return 2;
+            }
+        };
+        let Some(cfg) = Config::from_args(&args) else {
+            println!("dsoftbusd: bad start-up argument {:?}", args);
             return 2;
         };
         let net = NetClient::new(IpcTransport::new(slot::NET));

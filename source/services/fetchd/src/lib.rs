@@ -8,7 +8,6 @@
 //! (`SELFTEST: net fetch ok`).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 

@@ -1,12 +1,14 @@
-//! fetchd: the lite path's local client. Asks netstackd-lite for an ICMP
-//! echo over `lo`, then fetches `http://127.0.0.1:8080/hello` from echod's
-//! responder over the loopback stream shim and checks status and body.
+//! fetchd: the lite path's local client, speaking netstackd-lite's sockets
+//! facade (`nexus_net::NetClient` over IPC). Asks for an ICMP echo over
+//! `lo`, then fetches `http://127.0.0.1:8080/hello` from echod's responder
+//! over the host-local stream shim and checks status and body.
 //!
 //! Markers: `fetchd: ready`, `SELFTEST: net lo ping ok`,
 //! `fetchd: get http://127.0.0.1:8080/hello ok bytes=<body bytes>`,
 //! `SELFTEST: net fetch ok`; on a failed check `SELFTEST: FAIL <what>`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+// No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
+#![deny(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -14,28 +16,22 @@ fn main() {}
 #[cfg(target_os = "none")]
 mod svc {
     use fetchd::{Checked, ResponseBuf, ADDR, CONNECT_WAIT_NS, FETCH_NS, PING_NS, PORT, URL};
-    use nexus_abi::slots::fetchd as slot;
-    use nexus_lite_net::client::{Client, ClientError, Transport};
     use nexus_lite_net::http;
-    use nexus_lite_net::lnproto::Status;
+    use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4};
+    use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
+    use nexus_slots::fetchd as slot;
 
-    struct Ipc;
+    type Client = NetClient<IpcTransport>;
 
-    impl Transport for Ipc {
-        fn call(&mut self, req: &[u8], rep: &mut [u8]) -> Result<usize, u64> {
-            sys::ipc_call(slot::NET, req, rep, None, 0)
-                .map(|(n, _)| n)
-                .map_err(|e| e as u64)
-        }
-    }
-
-    fn fetch(c: &mut Client<Ipc>) -> Result<usize, &'static str> {
+    fn fetch(c: &mut Client) -> Result<usize, &'static str> {
         let give_up = sys::now_ns().saturating_add(CONNECT_WAIT_NS);
+        let remote = SocketAddrV4::new(Ipv4Addr::from(ADDR), PORT);
         let s = loop {
-            match c.connect(ADDR, PORT) {
-                Ok((s, _)) => break s,
-                Err(ClientError::Status(Status::Refused)) if sys::now_ns() < give_up => {
+            let dl = sys::now_ns().saturating_add(FETCH_NS).min(give_up);
+            match c.tcp_connect_by(remote, dl) {
+                Ok(s) => break s,
+                Err(NetError::ConnectionRefused) if sys::now_ns() < give_up => {
                     sys::sleep_ms(50); // the responder is not listening yet
                 }
                 Err(_) => return Err("connect failed"),
@@ -44,11 +40,14 @@ mod svc {
         let deadline = sys::now_ns().saturating_add(FETCH_NS);
         let req = http::build_get(http::HELLO_PATH, "127.0.0.1:8080");
         let result = (|| {
-            c.write_all(s, deadline, &req).map_err(|_| "write failed")?;
+            c.tcp_write_all_by(s, &req, deadline)
+                .map_err(|_| "write failed")?;
             let mut resp = ResponseBuf::new();
             let mut buf = [0u8; 1024];
             loop {
-                let n = c.read(s, deadline, &mut buf).map_err(|_| "read failed")?;
+                let n = c
+                    .tcp_read_by(s, &mut buf, deadline)
+                    .map_err(|_| "read failed")?;
                 match resp.feed(&buf[..n], n == 0, http::HELLO_BODY) {
                     Checked::More if n > 0 => {}
                     Checked::More => return Err("truncated response"),
@@ -62,8 +61,8 @@ mod svc {
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let mut c = Client::new(Ipc, 0xfe00_0000);
-        if let Err(e) = c.iface(0) {
+        let mut c = NetClient::new(IpcTransport::new(slot::NET));
+        if let Err(e) = c.local_addr() {
             println!("fetchd: netstackd-lite unavailable: {:?}", e);
             println!("SELFTEST: FAIL net lo ping (no netstackd-lite)");
             println!("SELFTEST: FAIL net fetch (no netstackd-lite)");
@@ -71,7 +70,8 @@ mod svc {
         }
         println!("fetchd: ready");
         let mut failed = false;
-        match c.ping([127, 0, 0, 1], sys::now_ns().saturating_add(PING_NS)) {
+        let deadline = sys::now_ns().saturating_add(PING_NS);
+        match c.ping(Ipv4Addr::LOCALHOST, 1, deadline) {
             Ok(rtt) => {
                 println!("fetchd: lo ping rtt_us={}", rtt / 1000);
                 println!("SELFTEST: net lo ping ok");

@@ -1,12 +1,12 @@
 //! netstackd-lite's pure parts, host-tested: the boot argument, the marker
 //! lines, and the service-loop timing policy.
 //!
-//! The stack core (`nexus_lite_net::stack`), the request dispatcher with
-//! parking (`nexus_lite_net::server`) and both IPC protocols live in
-//! `nexus-lite-net`; `main.rs` is the thin target-only loop.
+//! The stack core and the driver protocol live in `nexus-lite-net`
+//! (`stack`, `vnproto`); the stack is the sockets facade's `Backend`, served
+//! with `nexus_net::dispatch` and `nexus_net::Server` (host-tested in
+//! `nexus-lite-net/tests/facade.rs`). `main.rs` is the thin target-only loop.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 extern crate alloc;
 

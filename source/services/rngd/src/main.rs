@@ -1,12 +1,11 @@
 //! rngd: the only task holding the virtio-rng device; serves entropy.
 //!
-//! Clients (e.g. dsoftbusd, for Noise ephemeral keys) call its endpoint with
-//! a one-byte request and get that many bytes from the device (see the
-//! library for the protocol). The virtio-rng request completes as soon as
+//! Clients (e.g. dsoftbusd, for Noise ephemeral keys) call `rng.fill(n)`
+//! (interface `idl/rng.toml`) and get `n` bytes from the device, or
+//! `DeviceFailed` — never anything predictable. The virtio-rng request completes as soon as
 //! QEMU's backend fills the buffer; the driver waits for the used ring only
 //! for that one bounded request.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -15,8 +14,10 @@ fn main() {}
 mod svc {
     use core::ptr::NonNull;
 
-    use nexus_abi::slots::rngd as slot;
+    use nexus_idl::heapless;
+    use nexus_interfaces::{notice, rng};
     use nexus_rt::{println, sys};
+    use nexus_slots::rngd as slot;
     use nexus_virtio_hal::NexusHal;
     use virtio_drivers::device::rng::VirtIORng;
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -44,13 +45,14 @@ mod svc {
             println!("rngd: not a virtio-mmio device");
             return 3;
         };
-        let Ok(mut rng) = VirtIORng::<NexusHal, _>::new(transport) else {
+        let Ok(rng) = VirtIORng::<NexusHal, _>::new(transport) else {
             println!("rngd: virtio-rng init failed");
             return 3;
         };
         println!("rngd: ready (virtio-rng)");
-        let mut req = [0u8; 8];
-        let mut out = [0u8; rngd::MAX_REQUEST];
+        let mut server = Entropy { rng };
+        let mut req = [0u8; rng::REQUEST_MAX];
+        let mut out = [0u8; rng::REPLY_MAX];
         let mut token = 0;
         let mut n_out = 0;
         loop {
@@ -63,13 +65,33 @@ mod svc {
                 }
             };
             token = msg.token;
-            n_out = match rngd::decode_request(&req[..msg.len.min(req.len())]) {
-                Some(n) => match rng.request_entropy(&mut out[..n]) {
-                    Ok(got) if got == n => n,
-                    _ => 0,
-                },
-                None => 0,
+            let body = &req[..msg.len];
+            n_out = if msg.badge == 0 && nexus_interfaces::client_gone(body).is_some() {
+                // rngd keeps nothing per client.
+                notice::reply::client_gone(&Ok(()), &mut out)
+            } else {
+                rng::dispatch(&mut server, msg.badge, body, &mut out)
             };
+        }
+    }
+
+    struct Entropy<T: virtio_drivers::transport::Transport> {
+        rng: VirtIORng<NexusHal, T>,
+    }
+
+    impl<T: virtio_drivers::transport::Transport> rng::Server for Entropy<T> {
+        fn fill(&mut self, _: u64, n: u8) -> Result<heapless::Vec<u8, 64>, rng::Error> {
+            let n = n as usize;
+            if !(1..=64).contains(&n) {
+                return Err(rng::Error::TooLarge);
+            }
+            let mut buf = [0u8; 64];
+            match self.rng.request_entropy(&mut buf[..n]) {
+                Ok(got) if got == n => {
+                    heapless::Vec::from_slice(&buf[..n]).map_err(|_| rng::Error::TooLarge)
+                }
+                _ => Err(rng::Error::DeviceFailed),
+            }
         }
     }
 }

@@ -8,7 +8,6 @@
 //! shell: registers, DMA memory, IPC.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 /// virtio-mmio register offsets (virtio 1.x §4.2.2).
 pub mod reg {

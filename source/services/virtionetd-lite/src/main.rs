@@ -18,7 +18,6 @@
 //! A device that corrupts a used ring is declared failed: the driver then
 //! answers `DEVICE_FAILED` and touches the device no more.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
@@ -31,10 +30,11 @@ mod svc {
     use alloc::vec::Vec;
     use core::sync::atomic::{fence, Ordering};
 
-    use nexus_abi::{slots::virtionetd_lite as slot, DeathKind, DeathNotice, Error, KERNEL_BADGE};
+    use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE};
     use nexus_lite_net::virtq::{Desc, RingMem, SplitQueue, UsedError};
     use nexus_lite_net::vnproto::{self as vn, Request, RxWriter, Status};
     use nexus_rt::{println, sys};
+    use nexus_slots::virtionetd_lite as slot;
     use virtionetd_lite::{
         expire, format_mac, mmio_irq_len, negotiate, park, queue_size, reg, status, Layout, Park,
         RxWaiter, BUF_SIZE, HELD_FRAMES, MTU, NET_DEVICE_ID, NET_HDR, RX_QUEUE, TX_QUEUE,
@@ -474,7 +474,7 @@ mod svc {
             }
             if msg.badge == 0 {
                 // Init: the client ended. Forget its parked RX.
-                if let Some(b) = nexus_init_api::decode_client_gone(body) {
+                if let Some(b) = nexus_interfaces::client_gone(body) {
                     waiter = waiter.filter(|w| w.badge != b);
                 }
                 pending = (msg.token, 0);

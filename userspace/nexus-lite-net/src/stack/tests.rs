@@ -1,6 +1,7 @@
 //! Stack tests: frames in memory, a virtual clock.
 use super::*;
 use alloc::vec;
+use nexus_net::{Backend, Ipv4Addr, Readiness, SocketAddrV4};
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const HOST_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
@@ -131,7 +132,11 @@ fn dhcp_offer_request_ack_takes_the_lease() {
     s.poll(T0 + 10 * DHCP_WAIT_NS);
     assert_eq!(s.lease(), Some(l));
     assert!(drain(&mut s).is_empty());
-    assert_eq!(s.iface_info(1).unwrap().state, 1);
+    let i = s.iface();
+    assert_eq!(
+        (i.addr.octets(), i.prefix_len, i.mtu),
+        (l.addr, l.prefix, 1500)
+    );
 }
 
 #[test]
@@ -208,7 +213,9 @@ fn silent_dhcp_falls_back_to_the_fixed_lease_at_the_deadline() {
         t + 1,
     );
     assert!(drain(&mut s).is_empty());
-    assert_eq!(s.iface_info(1).unwrap().state, 2);
+    let i = s.iface();
+    assert_eq!(i.addr.octets(), FIXED_ADDR);
+    assert_eq!(i.gateway, Some(Ipv4Addr::from(FIXED_GW)));
 }
 
 fn arp_frame(op: u16, sha: [u8; 6], spa: [u8; 4], tpa: [u8; 4], dst: [u8; 6]) -> Vec<u8> {
@@ -293,44 +300,81 @@ fn icmp_echo_request_is_answered_to_the_sender() {
     assert!(drain(&mut s).is_empty());
 }
 
+fn sa(ip: [u8; 4], port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(ip), port)
+}
+
+/// Receives one datagram: (source address, source port, bytes).
+fn recv(s: &mut Stack, h: SocketId, max: usize) -> Result<([u8; 4], u16, Vec<u8>), NetError> {
+    let mut buf = vec![0u8; max];
+    let (n, from) = s.udp_recv_from(h, &mut buf)?;
+    buf.truncate(n);
+    Ok((from.ip().octets(), from.port(), buf))
+}
+
+fn read(s: &mut Stack, h: SocketId, max: usize) -> Result<Vec<u8>, NetError> {
+    let mut buf = vec![0u8; max];
+    let n = s.tcp_read(h, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
 #[test]
 fn udp_to_port_7_is_received_and_echoed_to_the_sender() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(0x40, [0; 4], 7).unwrap();
-    assert_eq!(s.udp_bind(0x41, [0; 4], 7), Err(Status::AddrInUse));
-    assert_eq!(s.udp_bind(0x41, LO_ADDR, 7), Err(Status::AddrInUse));
-    assert_eq!(s.udp_recv(0x40, h, 1500), Ok(None));
+    let (h, port) = s.udp_bind(7).unwrap();
+    assert_eq!(port, 7);
+    assert_eq!(s.udp_bind(7).map(|x| x.1), Err(NetError::AddrInUse));
+    assert_eq!(
+        s.udp_bind(68).map(|x| x.1),
+        Err(NetError::AddrInUse),
+        "DHCP's"
+    );
+    assert_eq!(recv(&mut s, h, 1500), Err(NetError::WouldBlock));
+    assert_eq!(s.readiness(h), Readiness::WRITABLE);
     s.on_frame(&udp_frame(HOST, FIXED_ADDR, 40000, 7, b"echo me"), T0);
-    let (src, port, data) = s.udp_recv(0x40, h, 1500).unwrap().unwrap();
+    assert!(s.readiness(h).contains(Readiness::READABLE));
+    let (src, port, data) = recv(&mut s, h, 1500).unwrap();
     assert_eq!((src, port, &data[..]), (HOST, 40000, &b"echo me"[..]));
-    assert_eq!(s.udp_send(0x40, h, src, port, &data), Ok(7));
+    assert_eq!(s.udp_send_to(h, sa(src, port), &data), Ok(()));
     let f = drain(&mut s);
     assert_eq!(f.len(), 1);
     assert_eq!(
         parse_udp(&f[0]),
         (HOST_MAC, FIXED_ADDR, HOST, 7, 40000, b"echo me".to_vec())
     );
-    // Unbound port: dropped silently. Other owner: bad handle.
+    // Unbound port: dropped silently.
     s.on_frame(&udp_frame(HOST, FIXED_ADDR, 40000, 9, b"x"), T0);
-    assert_eq!(s.udp_recv(0x41, h, 10), Err(Status::BadHandle));
+    assert_eq!(recv(&mut s, h, 10), Err(NetError::WouldBlock));
     assert_eq!(
-        s.udp_send(0x40, h, HOST, 1, &[0; UDP_MAX + 1]),
-        Err(Status::TooLarge)
+        s.udp_send_to(h, sa(HOST, 1), &[0; UDP_MAX + 1]),
+        Err(NetError::InvalidInput)
     );
-    assert_eq!(s.udp_send(0x40, h, HOST, 0, b"x"), Err(Status::InvalidArg));
-    // Truncation to `max`.
+    assert_eq!(
+        s.udp_send_to(h, sa(HOST, 0), b"x"),
+        Err(NetError::InvalidInput)
+    );
+    assert_eq!(
+        s.udp_send_to(h, sa([224, 0, 0, 1], 9), b"x"),
+        Err(NetError::InvalidInput)
+    );
+    // Truncation to the buffer; the rest of the datagram is discarded.
     s.on_frame(&udp_frame(HOST, FIXED_ADDR, 1, 7, b"abcdef"), T0);
-    assert_eq!(s.udp_recv(0x40, h, 2).unwrap().unwrap().2, b"ab");
+    assert_eq!(recv(&mut s, h, 2).unwrap().2, b"ab");
+    assert_eq!(recv(&mut s, h, 10), Err(NetError::WouldBlock));
+    // Ephemeral ports.
+    let (_, p) = s.udp_bind(0).unwrap();
+    assert!(p >= EPHEMERAL_FIRST);
 }
 
 #[test]
 fn udp_queue_is_bounded() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 7).unwrap();
+    let (h, _) = s.udp_bind(7).unwrap();
     for i in 0..UDP_QUEUE + 5 {
         s.on_frame(&udp_frame(HOST, FIXED_ADDR, 1, 7, &[i as u8]), T0);
     }
-    let got: Vec<_> = core::iter::from_fn(|| s.udp_recv(1, h, 10).unwrap()).collect();
+    let got: Vec<_> = core::iter::from_fn(|| recv(&mut s, h, 10).ok()).collect();
     assert_eq!(got.len(), UDP_QUEUE);
     assert_eq!(s.stats().dropped, 5);
 }
@@ -338,11 +382,11 @@ fn udp_queue_is_bounded() {
 #[test]
 fn unknown_next_hop_is_resolved_by_arp_then_flushed() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 0).unwrap();
+    let (h, _) = s.udp_bind(0).unwrap();
     let peer = [10, 0, 2, 50];
     let peer_mac = [2, 0, 0, 0, 0, 0x50];
-    s.udp_send(1, h, peer, 9, b"first").unwrap();
-    s.udp_send(1, h, peer, 9, b"second").unwrap();
+    s.udp_send_to(h, sa(peer, 9), b"first").unwrap();
+    s.udp_send_to(h, sa(peer, 9), b"second").unwrap();
     assert!(drain(&mut s).is_empty(), "nothing before poll");
     s.poll(T0 + 1);
     let f = drain(&mut s);
@@ -365,15 +409,15 @@ fn unknown_next_hop_is_resolved_by_arp_then_flushed() {
         (edst, dst, dport, &data[..]),
         (peer_mac, peer, 9, &b"second"[..])
     );
-    s.udp_send(1, h, peer, 9, b"third").unwrap();
+    s.udp_send_to(h, sa(peer, 9), b"third").unwrap();
     assert_eq!(drain(&mut s).len(), 1, "cached");
 }
 
 #[test]
 fn arp_gives_up_after_three_requests_and_off_link_goes_via_gateway() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 0).unwrap();
-    s.udp_send(1, h, [8, 8, 8, 8], 53, b"q").unwrap();
+    let (h, _) = s.udp_bind(0).unwrap();
+    s.udp_send_to(h, sa([8, 8, 8, 8], 53), b"q").unwrap();
     let mut t = T0;
     let mut reqs = 0;
     for _ in 0..10 {
@@ -409,126 +453,230 @@ fn arp_cache_is_bounded() {
 #[test]
 fn lo_ping_and_own_address_ping() {
     let mut s = fixed_stack();
-    let id = s.ping_start(5, LO_ADDR, T0).unwrap();
-    assert_eq!(s.ping_poll(id), None);
+    let lo = Ipv4Addr::LOCALHOST;
+    let id = s.ping_start(lo, 1, T0).unwrap();
+    assert_eq!(s.ping_poll(id, T0), None);
     assert!(s.has_work());
     s.poll(T0 + 1000);
-    assert_eq!(s.ping_poll(id), Some(1000));
-    assert_eq!(s.ping_poll(id), None, "consumed");
+    assert_eq!(s.ping_poll(id, T0), Some(Ok(1000)));
+    assert_eq!(s.ping_poll(id, T0), None, "consumed");
     assert!(drain(&mut s).is_empty(), "nothing on the wire");
-    let id = s.ping_start(5, FIXED_ADDR, T0).unwrap();
+    let id = s.ping_start(Ipv4Addr::from(FIXED_ADDR), 2, T0).unwrap();
     s.poll(T0 + 7);
-    assert_eq!(s.ping_poll(id), Some(7));
-    // A ping to an unknown address never completes; cancel frees it.
-    let id = s.ping_start(5, [10, 0, 2, 77], T0).unwrap();
+    assert_eq!(s.ping_poll(id, T0), Some(Ok(7)));
+    // A ping to an unknown address never completes.
+    let id = s.ping_start(Ipv4Addr::new(10, 0, 2, 77), 3, T0).unwrap();
     s.poll(T0);
-    assert_eq!(s.ping_poll(id), None);
-    s.ping_cancel(id);
-    for _ in 0..MAX_PINGS {
-        s.ping_start(6, LO_ADDR, T0).unwrap();
+    assert_eq!(s.ping_poll(id, T0), None);
+    // Bounded: the oldest is forgotten, new pings always start.
+    for i in 0..3 * MAX_PINGS as u64 {
+        s.ping_start(Ipv4Addr::new(10, 0, 2, 77), 0, T0 + i)
+            .unwrap();
+        assert!(s.open_pings() <= MAX_PINGS);
     }
-    assert_eq!(s.ping_start(6, LO_ADDR, T0), Err(Status::NoResources));
-    s.drop_owner(6);
-    assert!(s.ping_start(6, LO_ADDR, T0).is_ok());
+    assert_eq!(s.ping_poll(id, T0), None);
+    for bad in [
+        [0, 0, 0, 0],
+        [255, 255, 255, 255],
+        [10, 0, 2, 255],
+        [224, 0, 0, 1],
+    ] {
+        assert_eq!(
+            s.ping_start(Ipv4Addr::from(bad), 0, T0),
+            Err(NetError::InvalidInput)
+        );
+    }
 }
 
 #[test]
 fn lo_ping_works_before_any_lease() {
     let mut s = Stack::new(MAC, 0, DHCP_WAIT_NS);
-    let id = s.ping_start(1, LO_ADDR, 0).unwrap();
+    let id = s.ping_start(Ipv4Addr::LOCALHOST, 0, 0).unwrap();
     s.poll(5);
-    assert_eq!(s.ping_poll(id), Some(5));
-    assert_eq!(s.ping_start(1, [10, 0, 2, 2], 0), Err(Status::NotConnected));
+    assert_eq!(s.ping_poll(id, 5), Some(Ok(5)));
+    assert_eq!(
+        s.ping_start(Ipv4Addr::new(10, 0, 2, 2), 0, 0),
+        Err(NetError::NotConnected)
+    );
+    assert_eq!(s.iface().addr, Ipv4Addr::UNSPECIFIED);
 }
 
 #[test]
-fn lo_udp_echo() {
-    let mut s = fixed_stack();
-    let srv = s.udp_bind(1, [0; 4], 7).unwrap();
-    let cli = s.udp_bind(2, LO_ADDR, 0).unwrap();
-    s.udp_send(2, cli, LO_ADDR, 7, b"loop").unwrap();
-    s.poll(T0);
-    let (a, p, d) = s.udp_recv(1, srv, 100).unwrap().unwrap();
-    assert_eq!((a, &d[..]), (LO_ADDR, &b"loop"[..]));
-    s.udp_send(1, srv, a, p, &d).unwrap();
-    s.poll(T0);
-    assert_eq!(s.udp_recv(2, cli, 100).unwrap().unwrap().2, b"loop");
-    assert_eq!(s.udp_send(2, cli, HOST, 7, b"x"), Err(Status::Unreachable));
-    assert!(drain(&mut s).is_empty());
-}
-
-#[test]
-fn streams_connect_accept_read_write_close() {
+fn lo_udp_echo_before_and_after_the_lease() {
     let mut s = Stack::new(MAC, 0, DHCP_WAIT_NS);
-    assert_eq!(s.connect(2, LO_ADDR, 8080), Err(Status::Refused));
-    assert_eq!(s.listen(1, HOST, 8080, 1), Err(Status::Unreachable));
-    let l = s.listen(1, LO_ADDR, 8080, 2).unwrap();
-    assert_eq!(s.listen(3, [0; 4], 8080, 2), Err(Status::AddrInUse));
-    assert_eq!(s.connect(2, HOST, 8080), Err(Status::Unreachable));
-    assert_eq!(s.accept(1, l), Ok(None));
-    let (c, local) = s.connect(2, LO_ADDR, 8080).unwrap();
+    let (srv, _) = s.udp_bind(7).unwrap();
+    let (cli, cport) = s.udp_bind(0).unwrap();
+    s.udp_send_to(cli, sa(LO_ADDR, 7), b"loop").unwrap();
+    s.poll(1);
+    let (a, p, d) = recv(&mut s, srv, 100).unwrap();
+    assert_eq!((a, p, &d[..]), (LO_ADDR, cport, &b"loop"[..]));
+    s.udp_send_to(srv, sa(a, p), &d).unwrap();
+    s.poll(2);
+    assert_eq!(recv(&mut s, cli, 100).unwrap().2, b"loop");
+    assert_eq!(
+        s.udp_send_to(cli, sa(HOST, 7), b"x"),
+        Err(NetError::NotConnected),
+        "no lease yet"
+    );
+    assert!(
+        drain(&mut s).iter().all(|f| parse_udp(f).4 == 67),
+        "DHCP only"
+    );
+}
+
+#[test]
+fn streams_connect_accept_read_write_shutdown_close() {
+    let mut s = fixed_stack();
+    assert_eq!(
+        s.tcp_connect(sa(LO_ADDR, 8080), T0).map(|x| x.1),
+        Err(NetError::ConnectionRefused)
+    );
+    let (l, port) = s.tcp_listen(8080, 2).unwrap();
+    assert_eq!(port, 8080);
+    assert_eq!(s.tcp_listen(8080, 2).map(|x| x.1), Err(NetError::AddrInUse));
+    assert_eq!(
+        s.tcp_connect(sa(HOST, 8080), T0).map(|x| x.1),
+        Err(NetError::Unsupported),
+        "no TCP on the wire"
+    );
+    assert_eq!(s.tcp_accept(l).map(|x| x.1), Err(NetError::WouldBlock));
+    assert_eq!(s.readiness(l), Readiness::EMPTY);
+    let (c, local) = s.tcp_connect(sa(LO_ADDR, 8080), T0).unwrap();
     assert!(local >= EPHEMERAL_FIRST);
-    let (a, peer) = s.accept(1, l).unwrap().unwrap();
-    assert_eq!(peer, local);
-    assert_eq!(s.read(1, a, 100), Ok(None));
-    assert_eq!(s.write(2, c, b"GET /hello"), Ok(Some(10)));
-    assert_eq!(s.read(1, a, 4).unwrap().unwrap(), b"GET ");
-    assert_eq!(s.read(1, a, 100).unwrap().unwrap(), b"/hello");
-    assert_eq!(s.read(2, a, 100), Err(Status::BadHandle), "owner checked");
+    assert_eq!(s.readiness(c), Readiness::WRITABLE, "connected at once");
+    assert_eq!(s.tcp_write(c, b"GET /hello"), Ok(10), "before accept");
+    assert_eq!(s.readiness(l), Readiness::READABLE);
+    let (a, peer) = s.tcp_accept(l).unwrap();
+    assert_eq!(peer, sa(LO_ADDR, local));
+    assert_eq!(read(&mut s, a, 4).unwrap(), b"GET ");
+    assert_eq!(read(&mut s, a, 100).unwrap(), b"/hello");
+    assert_eq!(read(&mut s, a, 100), Err(NetError::WouldBlock));
     // Fill the pipe: partial write, then would-block.
     let big = vec![7u8; STREAM_BUF + 10];
-    assert_eq!(s.write(1, a, &big), Ok(Some(STREAM_BUF)));
-    assert_eq!(s.write(1, a, b"x"), Ok(None));
-    assert_eq!(s.read(2, c, STREAM_BUF).unwrap().unwrap().len(), STREAM_BUF);
-    s.write(1, a, b"tail").unwrap();
-    s.close(1, a).unwrap();
+    assert_eq!(s.tcp_write(a, &big), Ok(STREAM_BUF));
+    assert_eq!(s.tcp_write(a, b"x"), Err(NetError::WouldBlock));
+    assert!(!s.readiness(a).contains(Readiness::WRITABLE));
+    assert_eq!(read(&mut s, c, STREAM_BUF).unwrap().len(), STREAM_BUF);
+    // Half-close: the other side reads the rest, then EOF; it can still write.
+    s.tcp_write(a, b"tail").unwrap();
+    s.tcp_shutdown(a).unwrap();
+    s.tcp_shutdown(a).unwrap();
+    assert_eq!(s.tcp_write(a, b"more"), Err(NetError::Closed));
+    assert!(s.readiness(c).contains(Readiness::HUP));
+    assert_eq!(read(&mut s, c, 100).unwrap(), b"tail", "data before EOF");
+    assert_eq!(read(&mut s, c, 100).unwrap(), b"", "EOF");
+    assert_eq!(s.tcp_write(c, b"reply"), Ok(5));
+    assert_eq!(read(&mut s, a, 100).unwrap(), b"reply");
+    // Close: the peer's writes fail.
+    s.close(a);
+    assert_eq!(s.tcp_write(c, b"late"), Err(NetError::Closed));
+    assert_eq!(s.usage(), (2, 0));
+    s.close(c);
+    assert_eq!(s.open_conns(), 0, "connection freed");
+    // Own virt0 address is this host too.
+    let (c2, _) = s.tcp_connect(sa(FIXED_ADDR, 8080), T0).unwrap();
+    let (a2, peer) = s.tcp_accept(l).unwrap();
+    assert_eq!(*peer.ip(), Ipv4Addr::from(FIXED_ADDR));
+    s.tcp_write(c2, b"x").unwrap();
+    assert_eq!(s.usage(), (3, 1));
+    s.close(c2);
+    assert_eq!(read(&mut s, a2, 10).unwrap(), b"x");
+    assert_eq!(read(&mut s, a2, 10).unwrap(), b"");
+    // Wrong kinds.
+    assert_eq!(s.tcp_read(l, &mut [0; 4]), Err(NetError::InvalidInput));
+    assert_eq!(s.tcp_accept(a2).map(|x| x.1), Err(NetError::InvalidInput));
+    let (u, _) = s.udp_bind(0).unwrap();
+    assert_eq!(s.tcp_write(u, b"x"), Err(NetError::InvalidInput));
     assert_eq!(
-        s.read(2, c, 100).unwrap().unwrap(),
-        b"tail",
-        "data before EOF"
+        s.udp_send_to(l, sa(HOST, 1), b"x"),
+        Err(NetError::InvalidInput)
     );
-    assert_eq!(s.read(2, c, 100), Ok(Some(vec![])), "EOF");
-    assert_eq!(s.write(2, c, b"late"), Err(Status::NotConnected));
-    s.close(2, c).unwrap();
-    assert_eq!(s.close(2, c), Err(Status::BadHandle));
-    assert!(s.conns.iter().all(Option::is_none), "connection freed");
+    // Ephemeral listener.
+    let (_, p) = s.tcp_listen(0, 1).unwrap();
+    assert!(p >= EPHEMERAL_FIRST);
 }
 
 #[test]
-fn backlog_and_tables_are_bounded_and_owners_cleaned_up() {
+fn backlog_and_tables_are_bounded_and_closed_listeners_reset() {
     let mut s = Stack::new(MAC, 0, DHCP_WAIT_NS);
-    let l = s.listen(1, LO_ADDR, 80, 2).unwrap();
-    s.connect(2, LO_ADDR, 80).unwrap();
-    s.connect(2, LO_ADDR, 80).unwrap();
-    assert_eq!(s.connect(2, LO_ADDR, 80), Err(Status::Refused));
-    // Closing the listener ends pending connections (client sees EOF).
-    let (c3, _) = {
-        s.close(1, l).unwrap();
-        let l = s.listen(1, LO_ADDR, 80, 8).unwrap();
-        let r = s.connect(2, LO_ADDR, 80).unwrap();
-        s.close(1, l).unwrap();
-        r
-    };
-    assert_eq!(s.read(2, c3, 10), Ok(Some(vec![])));
-    assert_eq!(s.drop_owner(2), 3);
-    assert!(s.conns.iter().all(Option::is_none));
-    for p in 1..=MAX_SOCKETS as u16 {
-        s.udp_bind(9, [0; 4], 1000 + p).unwrap();
+    let (l, _) = s.tcp_listen(80, 2).unwrap();
+    let (c1, _) = s.tcp_connect(sa(LO_ADDR, 80), 0).unwrap();
+    s.tcp_connect(sa(LO_ADDR, 80), 0).unwrap();
+    assert_eq!(
+        s.tcp_connect(sa(LO_ADDR, 80), 0).map(|x| x.1),
+        Err(NetError::ConnectionRefused),
+        "backlog full"
+    );
+    s.tcp_write(c1, b"never read").unwrap();
+    // Closing the listener resets the connections it did not accept.
+    s.close(l);
+    assert_eq!(read(&mut s, c1, 10), Err(NetError::ConnectionReset));
+    assert_eq!(s.tcp_write(c1, b"x"), Err(NetError::ConnectionReset));
+    assert!(s.readiness(c1).contains(Readiness::ERROR));
+    // Close every socket: nothing leaks.
+    while let Some(id) = s.entries.first().map(|e| e.id) {
+        s.close(id);
     }
-    assert_eq!(s.udp_bind(9, [0; 4], 5), Err(Status::NoResources));
-    assert_eq!(s.drop_owner(9), MAX_SOCKETS);
-    assert_eq!(s.open_handles(), 0);
-    assert_eq!(s.udp_bind(9, [0; 4], 68), Err(Status::AddrInUse), "DHCP's");
-    assert_eq!(s.udp_bind(9, [1, 2, 3, 4], 5), Err(Status::InvalidArg));
+    assert_eq!((s.open_sockets(), s.open_conns()), (0, 0));
+    // Sockets and connections are bounded.
+    for p in 1..=MAX_SOCKETS as u16 {
+        s.udp_bind(1000 + p).unwrap();
+    }
+    assert_eq!(s.udp_bind(5).map(|x| x.1), Err(NetError::NoBufs));
+    assert_eq!(s.tcp_listen(5, 1).map(|x| x.1), Err(NetError::NoBufs));
+    while let Some(id) = s.entries.first().map(|e| e.id) {
+        s.close(id);
+    }
+    let mut listeners = Vec::new();
+    for p in 0..(MAX_CONNS as u16).div_ceil(MAX_BACKLOG as u16) + 1 {
+        listeners.push(s.tcp_listen(100 + p, MAX_BACKLOG as u8).unwrap());
+    }
+    let mut made = 0;
+    for i in 0..2 * MAX_CONNS {
+        let port = 100 + (i / MAX_BACKLOG) as u16;
+        if s.tcp_connect(sa(LO_ADDR, port), 0).is_ok() {
+            made += 1;
+        }
+    }
+    assert_eq!(made, MAX_CONNS);
+    assert_eq!(s.open_conns(), MAX_CONNS);
+    for (id, _) in listeners {
+        s.close(id);
+    }
+    while let Some(id) = s.entries.first().map(|e| e.id) {
+        s.close(id);
+    }
+    assert_eq!((s.open_sockets(), s.open_conns()), (0, 0));
+    assert_eq!(s.usage(), (0, 0));
+}
+
+#[test]
+fn socket_ids_are_not_reused_while_held() {
+    let mut s = Stack::new(MAC, 0, DHCP_WAIT_NS);
+    s.next_socket = u32::MAX - 1;
+    let (a, _) = s.udp_bind(0).unwrap();
+    let (b, _) = s.udp_bind(0).unwrap();
+    let (c, _) = s.udp_bind(0).unwrap();
+    assert_eq!(
+        (a.raw(), b.raw(), c.raw()),
+        (u32::MAX - 1, u32::MAX, 1),
+        "0 skipped"
+    );
+    s.next_socket = u32::MAX;
+    let (d, _) = s.udp_bind(0).unwrap();
+    assert_eq!(d.raw(), 2, "held values skipped");
+    s.close(d);
+    assert_eq!(s.readiness(d), Readiness::EMPTY);
+    assert_eq!(s.tcp_read(d, &mut [0; 1]), Err(NetError::NotFound));
 }
 
 #[test]
 fn tx_queue_is_bounded() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 7).unwrap();
+    let (h, _) = s.udp_bind(7).unwrap();
     s.on_frame(&udp_frame(HOST, FIXED_ADDR, 1, 7, b"learn"), T0);
     for _ in 0..TX_QUEUE * 2 {
-        let _ = s.udp_send(1, h, HOST, 9, b"x");
+        let _ = s.udp_send_to(h, sa(HOST, 9), b"x");
     }
     assert_eq!(drain(&mut s).len(), TX_QUEUE);
 }
@@ -536,7 +684,7 @@ fn tx_queue_is_bounded() {
 #[test]
 fn every_truncation_and_corruption_of_valid_frames_is_harmless() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 7).unwrap();
+    let (h, _) = s.udp_bind(7).unwrap();
     let xid = s.dhcp_xid();
     let req = icmp::build_echo(icmp::ECHO_REQUEST, 1, 1, b"abc");
     let frames = [
@@ -568,7 +716,7 @@ fn every_truncation_and_corruption_of_valid_frames_is_harmless() {
     // still-valid variants (e.g. a changed payload byte with checksum 0).
     assert!(s.stats().malformed > 500);
     drain(&mut s);
-    while s.udp_recv(1, h, 2000).unwrap().is_some() {}
+    while recv(&mut s, h, 2000).is_ok() {}
     // Noise.
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for n in 0..3000usize {
@@ -599,8 +747,8 @@ fn every_truncation_and_corruption_of_valid_frames_is_harmless() {
 #[test]
 fn loopback_sources_from_the_wire_are_dropped() {
     let mut s = fixed_stack();
-    let h = s.udp_bind(1, [0; 4], 7).unwrap();
+    let (h, _) = s.udp_bind(7).unwrap();
     s.on_frame(&udp_frame(LO_ADDR, FIXED_ADDR, 1, 7, b"spoof"), T0);
     s.on_frame(&udp_frame(HOST, LO_ADDR, 1, 7, b"spoof"), T0);
-    assert_eq!(s.udp_recv(1, h, 10), Ok(None));
+    assert_eq!(recv(&mut s, h, 10), Err(NetError::WouldBlock));
 }

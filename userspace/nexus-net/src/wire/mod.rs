@@ -74,11 +74,15 @@ pub enum Op {
     /// Server resource usage (clients, handles, parked requests, backend
     /// sockets and buffer bytes), for leak checks and monitoring.
     Stats = 0x42,
+    /// Link details: MAC address and how the address was obtained (DHCP
+    /// lease time and age). Added after v1's first ops; older servers
+    /// answer `Unsupported`.
+    LinkInfo = 0x43,
 }
 
 impl Op {
     /// Every op, in code order.
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::TcpListen,
         Op::TcpAccept,
         Op::TcpConnect,
@@ -93,6 +97,7 @@ impl Op {
         Op::LocalAddr,
         Op::Ping,
         Op::Stats,
+        Op::LinkInfo,
     ];
 
     /// Maps a wire byte to an op.
@@ -111,7 +116,7 @@ impl<'a> Reader<'a> {
         Reader { buf }
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], NetError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], NetError> {
         let (head, rest) = self
             .buf
             .split_first_chunk::<N>()
@@ -235,7 +240,7 @@ mod tests {
             assert_eq!(Op::from_u8(op as u8), Some(op));
         }
         let known = Op::ALL.iter().filter(|o| Op::from_u8(**o as u8).is_some());
-        assert_eq!(known.count(), 14);
+        assert_eq!(known.count(), 15);
         assert_eq!(Op::from_u8(0), None);
         assert_eq!(Op::from_u8(0xff), None);
     }

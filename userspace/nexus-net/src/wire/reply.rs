@@ -25,7 +25,8 @@
 use super::{len_u16, Op, Reader, Writer, REPLY_HEADER_LEN, REPLY_MAGIC};
 use crate::error::NetError;
 use crate::types::{
-    Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream, UdpSocket,
+    AddrSource, Handle, IfaceInfo, Ipv4Addr, LinkInfo, Readiness, SocketAddrV4, TcpListener,
+    TcpStream, UdpSocket,
 };
 use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, PROTOCOL_VERSION};
 
@@ -100,6 +101,8 @@ pub enum Reply<'a> {
     LocalAddr(IfaceInfo),
     /// Server resource usage.
     Stats(ServerStats),
+    /// Link details.
+    LinkInfo(LinkInfo),
     /// Echo reply received.
     Ping {
         /// Sequence number echoed.
@@ -164,6 +167,7 @@ impl Reply<'_> {
             Reply::LocalAddr(_) => Op::LocalAddr,
             Reply::Ping { .. } => Op::Ping,
             Reply::Stats(_) => Op::Stats,
+            Reply::LinkInfo(_) => Op::LinkInfo,
         }
     }
 
@@ -188,6 +192,7 @@ impl Reply<'_> {
             Reply::TcpListen { .. } | Reply::TcpConnect { .. } | Reply::UdpBind { .. } => 8,
             Reply::TcpAccept { .. } | Reply::LocalAddr(_) | Reply::Ping { .. } => 12,
             Reply::Stats(_) => 20,
+            Reply::LinkInfo(_) => 16,
             Reply::TcpRead { data } => 4 + data.len(),
             Reply::UdpRecvFrom { data, .. } => 8 + data.len(),
         }
@@ -242,6 +247,13 @@ impl Reply<'_> {
                 w.u32(st.parked)?;
                 w.u32(st.sockets)?;
                 w.u32(st.buffer_bytes)
+            }
+            Reply::LinkInfo(l) => {
+                w.bytes(&l.mac)?;
+                w.u8(l.source as u8)?;
+                w.pad(1)?;
+                w.u32(l.lease_secs)?;
+                w.u32(l.age_secs)
             }
         }
     }
@@ -458,6 +470,17 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
             sockets: r.u32()?,
             buffer_bytes: r.u32()?,
         }),
+        Op::LinkInfo => {
+            let mac = r.array::<6>()?;
+            let source = AddrSource::from_u8(r.u8()?).ok_or(NetError::Malformed)?;
+            r.pad(1)?;
+            Reply::LinkInfo(LinkInfo {
+                mac,
+                source,
+                lease_secs: r.u32()?,
+                age_secs: r.u32()?,
+            })
+        }
     };
     r.finish()?;
     Ok(reply)

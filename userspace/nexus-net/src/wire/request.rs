@@ -105,6 +105,8 @@ pub enum Request<'a> {
     LocalAddr,
     /// Server resource usage.
     Stats,
+    /// Link details (MAC, address source, lease).
+    LinkInfo,
     /// ICMP echo to `addr` with sequence `seq`, answered by `deadline_ns`.
     Ping {
         /// Target host.
@@ -161,6 +163,7 @@ impl Request<'_> {
             Request::Wait { .. } => Op::Wait,
             Request::LocalAddr => Op::LocalAddr,
             Request::Stats => Op::Stats,
+            Request::LinkInfo => Op::LinkInfo,
             Request::Ping { .. } => Op::Ping,
         }
     }
@@ -182,7 +185,8 @@ impl Request<'_> {
             | Request::UdpBind { .. }
             | Request::Close { .. }
             | Request::LocalAddr
-            | Request::Stats => true,
+            | Request::Stats
+            | Request::LinkInfo => true,
         };
         if ok {
             Ok(())
@@ -202,7 +206,7 @@ impl Request<'_> {
             Request::TcpWrite { data, .. } => 8 + data.len(),
             Request::UdpSendTo { data, .. } => 12 + data.len(),
             Request::Wait { .. } | Request::Ping { .. } => 16,
-            Request::LocalAddr | Request::Stats => 0,
+            Request::LocalAddr | Request::Stats | Request::LinkInfo => 0,
         }
     }
 
@@ -258,7 +262,7 @@ impl Request<'_> {
                 w.pad(3)?;
                 w.u64(deadline_ns)
             }
-            Request::LocalAddr | Request::Stats => Ok(()),
+            Request::LocalAddr | Request::Stats | Request::LinkInfo => Ok(()),
             Request::Ping {
                 addr,
                 seq,
@@ -383,6 +387,7 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
         }
         Op::LocalAddr => Request::LocalAddr,
         Op::Stats => Request::Stats,
+        Op::LinkInfo => Request::LinkInfo,
         Op::Ping => {
             let addr = r.ipv4()?;
             let seq = r.u16()?;

@@ -347,6 +347,7 @@ pub fn sample_requests() -> Vec<Request<'static>> {
         },
         Request::LocalAddr,
         Request::Stats,
+        Request::LinkInfo,
         Request::Ping {
             addr: [10, 0, 0, 9].into(),
             seq: 0xbeef,

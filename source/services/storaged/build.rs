@@ -1,0 +1,3 @@
+fn main() {
+    nexus_build::user_program();
+}

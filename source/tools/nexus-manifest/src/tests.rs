@@ -1,0 +1,372 @@
+//! Generation-time checks: each rule refuses a profile that breaks it, with
+//! an error naming the profile, the service and the rule.
+use super::*;
+
+const ARGS: &str = include_str!("../../../libs/nexus-interfaces/idl/args.toml");
+
+fn one(services: &str) -> Result<System, String> {
+    load_str(
+        &[&format!(
+            "name = \"p\"\nkind = \"test\"\npaths = [\"canonical\"]\ndoc = \"d\"\n{services}"
+        )],
+        ARGS,
+    )
+}
+
+const NETSTACKD: &str = r#"
+[[service]]
+name = "netstackd"
+image = "netstackd"
+grants.endpoint = { serve = "net" }
+grants.net_mmio = { device = "net" }
+"#;
+
+#[test]
+fn the_repository_profiles_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let sys = load(
+        &root.join("profiles"),
+        &root.join("source/libs/nexus-interfaces/idl/args.toml"),
+    )
+    .unwrap();
+    assert!(sys.profiles.iter().any(|p| p.name == "smoke"));
+    // Slots of an image are the same in every profile.
+    for p in &sys.profiles {
+        for s in &p.services {
+            for g in &s.grants {
+                assert_eq!(sys.slots[&s.image][g.slot as usize - 1], g.name);
+            }
+        }
+    }
+    // The canonical image never carries lite services and vice versa.
+    let canon = programs(&sys, NetPath::Canonical);
+    let lite = programs(&sys, NetPath::Lite);
+    for l in ["virtionetd-lite", "netstackd-lite", "echod", "fetchd"] {
+        assert!(!canon.iter().any(|p| p == l), "{l} in the canonical image");
+    }
+    for c in ["netstackd", "dsoftbusd", "rngd", "selftest-net"] {
+        assert!(!lite.iter().any(|p| p == c), "{c} in the lite image");
+    }
+}
+
+#[test]
+fn only_the_named_driver_gets_a_device() {
+    let e = one(r#"
+[[service]]
+name = "sneaky"
+image = "selftest-client"
+grants.dev = { device = "net" }
+"#)
+    .unwrap_err();
+    assert!(
+        e.contains("service sneaky") && e.contains("may only be granted to its driver"),
+        "{e}"
+    );
+    assert!(one(NETSTACKD).is_ok());
+    let e = one(&NETSTACKD.replace("\"net\" }\n", "\"gpu\" }\n")).unwrap_err();
+    assert!(e.contains("unknown device `gpu`"), "{e}");
+}
+
+#[test]
+fn the_empty_transport_goes_only_to_the_kernel_test() {
+    let sys = one(r#"
+[[service]]
+name = "kernel-check"
+image = "selftest-kernel"
+grants.mmio = { device = "none" }
+"#)
+    .unwrap();
+    let g = &sys.profiles[0].services[0].grants[0];
+    assert_eq!(
+        g.kind,
+        GrantKind::Device {
+            name: "none".into(),
+            id: 0
+        }
+    );
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(
+        tables.contains("Grant::Device { device_id: 0, slot: 1 }"),
+        "{tables}"
+    );
+    for image in ["selftest-client", "netstackd", "shell"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"x\"\nimage = \"{image}\"\ngrants.mmio = {{ device = \"none\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("service x")
+                && e.contains("only be granted to its driver (selftest-kernel)"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn badge_zero_and_duplicate_badges_are_refused() {
+    let e = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"c\"\nimage = \"bench-net\"\ngrants.net = {{ client = \"net\", badge = 0 }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("badge 0 is init's own"), "{e}");
+    let e = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"c\"\nimage = \"bench-net\"\ngrants.net = {{ client = \"net\", badge = 5 }}\n[[service]]\nname = \"d\"\nimage = \"bench-net\"\ngrants.net = {{ client = \"net\", badge = 5 }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("already used"), "{e}");
+}
+
+#[test]
+fn clients_need_a_server_and_endpoints_one_server() {
+    let e = one(
+        "[[service]]\nname = \"c\"\nimage = \"bench-net\"\ngrants.net = { client = \"net\" }\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("nothing in the profile serves endpoint `net`"),
+        "{e}"
+    );
+    let e = one(&format!(
+        "{NETSTACKD}{}",
+        NETSTACKD.replace("name = \"netstackd\"", "name = \"two\"")
+    ))
+    .unwrap_err();
+    assert!(e.contains("served by both"), "{e}");
+}
+
+#[test]
+fn limits_hold() {
+    let mut s = String::new();
+    for i in 0..=MAX_SERVICES {
+        s.push_str(&format!(
+            "[[service]]\nname = \"s{i}\"\nimage = \"selftest-fault\"\n"
+        ));
+    }
+    assert!(one(&s).unwrap_err().contains("33 services"));
+    let mut s = String::from("[[service]]\nname = \"g\"\nimage = \"selftest-dma\"\n");
+    for i in 0..=MAX_GRANTS {
+        s.push_str(&format!("grants.d{i} = {{ dma = true }}\n"));
+    }
+    assert!(one(&s).unwrap_err().contains("more than 8 grants"));
+    assert!(
+        one("[[service]]\nname = \"this-name-is-far-too-long-for-init\"\nimage = \"x\"\n").is_err()
+    );
+}
+
+#[test]
+fn user_profiles_hold_no_test_image() {
+    let e = load_str(
+        &["name = \"u\"\nkind = \"user\"\npaths = [\"canonical\"]\ndoc = \"d\"\n[[service]]\nname = \"t\"\nimage = \"selftest-client\"\n"],
+        ARGS,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("user profile") && e.contains("selftest-client"),
+        "{e}"
+    );
+}
+
+#[test]
+fn arguments_are_typed_and_encoded_as_the_wire_decodes_them() {
+    use nexus_idl::{Reader, Wire};
+    use nexus_interfaces::args::{DsoftbusdArgs, ModeArgs, NetstackdArgs};
+    let sys = one(r#"
+[[service]]
+name = "netstackd"
+image = "netstackd"
+arg = { ipv4 = { addr = "10.42.0.10", prefix_len = 24 }, gateway = "10.42.0.1" }
+grants.endpoint = { serve = "net" }
+[[service]]
+name = "dsoftbusd"
+image = "dsoftbusd"
+arg = { node = "node-a", extra_announce = [37021, 37022], cross_vm = true }
+grants.net = { client = "net" }
+[[service]]
+name = "m"
+image = "selftest-net"
+arg = { mode = 2 }
+arg_type = "ModeArgs"
+cmdline_flag = { word = "nexus.netpeers=1", field = "netpeers" }
+"#)
+    .unwrap();
+    let s = &sys.profiles[0].services;
+    let n = NetstackdArgs::decode(&mut Reader::new(&s[0].arg)).unwrap();
+    assert_eq!(n.ipv4.unwrap().addr, [10, 42, 0, 10]);
+    assert_eq!(n.gateway, Some([10, 42, 0, 1]));
+    let d = DsoftbusdArgs::decode(&mut Reader::new(&s[1].arg)).unwrap();
+    assert_eq!(
+        (
+            d.node.as_str(),
+            &d.extra_announce.0[..],
+            d.cross_vm,
+            d.bulk_sender
+        ),
+        ("node-a", &[37021u16, 37022][..], true, false)
+    );
+    // The arg grant to init was added, at a slot of its own.
+    assert!(s[1]
+        .grants
+        .iter()
+        .any(|g| matches!(g.kind, GrantKind::Init { kill: false, .. })));
+    let m = ModeArgs::decode(&mut Reader::new(&s[2].arg)).unwrap();
+    assert_eq!((m.mode, m.netpeers), (2, false));
+    let (word, alt) = s[2].flag.as_ref().unwrap();
+    assert_eq!(word, "nexus.netpeers=1");
+    assert!(ModeArgs::decode(&mut Reader::new(alt)).unwrap().netpeers);
+
+    for (bad, want) in [
+        (
+            "arg = { mode = 300 }\narg_type = \"ModeArgs\"",
+            "out of range",
+        ),
+        (
+            "arg = { mdoe = 1 }\narg_type = \"ModeArgs\"",
+            "no field `mdoe`",
+        ),
+        (
+            "arg = {}\narg_type = \"ModeArgs\"",
+            "ModeArgs.mode: missing",
+        ),
+        (
+            "arg = { node = \"a-name-longer-than-twenty-four\" }",
+            "over the bound",
+        ),
+        (
+            "arg = { mode = 1 }\narg_type = \"Nope\"",
+            "no argument struct `Nope`",
+        ),
+    ] {
+        let e = one(&format!(
+            "[[service]]\nname = \"x\"\nimage = \"dsoftbusd\"\n{bad}\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
+
+const SHELL: &str = r#"
+[[service]]
+name = "shell"
+image = "shell"
+grants.console = { console = true }
+grants.init = { init = ["poweroff"] }
+"#;
+
+#[test]
+fn console_input_goes_only_to_the_shell_and_to_one_service() {
+    let sys = one(SHELL).unwrap();
+    let g = &sys.profiles[0].services[0].grants;
+    assert!(g.iter().any(|g| g.kind == GrantKind::ConsoleInput));
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(tables.contains("Grant::ConsoleInput { slot: "), "{tables}");
+    // Any other image is refused, a test app as much as a service.
+    for image in ["selftest-client", "netstackd", "dsoftbusd"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"sneaky\"\nimage = \"{image}\"\ngrants.console = {{ console = true }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("service sneaky")
+                && e.contains("console input may only be granted to shell"),
+            "{e}"
+        );
+    }
+    // Two readers in one profile would steal each other's keystrokes.
+    let e = one(&format!(
+        "{SHELL}{}",
+        SHELL.replace("name = \"shell\"", "name = \"shell-2\"")
+    ))
+    .unwrap_err();
+    assert!(e.contains("one reader per profile"), "{e}");
+    let e =
+        one("[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.console = { console = false }\n")
+            .unwrap_err();
+    assert!(e.contains("grants nothing"), "{e}");
+    let e = one(
+        "[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.c = { console = true, dma = true }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("exactly one of"), "{e}");
+}
+
+#[test]
+fn poweroff_is_granted_only_as_listed_and_only_to_the_shell() {
+    let sys = one(SHELL).unwrap();
+    let init = sys.profiles[0].services[0]
+        .grants
+        .iter()
+        .find(|g| g.name == "init")
+        .unwrap();
+    assert!(matches!(
+        init.kind,
+        GrantKind::Init {
+            poweroff: true,
+            kill: false,
+            ..
+        }
+    ));
+    let tables = init_tables(&sys, NetPath::Canonical);
+    assert!(tables.contains("kill: false, poweroff: true"), "{tables}");
+    // Without the op listed, the holder has the plain grant.
+    let sys = one(&SHELL.replace("[\"poweroff\"]", "[]")).unwrap();
+    assert!(init_tables(&sys, NetPath::Canonical).contains("kill: false, poweroff: false"));
+    let e = one("[[service]]\nname = \"t\"\nimage = \"selftest-client\"\ngrants.init = { init = [\"poweroff\"] }\n")
+        .unwrap_err();
+    assert!(
+        e.contains("service t") && e.contains("`poweroff` may only be granted to shell"),
+        "{e}"
+    );
+    let e = one(
+        "[[service]]\nname = \"s\"\nimage = \"shell\"\ngrants.init = { init = [\"reboot\"] }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("unknown init operation `reboot`"), "{e}");
+}
+
+#[test]
+fn the_user_profile_is_what_a_person_boots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let sys = load(
+        &root.join("profiles"),
+        &root.join("source/libs/nexus-interfaces/idl/args.toml"),
+    )
+    .unwrap();
+    let user = sys.profiles.iter().find(|p| p.name == "user").unwrap();
+    assert_eq!(user.kind, Kind::User);
+    let images: Vec<&str> = user.services.iter().map(|s| s.image.as_str()).collect();
+    assert_eq!(images, ["netstackd", "rngd", "shell"]);
+    assert!(user.services.iter().all(|s| s.supervise.is_some()));
+    // Across every profile, only the shell reads the console or may power off.
+    for p in &sys.profiles {
+        for s in &p.services {
+            for g in &s.grants {
+                if matches!(
+                    g.kind,
+                    GrantKind::ConsoleInput | GrantKind::Init { poweroff: true, .. }
+                ) {
+                    assert_eq!(s.image, "shell", "profile {}: {}", p.name, s.name);
+                }
+            }
+        }
+    }
+    assert!(programs(&sys, NetPath::Canonical).contains(&"shell".to_string()));
+}
+
+#[test]
+fn test_profiles_live_apart_from_user_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let args = root.join("source/libs/nexus-interfaces/idl/args.toml");
+    let dir = std::env::temp_dir().join(format!("nexus-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("test")).unwrap();
+    let text = "name = \"t\"\nkind = \"test\"\npaths = [\"canonical\"]\ndoc = \"d\"\n[[service]]\nname = \"s\"\nimage = \"selftest-fault\"\n";
+    std::fs::write(dir.join("t.toml"), text).unwrap();
+    let e = load(&dir, &args).unwrap_err();
+    assert!(
+        e.contains("a test profile belongs in profiles/test/"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.join("t.toml")).unwrap();
+    std::fs::write(dir.join("test/t.toml"), text).unwrap();
+    assert_eq!(load(&dir, &args).unwrap().profiles.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
