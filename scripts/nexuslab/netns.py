@@ -5,7 +5,9 @@ namespace the harness itself creates with `unshare -n` (`scripts/real-peers.sh`
 runs its script under `unshare --net`), holding nothing but `lo` and the
 harness's taps, never bridged to a real interface. `check_private(taps)`
 proves it: this process is not in the network namespace of PID 1 (the
-machine's own), and `ip -o link` lists exactly `lo` and `taps`.
+machine's own) nor in its parent's (the process that ran `unshare -n`;
+PID 1's may be unreadable inside `unshare`, then the parent's must be
+readable), and `ip -o link` lists exactly `lo` and `taps`.
 `create_tap()` checks the namespace is empty first (only `lo`), creates the
 tap with its Linux-side address and checks again. `qemu.TapNet` runs the
 check every time it builds a QEMU command, so no QEMU starts on a tap in
@@ -35,14 +37,20 @@ def namespace():
 def check_private(taps=()):
     """Raises NetnsError unless this process runs in a network namespace of
     its own (not PID 1's) holding exactly `lo` and `taps`."""
-    try:
-        machine = os.readlink("/proc/1/ns/net")
-    except OSError as e:
-        raise NetnsError(f"cannot read PID 1's network namespace ({e}): "
-                         "cannot prove this one is private") from None
-    if machine == namespace():
-        raise NetnsError("not in a private network namespace (run under `unshare -n`, "
-                         "e.g. scripts/real-peers.sh)")
+    own = namespace()
+    outside = {}
+    for pid in (1, os.getppid()):
+        try:
+            outside[pid] = os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            pass
+    if not outside:
+        raise NetnsError("cannot read the network namespace of PID 1 or of the parent: "
+                         "cannot prove this one is private")
+    shared = [pid for pid, ns in outside.items() if ns == own]
+    if shared:
+        raise NetnsError(f"not in a private network namespace (shared with PID {shared[0]}; "
+                         "run under `unshare -n`, e.g. scripts/real-peers.sh)")
     want = sorted({"lo", *taps})
     have = links()
     if have != want:
