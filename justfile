@@ -60,7 +60,8 @@ test-os-lite:
 # DSoftBus gates and the network proofs against host peers), the smoke again
 # on a kernel with overflow checks, the harness's own negative check, the
 # piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
-# capture, lossy), the 4-node mesh and the storage crash test.
+# capture, lossy), the 4-node mesh, the storage crash test and the real-peer
+# run (needs root).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     just test-os-overflow
@@ -74,6 +75,7 @@ test: test-host
     NO_BUILD=1 just os2vm-lossy
     NO_BUILD=1 just mesh 4
     NO_BUILD=1 just test-storage
+    NO_BUILD=1 just test-real-peers
 
 # Storage crash test: the `storage` profile on one disk image, QEMU killed at
 # random points (STORAGE_CYCLES, default 24) and rebooted; every value the guest
@@ -81,6 +83,18 @@ test: test-host
 test-storage:
     if [ "${NO_BUILD:-0}" != 1 ]; then bash scripts/build.sh; fi
     python3 scripts/storage-crash.py
+
+# The guest against Linux peers over a tap device inside a private network
+# namespace (dnsmasq DHCP, Linux TCP/UDP/ping, tshark-checked closes, lease
+# renewal and expiry, 16 MiB each way, and through an impairment relay:
+# 5 % loss, 1 % corruption, 20 ms delay, reordering). Needs root.
+test-real-peers:
+    bash scripts/real-peers.sh
+
+# Every benchmark; writes build/reports/bench.md and bench.json
+# (figure, target, today's value). See docs/performance.md.
+bench:
+    bash scripts/bench.sh
 
 # Boot the benchmark profile under -icount and print the figures.
 bench-os:

@@ -9,6 +9,8 @@
 # manifests (profiles/*.toml, through `nexus-manifest programs <path>`);
 # nexus-init is built with the matching cargo feature, so it refuses the
 # other path's profiles.
+# QEMU_SMOKE_FALLBACK=1 builds the canonical image with netstackd's
+# `qemu-smoke` DHCP fallback (docs/nexus-net-os.md, section 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +18,15 @@ target=riscv64imac-unknown-none-elf
 path=${NET_PATH:-canonical}
 case "$path" in
 canonical)
-    # QEMU smoke images fall back to a static address when DHCP stays silent;
-    # every canonical image is a test image: dsoftbusd takes a public test
-    # identity (dsoftbus-testnodes) and runs the harness modes.
-    features=(--features netstackd/qemu-smoke,dsoftbusd/test-identities)
+    # Every canonical image is a test image: dsoftbusd takes a public test
+    # identity (dsoftbus-testnodes) where its profile grants no key store.
+    # Only images built for the QEMU smoke (QEMU_SMOKE_FALLBACK=1) fall back
+    # to a static address when DHCP stays silent for 30 s from boot; the
+    # canonical image never invents an address.
+    features=(--features dsoftbusd/test-identities)
+    if [ "${QEMU_SMOKE_FALLBACK:-0}" = 1 ]; then
+        features=(--features netstackd/qemu-smoke,dsoftbusd/test-identities)
+    fi
     suffix=""
     ;;
 lite)

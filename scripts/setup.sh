@@ -54,6 +54,18 @@ if ! command -v tshark >/dev/null 2>&1; then
     apt_install tshark
 fi
 
+if ! command -v dnsmasq >/dev/null 2>&1; then
+    # The DHCP server of `just test-real-peers` (in its private namespace).
+    say "installing dnsmasq-base"
+    apt_install dnsmasq-base
+fi
+
+if ! command -v ping >/dev/null 2>&1; then
+    # Linux ping of `just test-real-peers`.
+    say "installing iputils-ping"
+    apt_install iputils-ping
+fi
+
 if ! command -v just >/dev/null 2>&1; then
     say "installing just"
     # A prebuilt wheel from PyPI is fastest; fall back to building from crates.io.

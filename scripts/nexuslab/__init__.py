@@ -1,7 +1,7 @@
 """nexuslab: the host side of Neuron OS's QEMU runs, as one library.
 
 Every script that boots the OS (`harness.py`, `os2vm.py`, `shell-test.py`,
-`storage-crash.py`, `just run`) uses these modules and nothing of its own:
+`storage-crash.py`, `real-peers.py`, `just run`) uses these modules and nothing of its own:
 
 - `catalogue`: the marker table of docs/markers.md (required/forbidden rows
   per profile and gate, owners, provenance of a console line, and the
@@ -10,6 +10,8 @@ Every script that boots the OS (`harness.py`, `os2vm.py`, `shell-test.py`,
   reader, wait helpers, stop routine);
 - `ports`: loopback ports that cannot race (held sockets, or a bounded
   retry when QEMU itself binds);
+- `netns`: tap devices only inside a private network namespace (`unshare -n`),
+  checked before QEMU starts;
 - `netpeers`, `l2peer`, `lossy_relay`: the host peers;
 - `hub`: the loopback Ethernet hub of `just mesh`;
 - `report`: a run as a self-contained HTML/SVG page (mesh, os2vm).

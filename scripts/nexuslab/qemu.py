@@ -6,7 +6,11 @@ smoke harness, os2vm, the storage crash test). Its network devices:
 - `UserNet`: QEMU user networking, always `restrict=on`; host forwards bind
   127.0.0.1 only and guest forwards lead to 127.0.0.1 only;
 - `DgramNet`: an L2 link, one Ethernet frame per UDP datagram, both ends on
-  127.0.0.1.
+  127.0.0.1;
+- `TapNet`: a tap device inside the private network namespace the harness
+  created with `unshare -n` (`just test-real-peers`); building its command
+  checks that the namespace is private and holds only `lo` and the tap
+  (`netns.check_private`), or refuses.
 
 `Vm` starts one QEMU, reads its UART on one thread (each complete line is
 timestamped, logged, kept and handed to a callback), offers wait helpers,
@@ -16,6 +20,7 @@ a VM and, when QEMU exits at start-up because a port was taken, starts it
 again with fresh ports (bounded).
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +29,7 @@ import time
 import traceback
 from collections import namedtuple
 
-from . import ROOT, ports
+from . import ROOT, netns, ports
 from .catalogue import split_origin
 
 QEMU = "qemu-system-riscv64"
@@ -70,6 +75,21 @@ class DgramNet:
                 f"remote.type=inet,remote.host={LOOPBACK},remote.port={self.remote}")
 
 
+class TapNet:
+    """`-netdev tap` on `ifname`, which must live in a private network
+    namespace (`unshare -n`) holding nothing but `lo` and the tap: checked
+    each time the netdev is built, that is right before QEMU starts."""
+
+    def __init__(self, ifname):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", ifname):
+            raise ValueError(f"tap name {ifname!r}")
+        self.ifname = ifname
+
+    def netdev(self):
+        netns.check_private((self.ifname,))
+        return f"tap,id=n0,ifname={self.ifname},script=no,downscript=no"
+
+
 def default_kernel(profile):
     return os.path.join(ROOT, "build", "neuron-lite.elf" if profile == "lite" else "neuron.elf")
 
@@ -88,15 +108,18 @@ def fresh_disk(path, kib):
 
 
 def command(kernel, profile, net, bootargs="", mem=None, icount=False, mac=DEFAULT_MAC,
-            disk=None, pcap=None, extra=()):
+            disk=None, pcap=None, extra=(), icount_sleep=False):
     """The QEMU command line: RISC-V `virt`, OpenSBI, one hart, no graphics,
-    modern virtio-mmio, virtio-net on `net` (UserNet or DgramNet) and
-    virtio-rng; `bootargs` follow `nexus.profile=<profile>` on the kernel
-    command line; `mem` defaults to $QEMU_MEM or 256M; `icount` gives
-    deterministic time (1 instruction = 1 ns); `disk` a raw image;
-    `pcap` a capture of the link (filter-dump); `extra` more arguments."""
-    if not isinstance(net, (UserNet, DgramNet)):
-        raise TypeError("net must be a UserNet (restrict=on) or a DgramNet (loopback)")
+    modern virtio-mmio, virtio-net on `net` (UserNet, DgramNet or TapNet)
+    and virtio-rng; `bootargs` follow `nexus.profile=<profile>` on the
+    kernel command line; `mem` defaults to $QEMU_MEM or 256M; `icount`
+    gives deterministic time (1 instruction = 1 ns; with `icount_sleep`
+    idle time passes in real time, for runs against real peers); `disk` a
+    raw image; `pcap` a capture of the link (filter-dump); `extra` more
+    arguments."""
+    if not isinstance(net, (UserNet, DgramNet, TapNet)):
+        raise TypeError("net must be a UserNet (restrict=on), a DgramNet (loopback) or a "
+                        "TapNet (private namespace)")
     append = f"nexus.profile={profile}"
     if bootargs.strip():
         append += " " + bootargs.strip()
@@ -114,7 +137,7 @@ def command(kernel, profile, net, bootargs="", mem=None, icount=False, mac=DEFAU
     if pcap:
         cmd += ["-object", f"filter-dump,id=f0,netdev=n0,file={pcap}"]
     if icount:
-        cmd += ["-icount", "shift=0,sleep=off"]
+        cmd += ["-icount", "shift=0,sleep=on" if icount_sleep else "shift=0,sleep=off"]
     return cmd + list(extra)
 
 

@@ -7,8 +7,10 @@
    of tries, not in a hang or a silent pass;
 3. the catalogue refuses a `peer:` key given on two rows, and an unknown key
    is an error naming it;
-4. user networking always carries `restrict=on`, and the builder accepts no
-   other network kind;
+4. user networking always carries `restrict=on`, the builder accepts no
+   other network kind, and a tap is refused outside a private network
+   namespace holding only `lo` and the tap (the self-test runs in the
+   machine's own namespace);
 5. the mesh's hub floods a node's frame to every other node, drops frames
    from a socket that is not the node's registered QEMU port (an injection
    attempt from elsewhere on the loopback), and a cut node neither sends nor
@@ -20,7 +22,7 @@ import os
 import sys
 import tempfile
 
-from . import ROOT, ports, qemu
+from . import ROOT, netns, ports, qemu
 from .hub import Hub
 from .catalogue import Catalogue
 
@@ -82,10 +84,16 @@ def main():
         check(False, "a raw netdev string was accepted")
     except TypeError:
         pass
+    try:
+        qemu.command(kernel, "real-peers", qemu.TapNet("nxtap0"))
+        check(False, "a tap outside a private network namespace was accepted")
+    except netns.NetnsError:
+        pass
     check_hub()
     print("nexuslab-selftest: ok (port conflict retried then booted; a taken port fails after "
-          "3 tries; duplicate and unknown peer keys refused; user net restrict=on only; hub "
-          "floods, refuses foreign senders, partitions and heals)")
+          "3 tries; duplicate and unknown peer keys refused; user net restrict=on only; "
+          "no tap outside a private namespace; hub floods, refuses foreign senders, "
+          "partitions and heals)")
 
 
 def check_hub():

@@ -204,5 +204,11 @@ fn main() {
             f.stalls
         );
         println!("  facade overhead    : {overhead:+.1} % (time per byte, b vs a)");
+        let tag = name.split_whitespace().next().unwrap_or("config");
+        println!(
+            "BENCH: host tcp_bulk config={tag} direct_mbps={:.1} facade_mbps={:.1} overhead_pct={overhead:.1}",
+            d.mbps(),
+            f.mbps()
+        );
     }
 }

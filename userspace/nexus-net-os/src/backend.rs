@@ -211,7 +211,7 @@ impl<D: Device> Backend for NetStack<D> {
             return Err(NetError::NoBufs);
         }
         let port = self.ephemeral_port(true)?;
-        let h = self.new_tcp_socket()?;
+        let h = self.new_connect_socket()?;
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         if let Err(e) = s.connect(
             self.iface.context(),

@@ -20,8 +20,17 @@ pub const QEMU_FALLBACK_PREFIX: u8 = 24;
 /// Gateway of the `qemu-smoke` fallback (QEMU user-net router).
 pub const QEMU_FALLBACK_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// How long DHCP may go without a lease before the `qemu-smoke` fallback is
-/// applied, in nanoseconds of the caller's monotonic clock (3 s).
-pub const DHCP_FALLBACK_WAIT_NS: u64 = 3_000_000_000;
+/// applied, in nanoseconds of the caller's monotonic clock (30 s).
+///
+/// It covers DHCP's normal retry window, so the fallback never pre-empts a
+/// server that answers: smoltcp sends a DISCOVER at 0, 10 and 20 s (its
+/// fixed 10 s DISCOVER retry) and retries a REQUEST after 5 s. A server that
+/// first probes the address for 3 s (dnsmasq's default ping check) binds by
+/// about 3 s; with the first DISCOVER or OFFER lost, by about 13 s; with a
+/// REQUEST lost as well, by about 18 s; answering only the third DISCOVER,
+/// by about 23 s. The fallback is armed once, from boot: it is never applied
+/// after a real lease was held.
+pub const DHCP_FALLBACK_WAIT_NS: u64 = 30_000_000_000;
 
 /// Default TCP receive buffer per socket, in bytes.
 pub const DEFAULT_TCP_RX_BUF: usize = 16 * 1024;
@@ -53,6 +62,13 @@ pub const DEFAULT_LINGER_NS: u64 = 10_000_000_000;
 /// received, handshake never completed) before the slot is recycled.
 pub const DEFAULT_HALF_OPEN_TIMEOUT_NS: u64 = 30_000_000_000;
 
+/// Default lower bound of the TCP retransmission timeout: 50 ms. Above
+/// Linux's 40 ms delayed-ACK limit (no spurious timeouts on a lone tail
+/// segment), far below RFC 6298's 1 s: a segment that fast retransmit
+/// cannot repair (a lost retransmission) is resent after 50 ms, not 1 s.
+/// The RTO still follows the measured round trip (srtt + 4 rttvar) above it.
+pub const DEFAULT_TCP_MIN_RTO_NS: u64 = 50_000_000;
+
 /// Smallest accepted TCP buffer, in bytes.
 pub const MIN_TCP_BUF: usize = 2 * 1024;
 /// Largest accepted TCP buffer, in bytes.
@@ -63,8 +79,9 @@ pub const MAX_TCP_BUF: usize = 4 * 1024 * 1024;
 pub enum AddrPolicy {
     /// Run a DHCPv4 client (smoltcp `dhcpv4::Socket`). A lease sets the
     /// address, prefix and default route. With the `qemu-smoke` feature a
-    /// static fallback is applied after [`DHCP_FALLBACK_WAIT_NS`] without a
-    /// lease; without it the interface stays unaddressed until a lease.
+    /// static fallback is applied after [`DHCP_FALLBACK_WAIT_NS`] from boot
+    /// if no lease was ever held; without it (or after a lease expired) the
+    /// interface stays unaddressed until a lease.
     Dhcp,
     /// Fixed configuration, applied at construction.
     Static {
@@ -115,6 +132,16 @@ pub struct StackConfig {
     /// back to the stack, as netstackd's `SelfLoop` does; then TCP connects
     /// to our own address are allowed. Default false.
     pub local_delivery: bool,
+    /// Lower bound of the TCP retransmission timeout (smoltcp's default,
+    /// RFC 6298's 1 s, stalls a transfer for a second on every loss fast
+    /// retransmit cannot repair). Clamped to 1 ms..=60 s.
+    pub tcp_min_rto_ns: u64,
+    /// Buffer size (each way) of streams opened with `TcpConnect`; 0 = the
+    /// `tcp_rx_buf`/`tcp_tx_buf` sizes. Armed listener sockets keep the
+    /// smaller defaults, so a bulk client gets a large window (window
+    /// scaling above 64 KiB) without every idle listener slot costing as
+    /// much. Clamped like the other TCP buffers.
+    pub tcp_connect_buf: usize,
 }
 
 impl StackConfig {
@@ -140,6 +167,8 @@ impl StackConfig {
             random_seed: seed,
             linger_ns: DEFAULT_LINGER_NS,
             half_open_timeout_ns: DEFAULT_HALF_OPEN_TIMEOUT_NS,
+            tcp_min_rto_ns: DEFAULT_TCP_MIN_RTO_NS,
+            tcp_connect_buf: 0,
         }
     }
 
@@ -178,6 +207,10 @@ impl StackConfig {
         self.max_listen_sockets = self
             .max_listen_sockets
             .clamp(1, usize::from(nexus_net::MAX_BACKLOG));
+        if self.tcp_connect_buf != 0 {
+            self.tcp_connect_buf = self.tcp_connect_buf.clamp(MIN_TCP_BUF, MAX_TCP_BUF);
+        }
+        self.tcp_min_rto_ns = self.tcp_min_rto_ns.clamp(1_000_000, 60_000_000_000);
         if let AddrPolicy::Static { prefix_len, .. } = &mut self.policy {
             *prefix_len = (*prefix_len).min(32);
         }

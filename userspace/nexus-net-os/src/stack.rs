@@ -41,6 +41,7 @@ use smoltcp::wire::{
 };
 
 use crate::config::{AddrPolicy, StackConfig};
+use crate::guard::{GuardState, GuardStats, Guarded};
 
 /// Room for the DHCP server's ACK (an Ethernet frame's IP payload).
 const DHCP_PACKET_MAX: usize = 1500;
@@ -67,6 +68,18 @@ pub const UDP_STUCK_NS: u64 = 3_000_000_000;
 /// Same for the echo request in flight on the ICMP socket; the pings
 /// behind it are then sent (the stuck one times out at its deadline).
 pub const ICMP_STUCK_NS: u64 = 1_000_000_000;
+/// How long a closed stream is kept in TIME-WAIT at most (smoltcp's own
+/// TIME-WAIT timer is 10 s and restarts on a retransmitted FIN; this bounds
+/// it). While kept, the socket acknowledges the peer's (retransmitted) FIN
+/// instead of answering it with RST, and its port stays in use.
+pub const TIME_WAIT_NS: u64 = 10_000_000_000;
+/// An IPv4 datagram whose fragments have not all arrived by then is
+/// dropped and its reassembly buffer reused (Linux: 30 s; two buffers here,
+/// so a stale one must not block reassembly for long).
+pub const REASSEMBLY_TIMEOUT_NS: u64 = 5_000_000_000;
+/// Largest IPv4 datagram reassembled (smoltcp feature
+/// `reassembly-buffer-size-8192`), payload after the IP header.
+pub const REASSEMBLY_MAX: usize = 8192;
 /// DHCP client port: a UDP bind on it would never see traffic while the
 /// DHCP client runs.
 const DHCP_CLIENT_PORT: u16 = 68;
@@ -188,6 +201,8 @@ struct Closing {
     deadline_ns: u64,
     discard: bool,
     aborted: bool,
+    /// When TIME-WAIT ends for this socket at the latest (set on entry).
+    time_wait_until: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -300,12 +315,15 @@ pub(crate) fn observe(s: &mut tcp::Socket<'static>, st: &mut Stream) -> Phase {
 /// smoltcp networking stack serving the nexus-net sockets facade.
 pub struct NetStack<D: Device> {
     pub(crate) device: D,
-    pub(crate) iface: Interface,
+    /// Boxed: with reassembly on, the interface holds ~24 KiB of buffers.
+    pub(crate) iface: alloc::boxed::Box<Interface>,
     pub(crate) sockets: SocketSet<'static>,
     pub(crate) cfg: StackConfig,
     slots: Vec<Slot>,
     closing: Vec<Closing>,
     pub(crate) tcp_count: usize,
+    /// Buffer bytes of all TCP sockets (they differ: see `tcp_connect_buf`).
+    tcp_bytes: usize,
     pub(crate) udp_count: usize,
     dhcp: Option<SocketHandle>,
     icmp: SocketHandle,
@@ -320,13 +338,17 @@ pub struct NetStack<D: Device> {
     addr_since_ns: u64,
     /// Lease time of the current DHCP lease in seconds (0 = none/unknown).
     lease_secs: u32,
+    #[cfg_attr(not(feature = "qemu-smoke"), allow(dead_code))]
     dhcp_wait_since: u64,
+    /// A DHCP lease was held at some point: the fallback is off for good.
+    had_lease: bool,
     up_pending: bool,
     ingress_backlog: bool,
     ready_counter: u64,
     ephemeral_cursor: u16,
     pub(crate) now_ns: u64,
     pub(crate) mtu: u16,
+    guard: GuardState,
 }
 
 impl<D: Device> NetStack<D> {
@@ -338,7 +360,9 @@ impl<D: Device> NetStack<D> {
         let cfg = cfg.sanitized();
         let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(cfg.mac)));
         icfg.random_seed = cfg.random_seed;
-        let iface = Interface::new(icfg, &mut device, instant(now_ns));
+        let mut iface = alloc::boxed::Box::new(Interface::new(icfg, &mut device, instant(now_ns)));
+        // An incomplete datagram frees its reassembly buffer after this.
+        iface.set_reassembly_timeout(Duration::from_micros(REASSEMBLY_TIMEOUT_NS / 1000));
         let mtu = u16::try_from(
             device
                 .capabilities()
@@ -374,6 +398,7 @@ impl<D: Device> NetStack<D> {
             slots: Vec::with_capacity(cfg.max_sockets.saturating_mul(2)),
             closing: Vec::with_capacity(cfg.max_sockets),
             tcp_count: 0,
+            tcp_bytes: 0,
             udp_count: 0,
             dhcp,
             icmp,
@@ -386,12 +411,14 @@ impl<D: Device> NetStack<D> {
             addr_since_ns: now_ns,
             lease_secs: 0,
             dhcp_wait_since: now_ns,
+            had_lease: false,
             up_pending: false,
             ingress_backlog: false,
             ready_counter: 0,
             ephemeral_cursor: (cfg.random_seed >> 16) as u16,
             now_ns,
             mtu,
+            guard: GuardState::default(),
         };
         if let AddrPolicy::Static {
             addr,
@@ -425,6 +452,11 @@ impl<D: Device> NetStack<D> {
     /// (DHCP pending, lease lost).
     pub fn iface_info(&self) -> Option<IfaceInfo> {
         self.addr
+    }
+
+    /// Counters of the ingress guard (oversize IPv4 fragments dropped).
+    pub fn guard_stats(&self) -> GuardStats {
+        self.guard.stats
     }
 
     /// MAC address, address source, lease time and age (`LinkInfo` op).
@@ -487,12 +519,18 @@ impl<D: Device> NetStack<D> {
         }
 
         self.iface.poll_maintenance(ts);
+        self.guard.refresh_own(now_ns);
         self.ingress_backlog = true;
         for _ in 0..MAX_INGRESS_PER_POLL {
-            match self
-                .iface
-                .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
-            {
+            match self.iface.poll_ingress_single(
+                ts,
+                &mut Guarded {
+                    inner: &mut self.device,
+                    state: &mut self.guard,
+                    now_ns,
+                },
+                &mut self.sockets,
+            ) {
                 PollIngressSingleResult::None => {
                     self.ingress_backlog = false;
                     break;
@@ -525,7 +563,7 @@ impl<D: Device> NetStack<D> {
     /// client request) can create work.
     pub fn poll_at(&mut self, now_ns: u64) -> Option<u64> {
         let now_ns = now_ns.max(self.now_ns);
-        if self.up_pending || self.ingress_backlog {
+        if self.up_pending || self.ingress_backlog || self.guard.pending() {
             return Some(now_ns);
         }
         let mut next = self
@@ -534,6 +572,10 @@ impl<D: Device> NetStack<D> {
             .map(instant_ns);
         let mut consider = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
         for c in &self.closing {
+            if let Some(t) = c.time_wait_until {
+                consider(t);
+                continue;
+            }
             consider(if c.aborted {
                 c.deadline_ns.saturating_add(ABORT_GRACE_NS)
             } else {
@@ -553,7 +595,7 @@ impl<D: Device> NetStack<D> {
             consider(since.saturating_add(ICMP_STUCK_NS));
         }
         #[cfg(feature = "qemu-smoke")]
-        if self.dhcp.is_some() && self.source == AddrSource::None {
+        if self.fallback_armed() {
             consider(
                 self.dhcp_wait_since
                     .saturating_add(crate::DHCP_FALLBACK_WAIT_NS),
@@ -589,11 +631,16 @@ impl<D: Device> NetStack<D> {
             gateway,
             mtu: self.mtu,
         };
+        if !same {
+            self.guard
+                .set_own(self.cfg.mac, Some((addr.octets(), prefix_len)));
+        }
         self.addr = Some(info);
         info
     }
 
     fn clear_addr(&mut self) {
+        self.guard.set_own(self.cfg.mac, None);
         self.iface.update_ip_addrs(|a| a.clear());
         self.iface.routes_mut().remove_default_ipv4_route();
         self.addr = None;
@@ -620,6 +667,7 @@ impl<D: Device> NetStack<D> {
             Some((addr, prefix_len, gateway, lease)) => {
                 let i = self.set_addr(addr, prefix_len, gateway);
                 self.source = AddrSource::Lease;
+                self.had_lease = true;
                 self.addr_since_ns = now_ns;
                 self.lease_secs = lease;
                 log::info!(
@@ -645,7 +693,6 @@ impl<D: Device> NetStack<D> {
                 }
                 self.clear_addr();
                 self.source = AddrSource::None;
-                self.dhcp_wait_since = now_ns;
                 log::warn!("netstack: DHCP lease lost");
                 on_event(NetEvent::DhcpLost);
             }
@@ -653,11 +700,17 @@ impl<D: Device> NetStack<D> {
         true
     }
 
+    /// `qemu-smoke`: the fallback is still to come (DHCP policy, no address
+    /// yet, and no lease ever held).
+    #[cfg(feature = "qemu-smoke")]
+    fn fallback_armed(&self) -> bool {
+        self.dhcp.is_some() && self.source == AddrSource::None && !self.had_lease
+    }
+
     #[cfg(feature = "qemu-smoke")]
     fn policy_timers(&mut self, now_ns: u64, on_event: &mut dyn FnMut(NetEvent)) -> bool {
         use crate::config::{QEMU_FALLBACK_ADDR, QEMU_FALLBACK_GATEWAY, QEMU_FALLBACK_PREFIX};
-        if self.dhcp.is_none()
-            || self.source != AddrSource::None
+        if !self.fallback_armed()
             || now_ns
                 < self
                     .dhcp_wait_since
@@ -769,6 +822,9 @@ impl<D: Device> NetStack<D> {
             // Once our FIN is acknowledged (FIN-WAIT-2) the peer has seen
             // EOF; more data from it is answered with RST.
             let fin_acked = s.state() == tcp::State::FinWait2;
+            if s.state() == tcp::State::TimeWait && c.time_wait_until.is_none() {
+                c.time_wait_until = Some(now_ns.saturating_add(TIME_WAIT_NS));
+            }
             if !c.aborted
                 && ((c.discard && fin_acked) || now_ns >= c.deadline_ns)
                 && s.state() != tcp::State::TimeWait
@@ -834,33 +890,54 @@ impl<D: Device> NetStack<D> {
         progress | self.ping_pump(now_ns)
     }
 
-    /// Drops closing streams that are done (RST sent, TIME-WAIT, grace over).
+    /// Drops closing streams that are done (RST sent, TIME-WAIT over, grace over).
     fn reap_closing(&mut self, now_ns: u64) -> bool {
         let before = self.closing.len();
         let sockets = &mut self.sockets;
-        let mut removed = 0;
-        self.closing.retain(|c| {
+        let (mut removed, mut bytes) = (0, 0);
+        self.closing.retain_mut(|c| {
             let s = sockets.get::<tcp::Socket>(c.handle);
+            // TIME-WAIT ends when smoltcp's timer closes the socket, or at
+            // our bound. Never before egress ran: the ACK of the peer's FIN
+            // is sent first.
+            if s.state() == tcp::State::TimeWait && c.time_wait_until.is_none() {
+                c.time_wait_until = Some(now_ns.saturating_add(TIME_WAIT_NS));
+            }
+            let time_wait_over =
+                s.state() == tcp::State::TimeWait && c.time_wait_until.is_some_and(|t| now_ns >= t);
             let done = (s.state() == tcp::State::Closed && s.remote_endpoint().is_none())
-                || s.state() == tcp::State::TimeWait
+                || time_wait_over
                 || (c.aborted && now_ns >= c.deadline_ns.saturating_add(ABORT_GRACE_NS));
             if done {
+                bytes += s.recv_capacity() + s.send_capacity();
                 sockets.remove(c.handle);
                 removed += 1;
             }
             !done
         });
         self.tcp_count = self.tcp_count.saturating_sub(removed);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
         before != self.closing.len()
     }
 
-    /// Frees every closing stream at once (memory pressure): abort without
-    /// waiting for the RST to leave.
-    fn reclaim_closing(&mut self) {
-        for c in self.closing.drain(..) {
-            self.sockets.remove(c.handle);
-            self.tcp_count = self.tcp_count.saturating_sub(1);
-        }
+    /// Memory pressure: frees closing streams that have nothing left to
+    /// deliver (TIME-WAIT, aborted) if `all` is false, else every closing
+    /// stream at once (without waiting for a RST or FIN to leave).
+    fn reclaim_closing(&mut self, all: bool) {
+        let sockets = &mut self.sockets;
+        let (mut removed, mut bytes) = (0, 0);
+        self.closing.retain(|c| {
+            let s = sockets.get::<tcp::Socket>(c.handle);
+            let idle = c.aborted || s.state() == tcp::State::TimeWait;
+            if all || idle {
+                bytes += s.recv_capacity() + s.send_capacity();
+                sockets.remove(c.handle);
+                removed += 1;
+            }
+            !(all || idle)
+        });
+        self.tcp_count = self.tcp_count.saturating_sub(removed);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
     }
 
     fn poll_pings(&mut self, now_ns: u64) -> bool {
@@ -905,8 +982,7 @@ impl<D: Device> NetStack<D> {
     // ----- resources ------------------------------------------------------
 
     pub(crate) fn mem_used(&self) -> usize {
-        self.tcp_count
-            .saturating_mul(self.cfg.tcp_socket_cost())
+        self.tcp_bytes
             .saturating_add(self.udp_count.saturating_mul(self.cfg.udp_socket_cost()))
     }
 
@@ -917,7 +993,10 @@ impl<D: Device> NetStack<D> {
 
     fn reserve(&mut self, cost: usize) -> Result<(), NetError> {
         if !self.fits(cost) {
-            self.reclaim_closing();
+            self.reclaim_closing(false);
+        }
+        if !self.fits(cost) {
+            self.reclaim_closing(true);
         }
         if self.fits(cost) {
             Ok(())
@@ -928,15 +1007,31 @@ impl<D: Device> NetStack<D> {
 
     /// A new TCP socket (closed), charged against the limits.
     pub(crate) fn new_tcp_socket(&mut self) -> Result<SocketHandle, NetError> {
-        self.reserve(self.cfg.tcp_socket_cost())?;
-        let rx = try_buf(self.cfg.tcp_rx_buf, 0u8)?;
-        let tx = try_buf(self.cfg.tcp_tx_buf, 0u8)?;
+        self.new_tcp_socket_sized(self.cfg.tcp_rx_buf, self.cfg.tcp_tx_buf)
+    }
+
+    /// A new TCP socket (closed) for an outgoing stream: `tcp_connect_buf`
+    /// each way when set, else the default sizes.
+    pub(crate) fn new_connect_socket(&mut self) -> Result<SocketHandle, NetError> {
+        match self.cfg.tcp_connect_buf {
+            0 => self.new_tcp_socket(),
+            n => self.new_tcp_socket_sized(n, n),
+        }
+    }
+
+    fn new_tcp_socket_sized(&mut self, rx: usize, tx: usize) -> Result<SocketHandle, NetError> {
+        self.reserve(rx.saturating_add(tx))?;
+        let rx = try_buf(rx, 0u8)?;
+        let tx = try_buf(tx, 0u8)?;
+        let bytes = rx.len() + tx.len();
         let mut s = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
         // The facade already batches writes (one IPC per write); Nagle would
         // only add latency to request/response traffic.
         s.set_nagle_enabled(false);
+        s.set_min_rto(Duration::from_micros(self.cfg.tcp_min_rto_ns / 1000));
         let h = self.sockets.add(s);
         self.tcp_count += 1;
+        self.tcp_bytes += bytes;
         Ok(h)
     }
 
@@ -979,8 +1074,11 @@ impl<D: Device> NetStack<D> {
     }
 
     pub(crate) fn free_tcp(&mut self, h: SocketHandle) {
+        let s = self.sockets.get::<tcp::Socket>(h);
+        let bytes = s.recv_capacity() + s.send_capacity();
         self.sockets.remove(h);
         self.tcp_count = self.tcp_count.saturating_sub(1);
+        self.tcp_bytes = self.tcp_bytes.saturating_sub(bytes);
     }
 
     pub(crate) fn free_udp(&mut self, h: SocketHandle) {
@@ -993,8 +1091,7 @@ impl<D: Device> NetStack<D> {
     pub(crate) fn retire_stream(&mut self, h: SocketHandle) {
         let s = self.sockets.get_mut::<tcp::Socket>(h);
         let state = s.state();
-        if state == tcp::State::TimeWait
-            || state == tcp::State::Listen
+        if state == tcp::State::Listen
             || (state == tcp::State::Closed && s.remote_endpoint().is_none())
         {
             self.free_tcp(h);
@@ -1002,6 +1099,9 @@ impl<D: Device> NetStack<D> {
         }
         let (aborted, deadline) = match state {
             tcp::State::Closed => (true, self.now_ns),
+            // Already closed both ways: stays in TIME-WAIT (bounded, see
+            // `TIME_WAIT_NS`) to acknowledge a retransmitted FIN.
+            tcp::State::TimeWait => (false, self.now_ns),
             tcp::State::SynSent | tcp::State::SynReceived => {
                 s.abort();
                 (true, self.now_ns)
@@ -1016,6 +1116,7 @@ impl<D: Device> NetStack<D> {
             deadline_ns: deadline,
             discard: false,
             aborted,
+            time_wait_until: None,
         });
     }
 
@@ -1032,6 +1133,7 @@ impl<D: Device> NetStack<D> {
             deadline_ns: self.now_ns,
             discard: false,
             aborted: true,
+            time_wait_until: None,
         });
     }
 
@@ -1331,9 +1433,7 @@ mod tests {
         s.poll(5_000, &mut |_| {});
         assert_eq!(peer.pending(), 1, "DISCOVER sent");
         let next = s.poll_at(5_000).unwrap();
-        #[cfg(feature = "qemu-smoke")]
-        assert_eq!(next, 5_000 + crate::DHCP_FALLBACK_WAIT_NS);
-        #[cfg(not(feature = "qemu-smoke"))]
+        // The fallback (qemu-smoke, 30 s) comes after the DISCOVER retries.
         assert_eq!(next, 10_000_005_000, "smoltcp's 10 s DISCOVER retry");
         // Time going backwards is treated as "no time passed".
         assert!(!s.poll(1_000, &mut |_| {}));
@@ -1383,6 +1483,30 @@ mod tests {
         s.poll(10_000, &mut |_| {});
         let st = s.stats();
         assert_eq!((st.open, st.udp_sockets), (0, 0), "{st:?}");
+    }
+
+    #[test]
+    fn connect_buffers_are_sized_and_charged_exactly() {
+        let (a, _b) = memlink::pair(LinkConfig::default());
+        let mut cfg = StackConfig::new([2, 0, 0, 0, 0, 9], static_policy());
+        cfg.tcp_connect_buf = 128 * 1024;
+        cfg.mem_budget = 600 * 1024;
+        let mut s = NetStack::new(a, cfg, 0);
+        let peer = SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 80);
+        let (l, _) = s.tcp_listen(0, 1).unwrap();
+        assert_eq!(s.stats().mem_used, 32 * 1024, "armed socket: defaults");
+        let (c1, _) = s.tcp_connect(peer, 0).unwrap();
+        let (c2, _) = s.tcp_connect(peer, 0).unwrap();
+        assert_eq!(s.stats().mem_used, 32 * 1024 + 2 * 256 * 1024);
+        assert_eq!(s.tcp_connect(peer, 0).unwrap_err(), NetError::NoBufs);
+        for id in [c1, c2, l] {
+            s.close(id);
+        }
+        // Aborted connects are freed once their RST left or after the grace.
+        s.poll(1_000, &mut |_| {});
+        s.poll(ABORT_GRACE_NS + 2_000, &mut |_| {});
+        assert_eq!(s.stats().mem_used, 0);
+        assert_eq!(s.stats().tcp_sockets, 0);
     }
 
     #[test]

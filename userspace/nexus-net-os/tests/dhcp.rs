@@ -113,7 +113,94 @@ fn dhcp_lease_loss_is_reported() {
     server.enabled.set(true);
     assert!(net.run_until(60 * SEC, |n| n.with_stack(0, |s| s.iface_info()).is_some()));
     let info = net.with_stack(0, |s| s.iface_info()).unwrap();
-    assert!(info.addr == Ipv4Addr::new(172, 16, 0, 9) || cfg!(feature = "qemu-smoke"));
+    assert_eq!(info.addr, Ipv4Addr::new(172, 16, 0, 9));
+}
+
+/// Runs in 100 ms steps (so a delayed OFFER leaves on time) until the
+/// stack has an address or `max_ns` passed; returns the events.
+fn run_stepwise(net: &TestNet, max_ns: u64) -> Vec<NetEvent> {
+    let end = net.now() + max_ns;
+    while net.now() < end && net.with_stack(0, |s| s.iface_info()).is_none() {
+        net.advance(100 * common::MS);
+    }
+    net.take_events(0)
+}
+
+/// A server that probes for 3 s before offering (dnsmasq's default) binds
+/// the address; the fallback (if built in) never comes first.
+#[test]
+fn slow_server_binds_before_any_fallback() {
+    let net = dhcp_net();
+    let mut server = DhcpServer::new(
+        Ipv4Addr::new(10, 0, 2, 15),
+        Some(Ipv4Addr::new(10, 0, 2, 2)),
+    );
+    server.offer_delay_ns = 3 * SEC;
+    serve_dhcp(&net, &server);
+    let events = run_stepwise(&net, 60 * SEC);
+    assert!(
+        matches!(events.first(), Some(NetEvent::DhcpBound { .. })),
+        "{events:?}"
+    );
+    assert!(
+        net.now() >= 3 * SEC && net.now() < 5 * SEC,
+        "bound at {}",
+        net.now()
+    );
+    net.run_for(120 * SEC);
+    let later = net.take_events(0);
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, NetEvent::DhcpFallback { .. })),
+        "{later:?}"
+    );
+}
+
+/// The same server, with the first two DISCOVERs lost: it answers the third
+/// (sent at 20 s) after its 3 s probe, still inside the fallback wait.
+#[test]
+fn server_answering_the_third_discover_still_wins() {
+    let net = dhcp_net();
+    let server = DhcpServer::new(
+        Ipv4Addr::new(10, 0, 2, 15),
+        Some(Ipv4Addr::new(10, 0, 2, 2)),
+    );
+    let mut server = server;
+    server.offer_delay_ns = 3 * SEC;
+    server.ignore_discovers.set(2);
+    serve_dhcp(&net, &server);
+    let events = run_stepwise(&net, 60 * SEC);
+    assert!(
+        matches!(events.first(), Some(NetEvent::DhcpBound { .. })),
+        "{events:?}"
+    );
+    assert!(net.now() > 20 * SEC, "bound at {}", net.now());
+    #[cfg(feature = "qemu-smoke")]
+    assert!(net.now() < nexus_net_os::DHCP_FALLBACK_WAIT_NS);
+}
+
+/// After a lease expires the interface stays unaddressed: no static address
+/// is ever applied once a real lease was held (with or without `qemu-smoke`).
+#[test]
+fn no_static_address_after_a_lease_expired() {
+    let net = dhcp_net();
+    let mut server = DhcpServer::new(
+        Ipv4Addr::new(10, 0, 2, 15),
+        Some(Ipv4Addr::new(10, 0, 2, 2)),
+    );
+    server.lease_secs = 60;
+    serve_dhcp(&net, &server);
+    assert!(net.run_until(5 * SEC, |n| n.with_stack(0, |s| s.iface_info()).is_some()));
+    net.take_events(0);
+    server.enabled.set(false);
+    assert!(net.run_until(120 * SEC, |n| n.with_stack(0, |s| s.iface_info()).is_none()));
+    net.run_for(300 * SEC);
+    assert_eq!(net.with_stack(0, |s| s.iface_info()), None);
+    assert_eq!(net.take_events(0), vec![NetEvent::DhcpLost]);
+    // DHCP still runs: DISCOVERs keep going out after the loss.
+    let frames = captured(&net);
+    assert!(discovers(&frames) >= 10, "{}", discovers(&frames));
 }
 
 #[cfg(feature = "qemu-smoke")]

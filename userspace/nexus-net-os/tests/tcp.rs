@@ -129,6 +129,10 @@ fn shutdown_is_a_half_close() {
     a.close(s).unwrap();
     b.close(bs).unwrap();
     net.run_for(SEC);
+    // a closed first: its socket stays in TIME-WAIT (bounded), b's is gone.
+    assert_eq!(net.with_stack(0, |st| st.stats().closing), 1);
+    assert_eq!(net.with_stack(1, |st| st.stats().closing), 0);
+    net.run_for(nexus_net_os::TIME_WAIT_NS);
     for i in 0..2 {
         let st = net.with_stack(i, |st| st.stats());
         assert_eq!(
@@ -356,4 +360,135 @@ fn close_towards_a_dead_peer_is_aborted_after_the_linger_time() {
     net.run_for(linger / 2 + 2 * SEC);
     let st = net.with_stack(0, |st| st.stats());
     assert_eq!((st.closing, st.tcp_sockets), (0, 0), "{st:?}");
+}
+
+/// The TCP segments on the link so far (node 0's tap sees both directions).
+fn segments(net: &TestNet) -> Vec<common::TcpSeg> {
+    net.with_stack(0, |s| s.device().take_tap())
+        .iter()
+        .filter_map(|c| common::parse_tcp(&c.frame))
+        .collect()
+}
+
+/// Checks a finished close on the wire: each side's FIN is acknowledged by
+/// the other side (ack = FIN's seq + 1) and nobody sent a RST.
+fn assert_clean_close(segs: &[common::TcpSeg]) {
+    assert!(!segs.iter().any(|s| s.rst), "RST on the wire: {segs:#?}");
+    for from in [test_addr(0), test_addr(1)] {
+        let fin = segs
+            .iter()
+            .find(|s| s.fin && s.ip_src == from)
+            .unwrap_or_else(|| panic!("no FIN from {from}: {segs:#?}"));
+        let end = fin.seq.wrapping_add(fin.payload_len as u32).wrapping_add(1);
+        assert!(
+            segs.iter().any(|s| s.ip_src != from && s.ack == Some(end)),
+            "FIN from {from} never acknowledged: {segs:#?}"
+        );
+    }
+}
+
+#[test]
+fn guest_closes_first_acks_the_peers_fin_and_sends_no_rst() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7020);
+    net.with_stack(0, |st| st.device().enable_tap(4096));
+    a.tcp_write_all_by(s, b"last words", dl(&net, 1)).unwrap();
+    a.close(s).unwrap();
+    assert_eq!(read_to_eof(&mut b, &net, bs), b"last words");
+    b.close(bs).unwrap();
+    // Long enough for every retransmission of an unacknowledged FIN, and
+    // for TIME-WAIT (bounded) to end.
+    net.run_for(30 * SEC);
+    assert_clean_close(&segments(&net));
+    for i in 0..2 {
+        let st = net.with_stack(i, |s| s.stats());
+        assert_eq!((st.tcp_sockets, st.closing), (0, 0), "node {i}: {st:?}");
+    }
+}
+
+#[test]
+fn time_wait_after_shutdown_survives_close() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7021);
+    net.with_stack(0, |st| st.device().enable_tap(4096));
+    a.tcp_shutdown(s).unwrap();
+    assert_eq!(read_to_eof(&mut b, &net, bs), b"");
+    b.close(bs).unwrap();
+    // a reads EOF: its socket is in TIME-WAIT now; closing it must keep it.
+    assert_eq!(read_to_eof(&mut a, &net, s), b"");
+    a.close(s).unwrap();
+    assert_eq!(net.with_stack(0, |s| s.stats().closing), 1, "kept");
+    net.run_for(30 * SEC);
+    assert_clean_close(&segments(&net));
+    assert_eq!(net.with_stack(0, |s| s.stats().tcp_sockets), 0, "freed");
+}
+
+#[test]
+fn peer_closes_first_ends_without_rst() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7022);
+    net.with_stack(0, |st| st.device().enable_tap(4096));
+    b.close(bs).unwrap();
+    assert_eq!(read_to_eof(&mut a, &net, s), b"");
+    a.close(s).unwrap();
+    net.run_for(30 * SEC);
+    assert_clean_close(&segments(&net));
+}
+
+/// 5 % of the frames dropped both ways (seeded), 64 KiB buffers: the
+/// transfer completes and recovers mostly by fast retransmit and NewReno
+/// partial ACKs, so virtual time stays far below one second per loss. Returns
+/// (virtual ns, frames dropped).
+fn lossy_transfer(min_rto_ns: u64, bytes: usize) -> (u64, u64) {
+    let mut cfg = [static_config(0), static_config(1)];
+    for c in cfg.iter_mut() {
+        c.tcp_rx_buf = 64 * 1024;
+        c.tcp_tx_buf = 64 * 1024;
+        c.tcp_min_rto_ns = min_rto_ns;
+    }
+    let [c0, c1] = cfg;
+    let net = TestNet::pair(
+        c0,
+        c1,
+        LinkConfig {
+            queue_frames: 256,
+            ..LinkConfig::default()
+        },
+    );
+    let (mut a, mut b, s, bs) = connected(&net, 7030);
+    let mut x: u32 = 0x1234_5678;
+    net.with_stack(0, |st| {
+        st.device().set_fault(Box::new(move |_, _| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            if (x >> 16) % 100 < 5 {
+                Fault::Drop
+            } else {
+                Fault::Deliver
+            }
+        }))
+    });
+    let data = pattern(9, bytes);
+    let t0 = net.now();
+    let got = transfer(&net, &mut a, s, &mut b, bs, &data);
+    assert!(got == data, "payload differs after loss");
+    let dropped = net.with_stack(0, |st| st.device().stats().dropped_fault);
+    (net.now() - t0, dropped)
+}
+
+#[test]
+fn five_percent_loss_recovers_without_second_long_stalls() {
+    let bytes = 2 * 1024 * 1024;
+    let (fast, dropped) = lossy_transfer(nexus_net_os::DEFAULT_TCP_MIN_RTO_NS, bytes);
+    let (slow_floor, _) = lossy_transfer(1_000_000_000, bytes);
+    println!(
+        "2 MiB at 5 % loss: {} ms virtual with a 50 ms RTO floor, {} ms with a 1 s floor ({dropped} frames dropped)",
+        fast / MS,
+        slow_floor / MS
+    );
+    assert!(dropped > 50, "loss really applied: {dropped}");
+    // Unpatched smoltcp needed 3 s here (three 1 s RTO stalls). Fast
+    // retransmit, NewReno partial ACKs and the recovery probe repair every
+    // loss without the retransmission timer, whatever its floor.
+    assert!(fast < 500 * MS, "fast {fast}");
+    assert!(slow_floor < 500 * MS, "slow floor {slow_floor}");
 }

@@ -8,6 +8,11 @@
 //!   of the guest, so the rate is measured with one-block TFTP reads from
 //!   QEMU's TFTP server (the harness's directory): RRQ → DATA → ACK.
 //!
+//! The start-up argument (`ModeArgs`) picks the mode: 0 (profile
+//! `bench-net`) the figures above; 1 / 2 (profiles `real-peers`,
+//! `real-peers-relay`) against Linux over a tap device, see `peers.rs` and
+//! `scripts/real-peers.py`.
+//!
 //! Figures are printed, never asserted.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
@@ -17,9 +22,13 @@
 fn main() {}
 
 #[cfg(target_os = "none")]
+mod peers;
+
+#[cfg(target_os = "none")]
 mod bench {
     extern crate alloc;
 
+    use nexus_interfaces::args::ModeArgs;
     use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
     use nexus_net_ipc::IpcTransport;
     use nexus_rt::{println, sys};
@@ -88,7 +97,17 @@ mod bench {
         Ok(())
     }
 
-    pub fn main(_arg: u64) -> i32 {
+    pub fn main(_: u64) -> i32 {
+        let mode = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => a.mode,
+            Err(e) => {
+                println!("BENCH: net failed: no mode argument: {:?}", e);
+                return 2;
+            }
+        };
+        if mode != 0 {
+            return crate::peers::main(mode);
+        }
         let mut c = NetClient::new(IpcTransport::new(slot::NET));
         let end = sys::now_ns() + 20 * SEC;
         while c

@@ -126,8 +126,12 @@ mod svc {
         cfg.local_delivery = true;
         // TCP initial sequence numbers must differ across boots.
         cfg.random_seed ^= now.rotate_left(29) ^ sys::instret();
-        // The 8 MiB heap leaves room for 4 MiB of socket buffers.
-        cfg.mem_budget = 4 * 1024 * 1024;
+        // The 8 MiB heap leaves room for 5 MiB of socket buffers.
+        cfg.mem_budget = 5 * 1024 * 1024;
+        // Outgoing streams get 128 KiB each way: window scaling, and enough
+        // segments in flight for fast retransmit under loss. Listener slots
+        // keep the 16 KiB defaults (docs/nexus-net-os.md, section 4).
+        cfg.tcp_connect_buf = 128 * 1024;
         let mut stack = NetStack::new(nic, cfg, now);
         // The instance changes across restarts (boot time in ns), so clients
         // holding handles of an earlier netstackd get `ServerRestarted`.

@@ -9,7 +9,9 @@
 //! received. Frames to our own MAC never reach the wire (QEMU's user network
 //! would answer a TCP SYN it cannot route with a reset). Each frame is built
 //! in a reusable scratch buffer, then copied to the NIC and/or the local
-//! queue. The local queue is bounded ([`MAX_LOCAL_FRAMES`]); overflow drops
+//! queue. An ARP request for our own address (smoltcp resolves its own IP
+//! like any neighbour) is looped back only, so the link never sees us ask
+//! for ourselves. The local queue is bounded ([`MAX_LOCAL_FRAMES`]); overflow drops
 //! and counts, like a NIC.
 
 use alloc::collections::VecDeque;
@@ -83,6 +85,19 @@ impl<D: Device> RxToken for LoopRx<'_, D> {
     }
 }
 
+/// True for an Ethernet ARP request sent from `mac` that asks for its own
+/// sender address (smoltcp resolving our own IP address): sender protocol
+/// address equal to target protocol address. Total on any input.
+pub fn self_arp_request(frame: &[u8], mac: &[u8; 6]) -> bool {
+    // 14 Ethernet + 28 ARP (Ethernet/IPv4): op at 20..22, SHA at 22..28,
+    // SPA at 28..32, TPA at 38..42.
+    frame.get(12..14) == Some(&[0x08, 0x06])
+        && frame.get(20..22) == Some(&[0, 1])
+        && frame.get(22..28) == Some(&mac[..])
+        && frame.get(28..32).is_some()
+        && frame.get(28..32) == frame.get(38..42)
+}
+
 impl<D: Device> TxToken for LoopTx<'_, D> {
     fn consume<R, F>(self, len: usize, f: F) -> R
     where
@@ -99,6 +114,10 @@ impl<D: Device> TxToken for LoopTx<'_, D> {
         scratch.resize(len, 0);
         let r = f(scratch);
         let (to_self, group) = match scratch.get(..6) {
+            // smoltcp resolves our own address like any neighbour: an ARP
+            // request (broadcast) for it is answered by the stack itself
+            // through the local queue and must not reach the link.
+            Some(_) if self_arp_request(scratch, &mac) => (true, true),
             Some(dst) => (dst == mac, dst[0] & 1 == 1),
             None => (false, false),
         };

@@ -92,3 +92,39 @@ fn tcp_to_our_own_address_connects_and_carries_data() {
     }
     assert_eq!(got, data);
 }
+
+/// ARP requests on the wire that ask for `who` (target protocol address).
+fn wire_arp_requests_for(wire: &MemLink, who: Ipv4Addr) -> usize {
+    std::iter::from_fn(|| wire.recv_raw())
+        .filter(|f| {
+            f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1] && f[38..42] == who.octets()
+        })
+        .count()
+}
+
+#[test]
+fn resolving_our_own_address_never_asks_the_link() {
+    let (mut s, wire) = stack();
+    let mut now = 0;
+    let (a, _) = s.udp_bind(37030).unwrap();
+    let (b, _) = s.udp_bind(37031).unwrap();
+    s.udp_send_to(a, SocketAddrV4::new(ME, 37031), b"self")
+        .unwrap();
+    let (l, _) = s.tcp_listen(7777, 1).unwrap();
+    let _c = s.tcp_connect(SocketAddrV4::new(ME, 7777), 0).unwrap();
+    run(&mut s, &mut now);
+    let mut buf = [0u8; 16];
+    assert_eq!(s.udp_recv_from(b, &mut buf).unwrap().0, 4, "delivered");
+    assert!(s.tcp_accept(l).is_ok(), "connected");
+    assert_eq!(
+        wire_arp_requests_for(&wire, ME),
+        0,
+        "ARP for our own address on the link"
+    );
+    // Resolving a real neighbour still asks the link, at once (smoltcp's
+    // 1 s ARP silence was not spent on our own address).
+    s.udp_send_to(a, SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 9), b"x")
+        .unwrap();
+    run(&mut s, &mut now);
+    assert_eq!(wire_arp_requests_for(&wire, Ipv4Addr::new(10, 0, 2, 2)), 1);
+}

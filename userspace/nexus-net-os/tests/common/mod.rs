@@ -94,6 +94,13 @@ pub struct DhcpServer {
     pub enabled: Rc<Cell<bool>>,
     /// DHCP message types received, in order.
     pub seen: Rc<RefCell<Vec<DhcpMessageType>>>,
+    /// Delay before an OFFER is sent (dnsmasq probes the address with a
+    /// ping for about 3 s first).
+    pub offer_delay_ns: u64,
+    /// DISCOVERs to ignore before answering (lost DISCOVER/OFFER).
+    pub ignore_discovers: Rc<Cell<u32>>,
+    /// OFFERs due: (time, transaction id, client MAC).
+    due: Rc<RefCell<Vec<(u64, u32, EthernetAddress)>>>,
 }
 
 impl DhcpServer {
@@ -107,13 +114,26 @@ impl DhcpServer {
             lease_secs: 3600,
             enabled: Rc::new(Cell::new(true)),
             seen: Rc::new(RefCell::new(Vec::new())),
+            offer_delay_ns: 0,
+            ignore_discovers: Rc::new(Cell::new(0)),
+            due: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
     /// Consumes every frame waiting on `link`; answers DISCOVER with OFFER
     /// and REQUEST with ACK. Returns true if a frame was consumed.
-    pub fn handle(&mut self, link: &MemLink) -> bool {
+    pub fn handle(&mut self, link: &MemLink, now: u64) -> bool {
         let mut any = false;
+        let ready: Vec<_> = {
+            let mut due = self.due.borrow_mut();
+            let (ready, later) = due.drain(..).partition(|d| d.0 <= now);
+            *due = later;
+            ready
+        };
+        for (_, xid, mac) in ready {
+            any = true;
+            self.send(link, xid, mac, DhcpMessageType::Offer);
+        }
         while let Some(frame) = link.recv_raw() {
             any = true;
             if !self.enabled.get() {
@@ -130,22 +150,35 @@ impl DhcpServer {
                 continue;
             };
             self.seen.borrow_mut().push(req.message_type);
-            let ty = match req.message_type {
-                DhcpMessageType::Discover => DhcpMessageType::Offer,
-                DhcpMessageType::Request => DhcpMessageType::Ack,
-                _ => continue,
-            };
-            self.reply(link, &req, ty);
+            let (xid, mac) = (req.transaction_id, req.client_hardware_address);
+            match req.message_type {
+                DhcpMessageType::Discover if self.ignore_discovers.get() > 0 => {
+                    self.ignore_discovers.set(self.ignore_discovers.get() - 1);
+                }
+                DhcpMessageType::Discover if self.offer_delay_ns > 0 => {
+                    self.due
+                        .borrow_mut()
+                        .push((now + self.offer_delay_ns, xid, mac));
+                }
+                DhcpMessageType::Discover => self.send(link, xid, mac, DhcpMessageType::Offer),
+                DhcpMessageType::Request => self.send(link, xid, mac, DhcpMessageType::Ack),
+                _ => {}
+            }
         }
         any
     }
 
-    fn reply(&self, link: &MemLink, req: &DhcpRepr, ty: DhcpMessageType) {
+    /// True while an OFFER is waiting for its delay.
+    pub fn offer_pending(&self) -> bool {
+        !self.due.borrow().is_empty()
+    }
+
+    fn send(&self, link: &MemLink, xid: u32, mac: EthernetAddress, ty: DhcpMessageType) {
         let repr = DhcpRepr {
             message_type: ty,
-            transaction_id: req.transaction_id,
+            transaction_id: xid,
             secs: 0,
-            client_hardware_address: req.client_hardware_address,
+            client_hardware_address: mac,
             client_ip: Ipv4Addr::UNSPECIFIED,
             your_ip: self.offer,
             server_ip: self.server_ip,
@@ -203,7 +236,7 @@ impl DhcpServer {
 /// Installs `server` as the responder of a single-stack net.
 pub fn serve_dhcp(net: &TestNet, server: &DhcpServer) {
     let mut s = server.clone();
-    net.set_responder(Box::new(move |link, _now| s.handle(link)));
+    net.set_responder(Box::new(move |link, now| s.handle(link, now)));
 }
 
 /// A responder that swallows every frame (a silent wire).
@@ -268,4 +301,40 @@ pub fn transfer(
         }
     }
     got
+}
+
+/// The TCP header fields the close tests assert on.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSeg {
+    pub ip_src: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload_len: usize,
+}
+
+pub fn parse_tcp(frame: &[u8]) -> Option<TcpSeg> {
+    use nexus_net_os::smoltcp::wire::TcpPacket;
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(TcpSeg {
+        ip_src: ip.src_addr(),
+        src_port: tcp.src_port(),
+        dst_port: tcp.dst_port(),
+        seq: tcp.seq_number().0 as u32,
+        ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
+        fin: tcp.fin(),
+        rst: tcp.rst(),
+        payload_len: tcp.payload().len(),
+    })
 }
