@@ -18,14 +18,12 @@ target=riscv64imac-unknown-none-elf
 path=${NET_PATH:-canonical}
 case "$path" in
 canonical)
-    # Every canonical image is a test image: dsoftbusd takes a public test
-    # identity (dsoftbus-testnodes) where its profile grants no key store.
     # Only images built for the QEMU smoke (QEMU_SMOKE_FALLBACK=1) fall back
     # to a static address when DHCP stays silent for 30 s from boot; the
     # canonical image never invents an address.
-    features=(--features dsoftbusd/test-identities)
+    features=()
     if [ "${QEMU_SMOKE_FALLBACK:-0}" = 1 ]; then
-        features=(--features netstackd/qemu-smoke,dsoftbusd/test-identities)
+        features=(--features netstackd/qemu-smoke)
     fi
     suffix=""
     ;;

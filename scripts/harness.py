@@ -86,11 +86,9 @@ def main():
         peers = L2Peer(cat, say, deadline_s=timeout)
     else:
         peers = NetPeers(cat, say, deadline_s=timeout, sink=args.profile == "bench-net")
-    # The storage profile boots on a fresh blank disk (STORAGE_DISK_KIB).
-    disk = None
-    if args.profile == "storage":
-        disk = os.path.join(ROOT, "build", "storage-smoke.img")
-        qemu.fresh_disk(disk, int(os.environ.get("STORAGE_DISK_KIB", "64")))
+    # A profile that runs storaged (storage, smoke) boots on a fresh blank
+    # disk, build/<profile>-smoke.img (DISK_KIB, default 64).
+    disk = qemu.profile_disk(args.profile, name=f"{args.profile}-smoke")
     extra = os.environ.get("NEXUS_BOOTARGS", "").strip()
     bootargs = ("" if lite else "nexus.netpeers=1") + (f" {extra}" if extra else "")
 

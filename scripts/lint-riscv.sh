@@ -10,9 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 pkgs() { for p in $(cargo run -q -p nexus-manifest -- programs "$1"); do printf -- '-p %s ' "$p"; done; }
 
 # shellcheck disable=SC2046
-cargo clippy --release --target "$target" $(pkgs canonical) --features netstackd/qemu-smoke,dsoftbusd/test-identities -- -D warnings
-# The production dsoftbusd (no test-identities: its identity only from storaged).
-cargo clippy --release --target "$target" -p dsoftbusd -- -D warnings
+cargo clippy --release --target "$target" $(pkgs canonical) --features netstackd/qemu-smoke -- -D warnings
 # shellcheck disable=SC2046
 cargo clippy --release --target "$target" $(pkgs lite) --no-default-features \
     --features nexus-init/net-bringup-lite --target-dir "$CARGO_TARGET_DIR/lite" -- -D warnings

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """N-node mesh: N VMs on one L2 segment made of UDP sockets on 127.0.0.1
-(`nexuslab.hub`), each with its own test identity and static address
+(`nexuslab.hub`), each with its own identity (created on first boot and
+persisted by storaged on its own fresh disk, build/mesh-<i>.img) and static address
 (profiles `mesh-1` .. `mesh-8`: 10.43.0.11 .. 10.43.0.18/24). See docs/mesh.md.
 
 usage: python3 scripts/mesh.py [N]   (2..8, default 4; `just mesh [N]`)
@@ -52,6 +53,9 @@ class Node:
         self.name = f"mesh-{idx + 1}"
         self.log = os.path.join(log_dir, f"{self.name}-uart.log")
         self.err = os.path.join(log_dir, f"{self.name}-qemu.stderr")
+        # Its own fresh disk (build/mesh-<i>.img): storaged keeps the identity
+        # dsoftbusd creates on first boot, so a restarted node keeps its id.
+        self.disk = qemu.profile_disk(self.name)
         self.runs = []      # every Vm this node ran, oldest first
         self.spans = []     # [start, stop or None] per run
 
@@ -64,7 +68,8 @@ class Node:
             local = ports.qemu_port("udp")
             self.hub.attach(self.idx, local)
             return qemu.command(KERNEL, self.name, qemu.DgramNet(local, self.hub.port(self.idx)),
-                                mac=f"02:00:00:00:01:{self.idx + 1:02x}", mem=self.mem)
+                                mac=f"02:00:00:00:01:{self.idx + 1:02x}", mem=self.mem,
+                                disk=self.disk)
         t = time.monotonic() - self.t0
         vm = qemu.boot(self.name, make, log_path=self.log, stderr_path=self.err, t0=self.t0)
         self.runs.append(vm)

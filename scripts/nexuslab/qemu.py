@@ -107,6 +107,32 @@ def fresh_disk(path, kib):
         f.truncate(kib * 1024)
 
 
+def profile_uses_disk(profile):
+    """Whether boot profile `profile` runs storaged, the one service given the
+    virtio-blk device: then its VM needs a disk. Read from the profile's own
+    manifest (profiles/<name>.toml or profiles/test/<name>.toml); an unknown
+    profile has none."""
+    import tomllib
+    for sub in ("", "test"):
+        path = os.path.join(ROOT, "profiles", sub, f"{profile}.toml")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                services = tomllib.load(f).get("service", [])
+            return any(s.get("image") == "storaged" for s in services)
+    return False
+
+
+def profile_disk(profile, name=None, kib=None):
+    """A fresh blank disk for a VM booting `profile` when the profile runs
+    storaged (`profile_uses_disk`), else None: `build/<name or profile>.img`,
+    `kib` KiB (default $DISK_KIB or 64)."""
+    if not profile_uses_disk(profile):
+        return None
+    path = os.path.join(ROOT, "build", f"{name or profile}.img")
+    fresh_disk(path, kib or int(os.environ.get("DISK_KIB", "64")))
+    return path
+
+
 def command(kernel, profile, net, bootargs="", mem=None, icount=False, mac=DEFAULT_MAC,
             disk=None, pcap=None, extra=(), icount_sleep=False):
     """The QEMU command line: RISC-V `virt`, OpenSBI, one hart, no graphics,

@@ -1,9 +1,9 @@
-//! **TEST ONLY.** The fixed DSoftBus identities the smoke, two-VM and mesh harnesses use.
+//! **TEST ONLY.** Fixed DSoftBus identities for test applications (the smoke's in-VM
+//! test peers, `selftest-dsoftbus`) and host tests.
 //!
 //! Their secrets are in this source file, so they are public: a node using them proves
-//! nothing about who it is. They exist so test profiles can name identities until
-//! devices provision their own keys. Only test builds (`dsoftbusd`'s `test-identities`
-//! feature) and test applications link this crate.
+//! nothing about who it is. dsoftbusd never links this crate (its identity comes from
+//! storaged; `just check-deps` checks it); only test applications and host tests do.
 
 #![no_std]
 #![forbid(unsafe_code)]

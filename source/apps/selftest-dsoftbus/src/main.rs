@@ -44,6 +44,7 @@ fn main() {}
 mod peer {
     extern crate alloc;
 
+    use alloc::string::String;
     use dsoftbus::cache::{CacheConfig, PeerCache};
     use dsoftbus::driver::{
         accept_session, connect_session, drain_announces, recv_record, send_announce, send_record,
@@ -88,8 +89,20 @@ mod peer {
         true
     }
 
-    /// Announces `announce` and listens until `node-a` is discovered.
-    fn discover_node_a(c: &mut Client, me: usize, announce: &Announce<'_>) -> Option<PeerCache> {
+    /// Is `id` one of the compiled-in test nodes (these test apps)? dsoftbusd's
+    /// identity is its own (persisted by storaged), so it is the node that is not.
+    fn is_test_node(id: &str) -> bool {
+        TEST_NODES.iter().any(|n| n.device_id().as_str() == id)
+    }
+
+    /// Announces `announce` and listens until `node-a` (dsoftbusd) is discovered:
+    /// the announcing node on our discovery port that is none of the test nodes.
+    /// Its device id is learnt, never assumed (docs/dsoftbus.md §13a).
+    fn discover_node_a(
+        c: &mut Client,
+        me: usize,
+        announce: &Announce<'_>,
+    ) -> Option<(PeerCache, String)> {
         let node = TEST_NODES[me];
         let (udp, _) = c.udp_bind(node.discovery_port).ok()?;
         let mut cache =
@@ -101,16 +114,16 @@ mod peer {
             let _ = send_announce(
                 c,
                 udp,
-                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
                 announce,
             );
             let now = sys::now_ns();
             let _ = drain_announces(c, udp, &mut cache, now);
-            if cache
-                .get(TEST_NODES[NODE_A].device_id().as_str(), now)
-                .is_some()
-            {
-                found = Some(());
+            found = cache
+                .live(now)
+                .find(|e| !is_test_node(e.device_id()))
+                .map(|e| String::from(e.device_id()));
+            if found.is_some() {
                 break;
             }
             sys::sleep_ms(100);
@@ -120,13 +133,13 @@ mod peer {
             let _ = send_announce(
                 c,
                 udp,
-                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
                 announce,
             );
             sys::sleep_ms(50);
         }
         let _ = c.close(udp);
-        found.map(|()| cache)
+        found.map(|id| (cache, id))
     }
 
     fn run_peer(c: &mut Client) -> Result<(), &'static str> {
@@ -142,7 +155,7 @@ mod peer {
         let a = me
             .announce(1, node.session_port, &[])
             .map_err(|_| "announce")?;
-        let cache = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
+        let (cache, _) = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
         // node-a dials us once it has discovered us; accept and authenticate
         // against what discovery told us about node-a.
         let mut conn = accept_session(
@@ -332,7 +345,7 @@ mod peer {
         let a = me
             .announce(1, node.session_port, &[])
             .map_err(|_| "announce")?;
-        let cache = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
+        let (cache, node_a) = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
         let reference = accept_session(
             c,
             listener,
@@ -349,7 +362,7 @@ mod peer {
         let _ = c.close(listener);
         sys::sleep_ms(100);
         let entry = cache
-            .get(TEST_NODES[NODE_A].device_id().as_str(), sys::now_ns())
+            .get(&node_a, sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
         let (udp, _) = c.udp_bind(node.discovery_port).map_err(|_| "udp")?;
@@ -361,7 +374,7 @@ mod peer {
             let _ = send_announce(
                 c,
                 udp,
-                SocketAddrV4::new(bcast, TEST_NODES[NODE_A].discovery_port),
+                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
                 &a,
             );
             let mut conn = connect_session(
@@ -444,9 +457,9 @@ mod peer {
             &[],
         )
         .map_err(|_| "announce")?;
-        let cache = discover_node_a(c, IMPOSTOR, &a).ok_or("node-a not discovered")?;
+        let (cache, node_a) = discover_node_a(c, IMPOSTOR, &a).ok_or("node-a not discovered")?;
         let entry = cache
-            .get(TEST_NODES[NODE_A].device_id().as_str(), sys::now_ns())
+            .get(&node_a, sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
         match connect_session(

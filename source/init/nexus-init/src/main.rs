@@ -446,7 +446,7 @@ mod init {
             heapless::Vec::from_slice(arg).map_err(|_| api::Error::TooLarge)
         }
 
-        fn list(&mut self, _: u64) -> Result<List<api::ServiceInfo, 32>, api::Error> {
+        fn list(&mut self, _: u64) -> Result<List<api::ServiceInfo, 33>, api::Error> {
             let mut out = List(heapless::Vec::new());
             for r in self.records.iter().flatten() {
                 let mut name = heapless::String::new();

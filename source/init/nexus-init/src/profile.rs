@@ -9,7 +9,7 @@
 use nexus_abi::rights;
 
 /// Most services one profile may start (the manifest generator refuses more).
-pub const MAX_SERVICES: usize = 32;
+pub const MAX_SERVICES: usize = 33;
 
 /// Profile used when the command line names none: what a person boots.
 /// Harnesses always name theirs (`nexus.profile=smoke`, ...).

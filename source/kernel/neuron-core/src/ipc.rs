@@ -79,7 +79,7 @@ impl<T: Copy + PartialEq, const N: usize> Ring<T, N> {
 }
 
 /// Maximum tasks the kernel runs at once (task indices are `0..MAX_TASKS`).
-/// Init, 32 services and headroom for restarts in flight.
+/// Init, 33 services and headroom for restarts in flight.
 pub const MAX_TASKS: usize = 48;
 /// Maximum endpoints.
 pub const MAX_ENDPOINTS: usize = 32;

@@ -52,7 +52,7 @@ impl init::Server for FakeInit {
         let n = w.len();
         Ok(nexus_idl::heapless::Vec::from_slice(&buf[..n]).unwrap())
     }
-    fn list(&mut self, _: u64) -> Result<nexus_idl::List<init::ServiceInfo, 32>, init::Error> {
+    fn list(&mut self, _: u64) -> Result<nexus_idl::List<init::ServiceInfo, 33>, init::Error> {
         let mut l = nexus_idl::List(nexus_idl::heapless::Vec::new());
         // A full table with the longest names and the largest states: the
         // reply bound of the interface must hold it.

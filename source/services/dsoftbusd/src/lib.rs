@@ -10,10 +10,9 @@
 //! * Identity: when the profile grants a `kv` client capability, the static key is the
 //!   device's own, kept by storaged ([`identity`]: first boot generates it from rngd and
 //!   stores it, later boots load it) and the start-up argument's `node` is only the
-//!   display name. Without that grant, test builds (feature `test-identities`) take a
-//!   **public test identity** from `dsoftbus-testnodes`, named by the argument, and a
-//!   production build has no identity and refuses to start. Ephemeral keys always come
-//!   from the platform's entropy (rngd).
+//!   display name. Without that grant there is no identity (no key is compiled into
+//!   any build) and the daemon refuses to start. Ephemeral keys always come from the
+//!   platform's entropy (rngd).
 //! * Applications use DSoftBus through the `bus` interface ([`bus`]); the two-VM
 //!   proofs are such applications (`source/apps/bus-selftest`), not modes of this
 //!   daemon.

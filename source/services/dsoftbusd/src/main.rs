@@ -56,16 +56,17 @@ mod svc {
     /// The device's identity. With a `kv` client capability (the profile grants one) the
     /// static key is loaded from storaged, or created from rngd's entropy and stored on
     /// first boot (`dsoftbusd::identity`); the start-up argument's `node` is then only the
-    /// display name. Without one, only test builds have an identity: the public test key
-    /// of the node the argument names.
+    /// display name. Without one there is no identity (no key is compiled in) and the
+    /// daemon does not start.
     fn identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
         let granted = sys::cap_info(slot::KV)
             .map(|c| c.kind == Some(nexus_abi::CapKind::Endpoint))
             .unwrap_or(false);
-        if granted {
-            return persisted(cfg);
+        if !granted {
+            // No compiled-in key exists: without a key store, no identity.
+            return None;
         }
-        test_identity(cfg)
+        persisted(cfg)
     }
 
     fn persisted(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
@@ -86,20 +87,6 @@ mod svc {
                 None
             }
         }
-    }
-
-    #[cfg(feature = "test-identities")]
-    fn test_identity(cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
-        let n = dsoftbus_testnodes::TEST_NODES
-            .iter()
-            .find(|n| n.name == cfg.node)?;
-        Some((n.identity(), n.session_port, n.discovery_port))
-    }
-
-    #[cfg(not(feature = "test-identities"))]
-    fn test_identity(_cfg: &Config) -> Option<(dsoftbus::LocalIdentity, u16, u16)> {
-        // A production build has no compiled-in key: without a key store, no identity.
-        None
     }
 
     /// Bound on each call to storaged while the identity is loaded or created.
@@ -133,7 +120,7 @@ mod svc {
         };
         let Some((me, session_port, discovery_port)) = identity(&cfg) else {
             println!(
-                "dsoftbusd: no identity for {} (no key store, no test key); not starting",
+                "dsoftbusd: no identity for {} (no key store); not starting",
                 Escaped(&cfg.node)
             );
             return 5;

@@ -20,7 +20,7 @@ use std::path::Path;
 
 /// Most services one profile may start (init's table; the kernel's task
 /// table holds init, these and headroom for restarts).
-pub const MAX_SERVICES: usize = 32;
+pub const MAX_SERVICES: usize = 33;
 /// Most grants one service may get (init's spawn list).
 pub const MAX_GRANTS: usize = 8;
 /// Most named endpoints one profile may use (init's table).

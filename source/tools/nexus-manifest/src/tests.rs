@@ -142,7 +142,7 @@ fn limits_hold() {
             "[[service]]\nname = \"s{i}\"\nimage = \"selftest-fault\"\n"
         ));
     }
-    assert!(one(&s).unwrap_err().contains("33 services"));
+    assert!(one(&s).unwrap_err().contains("34 services"));
     let mut s = String::from("[[service]]\nname = \"g\"\nimage = \"selftest-dma\"\n");
     for i in 0..=MAX_GRANTS {
         s.push_str(&format!("grants.d{i} = {{ dma = true }}\n"));
