@@ -161,5 +161,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     bash scripts/lint-riscv.sh
     bash scripts/check-kernel-layers.sh
+    # The fuzz targets live outside the workspace: check they still build.
+    cargo check --manifest-path fuzz/Cargo.toml --bins
     just check-deps
     cargo build --target {{target}} -p neuron-core -p nexus-abi -p nexus-idl -p nexus-interfaces -p nexus-slots -p nexus-net -p nexus-noise-xk -p nexus-net-os -p nexus-virtio-hal -p nexus-net-ipc -p nexus-lite-net -p nexus-kv
