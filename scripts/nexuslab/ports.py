@@ -18,8 +18,8 @@ import re
 import socket
 
 LOOPBACK = "127.0.0.1"
-# QEMU's messages when a port it was told to bind is taken (-netdev user
-# hostfwd; -netdev dgram local end).
+# QEMU's messages when a port it was told to bind is taken (a hostfwd of
+# the restricted user network; the local end of a dgram link).
 CONFLICT = re.compile(r"Could not set up host forwarding rule|Address already in use|can't bind")
 ATTEMPTS = 5
 
