@@ -75,11 +75,23 @@ macro_rules! println {
     }};
 }
 
+/// The `log` backend: a record is printed when its level is within the
+/// system-wide level the kernel holds (`ConsoleLevel`, set by the shell's
+/// `log <level>`), asked for each record that reaches the backend (one
+/// syscall, no memory access). `log`'s own filter is left wide open
+/// (`Trace`) so that a level raised at run time reaches every task at once.
 struct Logger;
+
+/// Whether a record at `level` passes the system-wide level `system`
+/// (`log::LevelFilter`'s numbers; an unreadable level counts as info).
+fn passes(level: log::Level, system: Result<u8, nexus_abi::Error>) -> bool {
+    let system = system.unwrap_or(nexus_abi::LOG_LEVEL_DEFAULT);
+    (level as usize) <= usize::from(system)
+}
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::max_level()
+        passes(m.level(), crate::sys::log_level())
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
@@ -92,8 +104,26 @@ impl log::Log for Logger {
 
 static LOGGER: Logger = Logger;
 
-/// Installs the console as the `log` backend (level Info).
+/// Installs the console as the `log` backend, filtered by the system-wide
+/// level (info until a holder of the console-input capability changes it).
 pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(log::LevelFilter::Info);
+    log::set_max_level(log::LevelFilter::Trace);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_pass_up_to_the_system_level() {
+        use log::Level::*;
+        assert!(passes(Error, Ok(1)));
+        assert!(!passes(Warn, Ok(1)));
+        assert!(!passes(Error, Ok(0)), "off hides everything");
+        assert!(passes(Info, Ok(3)) && !passes(Debug, Ok(3)));
+        assert!(passes(Trace, Ok(5)));
+        assert!(passes(Info, Err(nexus_abi::Error::InvalidSyscall)));
+        assert!(!passes(Debug, Err(nexus_abi::Error::InvalidSyscall)));
+    }
 }

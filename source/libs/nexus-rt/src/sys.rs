@@ -354,6 +354,26 @@ pub fn console_read(slot: u32, buf: &mut [u8], deadline_ns: u64) -> Result<usize
     .map(|r| r[1] as usize)
 }
 
+/// The system-wide log level (`ConsoleLevel`, `log::LevelFilter`'s numbers:
+/// 0 off .. 5 trace). Needs no capability.
+pub fn log_level() -> Result<u8, Error> {
+    call(
+        Sysno::ConsoleLevel,
+        [0, nexus_abi::LOG_LEVEL_QUERY, 0, 0, 0, 0, 0],
+    )
+    .map(|r| r[1] as u8)
+}
+
+/// Sets the system-wide log level (0 off .. 5 trace) with the
+/// console-input capability in `slot`; returns the level in effect.
+pub fn set_log_level(slot: u32, level: u8) -> Result<u8, Error> {
+    call(
+        Sysno::ConsoleLevel,
+        [slot as u64, u64::from(level), 0, 0, 0, 0, 0],
+    )
+    .map(|r| r[1] as u8)
+}
+
 /// Creates an endpoint; returns the slot of its capability.
 pub fn endpoint_create(ctl: u32) -> Result<u32, Error> {
     call(Sysno::EndpointCreate, [ctl as u64, 0, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
