@@ -179,7 +179,7 @@ def check(text, rc):
     # The bus: no other device on QEMU's user network.
     need("peers: none discovered" in s.get("peers", ""), "peers: no 'none discovered' line")
     ses = s.get("sessions", "")
-    need("dsoftbusd: 0 authenticated session(s)" in ses and "no session with any peer" in ses,
+    need("sessions: 0 authenticated (dsoftbusd)" in ses and "no session with any peer" in ses,
          "sessions: 0 sessions expected")
     need(re.search(r"buffered\s+0 B in session queues and stream buffers \(at most \d", ses),
          "sessions: buffered bytes and bound missing")
@@ -234,7 +234,7 @@ def check(text, rc):
     need(not rep, f"repeated service lines: {rep[:5]}")
 
     m = re.search(re.escape(CREATED) + r"([0-9a-f]{32})", raw)
-    need(m is not None, "dsoftbusd: no identity created on the fresh disk")
+    need(m is not None, "no identity created by dsoftbusd on the fresh disk")
     return fails, (m.group(1) if m else None)
 
 

@@ -495,7 +495,7 @@ mod app {
                 Ok(s) => s,
                 Err(e) => return self.bus_fail("sessions", e),
             };
-            println!("dsoftbusd: {} authenticated session(s)", st.sessions);
+            println!("sessions: {} authenticated (dsoftbusd)", st.sessions);
             println!(
                 "  buffered  {} in session queues and stream buffers (at most {})",
                 Size(st.buffered as u64),
@@ -536,6 +536,14 @@ mod app {
                 )
             }) {
                 Ok(h) => h,
+                Err(bus::Error::TimedOut) if sys::now_ns() < open_by + INIT_CALL_NS => {
+                    return println!(
+                        "call: {} on {}: timed out (the peer did not answer the open in {} s)",
+                        Escaped(service.as_bytes()),
+                        Escaped(peer.as_bytes()),
+                        CALL_STEP_NS / 1_000_000_000
+                    );
+                }
                 Err(e) => {
                     let what = alloc::format!(
                         "call: {} on {}",
@@ -573,6 +581,10 @@ mod app {
                     v.len(),
                     Ms(rtt),
                     Escaped(&v)
+                ),
+                Err(bus::Error::TimedOut) if sys::now_ns() < reply_by + INIT_CALL_NS => println!(
+                    "call: timed out (no reply within {} s)",
+                    CALL_STEP_NS / 1_000_000_000
                 ),
                 Err(e) => self.bus_fail("call", e),
             }
@@ -660,6 +672,10 @@ mod app {
                 Ok(()) => println!(
                     "pair: paired with {}; it is in the trust store",
                     Escaped(peer.as_bytes())
+                ),
+                Err(bus::Error::TimedOut) if sys::now_ns() < by + INIT_CALL_NS => println!(
+                    "pair: timed out (the pairing did not finish in {} s)",
+                    PAIR_NS / 1_000_000_000
                 ),
                 Err(e) => self.bus_fail("pair", e),
             }
