@@ -1,6 +1,7 @@
 //! Console output (`print!`/`println!`) and the `log` backend over it.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 /// Line-buffered console writer; flushes on newline and when full, so a line
 /// reaches the console in one syscall and is not interleaved with others.
@@ -77,10 +78,43 @@ macro_rules! println {
 
 /// The `log` backend: a record is printed when its level is within the
 /// system-wide level the kernel holds (`ConsoleLevel`, set by the shell's
-/// `log <level>`), asked for each record that reaches the backend (one
-/// syscall, no memory access). `log`'s own filter is left wide open
-/// (`Trace`) so that a level raised at run time reaches every task at once.
+/// `log <level>`). `log`'s own filter is left wide open (`Trace`) so that a
+/// level raised at run time reaches every task; the backend keeps the
+/// kernel's level in a cache that it reads again (one syscall) at the first
+/// record after the task blocked — any wait in IPC, sleep, interrupt or
+/// console input, which is how a message sent after a change reaches it —
+/// and at least every [`LEVEL_REFRESH_TICKS`]. So a record costs at most one
+/// syscall per wake-up, and a burst of filtered records (smoltcp's per-segment
+/// traces) costs a counter read each.
 struct Logger;
+
+/// The level last read from the kernel (`log::LevelFilter`'s numbers).
+static LEVEL: AtomicU8 = AtomicU8::new(nexus_abi::LOG_LEVEL_DEFAULT);
+/// Set by every blocking syscall: the cached level may be stale.
+static LEVEL_STALE: AtomicBool = AtomicBool::new(true);
+/// `time` ticks when the level was last read.
+static LEVEL_AT: AtomicU64 = AtomicU64::new(0);
+/// Longest use of a cached level by a task that does not block: 2^19 ticks
+/// (52 ms at QEMU `virt`'s 10 MHz timebase).
+pub const LEVEL_REFRESH_TICKS: u64 = 1 << 19;
+
+/// Marks the cached level stale (called after every blocking syscall).
+pub(crate) fn level_may_have_changed() {
+    LEVEL_STALE.store(true, Ordering::Relaxed);
+}
+
+/// The system-wide level, from the cache or the kernel.
+fn system_level() -> Result<u8, nexus_abi::Error> {
+    let now = crate::sys::time_ticks();
+    let stale = LEVEL_STALE.swap(false, Ordering::Relaxed)
+        || now.wrapping_sub(LEVEL_AT.load(Ordering::Relaxed)) >= LEVEL_REFRESH_TICKS;
+    if stale {
+        LEVEL_AT.store(now, Ordering::Relaxed);
+        let l = crate::sys::log_level()?;
+        LEVEL.store(l, Ordering::Relaxed);
+    }
+    Ok(LEVEL.load(Ordering::Relaxed))
+}
 
 /// Whether a record at `level` passes the system-wide level `system`
 /// (`log::LevelFilter`'s numbers; an unreadable level counts as info).
@@ -91,7 +125,7 @@ fn passes(level: log::Level, system: Result<u8, nexus_abi::Error>) -> bool {
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        passes(m.level(), crate::sys::log_level())
+        passes(m.level(), system_level())
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
