@@ -42,7 +42,7 @@ pub enum Command<'a> {
     Sessions,
     /// `call <peer> <service> [text]`: one message and its reply.
     Call {
-        /// Device id of the peer.
+        /// Device id of the peer (`.`: this device).
         peer: &'a str,
         /// Service name on it.
         service: &'a str,
@@ -119,6 +119,7 @@ commands:
   peers                    bus peers: id, name, address, online, services, trust
   sessions                 dsoftbusd's sessions and buffered stream bytes
   call <peer> <service> [text]  send one message on a new stream, print the reply
+                           (peer `.`: an application on this device)
   kv get <key> | put <key> <value> | list | del <key>
                            the shell's own keys in storaged (kept on the disk)
   pair show                show a PIN for the other device to enter

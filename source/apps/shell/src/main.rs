@@ -68,6 +68,8 @@ mod app {
     const SVC_CALL_NS: u64 = 5_000_000_000;
     /// `call`: time for the stream to open, and then for the reply.
     const CALL_STEP_NS: u64 = 5_000_000_000;
+    /// `call`: time for the service to end its side after ours closed.
+    const CLOSE_NS: u64 = 1_000_000_000;
     /// `pair`: time for the pairing exchange with the other device.
     const PAIR_NS: u64 = 20_000_000_000;
     /// `pair show`: how long the PIN stays valid.
@@ -524,11 +526,16 @@ mod app {
         /// its round-trip time, close. Each step has a deadline; a stream
         /// left by a failure is reset.
         fn call(&mut self, peer: &str, service: &str, text: &str) {
+            // `.` is this device: a local stream to another application here.
+            let (peer, target) = match peer {
+                "." => ("this device", ""),
+                p => (p, p),
+            };
             let t0 = sys::now_ns();
             let open_by = t0 + CALL_STEP_NS;
             let h = match self.bus_call(open_by + INIT_CALL_NS, |b| {
                 b.open(
-                    peer,
+                    target,
                     service,
                     bus::Mode::Message,
                     bus::Priority::Interactive,
@@ -588,16 +595,19 @@ mod app {
                 ),
                 Err(e) => self.bus_fail("call", e),
             }
-            let by = sys::now_ns() + SVC_CALL_NS;
-            match self.bus_call(by, |b| b.close(h)) {
-                Ok(()) => {
-                    // The handle stays until the end is seen: reset frees it.
-                    let _ = self.bus_call(by, |b| b.reset(h));
-                }
-                Err(bus::Error::UnknownHandle) => {}
-                Err(_) => {
-                    let _ = self.bus_call(by, |b| b.reset(h));
-                }
+            // Graceful close; the handle is freed once the service's end of
+            // the stream is seen (bounded), else reset frees it.
+            let by = sys::now_ns() + CLOSE_NS;
+            let ended = match self.bus_call(by + INIT_CALL_NS, |b| b.close(h)) {
+                Ok(()) => matches!(
+                    self.bus_call(by + INIT_CALL_NS, |b| b.recv(h, 1, by)),
+                    Ok(v) if v.is_empty()
+                ),
+                Err(bus::Error::UnknownHandle) => true,
+                Err(_) => false,
+            };
+            if !ended {
+                let _ = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.reset(h));
             }
         }
 
