@@ -26,8 +26,10 @@ debug service="shell" profile="user":
     NEXUS_DEBUG=1 bash scripts/setup.sh
     bash scripts/debug.sh {{service}} {{profile}}
 
-# The shell through piped input: ifconfig, ping, ps, netstat, ... poweroff,
-# each command's output checked (bounded by RUN_TIMEOUT, default 120 s).
+# The shell through piped input on a fresh disk: ifconfig, ping, ps, netstat,
+# peers, sessions, call, kv, trust, pair, log levels, 30 s idle, ... poweroff,
+# each command's output checked; then a reboot on the same disk (key and
+# identity kept). Bounded by RUN_TIMEOUT per boot, default 150 s.
 test-shell: build
     python3 scripts/shell-test.py
 

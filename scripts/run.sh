@@ -10,6 +10,9 @@
 # off. RUN_TIMEOUT (seconds, piped only) bounds the whole run.
 # QEMU_EXTRA adds QEMU arguments (`just debug` passes a gdb stub); KERNEL
 # boots another kernel ELF (cargo's runner passes the one it built).
+# Disk: a profile that runs storaged gets build/<profile>.img (`user`:
+# build/user.img), created blank (1 MiB) once and kept across runs so the
+# device's identity and the shell's keys persist; RUN_DISK names another.
 # Networking: QEMU user networking with restrict=on (no traffic leaves the
 # host's slirp; the guest reaches only 10.0.2.2/10.0.2.3 of slirp itself).
 set -euo pipefail

@@ -133,6 +133,20 @@ def profile_disk(profile, name=None, kib=None):
     return path
 
 
+def kept_disk(profile, path=None, kib=1024):
+    """The disk of a VM booting `profile` that keeps its data across runs
+    (`just run`): when the profile runs storaged (`profile_uses_disk`),
+    `path` (default `build/<profile>.img`), created blank with `kib` KiB
+    only if it does not exist yet (so the device identity and the shell's
+    keys persist); else None."""
+    if not profile_uses_disk(profile):
+        return None
+    path = path or os.path.join(ROOT, "build", f"{profile}.img")
+    if not os.path.exists(path):
+        fresh_disk(path, kib)
+    return path
+
+
 def command(kernel, profile, net, bootargs="", mem=None, icount=False, mac=DEFAULT_MAC,
             disk=None, pcap=None, extra=(), icount_sleep=False):
     """The QEMU command line: RISC-V `virt`, OpenSBI, one hart, no graphics,

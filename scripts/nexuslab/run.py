@@ -13,9 +13,14 @@ firmware resets it). QEMU ends when the guest powers off, and its exit
 status is returned. RUN_TIMEOUT (seconds, piped only; 0 or unset = none)
 bounds the run: QEMU is stopped and the status is 124, as with timeout(1).
 
+Disk: a profile that runs storaged (`user`: dsoftbusd's identity and the
+shell's `kv` keys) gets `build/<profile>.img`, created blank (1 MiB) on the
+first run and kept afterwards; RUN_DISK names another image (created the
+same way if missing; `just test-shell` uses its own).
+
 Environment: KERNEL (default build/neuron.elf; cargo's runner passes the one
 it built), QEMU_MEM, QEMU_EXTRA (more QEMU arguments, e.g. `just debug`'s
-gdb stub), NEXUS_BOOTARGS (more kernel command-line words).
+gdb stub), NEXUS_BOOTARGS (more kernel command-line words), RUN_DISK.
 Networking: user networking with restrict=on and no forwards.
 """
 import os
@@ -31,7 +36,8 @@ from .catalogue import Catalogue
 def main(argv):
     profile = argv[1] if len(argv) > 1 else "user"
     kernel = os.environ.get("KERNEL") or os.path.join(ROOT, "build", "neuron.elf")
-    cmd = qemu.command(kernel, profile, qemu.UserNet(),
+    disk = qemu.kept_disk(profile, os.environ.get("RUN_DISK") or None)
+    cmd = qemu.command(kernel, profile, qemu.UserNet(), disk=disk,
                        bootargs=os.environ.get("NEXUS_BOOTARGS", ""),
                        extra=shlex.split(os.environ.get("QEMU_EXTRA", "")))
     if sys.stdin.isatty():

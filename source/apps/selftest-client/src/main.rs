@@ -153,6 +153,26 @@ mod client {
             sys::console_read(INIT, &mut buf, soon) == Err(Error::WrongCapability),
             "console read through init's endpoint cap",
         )?;
+        // The system-wide log level: anyone reads it, only the holder of
+        // the console-input capability sets it.
+        let before = sys::log_level();
+        ensure(before.is_ok(), "log level not readable")?;
+        ensure(
+            sys::set_log_level(20, 5) == Err(Error::NoCapability),
+            "log level set through an empty slot",
+        )?;
+        ensure(
+            sys::set_log_level(SERVER, 5) == Err(Error::WrongCapability),
+            "log level set through an endpoint cap",
+        )?;
+        ensure(
+            sys::set_log_level(SERVER, 6) == Err(Error::InvalidArgument),
+            "log level above trace accepted",
+        )?;
+        ensure(
+            sys::log_level() == before,
+            "log level changed by a refused set",
+        )?;
         let mut init = nexus_rt::ipc::init_client(INIT);
         init.deadline_ns = sys::now_ns() + 1_000_000_000;
         ensure(

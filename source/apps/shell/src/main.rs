@@ -1,11 +1,14 @@
 //! shell: the console shell of the `user` profile.
 //!
 //! It reads the UART through `ConsoleRead` (it holds the console-input
-//! capability, the only task that does), edits lines (`shell::editor`), and
-//! runs commands as a normal client of init (`init` interface: `ps`,
-//! `poweroff`) and of netstackd (sockets facade: `ifconfig`, `ping`,
-//! `netstat`). It has no unsafe code of its own; the runtime's entry macro
-//! is the only `unsafe` in the binary. See `docs/shell.md`.
+//! capability, the only task that does, which also sets the system-wide
+//! log level: `log`), edits lines (`shell::editor`), and runs commands as a
+//! normal client of init (`init` interface: `ps`, `poweroff`), netstackd
+//! (sockets facade: `ifconfig`, `ping`, `netstat`), dsoftbusd (`bus`
+//! interface: `peers`, `sessions`, `call`, `pair`, `trust`, `untrust`) and
+//! storaged (`kv` interface, its own namespace: `kv`). It has no unsafe code
+//! of its own; the runtime's entry macro is the only `unsafe` in the
+//! binary. See `docs/shell.md`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -16,17 +19,19 @@ mod app {
     extern crate alloc;
 
     use alloc::collections::VecDeque;
+    use alloc::string::String;
     use alloc::vec::Vec;
     use core::net::Ipv4Addr;
 
     use nexus_abi::Error;
-    use nexus_interfaces::init;
+    use nexus_idl::{heapless, List};
+    use nexus_interfaces::{bus, init, kv};
     use nexus_net::{AddrSource, NetClient, NetError};
     use nexus_net_ipc::map_ipc_error;
     use nexus_rt::ipc::{init_client, Endpoint};
     use nexus_rt::{print, println, sys};
     use nexus_slots::shell as slot;
-    use shell::command::{self, Command, Mac, Ms, PingStats, Secs, Size};
+    use shell::command::{self, Command, Escaped, Kv, Mac, Ms, PingStats, Secs, Size};
     use shell::editor::{Action, Editor};
     use shell::PROMPT;
 
@@ -58,10 +63,27 @@ mod app {
     const PAGE: u64 = 4096;
     /// How long the shell waits for a network address before its prompt.
     const NET_WAIT_NS: u64 = 5_000_000_000;
+    /// Bound on one call to dsoftbusd or storaged that does not wait for
+    /// the network (a `kv` change waits for the disk's flush).
+    const SVC_CALL_NS: u64 = 5_000_000_000;
+    /// `call`: time for the stream to open, and then for the reply.
+    const CALL_STEP_NS: u64 = 5_000_000_000;
+    /// `call`: time for the service to end its side after ours closed.
+    const CLOSE_NS: u64 = 1_000_000_000;
+    /// `pair`: time for the pairing exchange with the other device.
+    const PAIR_NS: u64 = 20_000_000_000;
+    /// `pair show`: how long the PIN stays valid.
+    const PIN_VALID_MS: u32 = 120_000;
+    /// Most pages of `peers`, `trust` (4 entries each) or `kv list` (32
+    /// keys each) one command reads: a bound against a server that keeps
+    /// answering `more`.
+    const MAX_PAGES: usize = 32;
 
     struct Shell {
         net: Net,
         init: init::Client<Endpoint>,
+        bus: bus::Client<Endpoint>,
+        kv: kv::Client<Endpoint>,
         /// Input read from the console and not yet fed to the editor
         /// (bytes typed or piped ahead of a running command), at most
         /// [`PENDING_MAX`]; beyond that input waits in the kernel and UART.
@@ -156,19 +178,22 @@ mod app {
                 Command::Ifconfig => self.ifconfig(),
                 Command::Ping { addr, count } => self.ping(addr, count),
                 Command::Netstat => self.netstat(),
-                Command::Log(None) => println!("log level (shell): {}", log::max_level()),
-                Command::Log(Some(level)) => {
-                    log::set_max_level(level);
-                    println!(
-                        "log level (shell) set to {}; every service keeps its own level",
-                        level
-                    );
-                }
+                Command::Log(level) => self.log(level),
                 Command::Poweroff => self.poweroff(),
-                Command::Unavailable(cmd, what) => println!(
-                    "{}: {} is not available in this image (the user profile does not run it)",
-                    cmd, what
-                ),
+                Command::Peers => self.peers(),
+                Command::Sessions => self.sessions(),
+                Command::Call {
+                    peer,
+                    service,
+                    text,
+                } => self.call(peer, service, text),
+                Command::Kv(k) => self.kv(k),
+                Command::PairShow => self.pair_show(),
+                Command::Pair { peer, pin } => self.pair(peer, pin),
+                Command::TrustList => self.trust_list(),
+                Command::Grant { peer, services } => self.grant(peer, &services),
+                Command::Untrust(peer) => self.untrust(peer),
+                Command::Sleep(secs) => self.sleep(secs),
                 Command::Usage(u) => println!("{}", u),
                 Command::Unknown(c) => println!("{}: unknown command (try `help`)", c),
             }
@@ -307,6 +332,443 @@ mod app {
             }
         }
 
+        /// `log [level]`: the system-wide level the kernel holds; setting it
+        /// needs the console-input capability (this shell's).
+        fn log(&mut self, level: Option<log::LevelFilter>) {
+            let before = sys::log_level().ok().and_then(command::level_of);
+            match level {
+                None => match before {
+                    Some(l) => println!("log level: {} (system-wide)", l),
+                    None => println!("log: the kernel did not report the level"),
+                },
+                Some(l) => match sys::set_log_level(slot::CONSOLE, command::level_number(l)) {
+                    Ok(now) => match (command::level_of(now), before) {
+                        (Some(now), Some(b)) => {
+                            println!("log level set to {} for every task (was {})", now, b)
+                        }
+                        _ => println!("log level set to {} for every task", l),
+                    },
+                    Err(e) => println!("log: the kernel refused the level: {}", e),
+                },
+            }
+        }
+
+        /// What init says about `name`, for an error message.
+        fn service_state(&mut self, name: &str) -> String {
+            self.init.deadline_ns = sys::now_ns() + INIT_CALL_NS;
+            match self.init.status(name) {
+                Ok(st) => alloc::format!("{} is {}", name, command::state_text(&st)),
+                Err(init::Error::UnknownService) => {
+                    alloc::format!("{} is not in this profile", name)
+                }
+                Err(e) => alloc::format!("init did not say how {} is ({:?})", name, e),
+            }
+        }
+
+        /// A `bus` failure: its meaning, and for a dsoftbusd that is gone or
+        /// silent, what init knows about it.
+        fn bus_fail(&mut self, cmd: &str, e: bus::Error) {
+            match e {
+                bus::Error::ServerRestarted | bus::Error::TimedOut => {
+                    let st = self.service_state("dsoftbusd");
+                    println!(
+                        "{}: dsoftbusd did not answer: {} ({})",
+                        cmd,
+                        command::bus_error_text(e),
+                        st
+                    );
+                }
+                e => println!("{}: {}", cmd, command::bus_error_text(e)),
+            }
+        }
+
+        fn kv_fail(&mut self, cmd: &str, e: kv::Error) {
+            match e {
+                kv::Error::ServerRestarted | kv::Error::TimedOut => {
+                    let st = self.service_state("storaged");
+                    println!(
+                        "{}: storaged did not answer: {} ({})",
+                        cmd,
+                        command::kv_error_text(e),
+                        st
+                    );
+                }
+                e => println!("{}: {}", cmd, command::kv_error_text(e)),
+            }
+        }
+
+        fn bus_call<R>(
+            &mut self,
+            deadline: u64,
+            f: impl FnOnce(&mut bus::Client<Endpoint>) -> Result<R, bus::Error>,
+        ) -> Result<R, bus::Error> {
+            self.bus.deadline_ns = deadline;
+            f(&mut self.bus)
+        }
+
+        /// Every live peer (bounded by [`MAX_PAGES`] pages).
+        fn all_peers(&mut self) -> Result<Vec<bus::Peer>, bus::Error> {
+            let mut out: Vec<bus::Peer> = Vec::new();
+            let mut after = heapless::String::<64>::new();
+            for _ in 0..MAX_PAGES {
+                let page = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.peers(&after))?;
+                let n = page.0.len();
+                match page.0.last() {
+                    Some(p) if p.device_id > after => after = p.device_id.clone(),
+                    _ => {
+                        out.extend(page.0);
+                        break;
+                    }
+                }
+                out.extend(page.0);
+                if n < 4 {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        /// Every trust store entry (bounded by [`MAX_PAGES`] pages).
+        fn all_trusted(&mut self) -> Result<Vec<bus::Trusted>, bus::Error> {
+            let mut out: Vec<bus::Trusted> = Vec::new();
+            let mut after = heapless::String::<64>::new();
+            for _ in 0..MAX_PAGES {
+                let page = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.trusted(&after))?;
+                let n = page.0.len();
+                match page.0.last() {
+                    Some(t) if t.device_id > after => after = t.device_id.clone(),
+                    _ => {
+                        out.extend(page.0);
+                        break;
+                    }
+                }
+                out.extend(page.0);
+                if n < 4 {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        fn peers(&mut self) {
+            let peers = match self.all_peers() {
+                Ok(p) => p,
+                Err(e) => return self.bus_fail("peers", e),
+            };
+            if peers.is_empty() {
+                println!("peers: none discovered (no other device announced itself)");
+                return;
+            }
+            let trusted = self.all_trusted();
+            println!(
+                "{:<34} {:<20} {:<15} {:<6} {:<7} SERVICES",
+                "DEVICE ID", "NAME", "ADDRESS", "ONLINE", "TRUSTED"
+            );
+            for p in &peers {
+                let trust = match &trusted {
+                    Ok(t) if t.iter().any(|t| t.device_id == p.device_id) => "yes",
+                    Ok(_) => "no",
+                    Err(_) => "?",
+                };
+                let mut services = String::new();
+                for (i, s) in p.services.0.iter().enumerate() {
+                    if i > 0 {
+                        services.push(',');
+                    }
+                    services.push_str(&alloc::format!("{}", Escaped(s.as_bytes())));
+                }
+                println!(
+                    "{:<34} {:<20} {:<15} {:<6} {:<7} {}",
+                    alloc::format!("{}", Escaped(p.device_id.as_bytes())),
+                    alloc::format!("{}", Escaped(p.display_name.as_bytes())),
+                    alloc::format!("{}", Ipv4Addr::from(p.addr)),
+                    if p.online { "yes" } else { "no" },
+                    trust,
+                    if services.is_empty() { "-" } else { &services }
+                );
+            }
+            if let Err(e) = trusted {
+                println!("TRUSTED ?: trust store {}", command::bus_error_text(e));
+            }
+        }
+
+        fn sessions(&mut self) {
+            let st = match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.stats()) {
+                Ok(s) => s,
+                Err(e) => return self.bus_fail("sessions", e),
+            };
+            println!("sessions: {} authenticated (dsoftbusd)", st.sessions);
+            println!(
+                "  buffered  {} in session queues and stream buffers (at most {})",
+                Size(st.buffered as u64),
+                Size(st.bound as u64)
+            );
+            let peers = match self.all_peers() {
+                Ok(p) => p,
+                Err(e) => return self.bus_fail("sessions", e),
+            };
+            let mut online = 0;
+            for p in peers.iter().filter(|p| p.online) {
+                online += 1;
+                println!(
+                    "  session with {} ({}) at {}",
+                    Escaped(p.device_id.as_bytes()),
+                    Escaped(p.display_name.as_bytes()),
+                    Ipv4Addr::from(p.addr)
+                );
+            }
+            if online == 0 {
+                println!("  no session with any peer");
+            }
+        }
+
+        /// `call`: open a message stream, send `text`, print the reply and
+        /// its round-trip time, close. Each step has a deadline; a stream
+        /// left by a failure is reset.
+        fn call(&mut self, peer: &str, service: &str, text: &str) {
+            // `.` is this device: a local stream to another application here.
+            let (peer, target) = match peer {
+                "." => ("this device", ""),
+                p => (p, p),
+            };
+            let t0 = sys::now_ns();
+            let open_by = t0 + CALL_STEP_NS;
+            let h = match self.bus_call(open_by + INIT_CALL_NS, |b| {
+                b.open(
+                    target,
+                    service,
+                    bus::Mode::Message,
+                    bus::Priority::Interactive,
+                    open_by,
+                )
+            }) {
+                Ok(h) => h,
+                Err(bus::Error::TimedOut) if sys::now_ns() < open_by + INIT_CALL_NS => {
+                    return println!(
+                        "call: {} on {}: timed out (the peer did not answer the open in {} s)",
+                        Escaped(service.as_bytes()),
+                        Escaped(peer.as_bytes()),
+                        CALL_STEP_NS / 1_000_000_000
+                    );
+                }
+                Err(e) => {
+                    let what = alloc::format!(
+                        "call: {} on {}",
+                        Escaped(service.as_bytes()),
+                        Escaped(peer.as_bytes())
+                    );
+                    return self.bus_fail(&what, e);
+                }
+            };
+            let opened = sys::now_ns();
+            println!(
+                "call: stream {} open to {} on {} in {} ms",
+                h,
+                Escaped(service.as_bytes()),
+                Escaped(peer.as_bytes()),
+                Ms(opened - t0)
+            );
+            let reply_by = opened + CALL_STEP_NS;
+            let sent = self.bus_call(reply_by + INIT_CALL_NS, |b| {
+                b.send(h, text.as_bytes(), reply_by)
+            });
+            let r = match sent {
+                Ok(_) => self.bus_call(reply_by + INIT_CALL_NS, |b| {
+                    b.recv(h, bus::REPLY_MAX as u16, reply_by)
+                }),
+                Err(e) => Err(e),
+            };
+            let rtt = sys::now_ns() - opened;
+            match r {
+                Ok(v) if v.is_empty() => {
+                    println!("call: the service closed the stream without a reply")
+                }
+                Ok(v) => println!(
+                    "reply ({} bytes) in {} ms: {}",
+                    v.len(),
+                    Ms(rtt),
+                    Escaped(&v)
+                ),
+                Err(bus::Error::TimedOut) if sys::now_ns() < reply_by + INIT_CALL_NS => println!(
+                    "call: timed out (no reply within {} s)",
+                    CALL_STEP_NS / 1_000_000_000
+                ),
+                Err(e) => self.bus_fail("call", e),
+            }
+            // Graceful close; the handle is freed once the service's end of
+            // the stream is seen (bounded), else reset frees it.
+            let by = sys::now_ns() + CLOSE_NS;
+            let ended = match self.bus_call(by + INIT_CALL_NS, |b| b.close(h)) {
+                Ok(()) => matches!(
+                    self.bus_call(by + INIT_CALL_NS, |b| b.recv(h, 1, by)),
+                    Ok(v) if v.is_empty()
+                ),
+                Err(bus::Error::UnknownHandle) => true,
+                Err(_) => false,
+            };
+            if !ended {
+                let _ = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.reset(h));
+            }
+        }
+
+        fn kv(&mut self, k: Kv<'_>) {
+            self.kv.deadline_ns = sys::now_ns() + SVC_CALL_NS;
+            match k {
+                Kv::Get(key) => match self.kv.get(key.as_bytes()) {
+                    Ok(v) => println!("{} = {}", Escaped(key.as_bytes()), Escaped(&v)),
+                    Err(kv::Error::NotFound) => {
+                        println!("kv get: no value under {}", Escaped(key.as_bytes()))
+                    }
+                    Err(e) => self.kv_fail("kv get", e),
+                },
+                Kv::Put(key, value) => match self.kv.put(key.as_bytes(), value.as_bytes()) {
+                    Ok(()) => println!(
+                        "kv put: {} stored ({} bytes, on the disk)",
+                        Escaped(key.as_bytes()),
+                        value.len()
+                    ),
+                    Err(e) => self.kv_fail("kv put", e),
+                },
+                Kv::Del(key) => match self.kv.delete(key.as_bytes()) {
+                    Ok(()) => println!("kv del: {} removed", Escaped(key.as_bytes())),
+                    Err(kv::Error::NotFound) => {
+                        println!("kv del: no value under {}", Escaped(key.as_bytes()))
+                    }
+                    Err(e) => self.kv_fail("kv del", e),
+                },
+                Kv::List => self.kv_list(),
+            }
+        }
+
+        fn kv_list(&mut self) {
+            let mut after: Vec<u8> = Vec::new();
+            let mut n = 0usize;
+            for _ in 0..MAX_PAGES {
+                self.kv.deadline_ns = sys::now_ns() + SVC_CALL_NS;
+                let page = match self.kv.list(&after) {
+                    Ok(p) => p,
+                    Err(e) => return self.kv_fail("kv list", e),
+                };
+                for key in page.keys.0.iter() {
+                    println!("  {}", Escaped(key));
+                    n += 1;
+                }
+                match page.keys.0.last() {
+                    Some(last) if page.more && last.as_slice() > after.as_slice() => {
+                        after = last.to_vec()
+                    }
+                    _ => break,
+                }
+            }
+            println!("kv list: {} key(s) in the shell's namespace", n);
+        }
+
+        fn pair_show(&mut self) {
+            match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.show_pin(PIN_VALID_MS)) {
+                Ok(pin) => println!(
+                    "pair: PIN {:06} (valid {} s, one pairing): on the other device enter \
+                     `pair <this device's id> {:06}`",
+                    pin,
+                    PIN_VALID_MS / 1000,
+                    pin
+                ),
+                Err(e) => self.bus_fail("pair", e),
+            }
+        }
+
+        fn pair(&mut self, peer: &str, pin: u32) {
+            let by = sys::now_ns() + PAIR_NS;
+            match self.bus_call(by + INIT_CALL_NS, |b| b.pair(peer, pin, by)) {
+                Ok(()) => println!(
+                    "pair: paired with {}; it is in the trust store",
+                    Escaped(peer.as_bytes())
+                ),
+                Err(bus::Error::TimedOut) if sys::now_ns() < by + INIT_CALL_NS => println!(
+                    "pair: timed out (the pairing did not finish in {} s)",
+                    PAIR_NS / 1_000_000_000
+                ),
+                Err(e) => self.bus_fail("pair", e),
+            }
+        }
+
+        fn trust_list(&mut self) {
+            let list = match self.all_trusted() {
+                Ok(l) => l,
+                Err(e) => return self.bus_fail("trust", e),
+            };
+            if list.is_empty() {
+                println!("trust: the trust store is empty");
+                return;
+            }
+            println!(
+                "{:<34} {:<20} {:<11} {:<16} SERVICES",
+                "DEVICE ID", "NAME", "ORIGIN", "ADDED"
+            );
+            for t in &list {
+                let mut services = String::new();
+                for (i, s) in t.services.0.iter().enumerate() {
+                    if i > 0 {
+                        services.push(',');
+                    }
+                    services.push_str(&alloc::format!("{}", Escaped(s.as_bytes())));
+                }
+                println!(
+                    "{:<34} {:<20} {:<11} {:<16} {}",
+                    alloc::format!("{}", Escaped(t.device_id.as_bytes())),
+                    alloc::format!("{}", Escaped(t.name.as_bytes())),
+                    command::origin_text(&t.origin),
+                    alloc::format!("boot {} +{}s", t.added_boot, t.added_ms / 1000),
+                    if services.is_empty() { "-" } else { &services }
+                );
+            }
+        }
+
+        fn grant(&mut self, peer: &str, services: &[&str]) {
+            let mut list: List<heapless::String<64>, 8> = List(heapless::Vec::new());
+            for s in services {
+                // Bounded by the parser: at most 8 names of 1..=64 bytes.
+                let Ok(name) = heapless::String::try_from(*s) else {
+                    return println!("trust: service name too long");
+                };
+                if list.0.push(name).is_err() {
+                    return println!("trust: at most 8 services");
+                }
+            }
+            match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.grant(peer, list)) {
+                Ok(()) => println!(
+                    "trust: {} may open {} service(s) of this device",
+                    Escaped(peer.as_bytes()),
+                    services.len()
+                ),
+                Err(e) => self.bus_fail("trust", e),
+            }
+        }
+
+        fn untrust(&mut self, peer: &str) {
+            match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.untrust(peer)) {
+                Ok(()) => println!(
+                    "untrust: {} removed from the trust store (its sessions closed)",
+                    Escaped(peer.as_bytes())
+                ),
+                Err(e) => self.bus_fail("untrust", e),
+            }
+        }
+
+        fn sleep(&mut self, secs: u32) {
+            let end = sys::now_ns() + u64::from(secs) * 1_000_000_000;
+            loop {
+                let now = sys::now_ns();
+                if now >= end {
+                    return;
+                }
+                sys::sleep_until(end.min(now + 100_000_000));
+                if self.interrupted() {
+                    println!("^C");
+                    return;
+                }
+            }
+        }
+
         fn poweroff(&mut self) {
             println!("shell: powering off");
             self.init.deadline_ns = sys::now_ns() + INIT_CALL_NS;
@@ -326,6 +788,8 @@ mod app {
         let mut sh = Shell {
             net: NetClient::new(Transport),
             init: init_client(slot::INIT),
+            bus: bus::Client::new(Endpoint(slot::BUS)),
+            kv: kv::Client::new(Endpoint(slot::KV)),
             pending: VecDeque::new(),
         };
         let mut ed = Editor::new();

@@ -12,7 +12,8 @@
 //! - a call with a bad pointer (and a length that makes it matter) fails;
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
-//!   `VirtToPhys`, IRQ calls, `ConsoleRead`) fail;
+//!   `VirtToPhys`, IRQ calls, `ConsoleRead`, setting the log level with
+//!   `ConsoleLevel`) fail;
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
@@ -39,8 +40,8 @@ mod fuzz {
 
     const SERVER: u32 = nexus_slots::syscall_fuzz::SERVER;
     const INIT: u32 = nexus_slots::syscall_fuzz::INIT;
-    /// One past the highest syscall number (`ConsoleRead`).
-    const SYSNO_END: u64 = Sysno::ConsoleRead as u64 + 1;
+    /// One past the highest syscall number (`ConsoleLevel`).
+    const SYSNO_END: u64 = Sysno::ConsoleLevel as u64 + 1;
     const BRIEF: u64 = 200_000;
     const LONG: u64 = 2_000_000;
 
@@ -326,6 +327,11 @@ mod fuzz {
             );
             if ok && init_only {
                 return fail("privileged call succeeded", nr, &a, i);
+            }
+            // Reading the log level is open to all; setting it needs the
+            // console-input capability, which this task does not hold.
+            if ok && nr == Sysno::ConsoleLevel as u64 && a[1] != nexus_abi::LOG_LEVEL_QUERY {
+                return fail("log level set without the capability", nr, &a, i);
             }
             if ok && Sysno::try_from(nr).is_err() {
                 return fail("unknown syscall succeeded", nr, &a, i);

@@ -319,7 +319,12 @@ mod tests {
         assert_eq!(user.name, "user");
         assert!(user.user);
         let images: Vec<_> = user.services.iter().map(|s| s.image).collect();
-        assert_eq!(images, ["netstackd", "rngd", "shell"]);
+        assert_eq!(
+            images,
+            ["netstackd", "rngd", "storaged", "dsoftbusd", "shell"]
+        );
+        // No selftest in what a person boots.
+        assert!(images.iter().all(|i| !i.starts_with("selftest")));
         // DHCP: netstackd's argument has no static address (option tag 0).
         assert_eq!(user.services[0].arg.first(), Some(&0));
         for p in PROFILES {

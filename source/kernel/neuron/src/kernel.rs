@@ -210,6 +210,9 @@ pub struct Kernel {
     pub uart_irq: u32,
     /// The UART receive interrupt is on (since the first `ConsoleRead`).
     pub console_rx_on: bool,
+    /// The system-wide log level (`ConsoleLevel`; `log::LevelFilter`'s
+    /// numbers, 0 off .. 5 trace).
+    pub log_level: u8,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -241,6 +244,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     console_in: ConsoleInput::new(),
     uart_irq: 0,
     console_rx_on: false,
+    log_level: nexus_abi::LOG_LEVEL_DEFAULT,
 });
 
 extern "C" {

@@ -143,6 +143,7 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
             Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
+            Sysno::ConsoleLevel => Outcome::Now(console_level(k, cur, a[0], a[1])),
         },
     };
     finish(k, cur, out);
@@ -818,6 +819,24 @@ fn boot_args(k: &Kernel, cur: usize, ctl: u64, buf: u64, cap: u64) -> Done {
     }
     copy_out(k, cur, buf, &k.bootargs[..n])?;
     Ok([n as u64, 0, 0, 0])
+}
+
+/// `ConsoleLevel(cap, level)`: reads the system-wide log level
+/// (`level` = `LOG_LEVEL_QUERY`, no capability needed) or sets it, which
+/// only the holder of a console-input capability with `RECV` may (the
+/// console's reader, the shell). Returns the level in effect.
+#[inline(never)]
+fn console_level(k: &mut Kernel, cur: usize, slot: u64, level: u64) -> Done {
+    if level != nexus_abi::LOG_LEVEL_QUERY {
+        if level > u64::from(nexus_abi::LOG_LEVEL_MAX) {
+            return Err(Error::InvalidArgument);
+        }
+        k.tasks[cur]
+            .caps
+            .get_checked(slot, CapKind::ConsoleInput, rights::RECV)?;
+        k.log_level = level as u8;
+    }
+    Ok([u64::from(k.log_level), 0, 0, 0])
 }
 
 /// `ConsoleRead(cap, buf, len, deadline)`: the caller must hold a console

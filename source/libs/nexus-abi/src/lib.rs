@@ -135,7 +135,22 @@ pub enum Sysno {
     /// `a2`, absolute deadline `a3` (ns, 0 = none). Blocks until at least one
     /// byte arrived; `a1` = bytes copied. One reader at a time (`Busy`).
     ConsoleRead = 21,
+    /// The system-wide log level every task's `log` backend obeys (0 off,
+    /// 1 error, 2 warn, 3 info, 4 debug, 5 trace; `log::LevelFilter`'s
+    /// numbers): `a1` = [`LOG_LEVEL_QUERY`] only reads it (no capability);
+    /// `a1` = 0..=5 sets it and needs a console-input capability with
+    /// `RECV` in `a0`. Returns `a1` = the level in effect.
+    ConsoleLevel = 22,
 }
+
+/// `ConsoleLevel`'s `a1` that reads the level without changing it.
+pub const LOG_LEVEL_QUERY: u64 = u64::MAX;
+
+/// The log level in effect at boot (info).
+pub const LOG_LEVEL_DEFAULT: u8 = 3;
+
+/// The highest log level (trace).
+pub const LOG_LEVEL_MAX: u8 = 5;
 
 impl TryFrom<u64> for Sysno {
     type Error = u64;
@@ -163,6 +178,7 @@ impl TryFrom<u64> for Sysno {
             19 => Self::IrqBind,
             20 => Self::Kill,
             21 => Self::ConsoleRead,
+            22 => Self::ConsoleLevel,
             other => return Err(other),
         })
     }
@@ -469,11 +485,11 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=21u64 {
+        for n in 0..=22u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(22), Err(22));
+        assert_eq!(Sysno::try_from(23), Err(23));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

@@ -41,6 +41,20 @@ fn call(nr: Sysno, a: [u64; 7]) -> Result<[u64; 5], Error> {
     // SAFETY: every caller in this module passes pointers from slices that it
     // borrows exclusively for writes and shared for reads.
     let r = unsafe { raw(nr as u64, a) };
+    if matches!(
+        nr,
+        Sysno::Yield
+            | Sysno::SleepUntil
+            | Sysno::IpcCall
+            | Sysno::IpcRecv
+            | Sysno::IpcReplyRecv
+            | Sysno::IrqWait
+            | Sysno::ConsoleRead
+    ) {
+        // The task may have waited: the log level may have changed meanwhile
+        // (and a message that follows a change arrives this way).
+        crate::console::level_may_have_changed();
+    }
     Error::from_reg(r[0]).map(|()| r)
 }
 
@@ -354,6 +368,26 @@ pub fn console_read(slot: u32, buf: &mut [u8], deadline_ns: u64) -> Result<usize
     .map(|r| r[1] as usize)
 }
 
+/// The system-wide log level (`ConsoleLevel`, `log::LevelFilter`'s numbers:
+/// 0 off .. 5 trace). Needs no capability.
+pub fn log_level() -> Result<u8, Error> {
+    call(
+        Sysno::ConsoleLevel,
+        [0, nexus_abi::LOG_LEVEL_QUERY, 0, 0, 0, 0, 0],
+    )
+    .map(|r| r[1] as u8)
+}
+
+/// Sets the system-wide log level (0 off .. 5 trace) with the
+/// console-input capability in `slot`; returns the level in effect.
+pub fn set_log_level(slot: u32, level: u8) -> Result<u8, Error> {
+    call(
+        Sysno::ConsoleLevel,
+        [slot as u64, u64::from(level), 0, 0, 0, 0, 0],
+    )
+    .map(|r| r[1] as u8)
+}
+
 /// Creates an endpoint; returns the slot of its capability.
 pub fn endpoint_create(ctl: u32) -> Result<u32, Error> {
     call(Sysno::EndpointCreate, [ctl as u64, 0, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
@@ -374,6 +408,20 @@ pub fn boot_args(ctl: u32, buf: &mut [u8]) -> Result<usize, Error> {
         ],
     )
     .map(|r| r[1] as usize)
+}
+
+/// Reads the `time` counter (ticks of the platform's timebase; 0 on the host).
+#[inline(always)]
+pub fn time_ticks() -> u64 {
+    #[cfg(target_os = "none")]
+    {
+        let v: u64;
+        // SAFETY: reading a counter CSR the kernel enabled in scounteren.
+        unsafe { core::arch::asm!("rdtime {0}", out(reg) v) };
+        v
+    }
+    #[cfg(not(target_os = "none"))]
+    0
 }
 
 /// Reads the retired-instruction counter (deterministic under QEMU `-icount`).

@@ -29,7 +29,7 @@ use dsoftbus::daemon::{BusError, BusEvent, Daemon, Platform, StreamRef};
 use dsoftbus::mux::{self, RefuseReason, ResetReason};
 use nexus_idl::heapless;
 use nexus_interfaces::bus::{
-    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request,
+    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request, Trusted,
 };
 use nexus_net::Transport;
 
@@ -810,6 +810,40 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             buffered: c(self.d.buffered()),
             bound: c(self.d.max_buffered()),
         })
+    }
+
+    // replaced by the trust branch: no trust store or pairing here yet.
+    fn show_pin(&mut self, _caller: u64, _valid_ms: u32) -> Result<u32, Error> {
+        Err(Error::Denied)
+    }
+
+    // replaced by the trust branch
+    fn pair(&mut self, _caller: u64, _peer: &str, _pin: u32, _deadline: u64) -> Result<(), Error> {
+        Err(Error::NotPairing)
+    }
+
+    // replaced by the trust branch
+    fn trusted(
+        &mut self,
+        _caller: u64,
+        _after: &str,
+    ) -> Result<nexus_idl::List<Trusted, 4>, Error> {
+        Err(Error::Denied)
+    }
+
+    // replaced by the trust branch
+    fn grant(
+        &mut self,
+        _caller: u64,
+        _peer: &str,
+        _services: nexus_idl::List<heapless::String<64>, 8>,
+    ) -> Result<(), Error> {
+        Err(Error::Denied)
+    }
+
+    // replaced by the trust branch
+    fn untrust(&mut self, _caller: u64, _peer: &str) -> Result<(), Error> {
+        Err(Error::Denied)
     }
 
     fn reset(&mut self, caller: u64, handle: u32) -> Result<(), Error> {

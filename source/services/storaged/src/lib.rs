@@ -38,6 +38,54 @@ fn kv_error(e: StoreError) -> kv::Error {
     }
 }
 
+/// A key as log text: printable ASCII as is, other bytes (and `\`, `"`)
+/// as `\xNN`, so a key cannot forge a console line.
+pub struct KeyText<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for KeyText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.0 {
+            if (0x20..0x7f).contains(&b) && b != b'\\' && b != b'"' {
+                write!(f, "{}", b as char)?;
+            } else {
+                write!(f, "\\x{:02x}", b)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs one request (`log`, filtered by the system-wide level): every
+/// request at debug, a deletion at info, a store failure at warn. Puts are
+/// the store's bulk traffic and stay at debug.
+fn logged<T>(
+    op: &str,
+    caller: u64,
+    key: &[u8],
+    r: Result<T, kv::Error>,
+    ok: impl FnOnce(&T) -> usize,
+) -> Result<T, kv::Error> {
+    match &r {
+        Ok(v) => {
+            log::debug!(
+                "{} ns={:#x} key=\"{}\": ok ({} bytes)",
+                op,
+                caller,
+                KeyText(key),
+                ok(v)
+            );
+            if op == "delete" {
+                log::info!("deleted ns={:#x} key=\"{}\"", caller, KeyText(key));
+            }
+        }
+        Err(e @ (kv::Error::NoSpace | kv::Error::Corrupt | kv::Error::Io)) => {
+            log::warn!("{} ns={:#x} key=\"{}\": {:?}", op, caller, KeyText(key), e)
+        }
+        Err(e) => log::debug!("{} ns={:#x} key=\"{}\": {:?}", op, caller, KeyText(key), e),
+    }
+    r
+}
+
 /// The caller's namespace; badges without one are `Denied`.
 fn ns(caller: u64) -> Result<Namespace, kv::Error> {
     namespace_of(caller).ok_or(kv::Error::Denied)
@@ -45,6 +93,32 @@ fn ns(caller: u64) -> Result<Namespace, kv::Error> {
 
 impl<D: BlockDevice> kv::Server for KvServer<D> {
     fn get(&mut self, caller: u64, key: &[u8]) -> Result<heapless::Vec<u8, MAX_VALUE>, kv::Error> {
+        let r = self.get_value(caller, key);
+        logged("get", caller, key, r, |v| v.len())
+    }
+
+    fn put(&mut self, caller: u64, key: &[u8], value: &[u8]) -> Result<(), kv::Error> {
+        let r = self.store.put(ns(caller)?, key, value).map_err(kv_error);
+        logged("put", caller, key, r, |_| value.len())
+    }
+
+    fn delete(&mut self, caller: u64, key: &[u8]) -> Result<(), kv::Error> {
+        let r = self.store.delete(ns(caller)?, key).map_err(kv_error);
+        logged("delete", caller, key, r, |_| 0)
+    }
+
+    fn list(&mut self, caller: u64, after: &[u8]) -> Result<kv::ListPage, kv::Error> {
+        let r = self.list_page(caller, after);
+        logged("list", caller, after, r, |p| p.keys.0.len())
+    }
+}
+
+impl<D: BlockDevice> KvServer<D> {
+    fn get_value(
+        &mut self,
+        caller: u64,
+        key: &[u8],
+    ) -> Result<heapless::Vec<u8, MAX_VALUE>, kv::Error> {
         let ns = ns(caller)?;
         let mut v = heapless::Vec::new();
         // Cannot fail: the vector's capacity is MAX_VALUE.
@@ -54,15 +128,7 @@ impl<D: BlockDevice> kv::Server for KvServer<D> {
         Ok(v)
     }
 
-    fn put(&mut self, caller: u64, key: &[u8], value: &[u8]) -> Result<(), kv::Error> {
-        self.store.put(ns(caller)?, key, value).map_err(kv_error)
-    }
-
-    fn delete(&mut self, caller: u64, key: &[u8]) -> Result<(), kv::Error> {
-        self.store.delete(ns(caller)?, key).map_err(kv_error)
-    }
-
-    fn list(&mut self, caller: u64, after: &[u8]) -> Result<kv::ListPage, kv::Error> {
+    fn list_page(&mut self, caller: u64, after: &[u8]) -> Result<kv::ListPage, kv::Error> {
         let (keys, more) = self
             .store
             .list(ns(caller)?, after, LIST_MAX)
@@ -123,6 +189,14 @@ pub fn describe_open_error(e: &OpenError, w: &mut impl core::fmt::Write) -> core
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_print_escaped() {
+        let t = |k: &[u8]| std::format!("{}", KeyText(k));
+        assert_eq!(t(b"greeting"), "greeting");
+        assert_eq!(t(b"a\nSELFTEST: x\"\\"), "a\\x0aSELFTEST: x\\x22\\x5c");
+        assert_eq!(t(&[0xff, 0x1b]), "\\xff\\x1b");
+    }
 
     #[test]
     fn only_client_badges_have_a_namespace() {

@@ -43,7 +43,8 @@ pub const DEVICES: &[(&str, u32, &[&str])] = &[
 ];
 
 /// The only images that may read console input (`{ console = true }`): what
-/// a person types goes to the shell and nowhere else.
+/// a person types goes to the shell and nowhere else. The same capability
+/// sets the system-wide log level (`ConsoleLevel`).
 pub const CONSOLE_READERS: &[&str] = &["shell"];
 
 /// The only images that may hold init's `poweroff` operation: the machine
@@ -196,7 +197,8 @@ pub enum GrantKind {
         /// May ask init to power the machine off.
         poweroff: bool,
     },
-    /// The console-input capability (`ConsoleRead`).
+    /// The console-input capability (`ConsoleRead`, and setting the log
+    /// level with `ConsoleLevel`).
     ConsoleInput,
 }
 
@@ -970,7 +972,10 @@ fn describe(k: &GrantKind) -> String {
             }
             s
         }
-        GrantKind::ConsoleInput => "console input (`ConsoleRead`), RECV right".into(),
+        GrantKind::ConsoleInput => {
+            "console input (`ConsoleRead`) and the system log level (`ConsoleLevel`), RECV right"
+                .into()
+        }
     }
 }
 

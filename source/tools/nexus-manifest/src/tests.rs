@@ -334,7 +334,10 @@ fn the_user_profile_is_what_a_person_boots() {
     let user = sys.profiles.iter().find(|p| p.name == "user").unwrap();
     assert_eq!(user.kind, Kind::User);
     let images: Vec<&str> = user.services.iter().map(|s| s.image.as_str()).collect();
-    assert_eq!(images, ["netstackd", "rngd", "shell"]);
+    assert_eq!(
+        images,
+        ["netstackd", "rngd", "storaged", "dsoftbusd", "shell"]
+    );
     assert!(user.services.iter().all(|s| s.supervise.is_some()));
     // Across every profile, only the shell reads the console or may power off.
     for p in &sys.profiles {
