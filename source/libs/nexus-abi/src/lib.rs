@@ -140,7 +140,7 @@ pub enum Sysno {
     /// numbers): `a1` = [`LOG_LEVEL_QUERY`] only reads it (no capability);
     /// `a1` = 0..=5 sets it and needs a console-input capability with
     /// `RECV` in `a0`. Returns `a1` = the level in effect.
-    ConsoleLevel = 22,
+    ConsoleLevel = 23,
 }
 
 /// `ConsoleLevel`'s `a1` that reads the level without changing it.
@@ -178,7 +178,7 @@ impl TryFrom<u64> for Sysno {
             19 => Self::IrqBind,
             20 => Self::Kill,
             21 => Self::ConsoleRead,
-            22 => Self::ConsoleLevel,
+            23 => Self::ConsoleLevel,
             other => return Err(other),
         })
     }
@@ -485,11 +485,12 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=22u64 {
+        for n in (0..=21u64).chain([23]) {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(23), Err(23));
+        assert_eq!(Sysno::try_from(22), Err(22));
+        assert_eq!(Sysno::try_from(24), Err(24));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
