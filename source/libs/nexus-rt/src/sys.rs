@@ -67,6 +67,7 @@ pub fn console_write(b: &[u8]) -> Result<usize, Error> {
 }
 
 /// Monotonic nanoseconds since boot.
+#[inline]
 pub fn now_ns() -> u64 {
     call(Sysno::TimeNow, [0; 7]).map(|r| r[1]).unwrap_or(0)
 }
