@@ -13,12 +13,11 @@ use nexus_abi::layout::PAGE;
 /// every call of the codec benchmark: a page walk each time).
 const TLB_ENTRIES: usize = 64;
 
-/// The cache slot of (root, page): the page number XOR eight times the
-/// root's frame number, so that the same page of address spaces whose roots
-/// are neighbouring frames lands eight slots apart.
+/// The cache slot of (root, page): page number XOR root frame number, so
+/// that the same page of two address spaces lands in different slots.
 #[inline(always)]
 fn tlb_slot(root: u64, page: u64) -> usize {
-    (((page ^ (root << 3)) >> 12) as usize) & (TLB_ENTRIES - 1)
+    (((page ^ root) >> 12) as usize) & (TLB_ENTRIES - 1)
 }
 
 /// One cached translation: (root, page va, page pa, leaf flags).
