@@ -12,7 +12,8 @@
 //! - a call with a bad pointer (and a length that makes it matter) fails;
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
-//!   `VirtToPhys`, IRQ calls, `ConsoleRead`) fail;
+//!   `VirtToPhys`, IRQ calls, `ConsoleRead`, `Notify`: its endpoint has
+//!   SEND only) fail;
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
@@ -39,8 +40,8 @@ mod fuzz {
 
     const SERVER: u32 = nexus_slots::syscall_fuzz::SERVER;
     const INIT: u32 = nexus_slots::syscall_fuzz::INIT;
-    /// One past the highest syscall number (`ConsoleRead`).
-    const SYSNO_END: u64 = Sysno::ConsoleRead as u64 + 1;
+    /// One past the highest syscall number (`Notify`).
+    const SYSNO_END: u64 = Sysno::Notify as u64 + 1;
     const BRIEF: u64 = 200_000;
     const LONG: u64 = 2_000_000;
 
@@ -322,7 +323,8 @@ mod fuzz {
                     | Sysno::IrqWait
                     | Sysno::IrqAck
                     | Sysno::IrqBind
-                    | Sysno::ConsoleRead)
+                    | Sysno::ConsoleRead
+                    | Sysno::Notify)
             );
             if ok && init_only {
                 return fail("privileged call succeeded", nr, &a, i);

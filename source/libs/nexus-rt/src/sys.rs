@@ -224,6 +224,13 @@ pub fn ipc_reply_recv_accept(
     Ok(received(r))
 }
 
+/// Posts a notification on the endpoint in slot `ep` (which must carry
+/// `NOTIFY`): its receiver gets one `Notify` kernel notice for every run of
+/// posts (coalesced). Never blocks.
+pub fn notify(ep: u32) -> Result<(), Error> {
+    call(Sysno::Notify, [ep as u64, 0, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// What [`cap_info`] reports.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CapInfo {
