@@ -411,16 +411,14 @@ fn ipc_recv(
     if ipc::try_deliver_notice(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
+    // Queued callers, then a pending notification (after every queued
+    // caller: however often a holder of NOTIFY posts, callers are never
+    // starved). One look at the endpoint when neither is there.
     if k.endpoints[ep as usize]
         .as_ref()
-        .is_some_and(|e| !e.senders.is_empty())
-        && recv_queued(k, cur, ep)
+        .is_some_and(|e| !e.senders.is_empty() || e.notify_posts != 0)
+        && (recv_queued(k, cur, ep) || ipc::try_deliver_notify(k, cur, ep))
     {
-        return Outcome::Blocked;
-    }
-    // A notification comes after every queued caller: however often a
-    // holder of NOTIFY posts, callers are never starved.
-    if ipc::try_deliver_notify(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
     let deadline = k.deadline_ticks(deadline_ns);
