@@ -12,8 +12,15 @@
 //!
 //! Prints `BENCH: ipc roundtrip raw instr_per_rt=… min=… p99=… iters=…
 //! bytes=8`, the same for `codec` (bytes=10), `BENCH: ipc roundtrip ns
-//! median=…` (codec, guest ns) and `BENCH: null syscall instr median=…`,
-//! then exits.
+//! median=…` (codec, guest ns) and `BENCH: null syscall instr median=…`.
+//!
+//! Then the compute of one DSoftBus session handshake: both roles of a
+//! complete `Noise_XK_25519_ChaChaPoly_BLAKE2s` handshake in this task (no
+//! network, no waits), as dsoftbusd's sessions run it:
+//! `BENCH: xk handshake compute instr_per_side=… ns_per_side=… iters=…`
+//! (half of a handshake with both roles; `ns` is guest time, which under
+//! `-icount` is the instruction count). The os2vm handshake time minus this
+//! is waiting (docs/performance.md). Then it exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -58,6 +65,48 @@ mod bench {
         }
         instr.sort_unstable();
         Some((instr[ITERS / 2], instr[0], instr[ITERS * 99 / 100]))
+    }
+
+    /// Both roles of `iters` complete XK handshakes; (instructions, guest
+    /// ns) per role (half of one handshake), medians.
+    fn xk_handshake(iters: usize) -> Option<(u64, u64)> {
+        use nexus_noise_xk::{HandshakeState, StaticKeypair};
+        let secret = |tag: u8, n: u64| {
+            let mut s = [tag; 32];
+            s[..8].copy_from_slice(&n.to_le_bytes());
+            s
+        };
+        let i_static = StaticKeypair::from_secret(secret(0x11, 1));
+        let r_static = StaticKeypair::from_secret(secret(0x22, 2));
+        let r_public = r_static.public_key();
+        let mut wire = alloc::vec![0u8; 256];
+        let mut scratch = alloc::vec![0u8; 256];
+        let mut instr = Vec::with_capacity(iters);
+        let mut ns = Vec::with_capacity(iters);
+        for n in 0..iters as u64 {
+            let t0 = sys::now_ns();
+            let c0 = sys::instret();
+            let mut i =
+                HandshakeState::new_initiator(&i_static, &r_public, b"bench", secret(0x33, n));
+            let mut r = HandshakeState::new_responder(&r_static, b"bench", secret(0x44, n));
+            let m = i.write_message(b"", &mut wire).ok()?;
+            r.read_message(&wire[..m], &mut scratch).ok()?;
+            let m = r.write_message(b"", &mut wire).ok()?;
+            i.read_message(&wire[..m], &mut scratch).ok()?;
+            let m = i.write_message(b"", &mut wire).ok()?;
+            r.read_message(&wire[..m], &mut scratch).ok()?;
+            let (ti, tr) = (i.split().ok()?, r.split().ok()?);
+            let c1 = sys::instret();
+            let t1 = sys::now_ns();
+            if ti.handshake_hash() != tr.handshake_hash() {
+                return None;
+            }
+            instr.push((c1 - c0) / 2);
+            ns.push((t1 - t0) / 2);
+        }
+        instr.sort_unstable();
+        ns.sort_unstable();
+        Some((instr[iters / 2], ns[iters / 2]))
     }
 
     pub fn main(_arg: u64) -> i32 {
@@ -126,6 +175,17 @@ mod bench {
             ns[ITERS / 2],
             ITERS
         );
+        const XK_ITERS: usize = 9;
+        match xk_handshake(XK_ITERS) {
+            Some((i, n)) => println!(
+                "BENCH: xk handshake compute instr_per_side={} ns_per_side={} iters={}",
+                i, n, XK_ITERS
+            ),
+            None => {
+                println!("BENCH: xk handshake compute failed");
+                return 1;
+            }
+        }
         println!("BENCH: end");
         0
     }
