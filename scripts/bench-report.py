@@ -129,8 +129,11 @@ def main():
          num(L["os2vm"], r"handshake_us=(\d+)"), "<= 5000", lambda v: v <= 5000, "os2vm"),
         ("dsoftbus_bulk_mbps", "VM-to-VM encrypted bulk (os2vm)", "MB/s",
          num(L["os2vm"], r"bulk sent .*MB/s=([\d.]+)"), "report", None, "os2vm"),
-        ("bus_record_rtt", "bus record round trip", "ms", None, "<= 1 median", None,
-         "no benchmark yet"),
+        ("bus_rtt_median_us", "bus record round trip app -> remote app -> app, median of 200 "
+         "(os2vm)", "us", num(figures(L["os2vm"]), r"^bus rtt median_us=(\d+)"), "<= 1000",
+         lambda v: v <= 1000, "os2vm"),
+        ("bus_rtt_p99_us", "bus record round trip, p99 of 200 (os2vm)", "us",
+         num(figures(L["os2vm"]), r"^bus rtt .*p99_us=(\d+)"), "report", None, "os2vm"),
     ]
     table = []
     for rid, name, unit, value, target, ok, source in rows:
