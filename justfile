@@ -54,6 +54,11 @@ test-os-overflow:
 fuzz-os:
     NEXUS_BOOTARGS=nexus.fuzzlong=1 QEMU_MEM=64M RUN_UNTIL_MARKER=1 RUN_TIMEOUT=600 bash scripts/qemu-test.sh --profile smoke
 
+# Kernel notifications (`Notify`): a flooding NOTIFY-only holder cannot
+# starve callers or overflow anything; posts coalesce, none is lost.
+test-os-notify:
+    RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile notify
+
 # Single-VM smoke of the bring-up (lite) path: its own image and profile.
 test-os-lite:
     RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile lite
@@ -72,6 +77,7 @@ test: test-host
     # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`.
     printf 'ps\npoweroff\n' | RUN_TIMEOUT=60 cargo boot 2>&1 | grep -q 'init: poweroff'
     just test-os-lite
+    NO_BUILD=1 RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile notify
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy

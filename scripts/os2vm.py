@@ -377,7 +377,7 @@ def figures(a, b):
         for r in n.lines_of("os-session"):
             print(f"  figure: {n.name}: {r.raw}")
     # The bus proofs' own figures (throughput, latency, bounds), from their lines.
-    for n, key in ((a, "bus-bench"), (b, "bus-stream"), (a, "bus-echo"),
+    for n, key in ((a, "bus-bench"), (b, "bus-stream"), (a, "bus-echo"), (a, "bus-rtt"),
                    (a, "bus-interactive"), (a, "bus-backpressure"),
                    (b, "bus-backpressure-receiver")):
         for r in n.lines_of(key):

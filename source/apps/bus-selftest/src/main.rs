@@ -15,7 +15,8 @@
 //! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
 //!   connection to port 9100 through the sockets facade and answers the count.
 //! * mode 1, `bus-client` (A of the two-VM harness): the remote proxy (`nodeinfo`),
-//!   refusal, echo, interactive latency unloaded and while a 16 MiB stream runs, the
+//!   refusal, echo, the bus record round trip (`BENCH: bus rtt`, 200 unloaded echo
+//!   round trips), interactive latency unloaded and while a 16 MiB stream runs, the
 //!   bulk figure, backpressure against `slow`, then the offline event and peer-gone
 //!   when B stops, and a new stream when B is back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -44,6 +45,8 @@ mod app {
     const MS: u64 = 1_000_000;
     /// Bytes of the bulk stream.
     const STREAM_BYTES: u64 = 16 * 1024 * 1024;
+    /// Unloaded echo round trips for `BENCH: bus rtt`.
+    const RTT_ROUNDS: usize = 200;
     /// What one stalled stream may hold in one daemon: the receiver's window (64 KiB)
     /// or the sender's send buffer (64 KiB), plus the session queue (3 × 4115 bytes)
     /// and one more window of slack for frames in flight (docs/dsoftbus.md §6.3, §11).
@@ -322,10 +325,19 @@ mod app {
             open_us,
             (sys::now_ns() - t0) / 1000 - open_us
         );
+        // The bus record round trip (app -> dsoftbusd -> session -> remote
+        // dsoftbusd -> echo app and back), unloaded: the figure of issue 16.
         let mut idle = Vec::new();
-        for _ in 0..20 {
+        for _ in 0..RTT_ROUNDS {
             idle.push(rtt(h)?);
         }
+        println!(
+            "BENCH: bus rtt median_us={} p99_us={} min_us={} rounds={}",
+            pct(&mut idle, 50),
+            pct(&mut idle, 99),
+            idle[0],
+            RTT_ROUNDS
+        );
         // 16 MiB on one bulk stream; an echo round trip every 64 chunks meanwhile.
         let dl = sys::now_ns() + 5 * SEC;
         let s = bus(dl)

@@ -12,8 +12,8 @@
 //! - a call with a bad pointer (and a length that makes it matter) fails;
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
-//!   `VirtToPhys`, IRQ calls, `ConsoleRead`, setting the log level with
-//!   `ConsoleLevel`) fail;
+//!   `VirtToPhys`, IRQ calls, `ConsoleRead`, `Notify` (its endpoint has
+//!   SEND only), setting the log level with `ConsoleLevel`) fail;
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
@@ -323,7 +323,8 @@ mod fuzz {
                     | Sysno::IrqWait
                     | Sysno::IrqAck
                     | Sysno::IrqBind
-                    | Sysno::ConsoleRead)
+                    | Sysno::ConsoleRead
+                    | Sysno::Notify)
             );
             if ok && init_only {
                 return fail("privileged call succeeded", nr, &a, i);

@@ -345,7 +345,7 @@ mod init {
                         n.pc
                     ),
                     DeathKind::Killed => println!("init: svc {} killed", name),
-                    DeathKind::Interrupt => continue,
+                    DeathKind::Interrupt | DeathKind::Notify => continue,
                 }
                 if let Some(r) = rec {
                     r.status = match n.kind {

@@ -105,6 +105,9 @@ pub struct Endpoint {
     /// The server died and no task has received since: calls fail at once
     /// with `PeerDead` instead of queueing for nobody.
     pub orphaned: bool,
+    /// `Notify` posts not yet delivered (0 = none pending). However many
+    /// arrive, they are one pending notice: coalesced, never queued.
+    pub notify_posts: u64,
 }
 
 /// A [`DeathNotice`] in a ring (wrapper to give it `PartialEq` by value).

@@ -257,6 +257,54 @@ fn deliver_notice(k: &mut Kernel, server: usize, ep: u16) -> bool {
     true
 }
 
+/// Delivers the pending notification of `ep` (coalesced `Notify` posts) to
+/// `server` (blocked in recv or about to be): a `Notify` kernel notice whose
+/// `code` is the number of posts. Returns false when none is pending. A
+/// receive buffer too small for a notice gets `TooLarge` and the posts stay.
+#[inline(never)]
+pub fn try_deliver_notify(k: &mut Kernel, server: usize, ep: u16) -> bool {
+    let posts = match k.endpoints[ep as usize].as_mut() {
+        Some(e) if e.notify_posts > 0 => {
+            if e.receiver == Some(server as u8) {
+                e.receiver = None;
+            }
+            e.notify_posts
+        }
+        _ => return false,
+    };
+    let (rbuf, rcap) = k.tasks[server].recv;
+    let s = &mut k.tasks[server];
+    s.state = State::Ready;
+    s.deadline = 0;
+    if rcap < DeathNotice::SIZE {
+        s.frame.set_a(0, Error::TooLarge.to_reg());
+        return true;
+    }
+    let notice = DeathNotice {
+        task: 0,
+        kind: DeathKind::Notify,
+        code: posts,
+        addr: 0,
+        pc: 0,
+    };
+    let r = copy_out(k, server, rbuf, &notice.encode());
+    let f = &mut k.tasks[server].frame;
+    match r {
+        Ok(()) => {
+            f.set_a(0, 0);
+            f.set_a(1, DeathNotice::SIZE as u64);
+            f.set_a(2, KERNEL_BADGE);
+            f.set_a(3, 0);
+            f.set_a(4, NO_SLOT);
+            if let Some(e) = k.endpoints[ep as usize].as_mut() {
+                e.notify_posts = 0;
+            }
+        }
+        Err(err) => f.set_a(0, err.to_reg()),
+    }
+    true
+}
+
 /// Queues an interrupt notice on `ep`, delivering it at once to a waiting
 /// receiver.
 pub fn post_notice(k: &mut Kernel, ep: u16, notice: DeathNotice) {

@@ -143,6 +143,7 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             Sysno::EndpointCreate => Outcome::Now(endpoint_create(k, cur, a[0])),
             Sysno::BootArgs => Outcome::Now(boot_args(k, cur, a[0], a[1], a[2])),
             Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
+            Sysno::Notify => Outcome::Now(notify(k, cur, a[0])),
             Sysno::ConsoleLevel => Outcome::Now(console_level(k, cur, a[0], a[1])),
         },
     };
@@ -411,12 +412,15 @@ fn ipc_recv(
     if ipc::try_deliver_notice(k, cur, ep) {
         return Outcome::Blocked; // results already written
     }
+    // Queued callers, then a pending notification (after every queued
+    // caller: however often a holder of NOTIFY posts, callers are never
+    // starved). One look at the endpoint when neither is there.
     if k.endpoints[ep as usize]
         .as_ref()
-        .is_some_and(|e| !e.senders.is_empty())
-        && recv_queued(k, cur, ep)
+        .is_some_and(|e| !e.senders.is_empty() || e.notify_posts != 0)
+        && (recv_queued(k, cur, ep) || ipc::try_deliver_notify(k, cur, ep))
     {
-        return Outcome::Blocked;
+        return Outcome::Blocked; // results already written
     }
     let deadline = k.deadline_ticks(deadline_ns);
     if passed(deadline) {
@@ -430,6 +434,26 @@ fn ipc_recv(
     t.deadline = deadline;
     k.note_deadline(deadline);
     Outcome::Blocked
+}
+
+/// `Notify(ep slot)`: posts a notification on an endpoint the caller holds
+/// with NOTIFY. It never blocks and carries no data: the posts since the
+/// last delivery are one pending notice (a counter, saturating), given to
+/// the receiver after its queued callers; a receiver waiting now gets it at
+/// once and runs next.
+#[inline(never)]
+fn notify(k: &mut Kernel, cur: usize, slot: u64) -> Done {
+    let (ep, _) = endpoint_of(k, cur, slot, rights::NOTIFY)?;
+    let Some(e) = k.endpoints[ep as usize].as_mut() else {
+        return Err(Error::NoCapability);
+    };
+    e.notify_posts = e.notify_posts.saturating_add(1);
+    if let Some(r) = e.receiver {
+        if ipc::try_deliver_notify(k, r as usize, ep) {
+            k.hint = Some(r as usize);
+        }
+    }
+    Ok([0; 4])
 }
 
 /// `ipc_reply`'s copy for a reply that transfers the capability in slot
@@ -803,7 +827,7 @@ fn endpoint_create(k: &mut Kernel, cur: usize, ctl: u64) -> Done {
     debug_assert!(id < MAX_ENDPOINTS);
     let cap = Cap::Endpoint {
         id: id as u16,
-        rights: rights::SEND | rights::RECV | rights::GRANT,
+        rights: rights::SEND | rights::RECV | rights::GRANT | rights::NOTIFY,
         badge: 0,
     };
     let slot = k.tasks[cur].caps.insert(cap)?;

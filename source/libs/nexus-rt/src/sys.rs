@@ -81,6 +81,7 @@ pub fn console_write(b: &[u8]) -> Result<usize, Error> {
 }
 
 /// Monotonic nanoseconds since boot.
+#[inline]
 pub fn now_ns() -> u64 {
     call(Sysno::TimeNow, [0; 7]).map(|r| r[1]).unwrap_or(0)
 }
@@ -235,6 +236,13 @@ pub fn ipc_reply_recv_accept(
         ],
     )?;
     Ok(received(r))
+}
+
+/// Posts a notification on the endpoint in slot `ep` (which must carry
+/// `NOTIFY`): its receiver gets one `Notify` kernel notice for every run of
+/// posts (coalesced). Never blocks.
+pub fn notify(ep: u32) -> Result<(), Error> {
+    call(Sysno::Notify, [ep as u64, 0, 0, 0, 0, 0, 0]).map(|_| ())
 }
 
 /// What [`cap_info`] reports.

@@ -145,6 +145,7 @@ struct GrantFile {
     serve: Option<String>,
     client: Option<String>,
     send: Option<String>,
+    notify: Option<String>,
     #[serde(default)]
     transfer: bool,
     badge: Option<u64>,
@@ -178,6 +179,12 @@ pub enum GrantKind {
         transfer: bool,
         /// Badge the server sees (never 0).
         badge: u64,
+    },
+    /// NOTIFY only on a named endpoint: may post notifications (`Notify`)
+    /// to its server, neither call nor receive.
+    Notify {
+        /// Endpoint name.
+        ep: String,
     },
     /// A virtio device's MMIO + interrupt capability.
     Device {
@@ -349,6 +356,7 @@ fn parse_grant(
         g.serve.is_some(),
         g.client.is_some(),
         g.send.is_some(),
+        g.notify.is_some(),
         g.device.is_some(),
         g.dma.is_some(),
         g.init.is_some(),
@@ -359,7 +367,7 @@ fn parse_grant(
     .count();
     if n != 1 {
         return Err(format!(
-            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, device, dma, init, console"
+            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, notify, device, dma, init, console"
         ));
     }
     Ok(g)
@@ -523,6 +531,20 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                         transfer: g.transfer,
                         badge,
                     }
+                } else if let Some(ep) = g.notify {
+                    need_server(&ep)?;
+                    if g.badge.is_some() || g.transfer {
+                        return Err(format!(
+                            "{ctx}: a notify grant carries no badge and no transfer (a notification names no sender)"
+                        ));
+                    }
+                    if served.get(&ep) == Some(&s.name) {
+                        return Err(format!(
+                            "{ctx}: service {} serves `{ep}` itself; a notify grant is for another task",
+                            s.name
+                        ));
+                    }
+                    GrantKind::Notify { ep }
                 } else if let Some(dev) = g.device {
                     let Some(&(_, id, drivers)) = DEVICES.iter().find(|d| d.0 == dev) else {
                         return Err(format!("{ctx}: unknown device `{dev}`"));
@@ -878,6 +900,9 @@ pub fn init_tables(sys: &System, path: NetPath) -> String {
                         "Grant::Endpoint {{ ep: {ep:?}, rights: rights::SEND{}, badge: {badge:#x}, slot: {slot} }}",
                         if *transfer { " | rights::GRANT" } else { "" }
                     ),
+                    GrantKind::Notify { ep } => {
+                        format!("Grant::Endpoint {{ ep: {ep:?}, rights: rights::NOTIFY, badge: 0, slot: {slot} }}")
+                    }
                     GrantKind::Device { id, .. } => format!("Grant::Device {{ device_id: {id}, slot: {slot} }}"),
                     GrantKind::Dma => format!("Grant::Dma {{ slot: {slot} }}"),
                     GrantKind::Init { badge, kill, poweroff } => {
@@ -953,6 +978,9 @@ fn describe(k: &GrantKind) -> String {
         }
         GrantKind::Send { ep, transfer, .. } => {
             format!("SEND{} on `{ep}`", if *transfer { "+GRANT" } else { "" })
+        }
+        GrantKind::Notify { ep } => {
+            format!("NOTIFY on `{ep}` (may wake its server; no message, no call)")
         }
         GrantKind::Device { id: 0, .. } => {
             "an empty virtio-mmio transport (device id 0, no device behind it): MMIO, MAP right"

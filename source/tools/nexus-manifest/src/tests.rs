@@ -373,3 +373,42 @@ fn test_profiles_live_apart_from_user_profiles() {
     assert_eq!(load(&dir, &args).unwrap().profiles.len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn notify_grants_are_notify_only_and_checked() {
+    let ok = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"w\"\nimage = \"bench-net\"\ngrants.net = {{ notify = \"net\" }}\n"
+    ))
+    .unwrap();
+    let w = &ok.profiles[0].services[1];
+    assert_eq!(w.grants[0].kind, GrantKind::Notify { ep: "net".into() });
+    let e = one(
+        "[[service]]\nname = \"w\"\nimage = \"bench-net\"\ngrants.net = { notify = \"net\" }\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("nothing in the profile serves endpoint `net`"),
+        "{e}"
+    );
+    let e = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"w\"\nimage = \"bench-net\"\ngrants.net = {{ notify = \"net\", badge = 7 }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("carries no badge"), "{e}");
+    let e = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"w\"\nimage = \"bench-net\"\ngrants.net = {{ notify = \"net\", transfer = true }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("carries no badge"), "{e}");
+    let e = one(&NETSTACKD.replace(
+        "grants.net_mmio",
+        "grants.wake = { notify = \"net\" }\ngrants.net_mmio",
+    ))
+    .unwrap_err();
+    assert!(e.contains("serves `net` itself"), "{e}");
+    let e = one(&format!(
+        "{NETSTACKD}[[service]]\nname = \"w\"\nimage = \"bench-net\"\ngrants.net = {{ notify = \"net\", send = \"net\" }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("exactly one of"), "{e}");
+}
