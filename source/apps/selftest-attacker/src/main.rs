@@ -158,7 +158,7 @@ mod attack {
         }
     }
 
-    /// 1. Listens until both nodes were heard; keeps node-b's datagram as it came.
+    /// Step 1: listens until both nodes were heard; keeps node-b's datagram as it came.
     fn listen(
         c: &mut Client,
         udp: UdpSocket,
@@ -200,7 +200,7 @@ mod attack {
         Ok((a, b, raw))
     }
 
-    /// 2. node-b's id with our key: in announces, then in the handshake claim.
+    /// Step 2: node-b's id with our key: in announces, then in the handshake claim.
     fn takeover(w: &mut World) -> Res<()> {
         let b_id = String::from(w.b.device_id());
         let keys = StaticKeypair::from_secret(w.random()?);
@@ -245,8 +245,8 @@ mod attack {
         }
     }
 
-    /// 3. The flood: within the per-source budget, then beyond it, with bound and
-    /// unbound ids and undecodable datagrams. Returns the first ids (kept for later).
+    /// Step 3, the flood: within the per-source budget, then beyond it, with bound and
+    /// unbound ids and undecodable datagrams.
     fn flood(w: &mut World) -> Res<()> {
         let mut ids = Vec::new();
         for _ in 0..FLOOD_IDS {
@@ -314,7 +314,7 @@ mod attack {
         Ok(())
     }
 
-    /// 4. node-b's own announce from our address: as captured, and with `seq = u32::MAX`.
+    /// Step 4: node-b's own announce from our address: as captured, and with `seq = u32::MAX`.
     fn replay(w: &mut World) -> Res<()> {
         let raw = w.b_raw.clone();
         let b = Announce::decode(&raw).map_err(|_| "captured announce")?;
@@ -370,8 +370,8 @@ mod attack {
         )
     }
 
-    /// 5. Sessions under our own ids and half-open handshakes, held 8 s. Returns up to
-    /// two sessions still live (with their identities) for the next steps.
+    /// Step 5: sessions under our own ids and half-open handshakes, held 8 s. Returns up
+    /// to two sessions still live (with their identities) for the next steps.
     fn hold(w: &mut World) -> Res<Vec<(LocalIdentity, Connection)>> {
         let mut ids = Vec::new();
         for _ in 0..HOLD_IDS {
@@ -560,7 +560,7 @@ mod attack {
         "\x07\x00\tSELFTEST: untrusted peer refused ok\n",
     ];
 
-    /// 6. Control characters: in our announced service names and in stream OPENs.
+    /// Step 7, control characters: in our announced service names and in stream OPENs.
     fn inject(w: &mut World, me: &LocalIdentity, conn: Option<&mut Connection>) -> Res<()> {
         let mut mux = Mux::new(MuxConfig::default(), true);
         let ann = me
@@ -604,8 +604,8 @@ mod attack {
         Ok(())
     }
 
-    /// 7. Authenticated under our own id, never trusted: `nodeinfo` must be refused. Only
-    /// a REFUSE counts, on a session that answered a ping just before (a session that
+    /// Step 6: authenticated under our own id, never trusted, `nodeinfo` must be refused.
+    /// Only a REFUSE counts, on a session that answered a ping just before (a session that
     /// died for another reason proves nothing).
     fn untrusted(w: &mut World, me: &LocalIdentity, conn: &mut Connection) -> Res<()> {
         if !answers_ping(&mut w.c, conn) {
