@@ -28,7 +28,6 @@ Environment: OS2VM_TIMEOUT (seconds per phase, default 60), ATTACK_TIMEOUT
 OS2VM_DISK_KIB, QEMU_MEM. Every VM is stopped by the PID this script
 started. Logs: build/logs/os2vm-attack-<time>/{A,B,C}-uart.log.
 """
-import datetime
 import os
 import re
 import subprocess
@@ -109,9 +108,7 @@ def main():
     if not need_a or not need_c:
         print("os2vm-attack: no markers catalogued for os2vm-attack-a/-c; failing")
         return 2
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    log_dir = os.path.join(ROOT, "build", "logs", f"os2vm-attack-{stamp}")
-    os.makedirs(log_dir, exist_ok=True)
+    log_dir = os2vm.new_log_dir("os2vm-attack")
     t0 = time.monotonic()
     a = os2vm.Node("A", log_dir, t0, bootargs="nexus.attack=1")
     b = os2vm.Node("B", log_dir, t0)

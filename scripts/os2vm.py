@@ -138,6 +138,14 @@ class Node:
                 self.runs[-1][2] = time.monotonic() - self.t0
 
 
+def new_log_dir(run):
+    """build/logs/<run>-<time>/, created."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = os.path.join(ROOT, "build", "logs", f"{run}-{stamp}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def start_pair(a, b, relay):
     """Starts both VMs on fresh link ports; when QEMU finds a port taken,
     stops what started and tries again with new ports (bounded)."""
@@ -201,9 +209,7 @@ def main():
         print("os2vm: no markers catalogued for os2vm-a/os2vm-b; failing")
         return 2
 
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    log_dir = os.path.join(ROOT, "build", "logs", f"os2vm-{stamp}")
-    os.makedirs(log_dir, exist_ok=True)
+    log_dir = new_log_dir("os2vm")
     relay = None
     lossy = os.environ.get("OS2VM_LOSSY")
     if lossy:
