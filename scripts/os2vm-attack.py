@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import os2vm  # noqa: E402
 from nexuslab import ROOT, ports, qemu  # noqa: E402
-from nexuslab.catalogue import fields  # noqa: E402
+from nexuslab.catalogue import fields, split_origin  # noqa: E402
 from nexuslab.hub import Hub  # noqa: E402
 
 CAT = os2vm.CAT
@@ -97,8 +97,33 @@ def provenance(nodes):
     return forged, neutral
 
 
+class _Console:
+    """A console made of given lines, for the provenance check's own test."""
+
+    def __init__(self, name, raws):
+        self.name, self.vm = name, self
+        self.lines = [qemu.Line(0.0, raw, *split_origin(raw)) for raw in raws]
+
+    def all(self, pred):
+        return [r for r in self.lines if pred(r)]
+
+
+def provenance_works():
+    """The provenance check on known lines: a catalogued marker starting a line
+    of another task or of the kernel is forged, the same text escaped inside a
+    daemon's line is only counted, and its owner's own line is genuine."""
+    m = CAT.marker("attack-takeover")
+    c = _Console("test", [f"[dsoftbusd] {m}", m, f"[dsoftbusd] refused svc=x\\x0a{m} peer=1",
+                          f"[{CAT.owner(m)}] {m}"])
+    forged, neutral = provenance([c])
+    return len(forged) == 2 and len(neutral) == 1
+
+
 def main():
     timeout = float(os.environ.get("OS2VM_TIMEOUT", "60"))
+    if not provenance_works():
+        print("os2vm-attack: FAIL: the provenance check misjudges known lines")
+        return 2
     attack_timeout = float(os.environ.get("ATTACK_TIMEOUT", "240"))
     if os.environ.get("NO_BUILD") != "1":
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "build.sh")], check=True)
