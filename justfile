@@ -67,7 +67,7 @@ test-os-lite:
 # DSoftBus gates and the network proofs against host peers), the smoke again
 # on a kernel with overflow checks, the harness's own negative check, the
 # piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
-# capture, lossy), the 4-node mesh, the storage crash test and the real-peer
+# capture, lossy, with an attacker), the 4-node mesh, the storage crash test and the real-peer
 # run (needs root).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
@@ -81,6 +81,7 @@ test: test-host
     NO_BUILD=1 just os2vm
     NO_BUILD=1 just os2vm-pcap
     NO_BUILD=1 just os2vm-lossy
+    NO_BUILD=1 just os2vm-attack
     NO_BUILD=1 just mesh 4
     NO_BUILD=1 just test-storage
     NO_BUILD=1 just test-real-peers
@@ -133,6 +134,12 @@ mesh nodes="4":
 # os2vm through a seeded lossy relay: 5 % drop, 1 % duplicate, 1 % corrupt, 2 % reorder.
 os2vm-lossy:
     OS2VM_LOSSY=0.05,0.01,0.01,0.02,7 OS2VM_TIMEOUT=150 OS2VM_RESTART=0 python3 scripts/os2vm.py
+
+# os2vm with a third VM on the link attacking node-a (takeover of node-b's id,
+# announce flood, replay, held sessions, control characters, untrusted open)
+# while A's app keeps an echo loop to B; docs/attack.md.
+os2vm-attack:
+    python3 scripts/os2vm-attack.py
 
 # os2vm with a capture of VM A's link (QEMU filter-dump), checked with tshark.
 os2vm-pcap:

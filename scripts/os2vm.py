@@ -44,7 +44,7 @@ from nexuslab.lossy_relay import LossyRelay  # noqa: E402
 
 CAT = Catalogue()
 KERNEL = os.path.join(ROOT, "build", "neuron.elf")
-MAC = {"A": "02:00:00:00:00:0a", "B": "02:00:00:00:00:0b"}
+MAC = {"A": "02:00:00:00:00:0a", "B": "02:00:00:00:00:0b", "C": "02:00:00:00:00:0c"}
 PROFILE = {"A": "os2vm-a", "B": "os2vm-b"}
 DISK = {n: os.path.join(ROOT, "build", f"os2vm-{n.lower()}.img") for n in ("A", "B")}
 # Rows whose marker is followed by the *other* VM's device id, and rows followed by
@@ -57,21 +57,41 @@ DEVICE_ID = re.compile(r"[0-9a-f]{32}")
 
 class Node:
     """One VM of the pair: its name, its dgram link's local port (QEMU binds
-    it) and the remote port it sends to (the other VM, or the relay)."""
+    it) and the remote port it sends to (the other VM, the relay, or a port
+    of a `nexuslab.hub.Hub`). `profile` (default PROFILE[name]) and
+    `bootargs` let `scripts/os2vm-attack.py` reuse it (its VM C, and A's
+    `nexus.attack=1`)."""
 
-    def __init__(self, name, log_dir, t0, pcap=None):
+    def __init__(self, name, log_dir, t0, pcap=None, profile=None, bootargs=""):
         self.name, self.log_dir, self.t0, self.pcap = name, log_dir, t0, pcap
+        self.profile, self.bootargs = profile or PROFILE[name], bootargs
         self.vm = None
         self.runs = []  # every run of this VM, for the report: (Vm, start, stop)
         self.id = None      # learnt from this VM's `identity created` line
         self.other = None   # the other Node
 
+    def command(self, local, remote):
+        return qemu.command(KERNEL, self.profile, qemu.DgramNet(local, remote),
+                            mac=MAC[self.name], pcap=self.pcap, disk=DISK.get(self.name),
+                            bootargs=self.bootargs)
+
     def start(self, local, remote):
         """Starts the VM once; raises ports.PortConflict if QEMU could not bind `local`."""
+        cmd = self.command(local, remote)
+        return self._boot(lambda: cmd, attempts=1)
+
+    def start_on_hub(self, hub, i):
+        """Starts the VM on port `i` of `hub`: QEMU binds a fresh local port,
+        registered with the hub, on every attempt (bounded retry)."""
+        def make():
+            local = ports.qemu_port("udp")
+            hub.attach(i, local)
+            return self.command(local, hub.port(i))
+        return self._boot(make, attempts=ports.ATTEMPTS)
+
+    def _boot(self, make, attempts):
         t_start = time.monotonic() - self.t0
-        cmd = qemu.command(KERNEL, PROFILE[self.name], qemu.DgramNet(local, remote),
-                           mac=MAC[self.name], pcap=self.pcap, disk=DISK[self.name])
-        self.vm = qemu.boot(self.name, lambda: cmd, attempts=1,
+        self.vm = qemu.boot(self.name, make, attempts=attempts,
                             log_path=os.path.join(self.log_dir, f"{self.name}-uart.log"),
                             stderr_path=os.path.join(self.log_dir, f"{self.name}-qemu.stderr"),
                             t0=self.t0)
@@ -116,6 +136,14 @@ class Node:
             self.vm.stop()
             if self.runs and self.runs[-1][2] is None:
                 self.runs[-1][2] = time.monotonic() - self.t0
+
+
+def new_log_dir(run):
+    """build/logs/<run>-<time>/, created."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = os.path.join(ROOT, "build", "logs", f"{run}-{stamp}")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def start_pair(a, b, relay):
@@ -181,9 +209,7 @@ def main():
         print("os2vm: no markers catalogued for os2vm-a/os2vm-b; failing")
         return 2
 
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    log_dir = os.path.join(ROOT, "build", "logs", f"os2vm-{stamp}")
-    os.makedirs(log_dir, exist_ok=True)
+    log_dir = new_log_dir("os2vm")
     relay = None
     lossy = os.environ.get("OS2VM_LOSSY")
     if lossy:

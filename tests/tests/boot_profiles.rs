@@ -142,6 +142,7 @@ fn every_argument_decodes_as_its_service_decodes_it() {
                     "netstackd" => args::NetstackdArgs::decode(&mut r).is_ok(),
                     "dsoftbusd" => args::DsoftbusdArgs::decode(&mut r).is_ok(),
                     "syscall-fuzz" => args::SyscallFuzzArgs::decode(&mut r).is_ok(),
+                    "selftest-attacker" => args::AttackerArgs::decode(&mut r).is_ok(),
                     _ => args::ModeArgs::decode(&mut r).is_ok(),
                 };
                 assert!(
@@ -170,4 +171,23 @@ fn every_argument_decodes_as_its_service_decodes_it() {
     assert_eq!((a.prefix_len, b.prefix_len), (24, 24));
     assert_eq!(a.addr[..3], b.addr[..3]);
     assert_ne!(a.addr, b.addr);
+    // `just os2vm-attack`: the attacker is a third address on that /24 and attacks
+    // exactly those two nodes (A as its target, B as its victim).
+    let c = addr("os2vm-attack-c");
+    assert_eq!(
+        (c.prefix_len, c.addr[..3].to_vec()),
+        (24, a.addr[..3].to_vec())
+    );
+    assert!(c.addr != a.addr && c.addr != b.addr);
+    let prof = PROFILES
+        .iter()
+        .find(|x| x.name == "os2vm-attack-c")
+        .unwrap();
+    let s = prof
+        .services
+        .iter()
+        .find(|s| s.image == "selftest-attacker")
+        .unwrap();
+    let args = args::AttackerArgs::decode(&mut Reader::new(s.arg)).unwrap();
+    assert_eq!((args.target, args.victim), (a.addr, b.addr));
 }

@@ -64,6 +64,8 @@ pub const TX_QUEUE: usize = 3 * MAX_WIRE_FRAME;
 pub const MAX_EVENTS: usize = 512;
 /// Name of the built-in remote-proxy service.
 pub const NODEINFO: &str = "nodeinfo";
+/// The `discovery drops` line is printed at most this often (when its counters changed).
+pub const DROP_LOG_NS: u64 = 2_000_000_000;
 
 /// What the daemon needs from its platform.
 pub trait Platform {
@@ -354,6 +356,9 @@ pub struct Daemon<T: Transport, P: Platform> {
     hot: bool,
     events: VecDeque<BusEvent>,
     stats: DaemonStats,
+    /// The drop counters of the last `discovery drops` line, and when it was printed.
+    drops_logged: (u64, u64, u64),
+    drops_log_ns: u64,
 }
 
 impl<T: Transport, P: Platform> Daemon<T, P> {
@@ -413,6 +418,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             hot: false,
             events: VecDeque::new(),
             stats: DaemonStats::default(),
+            drops_logged: (0, 0, 0),
+            drops_log_ns: 0,
         })
     }
 
@@ -538,10 +545,47 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.sessions_io(now);
         self.expire_peers(now);
         self.cache.purge_expired(now);
+        self.report_drops(now);
         if self.hot {
             return now;
         }
         self.wake_time(now)
+    }
+
+    /// Logs what discovery and the session listener dropped, when it changed, at most
+    /// once per [`DROP_LOG_NS`]: `dsoftbusd: discovery drops=<n> (<reason>=<n> ...)
+    /// accepted_new=<n> inbound_refused=<n> per_addr_refused=<n>` (totals since start;
+    /// our own announces heard back are not counted). A flood costs one line per period.
+    fn report_drops(&mut self, now: u64) {
+        let c = self.cache.stats();
+        let s = self.stats;
+        // Our own announces coming back are not drops worth a line.
+        let dropped = c.dropped() - c.own;
+        let now_counts = (dropped, s.inbound_refused, s.per_addr_refused);
+        if now_counts == self.drops_logged || now < self.drops_log_ns + DROP_LOG_NS {
+            return;
+        }
+        self.drops_logged = now_counts;
+        self.drops_log_ns = now;
+        let malformed =
+            c.bad_magic + c.unsupported_version + c.truncated + c.invalid_input + c.utf8;
+        self.p.log(format_args!(
+            "dsoftbusd: discovery drops={} (unbound={} rate_limited={} source_limit={} pinned={} \
+             replay={} malformed={} key_conflict={} full={}) accepted_new={} \
+             inbound_refused={} per_addr_refused={}",
+            dropped,
+            c.unbound,
+            c.rate_limited,
+            c.source_limit,
+            c.pinned,
+            c.replay,
+            malformed,
+            c.key_conflict,
+            c.full,
+            c.new,
+            s.inbound_refused,
+            s.per_addr_refused
+        ));
     }
 
     fn wake_time(&self, now: u64) -> u64 {

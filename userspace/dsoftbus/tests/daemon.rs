@@ -834,6 +834,16 @@ fn attack_flood_then_takeover_of_an_id_fails() {
         );
         assert!(st.rate_limited > 0, "node {i}: the flood was rate limited");
     }
+    // The drops are reported on the console (at most once per DROP_LOG_NS).
+    w.run_for(dsoftbus::daemon::DROP_LOG_NS + SEC);
+    let st = w.nodes[0].d().cache().stats();
+    let line = format!(
+        "dsoftbusd: discovery drops={} (unbound={} rate_limited={} ",
+        st.dropped() - st.own,
+        st.unbound,
+        st.rate_limited
+    );
+    assert!(w.nodes[0].logged(&line), "no drops line {line:?}");
     let e = w.nodes[0].d().cache().get(&b_id, w.sim.now()).unwrap();
     assert_eq!(e.static_key(), &identity("node-b", 2).public_key());
     assert_eq!(e.addr(), Ipv4Addr::new(10, 0, 0, 2));

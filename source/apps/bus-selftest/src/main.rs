@@ -19,6 +19,10 @@
 //!   round trips), interactive latency unloaded and while a 16 MiB stream runs, the
 //!   bulk figure, backpressure against `slow`, then the offline event and peer-gone
 //!   when B stops, and a new stream when B is back.
+//! * mode 1 with `attack` (A of `just os2vm-attack`, set by `nexus.attack=1`): an
+//!   interactive echo loop on one stream to `echo` on B for `ECHO_LOOP_SECS`, one
+//!   numbered message every 100 ms, each answer checked, while the attacker VM works
+//!   (`SELFTEST: bus echo loop ok sent=N answered=N ...` only when every one came back).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -263,12 +267,10 @@ mod app {
         Ok(())
     }
 
-    fn client() -> Result<(), &'static str> {
-        // Subscribe first.
-        let _ = bus(sys::now_ns()).next_peer_event(0);
-        // A peer that offers echo.
+    /// The online peer offering both `echo` and `sink` (B), within 30 s.
+    fn find_peer() -> Result<(heapless::String<64>, [u8; 4]), &'static str> {
         let end = sys::now_ns() + 30 * SEC;
-        let (peer, peer_addr): (heapless::String<64>, [u8; 4]) = loop {
+        loop {
             if sys::now_ns() > end {
                 return Err("no peer offers echo");
             }
@@ -278,11 +280,74 @@ mod app {
                         && p.services.0.iter().any(|s| s == "echo")
                         && p.services.0.iter().any(|s| s == "sink")
                 }) {
-                    break (p.device_id.clone(), p.addr);
+                    return Ok((p.device_id.clone(), p.addr));
                 }
             }
             sys::sleep_ms(50);
-        };
+        }
+    }
+
+    /// How long the echo loop of `just os2vm-attack` runs: longer than the attacker's
+    /// whole run (the harness checks the attack lies inside it).
+    const ECHO_LOOP_SECS: u64 = 60;
+
+    /// The echo loop of `just os2vm-attack`: one stream to B's `echo`, a numbered
+    /// 64-byte message every 100 ms, each answer compared; any error, timeout (5 s) or
+    /// wrong answer ends the loop with a failure.
+    fn echo_loop() -> Result<(), &'static str> {
+        let (peer, _) = find_peer()?;
+        let dl = sys::now_ns() + 5 * SEC;
+        let h = bus(dl)
+            .open(&peer, "echo", Mode::Message, Priority::Interactive, dl)
+            .map_err(|_| "open echo")?;
+        println!(
+            "bus-client: echo loop started peer={} secs={}",
+            peer, ECHO_LOOP_SECS
+        );
+        let t0 = sys::now_ns();
+        let end = t0 + ECHO_LOOP_SECS * SEC;
+        let (mut sent, mut answered) = (0u64, 0u64);
+        let mut rtts = Vec::new();
+        let mut next_report = t0 + 10 * SEC;
+        while sys::now_ns() < end {
+            let t = sys::now_ns();
+            let mut msg = [0x5au8; 64];
+            msg[..8].copy_from_slice(&sent.to_be_bytes());
+            let dl = t + 5 * SEC;
+            sent += 1;
+            bus(dl).send(h, &msg, dl).map_err(|_| "echo send")?;
+            let back = bus(dl).recv(h, 8000, dl).map_err(|_| "no echo answer")?;
+            if back[..] != msg[..] {
+                return Err("echo answer differs");
+            }
+            answered += 1;
+            rtts.push((sys::now_ns() - t) / 1000);
+            if sys::now_ns() >= next_report {
+                println!("bus-client: echo loop sent={} answered={}", sent, answered);
+                next_report += 10 * SEC;
+            }
+            sys::sleep_ms(100);
+        }
+        let _ = bus(sys::now_ns()).close(h);
+        let max = rtts.iter().copied().max().unwrap_or(0);
+        println!(
+            "SELFTEST: bus echo loop ok peer={} sent={} answered={} p50_us={} p99_us={} max_us={} secs={}",
+            peer,
+            sent,
+            answered,
+            pct(&mut rtts, 50),
+            pct(&mut rtts, 99),
+            max,
+            (sys::now_ns() - t0) / SEC
+        );
+        Ok(())
+    }
+
+    fn client() -> Result<(), &'static str> {
+        // Subscribe first.
+        let _ = bus(sys::now_ns()).next_peer_event(0);
+        // A peer that offers echo.
+        let (peer, peer_addr) = find_peer()?;
         // The remote proxy: `nodeinfo` is a stream service of B's daemon.
         let dl = sys::now_ns() + 5 * SEC;
         let ni = bus(dl)
@@ -473,8 +538,8 @@ mod app {
     }
 
     pub fn main(_: u64) -> i32 {
-        let mode = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
-            Ok(a) => a.mode,
+        let (mode, attack) = match nexus_rt::ipc::fetch_args::<ModeArgs>(slot::INIT) {
+            Ok(a) => (a.mode, a.attack),
             Err(e) => {
                 println!("SELFTEST: FAIL bus: no mode argument: {:?}", e);
                 return 2;
@@ -500,6 +565,13 @@ mod app {
                 Ok(()) => 0,
                 Err(why) => {
                     println!("SELFTEST: FAIL bus local: {}", why);
+                    1
+                }
+            },
+            1 if attack => match echo_loop() {
+                Ok(()) => 0,
+                Err(why) => {
+                    println!("SELFTEST: FAIL bus echo loop: {}", why);
                     1
                 }
             },

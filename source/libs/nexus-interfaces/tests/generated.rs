@@ -45,6 +45,7 @@ impl init::Server for FakeInit {
         let a = args::ModeArgs {
             mode: caller as u8,
             netpeers: true,
+            attack: false,
         };
         let mut buf = [0u8; 16];
         let mut w = nexus_idl::Writer::new(&mut buf);
@@ -109,7 +110,8 @@ fn stub_and_dispatch_agree() {
         args::ModeArgs::decode(&mut r),
         Ok(args::ModeArgs {
             mode: 7,
-            netpeers: true
+            netpeers: true,
+            attack: false
         })
     );
     let l = c.list().unwrap();

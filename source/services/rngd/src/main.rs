@@ -51,7 +51,12 @@ mod svc {
         };
         println!("rngd: ready (virtio-rng)");
         let mut server = Entropy { rng };
-        let mut req = [0u8; rng::REQUEST_MAX];
+        // Room for init's client-gone notice too (larger than any `rng` request).
+        let mut req = [0u8; if rng::REQUEST_MAX > notice::REQUEST_MAX {
+            rng::REQUEST_MAX
+        } else {
+            notice::REQUEST_MAX
+        }];
         let mut out = [0u8; rng::REPLY_MAX];
         let mut token = 0;
         let mut n_out = 0;
