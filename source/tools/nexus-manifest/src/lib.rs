@@ -572,6 +572,12 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                             s.image
                         ));
                     }
+                    if s.image != "shell" && m.kind != Kind::Test {
+                        return Err(format!(
+                            "{ctx}: console input goes to image {} only in a test profile",
+                            s.image
+                        ));
+                    }
                     if let Some(other) = console_reader.replace(sn.as_str()) {
                         return Err(format!(
                             "{ctx}: console input is already granted to service {other}; one reader per profile"
