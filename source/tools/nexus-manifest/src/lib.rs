@@ -43,9 +43,11 @@ pub const DEVICES: &[(&str, u32, &[&str])] = &[
 ];
 
 /// The only images that may read console input (`{ console = true }`): what
-/// a person types goes to the shell and nowhere else. The same capability
-/// sets the system-wide log level (`ConsoleLevel`).
-pub const CONSOLE_READERS: &[&str] = &["shell"];
+/// a person types goes to the shell and nowhere else, except in the two-VM test
+/// profile, where the harness types the pairing PIN into the bus test app
+/// (`bus-selftest`, as a person enters a PIN shown by the other device). The
+/// same capability sets the system-wide log level (`ConsoleLevel`).
+pub const CONSOLE_READERS: &[&str] = &["shell", "bus-selftest"];
 
 /// The only images that may hold init's `poweroff` operation: the machine
 /// is switched off by the person at the console, not by a service.
@@ -591,6 +593,12 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                         return Err(format!(
                             "{ctx}: console input may only be granted to {}, not to image {}",
                             CONSOLE_READERS.join(" or "),
+                            s.image
+                        ));
+                    }
+                    if s.image != "shell" && m.kind != Kind::Test {
+                        return Err(format!(
+                            "{ctx}: console input goes to image {} only in a test profile",
                             s.image
                         ));
                     }

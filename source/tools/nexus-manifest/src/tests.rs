@@ -271,6 +271,18 @@ fn console_input_goes_only_to_the_shell_and_to_one_service() {
             "{e}"
         );
     }
+    // The bus test app reads the console in a test profile (the harness types the
+    // pairing PIN), never in a profile a person boots.
+    let app = "[[service]]\nname = \"pin\"\nimage = \"bus-selftest\"\narg = { mode = 1 }\narg_type = \"ModeArgs\"\ngrants.console = { console = true }\n";
+    assert!(one(app).is_ok());
+    let e = load_str(
+        &[&format!(
+            "name = \"p\"\nkind = \"user\"\npaths = [\"canonical\"]\ndoc = \"d\"\n{app}"
+        )],
+        ARGS,
+    )
+    .unwrap_err();
+    assert!(e.contains("only in a test profile"), "{e}");
     // Two readers in one profile would steal each other's keystrokes.
     let e = one(&format!(
         "{SHELL}{}",
@@ -339,15 +351,21 @@ fn the_user_profile_is_what_a_person_boots() {
         ["netstackd", "rngd", "storaged", "dsoftbusd", "shell"]
     );
     assert!(user.services.iter().all(|s| s.supervise.is_some()));
-    // Across every profile, only the shell reads the console or may power off.
+    // Across every profile, only the shell reads the console or may power off; in a
+    // test profile the bus test app may read it too (the harness types pairing PINs).
     for p in &sys.profiles {
         for s in &p.services {
             for g in &s.grants {
-                if matches!(
-                    g.kind,
-                    GrantKind::ConsoleInput | GrantKind::Init { poweroff: true, .. }
-                ) {
+                if matches!(g.kind, GrantKind::Init { poweroff: true, .. }) {
                     assert_eq!(s.image, "shell", "profile {}: {}", p.name, s.name);
+                }
+                if g.kind == GrantKind::ConsoleInput {
+                    assert!(
+                        s.image == "shell" || (s.image == "bus-selftest" && p.kind == Kind::Test),
+                        "profile {}: {}",
+                        p.name,
+                        s.name
+                    );
                 }
             }
         }
