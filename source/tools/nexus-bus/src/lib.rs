@@ -13,4 +13,3 @@ pub mod net;
 pub mod node;
 
 pub use node::{Error, Node, NodeConfig, PeerInfo, ServeMode, Served};
-

@@ -10,7 +10,7 @@ use dsoftbus::mux::{Mode, Priority};
 use dsoftbus::{Escaped, DISCOVERY_PORT};
 use nexus_bus::identity::{self, Origin};
 use nexus_bus::net::now_ns;
-use nexus_bus::node::{hex, HostPlatform, MS, SEC};
+use nexus_bus::node::{hex, HostPlatform, MS};
 use nexus_bus::{Error, Node, NodeConfig, ServeMode};
 use nexus_net::{IfaceInfo, Ipv4Addr};
 
@@ -18,7 +18,11 @@ use nexus_net::{IfaceInfo, Ipv4Addr};
 const SESSION_PORT: u16 = 37030;
 
 #[derive(Parser)]
-#[command(name = "nexus-bus", version, about = "Join the Neuron OS bus from Linux")]
+#[command(
+    name = "nexus-bus",
+    version,
+    about = "Join the Neuron OS bus from Linux"
+)]
 struct Cli {
     /// State directory holding the identity (default $XDG_STATE_HOME/nexus-bus or
     /// ~/.local/state/nexus-bus).
@@ -121,10 +125,16 @@ enum Cmd {
 
 fn parse_bind(s: &str) -> Result<IfaceInfo, String> {
     let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, p.parse::<u8>().map_err(|_| format!("bad prefix in {s:?}"))?),
+        Some((a, p)) => (
+            a,
+            p.parse::<u8>()
+                .map_err(|_| format!("bad prefix in {s:?}"))?,
+        ),
         None => (s, 24),
     };
-    let addr: Ipv4Addr = addr.parse().map_err(|_| format!("bad IPv4 address {addr:?}"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("bad IPv4 address {addr:?}"))?;
     if prefix > 32 || addr.is_unspecified() {
         return Err(format!("bad interface address {s:?}"));
     }
@@ -308,7 +318,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 Box::new(std::io::stdout().lock())
             } else {
                 Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(file).map_err(|e| format!("{}: {}", file.display(), e))?,
+                    std::fs::File::create(file)
+                        .map_err(|e| format!("{}: {}", file.display(), e))?,
                 ))
             };
             let mut node = start(&cli, Vec::new())?;
@@ -375,10 +386,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Pair { id, pin } => {
             let _ = (id, pin);
-            Err("pairing is not available in this build: the dsoftbus daemon core has no \
+            Err(
+                "pairing is not available in this build: the dsoftbus daemon core has no \
                  trust store or pairing yet (every authenticated peer may open published \
                  services)"
-                .into())
+                    .into(),
+            )
         }
     }
 }
@@ -386,7 +399,13 @@ fn run(cli: Cli) -> Result<(), String> {
 fn open(cli: &Cli, id: &str, service: &str, timeout: f64) -> Result<(), String> {
     let mut node = start(cli, Vec::new())?;
     let s = node
-        .open(id, service, Mode::Message, Priority::Interactive, deadline(timeout))
+        .open(
+            id,
+            service,
+            Mode::Message,
+            Priority::Interactive,
+            deadline(timeout),
+        )
         .map_err(|e| e.to_string())?;
     eprintln!("nexus-bus: open {} on {}", Escaped(service), id);
     // Standard input on its own thread; the loop looks at it every 20 ms.
@@ -460,7 +479,6 @@ fn open(cli: &Cli, id: &str, service: &str, timeout: f64) -> Result<(), String> 
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = SEC;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -27,8 +27,8 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nexus_net::server::Backend;
 use nexus_net::{
-    decode_request, dispatch, ClientId, IfaceInfo, Ipv4Addr, NetError, Outcome, Readiness,
-    Request, Server, SocketAddrV4, Transport, FACADE_MSG_MAX,
+    decode_request, dispatch, ClientId, IfaceInfo, Ipv4Addr, NetError, Outcome, Readiness, Request,
+    Server, SocketAddrV4, Transport, FACADE_MSG_MAX,
 };
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
@@ -400,9 +400,12 @@ impl StdTransport {
     fn waited(&self, request: &[u8]) -> Vec<(StdSocket, Readiness)> {
         let handles: Vec<(nexus_net::Handle, Readiness)> = match decode_request(request) {
             Ok((_, Request::WaitAny { set, .. })) => set.entries().to_vec(),
-            Ok((_, Request::Wait {
-                handle, interest, ..
-            })) => vec![(handle, interest)],
+            Ok((
+                _,
+                Request::Wait {
+                    handle, interest, ..
+                },
+            )) => vec![(handle, interest)],
             _ => Vec::new(),
         };
         handles
@@ -459,7 +462,8 @@ impl Transport for StdTransport {
             }
             // Only this client parks here, so the earliest deadline is ours (or earlier).
             let deadline = self.server.next_deadline().unwrap_or(now);
-            self.net.wait_any(&socks, deadline.saturating_sub(now).max(1));
+            self.net
+                .wait_any(&socks, deadline.saturating_sub(now).max(1));
         }
     }
 }

@@ -32,12 +32,12 @@ pub const MS: u64 = 1_000_000;
 
 /// The platform of a Linux node: monotonic clock, OS RNG, log lines to a sink.
 pub struct HostPlatform {
-    log: Box<dyn FnMut(&str)>,
+    log: Box<dyn FnMut(&str) + Send>,
 }
 
 impl HostPlatform {
     /// Log lines go to `log`.
-    pub fn new(log: Box<dyn FnMut(&str)>) -> Self {
+    pub fn new(log: Box<dyn FnMut(&str) + Send>) -> Self {
         HostPlatform { log }
     }
 }
@@ -155,7 +155,11 @@ pub struct Node {
 
 impl Node {
     /// Starts the daemon core on real sockets.
-    pub fn start(keys: StaticKeypair, cfg: NodeConfig, platform: HostPlatform) -> Result<Self, Error> {
+    pub fn start(
+        keys: StaticKeypair,
+        cfg: NodeConfig,
+        platform: HostPlatform,
+    ) -> Result<Self, Error> {
         let mut me = LocalIdentity::new(keys);
         if !cfg.name.is_empty() {
             me = me
@@ -174,8 +178,8 @@ impl Node {
             limits: Limits::default(),
         };
         let net = NetClient::new(StdTransport::new(StdNet::new(cfg.iface)));
-        let mut d = Daemon::start(net, platform, me, dcfg)
-            .map_err(|e| Error::Start(format!("{:?}", e)))?;
+        let mut d =
+            Daemon::start(net, platform, me, dcfg).map_err(|e| Error::Start(format!("{:?}", e)))?;
         for s in &cfg.serve {
             d.publish(s)
                 .map_err(|e| Error::Config(format!("cannot publish {:?}: {:?}", s, e)))?;
@@ -212,7 +216,9 @@ impl Node {
     fn collect(&mut self) {
         while let Some(e) = self.d.next_event() {
             if let BusEvent::Incoming {
-                stream, ref service, ..
+                stream,
+                ref service,
+                ..
             } = e
             {
                 // Only published services reach us (the daemon refuses the rest).
@@ -326,9 +332,9 @@ impl Node {
     /// Why a stream call failed: a reset or a lost session explains `UnknownStream`.
     fn stream_error(&mut self, s: StreamRef, e: BusError) -> Error {
         self.collect();
-        match self.take_event(|ev| {
-            matches!(ev, BusEvent::Reset(x, _) | BusEvent::PeerGone(x) if *x == s)
-        }) {
+        match self
+            .take_event(|ev| matches!(ev, BusEvent::Reset(x, _) | BusEvent::PeerGone(x) if *x == s))
+        {
             Some(BusEvent::Reset(_, r)) => Error::Reset(r),
             Some(_) => Error::PeerGone,
             None => e.into(),
@@ -561,7 +567,12 @@ impl Node {
     }
 
     /// Advances one served stream; `Ok(true)` once it is over.
-    fn serve_one(&mut self, mode: ServeMode, a: &mut Active, buf: &mut [u8]) -> Result<bool, Error> {
+    fn serve_one(
+        &mut self,
+        mode: ServeMode,
+        a: &mut Active,
+        buf: &mut [u8],
+    ) -> Result<bool, Error> {
         let s = a.inc.stream;
         // Echo: flush what is pending first (bounded by the stream's send buffer).
         while let Some(front) = a.pending.front_mut() {
