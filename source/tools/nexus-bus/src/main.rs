@@ -17,6 +17,10 @@ use nexus_net::{IfaceInfo, Ipv4Addr};
 /// dsoftbusd's session port (docs/dsoftbus.md §13a).
 const SESSION_PORT: u16 = 37030;
 
+/// How long a command keeps its sessions up after its last stream ended
+/// ([`Node::leave`]).
+const LINGER: u64 = 500 * MS;
+
 #[derive(Parser)]
 #[command(
     name = "nexus-bus",
@@ -301,7 +305,7 @@ fn run(cli: Cli) -> Result<(), String> {
             for line in text.lines() {
                 println!("reply: {}", Escaped(line));
             }
-            let _ = node.flush(deadline(2.0));
+            node.leave(LINGER);
             if text.starts_with("ok") {
                 Ok(())
             } else {
@@ -342,7 +346,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let ns = now_ns() - t0;
             out.flush().map_err(|e| e.to_string())?;
             node.close(s).map_err(|e| e.to_string())?;
-            let _ = node.flush(deadline(2.0));
+            node.leave(LINGER);
             eprintln!(
                 "received bytes={} ms={} MB/s={} blake2s={}",
                 got,
@@ -381,7 +385,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let _ = std::io::stdout().flush();
             })
             .map_err(|e| e.to_string())?;
-            let _ = node.flush(deadline(5.0));
+            node.leave(LINGER);
             Ok(())
         }
         Cmd::Pair { id, pin } => {
@@ -455,7 +459,7 @@ fn open(cli: &Cli, id: &str, service: &str, timeout: f64) -> Result<(), String> 
         loop {
             match node.try_recv(s, &mut buf) {
                 Ok(Some(0)) => {
-                    let _ = node.flush(deadline(2.0));
+                    node.leave(LINGER);
                     return Ok(());
                 }
                 Ok(Some(n)) => {

@@ -621,4 +621,16 @@ impl Node {
     pub fn flush(&mut self, deadline: u64) -> Result<(), Error> {
         self.run_until(deadline, "flushing", |n| n.d.buffered() == 0)
     }
+
+    /// Flushes, then keeps the sessions up for `linger_ns` more: the peer's daemon
+    /// frees a stream's state when its session ends, so an application there that has
+    /// not yet read the stream's end (our CLOSE) would see "peer gone" instead if we
+    /// exited at once.
+    pub fn leave(&mut self, linger_ns: u64) {
+        let end = now_ns().saturating_add(linger_ns);
+        let _ = self.flush(end);
+        while now_ns() < end {
+            self.step(end - now_ns());
+        }
+    }
 }
