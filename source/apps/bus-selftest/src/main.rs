@@ -193,7 +193,10 @@ mod app {
             let _ = core::fmt::write(&mut text, format_args!("ok bytes={}\n", got));
             bus(dl).send(h, text.as_bytes(), dl)?;
         } else {
-            println!("SELFTEST: FAIL linux-peer sink: bytes={} pattern_ok={}", got, ok);
+            println!(
+                "SELFTEST: FAIL linux-peer sink: bytes={} pattern_ok={}",
+                got, ok
+            );
             bus(dl).send(h, b"bad\n", dl)?;
         }
         bus(dl).close(h)

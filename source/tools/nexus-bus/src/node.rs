@@ -8,8 +8,9 @@
 //!   time `poll` asked for. Helpers cap that wait (`tick`) only where something outside
 //!   the daemon's sockets must be looked at (standard input).
 //! - Every helper has an absolute deadline and fails with [`Error::TimedOut`] at it.
-//! - Events are kept in a bounded queue (the daemon's own bound, 512) until a helper
-//!   consumes them; `Incoming` opens are taken by [`Node::next_incoming`].
+//! - The events that answer an open or end a stream are kept in a bounded queue (the
+//!   daemon's own bound, 512, oldest dropped) until a helper consumes them; readiness
+//!   events are not kept (the helpers try `recv`/`send` every turn).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -215,6 +216,18 @@ impl Node {
 
     fn collect(&mut self) {
         while let Some(e) = self.d.next_event() {
+            // Readiness is level-triggered (the helpers try `recv`/`send` every turn),
+            // so only the events that answer an open or end a stream are kept.
+            if !matches!(
+                e,
+                BusEvent::Incoming { .. }
+                    | BusEvent::Accepted(_)
+                    | BusEvent::Refused(..)
+                    | BusEvent::Reset(..)
+                    | BusEvent::PeerGone(_)
+            ) {
+                continue;
+            }
             if let BusEvent::Incoming {
                 stream,
                 ref service,

@@ -1,7 +1,8 @@
 //! Two nexus-bus nodes on 127.0.0.1 with their own ports (no root, no namespace):
 //! they discover each other, authenticate with Noise XK through the `dsoftbus` crate,
-//! and stream 1 MiB, checked byte for byte (digest) at the other end; an echo stream
-//! in message mode; a refused open; and the identity file's round trip and refusals.
+//! and stream 1 MiB, checked byte for byte (digest) at the other end, while junk
+//! connections sit on the session port; an echo stream in message mode; a refused open;
+//! and the identity file's round trip and refusals.
 
 use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
@@ -99,6 +100,15 @@ fn two_nodes_discover_authenticate_and_stream_1_mib() {
         served
     });
 
+    // Unauthenticated junk on A's session port: garbage, a silent connection, a
+    // half-sent handshake frame. It costs only those connections.
+    let mut junk = Vec::new();
+    for bytes in [&b"GET / HTTP/1.0\r\n\r\n"[..], &[], &[0x00, 0x30, 1, 2, 3]] {
+        let mut t = std::net::TcpStream::connect(("127.0.0.1", p[0])).unwrap();
+        std::io::Write::write_all(&mut t, bytes).unwrap();
+        junk.push(t);
+    }
+
     // B discovers A (with its services) and an authenticated session comes up.
     let end = now_ns() + 30 * SEC;
     b.run_until(end, "discovery", |n| {
@@ -172,6 +182,7 @@ fn two_nodes_discover_authenticate_and_stream_1_mib() {
     .unwrap();
     assert_eq!(msgs, vec![b"hello bus".to_vec()]);
 
+    drop(junk);
     let served = server.join().unwrap();
     assert_eq!(served.len(), 2);
     assert_eq!(served[0].peer, idb);
