@@ -183,22 +183,24 @@ def main():
         log(f"Linux id {linux_id} (state {bus.state})")
 
         # 1. Discovery both ways and an authenticated session.
+        # Until the VM is listed with a session up (each try bounded, 5 tries).
         listed = None
         for _ in range(5):
             rc, out, err = bus.run(["peers", "--wait", "4"], timeout=60)
             if rc != 0:
                 fail(f"nexus-bus peers: rc {rc}: {err.strip().splitlines()[-1:]}")
             listed = next((ln for ln in out.splitlines() if ln.startswith(vm_id + " ")), None)
-            if listed:
+            if listed and fields(listed).get("session") == "up":
                 break
-        if not listed:
-            fail(f"nexus-bus peers never listed the VM {vm_id} (last output {out!r})")
+        if not listed or fields(listed).get("session") != "up":
+            fail(f"nexus-bus peers never listed the VM {vm_id} with a session "
+                 f"(last output {out!r})")
         log(f"nexus-bus peers: {listed}")
         services = fields(listed).get("services", "").split(",")
         if not {"echo", "sink", "source"} <= set(services):
             fail(f"the VM's services as listed: {services}")
         guest.wait_key("peer-discovered", 30, lambda a: a.strip().startswith(linux_id))
-        rec = guest.wait_key("auth-ok", 60, lambda a: a.strip().startswith(linux_id))
+        rec = guest.wait_key("auth-ok", 15, lambda a: a.strip().startswith(linux_id))
         log(f"VM: {rec.text.strip()}")
 
         # 2. Pairing (trust branch) or the plain statement that there is none.

@@ -464,7 +464,8 @@ fn open(cli: &Cli, id: &str, service: &str, timeout: f64) -> Result<(), String> 
                 }
                 Ok(Some(n)) => {
                     let mut o = out.lock();
-                    let _ = writeln!(o, "{}", String::from_utf8_lossy(&buf[..n]));
+                    // Escaped: a peer cannot send terminal control sequences.
+                    let _ = writeln!(o, "{}", Escaped(&String::from_utf8_lossy(&buf[..n])));
                     let _ = o.flush();
                 }
                 Ok(None) => break,
