@@ -28,7 +28,15 @@
 //! - **Streams.** Every session carries a [`Mux`]; the local side uses the stream API
 //!   ([`Daemon::open`], [`Daemon::send`], [`Daemon::recv`], ...) with [`StreamRef`]s and
 //!   learns what happened from [`Daemon::next_event`]. The built-in `nodeinfo` service
-//!   (remote proxy, deny-by-default through [`ProxyPolicy`]) is served on streams too.
+//!   (remote proxy) is served on streams too.
+//! - **Trust.** An authenticated peer is not a trusted one: a peer may open a published
+//!   service only if the [`TrustStore`] pins its key and grants it that name (deny by
+//!   default; REFUSE "denied" otherwise). Any authenticated peer may open the reserved
+//!   `pairing` service, which the daemon serves itself ([`crate::pairing`]):
+//!   [`Daemon::show_pin`] on one node, [`Daemon::pair`] on the other, steps driven by
+//!   `poll` like everything else. [`Daemon::untrust`] closes the peer's sessions. Every
+//!   change of the store is reported as [`BusEvent::TrustChanged`] so the service can
+//!   persist it.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -50,8 +58,12 @@ use crate::mux::{
     Event, Mode, Mux, MuxConfig, MuxError, Priority, RefuseReason, ResetReason, StreamError,
     StreamId,
 };
-use crate::policy::ProxyPolicy;
+use crate::pairing::{
+    draw_pin, Binding, InitStep, PairError, PairInitiator, PairResponder, PinDesk, Verdict,
+    EXCHANGE_NS, PAIRING,
+};
 use crate::session::{Record, SessionError};
+use crate::trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
 use crate::{KEY_LEN, MAX_RECORD_PAYLOAD, MAX_SERVICES, MAX_WIRE_FRAME};
 
 /// Bytes read per session and pass.
@@ -138,9 +150,15 @@ pub struct DaemonConfig {
     pub discovery_port: u16,
     /// Also announce to these UDP ports (several nodes sharing one address); 0 = none.
     pub extra_announce_ports: [u16; 2],
-    /// Services remote peers may open (deny by default). `nodeinfo` is served by the
-    /// daemon itself when allowed; other names must also be published locally.
-    pub remote_policy: ProxyPolicy,
+    /// Publish (announce and serve) the built-in `nodeinfo` service. A peer still needs
+    /// it in its grant list to open it.
+    pub nodeinfo: bool,
+    /// The trust store at start-up (loaded from disk, provisioned): who may open what.
+    pub trusted: Vec<TrustEntry>,
+    /// Services of ours a device may open right after it paired with us.
+    pub pair_grant: Vec<String>,
+    /// This node's boot count (recorded in trust entries added during this boot).
+    pub boot: u32,
     /// Stream limits per session.
     pub mux: MuxConfig,
     /// Slots and timers.
@@ -239,6 +257,17 @@ pub enum BusEvent {
     Reset(StreamRef, ResetReason),
     /// The stream's session ended (gone).
     PeerGone(StreamRef),
+    /// The trust store entry of this device was added, replaced or removed (persist it:
+    /// [`Daemon::trust`]`.get(id)` is the new state, `None` = removed).
+    TrustChanged(String),
+    /// A pairing started with [`Daemon::pair`] ended; on `Ok` both devices trust each
+    /// other.
+    PairDone {
+        /// The device we paired with.
+        peer: String,
+        /// The outcome.
+        result: Result<(), PairError>,
+    },
 }
 
 /// Counters for status and tests.
@@ -304,6 +333,27 @@ struct Live {
     tx_off: usize,
     /// Built-in `nodeinfo` streams waiting for their request.
     builtin: Vec<StreamId>,
+    /// The session's pairing stream (at most one, either role).
+    pair: Option<PairStream>,
+}
+
+/// A pairing exchange on one session's `pairing` stream.
+struct PairStream {
+    id: StreamId,
+    role: PairRole,
+    /// The stream was reset, refused or closed by the peer.
+    gone: bool,
+    deadline_ns: u64,
+}
+
+enum PairRole {
+    /// We entered the PIN: PAKE_A waits for ACCEPT, then the state machine runs.
+    Init {
+        machine: alloc::boxed::Box<PairInitiator>,
+        first: Option<Vec<u8>>,
+    },
+    /// We show the PIN: `None` until PAKE_A arrived.
+    Resp(Option<PairResponder>),
 }
 
 impl Live {
@@ -354,6 +404,8 @@ pub struct Daemon<T: Transport, P: Platform> {
     hot: bool,
     events: VecDeque<BusEvent>,
     stats: DaemonStats,
+    trust: TrustStore,
+    desk: PinDesk,
 }
 
 impl<T: Transport, P: Platform> Daemon<T, P> {
@@ -386,8 +438,18 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         .with_local_device_id(me.device_id());
         let now = p.now_ns();
         let mut published = Vec::new();
-        if cfg.remote_policy.allows(NODEINFO) {
+        if cfg.nodeinfo {
             published.push(String::from(NODEINFO));
+        }
+        let mut trust = TrustStore::new();
+        for e in &cfg.trusted {
+            if let Err(err) = trust.insert(e.clone()) {
+                p.log(format_args!(
+                    "dsoftbusd: trust entry {} not loaded: {}",
+                    e.device_id(),
+                    err
+                ));
+            }
         }
         Ok(Daemon {
             net,
@@ -413,6 +475,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             hot: false,
             events: VecDeque::new(),
             stats: DaemonStats::default(),
+            trust,
+            desk: PinDesk::new(),
         })
     }
 
@@ -918,13 +982,14 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             txq: Vec::new(),
             tx_off: 0,
             builtin: Vec::new(),
+            pair: None,
         });
         self.event(BusEvent::PeerOnline(id));
     }
 
     /// Closes session `i` and tells the local side about every stream it carried.
     fn drop_session(&mut self, i: usize, why: &str) {
-        let l = self.live.swap_remove(i);
+        let mut l = self.live.swap_remove(i);
         self.stats.sessions_down += 1;
         self.p.log(format_args!(
             "dsoftbusd: session closed peer={} ({})",
@@ -932,8 +997,13 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             why
         ));
         let _ = self.net.close(l.conn.stream());
+        let pair_id = l.pair.as_ref().map(|p| p.id);
+        if let Some(ps) = l.pair.take() {
+            let peer = String::from(l.peer());
+            self.pair_ended(&peer, ps.role, Err(PairError::Gone));
+        }
         for id in l.mux.ids() {
-            if !l.builtin.contains(&id) {
+            if !l.builtin.contains(&id) && Some(id) != pair_id {
                 self.event(BusEvent::PeerGone(StreamRef {
                     session: l.serial,
                     id,
@@ -1034,6 +1104,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             }
         }
         self.serve_builtin(i, now);
+        // A few pairing messages per pass (an exchange has at most three per side).
+        for _ in 0..4 {
+            if !self.serve_pairing(i, now) {
+                break;
+            }
+        }
         // Write: fill the queue (pongs, pings, then stream frames by the mux's
         // schedule) and write it, until the socket is full or the budget is used.
         let mut written = 0;
@@ -1102,7 +1178,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 mode,
                 prio,
             } => {
-                let allowed = self.cfg.remote_policy.allows(&service);
+                if service == PAIRING {
+                    return self.incoming_pairing(i, id, mode);
+                }
+                let key = *self.live[i].conn.session().remote_static();
+                let trusted = self.trust.trusts(self.live[i].peer(), &key);
+                let allowed = self.trust.may_open(self.live[i].peer(), &key, &service);
                 let published = self.published.contains(&service);
                 let l = &mut self.live[i];
                 let refuse = if !published {
@@ -1117,12 +1198,20 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 if let Some(reason) = refuse {
                     let _ = l.mux.refuse(id, reason);
                     let peer = String::from(l.peer());
-                    self.p.log(format_args!(
-                        "dsoftbusd: remote proxy denied svc={} peer={} ({:?})",
-                        Escaped(&service),
-                        peer,
-                        reason
-                    ));
+                    if published && !trusted {
+                        self.p.log(format_args!(
+                            "dsoftbusd: untrusted peer={} refused svc={} (pair first)",
+                            peer,
+                            Escaped(&service)
+                        ));
+                    } else {
+                        self.p.log(format_args!(
+                            "dsoftbusd: remote proxy denied svc={} peer={} ({:?})",
+                            Escaped(&service),
+                            peer,
+                            reason
+                        ));
+                    }
                     return;
                 }
                 if service == NODEINFO {
@@ -1145,6 +1234,26 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             OwnedEvent::Finished(id) => BusEvent::Finished(r(id)),
             OwnedEvent::Reset(id, why) => BusEvent::Reset(r(id), why),
         };
+        if let Some(ps) = self.live[i].pair.as_mut() {
+            match &ev {
+                BusEvent::Accepted(s) if s.id == ps.id => {
+                    if let PairRole::Init { first, .. } = &mut ps.role {
+                        if let Some(m) = first.take() {
+                            let _ = self.live[i].mux.send(s.id, &m);
+                        }
+                    }
+                    return;
+                }
+                BusEvent::Refused(s, _) | BusEvent::Reset(s, _) | BusEvent::Finished(s)
+                    if s.id == ps.id =>
+                {
+                    ps.gone = true;
+                    return;
+                }
+                BusEvent::Readable(s) | BusEvent::Writable(s) if s.id == ps.id => return,
+                _ => {}
+            }
+        }
         if let BusEvent::Readable(s)
         | BusEvent::Writable(s)
         | BusEvent::Finished(s)
@@ -1259,6 +1368,309 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.p.log(format_args!(
             "dsoftbusd: sockets re-opened after netstack restart"
         ));
+    }
+
+    // ------------------------------------------------------------ trust and pairing
+
+    /// The trust store.
+    pub fn trust(&self) -> &TrustStore {
+        &self.trust
+    }
+
+    /// Shows a fresh PIN (uniform 0..=999999 from the platform's entropy) for `valid_ns`
+    /// (at most 300 s), replacing any PIN shown before; `None` without entropy.
+    pub fn show_pin(&mut self, valid_ns: u64) -> Option<u32> {
+        let mut words: Vec<u32> = Vec::new();
+        let mut tries = 0;
+        let pin = draw_pin(|| {
+            if words.is_empty() {
+                tries += 1;
+                if tries > 4 {
+                    return None;
+                }
+                let b = self.p.ephemeral()?;
+                words.extend(
+                    b.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+            }
+            words.pop()
+        })?;
+        let now = self.p.now_ns();
+        self.desk.show(pin, now, valid_ns).ok()?;
+        self.p.log(format_args!(
+            "dsoftbusd: pairing open for {} ms",
+            valid_ns.min(crate::pairing::MAX_PIN_VALID_NS) / 1_000_000
+        ));
+        Some(pin)
+    }
+
+    /// Withdraws the shown PIN.
+    pub fn withdraw_pin(&mut self) {
+        self.desk.withdraw();
+    }
+
+    /// True while a PIN is shown (valid, attempts left).
+    pub fn showing_pin(&mut self) -> bool {
+        let now = self.p.now_ns();
+        self.desk.showing(now)
+    }
+
+    /// Starts pairing with `peer` (a live session) using the PIN it shows; the outcome
+    /// arrives as [`BusEvent::PairDone`]. `WrongState` if a pairing already runs on that
+    /// session, `BadMessage` for a PIN above 999999.
+    pub fn pair(&mut self, peer: &str, pin: u32) -> Result<(), BusError> {
+        let now = self.p.now_ns();
+        if pin > crate::pairing::MAX_PIN {
+            return Err(BusError::BadMessage);
+        }
+        let Some(i) = self.live.iter().position(|l| l.peer() == peer) else {
+            return Err(if self.cache.get(peer, now).is_some() {
+                BusError::NotConnected
+            } else {
+                BusError::UnknownPeer
+            });
+        };
+        if self.live[i].pair.is_some() {
+            return Err(BusError::WrongState);
+        }
+        let Some(seed) = self.p.ephemeral() else {
+            return Err(BusError::WouldBlock);
+        };
+        let binding = Binding {
+            initiator_key: self.me.public_key(),
+            responder_key: *self.live[i].conn.session().remote_static(),
+            session_hash: *self.live[i].conn.session().handshake_hash(),
+        };
+        let (machine, first) =
+            PairInitiator::start(pin, binding, seed).map_err(|_| BusError::BadMessage)?;
+        let id = self.live[i]
+            .mux
+            .open(PAIRING, Mode::Message, Priority::Interactive)?;
+        self.live[i].pair = Some(PairStream {
+            id,
+            role: PairRole::Init {
+                machine: alloc::boxed::Box::new(machine),
+                first: Some(first),
+            },
+            gone: false,
+            deadline_ns: now + 2 * EXCHANGE_NS,
+        });
+        self.p
+            .log(format_args!("dsoftbusd: pairing with peer={}", peer));
+        Ok(())
+    }
+
+    /// Adds or replaces a trust entry (provisioning); reported as
+    /// [`BusEvent::TrustChanged`].
+    pub fn provision(&mut self, e: TrustEntry) -> Result<(), TrustError> {
+        let id = String::from(e.device_id());
+        self.trust.insert(e)?;
+        self.event(BusEvent::TrustChanged(id));
+        Ok(())
+    }
+
+    /// Replaces the services a trusted device may open; reported as
+    /// [`BusEvent::TrustChanged`]. Streams it already opened stay open.
+    pub fn grant<S: AsRef<str>>(&mut self, peer: &str, services: &[S]) -> Result<(), TrustError> {
+        self.trust.grant(peer, services)?;
+        self.event(BusEvent::TrustChanged(String::from(peer)));
+        Ok(())
+    }
+
+    /// Removes `peer` from the trust store and closes its sessions (their streams end
+    /// with [`BusEvent::PeerGone`]); a new session with it may only pair. False if it
+    /// was not trusted (its sessions are left alone then).
+    pub fn untrust(&mut self, peer: &str) -> bool {
+        if self.trust.remove(peer).is_none() {
+            return false;
+        }
+        self.p.log(format_args!(
+            "dsoftbusd: trust removed peer={}",
+            Escaped(peer)
+        ));
+        while let Some(i) = self.live.iter().position(|l| l.peer() == peer) {
+            self.drop_session(i, "untrusted");
+        }
+        self.event(BusEvent::TrustChanged(String::from(peer)));
+        true
+    }
+
+    fn incoming_pairing(&mut self, i: usize, id: StreamId, mode: Mode) {
+        let now = self.p.now_ns();
+        let l = &mut self.live[i];
+        if mode != Mode::Message {
+            let _ = l.mux.refuse(id, RefuseReason::BadMode);
+            return;
+        }
+        if l.pair.is_some() {
+            let _ = l.mux.refuse(id, RefuseReason::TooManyStreams);
+            return;
+        }
+        let _ = l.mux.accept(id);
+        l.pair = Some(PairStream {
+            id,
+            role: PairRole::Resp(None),
+            gone: false,
+            deadline_ns: now + EXCHANGE_NS,
+        });
+    }
+
+    /// Drives session `i`'s pairing stream: reads the next message and answers it;
+    /// false if there was nothing to do.
+    fn serve_pairing(&mut self, i: usize, now: u64) -> bool {
+        let Some(ps) = self.live[i].pair.as_ref() else {
+            return false;
+        };
+        let id = ps.id;
+        let mut msg = [0u8; 128];
+        let got = match self.live[i].mux.recv(id, &mut msg) {
+            Ok(0) => Err(PairError::Gone),
+            Ok(n) => Ok(n),
+            Err(StreamError::WouldBlock) => {
+                let ps = self.live[i].pair.as_ref();
+                if ps.is_some_and(|p| p.gone || now >= p.deadline_ns) {
+                    Err(PairError::Gone)
+                } else {
+                    return false;
+                }
+            }
+            Err(StreamError::BufferTooSmall) => Err(PairError::Protocol),
+            Err(_) => Err(PairError::Gone),
+        };
+        let peer = String::from(self.live[i].peer());
+        let key = *self.live[i].conn.session().remote_static();
+        let hh = *self.live[i].conn.session().handshake_hash();
+        let Some(mut ps) = self.live[i].pair.take() else {
+            return false;
+        };
+        let n = match got {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = self.live[i].mux.reset(id, ResetReason::Cancelled);
+                self.pair_ended(&peer, ps.role, Err(e));
+                return true;
+            }
+        };
+        let m = &msg[..n];
+        match ps.role {
+            PairRole::Resp(None) => {
+                let binding = Binding {
+                    initiator_key: key,
+                    responder_key: self.me.public_key(),
+                    session_hash: hh,
+                };
+                let seed = self.p.ephemeral().unwrap_or([0; KEY_LEN]);
+                match self.desk.begin(&peer, m, binding, seed, now) {
+                    Ok((ex, reply)) => {
+                        let _ = self.live[i].mux.send(id, &reply);
+                        ps.deadline_ns = ex.deadline_ns();
+                        ps.role = PairRole::Resp(Some(ex));
+                        self.live[i].pair = Some(ps);
+                    }
+                    Err(v) => {
+                        self.p.log(format_args!(
+                            "dsoftbusd: pairing refused peer={} ({:?})",
+                            peer, v
+                        ));
+                        let _ = self.live[i].mux.send(id, &v.message());
+                        let _ = self.live[i].mux.close(id);
+                    }
+                }
+            }
+            PairRole::Resp(Some(ex)) => {
+                let v = self.desk.finish(ex, m, now);
+                let _ = self.live[i].mux.send(id, &v.message());
+                let _ = self.live[i].mux.close(id);
+                if v == Verdict::Ok {
+                    self.trust_paired(&peer, key, now);
+                } else {
+                    self.p.log(format_args!(
+                        "dsoftbusd: pairing failed peer={} ({:?})",
+                        peer, v
+                    ));
+                }
+            }
+            PairRole::Init { mut machine, first } => match machine.on_message(m) {
+                Ok(InitStep::Send(reply)) => {
+                    let _ = self.live[i].mux.send(id, &reply);
+                    ps.role = PairRole::Init { machine, first };
+                    self.live[i].pair = Some(ps);
+                }
+                Ok(InitStep::Paired) => {
+                    let _ = self.live[i].mux.close(id);
+                    self.trust_paired(&peer, key, now);
+                    self.event(BusEvent::PairDone {
+                        peer,
+                        result: Ok(()),
+                    });
+                }
+                Err(e) => {
+                    if matches!(e, PairError::WrongPin | PairError::Protocol) {
+                        let v = if e == PairError::WrongPin {
+                            Verdict::WrongPin
+                        } else {
+                            Verdict::Protocol
+                        };
+                        let _ = self.live[i].mux.send(id, &v.message());
+                    }
+                    let _ = self.live[i].mux.close(id);
+                    self.pair_ended(&peer, PairRole::Init { machine, first }, Err(e));
+                }
+            },
+        }
+        true
+    }
+
+    /// A pairing exchange ended without success.
+    fn pair_ended(&mut self, peer: &str, role: PairRole, result: Result<(), PairError>) {
+        match role {
+            PairRole::Resp(Some(ex)) => {
+                self.desk.abandon(ex);
+                self.p
+                    .log(format_args!("dsoftbusd: pairing abandoned peer={}", peer));
+            }
+            PairRole::Resp(None) => {}
+            PairRole::Init { .. } => {
+                self.p.log(format_args!(
+                    "dsoftbusd: pairing with peer={} failed: {}",
+                    peer,
+                    result.err().unwrap_or(PairError::Gone)
+                ));
+                self.event(BusEvent::PairDone {
+                    peer: String::from(peer),
+                    result,
+                });
+            }
+        }
+    }
+
+    /// Trusts a device that just proved the PIN (its key is the session's).
+    fn trust_paired(&mut self, peer: &str, key: [u8; KEY_LEN], now: u64) {
+        // Re-pairing keeps the grants the device already had.
+        let services: Vec<String> = match self.trust.get(peer) {
+            Some(e) => e.services().to_vec(),
+            None => self.cfg.pair_grant.clone(),
+        };
+        let entry = TrustEntry::with_id(
+            peer,
+            key,
+            peer,
+            &services,
+            TrustOrigin::Paired,
+            self.cfg.boot,
+            now / 1_000_000,
+        );
+        match entry.and_then(|e| self.trust.insert(e)) {
+            Ok(_) => {
+                self.p.log(format_args!("dsoftbusd: paired peer={}", peer));
+                self.event(BusEvent::TrustChanged(String::from(peer)));
+            }
+            Err(e) => self.p.log(format_args!(
+                "dsoftbusd: paired peer={} not trusted: {}",
+                peer, e
+            )),
+        }
     }
 
     // ------------------------------------------------------------ local streams

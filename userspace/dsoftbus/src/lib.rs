@@ -84,8 +84,10 @@ pub mod frame;
 pub mod handshake;
 pub mod identity;
 pub mod mux;
+pub mod pairing;
 pub mod policy;
 pub mod session;
+pub mod trust;
 
 pub use announce::{Announce, DecodeError, EncodeError, Invalid};
 pub use cache::{Accepted, CacheConfig, CacheStats, PeerCache, PeerEntry, Rejected};
@@ -97,6 +99,7 @@ pub use handshake::{
 pub use identity::{DeviceId, Escaped, DEVICE_ID_LEN};
 pub use policy::{PolicyError, ProxyPolicy};
 pub use session::{Record, Session, SessionError};
+pub use trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
 
 pub use nexus_noise_xk::StaticKeypair;
 

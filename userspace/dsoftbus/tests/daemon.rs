@@ -16,203 +16,15 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use common::{id_of, identity, Rng, MS, SEC};
-use dsoftbus::daemon::{BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef};
+use common::world::*;
+use common::{identity, Rng, MS, SEC};
+use dsoftbus::daemon::{BusError, BusEvent, Daemon, Limits};
 use dsoftbus::driver::PendingSession;
-use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason};
-use dsoftbus::{
-    Announce, AuthError, LocalIdentity, PeerEntry, ProxyPolicy, Record, DISCOVERY_PORT,
-};
-use nexus_net::fake::{NodeId, SimNet, SimTransport};
+use dsoftbus::mux::{Mode, Priority, RefuseReason};
+use dsoftbus::{Announce, AuthError, LocalIdentity, PeerEntry, Record, DISCOVERY_PORT};
+use nexus_net::fake::{NodeId, SimTransport};
 use nexus_net::{Ipv4Addr, NetClient, SocketAddrV4};
 
-const PORT: u16 = 37030;
-const CLIENT: u64 = 9;
-
-struct Plat {
-    sim: SimNet,
-    rng: Rng,
-    name: &'static str,
-    logs: Rc<RefCell<Vec<String>>>,
-}
-
-impl Platform for Plat {
-    fn now_ns(&mut self) -> u64 {
-        self.sim.now()
-    }
-    fn ephemeral(&mut self) -> Option<[u8; 32]> {
-        Some(self.rng.key())
-    }
-    fn log(&mut self, line: std::fmt::Arguments<'_>) {
-        let s = format!("{}", line);
-        if std::env::var_os("DSOFTBUS_LOG").is_some() {
-            eprintln!(
-                "[{:>8.3}s {}] {}",
-                self.sim.now() as f64 / 1e9,
-                self.name,
-                s
-            );
-        }
-        self.logs.borrow_mut().push(s);
-    }
-}
-
-struct Node {
-    id: NodeId,
-    d: Option<Daemon<SimTransport, Plat>>,
-    logs: Rc<RefCell<Vec<String>>>,
-    events: Vec<BusEvent>,
-    running: bool,
-}
-
-impl Node {
-    fn d(&mut self) -> &mut Daemon<SimTransport, Plat> {
-        self.d.as_mut().unwrap()
-    }
-    fn logged(&self, needle: &str) -> bool {
-        self.logs.borrow().iter().any(|l| l.contains(needle))
-    }
-}
-
-fn policy(names: &[&str]) -> ProxyPolicy {
-    ProxyPolicy::allowing(names).unwrap()
-}
-
-fn config() -> DaemonConfig {
-    DaemonConfig {
-        session_port: PORT,
-        discovery_port: DISCOVERY_PORT,
-        extra_announce_ports: [0, 0],
-        remote_policy: policy(&["nodeinfo", "echo"]),
-        mux: MuxConfig::default(),
-        limits: Limits::default(),
-    }
-}
-
-struct World {
-    sim: SimNet,
-    nodes: Vec<Node>,
-}
-
-impl World {
-    fn new() -> Self {
-        World {
-            sim: SimNet::new(),
-            nodes: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, name: &'static str, addr: [u8; 4], seed: u64) -> usize {
-        self.add_with(name, addr, seed, config())
-    }
-
-    fn add_with(
-        &mut self,
-        name: &'static str,
-        addr: [u8; 4],
-        seed: u64,
-        cfg: DaemonConfig,
-    ) -> usize {
-        let id = self.sim.add_node(Ipv4Addr::from(addr));
-        let logs = Rc::new(RefCell::new(Vec::new()));
-        let plat = Plat {
-            sim: self.sim.clone(),
-            rng: Rng(seed ^ 0x5eed),
-            name,
-            logs: logs.clone(),
-        };
-        let d =
-            Daemon::start(self.sim.client(id, CLIENT), plat, identity(name, seed), cfg).unwrap();
-        self.nodes.push(Node {
-            id,
-            d: Some(d),
-            logs,
-            events: Vec::new(),
-            running: true,
-        });
-        self.nodes.len() - 1
-    }
-
-    /// Polls every running node; returns the earliest wake-up.
-    fn pass(&mut self) -> u64 {
-        let mut wake = u64::MAX;
-        for n in self.nodes.iter_mut().filter(|n| n.running) {
-            let d = n.d.as_mut().unwrap();
-            wake = wake.min(d.poll());
-            while let Some(e) = d.next_event() {
-                n.events.push(e);
-            }
-        }
-        wake
-    }
-
-    fn any_ready(&self) -> bool {
-        let now = self.sim.now();
-        self.nodes.iter().filter(|n| n.running).any(|n| {
-            let set = n.d.as_ref().unwrap().wait_set();
-            let mut probe = self.sim.client(n.id, CLIENT);
-            probe.wait_any(&set, now).is_ok()
-        })
-    }
-
-    /// Runs until `until` (absolute) or until `stop` holds.
-    fn run_until(&mut self, until: u64, mut stop: impl FnMut(&mut World) -> bool) -> bool {
-        let mut spins = 0;
-        loop {
-            if stop(self) {
-                return true;
-            }
-            let now = self.sim.now();
-            if now >= until {
-                return false;
-            }
-            let wake = self.pass();
-            if (wake <= now || self.any_ready()) && spins < 10_000 {
-                spins += 1;
-                continue;
-            }
-            spins = 0;
-            let next_net = self.sim.with_net(|n| n.next_event()).unwrap_or(u64::MAX);
-            let next = wake.min(next_net).min(until).max(now + 1);
-            self.sim.advance(next - now);
-        }
-    }
-
-    fn run_for(&mut self, ns: u64) {
-        let end = self.sim.now() + ns;
-        self.run_until(end, |_| false);
-    }
-
-    fn wait_for(&mut self, ns: u64, what: &str, stop: impl FnMut(&mut World) -> bool) {
-        let end = self.sim.now() + ns;
-        assert!(self.run_until(end, stop), "timed out waiting for {what}");
-    }
-}
-
-fn three() -> World {
-    let mut w = World::new();
-    w.add("node-a", [10, 0, 0, 1], 1);
-    w.add("node-b", [10, 0, 0, 2], 2);
-    w.add("node-c", [10, 0, 0, 3], 3);
-    w
-}
-
-/// The device id of a test node by name (ids derive from the seeded keys).
-fn nid(name: &str) -> String {
-    let seed = match name {
-        "node-a" => 1,
-        "node-b" => 2,
-        "node-c" => 3,
-        "flooder" => 7,
-        "ghost" => 9,
-        _ => panic!("unknown test node {name}"),
-    };
-    id_of(seed)
-}
-
-fn connected(w: &mut World, i: usize, peer: &str) -> bool {
-    w.nodes[i].d().connected().any(|p| p == peer)
-}
 
 #[test]
 fn three_nodes_discover_and_hold_one_session_per_pair() {
@@ -239,24 +51,6 @@ fn three_nodes_discover_and_hold_one_session_per_pair() {
         .get(&nid("node-a"), w.sim.now())
         .cloned();
     assert!(nodeinfo.unwrap().offers("nodeinfo"));
-}
-
-/// Opens `service` on `peer` from node `i` and waits for the answer.
-fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (StreamRef, BusEvent) {
-    let s = w.nodes[i]
-        .d()
-        .open(peer, service, mode, Priority::Interactive)
-        .unwrap();
-    let mut answer = None;
-    w.wait_for(2 * SEC, "open answer", |w| {
-        answer = w.nodes[i]
-            .events
-            .iter()
-            .find(|e| matches!(e, BusEvent::Accepted(x) | BusEvent::Refused(x, _) if *x == s))
-            .cloned();
-        answer.is_some()
-    });
-    (s, answer.unwrap())
 }
 
 #[test]
@@ -304,41 +98,6 @@ fn nodeinfo_is_served_on_a_stream_and_unknown_services_are_refused() {
             .open("nobody", "echo", Mode::Bytes, Priority::Bulk),
         Err(BusError::UnknownPeer)
     );
-}
-
-/// Node `i` answers every `Incoming` for `echo` and echoes what it reads.
-fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
-    let evs: Vec<BusEvent> = w.nodes[i].events.drain(..).collect();
-    for e in evs {
-        if let BusEvent::Incoming {
-            stream, service, ..
-        } = e
-        {
-            assert_eq!(service, "echo");
-            w.nodes[i].d().accept(stream).unwrap();
-            streams.push(stream);
-        }
-    }
-    let mut buf = vec![0u8; 16 * 1024];
-    for s in streams.iter() {
-        loop {
-            let space = w.nodes[i].d().send_space(*s).unwrap_or(0);
-            if space == 0 {
-                break;
-            }
-            let n = buf.len().min(space);
-            match w.nodes[i].d().recv(*s, &mut buf[..n]) {
-                Ok(0) => {
-                    let _ = w.nodes[i].d().close(*s);
-                    break;
-                }
-                Ok(n) => {
-                    assert_eq!(w.nodes[i].d().send(*s, &buf[..n]), Ok(n));
-                }
-                Err(_) => break,
-            }
-        }
-    }
 }
 
 #[test]
@@ -435,9 +194,7 @@ fn a_silent_peer_expires_and_its_streams_end_with_peer_gone_then_it_comes_back()
     w.sim.drop_client(id, CLIENT);
     w.nodes[1].d = Some(
         Daemon::start(w.sim.client(id, CLIENT), plat, identity("node-b", 2), {
-            let mut c = config();
-            c.remote_policy = policy(&["nodeinfo", "echo"]);
-            c
+            config()
         })
         .unwrap(),
     );

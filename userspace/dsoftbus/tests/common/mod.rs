@@ -307,3 +307,4 @@ pub fn hooked(
 pub fn shared(a: Actor) -> Shared {
     Rc::new(RefCell::new(a))
 }
+pub mod world;
