@@ -11,5 +11,6 @@
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod trustdir;
 
 pub use node::{Error, Node, NodeConfig, PeerInfo, ServeMode, Served};

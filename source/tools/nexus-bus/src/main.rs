@@ -118,12 +118,34 @@ enum Cmd {
         #[arg(long)]
         timeout: Option<f64>,
     },
-    /// Pair with a device showing a PIN.
+    /// Pair with a device showing a PIN: on success both trust each other.
     Pair {
         /// Device id of the peer.
         id: String,
         /// The 6-digit PIN the peer shows.
         pin: u32,
+        /// Services of ours the peer may open afterwards (repeatable; default none).
+        #[arg(long, value_name = "SERVICE")]
+        grant: Vec<String>,
+        /// Seconds to wait for the peer, the session and the exchange.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+    },
+    /// Show a PIN and wait until a device paired with it (or the PIN expired).
+    ShowPin {
+        /// Seconds the PIN stays valid (at most 300).
+        #[arg(long, default_value_t = 120.0)]
+        valid: f64,
+        /// Services of ours the paired device may open (repeatable; default none).
+        #[arg(long, value_name = "SERVICE")]
+        grant: Vec<String>,
+    },
+    /// List the trusted devices (no network).
+    Trusted,
+    /// Remove a device from the trust store (no network).
+    Untrust {
+        /// Device id.
+        id: String,
     },
 }
 
@@ -158,7 +180,7 @@ fn mb_s(bytes: u64, ns: u64) -> String {
     format!("{:.2}", bytes as f64 * 1e3 / ns.max(1) as f64)
 }
 
-fn start(cli: &Cli, serve: Vec<String>) -> Result<Node, String> {
+fn start(cli: &Cli, serve: Vec<String>, pair_grant: Vec<String>) -> Result<Node, String> {
     let Some(bind) = cli.bind.as_deref() else {
         return Err("--bind <IPV4[/PREFIX]> is required (the interface to join the bus on)".into());
     };
@@ -168,7 +190,9 @@ fn start(cli: &Cli, serve: Vec<String>) -> Result<Node, String> {
     }
     let mut extra = [0u16; 2];
     extra[..cli.announce_port.len()].copy_from_slice(&cli.announce_port);
-    let keys = load_keys(cli)?.0;
+    let (keys, _, state) = load_keys(cli)?;
+    let trust_dir = nexus_bus::trustdir::dir(&state);
+    let trusted = nexus_bus::trustdir::load(&trust_dir)?;
     let verbose = cli.verbose;
     let log = Box::new(move |line: &str| {
         if verbose {
@@ -184,6 +208,9 @@ fn start(cli: &Cli, serve: Vec<String>) -> Result<Node, String> {
             extra_announce_ports: extra,
             name: cli.name.clone(),
             serve,
+            trusted,
+            pair_grant,
+            trust_dir: Some(trust_dir),
         },
         HostPlatform::new(log),
     )
@@ -216,7 +243,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Peers { wait } => {
-            let mut node = start(&cli, Vec::new())?;
+            let mut node = start(&cli, Vec::new(), Vec::new())?;
             eprintln!("nexus-bus: id={} listening {} s", node.id(), wait);
             let end = deadline(*wait);
             while now_ns() < end {
@@ -230,13 +257,14 @@ fn run(cli: Cli) -> Result<(), String> {
                     p.services.join(",")
                 };
                 println!(
-                    "{} name={} addr={}:{} services={} session={}",
+                    "{} name={} addr={}:{} services={} session={} trusted={}",
                     p.id,
                     p.id,
                     p.addr,
                     p.port,
                     Escaped(&services),
-                    if p.session { "up" } else { "none" }
+                    if p.session { "up" } else { "none" },
+                    if p.trusted { "yes" } else { "no" }
                 );
             }
             eprintln!("nexus-bus: {} peer(s)", peers.len());
@@ -260,7 +288,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     std::fs::File::open(file).map_err(|e| format!("{}: {}", file.display(), e))?,
                 )
             };
-            let mut node = start(&cli, Vec::new())?;
+            let mut node = start(&cli, Vec::new(), Vec::new())?;
             let end = deadline(*timeout);
             let s = node
                 .open(id, service, Mode::Bytes, Priority::Bulk, end)
@@ -326,7 +354,7 @@ fn run(cli: Cli) -> Result<(), String> {
                         .map_err(|e| format!("{}: {}", file.display(), e))?,
                 ))
             };
-            let mut node = start(&cli, Vec::new())?;
+            let mut node = start(&cli, Vec::new(), Vec::new())?;
             let end = deadline(*timeout);
             let s = node
                 .open(id, service, Mode::Bytes, Priority::Bulk, end)
@@ -368,7 +396,7 @@ fn run(cli: Cli) -> Result<(), String> {
             } else {
                 ServeMode::Echo
             };
-            let mut node = start(&cli, service.clone())?;
+            let mut node = start(&cli, service.clone(), service.clone())?;
             println!("nexus-bus: id={} serving {}", node.id(), service.join(","));
             let _ = std::io::stdout().flush();
             let end = timeout.map_or(u64::MAX, deadline);
@@ -388,20 +416,87 @@ fn run(cli: Cli) -> Result<(), String> {
             node.leave(LINGER);
             Ok(())
         }
-        Cmd::Pair { id, pin } => {
-            let _ = (id, pin);
-            Err(
-                "pairing is not available in this build: the dsoftbus daemon core has no \
-                 trust store or pairing yet (every authenticated peer may open published \
-                 services)"
-                    .into(),
-            )
+        Cmd::Pair {
+            id,
+            pin,
+            grant,
+            timeout,
+        } => {
+            let mut node = start(&cli, Vec::new(), grant.clone())?;
+            node.pair(id, *pin, deadline(*timeout))
+                .map_err(|e| e.to_string())?;
+            node.leave(LINGER);
+            println!("paired with {} (it may open: {})", id, list(grant));
+            Ok(())
+        }
+        Cmd::ShowPin { valid, grant } => {
+            let mut node = start(&cli, Vec::new(), grant.clone())?;
+            let before = node.trusted();
+            let valid_ns = (valid.clamp(0.0, 300.0) * 1e9) as u64;
+            let pin = node.show_pin(valid_ns).ok_or("no entropy for a PIN")?;
+            println!(
+                "pin={:06} valid_s={} id={}",
+                pin,
+                valid_ns / 1_000_000_000,
+                node.id()
+            );
+            let _ = std::io::stdout().flush();
+            let mut paired = None;
+            let end = now_ns().saturating_add(valid_ns);
+            let _ = node.run_until(end, "nobody paired", |n| {
+                paired = n.trusted().into_iter().find(|e| !before.contains(e));
+                paired.is_some()
+            });
+            let Some(e) = paired else {
+                return Err("the PIN expired; nobody paired".into());
+            };
+            node.leave(LINGER);
+            println!(
+                "paired with {} (it may open: {})",
+                e.device_id(),
+                list(e.services())
+            );
+            Ok(())
+        }
+        Cmd::Trusted => {
+            let (_, _, state) = load_keys(&cli)?;
+            for e in nexus_bus::trustdir::load(&nexus_bus::trustdir::dir(&state))? {
+                println!(
+                    "{} name={} origin={:?} services={}",
+                    e.device_id(),
+                    Escaped(e.name()),
+                    e.origin(),
+                    list(e.services())
+                );
+            }
+            Ok(())
+        }
+        Cmd::Untrust { id } => {
+            let (_, _, state) = load_keys(&cli)?;
+            let dir = nexus_bus::trustdir::dir(&state);
+            if !nexus_bus::trustdir::load(&dir)?
+                .iter()
+                .any(|e| e.device_id() == id)
+            {
+                return Err(format!("{} is not trusted", Escaped(id)));
+            }
+            nexus_bus::trustdir::store(&dir, id, None).map_err(|e| e.to_string())?;
+            println!("untrusted {}", id);
+            Ok(())
         }
     }
 }
 
+fn list<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "-".into();
+    }
+    let v: Vec<&str> = names.iter().map(|s| s.as_ref()).collect();
+    Escaped(&v.join(",")).to_string()
+}
+
 fn open(cli: &Cli, id: &str, service: &str, timeout: f64) -> Result<(), String> {
-    let mut node = start(cli, Vec::new())?;
+    let mut node = start(cli, Vec::new(), Vec::new())?;
     let s = node
         .open(
             id,

@@ -21,7 +21,8 @@ use dsoftbus::daemon::{
     BusError, BusEvent, Daemon, DaemonConfig, Limits, Platform, StreamRef, MAX_EVENTS,
 };
 use dsoftbus::mux::{Mode, MuxConfig, Priority, RefuseReason, ResetReason};
-use dsoftbus::{LocalIdentity, ProxyPolicy, StaticKeypair, KEY_LEN};
+use dsoftbus::pairing::PairError;
+use dsoftbus::{LocalIdentity, StaticKeypair, TrustEntry, KEY_LEN};
 use nexus_net::{IfaceInfo, NetClient};
 
 use crate::net::{now_ns, StdNet, StdTransport};
@@ -71,8 +72,14 @@ pub struct NodeConfig {
     pub extra_announce_ports: [u16; 2],
     /// Display name (local only).
     pub name: String,
-    /// Services this node publishes; remote peers may open exactly these.
+    /// Services this node publishes; a trusted peer may open those its grant lists.
     pub serve: Vec<String>,
+    /// The trust store at start-up.
+    pub trusted: Vec<TrustEntry>,
+    /// Services of ours a device may open right after it paired with us.
+    pub pair_grant: Vec<String>,
+    /// Where trust changes are persisted (`crate::trustdir`); `None` = not kept.
+    pub trust_dir: Option<std::path::PathBuf>,
 }
 
 /// Why a helper failed.
@@ -92,6 +99,8 @@ pub enum Error {
     Bus(BusError),
     /// Bad configuration.
     Config(String),
+    /// Pairing failed.
+    Pair(PairError),
 }
 
 impl fmt::Display for Error {
@@ -104,6 +113,7 @@ impl fmt::Display for Error {
             Error::PeerGone => write!(f, "the session with the peer ended"),
             Error::Bus(e) => write!(f, "bus: {:?}", e),
             Error::Config(why) => write!(f, "{}", why),
+            Error::Pair(e) => write!(f, "pairing failed: {}", e),
         }
     }
 }
@@ -132,6 +142,8 @@ pub struct PeerInfo {
     pub services: Vec<String>,
     /// An authenticated session with it is up.
     pub session: bool,
+    /// It is in our trust store.
+    pub trusted: bool,
 }
 
 /// An incoming stream (already accepted).
@@ -152,6 +164,7 @@ pub struct Node {
     d: Daemon<StdTransport, HostPlatform>,
     events: VecDeque<BusEvent>,
     serve: Vec<String>,
+    trust_dir: Option<std::path::PathBuf>,
 }
 
 impl Node {
@@ -167,14 +180,16 @@ impl Node {
                 .with_name(&cfg.name)
                 .map_err(|_| Error::Config(format!("bad name {:?} (1..=64 bytes)", cfg.name)))?;
         }
-        let names: Vec<&str> = cfg.serve.iter().map(String::as_str).collect();
-        let remote_policy = ProxyPolicy::allowing(&names)
-            .map_err(|e| Error::Config(format!("bad service name: {:?}", e)))?;
+        dsoftbus::trust::check_services(&cfg.pair_grant)
+            .map_err(|e| Error::Config(format!("bad pairing grant: {}", e)))?;
         let dcfg = DaemonConfig {
             session_port: cfg.session_port,
             discovery_port: cfg.discovery_port,
             extra_announce_ports: cfg.extra_announce_ports,
-            remote_policy,
+            nodeinfo: false,
+            trusted: cfg.trusted,
+            pair_grant: cfg.pair_grant,
+            boot: 0,
             mux: MuxConfig::default(),
             limits: Limits::default(),
         };
@@ -189,6 +204,7 @@ impl Node {
             d,
             events: VecDeque::new(),
             serve: cfg.serve,
+            trust_dir: cfg.trust_dir,
         })
     }
 
@@ -216,6 +232,10 @@ impl Node {
 
     fn collect(&mut self) {
         while let Some(e) = self.d.next_event() {
+            if let BusEvent::TrustChanged(id) = &e {
+                self.persist_trust(id);
+                continue;
+            }
             // Readiness is level-triggered (the helpers try `recv`/`send` every turn),
             // so only the events that answer an open or end a stream are kept.
             if !matches!(
@@ -225,6 +245,7 @@ impl Node {
                     | BusEvent::Refused(..)
                     | BusEvent::Reset(..)
                     | BusEvent::PeerGone(_)
+                    | BusEvent::PairDone { .. }
             ) {
                 continue;
             }
@@ -265,6 +286,7 @@ impl Node {
                 port: e.port(),
                 services: e.services().to_vec(),
                 session: connected.contains(&e.device_id()),
+                trusted: self.d.trust().get(e.device_id()).is_some(),
             })
             .collect()
     }
@@ -644,6 +666,48 @@ impl Node {
         let _ = self.flush(end);
         while now_ns() < end {
             self.step(end - now_ns());
+        }
+    }
+}
+
+impl Node {
+    fn persist_trust(&mut self, id: &str) {
+        let Some(dir) = self.trust_dir.clone() else {
+            return;
+        };
+        let entry = self.d.trust().get(id).cloned();
+        if let Err(e) = crate::trustdir::store(&dir, id, entry.as_ref()) {
+            self.d.log(format_args!(
+                "nexus-bus: cannot persist trust of {}: {}",
+                id, e
+            ));
+        }
+    }
+
+    /// The trust store.
+    pub fn trusted(&self) -> Vec<TrustEntry> {
+        self.d.trust().iter().cloned().collect()
+    }
+
+    /// Shows a fresh PIN for `valid_ns` (a peer pairs with it); `None` without entropy.
+    pub fn show_pin(&mut self, valid_ns: u64) -> Option<u32> {
+        self.d.show_pin(valid_ns)
+    }
+
+    /// Pairs with `peer` (waiting for the session first) using the PIN it shows; on
+    /// success both sides trust each other (persisted when a trust directory is set).
+    pub fn pair(&mut self, peer: &str, pin: u32, deadline: u64) -> Result<(), Error> {
+        self.wait_session(peer, deadline)?;
+        self.d.pair(peer, pin)?;
+        let mut done = None;
+        self.run_until(deadline, "pairing did not finish", |n| {
+            done = n.take_event(|e| matches!(e, BusEvent::PairDone { peer: p, .. } if p == peer));
+            done.is_some()
+        })?;
+        match done {
+            Some(BusEvent::PairDone { result: Ok(()), .. }) => Ok(()),
+            Some(BusEvent::PairDone { result: Err(e), .. }) => Err(Error::Pair(e)),
+            _ => Err(Error::TimedOut("pairing did not finish")),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Two nexus-bus nodes on 127.0.0.1 with their own ports (no root, no namespace):
 //! they discover each other, authenticate with Noise XK through the `dsoftbus` crate,
+//! are refused while untrusted, fail to pair with a wrong PIN, pair with the right one
+//! (both trust stores persisted),
 //! and stream 1 MiB, checked byte for byte (digest) at the other end, while junk
 //! connections sit on the session port; an echo stream in message mode; a refused open;
 //! and the identity file's round trip and refusals.
@@ -8,6 +10,7 @@ use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
 
 use dsoftbus::mux::{Mode, Priority, RefuseReason};
+use dsoftbus::pairing::PairError;
 use dsoftbus::StaticKeypair;
 use nexus_bus::identity::{self, Origin};
 use nexus_bus::net::now_ns;
@@ -42,7 +45,13 @@ fn keys(seed: u8) -> StaticKeypair {
 
 type Logs = Arc<Mutex<Vec<String>>>;
 
-fn node(keys: StaticKeypair, ports: (u16, u16, u16), serve: &[&str], logs: Logs) -> Node {
+fn node(
+    keys: StaticKeypair,
+    ports: (u16, u16, u16),
+    serve: &[&str],
+    logs: Logs,
+    trust_dir: &std::path::Path,
+) -> Node {
     let (session, discovery, other) = ports;
     Node::start(
         keys,
@@ -60,6 +69,9 @@ fn node(keys: StaticKeypair, ports: (u16, u16, u16), serve: &[&str], logs: Logs)
             extra_announce_ports: [other, 0],
             name: "test".into(),
             serve: serve.iter().map(|s| s.to_string()).collect(),
+            trusted: nexus_bus::trustdir::load(trust_dir).unwrap(),
+            pair_grant: serve.iter().map(|s| s.to_string()).collect(),
+            trust_dir: Some(trust_dir.to_path_buf()),
         },
         HostPlatform::new(Box::new(move |l: &str| {
             if std::env::var_os("NEXUS_BUS_LOG").is_some() {
@@ -80,12 +92,18 @@ fn two_nodes_discover_authenticate_and_stream_1_mib() {
     let p = free_ports(4);
     let (ka, kb) = (keys(1), keys(2));
     let (la, lb): (Logs, Logs) = Default::default();
-    let mut a = node(ka, (p[0], p[1], p[3]), &["sink", "echo"], la.clone());
-    let mut b = node(kb, (p[2], p[3], p[1]), &[], lb.clone());
+    let tmp = std::env::temp_dir().join(format!("nexus-bus-pair-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (ta, tb) = (tmp.join("a"), tmp.join("b"));
+    let mut a = node(ka, (p[0], p[1], p[3]), &["sink", "echo"], la.clone(), &ta);
+    let mut b = node(kb, (p[2], p[3], p[1]), &[], lb.clone(), &tb);
     let (ida, idb) = (a.id().to_string(), b.id().to_string());
     assert_ne!(ida, idb);
+    let pin = a.show_pin(60 * SEC).unwrap();
+    assert!(pin <= 999_999);
 
-    // A serves on its own thread: one sink stream, one echo stream.
+    // A serves on its own thread (its daemon also answers pairing): one sink stream,
+    // one echo stream.
     let server = std::thread::spawn(move || {
         let mut served = Vec::new();
         a.serve(ServeMode::Sink, Some(1), now_ns() + 60 * SEC, |s| {
@@ -121,6 +139,41 @@ fn two_nodes_discover_authenticate_and_stream_1_mib() {
     let pa = listed.iter().find(|p| p.id == ida).unwrap();
     assert_eq!(pa.addr, Ipv4Addr::LOCALHOST);
     assert_eq!(pa.port, p[0]);
+
+    // Authenticated but not trusted: A refuses every service (denied).
+    assert_eq!(
+        b.open(&ida, "sink", Mode::Bytes, Priority::Bulk, end)
+            .unwrap_err(),
+        Error::Refused(RefuseReason::Denied)
+    );
+    // A wrong PIN does not pair.
+    let wrong = (pin + 1) % 1_000_000;
+    assert_eq!(
+        b.pair(&ida, wrong, end).unwrap_err(),
+        Error::Pair(PairError::WrongPin)
+    );
+    assert!(b.trusted().is_empty());
+    // The right PIN pairs (after A's back-off for the failed attempt).
+    loop {
+        match b.pair(&ida, pin, end) {
+            Ok(()) => break,
+            Err(Error::Pair(PairError::RateLimited)) => {
+                let t = now_ns() + 300 * nexus_bus::node::MS;
+                b.run_until(t, "back-off", |_| false).unwrap_err();
+            }
+            Err(e) => panic!("pairing: {}", e),
+        }
+    }
+    // Both trust each other, on disk too; B may open what A's pairing grant lists.
+    assert_eq!(b.trusted()[0].device_id(), ida);
+    assert_eq!(nexus_bus::trustdir::load(&tb).unwrap()[0].device_id(), ida);
+    b.run_until(end, "A's trust file", |_| {
+        nexus_bus::trustdir::load(&ta).unwrap().len() == 1
+    })
+    .unwrap();
+    let ea = &nexus_bus::trustdir::load(&ta).unwrap()[0];
+    assert_eq!(ea.device_id(), idb);
+    assert_eq!(ea.services(), ["sink".to_string(), "echo".to_string()]);
 
     // A service A does not publish is refused.
     assert_eq!(
@@ -183,6 +236,7 @@ fn two_nodes_discover_authenticate_and_stream_1_mib() {
     assert_eq!(msgs, vec![b"hello bus".to_vec()]);
 
     drop(junk);
+    let _ = std::fs::remove_dir_all(&tmp);
     let served = server.join().unwrap();
     assert_eq!(served.len(), 2);
     assert_eq!(served[0].peer, idb);
