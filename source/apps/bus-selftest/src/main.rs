@@ -18,7 +18,9 @@
 //!   `nexus-bus` on Linux. A `sink` stream is read to its end and checked byte for byte
 //!   against the pattern (`bus-selftest: sink verified bytes=N`), then answered
 //!   `ok bytes=N` (or `bad …`); a `source` stream gets 16 MiB of the pattern, which the
-//!   Linux side checks (`bus-selftest: source sent bytes=N`).
+//!   Linux side checks (`bus-selftest: source sent bytes=N`). Before that it shows a
+//!   pairing PIN (`bus-selftest: pairing pin=NNNNNN`): only a paired device may open
+//!   them.
 //! * mode 1, `bus-client` (A of the two-VM harness): the remote proxy (`nodeinfo`),
 //!   refusal, echo, interactive latency unloaded and while a 16 MiB stream runs, the
 //!   bulk figure, backpressure against `slow`, then the offline event and peer-gone
@@ -242,6 +244,10 @@ mod app {
     fn linux_peer() -> Result<(), Error> {
         bus(sys::now_ns()).publish("sink")?;
         bus(sys::now_ns()).publish("source")?;
+        // Only trusted devices may open them: show a PIN for nexus-bus to pair with
+        // (the profile gives this app the `manage` right).
+        let pin = bus(sys::now_ns()).show_pin(300_000)?;
+        println!("bus-selftest: pairing pin={:06}", pin);
         println!("bus-selftest: linux-peer ready services=sink,source");
         loop {
             let dl = sys::now_ns() + 100 * MS;
