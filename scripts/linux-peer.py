@@ -140,8 +140,8 @@ def pairing(guest, bus, vm_id):
             "authenticated peer may open a published service; step skipped")
         return
     rec = guest.wait_key("pairing-pin", BOOT_TIMEOUT)
-    pin = fields(CAT.after("pairing-pin", rec.origin, rec.text)).get("pin") or \
-        CAT.after("pairing-pin", rec.origin, rec.text).strip().split()[0]
+    # The marker ends with `pin=`: the PIN is the first word after it.
+    pin = CAT.after("pairing-pin", rec.origin, rec.text).strip().split()[0]
     rc, out, err = bus.run(["pair", vm_id, pin])
     if rc != 0:
         fail(f"nexus-bus pair failed (rc {rc}): {err.strip().splitlines()[-1:]}")
