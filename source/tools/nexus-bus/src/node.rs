@@ -194,8 +194,13 @@ impl Node {
             limits: Limits::default(),
         };
         let net = NetClient::new(StdTransport::new(StdNet::new(cfg.iface)));
-        let mut d =
-            Daemon::start(net, platform, me, dcfg).map_err(|e| Error::Start(format!("{:?}", e)))?;
+        let mut d = Daemon::start(net, platform, me, dcfg).map_err(|e| {
+            Error::Start(format!(
+                "{:?} binding UDP {} / TCP {}:{} (another node on these ports? is {} an \
+                     address of this host?)",
+                e, cfg.discovery_port, cfg.iface.addr, cfg.session_port, cfg.iface.addr
+            ))
+        })?;
         for s in &cfg.serve {
             d.publish(s)
                 .map_err(|e| Error::Config(format!("cannot publish {:?}: {:?}", s, e)))?;
