@@ -31,6 +31,9 @@ use crate::net::{now_ns, StdNet, StdTransport};
 pub const SEC: u64 = 1_000_000_000;
 /// Nanoseconds per millisecond.
 pub const MS: u64 = 1_000_000;
+/// How long a session must stand with no handshake of ours in progress before a
+/// helper uses it ([`Node::wait_session`]).
+pub const SETTLE_NS: u64 = 150 * MS;
 
 /// The platform of a Linux node: monotonic clock, OS RNG, log lines to a sink.
 pub struct HostPlatform {
@@ -315,15 +318,27 @@ impl Node {
         }
     }
 
-    /// Waits until an authenticated session with `peer` is up.
+    /// Waits until an authenticated session with `peer` is up and settled: no handshake
+    /// of ours is in progress, for [`SETTLE_NS`] in a row. Two nodes that dial each other
+    /// at once get two sessions, and the daemons close one of them as a duplicate
+    /// (docs/dsoftbus.md §11); a stream opened on that one would end with it.
     pub fn wait_session(&mut self, peer: &str, deadline: u64) -> Result<(), Error> {
+        let mut since: Option<u64> = None;
         self.run_until(deadline, "no authenticated session with the peer", |n| {
-            n.d.connected().any(|c| c == peer)
+            let now = now_ns();
+            if n.d.connected().any(|c| c == peer) && n.d.pending() == (0, 0) {
+                let t0 = *since.get_or_insert(now);
+                now >= t0 + SETTLE_NS
+            } else {
+                since = None;
+                false
+            }
         })
     }
 
     /// Opens `service` on `peer` (waiting for the session first) and waits for the
-    /// peer's answer.
+    /// peer's answer. An open whose session ended before the answer (it lost a
+    /// duplicate-session tie-break) is sent again on the session that stayed.
     pub fn open(
         &mut self,
         peer: &str,
@@ -332,21 +347,25 @@ impl Node {
         prio: Priority,
         deadline: u64,
     ) -> Result<StreamRef, Error> {
-        self.wait_session(peer, deadline)?;
-        let s = self.d.open(peer, service, mode, prio)?;
-        let mut answer = None;
-        self.run_until(deadline, "no answer to the open", |n| {
-            answer = n.take_event(|e| {
-                matches!(e, BusEvent::Accepted(x) | BusEvent::Refused(x, _)
-                    | BusEvent::Reset(x, _) | BusEvent::PeerGone(x) if *x == s)
-            });
-            answer.is_some()
-        })?;
-        match answer {
-            Some(BusEvent::Accepted(_)) => Ok(s),
-            Some(BusEvent::Refused(_, r)) => Err(Error::Refused(r)),
-            Some(BusEvent::Reset(_, r)) => Err(Error::Reset(r)),
-            _ => Err(Error::PeerGone),
+        loop {
+            self.wait_session(peer, deadline)?;
+            let s = self.d.open(peer, service, mode, prio)?;
+            let mut answer = None;
+            self.run_until(deadline, "no answer to the open", |n| {
+                answer = n.take_event(|e| {
+                    matches!(e, BusEvent::Accepted(x) | BusEvent::Refused(x, _)
+                        | BusEvent::Reset(x, _) | BusEvent::PeerGone(x) if *x == s)
+                });
+                answer.is_some()
+            })?;
+            match answer {
+                Some(BusEvent::Accepted(_)) => return Ok(s),
+                Some(BusEvent::Refused(_, r)) => return Err(Error::Refused(r)),
+                Some(BusEvent::Reset(_, r)) => return Err(Error::Reset(r)),
+                _ => self.d.log(format_args!(
+                    "nexus-bus: the session ended before the open was answered; opening again"
+                )),
+            }
         }
     }
 
