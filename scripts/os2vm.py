@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Two-VM harness: cross-VM discovery, authenticated sessions, applications on
-the bus interface (remote proxy, echo, a 16 MiB stream beside raw TCP,
+"""Two-VM harness: cross-VM discovery, authenticated sessions, PIN pairing (B shows
+a PIN, the harness types a wrong one and then the right one on A's console),
+applications on the bus interface (remote proxy, echo, a 16 MiB stream beside raw TCP,
 interactive latency, backpressure), a restart of VM B and a reboot of both
 VMs on their disks (identities kept). See docs/os2vm.md.
 
@@ -71,7 +72,8 @@ class Node:
         t_start = time.monotonic() - self.t0
         cmd = qemu.command(KERNEL, PROFILE[self.name], qemu.DgramNet(local, remote),
                            mac=MAC[self.name], pcap=self.pcap, disk=DISK[self.name])
-        self.vm = qemu.boot(self.name, lambda: cmd, attempts=1,
+        # A's console input carries the pairing PINs the harness types.
+        self.vm = qemu.boot(self.name, lambda: cmd, attempts=1, stdin_pipe=(self.name == "A"),
                             log_path=os.path.join(self.log_dir, f"{self.name}-uart.log"),
                             stderr_path=os.path.join(self.log_dir, f"{self.name}-qemu.stderr"),
                             t0=self.t0)
@@ -209,6 +211,8 @@ def main():
         print(f"os2vm: link 127.0.0.1:{pa} <-> 127.0.0.1:{pb} (dgram); logs {os.path.relpath(log_dir, ROOT)}")
         if not learn_ids(a, b, timeout, forbidden):
             return 1
+        if not pair(a, b, timeout, forbidden):
+            return 1
         want = [(a, m, 0.0) for m in need_a] + [(b, m, 0.0) for m in need_b]
         missing = wait_markers("sessions", want, timeout, forbidden)
         report(a, need_a, 0.0)
@@ -328,6 +332,31 @@ def learn_ids(a, b, timeout, forbidden):
     return True
 
 
+def pair(a, b, timeout, forbidden):
+    """Phase pairing: B's `bus-pair` shows a PIN; the harness types a wrong PIN
+    on A's console and, once A reported it refused (and rate limited), the right
+    one. `SELFTEST: pairing ok` is then one of A's required markers."""
+    shown = CAT.marker("pairing-pin")
+    missing = wait_markers("pairing", [(b, shown, 0.0)], timeout, forbidden)
+    pin = None
+    for r in b.lines_of("pairing-pin"):
+        m = re.match(r"(\d{6})\b", CAT.after("pairing-pin", r.origin, r.text))
+        pin = m.group(1) if m else None
+    if missing or pin is None:
+        print(f"os2vm: FAIL phase=pairing node=B missing: {shown}<6 digits>")
+        return False
+    wrong = f"{(int(pin) + 1) % 1000000:06d}"
+    a.vm.write(f"{wrong}\n".encode())
+    refused = CAT.marker("pairing-wrong")
+    missing = wait_markers("pairing", [(a, refused, 0.0)], timeout, forbidden)
+    if missing:
+        print(f"os2vm: FAIL phase=pairing node=A missing: {refused}")
+        return False
+    a.vm.write(f"{pin}\n".encode())
+    print(f"os2vm: pairing: B showed {pin}; typed {wrong} (refused) then {pin} on A's console")
+    return True
+
+
 def reboot_both(a, b, timeout, forbidden):
     """Phase reboot: both VMs stopped and started again on the same disks; each
     must load the identity it created (same id) and the sessions must come
@@ -346,9 +375,10 @@ def reboot_both(a, b, timeout, forbidden):
     if not need:
         print("os2vm: FAIL phase=reboot: no markers catalogued for os2vm-reboot")
         return False
-    want = [(n, m, t_boot) for n in (a, b) for m in need]
+    need_a = CAT.required("os2vm-reboot-a")
+    want = [(n, m, t_boot) for n in (a, b) for m in need] + [(a, m, t_boot) for m in need_a]
     missing = wait_markers("reboot", want, timeout, forbidden)
-    report(a, need, t_boot)
+    report(a, need + need_a, t_boot)
     report(b, need, t_boot)
     if missing:
         for n, m in missing:

@@ -1,12 +1,14 @@
-//! DSoftBus for Neuron OS: device discovery, authenticated encrypted sessions, proxy policy.
+//! DSoftBus for Neuron OS: device discovery, authenticated encrypted sessions, trust and
+//! PIN pairing.
 //!
 //! Design notes:
 //! - Layered and sans-IO at the core. [`announce`] is the discovery datagram codec,
 //!   [`cache`] the bounded peer cache that ingests announces, [`frame`] the length-prefixed
 //!   framing on a TCP byte stream, [`handshake`] the initiator/responder state machines on
 //!   top of `nexus-noise-xk`, [`session`] the encrypted record layer, [`mux`] the streams
-//!   inside a session (credit flow control, fair scheduling) and [`policy`] the proxy
-//!   allowlist. None of them performs I/O or reads a clock: bytes go in and out as
+//!   inside a session (credit flow control, fair scheduling), [`trust`] the trust store
+//!   (who may open what, deny by default) and [`pairing`] PIN pairing (SPAKE2 bound to
+//!   both static keys, key confirmation, rate limits). None of them performs I/O or reads a clock: bytes go in and out as
 //!   slices and time is always a `now_ns` argument (the facade's monotonic nanoseconds).
 //! - [`driver`] is the only module that talks to the network, through the sockets-facade
 //!   client [`nexus_net::NetClient`]: a blocking `connect_session` / `accept_session` pair,

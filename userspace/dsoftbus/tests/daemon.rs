@@ -25,7 +25,6 @@ use dsoftbus::{Announce, AuthError, LocalIdentity, PeerEntry, Record, DISCOVERY_
 use nexus_net::fake::{NodeId, SimTransport};
 use nexus_net::{Ipv4Addr, NetClient, SocketAddrV4};
 
-
 #[test]
 fn three_nodes_discover_and_hold_one_session_per_pair() {
     let mut w = three();

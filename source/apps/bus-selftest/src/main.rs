@@ -14,17 +14,27 @@
 //!   (`SELFTEST: bus backpressure receiver ok`).
 //! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
 //!   connection to port 9100 through the sockets facade and answers the count.
-//! * mode 5, `linux-peer` (`just test-linux-peer`): publishes `sink` and `source` for
+//! * mode 6, `linux-peer` (`just test-linux-peer`): publishes `sink` and `source` for
 //!   `nexus-bus` on Linux. A `sink` stream is read to its end and checked byte for byte
 //!   against the pattern (`bus-selftest: sink verified bytes=N`), then answered
 //!   `ok bytes=N` (or `bad …`); a `source` stream gets 16 MiB of the pattern, which the
-//!   Linux side checks (`bus-selftest: source sent bytes=N`). Before that it shows a
-//!   pairing PIN (`bus-selftest: pairing pin=NNNNNN`): only a paired device may open
-//!   them.
-//! * mode 1, `bus-client` (A of the two-VM harness): the remote proxy (`nodeinfo`),
-//!   refusal, echo, interactive latency unloaded and while a 16 MiB stream runs, the
-//!   bulk figure, backpressure against `slow`, then the offline event and peer-gone
-//!   when B stops, and a new stream when B is back.
+//!   Linux side checks (`bus-selftest: source sent bytes=N`). Only a device that paired
+//!   (with the PIN `bus-pair` shows) may open them.
+//! * mode 5, `bus-pair` (B): shows a pairing PIN (`show_pin`, the profile gives it the
+//!   `manage` right) and prints it for the harness (`bus-selftest: pairing pin=NNNNNN`),
+//!   then waits until its trust store holds the device that paired
+//!   (`bus-selftest: paired trusted=<id>`). On a later boot whose trust store (from the
+//!   disk) is not empty it shows nothing.
+//! * mode 1, `bus-client` (A of the two-VM harness): first boot (empty trust store):
+//!   PIN pairing with B, the PINs typed on A's console by the harness: a wrong one
+//!   (refused with `WrongPin`, then `RateLimited` on an immediate retry:
+//!   `SELFTEST: pairing wrong pin refused ok`), then the right one
+//!   (`SELFTEST: pairing ok` once A trusts B and B lets A open `nodeinfo`, which only a
+//!   device B trusts may); then the remote proxy (`nodeinfo`), refusal, echo,
+//!   interactive latency unloaded and while a 16 MiB stream runs, the bulk figure,
+//!   backpressure against `slow`, then the offline event and peer-gone when B stops,
+//!   and a new stream when B is back. A later boot (B in the trust store from the
+//!   disk): a stream to B without pairing (`SELFTEST: trust kept across reboot ok`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -40,7 +50,7 @@ mod app {
 
     use nexus_idl::heapless;
     use nexus_interfaces::args::ModeArgs;
-    use nexus_interfaces::bus::{Client, Error, Mode, PeerEvent, Priority};
+    use nexus_interfaces::bus::{Client, Error, Mode, PeerEvent, Priority, TrustOrigin};
     use nexus_rt::ipc::Endpoint;
     use nexus_rt::{println, sys};
     use nexus_slots::bus_selftest as slot;
@@ -244,10 +254,6 @@ mod app {
     fn linux_peer() -> Result<(), Error> {
         bus(sys::now_ns()).publish("sink")?;
         bus(sys::now_ns()).publish("source")?;
-        // Only trusted devices may open them: show a PIN for nexus-bus to pair with
-        // (the profile gives this app the `manage` right).
-        let pin = bus(sys::now_ns()).show_pin(300_000)?;
-        println!("bus-selftest: pairing pin={:06}", pin);
         println!("bus-selftest: linux-peer ready services=sink,source");
         loop {
             let dl = sys::now_ns() + 100 * MS;
@@ -323,6 +329,151 @@ mod app {
         Ok(STREAM_BYTES * 1_000_000 / ns)
     }
 
+    // ------------------------------------------------------------------ pairing
+
+    /// B: show a PIN until a device paired with us.
+    fn show_pin() -> Result<(), Error> {
+        let held = bus(sys::now_ns()).trusted("")?;
+        if let Some(t) = held.0.first() {
+            println!(
+                "bus-selftest: trust store holds {} (from the disk); no PIN shown",
+                t.device_id
+            );
+            return Ok(());
+        }
+        loop {
+            let pin = bus(sys::now_ns()).show_pin(300_000)?;
+            println!("bus-selftest: pairing pin={:06}", pin);
+            let shown = sys::now_ns();
+            while sys::now_ns() < shown + 290 * SEC {
+                if let Some(t) = bus(sys::now_ns()).trusted("")?.0.first() {
+                    println!("bus-selftest: paired trusted={}", t.device_id);
+                    return Ok(());
+                }
+                sys::sleep_ms(200);
+            }
+        }
+    }
+
+    /// One line of digits typed on the console (bounded wait).
+    fn read_pin(within: u64) -> Result<u32, &'static str> {
+        let end = sys::now_ns() + within;
+        let mut line: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 32];
+        loop {
+            if sys::now_ns() >= end {
+                return Err("no PIN typed on the console");
+            }
+            let n = sys::console_read(slot::CONSOLE, &mut buf, end).map_err(|_| "console read")?;
+            for &c in &buf[..n] {
+                match c {
+                    b'0'..=b'9' if line.len() < 6 => line.push(c),
+                    b'\r' | b'\n' if !line.is_empty() => {
+                        let text = core::str::from_utf8(&line).map_err(|_| "pin")?;
+                        return text.parse().map_err(|_| "pin");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn pair(peer: &str, pin: u32) -> Result<(), Error> {
+        let dl = sys::now_ns() + 20 * SEC;
+        bus(dl).pair(peer, pin, dl)
+    }
+
+    /// A: pairs with `peer` using the PINs the harness types: a wrong one first.
+    fn pairing(peer: &str) -> Result<(), &'static str> {
+        // Untrusted, B refuses every service.
+        let dl = sys::now_ns() + 5 * SEC;
+        match bus(dl).open(peer, "echo", Mode::Message, Priority::Interactive, dl) {
+            Err(Error::Refused) => println!("bus-client: echo refused before pairing (untrusted)"),
+            other => {
+                println!("SELFTEST: FAIL pairing: open before pairing: {:?}", other);
+                return Err("an untrusted device opened a service");
+            }
+        }
+        let wrong = read_pin(300 * SEC)?;
+        let first = pair(peer, wrong);
+        let again = pair(peer, wrong);
+        if first != Err(Error::WrongPin) || again != Err(Error::RateLimited) {
+            println!(
+                "SELFTEST: FAIL pairing wrong pin: {:?} then {:?}",
+                first, again
+            );
+            return Err("wrong pin");
+        }
+        if bus(sys::now_ns())
+            .trusted("")
+            .map_err(|_| "trusted")?
+            .0
+            .iter()
+            .any(|t| t.device_id == peer)
+        {
+            return Err("trusted after a wrong pin");
+        }
+        println!("SELFTEST: pairing wrong pin refused ok (WrongPin, then RateLimited)");
+        let pin = read_pin(300 * SEC)?;
+        let end = sys::now_ns() + 30 * SEC;
+        loop {
+            match pair(peer, pin) {
+                Ok(()) => break,
+                Err(Error::RateLimited) if sys::now_ns() < end => sys::sleep_ms(500),
+                other => {
+                    println!("SELFTEST: FAIL pairing: {:?}", other);
+                    return Err("pairing with the right pin");
+                }
+            }
+        }
+        let list = bus(sys::now_ns()).trusted("").map_err(|_| "trusted")?;
+        let Some(t) = list.0.iter().find(|t| t.device_id == peer) else {
+            return Err("B not in our trust store after pairing");
+        };
+        if t.origin != TrustOrigin::Paired {
+            return Err("B's entry is not a paired one");
+        }
+        // B trusts us too: only a device in its store may open its nodeinfo.
+        let dl = sys::now_ns() + 5 * SEC;
+        let ni = bus(dl)
+            .open(peer, "nodeinfo", Mode::Message, Priority::Interactive, dl)
+            .map_err(|_| "B does not let us open nodeinfo after pairing")?;
+        let _ = bus(dl).reset(ni);
+        println!(
+            "SELFTEST: pairing ok peer={} added_boot={}",
+            peer, t.added_boot
+        );
+        Ok(())
+    }
+
+    /// A, later boot: B is in the trust store from the disk; a stream without pairing.
+    fn trust_kept(peer: &str) -> Result<(), &'static str> {
+        let end = sys::now_ns() + 60 * SEC;
+        loop {
+            let dl = sys::now_ns() + 2 * SEC;
+            match bus(dl).open(peer, "echo", Mode::Message, Priority::Interactive, dl) {
+                Ok(h) => {
+                    let r = rtt(h)?;
+                    let _ = bus(sys::now_ns()).close(h);
+                    println!(
+                        "SELFTEST: trust kept across reboot ok peer={} rtt_us={}",
+                        peer, r
+                    );
+                    return Ok(());
+                }
+                Err(Error::UnknownPeer) | Err(Error::NotPublished) | Err(Error::TimedOut)
+                    if sys::now_ns() < end =>
+                {
+                    sys::sleep_ms(100)
+                }
+                other => {
+                    println!("SELFTEST: FAIL trust kept: {:?}", other);
+                    return Err("open after reboot");
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ A
 
     fn rtt(h: u32) -> Result<u64, &'static str> {
@@ -377,6 +528,11 @@ mod app {
     }
 
     fn client() -> Result<(), &'static str> {
+        // A later boot: the trust store came from the disk.
+        let held = bus(sys::now_ns()).trusted("").map_err(|_| "trusted")?;
+        if let Some(t) = held.0.first() {
+            return trust_kept(&t.device_id);
+        }
         // Subscribe first.
         let _ = bus(sys::now_ns()).next_peer_event(0);
         // A peer that offers echo.
@@ -396,6 +552,7 @@ mod app {
             }
             sys::sleep_ms(50);
         };
+        pairing(&peer)?;
         // The remote proxy: `nodeinfo` is a stream service of B's daemon.
         let dl = sys::now_ns() + 5 * SEC;
         let ni = bus(dl)
@@ -600,7 +757,14 @@ mod app {
                 println!("tcp-sink: stopped: {:?}", r);
                 1
             }
-            5 => {
+            5 => match show_pin() {
+                Ok(()) => 0,
+                Err(e) => {
+                    println!("bus-pair: stopped: {:?}", e);
+                    1
+                }
+            },
+            6 => {
                 let r = linux_peer();
                 println!("bus-selftest: linux-peer stopped: {:?}", r);
                 1

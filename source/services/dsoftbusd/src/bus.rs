@@ -20,6 +20,11 @@
 //!   call answers `TimedOut`). Retrying an `open` finds the stream it already opened.
 //! * Events the service does not own (streams of other users of the daemon) are
 //!   handed back from [`BusService::on_event`].
+//! * Trust: `trusted` is open to every client; `show_pin`, `pair`, `grant` and `untrust`
+//!   need the profile's `manage` right (a badge in [`BusService::with_manage`]), else
+//!   `Denied`. A `pair` call parks until the daemon reports the outcome. Devices whose
+//!   trust entry changed are queued for the caller to persist
+//!   ([`BusService::take_trust_changes`]).
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -27,9 +32,11 @@ use alloc::vec::Vec;
 
 use dsoftbus::daemon::{BusError, BusEvent, Daemon, Platform, StreamRef};
 use dsoftbus::mux::{self, RefuseReason, ResetReason};
+use dsoftbus::pairing::PairError;
+use dsoftbus::trust::TrustError;
 use nexus_idl::heapless;
 use nexus_interfaces::bus::{
-    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request,
+    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request, TrustOrigin, Trusted,
 };
 use nexus_net::Transport;
 
@@ -41,6 +48,28 @@ pub const MAX_CLIENTS: usize = 16;
 pub const MAX_PEER_EVENTS: usize = 32;
 /// Remote opens queued per published service before they are refused.
 pub const MAX_BACKLOG: usize = 8;
+/// `pair` calls in progress (all clients).
+pub const MAX_PAIR_CALLS: usize = 4;
+/// Devices whose trust changed and that were not persisted yet.
+pub const MAX_TRUST_CHANGES: usize = 64;
+
+/// A `pair` call waiting for the daemon's outcome.
+struct PairCall {
+    caller: u64,
+    peer: String,
+    result: Option<Result<(), Error>>,
+}
+
+fn pair_error(e: PairError) -> Error {
+    match e {
+        PairError::WrongPin => Error::WrongPin,
+        PairError::NotPairing => Error::NotPairing,
+        PairError::RateLimited => Error::RateLimited,
+        PairError::BadPin => Error::BadMessage,
+        PairError::Protocol => Error::Refused,
+        PairError::Gone => Error::PeerGone,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -107,6 +136,9 @@ pub struct BusService {
     published: Vec<Published>,
     subs: Vec<Sub>,
     would_block: bool,
+    manage: Vec<u64>,
+    pairs: Vec<PairCall>,
+    trust_changes: Vec<String>,
 }
 
 fn hstr(s: &str) -> heapless::String<64> {
@@ -146,13 +178,22 @@ fn bus_error(e: BusError) -> Error {
     }
 }
 
+fn trust_error(e: TrustError) -> Error {
+    match e {
+        TrustError::Unknown => Error::Untrusted,
+        TrustError::Full => Error::NoResources,
+        _ => Error::BadMessage,
+    }
+}
+
 fn deadline_of(req: &[u8]) -> u64 {
     match Request::decode(req) {
         Ok(Request::NextPeerEvent { deadline_ns })
         | Ok(Request::Open { deadline_ns, .. })
         | Ok(Request::Accept { deadline_ns, .. })
         | Ok(Request::Send { deadline_ns, .. })
-        | Ok(Request::Recv { deadline_ns, .. }) => deadline_ns,
+        | Ok(Request::Recv { deadline_ns, .. })
+        | Ok(Request::Pair { deadline_ns, .. }) => deadline_ns,
         _ => 0,
     }
 }
@@ -167,7 +208,22 @@ impl BusService {
             published: Vec::new(),
             subs: Vec::new(),
             would_block: false,
+            manage: Vec::new(),
+            pairs: Vec::new(),
+            trust_changes: Vec::new(),
         }
+    }
+
+    /// Gives the badges in `badges` the `manage` right (show_pin, pair, grant, untrust).
+    pub fn with_manage(mut self, badges: &[u64]) -> Self {
+        self.manage = badges.to_vec();
+        self
+    }
+
+    /// Devices whose trust entry changed since the last call (persist each:
+    /// `crate::trust::save`).
+    pub fn take_trust_changes(&mut self) -> Vec<String> {
+        core::mem::take(&mut self.trust_changes)
     }
 
     /// Names some client may publish (the remote policy should allow them).
@@ -333,6 +389,26 @@ impl BusService {
                     Some(ev)
                 }
             }
+            BusEvent::TrustChanged(ref id) => {
+                if !self.trust_changes.contains(id) && self.trust_changes.len() < MAX_TRUST_CHANGES
+                {
+                    self.trust_changes.push(id.clone());
+                }
+                Some(ev)
+            }
+            BusEvent::PairDone { ref peer, result } => {
+                match self
+                    .pairs
+                    .iter_mut()
+                    .find(|c| c.peer == *peer && c.result.is_none())
+                {
+                    Some(c) => {
+                        c.result = Some(result.map_err(pair_error));
+                        None
+                    }
+                    None => Some(ev),
+                }
+            }
         }
     }
 
@@ -364,6 +440,7 @@ impl BusService {
             }
         }
         self.subs.retain(|s| s.client != client);
+        self.pairs.retain(|c| c.caller != client);
     }
 
     /// The other end of local stream `id` went away: its reader sees `Reset`.
@@ -404,6 +481,14 @@ struct Ctx<'a, T: Transport, P: Platform> {
 }
 
 impl<T: Transport, P: Platform> Ctx<'_, T, P> {
+    fn may_manage(&self, caller: u64) -> Result<(), Error> {
+        if self.svc.manage.contains(&caller) {
+            Ok(())
+        } else {
+            Err(Error::Denied)
+        }
+    }
+
     fn wait(&mut self) -> Error {
         self.svc.would_block = true;
         Error::TimedOut
@@ -810,6 +895,96 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             buffered: c(self.d.buffered()),
             bound: c(self.d.max_buffered()),
         })
+    }
+
+    fn show_pin(&mut self, caller: u64, valid_ms: u32) -> Result<u32, Error> {
+        self.may_manage(caller)?;
+        if valid_ms == 0 || valid_ms > 300_000 {
+            return Err(Error::BadMessage);
+        }
+        self.d
+            .show_pin(u64::from(valid_ms) * 1_000_000)
+            .ok_or(Error::NoResources)
+    }
+
+    fn pair(&mut self, caller: u64, peer: &str, pin: u32, deadline_ns: u64) -> Result<(), Error> {
+        self.may_manage(caller)?;
+        if let Some(k) = self
+            .svc
+            .pairs
+            .iter()
+            .position(|c| c.caller == caller && c.peer == peer)
+        {
+            // A retry of a parked call: answer once the daemon reported the outcome.
+            if let Some(r) = self.svc.pairs[k].result {
+                self.svc.pairs.swap_remove(k);
+                return r;
+            }
+            if deadline_ns <= self.now {
+                self.svc.pairs.swap_remove(k);
+                return Err(Error::TimedOut);
+            }
+            return Err(self.wait());
+        }
+        if self.svc.pairs.len() >= MAX_PAIR_CALLS {
+            return Err(Error::NoResources);
+        }
+        if pin > dsoftbus::pairing::MAX_PIN {
+            return Err(Error::BadMessage);
+        }
+        self.d.pair(peer, pin).map_err(|e| match e {
+            BusError::WrongState => Error::RateLimited,
+            BusError::WouldBlock => Error::NoResources,
+            e => bus_error(e),
+        })?;
+        self.svc.pairs.push(PairCall {
+            caller,
+            peer: String::from(peer),
+            result: None,
+        });
+        Err(self.wait())
+    }
+
+    fn trusted(&mut self, _caller: u64, after: &str) -> Result<nexus_idl::List<Trusted, 4>, Error> {
+        let mut list = nexus_idl::List(heapless::Vec::new());
+        for e in self.d.trust().page(after, 4) {
+            let mut services = nexus_idl::List(heapless::Vec::new());
+            for s in e.services() {
+                let _ = services.0.push(hstr(s));
+            }
+            let _ = list.0.push(Trusted {
+                device_id: hstr(e.device_id()),
+                name: hstr(e.name()),
+                services,
+                origin: match e.origin() {
+                    dsoftbus::TrustOrigin::Paired => TrustOrigin::Paired,
+                    dsoftbus::TrustOrigin::Provisioned => TrustOrigin::Provisioned,
+                },
+                added_boot: e.added_boot(),
+                added_ms: e.added_ms(),
+            });
+        }
+        Ok(list)
+    }
+
+    fn grant(
+        &mut self,
+        caller: u64,
+        peer: &str,
+        services: nexus_idl::List<heapless::String<64>, 8>,
+    ) -> Result<(), Error> {
+        self.may_manage(caller)?;
+        let names: Vec<&str> = services.0.iter().map(|s| s.as_str()).collect();
+        self.d.grant(peer, &names).map_err(trust_error)
+    }
+
+    fn untrust(&mut self, caller: u64, peer: &str) -> Result<(), Error> {
+        self.may_manage(caller)?;
+        if self.d.untrust(peer) {
+            Ok(())
+        } else {
+            Err(Error::Untrusted)
+        }
     }
 
     fn reset(&mut self, caller: u64, handle: u32) -> Result<(), Error> {

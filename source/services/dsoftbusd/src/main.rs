@@ -20,7 +20,7 @@ mod svc {
     use alloc::vec::Vec;
 
     use dsoftbus::daemon::{Daemon, Platform};
-    use dsoftbus::Escaped;
+    use dsoftbus::{Escaped, TrustEntry, TrustOrigin};
     use dsoftbusd::bus::{BusService, Served};
     use dsoftbusd::identity::{load_or_create, Origin};
     use dsoftbusd::{Config, SESSION_PORT};
@@ -91,6 +91,8 @@ mod svc {
 
     /// Bound on each call to storaged while the identity is loaded or created.
     const KV_WAIT_NS: u64 = 10_000_000_000;
+    /// Bound on storing one trust change.
+    const KV_SAVE_NS: u64 = 2_000_000_000;
     /// Longest sleep while applications use the bus: their requests arrive on
     /// another endpoint than the sockets' readiness, which this single-threaded loop
     /// can only look at between waits (docs/dsoftbus.md §13, "Known limit").
@@ -139,7 +141,44 @@ mod svc {
             }
             sys::sleep_ms(20);
         }
-        let dcfg = cfg.daemon_config(session_port, discovery_port);
+        // The trust store: the boot counter, the stored entries, then the profile's.
+        let mut kv = nexus_interfaces::kv::Client::new(nexus_rt::ipc::Endpoint(slot::KV));
+        kv.deadline_ns = sys::now_ns() + KV_WAIT_NS;
+        let boot = match dsoftbusd::trust::next_boot(&mut kv) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("dsoftbusd: no boot counter from the key store: {:?}", e);
+                return 5;
+            }
+        };
+        kv.deadline_ns = sys::now_ns() + KV_WAIT_NS;
+        let loaded = match dsoftbusd::trust::load(&mut kv) {
+            Ok(l) => l,
+            Err(e) => {
+                println!("dsoftbusd: no trust store from the key store: {:?}", e);
+                return 5;
+            }
+        };
+        for id in &loaded.damaged {
+            println!("dsoftbusd: trust record {} damaged; skipped", Escaped(id));
+        }
+        let mut trusted = loaded.entries;
+        let stored = trusted.len();
+        for (key, services) in &cfg.trusted {
+            let Ok(e) = TrustEntry::new(*key, "", services, TrustOrigin::Provisioned, boot, 0)
+            else {
+                continue;
+            };
+            trusted.retain(|x| x.device_id() != e.device_id());
+            trusted.push(e);
+        }
+        println!(
+            "dsoftbusd: trust store boot={} stored={} provisioned={}",
+            boot,
+            stored,
+            cfg.trusted.len()
+        );
+        let dcfg = cfg.daemon_config(session_port, discovery_port, trusted, boot);
         let mut d = match Daemon::start(net, Os, me, dcfg) {
             Ok(d) => d,
             Err(e) => {
@@ -148,7 +187,7 @@ mod svc {
             }
         };
         let rules: Vec<(u64, &str)> = cfg.publish.iter().map(|(b, s)| (*b, s.as_str())).collect();
-        let mut svc = BusService::new(&rules);
+        let mut svc = BusService::new(&rules).with_manage(&cfg.manage);
         let mut parked: Vec<Parked> = Vec::new();
         let mut req = alloc::vec![0u8; bus::REQUEST_MAX];
         let mut rep = alloc::vec![0u8; bus::REPLY_MAX];
@@ -160,6 +199,17 @@ mod svc {
                 let now = sys::now_ns();
                 // Events of streams nobody here owns need no action.
                 let _ = svc.on_event(&mut d, ev, now);
+            }
+            // Trust changes go to the disk as they happen (one record per device).
+            for id in svc.take_trust_changes() {
+                kv.deadline_ns = sys::now_ns() + KV_SAVE_NS;
+                if let Err(e) = dsoftbusd::trust::save(&mut kv, d.trust(), &id) {
+                    println!(
+                        "dsoftbusd: trust change of {} not persisted: {:?}",
+                        Escaped(&id),
+                        e
+                    );
+                }
             }
             // Parked bus calls: retry; answered ones leave.
             let mut k = 0;

@@ -5,7 +5,7 @@
 
 use dsoftbus::daemon::{Daemon, DaemonConfig, Limits, Platform};
 use dsoftbus::mux::MuxConfig;
-use dsoftbus::{DeviceId, LocalIdentity, ProxyPolicy, StaticKeypair, DISCOVERY_PORT};
+use dsoftbus::{DeviceId, LocalIdentity, StaticKeypair, TrustEntry, TrustOrigin, DISCOVERY_PORT};
 use dsoftbusd::bus::{BusService, Served, MAX_HANDLES_PER_CLIENT};
 use nexus_interfaces::bus::{self, reply, Error, Mode, PeerEvent, Priority, Request};
 use nexus_net::fake::{NodeId, SimNet, SimTransport};
@@ -70,15 +70,31 @@ impl World {
     fn add(&mut self, name: &str, addr: [u8; 4], seed: u8) {
         let id = self.sim.add_node(Ipv4Addr::from(addr));
         let bus = BusService::new(&[(ECHO_APP, "echo")]);
-        let mut policy = ProxyPolicy::allowing(&["nodeinfo"]).unwrap();
-        for n in bus.publishable() {
-            policy.allow(n).unwrap();
-        }
+        // node-a (seed 1) and node-b (seed 2) trust each other with nodeinfo and echo.
+        let trusted = [1u8, 2]
+            .iter()
+            .filter(|&&s| s != seed)
+            .map(|&s| {
+                let key = StaticKeypair::from_secret([s; 32]).public_key();
+                TrustEntry::new(
+                    key,
+                    "",
+                    &["nodeinfo", "echo"],
+                    TrustOrigin::Provisioned,
+                    0,
+                    0,
+                )
+                .unwrap()
+            })
+            .collect();
         let cfg = DaemonConfig {
             session_port: 37030,
             discovery_port: DISCOVERY_PORT,
             extra_announce_ports: [0, 0],
-            remote_policy: policy,
+            nodeinfo: true,
+            trusted,
+            pair_grant: Vec::new(),
+            boot: 1,
             mux: MuxConfig::default(),
             limits: Limits::default(),
         };

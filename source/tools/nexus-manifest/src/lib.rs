@@ -43,8 +43,10 @@ pub const DEVICES: &[(&str, u32, &[&str])] = &[
 ];
 
 /// The only images that may read console input (`{ console = true }`): what
-/// a person types goes to the shell and nowhere else.
-pub const CONSOLE_READERS: &[&str] = &["shell"];
+/// a person types goes to the shell and nowhere else, except in the two-VM test
+/// profile, where the harness types the pairing PIN into the bus test app
+/// (`bus-selftest`, as a person enters a PIN shown by the other device).
+pub const CONSOLE_READERS: &[&str] = &["shell", "bus-selftest"];
 
 /// The only images that may hold init's `poweroff` operation: the machine
 /// is switched off by the person at the console, not by a service.

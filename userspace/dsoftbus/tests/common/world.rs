@@ -219,7 +219,13 @@ pub fn connected(w: &mut World, i: usize, peer: &str) -> bool {
 }
 
 /// Opens `service` on `peer` from node `i` and waits for the answer.
-pub fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (StreamRef, BusEvent) {
+pub fn open(
+    w: &mut World,
+    i: usize,
+    peer: &str,
+    service: &str,
+    mode: Mode,
+) -> (StreamRef, BusEvent) {
     let s = w.nodes[i]
         .d()
         .open(peer, service, mode, Priority::Interactive)
@@ -235,7 +241,6 @@ pub fn open(w: &mut World, i: usize, peer: &str, service: &str, mode: Mode) -> (
     });
     (s, answer.unwrap())
 }
-
 
 /// Node `i` answers every `Incoming` for `echo` and echoes what it reads.
 pub fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
@@ -271,4 +276,3 @@ pub fn echo_server(w: &mut World, i: usize, streams: &mut Vec<StreamRef>) {
         }
     }
 }
-
