@@ -18,9 +18,11 @@ real sockets) with a fresh state directory, each step bounded:
    services, and the VM logs the Linux id as discovered and `auth ok`
    (Noise XK, identity bound).
 2. Pairing: when the catalogue has the `pairing-pin` row (the trust branch:
-   the VM's app calls `show_pin` and prints the PIN), `nexus-bus pair <vm>
-   <pin>` must succeed; without it this build has no pairing and the step
-   says so (any authenticated peer may open a published service).
+   a VM app calls `show_pin` and prints the PIN), an untrusted `nexus-bus
+   open` must be denied, `nexus-bus pair` with a wrong PIN must fail, and
+   `nexus-bus pair <vm> <pin>` with the shown PIN must succeed; without the
+   row this build has no pairing and the step says so (any authenticated
+   peer may open a published service).
 3. `nexus-bus open <vm> echo`: a line typed on standard input comes back.
 4. `nexus-bus send <vm> sink`: 16 MiB of the pattern; the VM checks every
    byte (`sink verified bytes=16777216`) and answers `ok`.
@@ -38,6 +40,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nexuslab import ROOT, netns, qemu  # noqa: E402
@@ -135,6 +138,8 @@ class Bus:
 
 
 def pairing(guest, bus, vm_id):
+    """Untrusted first: an open is denied and a wrong PIN does not pair; then
+    the PIN the VM shows pairs both devices."""
     if not CAT.has("pairing-pin"):
         log("pairing: not in this build (no trust store or `show_pin` yet): any "
             "authenticated peer may open a published service; step skipped")
@@ -142,10 +147,26 @@ def pairing(guest, bus, vm_id):
     rec = guest.wait_key("pairing-pin", BOOT_TIMEOUT)
     # The marker ends with `pin=`: the PIN is the first word after it.
     pin = CAT.after("pairing-pin", rec.origin, rec.text).strip().split()[0]
-    rc, out, err = bus.run(["pair", vm_id, pin])
+    rc, out, err = bus.run(["open", vm_id, "echo"], stdin=b"before pairing\n", timeout=90)
+    if rc == 0 or "Denied" not in err:
+        fail(f"an untrusted open was not denied: rc {rc} out {out!r} "
+             f"({err.strip().splitlines()[-1:]})")
+    log(f"untrusted: {err.strip().splitlines()[-1]}")
+    wrong = f"{(int(pin) + 1) % 1000000:06d}"
+    rc, out, err = bus.run(["pair", vm_id, wrong])
+    if rc == 0 or "wrong PIN" not in err:
+        fail(f"pairing with a wrong PIN: rc {rc} {out!r} ({err.strip().splitlines()[-1:]})")
+    log(f"wrong PIN: {err.strip().splitlines()[-1]}")
+    # The VM backs off after a failed attempt: retry a rate-limited pairing (bounded).
+    for attempt in range(1, 6):
+        time.sleep(2 * attempt)
+        rc, out, err = bus.run(["pair", vm_id, pin])
+        if rc == 0 or "rate limited" not in err:
+            break
+        log(f"pairing rate limited (attempt {attempt}); retrying")
     if rc != 0:
         fail(f"nexus-bus pair failed (rc {rc}): {err.strip().splitlines()[-1:]}")
-    log(f"paired with {vm_id}: {out.strip()}")
+    log(f"paired with the PIN the VM shows: {out.strip()}")
 
 
 def main():
