@@ -181,8 +181,9 @@ def main():
     log(f"namespace {netns.namespace()}: links {have} (nothing bridged)")
 
     disk = qemu.profile_disk(PROFILE)
-    for name in ("uart.log", "qemu.err"):
-        if os.path.exists(os.path.join(OUT, name)):
+    for name in os.listdir(OUT):
+        if name in ("uart.log", "qemu.err") or (name.startswith("nexus-bus-")
+                                                and name.endswith(".log")):
             os.unlink(os.path.join(OUT, name))
     vm = qemu.boot("linux-peer",
                    lambda: qemu.command(KERNEL, PROFILE, qemu.TapNet(TAP), disk=disk),
