@@ -67,8 +67,8 @@ test-os-lite:
 # DSoftBus gates and the network proofs against host peers), the smoke again
 # on a kernel with overflow checks, the harness's own negative check, the
 # piped shell script (test-shell), the lite smoke, the two-VM runs (plain,
-# capture, lossy, with an attacker), the 4-node mesh, the storage crash test and the real-peer
-# run (needs root).
+# capture, lossy, with an attacker), the 4-node mesh, the storage crash test,
+# the real-peer run and the Linux bus peer (both need root).
 test: test-host
     QEMU_MEM=64M RUN_UNTIL_MARKER=1 REQUIRE_QEMU_DHCP=1 REQUIRE_DSOFTBUS=1 bash scripts/qemu-test.sh --profile smoke
     just test-os-overflow
@@ -85,6 +85,7 @@ test: test-host
     NO_BUILD=1 just mesh 4
     NO_BUILD=1 just test-storage
     NO_BUILD=1 just test-real-peers
+    NO_BUILD=1 just test-linux-peer
 
 # Storage crash test: the `storage` profile on one disk image, QEMU killed at
 # random points (STORAGE_CYCLES, default 24) and rebooted; every value the guest
@@ -99,6 +100,13 @@ test-storage:
 # 5 % loss, 1 % corruption, 20 ms delay, reordering). Needs root.
 test-real-peers:
     bash scripts/real-peers.sh
+
+# Linux on the bus: `nexus-bus` (the dsoftbus crate over Linux sockets) and a
+# VM over a tap in a private network namespace discover each other,
+# authenticate (Noise XK), echo a line and stream 16 MiB each way, verified at
+# the other end (docs/nexus-bus.md). Needs root.
+test-linux-peer:
+    bash scripts/linux-peer.sh
 
 # Every benchmark; writes build/reports/bench.md and bench.json
 # (figure, target, today's value). See docs/performance.md.

@@ -14,6 +14,12 @@
 //!   (`SELFTEST: bus backpressure receiver ok`).
 //! * mode 3, `tcp-sink` (B): the raw-TCP reference: counts the bytes of every TCP
 //!   connection to port 9100 through the sockets facade and answers the count.
+//! * mode 6, `linux-peer` (`just test-linux-peer`): publishes `sink` and `source` for
+//!   `nexus-bus` on Linux. A `sink` stream is read to its end and checked byte for byte
+//!   against the pattern (`bus-selftest: sink verified bytes=N`), then answered
+//!   `ok bytes=N` (or `bad …`); a `source` stream gets 16 MiB of the pattern, which the
+//!   Linux side checks (`bus-selftest: source sent bytes=N`). Only a device that paired
+//!   (with the PIN `bus-pair` shows) may open them.
 //! * mode 5, `bus-pair` (B): shows a pairing PIN (`show_pin`, the profile gives it the
 //!   `manage` right) and prints it for the harness (`bus-selftest: pairing pin=NNNNNN`),
 //!   then waits until its trust store holds the device that paired
@@ -165,6 +171,111 @@ mod app {
             let dl = sys::now_ns() + 5 * SEC;
             let _ = bus(dl).send(inc.handle, verdict, dl);
             let _ = bus(dl).close(inc.handle);
+        }
+    }
+
+    // ------------------------------------------------------------ linux-peer
+
+    /// Reads a `sink` stream to its end, checking the pattern; answers and closes.
+    fn linux_sink(h: u32) -> Result<(), Error> {
+        let t0 = sys::now_ns();
+        let (mut got, mut ok) = (0u64, true);
+        loop {
+            let dl = sys::now_ns() + 30 * SEC;
+            match bus(dl).recv(h, 8000, dl) {
+                Ok(m) if m.is_empty() => break,
+                Ok(m) => {
+                    for (k, b) in m.iter().enumerate() {
+                        ok &= *b == pattern(got + k as u64);
+                    }
+                    got += m.len() as u64;
+                }
+                Err(e) => {
+                    println!("SELFTEST: FAIL linux-peer sink: recv {:?} after {}", e, got);
+                    return Err(e);
+                }
+            }
+        }
+        let ns = (sys::now_ns() - t0).max(1);
+        let kbps = got * 1_000_000 / ns;
+        let dl = sys::now_ns() + 5 * SEC;
+        if ok && got == STREAM_BYTES {
+            println!(
+                "bus-selftest: sink verified bytes={} ms={} MB/s={}.{:03}",
+                got,
+                ns / MS,
+                kbps / 1000,
+                kbps % 1000
+            );
+            let mut text = nexus_idl::heapless::String::<64>::new();
+            let _ = core::fmt::write(&mut text, format_args!("ok bytes={}\n", got));
+            bus(dl).send(h, text.as_bytes(), dl)?;
+        } else {
+            println!(
+                "SELFTEST: FAIL linux-peer sink: bytes={} pattern_ok={}",
+                got, ok
+            );
+            bus(dl).send(h, b"bad\n", dl)?;
+        }
+        bus(dl).close(h)
+    }
+
+    /// Sends 16 MiB of the pattern on a `source` stream, closes, waits for the peer's end.
+    fn linux_source(h: u32) -> Result<(), Error> {
+        let t0 = sys::now_ns();
+        let mut chunk = [0u8; 8000];
+        let mut sent = 0u64;
+        while sent < STREAM_BYTES {
+            let len = ((STREAM_BYTES - sent) as usize).min(chunk.len());
+            for (k, b) in chunk[..len].iter_mut().enumerate() {
+                *b = pattern(sent + k as u64);
+            }
+            let dl = sys::now_ns() + 30 * SEC;
+            let n = bus(dl).send(h, &chunk[..len], dl)?;
+            sent += u64::from(n).max(1).min(len as u64);
+        }
+        let dl = sys::now_ns() + 30 * SEC;
+        bus(dl).close(h)?;
+        // The opener closes its direction once it has everything.
+        loop {
+            let dl = sys::now_ns() + 30 * SEC;
+            match bus(dl).recv(h, 8000, dl) {
+                Ok(m) if m.is_empty() => break,
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let ns = (sys::now_ns() - t0).max(1);
+        let kbps = sent * 1_000_000 / ns;
+        println!(
+            "bus-selftest: source sent bytes={} ms={} MB/s={}.{:03}",
+            sent,
+            ns / MS,
+            kbps / 1000,
+            kbps % 1000
+        );
+        Ok(())
+    }
+
+    fn linux_peer() -> Result<(), Error> {
+        bus(sys::now_ns()).publish("sink")?;
+        bus(sys::now_ns()).publish("source")?;
+        println!("bus-selftest: linux-peer ready services=sink,source");
+        loop {
+            let dl = sys::now_ns() + 100 * MS;
+            if let Ok(inc) = bus(dl).accept("sink", dl) {
+                if let Err(e) = linux_sink(inc.handle) {
+                    println!("SELFTEST: FAIL linux-peer sink: {:?}", e);
+                }
+                let _ = bus(sys::now_ns()).reset(inc.handle);
+            }
+            let dl = sys::now_ns() + 100 * MS;
+            if let Ok(inc) = bus(dl).accept("source", dl) {
+                if let Err(e) = linux_source(inc.handle) {
+                    println!("SELFTEST: FAIL linux-peer source: {:?}", e);
+                }
+                let _ = bus(sys::now_ns()).reset(inc.handle);
+            }
         }
     }
 
@@ -730,6 +841,11 @@ mod app {
                     1
                 }
             },
+            6 => {
+                let r = linux_peer();
+                println!("bus-selftest: linux-peer stopped: {:?}", r);
+                1
+            }
             4 => match local_echo() {
                 Ok(()) => 0,
                 Err(why) => {
