@@ -337,6 +337,31 @@ struct Live {
     builtin: Vec<StreamId>,
     /// The session's pairing stream (at most one, either role).
     pair: Option<PairStream>,
+    /// Sealed bytes read from / written to the session's socket.
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// What [`Daemon::session_info`] reports about one live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The authenticated peer's device id.
+    pub peer: String,
+    /// The address the session runs to.
+    pub addr: Ipv4Addr,
+    /// When it came up (the platform clock, ns).
+    pub up_ns: u64,
+    /// True if this node dialled it.
+    pub initiated: bool,
+    /// Open streams (any state) on the session.
+    pub streams: usize,
+    /// Sealed bytes read from and written to the session's socket (records,
+    /// framing and authentication tags included).
+    pub bytes_in: u64,
+    /// See `bytes_in`.
+    pub bytes_out: u64,
+    /// Bytes waiting in the session's queue and its streams' buffers.
+    pub buffered: usize,
 }
 
 /// A pairing exchange on one session's `pairing` stream.
@@ -506,6 +531,20 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     pub fn pending(&self) -> (usize, usize) {
         let inbound = self.pending.iter().filter(|p| p.dialled.is_none()).count();
         (inbound, self.pending.len() - inbound)
+    }
+
+    /// Every live session: peer, address, age, streams, bytes.
+    pub fn session_info(&self) -> impl Iterator<Item = SessionInfo> + '_ {
+        self.live.iter().map(|l| SessionInfo {
+            peer: String::from(l.peer()),
+            addr: l.addr,
+            up_ns: l.up_ns,
+            initiated: l.initiated,
+            streams: l.mux.streams(),
+            bytes_in: l.bytes_in,
+            bytes_out: l.bytes_out,
+            buffered: l.tx_pending() + l.mux.buffered(),
+        })
     }
 
     /// Device ids with a live session.
@@ -1027,6 +1066,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             tx_off: 0,
             builtin: Vec::new(),
             pair: None,
+            bytes_in: 0,
+            bytes_out: 0,
         });
         self.event(BusEvent::PeerOnline(id));
     }
@@ -1140,6 +1181,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 Ok(0) => return Err(End::Session(SessionError::Closed)),
                 Ok(n) => {
                     read += n;
+                    l.bytes_in += n as u64;
                     l.last_rx_ns = now;
                     l.conn.session_mut().rx_commit(n);
                 }
@@ -1197,6 +1239,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             match self.net.tcp_write(stream, chunk) {
                 Ok(n) => {
                     written += n;
+                    l.bytes_out += n as u64;
                     l.tx_off += n;
                     if l.tx_off == l.txq.len() {
                         l.txq.clear();

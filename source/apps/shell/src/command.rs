@@ -38,7 +38,7 @@ pub enum Command<'a> {
     Poweroff,
     /// `peers`: the bus's peers.
     Peers,
-    /// `sessions`: dsoftbusd's sessions and buffered bytes.
+    /// `sessions`: dsoftbusd's sessions, their streams and bytes.
     Sessions,
     /// `call <peer> <service> [text]`: one message and its reply.
     Call {
@@ -117,7 +117,7 @@ commands:
   ping <ip> [-c n]         ICMP echo with round-trip statistics (n <= 100)
   netstat                  sockets held by netstackd
   peers                    bus peers: id, name, address, online, services, trust
-  sessions                 dsoftbusd's sessions and buffered stream bytes
+  sessions                 dsoftbusd's sessions: peer, streams, bytes each way
   call <peer> <service> [text]  send one message on a new stream, print the reply
                            (peer `.`: an application on this device)
   kv get <key> | put <key> <value> | list | del <key>

@@ -503,22 +503,41 @@ mod app {
                 Size(st.buffered as u64),
                 Size(st.bound as u64)
             );
-            let peers = match self.all_peers() {
-                Ok(p) => p,
-                Err(e) => return self.bus_fail("sessions", e),
-            };
-            let mut online = 0;
-            for p in peers.iter().filter(|p| p.online) {
-                online += 1;
-                println!(
-                    "  session with {} ({}) at {}",
-                    Escaped(p.device_id.as_bytes()),
-                    Escaped(p.display_name.as_bytes()),
-                    Ipv4Addr::from(p.addr)
-                );
+            let mut list: Vec<bus::Session> = Vec::new();
+            let mut after = heapless::String::<64>::new();
+            for _ in 0..MAX_PAGES {
+                let page = match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.sessions(&after))
+                {
+                    Ok(p) => p,
+                    Err(e) => return self.bus_fail("sessions", e),
+                };
+                let full = page.0.len() == 4;
+                let next = page.0.last().map(|s| s.peer.clone());
+                list.extend(page.0);
+                match next {
+                    Some(p) if full && p > after => after = p,
+                    _ => break,
+                }
             }
-            if online == 0 {
+            if list.is_empty() {
                 println!("  no session with any peer");
+                return;
+            }
+            println!(
+                "  {:<32} {:<15} {:>4} {:>7} {:>10} {:>10} {:>9}",
+                "PEER", "ADDRESS", "DIR", "STREAMS", "IN", "OUT", "UP"
+            );
+            for s in list.iter() {
+                println!(
+                    "  {:<32} {:<15} {:>4} {:>7} {:>10} {:>10} {:>8}s",
+                    alloc::format!("{}", Escaped(s.peer.as_bytes())),
+                    alloc::format!("{}", Ipv4Addr::from(s.addr)),
+                    if s.initiated { "out" } else { "in" },
+                    s.streams,
+                    alloc::format!("{}", Size(s.bytes_in)),
+                    alloc::format!("{}", Size(s.bytes_out)),
+                    s.up_ms / 1000
+                );
             }
         }
 

@@ -36,7 +36,8 @@ use dsoftbus::pairing::PairError;
 use dsoftbus::trust::TrustError;
 use nexus_idl::heapless;
 use nexus_interfaces::bus::{
-    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request, TrustOrigin, Trusted,
+    self, BusStats, Error, Incoming, Mode, Peer, PeerEvent, Priority, Request, Session,
+    TrustOrigin, Trusted,
 };
 use nexus_net::Transport;
 
@@ -895,6 +896,34 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
             buffered: c(self.d.buffered()),
             bound: c(self.d.max_buffered()),
         })
+    }
+
+    fn sessions(
+        &mut self,
+        _caller: u64,
+        after: &str,
+    ) -> Result<nexus_idl::List<Session, 4>, Error> {
+        let mut all: Vec<_> = self
+            .d
+            .session_info()
+            .filter(|s| after.is_empty() || s.peer.as_str() > after)
+            .collect();
+        all.sort_by(|a, b| a.peer.cmp(&b.peer));
+        let c = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        let mut list = nexus_idl::List(heapless::Vec::new());
+        for s in all.into_iter().take(4) {
+            let _ = list.0.push(Session {
+                peer: hstr(&s.peer),
+                addr: s.addr.octets(),
+                up_ms: self.now.saturating_sub(s.up_ns) / 1_000_000,
+                initiated: s.initiated,
+                streams: c(s.streams),
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                buffered: c(s.buffered),
+            });
+        }
+        Ok(list)
     }
 
     fn show_pin(&mut self, caller: u64, valid_ms: u32) -> Result<u32, Error> {

@@ -267,6 +267,19 @@ fn echo_through_the_bus_interface_with_precise_errors() {
         );
         assert_eq!(&reply::decode_recv(&r).unwrap()[..], msg);
     }
+    // Both sides list the one session carrying the stream, with its bytes.
+    for (node, peer) in [(0, b_id.as_str()), (1, a_id.as_str())] {
+        let r = w.call(node, CLIENT_APP, &Request::Sessions { after: "" });
+        let list = reply::decode_sessions(&r).unwrap();
+        assert_eq!(list.0.len(), 1, "node {node}");
+        let s = &list.0[0];
+        assert_eq!(s.peer, peer);
+        assert_eq!(s.streams, 1);
+        // Two messages each way (5 and 8000 bytes), sealed: more than that.
+        assert!(s.bytes_in > 8005 && s.bytes_out > 8005, "{s:?}");
+        let r = w.call(node, CLIENT_APP, &Request::Sessions { after: peer });
+        assert!(reply::decode_sessions(&r).unwrap().0.is_empty());
+    }
     // A recv with nothing to read times out exactly at its deadline.
     let dl = deadline(&w, 300 * MS);
     let r = w.call(
