@@ -406,48 +406,41 @@ mod app {
             f(&mut self.bus)
         }
 
-        /// Every live peer (bounded by [`MAX_PAGES`] pages).
-        fn all_peers(&mut self) -> Result<Vec<bus::Peer>, bus::Error> {
-            let mut out: Vec<bus::Peer> = Vec::new();
+        /// Every item of a paged `bus` list (4 per page, after the key of the
+        /// last one), bounded by [`MAX_PAGES`] pages.
+        fn all_pages<T>(
+            &mut self,
+            page: impl Fn(&mut bus::Client<Endpoint>, &str) -> Result<nexus_idl::List<T, 4>, bus::Error>,
+            key: impl Fn(&T) -> &heapless::String<64>,
+        ) -> Result<Vec<T>, bus::Error> {
+            let mut out: Vec<T> = Vec::new();
             let mut after = heapless::String::<64>::new();
             for _ in 0..MAX_PAGES {
-                let page = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.peers(&after))?;
-                let n = page.0.len();
-                match page.0.last() {
-                    Some(p) if p.device_id > after => after = p.device_id.clone(),
-                    _ => {
-                        out.extend(page.0);
-                        break;
-                    }
-                }
-                out.extend(page.0);
-                if n < 4 {
-                    break;
+                let list = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| page(b, &after))?;
+                let full = list.0.len() == 4;
+                let next = list.0.last().map(|t| key(t).clone());
+                out.extend(list.0);
+                match next {
+                    Some(k) if full && k > after => after = k,
+                    _ => break,
                 }
             }
             Ok(out)
         }
 
-        /// Every trust store entry (bounded by [`MAX_PAGES`] pages).
+        /// Every live peer.
+        fn all_peers(&mut self) -> Result<Vec<bus::Peer>, bus::Error> {
+            self.all_pages(|b, after| b.peers(after), |p| &p.device_id)
+        }
+
+        /// Every trust store entry.
         fn all_trusted(&mut self) -> Result<Vec<bus::Trusted>, bus::Error> {
-            let mut out: Vec<bus::Trusted> = Vec::new();
-            let mut after = heapless::String::<64>::new();
-            for _ in 0..MAX_PAGES {
-                let page = self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.trusted(&after))?;
-                let n = page.0.len();
-                match page.0.last() {
-                    Some(t) if t.device_id > after => after = t.device_id.clone(),
-                    _ => {
-                        out.extend(page.0);
-                        break;
-                    }
-                }
-                out.extend(page.0);
-                if n < 4 {
-                    break;
-                }
-            }
-            Ok(out)
+            self.all_pages(|b, after| b.trusted(after), |t| &t.device_id)
+        }
+
+        /// Every live session.
+        fn all_sessions(&mut self) -> Result<Vec<bus::Session>, bus::Error> {
+            self.all_pages(|b, after| b.sessions(after), |s| &s.peer)
         }
 
         fn peers(&mut self) {
@@ -503,22 +496,10 @@ mod app {
                 Size(st.buffered as u64),
                 Size(st.bound as u64)
             );
-            let mut list: Vec<bus::Session> = Vec::new();
-            let mut after = heapless::String::<64>::new();
-            for _ in 0..MAX_PAGES {
-                let page = match self.bus_call(sys::now_ns() + SVC_CALL_NS, |b| b.sessions(&after))
-                {
-                    Ok(p) => p,
-                    Err(e) => return self.bus_fail("sessions", e),
-                };
-                let full = page.0.len() == 4;
-                let next = page.0.last().map(|s| s.peer.clone());
-                list.extend(page.0);
-                match next {
-                    Some(p) if full && p > after => after = p,
-                    _ => break,
-                }
-            }
+            let list = match self.all_sessions() {
+                Ok(l) => l,
+                Err(e) => return self.bus_fail("sessions", e),
+            };
             if list.is_empty() {
                 println!("  no session with any peer");
                 return;
