@@ -594,6 +594,28 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         }
     }
 
+    /// The non-blocking form of [`wait`](Self::wait), for a loop that sleeps on its
+    /// own endpoint: arms [`wait_set`](Self::wait_set) with facade `WaitArm`, after
+    /// which netstackd posts one `Notify` on that endpoint when an entry becomes
+    /// ready. `Ok(true)`: sleep now (armed; or no socket to watch after a facade
+    /// restart) until the next event or the deadline [`poll`](Self::poll) gave;
+    /// `Ok(false)`: something is ready, poll again at once; `Err(_)`: no notify
+    /// route (e.g. `Unsupported`), use [`wait`](Self::wait).
+    pub fn arm(&mut self) -> Result<bool, NetError> {
+        if self.restarted {
+            return Ok(true);
+        }
+        let set = self.wait_set();
+        match self.net.wait_arm(&set) {
+            Ok(mask) => Ok(mask == 0),
+            Err(NetError::ServerRestarted) => {
+                self.net_restarted();
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn net_restarted(&mut self) {
         if !self.restarted {
             self.stats.net_restarts += 1;

@@ -1,6 +1,8 @@
 //! dsoftbusd: the DSoftBus daemon. A thin loop around `dsoftbus::daemon::Daemon`:
-//! poll (non-blocking), then sleep in one facade `WaitAny` on every socket until
-//! something arrives or the next timer is due.
+//! serve bus requests, poll (non-blocking), then arm every socket with the facade's
+//! `WaitArm` and sleep in `IpcRecv` on the bus endpoint until a bus request, the
+//! facade's `Notify` (a socket is ready) or the next timer. Without a notify route
+//! (netstackd answers `Unsupported`) it sleeps in a capped facade `WaitAny` instead.
 //!
 //! The platform: monotonic time from the kernel, ephemeral-key entropy from `rngd`
 //! (virtio-rng) over IPC, console lines; the facade transport is IPC to netstackd.
@@ -91,11 +93,11 @@ mod svc {
 
     /// Bound on each call to storaged while the identity is loaded or created.
     const KV_WAIT_NS: u64 = 10_000_000_000;
-    /// Longest sleep while applications use the bus: their requests arrive on
-    /// another endpoint than the sockets' readiness, which this single-threaded loop
-    /// can only look at between waits (docs/dsoftbus.md §13, "Known limit").
+    /// Without a notify route only (netstackd answers `WaitArm` with
+    /// `Unsupported`): the longest facade `WaitAny` while applications use the
+    /// bus, whose requests arrive on another endpoint (docs/dsoftbus.md §13).
     const BUS_POLL_NS: u64 = 2_000_000;
-    /// Longest sleep while no application uses the bus.
+    /// Without a notify route: the longest `WaitAny` while no application uses the bus.
     const BUS_IDLE_NS: u64 = 50_000_000;
     /// Parked bus calls (all clients).
     const MAX_PARKED: usize = 32;
@@ -103,6 +105,8 @@ mod svc {
     struct Parked {
         badge: u64,
         token: u64,
+        /// Answer by then at the latest (the sleep ends there).
+        deadline: u64,
         req: Vec<u8>,
     }
 
@@ -152,9 +156,56 @@ mod svc {
         let mut parked: Vec<Parked> = Vec::new();
         let mut req = alloc::vec![0u8; bus::REQUEST_MAX];
         let mut rep = alloc::vec![0u8; bus::REPLY_MAX];
+        // Set after an arming: the first receive below sleeps until then.
+        let mut sleep: Option<u64> = None;
+        // Whether netstackd took `WaitArm` (a notify route); if not, the
+        // capped `WaitAny` of before.
+        let mut armable = true;
         loop {
-            let until = d.poll();
             let mut again = false;
+            // Bus requests: the first receive may sleep (after an arming, until a
+            // request, the facade's `Notify` or the deadline); the rest never block.
+            loop {
+                let deadline = match sleep.take() {
+                    Some(t) => t,
+                    None => sys::now_ns().max(1),
+                };
+                let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, deadline) else {
+                    break;
+                };
+                let body = &req[..m.len.min(req.len())];
+                if m.badge == nexus_abi::KERNEL_BADGE {
+                    // The facade's notification: sockets are ready; the poll
+                    // below serves them.
+                    continue;
+                }
+                again = true;
+                if m.badge == 0 {
+                    // Only init holds badge 0 on this endpoint.
+                    if let Some(badge) = nexus_interfaces::client_gone(body) {
+                        svc.client_gone(&mut d, badge);
+                        parked.retain(|p| p.badge != badge);
+                    }
+                    let _ = sys::ipc_reply(m.token, &[], None);
+                    continue;
+                }
+                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
+                    Served::Reply(n) => {
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                    Served::Park(dl) if parked.len() < MAX_PARKED => parked.push(Parked {
+                        badge: m.badge,
+                        token: m.token,
+                        deadline: dl,
+                        req: body.to_vec(),
+                    }),
+                    Served::Park(_) => {
+                        let n = bus::reply::send(&Err(bus::Error::NoResources), &mut rep);
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                }
+            }
+            let until = d.poll();
             while let Some(ev) = d.next_event() {
                 again = true;
                 let now = sys::now_ns();
@@ -171,41 +222,24 @@ mod svc {
                         let _ = sys::ipc_reply(p.token, &rep[..n], None);
                         again = true;
                     }
-                    Served::Park(_) => k += 1,
-                }
-            }
-            // New bus requests, without blocking.
-            while let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, sys::now_ns().max(1)) {
-                again = true;
-                let body = &req[..m.len.min(req.len())];
-                if m.badge == nexus_abi::KERNEL_BADGE {
-                    continue;
-                }
-                if m.badge == 0 {
-                    // Only init holds badge 0 on this endpoint.
-                    if let Some(badge) = nexus_interfaces::client_gone(body) {
-                        svc.client_gone(&mut d, badge);
-                        parked.retain(|p| p.badge != badge);
-                    }
-                    let _ = sys::ipc_reply(m.token, &[], None);
-                    continue;
-                }
-                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
-                    Served::Reply(n) => {
-                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
-                    }
-                    Served::Park(_) if parked.len() < MAX_PARKED => parked.push(Parked {
-                        badge: m.badge,
-                        token: m.token,
-                        req: body.to_vec(),
-                    }),
-                    Served::Park(_) => {
-                        let n = bus::reply::send(&Err(bus::Error::NoResources), &mut rep);
-                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    Served::Park(dl) => {
+                        parked[k].deadline = dl;
+                        k += 1;
                     }
                 }
             }
-            if !again {
+            let until = parked.iter().map(|p| p.deadline).fold(until, u64::min);
+            if again || until <= sys::now_ns() {
+                continue;
+            }
+            if armable {
+                match d.arm() {
+                    Ok(true) => sleep = Some(until.max(1)),
+                    Ok(false) => {}
+                    Err(_) => armable = false,
+                }
+            }
+            if !armable {
                 let now = sys::now_ns();
                 let cap = if svc.active() || !parked.is_empty() {
                     BUS_POLL_NS

@@ -46,6 +46,7 @@ mod tests {
         let dhcp = NetstackdArgs {
             ipv4: None,
             gateway: None,
+            bus_client: None,
         };
         assert_eq!(policy_from_args(&dhcp), Some(AddrPolicy::Dhcp));
         let mut a = NetstackdArgs {
@@ -54,6 +55,7 @@ mod tests {
                 prefix_len: 24,
             }),
             gateway: Some([10, 42, 0, 2]),
+            bus_client: None,
         };
         assert_eq!(
             policy_from_args(&a),

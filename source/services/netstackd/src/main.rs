@@ -13,6 +13,11 @@
 //!    (free that client's sockets), or a facade request (dispatch; reply at
 //!    once, or keep the token if it was parked).
 //!
+//! A client with a notify route (the profile's `bus_client`, dsoftbusd, and
+//! the `wake_bus` grant: NOTIFY on its endpoint) may arm a set with
+//! `WaitArm` instead of blocking in `WaitAny`; after each poll, an armed set
+//! that became ready gets one `Notify` (`Server::poll_armed`).
+//!
 //! Requests are served in the kernel's FIFO order of callers, each in
 //! bounded time, so one slow or hostile client cannot starve the others.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -87,9 +92,9 @@ mod svc {
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let policy = match nexus_rt::ipc::fetch_args::<NetstackdArgs>(slot::INIT) {
+        let (policy, bus_client) = match nexus_rt::ipc::fetch_args::<NetstackdArgs>(slot::INIT) {
             Ok(a) => match policy_from_args(&a) {
-                Some(p) => p,
+                Some(p) => (p, a.bus_client.map(ClientId)),
                 None => {
                     println!("netstackd: bad address argument {:?}", a);
                     return 2;
@@ -136,6 +141,14 @@ mod svc {
         // The instance changes across restarts (boot time in ns), so clients
         // holding handles of an earlier netstackd get `ServerRestarted`.
         let mut server: Server<_> = Server::new((now as u32) | 1);
+        // The notify route: only with both the argument and the grant.
+        let route = bus_client.filter(|_| {
+            sys::cap_info(slot::WAKE_BUS)
+                .is_ok_and(|c| c.kind == Some(nexus_abi::CapKind::Endpoint))
+        });
+        if let Some(c) = route {
+            server.add_notify_route(c);
+        }
         let mut tokens = ReplyTokens::new();
         let mut req: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
         let mut rep: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
@@ -149,6 +162,12 @@ mod svc {
                 if let Some(token) = tokens.take(client, corr) {
                     // A caller that gave up or ended is not an error here.
                     let _ = sys::ipc_reply(token, bytes, None);
+                }
+            });
+            server.poll_armed(&mut stack, |client| {
+                if Some(client) == route {
+                    // Never blocks; coalesced by the kernel.
+                    let _ = sys::notify(slot::WAKE_BUS);
                 }
             });
             let wake = [stack.poll_at(now), server.next_deadline()]
