@@ -19,7 +19,9 @@ mod svc {
 
     extern crate alloc;
 
+    use alloc::rc::Rc;
     use alloc::vec::Vec;
+    use core::cell::Cell;
 
     use dsoftbus::daemon::{Daemon, Platform};
     use dsoftbus::Escaped;
@@ -33,7 +35,19 @@ mod svc {
     use nexus_rt::{println, sys};
     use nexus_slots::dsoftbusd as slot;
 
-    struct Os;
+    /// 32 bytes from rngd (bounded wait), `None` without entropy.
+    fn entropy() -> Option<[u8; 32]> {
+        let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+        rng.deadline_ns = sys::now_ns() + 1_000_000_000;
+        rng.fill(32).ok()?.as_slice().try_into().ok()
+    }
+
+    /// The platform. `spare` is the next handshake's ephemeral secret, fetched from
+    /// rngd while the loop is idle (before it sleeps), so that a handshake does not
+    /// wait for the device (milliseconds on a loaded host); used once, then taken.
+    struct Os {
+        spare: Rc<Cell<Option<[u8; 32]>>>,
+    }
 
     impl Platform for Os {
         fn now_ns(&mut self) -> u64 {
@@ -41,9 +55,7 @@ mod svc {
         }
 
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
-            rng.deadline_ns = sys::now_ns() + 1_000_000_000;
-            rng.fill(32).ok()?.as_slice().try_into().ok()
+            self.spare.take().or_else(entropy)
         }
 
         fn log(&mut self, line: fmt::Arguments<'_>) {
@@ -75,7 +87,7 @@ mod svc {
         let mut kv = nexus_interfaces::kv::Client::new(nexus_rt::ipc::Endpoint(slot::KV));
         // storaged may still be opening (or formatting) its disk: bounded wait.
         kv.deadline_ns = sys::now_ns() + KV_WAIT_NS;
-        match load_or_create(&mut kv, || Os.ephemeral(), &cfg.node) {
+        match load_or_create(&mut kv, entropy, &cfg.node) {
             Ok((me, Origin::Created)) => {
                 println!("dsoftbusd: identity created id={}", Escaped(me.device_id()));
                 Some((me, SESSION_PORT, dsoftbus::DISCOVERY_PORT))
@@ -144,7 +156,11 @@ mod svc {
             sys::sleep_ms(20);
         }
         let dcfg = cfg.daemon_config(session_port, discovery_port);
-        let mut d = match Daemon::start(net, Os, me, dcfg) {
+        let spare = Rc::new(Cell::new(None));
+        let os = Os {
+            spare: spare.clone(),
+        };
+        let mut d = match Daemon::start(net, os, me, dcfg) {
             Ok(d) => d,
             Err(e) => {
                 println!("dsoftbusd: cannot start: {:?}", e);
@@ -231,6 +247,10 @@ mod svc {
             let until = parked.iter().map(|p| p.deadline).fold(until, u64::min);
             if again || until <= sys::now_ns() {
                 continue;
+            }
+            // Idle: the next handshake's ephemeral secret, off its critical path.
+            if spare.get().is_none() {
+                spare.set(entropy());
             }
             if armable {
                 match d.arm() {
