@@ -178,6 +178,8 @@ mod svc {
         // capped `WaitAny` of before.
         let mut armable = true;
         loop {
+            // Set when events or answered parked calls may have made more work than
+            // this pass's poll saw (requests come before the poll, which serves them).
             let mut again = false;
             // Bus requests: the first receive may sleep (after an arming, until a
             // request, the facade's `Notify` or the deadline); the rest never block.
@@ -195,7 +197,6 @@ mod svc {
                     // below serves them.
                     continue;
                 }
-                again = true;
                 if m.badge == 0 {
                     // Only init holds badge 0 on this endpoint.
                     if let Some(badge) = nexus_interfaces::client_gone(body) {
