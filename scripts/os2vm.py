@@ -371,7 +371,7 @@ def reboot_both(a, b, timeout, forbidden):
 
 
 def handshake_median(nodes):
-    """`BENCH: xk handshake`: the median of every session handshake of the run
+    """The `xk handshake` benchmark line: the median of every session handshake of the run
     (both VMs, every phase), from dsoftbusd's own `os session ok ...
     handshake_us=` lines (`dir=out`: dial to established, `dir=in`: accept to
     established; `busy_us=` is the part spent in dsoftbusd's own steps)."""
@@ -388,13 +388,13 @@ def handshake_median(nodes):
                     busy.append(int(b.group(1)))
     every = samples["out"] + samples["in"]
     if not every:
-        print("  BENCH: xk handshake none (no `os session ok` line with handshake_us)")
+        print(f"  {CAT.marker('bench-figure')} xk handshake none (no session line with handshake_us)")
         return
 
     def med(v):
         return statistics.median(v) / 1000 if v else float("nan")
 
-    print(f"  BENCH: xk handshake median_ms={med(every):.2f} n={len(every)} "
+    print(f"  {CAT.marker('bench-figure')} xk handshake median_ms={med(every):.2f} n={len(every)} "
           f"out_median_ms={med(samples['out']):.2f} in_median_ms={med(samples['in']):.2f} "
           f"min_ms={min(every) / 1000:.2f} max_ms={max(every) / 1000:.2f} "
           f"busy_median_ms={med(busy):.2f}")
