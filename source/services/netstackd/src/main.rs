@@ -155,21 +155,27 @@ mod svc {
         let mut ready = false;
         let mut pending: Option<(u64, usize)> = None;
 
+        // False after a request that provably changed nothing (`needs_poll`): the
+        // stack is not polled again before the next receive.
+        let mut dirty = true;
         loop {
             let now = sys::now_ns();
-            stack.poll(now, &mut |e| print_event(e, &mut ready));
-            server.poll(&mut stack, now, |client, corr, bytes| {
-                if let Some(token) = tokens.take(client, corr) {
-                    // A caller that gave up or ended is not an error here.
-                    let _ = sys::ipc_reply(token, bytes, None);
-                }
-            });
-            server.poll_armed(&mut stack, |client| {
-                if Some(client) == route {
-                    // Never blocks; coalesced by the kernel.
-                    let _ = sys::notify(slot::WAKE_BUS);
-                }
-            });
+            if dirty {
+                stack.poll(now, &mut |e| print_event(e, &mut ready));
+                server.poll(&mut stack, now, |client, corr, bytes| {
+                    if let Some(token) = tokens.take(client, corr) {
+                        // A caller that gave up or ended is not an error here.
+                        let _ = sys::ipc_reply(token, bytes, None);
+                    }
+                });
+                server.poll_armed(&mut stack, |client| {
+                    if Some(client) == route {
+                        // Never blocks; coalesced by the kernel.
+                        let _ = sys::notify(slot::WAKE_BUS);
+                    }
+                });
+            }
+            dirty = true;
             let wake = [stack.poll_at(now), server.next_deadline()]
                 .into_iter()
                 .flatten()
@@ -221,7 +227,10 @@ mod svc {
                 &mut rep,
                 sys::now_ns(),
             ) {
-                Outcome::Reply(n) => pending = Some((msg.token, n)),
+                Outcome::Reply(n) => {
+                    dirty = netstackd::needs_poll(body, &rep[..n]);
+                    pending = Some((msg.token, n));
+                }
                 Outcome::Parked => {
                     // Parked only after a successful decode, so this holds.
                     let corr = nexus_net::decode_request(body).map_or(0, |(h, _)| h.correlation);
