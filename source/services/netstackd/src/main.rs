@@ -160,7 +160,7 @@ mod svc {
         let mut dirty = true;
         loop {
             let now = sys::now_ns();
-            if dirty {
+            if dirty || stack.device().local_pending() {
                 stack.poll(now, &mut |e| print_event(e, &mut ready));
                 server.poll(&mut stack, now, |client, corr, bytes| {
                     if let Some(token) = tokens.take(client, corr) {
@@ -176,7 +176,9 @@ mod svc {
                 });
             }
             dirty = true;
-            let wake = [stack.poll_at(now), server.next_deadline()]
+            // Frames this poll looped back to ourselves: receive them next pass.
+            let local = stack.device().local_pending().then_some(now);
+            let wake = [stack.poll_at(now), server.next_deadline(), local]
                 .into_iter()
                 .flatten()
                 .min()
