@@ -253,21 +253,33 @@ mod svc {
             if spare.get().is_none() {
                 spare.set(entropy());
             }
-            if armable {
+            // `Some(true)`: armed, sleep on the endpoint; `Some(false)`: ready now.
+            let armed = if armable {
                 match d.arm() {
-                    Ok(true) => sleep = Some(until.max(1)),
-                    Ok(false) => {}
-                    Err(_) => armable = false,
+                    Ok(a) => Some(a),
+                    // No notify route: the capped `WaitAny` from now on.
+                    Err(nexus_net::NetError::Unsupported) => {
+                        armable = false;
+                        None
+                    }
+                    // Anything else (e.g. netstackd gone for a moment): this once.
+                    Err(_) => None,
                 }
-            }
-            if !armable {
-                let now = sys::now_ns();
-                let cap = if svc.active() || !parked.is_empty() {
-                    BUS_POLL_NS
-                } else {
-                    BUS_IDLE_NS
-                };
-                d.wait(until.min(now + cap));
+            } else {
+                None
+            };
+            match armed {
+                Some(true) => sleep = Some(until.max(1)),
+                Some(false) => {}
+                None => {
+                    let now = sys::now_ns();
+                    let cap = if svc.active() || !parked.is_empty() {
+                        BUS_POLL_NS
+                    } else {
+                        BUS_IDLE_NS
+                    };
+                    d.wait(until.min(now + cap));
+                }
             }
         }
     }
