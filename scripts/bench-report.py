@@ -40,6 +40,10 @@ def num(text, pattern, group=1):
     return float(m.group(group)) if m else None
 
 
+def ms_to_us(v):
+    return None if v is None else round(v * 1000)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/reports"
     logs = os.path.join(out, "logs")
@@ -125,8 +129,10 @@ def main():
         ("xk_decrypt_ratio", "XK transport decrypt, ours vs snow", "x",
          num(xk, r"transport decrypt.*ratio ([\d.]+)x"), ">= 0.90", lambda v: v >= 0.9,
          "cargo bench xk_vs_snow"),
-        ("dsoftbus_handshake_us", "guest XK session handshake (os2vm)", "us",
-         num(L["os2vm"], r"handshake_us=(\d+)"), "<= 5000", lambda v: v <= 5000, "os2vm"),
+        ("dsoftbus_handshake_us", "guest XK session handshake, median of every handshake "
+         "of the run (os2vm)", "us", ms_to_us(num(figures(L["os2vm"]),
+                                                 r"^xk handshake median_ms=([\d.]+)")),
+         "<= 5000", lambda v: v <= 5000, "os2vm"),
         ("dsoftbus_bulk_mbps", "VM-to-VM encrypted bulk (os2vm)", "MB/s",
          num(L["os2vm"], r"bulk sent .*MB/s=([\d.]+)"), "report", None, "os2vm"),
         ("bus_rtt_median_us", "bus record round trip app -> remote app -> app, median of 200 "

@@ -33,6 +33,7 @@ import collections
 import datetime
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -279,6 +280,7 @@ def main():
                 print("os2vm: phase reboot skipped (not through the lossy relay)")
             elif not reboot_both(a, b, timeout, forbidden):
                 return 1
+        handshake_median(nodes)
         verdict = 0
         print("os2vm: PASS")
         return 0
@@ -422,6 +424,36 @@ def reboot_both(a, b, timeout, forbidden):
     a.vm.inject(kept)
     print(f"  {kept}")
     return True
+
+
+def handshake_median(nodes):
+    """The `xk handshake` benchmark line: the median of every session handshake of the run
+    (both VMs, every phase), from dsoftbusd's own `os session ok ...
+    handshake_us=` lines (`dir=out`: dial to established, `dir=in`: accept to
+    established; `busy_us=` is the part spent in dsoftbusd's own steps)."""
+    samples = {"out": [], "in": []}
+    busy = []
+    for n in nodes:
+        for vm, _, _ in n.runs:
+            for r in vm.all(lambda r: CAT.seen("os-session", r.origin, r.text)):
+                m = re.search(r"dir=(in|out) handshake_us=(\d+)", r.text)
+                if m:
+                    samples[m.group(1)].append(int(m.group(2)))
+                b = re.search(r"busy_us=(\d+)", r.text)
+                if b:
+                    busy.append(int(b.group(1)))
+    every = samples["out"] + samples["in"]
+    if not every:
+        print(f"  {CAT.marker('bench-figure')} xk handshake none (no session line with handshake_us)")
+        return
+
+    def med(v):
+        return statistics.median(v) / 1000 if v else float("nan")
+
+    print(f"  {CAT.marker('bench-figure')} xk handshake median_ms={med(every):.2f} n={len(every)} "
+          f"out_median_ms={med(samples['out']):.2f} in_median_ms={med(samples['in']):.2f} "
+          f"min_ms={min(every) / 1000:.2f} max_ms={max(every) / 1000:.2f} "
+          f"busy_median_ms={med(busy):.2f}")
 
 
 def figures(a, b):

@@ -317,6 +317,9 @@ struct Pending {
     dialled: Option<String>,
     from: Ipv4Addr,
     started_ns: u64,
+    /// Time spent in this handshake's steps (crypto and facade calls); the rest
+    /// of `handshake_us` is waiting for the peer, the network or the CPU.
+    busy_ns: u64,
 }
 
 struct Live {
@@ -741,6 +744,28 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         }
     }
 
+    /// The non-blocking form of [`wait`](Self::wait), for a loop that sleeps on its
+    /// own endpoint: arms [`wait_set`](Self::wait_set) with facade `WaitArm`, after
+    /// which netstackd posts one `Notify` on that endpoint when an entry becomes
+    /// ready. `Ok(true)`: sleep now (armed; or no socket to watch after a facade
+    /// restart) until the next event or the deadline [`poll`](Self::poll) gave;
+    /// `Ok(false)`: something is ready, poll again at once; `Err(_)`: no notify
+    /// route (e.g. `Unsupported`), use [`wait`](Self::wait).
+    pub fn arm(&mut self) -> Result<bool, NetError> {
+        if self.restarted {
+            return Ok(true);
+        }
+        let set = self.wait_set();
+        match self.net.wait_arm(&set) {
+            Ok(mask) => Ok(mask == 0),
+            Err(NetError::ServerRestarted) => {
+                self.net_restarted();
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn net_restarted(&mut self) {
         if !self.restarted {
             self.stats.net_restarts += 1;
@@ -888,6 +913,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 dialled: Some(String::from(id)),
                 from: entry.addr(),
                 started_ns: now,
+                busy_ns: self.p.now_ns().saturating_sub(now),
             }),
             Err(AuthError::Net(NetError::ServerRestarted)) => self.net_restarted(),
             Err(e) => {
@@ -934,6 +960,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 dialled: None,
                 from: *from.ip(),
                 started_ns: now,
+                busy_ns: self.p.now_ns().saturating_sub(now),
             });
         }
     }
@@ -946,7 +973,10 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 now,
                 asked: RefCell::new(String::new()),
             };
+            let t0 = self.p.now_ns();
             let r = self.pending[i].hs.step(&mut self.net, now, &dir);
+            let t1 = self.p.now_ns();
+            self.pending[i].busy_ns += t1.saturating_sub(t0);
             let claimed = dir.asked.borrow().clone();
             match r {
                 Ok(None) => i += 1,
@@ -954,7 +984,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     let p = self.pending.swap_remove(i);
                     let peer = String::from(conn.peer_device_id());
                     self.retry.retain(|(r, _, _)| *r != peer);
-                    self.established(conn, p, now);
+                    self.established(conn, p, t1);
                 }
                 Err(e) => {
                     let p = self.pending.swap_remove(i);
@@ -1001,11 +1031,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
         let heap = self.p.heap_used();
         self.p.log(format_args!(
-            "dsoftbusd: os session ok peer={} dir={} handshake_us={} heap={}",
+            "dsoftbusd: os session ok peer={} dir={} handshake_us={} heap={} busy_us={}",
             id,
             role,
             now.saturating_sub(p.started_ns) / 1000,
-            heap
+            heap,
+            p.busy_ns / 1000
         ));
         // One session per pair. Two opposite sessions that came up within
         // `defer_ns` of each other are crossing dials: the one initiated by the smaller

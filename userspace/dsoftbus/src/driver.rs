@@ -205,10 +205,18 @@ impl PendingSession {
         ephemeral_secret: [u8; KEY_LEN],
         deadline_ns: u64,
     ) -> Result<Self, AuthError> {
-        let mut hs = Handshake::initiator(local, peer, ephemeral_secret, deadline_ns)?;
+        // The SYN first: the first message's key agreement then overlaps the
+        // connection's round trip instead of preceding it.
         let stream = client
             .tcp_connect(peer.session_addr())
-            .map_err(|e| hs.abort(net_to_auth(e)))?;
+            .map_err(net_to_auth)?;
+        let hs = match Handshake::initiator(local, peer, ephemeral_secret, deadline_ns) {
+            Ok(hs) => hs,
+            Err(e) => {
+                let _ = client.close(stream);
+                return Err(e);
+            }
+        };
         Ok(PendingSession {
             stream,
             hs,

@@ -269,6 +269,17 @@ impl<T: Transport> NetClient<T> {
         }
     }
 
+    /// Arms `set` without blocking (op `WaitArm`): `Ok(0)` = armed, and the
+    /// server will post one `Notify` on this client's notify route when an
+    /// entry becomes ready; `Ok(mask)` = entries ready now (nothing armed).
+    /// `Unsupported` if this client has no notify route.
+    pub fn wait_arm(&mut self, set: &WaitSet) -> Result<u16, NetError> {
+        match self.request(&Request::WaitArm { set: *set })? {
+            Reply::WaitArm { ready_mask } => Ok(ready_mask),
+            _ => unexpected(),
+        }
+    }
+
     /// Interface address, prefix, gateway and MTU.
     pub fn local_addr(&mut self) -> Result<IfaceInfo, NetError> {
         match self.request(&Request::LocalAddr)? {

@@ -90,6 +90,10 @@ pub const MAX_PARKED: usize = 32;
 /// Parked `wait`/`ping` requests one client may have at once.
 pub const MAX_PARKED_PER_CLIENT: usize = 4;
 
+/// Most clients with a notify route (`Server::add_notify_route`): each may
+/// keep one armed `WaitArm` set.
+pub const MAX_NOTIFY_ROUTES: usize = 4;
+
 /// Largest accepted TCP listen backlog; requests are clamped to `1..=MAX_BACKLOG`.
 pub const MAX_BACKLOG: u8 = 16;
 

@@ -20,6 +20,13 @@
 //! * Data read from the backend is written directly into the reply buffer
 //!   (zero-copy); the dispatcher needs a full `FACADE_MSG_MAX` reply buffer,
 //!   which the signature enforces.
+//! * `WaitArm` is the non-blocking form of `WaitAny` for clients that also
+//!   serve an endpoint of their own: the server remembers one set per
+//!   client with a *notify route* ([`Server::add_notify_route`]; the route
+//!   itself, a kernel `Notify` capability, stays with the daemon) and
+//!   [`Server::poll_armed`] names the clients whose armed set became ready,
+//!   once per arming. Clients without a route get `Unsupported` and keep
+//!   using the blocking `WaitAny`.
 //! * A request carrying a non-zero server instance different from this
 //!   server's is answered `ServerRestarted`: its handles belong to a
 //!   previous incarnation.
@@ -32,7 +39,10 @@ use crate::wire::{
     decode_request, encode_error_reply, encode_reply, finish_read_reply, finish_recv_reply, Op,
     Reply, Request, WaitSet, READ_DATA_OFFSET, RECV_DATA_OFFSET,
 };
-use crate::{FACADE_MSG_MAX, MAX_BACKLOG, MAX_DATAGRAM, MAX_IO, MAX_PARKED, MAX_PARKED_PER_CLIENT};
+use crate::{
+    FACADE_MSG_MAX, MAX_BACKLOG, MAX_DATAGRAM, MAX_IO, MAX_NOTIFY_ROUTES, MAX_PARKED,
+    MAX_PARKED_PER_CLIENT,
+};
 
 /// The network stack the server dispatches into (smoltcp in `netstackd`,
 /// the `fake` module's `FakeNode` in host tests). Every method must return
@@ -272,10 +282,19 @@ impl ParkQueue {
     }
 }
 
-/// Server state: the handle table, the parking queue and the instance id.
+/// A client with a notify route and its armed set (if any).
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    client: ClientId,
+    armed: Option<WaitSet>,
+}
+
+/// Server state: the handle table, the parking queue, the notify routes
+/// with their armed sets, and the instance id.
 pub struct Server<S> {
     handles: HandleTable<S>,
     parked: ParkQueue,
+    routes: [Option<Route>; MAX_NOTIFY_ROUTES],
     instance: u32,
 }
 
@@ -304,6 +323,7 @@ impl<S: Copy> Server<S> {
         Server {
             handles: HandleTable::new(),
             parked: ParkQueue::new(),
+            routes: [None; MAX_NOTIFY_ROUTES],
             instance: instance.max(1),
         }
     }
@@ -327,6 +347,59 @@ impl<S: Copy> Server<S> {
             }
         }
         mask
+    }
+
+    /// Declares that `client` has a notify route (the daemon holds a
+    /// `Notify` capability for the client's own endpoint): its `WaitArm`
+    /// requests are taken. False if [`MAX_NOTIFY_ROUTES`] routes exist
+    /// already; adding a route twice is a no-op.
+    pub fn add_notify_route(&mut self, client: ClientId) -> bool {
+        if self.routes.iter().flatten().any(|r| r.client == client) {
+            return true;
+        }
+        match self.routes.iter_mut().find(|r| r.is_none()) {
+            Some(slot) => {
+                *slot = Some(Route {
+                    client,
+                    armed: None,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True if `client` has an armed `WaitArm` set.
+    pub fn is_armed(&self, client: ClientId) -> bool {
+        self.routes
+            .iter()
+            .flatten()
+            .any(|r| r.client == client && r.armed.is_some())
+    }
+
+    /// Calls `notify(client)` for every client whose armed set has an entry
+    /// ready now (or no longer its handle), and disarms that set: one
+    /// notification per arming. Call after every network poll.
+    pub fn poll_armed<B: Backend<Socket = S>>(
+        &mut self,
+        backend: &mut B,
+        mut notify: impl FnMut(ClientId),
+    ) {
+        for i in 0..MAX_NOTIFY_ROUTES {
+            let Some(Route {
+                client,
+                armed: Some(set),
+            }) = self.routes[i]
+            else {
+                continue;
+            };
+            if self.any_ready(backend, client, &set) != 0 {
+                if let Some(r) = self.routes[i].as_mut() {
+                    r.armed = None;
+                }
+                notify(client);
+            }
+        }
     }
 
     /// This server's instance id (non-zero).
@@ -362,6 +435,11 @@ impl<S: Copy> Server<S> {
             n += 1;
         }
         self.parked.drop_client(client);
+        for r in self.routes.iter_mut().flatten() {
+            if r.client == client {
+                r.armed = None;
+            }
+        }
         n
     }
 
@@ -588,6 +666,20 @@ impl<S: Copy> Server<S> {
                     })?;
                     return Ok(Exec::Parked);
                 }
+            }
+            Request::WaitArm { set } => {
+                let i = self
+                    .routes
+                    .iter()
+                    .position(|r| r.is_some_and(|r| r.client == client))
+                    .ok_or(NetError::Unsupported)?;
+                let ready_mask = self.any_ready(backend, client, &set);
+                if let Some(r) = self.routes[i].as_mut() {
+                    // A new arm replaces the old one; a set that is ready
+                    // now is answered in the reply and not kept.
+                    r.armed = (ready_mask == 0).then_some(set);
+                }
+                Reply::WaitArm { ready_mask }
             }
             Request::LocalAddr => Reply::LocalAddr(backend.iface()),
             Request::LinkInfo => Reply::LinkInfo(backend.link(now_ns)),

@@ -53,6 +53,8 @@ fn sample_replies() -> Vec<Reply<'static>> {
             ready: Readiness::READABLE | Readiness::HUP | Readiness::ERROR,
         },
         Reply::WaitAny { ready_mask: 0x8001 },
+        Reply::WaitArm { ready_mask: 0 },
+        Reply::WaitArm { ready_mask: 0x0002 },
         Reply::LocalAddr(IfaceInfo {
             addr: [10, 0, 2, 15].into(),
             prefix_len: 24,
@@ -183,6 +185,59 @@ fn wait_any_layout_is_pinned_and_strict() {
     let n = encode_reply(&Reply::WaitAny { ready_mask: 1 }, 3, 1, &mut buf).unwrap();
     assert_eq!(&buf[16..n], &[1, 0, 0, 0]);
     buf[16] = 0;
+    assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
+}
+
+#[test]
+fn wait_arm_layout_is_pinned_and_strict() {
+    let mut buf = vec![0u8; FACADE_MSG_MAX];
+    let mut set = nexus_net::WaitSet::new();
+    set.push(Handle::from_raw(0x0102), Readiness::READABLE)
+        .unwrap();
+    set.push(
+        Handle::from_raw(0x0203),
+        Readiness::READABLE | Readiness::WRITABLE,
+    )
+    .unwrap();
+    let req = Request::WaitArm { set };
+    let n = encode_request(&req, 9, 0, &mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        &[
+            0x4E, 1, 0x32, 0, 9, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, //
+            2, 0, 0, 0, //
+            0x02, 0x01, 0, 0, 1, 0, 0, 0, //
+            0x03, 0x02, 0, 0, 3, 0, 0, 0,
+        ]
+    );
+    assert_eq!(decode_request(&buf[..n]).unwrap().1, req);
+    // Undefined or non-interest bits, an empty set, too many entries.
+    let mut bad = buf[..n].to_vec();
+    bad[16 + 4 + 4] = Readiness::ERROR.bits();
+    assert_eq!(
+        decode_request(&bad).err().map(|e| e.error),
+        Some(NetError::InvalidInput)
+    );
+    let mut empty = buf[..16 + 4].to_vec();
+    empty[16] = 0;
+    empty[12] = 4;
+    assert_eq!(
+        decode_request(&empty).err().map(|e| e.error),
+        Some(NetError::InvalidInput)
+    );
+    let mut many = buf[..n].to_vec();
+    many[16] = 17;
+    assert_eq!(
+        decode_request(&many).err().map(|e| e.error),
+        Some(NetError::Malformed)
+    );
+    // The reply: the ready mask (0 = armed) and two zero bytes.
+    let n = encode_reply(&Reply::WaitArm { ready_mask: 0 }, 9, 5, &mut buf).unwrap();
+    assert_eq!(&buf[16..n], &[0, 0, 0, 0]);
+    assert_eq!(buf[2], 0x32);
+    let n = encode_reply(&Reply::WaitArm { ready_mask: 0x0102 }, 9, 5, &mut buf).unwrap();
+    assert_eq!(&buf[16..n], &[2, 1, 0, 0]);
+    buf[18] = 1;
     assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
 }
 

@@ -1,6 +1,8 @@
 //! dsoftbusd: the DSoftBus daemon. A thin loop around `dsoftbus::daemon::Daemon`:
-//! poll (non-blocking), then sleep in one facade `WaitAny` on every socket until
-//! something arrives or the next timer is due.
+//! serve bus requests, poll (non-blocking), then arm every socket with the facade's
+//! `WaitArm` and sleep in `IpcRecv` on the bus endpoint until a bus request, the
+//! facade's `Notify` (a socket is ready) or the next timer. Without a notify route
+//! (netstackd answers `Unsupported`) it sleeps in a capped facade `WaitAny` instead.
 //!
 //! The platform: monotonic time from the kernel, ephemeral-key entropy from `rngd`
 //! (virtio-rng) over IPC, console lines; the facade transport is IPC to netstackd.
@@ -17,7 +19,9 @@ mod svc {
 
     extern crate alloc;
 
+    use alloc::rc::Rc;
     use alloc::vec::Vec;
+    use core::cell::Cell;
 
     use dsoftbus::daemon::{Daemon, Platform};
     use dsoftbus::{Escaped, TrustEntry, TrustOrigin};
@@ -31,7 +35,19 @@ mod svc {
     use nexus_rt::{println, sys};
     use nexus_slots::dsoftbusd as slot;
 
-    struct Os;
+    /// 32 bytes from rngd (bounded wait), `None` without entropy.
+    fn entropy() -> Option<[u8; 32]> {
+        let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+        rng.deadline_ns = sys::now_ns() + 1_000_000_000;
+        rng.fill(32).ok()?.as_slice().try_into().ok()
+    }
+
+    /// The platform. `spare` is the next handshake's ephemeral secret, fetched from
+    /// rngd while the loop is idle (before it sleeps), so that a handshake does not
+    /// wait for the device (milliseconds on a loaded host); used once, then taken.
+    struct Os {
+        spare: Rc<Cell<Option<[u8; 32]>>>,
+    }
 
     impl Platform for Os {
         fn now_ns(&mut self) -> u64 {
@@ -39,9 +55,7 @@ mod svc {
         }
 
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
-            rng.deadline_ns = sys::now_ns() + 1_000_000_000;
-            rng.fill(32).ok()?.as_slice().try_into().ok()
+            self.spare.take().or_else(entropy)
         }
 
         fn log(&mut self, line: fmt::Arguments<'_>) {
@@ -73,7 +87,7 @@ mod svc {
         let mut kv = nexus_interfaces::kv::Client::new(nexus_rt::ipc::Endpoint(slot::KV));
         // storaged may still be opening (or formatting) its disk: bounded wait.
         kv.deadline_ns = sys::now_ns() + KV_WAIT_NS;
-        match load_or_create(&mut kv, || Os.ephemeral(), &cfg.node) {
+        match load_or_create(&mut kv, entropy, &cfg.node) {
             Ok((me, Origin::Created)) => {
                 println!("dsoftbusd: identity created id={}", Escaped(me.device_id()));
                 Some((me, SESSION_PORT, dsoftbus::DISCOVERY_PORT))
@@ -93,11 +107,11 @@ mod svc {
     const KV_WAIT_NS: u64 = 10_000_000_000;
     /// Bound on storing one trust change.
     const KV_SAVE_NS: u64 = 2_000_000_000;
-    /// Longest sleep while applications use the bus: their requests arrive on
-    /// another endpoint than the sockets' readiness, which this single-threaded loop
-    /// can only look at between waits (docs/dsoftbus.md §13, "Known limit").
+    /// Without a notify route only (netstackd answers `WaitArm` with
+    /// `Unsupported`): the longest facade `WaitAny` while applications use the
+    /// bus, whose requests arrive on another endpoint (docs/dsoftbus.md §13).
     const BUS_POLL_NS: u64 = 2_000_000;
-    /// Longest sleep while no application uses the bus.
+    /// Without a notify route: the longest `WaitAny` while no application uses the bus.
     const BUS_IDLE_NS: u64 = 50_000_000;
     /// Parked bus calls (all clients).
     const MAX_PARKED: usize = 32;
@@ -105,6 +119,8 @@ mod svc {
     struct Parked {
         badge: u64,
         token: u64,
+        /// Answer by then at the latest (the sleep ends there).
+        deadline: u64,
         req: Vec<u8>,
     }
 
@@ -179,7 +195,11 @@ mod svc {
             cfg.trusted.len()
         );
         let dcfg = cfg.daemon_config(session_port, discovery_port, trusted, boot);
-        let mut d = match Daemon::start(net, Os, me, dcfg) {
+        let spare = Rc::new(Cell::new(None));
+        let os = Os {
+            spare: spare.clone(),
+        };
+        let mut d = match Daemon::start(net, os, me, dcfg) {
             Ok(d) => d,
             Err(e) => {
                 println!("dsoftbusd: cannot start: {:?}", e);
@@ -191,9 +211,57 @@ mod svc {
         let mut parked: Vec<Parked> = Vec::new();
         let mut req = alloc::vec![0u8; bus::REQUEST_MAX];
         let mut rep = alloc::vec![0u8; bus::REPLY_MAX];
+        // Set after an arming: the first receive below sleeps until then.
+        let mut sleep: Option<u64> = None;
+        // Whether netstackd took `WaitArm` (a notify route); if not, the
+        // capped `WaitAny` of before.
+        let mut armable = true;
         loop {
-            let until = d.poll();
+            // Set when events or answered parked calls may have made more work than
+            // this pass's poll saw (requests come before the poll, which serves them).
             let mut again = false;
+            // Bus requests: the first receive may sleep (after an arming, until a
+            // request, the facade's `Notify` or the deadline); the rest never block.
+            loop {
+                let deadline = match sleep.take() {
+                    Some(t) => t,
+                    None => sys::now_ns().max(1),
+                };
+                let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, deadline) else {
+                    break;
+                };
+                let body = &req[..m.len.min(req.len())];
+                if m.badge == nexus_abi::KERNEL_BADGE {
+                    // The facade's notification: sockets are ready; the poll
+                    // below serves them.
+                    continue;
+                }
+                if m.badge == 0 {
+                    // Only init holds badge 0 on this endpoint.
+                    if let Some(badge) = nexus_interfaces::client_gone(body) {
+                        svc.client_gone(&mut d, badge);
+                        parked.retain(|p| p.badge != badge);
+                    }
+                    let _ = sys::ipc_reply(m.token, &[], None);
+                    continue;
+                }
+                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
+                    Served::Reply(n) => {
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                    Served::Park(dl) if parked.len() < MAX_PARKED => parked.push(Parked {
+                        badge: m.badge,
+                        token: m.token,
+                        deadline: dl,
+                        req: body.to_vec(),
+                    }),
+                    Served::Park(_) => {
+                        let n = bus::reply::send(&Err(bus::Error::NoResources), &mut rep);
+                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    }
+                }
+            }
+            let until = d.poll();
             while let Some(ev) = d.next_event() {
                 again = true;
                 let now = sys::now_ns();
@@ -221,48 +289,47 @@ mod svc {
                         let _ = sys::ipc_reply(p.token, &rep[..n], None);
                         again = true;
                     }
-                    Served::Park(_) => k += 1,
-                }
-            }
-            // New bus requests, without blocking.
-            while let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, sys::now_ns().max(1)) {
-                again = true;
-                let body = &req[..m.len.min(req.len())];
-                if m.badge == nexus_abi::KERNEL_BADGE {
-                    continue;
-                }
-                if m.badge == 0 {
-                    // Only init holds badge 0 on this endpoint.
-                    if let Some(badge) = nexus_interfaces::client_gone(body) {
-                        svc.client_gone(&mut d, badge);
-                        parked.retain(|p| p.badge != badge);
-                    }
-                    let _ = sys::ipc_reply(m.token, &[], None);
-                    continue;
-                }
-                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
-                    Served::Reply(n) => {
-                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
-                    }
-                    Served::Park(_) if parked.len() < MAX_PARKED => parked.push(Parked {
-                        badge: m.badge,
-                        token: m.token,
-                        req: body.to_vec(),
-                    }),
-                    Served::Park(_) => {
-                        let n = bus::reply::send(&Err(bus::Error::NoResources), &mut rep);
-                        let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                    Served::Park(dl) => {
+                        parked[k].deadline = dl;
+                        k += 1;
                     }
                 }
             }
-            if !again {
-                let now = sys::now_ns();
-                let cap = if svc.active() || !parked.is_empty() {
-                    BUS_POLL_NS
-                } else {
-                    BUS_IDLE_NS
-                };
-                d.wait(until.min(now + cap));
+            let until = parked.iter().map(|p| p.deadline).fold(until, u64::min);
+            if again || until <= sys::now_ns() {
+                continue;
+            }
+            // Idle: the next handshake's ephemeral secret, off its critical path.
+            if spare.get().is_none() {
+                spare.set(entropy());
+            }
+            // `Some(true)`: armed, sleep on the endpoint; `Some(false)`: ready now.
+            let armed = if armable {
+                match d.arm() {
+                    Ok(a) => Some(a),
+                    // No notify route: the capped `WaitAny` from now on.
+                    Err(nexus_net::NetError::Unsupported) => {
+                        armable = false;
+                        None
+                    }
+                    // Anything else (e.g. netstackd gone for a moment): this once.
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            match armed {
+                Some(true) => sleep = Some(until.max(1)),
+                Some(false) => {}
+                None => {
+                    let now = sys::now_ns();
+                    let cap = if svc.active() || !parked.is_empty() {
+                        BUS_POLL_NS
+                    } else {
+                        BUS_IDLE_NS
+                    };
+                    d.wait(until.min(now + cap));
+                }
             }
         }
     }

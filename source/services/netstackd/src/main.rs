@@ -13,6 +13,11 @@
 //!    (free that client's sockets), or a facade request (dispatch; reply at
 //!    once, or keep the token if it was parked).
 //!
+//! A client with a notify route (the profile's `bus_client`, dsoftbusd, and
+//! the `wake_bus` grant: NOTIFY on its endpoint) may arm a set with
+//! `WaitArm` instead of blocking in `WaitAny`; after each poll, an armed set
+//! that became ready gets one `Notify` (`Server::poll_armed`).
+//!
 //! Requests are served in the kernel's FIFO order of callers, each in
 //! bounded time, so one slow or hostile client cannot starve the others.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -87,9 +92,9 @@ mod svc {
     }
 
     pub fn main(_arg: u64) -> i32 {
-        let policy = match nexus_rt::ipc::fetch_args::<NetstackdArgs>(slot::INIT) {
+        let (policy, bus_client) = match nexus_rt::ipc::fetch_args::<NetstackdArgs>(slot::INIT) {
             Ok(a) => match policy_from_args(&a) {
-                Some(p) => p,
+                Some(p) => (p, a.bus_client.map(ClientId)),
                 None => {
                     println!("netstackd: bad address argument {:?}", a);
                     return 2;
@@ -136,22 +141,44 @@ mod svc {
         // The instance changes across restarts (boot time in ns), so clients
         // holding handles of an earlier netstackd get `ServerRestarted`.
         let mut server: Server<_> = Server::new((now as u32) | 1);
+        // The notify route: only with both the argument and the grant.
+        let route = bus_client.filter(|_| {
+            sys::cap_info(slot::WAKE_BUS)
+                .is_ok_and(|c| c.kind == Some(nexus_abi::CapKind::Endpoint))
+        });
+        if let Some(c) = route {
+            server.add_notify_route(c);
+        }
         let mut tokens = ReplyTokens::new();
         let mut req: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
         let mut rep: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
         let mut ready = false;
         let mut pending: Option<(u64, usize)> = None;
 
+        // False after a request that provably changed nothing (`needs_poll`): the
+        // stack is not polled again before the next receive.
+        let mut dirty = true;
         loop {
             let now = sys::now_ns();
-            stack.poll(now, &mut |e| print_event(e, &mut ready));
-            server.poll(&mut stack, now, |client, corr, bytes| {
-                if let Some(token) = tokens.take(client, corr) {
-                    // A caller that gave up or ended is not an error here.
-                    let _ = sys::ipc_reply(token, bytes, None);
-                }
-            });
-            let wake = [stack.poll_at(now), server.next_deadline()]
+            if dirty || stack.device().local_pending() {
+                stack.poll(now, &mut |e| print_event(e, &mut ready));
+                server.poll(&mut stack, now, |client, corr, bytes| {
+                    if let Some(token) = tokens.take(client, corr) {
+                        // A caller that gave up or ended is not an error here.
+                        let _ = sys::ipc_reply(token, bytes, None);
+                    }
+                });
+                server.poll_armed(&mut stack, |client| {
+                    if Some(client) == route {
+                        // Never blocks; coalesced by the kernel.
+                        let _ = sys::notify(slot::WAKE_BUS);
+                    }
+                });
+            }
+            dirty = true;
+            // Frames this poll looped back to ourselves: receive them next pass.
+            let local = stack.device().local_pending().then_some(now);
+            let wake = [stack.poll_at(now), server.next_deadline(), local]
                 .into_iter()
                 .flatten()
                 .min()
@@ -202,7 +229,10 @@ mod svc {
                 &mut rep,
                 sys::now_ns(),
             ) {
-                Outcome::Reply(n) => pending = Some((msg.token, n)),
+                Outcome::Reply(n) => {
+                    dirty = netstackd::needs_poll(body, &rep[..n]);
+                    pending = Some((msg.token, n));
+                }
                 Outcome::Parked => {
                     // Parked only after a successful decode, so this holds.
                     let corr = nexus_net::decode_request(body).map_or(0, |(h, _)| h.correlation);

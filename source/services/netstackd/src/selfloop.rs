@@ -54,6 +54,12 @@ impl<D: Device> SelfLoop<D> {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// True while frames wait in the local queue: the stack must be polled to
+    /// receive them (smoltcp's own `poll_at` does not see this queue).
+    pub fn local_pending(&self) -> bool {
+        !self.local.is_empty()
+    }
 }
 
 /// A received frame: from the local queue or from the NIC.

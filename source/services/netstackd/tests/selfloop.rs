@@ -128,3 +128,28 @@ fn resolving_our_own_address_never_asks_the_link() {
     run(&mut s, &mut now);
     assert_eq!(wire_arp_requests_for(&wire, Ipv4Addr::new(10, 0, 2, 2)), 1);
 }
+
+#[test]
+fn a_looped_frame_is_pending_until_the_next_poll() {
+    // netstackd's loop polls again at once while `local_pending` (smoltcp's
+    // `poll_at` does not see the local queue).
+    let (mut s, _wire) = stack();
+    let (a, _) = s.udp_bind(37030).unwrap();
+    let (b, _) = s.udp_bind(37031).unwrap();
+    assert!(!s.device().local_pending());
+    s.udp_send_to(a, SocketAddrV4::new(ME, 37031), b"x")
+        .unwrap();
+    // The first poll sends the datagram into the local queue ...
+    s.poll(1_000, &mut |_| {});
+    assert!(s.device().local_pending());
+    let mut buf = [0u8; 8];
+    let mut polls = 1;
+    // ... and at most a few more receive it; the flag says when one is due.
+    while s.device().local_pending() {
+        s.poll(1_000 + polls, &mut |_| {});
+        polls += 1;
+        assert!(polls < 5, "the local queue drains");
+    }
+    assert_eq!(s.udp_recv_from(b, &mut buf).map(|(n, _)| n), Ok(1));
+    assert!(!s.device().local_pending());
+}

@@ -71,6 +71,9 @@ pub enum Op {
     Wait = 0x30,
     /// Wait until any handle of a set is ready, until an absolute deadline.
     WaitAny = 0x31,
+    /// Arm a readiness set without blocking: the server posts one `Notify`
+    /// on the client's notify route when the set becomes ready.
+    WaitArm = 0x32,
     /// Query the interface address, prefix, gateway and MTU.
     LocalAddr = 0x40,
     /// Send one ICMP echo request and wait for the reply until a deadline.
@@ -86,7 +89,7 @@ pub enum Op {
 
 impl Op {
     /// Every op, in code order.
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 17] = [
         Op::TcpListen,
         Op::TcpAccept,
         Op::TcpConnect,
@@ -99,6 +102,7 @@ impl Op {
         Op::Close,
         Op::Wait,
         Op::WaitAny,
+        Op::WaitArm,
         Op::LocalAddr,
         Op::Ping,
         Op::Stats,
@@ -245,7 +249,7 @@ mod tests {
             assert_eq!(Op::from_u8(op as u8), Some(op));
         }
         let known = Op::ALL.iter().filter(|o| Op::from_u8(**o as u8).is_some());
-        assert_eq!(known.count(), 16);
+        assert_eq!(known.count(), 17);
         assert_eq!(Op::from_u8(0), None);
         assert_eq!(Op::from_u8(0xff), None);
     }

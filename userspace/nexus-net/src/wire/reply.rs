@@ -103,6 +103,13 @@ pub enum Reply<'a> {
         /// or is no longer a handle of this client.
         ready_mask: u16,
     },
+    /// A `WaitArm` was taken: `ready_mask` 0 = the set is armed (a
+    /// `Notify` follows when it becomes ready); otherwise the set was
+    /// already ready (bits as for `WaitAny`) and nothing is armed.
+    WaitArm {
+        /// Entries ready now (0 = armed).
+        ready_mask: u16,
+    },
     /// Interface configuration.
     LocalAddr(IfaceInfo),
     /// Server resource usage.
@@ -171,6 +178,7 @@ impl Reply<'_> {
             Reply::Close => Op::Close,
             Reply::Wait { .. } => Op::Wait,
             Reply::WaitAny { .. } => Op::WaitAny,
+            Reply::WaitArm { .. } => Op::WaitArm,
             Reply::LocalAddr(_) => Op::LocalAddr,
             Reply::Ping { .. } => Op::Ping,
             Reply::Stats(_) => Op::Stats,
@@ -198,7 +206,8 @@ impl Reply<'_> {
             Reply::TcpWrite { .. }
             | Reply::UdpSendTo { .. }
             | Reply::Wait { .. }
-            | Reply::WaitAny { .. } => 4,
+            | Reply::WaitAny { .. }
+            | Reply::WaitArm { .. } => 4,
             Reply::TcpListen { .. } | Reply::TcpConnect { .. } | Reply::UdpBind { .. } => 8,
             Reply::TcpAccept { .. } | Reply::LocalAddr(_) | Reply::Ping { .. } => 12,
             Reply::Stats(_) => 20,
@@ -239,7 +248,7 @@ impl Reply<'_> {
                 w.u8(ready.bits())?;
                 w.pad(3)
             }
-            Reply::WaitAny { ready_mask } => {
+            Reply::WaitAny { ready_mask } | Reply::WaitArm { ready_mask } => {
                 w.u16(ready_mask)?;
                 w.pad(2)
             }
@@ -461,6 +470,11 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
                 return Err(NetError::Malformed);
             }
             Reply::WaitAny { ready_mask }
+        }
+        Op::WaitArm => {
+            let ready_mask = r.u16()?;
+            r.pad(2)?;
+            Reply::WaitArm { ready_mask }
         }
         Op::LocalAddr => {
             let addr = r.ipv4()?;

@@ -109,6 +109,15 @@ pub enum Request<'a> {
         /// Absolute monotonic deadline in nanoseconds.
         deadline_ns: u64,
     },
+    /// Arm `set` without blocking: if no entry is ready now, the server
+    /// remembers the set (one per client; a new arm replaces the old one)
+    /// and posts one `Notify` on the client's notify route when an entry
+    /// becomes ready. Answered at once with the current ready mask
+    /// (0 = armed). `Unsupported` for a client without a notify route.
+    WaitArm {
+        /// Up to [`MAX_WAIT_SET`] handles with their interests.
+        set: WaitSet,
+    },
     /// Query interface configuration.
     LocalAddr,
     /// Server resource usage.
@@ -232,6 +241,7 @@ impl Request<'_> {
             Request::Close { .. } => Op::Close,
             Request::Wait { .. } => Op::Wait,
             Request::WaitAny { .. } => Op::WaitAny,
+            Request::WaitArm { .. } => Op::WaitArm,
             Request::LocalAddr => Op::LocalAddr,
             Request::Stats => Op::Stats,
             Request::LinkInfo => Op::LinkInfo,
@@ -249,7 +259,7 @@ impl Request<'_> {
                 data.len() <= MAX_DATAGRAM && to.port() != 0 && !to.ip().is_unspecified()
             }
             Request::Wait { interest, .. } => interest.bits() & !Readiness::INTEREST_MASK == 0,
-            Request::WaitAny { set, .. } => {
+            Request::WaitAny { set, .. } | Request::WaitArm { set } => {
                 !set.is_empty()
                     && set
                         .entries()
@@ -285,6 +295,7 @@ impl Request<'_> {
             Request::UdpSendTo { data, .. } => 12 + data.len(),
             Request::Wait { .. } | Request::Ping { .. } => 16,
             Request::WaitAny { set, .. } => 12 + 8 * set.len(),
+            Request::WaitArm { set } => 4 + 8 * set.len(),
             Request::LocalAddr | Request::Stats | Request::LinkInfo => 0,
         }
     }
@@ -343,15 +354,9 @@ impl Request<'_> {
             }
             Request::WaitAny { set, deadline_ns } => {
                 w.u64(deadline_ns)?;
-                w.u8(set.len)?;
-                w.pad(3)?;
-                for (h, i) in set.entries() {
-                    w.u32(h.raw())?;
-                    w.u8(i.bits())?;
-                    w.pad(3)?;
-                }
-                Ok(())
+                write_set(w, &set)
             }
+            Request::WaitArm { set } => write_set(w, &set),
             Request::LocalAddr | Request::Stats | Request::LinkInfo => Ok(()),
             Request::Ping {
                 addr,
@@ -365,6 +370,44 @@ impl Request<'_> {
             }
         }
     }
+}
+
+fn write_set(w: &mut Writer<'_>, set: &WaitSet) -> Result<(), NetError> {
+    w.u8(set.len)?;
+    w.pad(3)?;
+    for (h, i) in set.entries() {
+        w.u32(h.raw())?;
+        w.u8(i.bits())?;
+        w.pad(3)?;
+    }
+    Ok(())
+}
+
+/// Reads a set's count and entries (`WaitAny`, `WaitArm`): more than
+/// [`MAX_WAIT_SET`] entries is `Malformed`; an empty set or undefined
+/// interest bits are `InvalidInput` (after the layout was checked).
+fn read_set(r: &mut Reader<'_>) -> Result<WaitSet, NetError> {
+    let n = usize::from(r.u8()?);
+    r.pad(3)?;
+    if n > MAX_WAIT_SET {
+        return Err(NetError::Malformed);
+    }
+    let mut set = WaitSet::new();
+    let mut bad = false;
+    for _ in 0..n {
+        let handle = Handle::from_raw(r.u32()?);
+        let bits = r.u8()?;
+        r.pad(3)?;
+        match Readiness::from_bits(bits) {
+            Some(i) if bits & !Readiness::INTEREST_MASK == 0 => set.push(handle, i)?,
+            _ => bad = true,
+        }
+    }
+    r.finish()?;
+    if bad || set.is_empty() {
+        return Err(NetError::InvalidInput);
+    }
+    Ok(set)
 }
 
 /// Encodes `req` with `correlation` and expected server `instance` (0 = any)
@@ -477,29 +520,12 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
         }
         Op::WaitAny => {
             let deadline_ns = r.u64()?;
-            let n = usize::from(r.u8()?);
-            r.pad(3)?;
-            if n > MAX_WAIT_SET {
-                return Err(NetError::Malformed);
-            }
-            let mut set = WaitSet::new();
-            let mut bad = false;
-            for _ in 0..n {
-                let handle = Handle::from_raw(r.u32()?);
-                let bits = r.u8()?;
-                r.pad(3)?;
-                match Readiness::from_bits(bits) {
-                    Some(i) if bits & !Readiness::INTEREST_MASK == 0 => set.push(handle, i)?,
-                    _ => bad = true,
-                }
-            }
-            r.finish()?;
-            // An empty set or undefined interest bits are range errors.
-            if bad || set.is_empty() {
-                return Err(NetError::InvalidInput);
-            }
+            let set = read_set(&mut r)?;
             Request::WaitAny { set, deadline_ns }
         }
+        Op::WaitArm => Request::WaitArm {
+            set: read_set(&mut r)?,
+        },
         Op::LocalAddr => Request::LocalAddr,
         Op::Stats => Request::Stats,
         Op::LinkInfo => Request::LinkInfo,

@@ -350,6 +350,13 @@ pub fn sample_requests() -> Vec<Request<'static>> {
             },
             deadline_ns: 7,
         },
+        Request::WaitArm {
+            set: {
+                let mut set = nexus_net::WaitSet::new();
+                set.push(u.handle(), Readiness::WRITABLE).unwrap();
+                set
+            },
+        },
         Request::Wait {
             handle: u.handle(),
             interest: Readiness::EMPTY,
