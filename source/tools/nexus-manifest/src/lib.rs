@@ -645,6 +645,7 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                 supervise: s.supervise,
             });
         }
+        check_bus_wakeup(p, &m, &services)?;
         let eps: BTreeSet<&String> = served.keys().collect();
         if eps.len() > MAX_ENDPOINTS {
             return Err(format!("profile {p}: more than {MAX_ENDPOINTS} endpoints"));
@@ -659,6 +660,57 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
         });
     }
     Ok(System { profiles, slots })
+}
+
+/// dsoftbusd sleeps in one `IpcRecv` and is woken by netstackd's `Notify`
+/// (`docs/dsoftbus.md` §11): a profile where the `bus` server is a client of
+/// `net` must give the `net` server a notify grant on `bus` and name, in its
+/// `bus_client` argument, the badge the `bus` server calls `net` with.
+/// Without them dsoftbusd falls back to a capped poll, so this is a mistake
+/// the generator refuses rather than a slower system nobody notices.
+fn check_bus_wakeup(p: &str, m: &ManifestFile, services: &[Service]) -> Result<(), String> {
+    let serves = |s: &Service, ep: &str| {
+        s.grants
+            .iter()
+            .any(|g| matches!(&g.kind, GrantKind::Serve { ep: e } if e == ep))
+    };
+    let Some(bus) = services.iter().find(|s| serves(s, "bus")) else {
+        return Ok(());
+    };
+    let Some(badge) = bus.grants.iter().find_map(|g| match &g.kind {
+        GrantKind::Client { ep, badge } if ep == "net" => Some(*badge),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let Some(net) = services.iter().find(|s| serves(s, "net")) else {
+        return Ok(());
+    };
+    let ctx = format!("profile {p}, service {}", net.name);
+    if !net
+        .grants
+        .iter()
+        .any(|g| matches!(&g.kind, GrantKind::Notify { ep } if ep == "bus"))
+    {
+        return Err(format!(
+            "{ctx}: {} serves `bus` and is a `net` client, so the `net` server needs `{{ notify = \"bus\" }}` to wake it",
+            bus.name
+        ));
+    }
+    let named = m
+        .services
+        .iter()
+        .find(|f| f.name == net.name)
+        .and_then(|f| f.arg.as_ref())
+        .and_then(|a| a.get("bus_client"))
+        .and_then(|v| v.as_integer());
+    if named != i64::try_from(badge).ok() {
+        return Err(format!(
+            "{ctx}: its argument needs `bus_client = {badge:#x}` (the badge {} calls `net` with)",
+            bus.name
+        ));
+    }
+    Ok(())
 }
 
 type ArgParts = (Vec<u8>, String, Option<(String, Vec<u8>)>);

@@ -430,3 +430,21 @@ fn notify_grants_are_notify_only_and_checked() {
     .unwrap_err();
     assert!(e.contains("exactly one of"), "{e}");
 }
+
+#[test]
+fn a_bus_server_on_net_must_be_woken_by_netstackd() {
+    let bus = "[[service]]\nname = \"dsoftbusd\"\nimage = \"dsoftbusd\"\ngrants.net = { client = \"net\", badge = 0x30 }\ngrants.bus = { serve = \"bus\" }\n";
+    // No notify grant: refused, naming what is missing.
+    let e = one(&format!("{NETSTACKD}{bus}")).unwrap_err();
+    assert!(e.contains("notify = \"bus\""), "{e}");
+    // A notify grant but the wrong badge in the argument: refused.
+    let woken = |badge: &str| {
+        format!(
+            "[[service]]\nname = \"netstackd\"\nimage = \"netstackd\"\narg = {{ bus_client = {badge} }}\ngrants.endpoint = {{ serve = \"net\" }}\ngrants.net_mmio = {{ device = \"net\" }}\ngrants.wake = {{ notify = \"bus\" }}\n{bus}"
+        )
+    };
+    let e = one(&woken("0x31")).unwrap_err();
+    assert!(e.contains("bus_client = 0x30"), "{e}");
+    // Both right: accepted.
+    one(&woken("0x30")).unwrap();
+}
