@@ -69,6 +69,9 @@ pub struct PendingCall {
     pub accept: Option<u32>,
     pub xfer: Option<u32>,
     pub badge: u64,
+    /// An `IpcCallShort`: the message is in the caller's `a2`..`a5` (its
+    /// frame, unchanged while it waits) and the reply goes there too.
+    pub short: bool,
 }
 
 /// One task.
@@ -139,6 +142,7 @@ impl Task {
                 accept: None,
                 xfer: None,
                 badge: 0,
+                short: false,
             },
             recv: (0, 0),
             recv_pa: 0,
