@@ -119,7 +119,7 @@ pub fn write_short(
 pub fn write_short_pa(dpa: u64, w: &ShortWords, len: usize) {
     let len = len.min(SHORT_MAX);
     // Whole words while the buffer is aligned, then the tail bytes.
-    let full = if dpa % 8 == 0 { len / 8 } else { 0 };
+    let full = if dpa.is_multiple_of(8) { len / 8 } else { 0 };
     for (i, x) in w.iter().enumerate().take(full) {
         // SAFETY: `dpa..dpa+len` is RAM inside one page of a buffer its task
         // owns and that validated for writing (see `Memory::write_phys`),

@@ -756,7 +756,8 @@ fn ipc_reply(
         return Err(Error::PeerDead);
     }
     let len = usize::try_from(len).map_err(|_| Error::TooLarge)?;
-    if len > MSG_MAX {
+    if len > MSG_MAX || (matches!(src, Src::Regs(_)) && len > SHORT_MAX) {
+        // The caller keeps waiting: the replier may answer again.
         return Err(Error::TooLarge);
     }
     let call = k.tasks[ci].call;
