@@ -373,7 +373,7 @@ mod fuzz {
             let unwritable = |j: usize| class[j] != Ptr::Good;
             let bad_ptr = match Sysno::try_from(nr) {
                 Ok(Sysno::ConsoleWrite) => unreadable(0) && a[1] != 0,
-                Ok(Sysno::IpcCall | Sysno::IpcCallShort) => {
+                Ok(Sysno::IpcCall) => {
                     (unreadable(1) && a[2] != 0 && a[2] <= 8192)
                         || (unwritable(3) && a[4] & 0xffff_ffff != 0)
                 }
