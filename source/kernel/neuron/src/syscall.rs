@@ -49,32 +49,113 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
         f.set_a(2, 0);
         f.set_a(3, 0);
         f.set_a(4, 0);
-    } else if nr == Sysno::IpcCall as u64 {
-        ipc_call_sys(k, cur);
-    } else if nr == Sysno::IpcReplyRecv as u64 {
-        ipc_reply_recv_sys(k, cur);
     } else {
         dispatch_more(k, cur, nr);
     }
 }
 
-/// The register IPC forms, then everything else. A function of its own so
-/// that the chain above stays three compares (with five, the compiler
-/// builds a jump table, which costs `TimeNow` more than it saves); its
-/// calls are tail calls.
+/// The round trip's four IPC syscalls (each first through its fast path),
+/// then everything else. A function of its own so that `TimeNow` pays one
+/// compare before it (a longer chain becomes a jump table); its calls are
+/// tail calls.
 #[inline(never)]
 fn dispatch_more(k: &mut Kernel, cur: usize, nr: u64) {
-    if nr == Sysno::IpcCallShort as u64 {
+    if nr == Sysno::IpcCall as u64 {
+        if !call_mem_fast(k, cur) {
+            ipc_call_sys(k, cur);
+        }
+    } else if nr == Sysno::IpcReplyRecv as u64 {
+        if !reply_recv_fast(k, cur, false) {
+            ipc_reply_recv_sys(k, cur);
+        }
+    } else if nr == Sysno::IpcCallShort as u64 {
         if !call_short_fast(k, cur) {
             ipc_call_short_sys(k, cur);
         }
     } else if nr == Sysno::IpcReplyRecvShort as u64 {
-        if !reply_recv_short_fast(k, cur) {
+        if !reply_recv_fast(k, cur, true) {
             ipc_reply_recv_short_sys(k, cur);
         }
     } else {
         dispatch_general(k, cur);
     }
+}
+
+/// `IpcCall` when it can complete the common way: no deadline, no
+/// capability, a message of at most 64 bytes within one page, a receiver
+/// waiting whose buffer holds it within its first page, the reply buffer
+/// the one that validated last time, both ends 8-byte aligned and the
+/// message's page in the translation cache. Makes every check of
+/// `ipc_call` and `deliver` first, then has the same effects; returns
+/// false, having changed nothing, in every other case (the general path
+/// then runs from the start). A leaf function.
+#[inline(always)]
+fn call_mem_fast(k: &mut Kernel, cur: usize) -> bool {
+    let f = &k.tasks[cur].frame;
+    let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
+    if a[6] != 0 || a[5] != NO_SLOT || a[2] > 64 {
+        return false;
+    }
+    let (msg, len) = (a[1], a[2] as usize);
+    let Some((reply_cap, accept)) = split_accept(a[4]) else {
+        return false;
+    };
+    let reply_cap = reply_cap.min(MSG_MAX);
+    if k.tasks[cur].reply_ok != (a[3], reply_cap) {
+        return false;
+    }
+    let Some((id, badge)) = k.tasks[cur].caps.endpoint(a[0], rights::SEND) else {
+        return false;
+    };
+    let Some(Some(e)) = k.endpoints.get(id as usize) else {
+        return false;
+    };
+    let Some(r) = e.receiver.map(usize::from).filter(|&r| r < MAX_TASKS) else {
+        return false;
+    };
+    let s = &k.tasks[r];
+    let ((rbuf, rcap), dpa) = (s.recv, s.recv_pa);
+    if len > rcap || dpa == 0 || rbuf % PAGE + len as u64 > PAGE || msg % PAGE + len as u64 > PAGE {
+        return false;
+    }
+    if len > 0 {
+        let Some(spa) = k.mem.user_pa_cached(k.tasks[cur].root, msg, false) else {
+            return false;
+        };
+        if (spa | dpa) % 8 != 0 {
+            return false;
+        }
+        k.mem.copy_aligned(dpa, spa, len);
+    }
+    let t = &mut k.tasks[cur];
+    t.call = PendingCall {
+        msg,
+        len,
+        reply: a[3],
+        reply_cap,
+        reply_pa: t.reply_ok_pa,
+        accept,
+        xfer: None,
+        badge,
+        short: false,
+    };
+    t.call_seq = t.call_seq.wrapping_add(1).max(1);
+    t.state = State::AwaitReply { server: r as u8 };
+    t.deadline = 0;
+    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
+    let s = &mut k.tasks[r];
+    s.frame.set_a(0, 0);
+    s.frame.set_a(1, len as u64);
+    s.frame.set_a(2, badge);
+    s.frame.set_a(3, token);
+    s.frame.set_a(4, NO_SLOT);
+    s.state = State::Ready;
+    s.deadline = 0;
+    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
+        e.receiver = None;
+    }
+    k.hint = Some(r);
+    true
 }
 
 /// `IpcCallShort` when it can complete the common way: no deadline, a
@@ -93,11 +174,7 @@ fn call_short_fast(k: &mut Kernel, cur: usize) -> bool {
         return false;
     }
     let len = len as usize;
-    let Ok(Cap::Endpoint { id, badge, .. }) =
-        k.tasks[cur]
-            .caps
-            .get_checked(slot, CapKind::Endpoint, rights::SEND)
-    else {
+    let Some((id, badge)) = k.tasks[cur].caps.endpoint(slot, rights::SEND) else {
         return false;
     };
     let Some(Some(e)) = k.endpoints.get(id as usize) else {
@@ -149,21 +226,26 @@ fn call_short_fast(k: &mut Kernel, cur: usize) -> bool {
 /// (no notice, death, queued caller or notification), so the server
 /// blocks. Every check of `ipc_reply` and `ipc_recv` is made before
 /// anything changes; returns false, having changed nothing, otherwise.
+///
+/// `IpcReplyRecv` (`short` false) likewise, for a reply of at most 64
+/// bytes to a memory caller whose reply buffer holds it within its first
+/// page, both ends 8-byte aligned and the reply's page in the translation
+/// cache.
 #[inline(always)]
-fn reply_recv_short_fast(k: &mut Kernel, cur: usize) -> bool {
+fn reply_recv_fast(k: &mut Kernel, cur: usize, short: bool) -> bool {
     let f = &k.tasks[cur].frame;
-    let (slot, len, deadline) = (f.a(0), f.a(1), f.a(6));
-    let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
-    let (token, buf, cap) = (f.regs[5], f.regs[6], f.regs[7]);
-    if deadline != 0 || len > SHORT_MAX as u64 {
+    let (slot, deadline) = (f.a(0), f.a(6));
+    let (len, src, token, buf, cap) = if short {
+        let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
+        (f.a(1), Src::Regs(w), f.regs[5], f.regs[6], f.regs[7])
+    } else {
+        (f.a(5), Src::Mem(f.a(4)), f.a(3), f.a(1), f.a(2))
+    };
+    if deadline != 0 || len > if short { SHORT_MAX as u64 } else { 64 } {
         return false;
     }
     let len = len as usize;
-    let Ok(Cap::Endpoint { id, .. }) =
-        k.tasks[cur]
-            .caps
-            .get_checked(slot, CapKind::Endpoint, rights::RECV)
-    else {
+    let Some((id, _)) = k.tasks[cur].caps.endpoint(slot, rights::RECV) else {
         return false;
     };
     let Some((cap, accept)) = split_accept(cap) else {
@@ -193,21 +275,58 @@ fn reply_recv_short_fast(k: &mut Kernel, cur: usize) -> bool {
         };
         // `matches!`, not `!=`: the derived comparison is a call.
         let waits = matches!(c.state, State::AwaitReply { server } if server as usize == cur);
-        if c.generation & 0xff_ffff != generation || c.call_seq != seq || !waits || !c.call.short {
+        if c.generation & 0xff_ffff != generation || c.call_seq != seq || !waits {
             return false;
         }
-        Some(ci)
+        // The reply's copy, checked here, made below.
+        let copy = match (src, c.call.short) {
+            (Src::Regs(w), true) => Reply::Regs(nexus_abi::short_mask(w, len)),
+            (Src::Mem(msg), false) => {
+                let call = &c.call;
+                let dpa = call.reply_pa;
+                if len > call.reply_cap
+                    || dpa == 0
+                    || call.reply % PAGE + len as u64 > PAGE
+                    || msg % PAGE + len as u64 > PAGE
+                {
+                    return false;
+                }
+                if len == 0 {
+                    Reply::Mem(0, 0)
+                } else {
+                    let Some(spa) = k.mem.user_pa_cached(k.tasks[cur].root, msg, false) else {
+                        return false;
+                    };
+                    if (spa | dpa) % 8 != 0 {
+                        return false;
+                    }
+                    Reply::Mem(dpa, spa)
+                }
+            }
+            _ => return false,
+        };
+        Some((ci, copy))
     } else {
         None
     };
-    if let Some(ci) = caller {
-        let w = nexus_abi::short_mask(w, len);
+    if let Some((ci, copy)) = caller {
         let c = &mut k.tasks[ci];
         c.frame.set_a(0, 0);
         c.frame.set_a(1, len as u64);
-        for (i, x) in w.iter().enumerate() {
-            c.frame.set_a(2 + i, *x);
+        match copy {
+            Reply::Regs(w) => {
+                for (i, x) in w.iter().enumerate() {
+                    c.frame.set_a(2 + i, *x);
+                }
+            }
+            Reply::Mem(dpa, spa) => {
+                c.frame.set_a(2, NO_SLOT);
+                if len > 0 {
+                    k.mem.copy_aligned(dpa, spa, len);
+                }
+            }
         }
+        let c = &mut k.tasks[ci];
         c.state = State::Ready;
         c.deadline = 0;
         k.hint = Some(ci);
@@ -726,6 +845,14 @@ fn reply_with_cap(
     copy_task(k, cur, msg, ci, call.reply, len)?;
     k.tasks[ci].caps.insert_at(at as u64, cap)?;
     Ok(at as u64)
+}
+
+/// How `reply_recv_fast` delivers a checked reply: into the caller's
+/// registers, or copied from physical `.1` to `.0`.
+#[derive(Copy, Clone)]
+enum Reply {
+    Regs(ShortWords),
+    Mem(u64, u64),
 }
 
 /// Where a reply's bytes are: the replier's memory, or its registers

@@ -9,7 +9,9 @@
 //! - `a7` holds the syscall number ([`Sysno`]), `a0`..`a6` the arguments.
 //! - On return `a0` is `0` on success or `-(Error as isize)` on failure;
 //!   `a1`..`a4` carry results where a syscall documents them. All other
-//!   registers are preserved.
+//!   registers are preserved, except in the register IPC forms:
+//!   [`Sysno::IpcCallShort`] also returns `a5`, [`Sysno::IpcReplyRecvShort`]
+//!   also reads `t0`..`t2`.
 //!
 //! Numbers are never reused: a retired syscall keeps its number reserved.
 #![cfg_attr(not(test), no_std)]
