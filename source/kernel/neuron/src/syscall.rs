@@ -61,23 +61,45 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
 #[inline(never)]
 fn dispatch_more(k: &mut Kernel, cur: usize, nr: u64) {
     if nr == Sysno::IpcCall as u64 {
-        if !call_mem_fast(k, cur) {
-            ipc_call_sys(k, cur);
-        }
+        call_entry(k, cur);
     } else if nr == Sysno::IpcReplyRecv as u64 {
-        if !reply_recv_fast(k, cur, false) {
-            ipc_reply_recv_sys(k, cur);
-        }
+        reply_recv_entry(k, cur);
     } else if nr == Sysno::IpcCallShort as u64 {
-        if !call_short_fast(k, cur) {
-            ipc_call_short_sys(k, cur);
-        }
+        call_short_entry(k, cur);
     } else if nr == Sysno::IpcReplyRecvShort as u64 {
-        if !reply_recv_fast(k, cur, true) {
-            ipc_reply_recv_short_sys(k, cur);
-        }
+        reply_recv_short_entry(k, cur);
     } else {
         dispatch_general(k, cur);
+    }
+}
+
+// One function per IPC syscall: its fast path, else (a tail call) its
+// general path. Apart, each fast path needs fewer registers.
+#[inline(never)]
+fn call_entry(k: &mut Kernel, cur: usize) {
+    if !call_mem_fast(k, cur) {
+        ipc_call_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn reply_recv_entry(k: &mut Kernel, cur: usize) {
+    if !reply_recv_fast(k, cur, false) {
+        ipc_reply_recv_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn call_short_entry(k: &mut Kernel, cur: usize) {
+    if !call_short_fast(k, cur) {
+        ipc_call_short_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn reply_recv_short_entry(k: &mut Kernel, cur: usize) {
+    if !reply_recv_fast(k, cur, true) {
+        ipc_reply_recv_short_sys(k, cur);
     }
 }
 
