@@ -103,6 +103,24 @@ fn reply_recv_short_entry(k: &mut Kernel, cur: usize) {
     }
 }
 
+/// The physical address of `va`, readable user memory of task `t`, from
+/// the task's one-page source cache or the translation cache; `None` on a
+/// miss of both (the general path then walks). A hit in the translation
+/// cache fills the task's (a cache: nothing observable changes). No calls.
+#[inline(always)]
+fn src_pa(k: &mut Kernel, t: usize, va: u64) -> Option<u64> {
+    let page = va & !(PAGE - 1);
+    let task = &k.tasks[t];
+    if page == task.src_page && page != 0 {
+        return Some(task.src_pa | (va & (PAGE - 1)));
+    }
+    let pa = k.mem.user_pa_cached(task.root, va, false)?;
+    let task = &mut k.tasks[t];
+    task.src_page = page;
+    task.src_pa = pa & !(PAGE - 1);
+    Some(pa)
+}
+
 /// `IpcCall` when it can complete the common way: no deadline, no
 /// capability, a message of at most 64 bytes within one page, a receiver
 /// waiting whose buffer holds it within its first page, the reply buffer
@@ -141,7 +159,7 @@ fn call_mem_fast(k: &mut Kernel, cur: usize) -> bool {
         return false;
     }
     if len > 0 {
-        let Some(spa) = k.mem.user_pa_cached(k.tasks[cur].root, msg, false) else {
+        let Some(spa) = src_pa(k, cur, msg) else {
             return false;
         };
         if (spa | dpa) % 8 != 0 {
@@ -316,7 +334,7 @@ fn reply_recv_fast(k: &mut Kernel, cur: usize, short: bool) -> bool {
                 if len == 0 {
                     Reply::Mem(0, 0)
                 } else {
-                    let Some(spa) = k.mem.user_pa_cached(k.tasks[cur].root, msg, false) else {
+                    let Some(spa) = src_pa(k, cur, msg) else {
                         return false;
                     };
                     if (spa | dpa) % 8 != 0 {
@@ -1088,6 +1106,7 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         // Nothing stays mapped (map_range undoes its pages); the frames and
         // the window go back.
         k.mem.forget_root(root);
+        k.tasks[cur].src_page = 0;
         free_all(k);
         k.tasks[cur].map_next = va;
         return Err(Error::NoMemory);
