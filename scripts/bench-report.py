@@ -63,8 +63,12 @@ def main():
 
     rows = [
         # (id, figure, unit, value, target text, ok(value) or None, source)
-        ("ipc_roundtrip_instr", "IPC round trip (call+reply, 8 bytes, raw echo), median",
+        ("ipc_roundtrip_instr", "IPC round trip (call+reply, 8 bytes, raw echo, memory ABI), median",
          "instructions", num(B["bench-os"], r"^ipc roundtrip raw instr_per_rt=(\d+)"), "<= 700",
+         lambda v: v <= 700, "bench-os (-icount)"),
+        ("ipc_roundtrip_short_instr", "IPC round trip, register ABI (IpcCallShort/"
+         "IpcReplyRecvShort, 8 bytes), median", "instructions",
+         num(B["bench-os"], r"^ipc roundtrip short instr_per_rt=(\d+)"), "<= 700",
          lambda v: v <= 700, "bench-os (-icount)"),
         ("ipc_roundtrip_codec_instr", "IPC round trip with the generated codec (selftest.ping), "
          "median", "instructions", num(B["bench-os"], r"^ipc roundtrip codec instr_per_rt=(\d+)"),

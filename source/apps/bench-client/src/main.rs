@@ -2,16 +2,19 @@
 //! spaces, in retired instructions (`rdinstret`, deterministic under QEMU
 //! `-icount`) and in guest nanoseconds.
 //!
-//! Two round trips, each from `IpcCall` to its return (the instructions of
+//! Three round trips, each from the call to its return (the instructions of
 //! both tasks and of the kernel, as the one hart retires them):
 //! - `raw`: an 8-byte word-aligned message to bench-echo, which answers
 //!   with the same bytes (no codec): the kernel's round trip plus the few
 //!   instructions of the echo loop and the syscall wrappers;
+//! - `short`: the same 8 bytes through the register forms (`IpcCallShort`,
+//!   answered with `IpcReplyRecvShort`): no user memory touched by the
+//!   kernel for the message or the reply;
 //! - `codec`: `selftest.ping` (10-byte messages) to selftest-server, which
 //!   decodes and encodes with the generated codec (what a real service pays).
 //!
 //! Prints `BENCH: ipc roundtrip raw instr_per_rt=… min=… p99=… iters=…
-//! bytes=8`, the same for `codec` (bytes=10), `BENCH: ipc roundtrip ns
+//! bytes=8`, the same for `short` (bytes=8) and `codec` (bytes=10), `BENCH: ipc roundtrip ns
 //! median=…` (codec, guest ns) and `BENCH: null syscall instr median=…`.
 //!
 //! Then the compute of one DSoftBus session handshake: both roles of a
@@ -57,6 +60,31 @@ mod bench {
             let c1 = sys::instret();
             if r != Ok((8, None)) || reply.0 != msg.0 {
                 println!("BENCH: ipc roundtrip wrong reply (raw) at {}", i);
+                return None;
+            }
+            if i >= WARMUP {
+                instr.push(c1 - c0);
+            }
+        }
+        instr.sort_unstable();
+        Some((instr[ITERS / 2], instr[0], instr[ITERS * 99 / 100]))
+    }
+
+    /// The register-ABI round trip to bench-echo (the same 8 bytes as
+    /// `raw_roundtrip`): median, min and p99 instructions.
+    fn short_roundtrip() -> Option<(u64, u64, u64)> {
+        let ep = nexus_slots::bench_client::ECHO_SHORT;
+        let mut instr = Vec::with_capacity(ITERS);
+        for i in 0..WARMUP + ITERS {
+            let msg = sys::Short {
+                len: 8,
+                words: [i as u64, 0, 0, 0],
+            };
+            let c0 = sys::instret();
+            let r = sys::ipc_call_short(ep, msg, 0);
+            let c1 = sys::instret();
+            if !matches!(r, Ok(m) if m.len == 8 && m.words[0] == i as u64) {
+                println!("BENCH: ipc roundtrip wrong reply (short) at {}", i);
                 return None;
             }
             if i >= WARMUP {
@@ -113,6 +141,9 @@ mod bench {
         let Some((raw_median, raw_min, raw_p99)) = raw_roundtrip() else {
             return 1;
         };
+        let Some((short_median, short_min, short_p99)) = short_roundtrip() else {
+            return 1;
+        };
         let ep = nexus_slots::bench_client::SERVER;
         // The `selftest.ping` request, encoded once by the generated codec
         // (10 bytes: op, value); the loop varies the value in place, so the
@@ -162,6 +193,10 @@ mod bench {
         println!(
             "BENCH: ipc roundtrip raw instr_per_rt={} min={} p99={} iters={} bytes=8",
             raw_median, raw_min, raw_p99, ITERS
+        );
+        println!(
+            "BENCH: ipc roundtrip short instr_per_rt={} min={} p99={} iters={} bytes=8",
+            short_median, short_min, short_p99, ITERS
         );
         println!(
             "BENCH: ipc roundtrip codec instr_per_rt={} min={} p99={} iters={} bytes=10",

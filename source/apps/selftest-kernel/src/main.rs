@@ -6,7 +6,9 @@
 //!   `SELFTEST: FAIL <check>: <why>`.
 //! - 1 `doomed-server`: receives on the "doomed" endpoint (offering no slot
 //!   for capabilities); on `d` it replies, sleeps and exits, so a caller
-//!   queues on a server that then dies.
+//!   queues on a server that then dies. On `L` it replies 40 bytes, on `m`
+//!   3 bytes through `IpcReplyRecvShort` with other data in the rest of
+//!   its registers (the short-message checks).
 //! - 2 `fault-fp`: executes one FP instruction (`fmv.w.x f1, zero`); the
 //!   kernel runs tasks with `sstatus.FS` = Off, so it must fault.
 //! - `burst-N` (no argument and no capabilities, so nothing to fetch):
@@ -134,6 +136,63 @@ mod kcheck {
         )
     }
 
+    fn short(b: &[u8]) -> sys::Short {
+        sys::Short::new(b).unwrap_or_default()
+    }
+
+    /// The register forms keep every rule of the memory ones: the
+    /// capability is checked, a message over 32 bytes is refused, a past
+    /// deadline is refused and never delivered, a reply over 32 bytes to a
+    /// short caller is `TooLarge`, and a reply carries exactly its bytes
+    /// (nothing else of the replier's registers).
+    fn short_ipc_rules() -> Check {
+        ensure(
+            sys::ipc_call_short(MMIO, short(b"c"), 0) == Err(Error::WrongCapability),
+            "short call on a device capability",
+        )?;
+        ensure(
+            sys::ipc_call_short(31, short(b"c"), 0) == Err(Error::NoCapability),
+            "short call on an empty slot",
+        )?;
+        let long = sys::Short {
+            len: 33,
+            words: [u64::MAX; 4],
+        };
+        ensure(
+            sys::ipc_call_short(DOOMED, long, soon(2000)) == Err(Error::TooLarge),
+            "33-byte short call accepted",
+        )?;
+        ensure(
+            sys::ipc_call_short(DOOMED, short(b"p"), 1) == Err(Error::TimedOut),
+            "past-deadline short call not refused",
+        )?;
+        let r = sys::ipc_call_short(DOOMED, short(b"c"), soon(2000));
+        ensure(
+            r.map(|m| (m.len, m.words)) == Ok((1, [0; 4])),
+            "past-deadline short call was delivered",
+        )?;
+        ensure(
+            sys::ipc_call_short(DOOMED, short(b"L"), soon(2000)) == Err(Error::TooLarge),
+            "40-byte reply to a short call not refused",
+        )?;
+        let r = sys::ipc_call_short(DOOMED, short(b"m"), soon(2000));
+        ensure(
+            r.map(|m| (m.len, m.words)) == Ok((3, [0x66_7788, 0, 0, 0])),
+            "register reply carried more than its bytes",
+        )?;
+        // The memory form still works after the server replied in registers.
+        ensure(
+            call_doomed(b"c", None, soon(2000)) == Ok(0),
+            "memory call after a register reply",
+        )?;
+        // A receive with the register form needs RECV (this task holds SEND).
+        let mut buf = [0u8; 8];
+        ensure(
+            sys::ipc_reply_recv_short(DOOMED, 0, short(b""), &mut buf, 1) == Err(Error::NoRights),
+            "register receive without RECV",
+        )
+    }
+
     fn cap_unoffered_refused() -> Check {
         // The doomed server receives without offering a slot.
         ensure(
@@ -180,9 +239,10 @@ mod kcheck {
     }
 
     fn checker() -> i32 {
-        let checks: [NamedCheck; 6] = [
+        let checks: [NamedCheck; 7] = [
             ("console budget enforced ok", console_bounded),
             ("mmio map reused ok", mmio_map_reused),
+            ("short ipc rules ok", short_ipc_rules),
             ("cap transfer unoffered refused ok", cap_unoffered_refused),
             ("dead server wakes callers ok", dead_server_wakes_callers),
             ("fp isolated ok", fp_isolated),
@@ -204,11 +264,29 @@ mod kcheck {
     fn doomed_server() -> i32 {
         let mut buf = [0u8; 64];
         let mut past_seen = 0u8;
+        let mut next = None;
         loop {
-            let Ok(m) = sys::ipc_recv(DOOMED, &mut buf, 0) else {
+            let got = match next.take() {
+                Some(r) => r,
+                None => sys::ipc_recv(DOOMED, &mut buf, 0),
+            };
+            let Ok(m) = got else {
                 continue;
             };
             let reply = match (buf.first(), m.cap) {
+                (Some(b'L'), None) => {
+                    let _ = sys::ipc_reply(m.token, &[7; 40], None);
+                    continue;
+                }
+                (Some(b'm'), None) => {
+                    // Three bytes; the rest of a2..a5 holds other data.
+                    let r = sys::Short {
+                        len: 3,
+                        words: [0x1122_3344_5566_7788, u64::MAX, u64::MAX, u64::MAX],
+                    };
+                    next = Some(sys::ipc_reply_recv_short(DOOMED, m.token, r, &mut buf, 0));
+                    continue;
+                }
                 (_, Some(_)) => 0xee,
                 (Some(b'p'), _) => {
                     past_seen = past_seen.saturating_add(1);

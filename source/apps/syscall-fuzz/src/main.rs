@@ -7,8 +7,9 @@
 //! scratch buffer), lengths (0 … huge) and deadlines (none only where a reply
 //! is certain, otherwise past or within 1 ms). After each call it checks:
 //!
-//! - every register other than the results `a0..a4` is unchanged (`t0..t6`,
-//!   `s2..s11`, `a5..a7` are loaded with fresh canaries each call);
+//! - every register other than the results `a0..a4` (`a0..a5` for
+//!   `IpcCallShort`) is unchanged (`t0..t6`, `s2..s11`, `a5..a7` are loaded
+//!   with fresh canaries each call);
 //! - a call with a bad pointer (and a length that makes it matter) fails;
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
@@ -17,7 +18,7 @@
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
-//!   intact;
+//!   intact (every other one a short one through `IpcCallShort`);
 //! - every 1024 calls and at the end: its read-only data is unchanged.
 //!
 //! Its start-up argument (`SyscallFuzzArgs`) gives the seed and whether
@@ -40,8 +41,9 @@ mod fuzz {
 
     const SERVER: u32 = nexus_slots::syscall_fuzz::SERVER;
     const INIT: u32 = nexus_slots::syscall_fuzz::INIT;
-    /// One past the highest syscall number (`ConsoleLevel`).
-    const SYSNO_END: u64 = Sysno::ConsoleLevel as u64 + 1;
+    /// One past the highest syscall number (`IpcReplyRecvShort`; the
+    /// unassigned numbers below it must fail with `InvalidSyscall`).
+    const SYSNO_END: u64 = Sysno::IpcReplyRecvShort as u64 + 1;
     const BRIEF: u64 = 200_000;
     const LONG: u64 = 2_000_000;
 
@@ -175,7 +177,8 @@ mod fuzz {
                 options(nostack)
             );
         }
-        let regs_ok = x5 == a[5]
+        // `IpcCallShort` returns its reply in a2..a5.
+        let regs_ok = (x5 == a[5] || nr == Sysno::IpcCallShort as u64)
             && x6 == a[6]
             && x7 == nr
             && t.iter().enumerate().all(|(i, &v)| v == k(i as u64 + 1))
@@ -208,6 +211,30 @@ mod fuzz {
             return false;
         };
         let mut reply = [0u8; 512];
+        if n <= 20 || r.below(2) == 0 {
+            // The register form, the same request cut to at most 20 bytes.
+            let n = n.min(20);
+            let Ok(len) = (selftest::Request::Transform { data: &data[..n] }).encode(&mut msg)
+            else {
+                return false;
+            };
+            let Ok(req) = sys::Short::new(&msg[..len]) else {
+                return false;
+            };
+            return match sys::ipc_call_short(SERVER, req, 0) {
+                Ok(m) => match m.read(&mut reply) {
+                    Ok(k) => match selftest::reply::decode_transform(&reply[..k]) {
+                        Ok(got) => {
+                            got.len() == n
+                                && data[..n].iter().zip(&got).all(|(a, b)| a ^ 0x5a == *b)
+                        }
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            };
+        }
         match sys::ipc_call(SERVER, &msg[..len], &mut reply, None, 0) {
             Ok((m, None)) => match selftest::reply::decode_transform(&reply[..m]) {
                 Ok(got) => {
@@ -285,13 +312,18 @@ mod fuzz {
                     }
                 }
                 Ok(Sysno::SleepUntil) => a[0] = deadline(&mut r, false),
-                Ok(Sysno::IpcCall) => {
+                Ok(Sysno::IpcCall | Sysno::IpcCallShort) => {
                     // Slot 1 (the server, which always replies) may block
                     // without a deadline; anything else gets a short one.
                     a[0] = if r.below(2) == 0 { SERVER as u64 } else { a[0] };
                     a[6] = deadline(&mut r, a[0] == SERVER as u64);
                 }
-                Ok(Sysno::IpcRecv | Sysno::IpcReplyRecv | Sysno::IrqWait) => {
+                Ok(
+                    Sysno::IpcRecv
+                    | Sysno::IpcReplyRecv
+                    | Sysno::IpcReplyRecvShort
+                    | Sysno::IrqWait,
+                ) => {
                     a[6] = deadline(&mut r, false);
                     a[1] = if nr == Sysno::IrqWait as u64 {
                         deadline(&mut r, false)

@@ -10,7 +10,7 @@ use neuron_core::caps::CapTable;
 use neuron_core::ipc::{self, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, user_chunks, PhysMem};
 use nexus_abi::layout::PAGE;
-use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE, NO_SLOT};
+use nexus_abi::{DeathKind, DeathNotice, Error, ShortWords, KERNEL_BADGE, NO_SLOT, SHORT_MAX};
 
 fn bad(_: pagetable::AccessError) -> Error {
     Error::BadAddress
@@ -89,6 +89,54 @@ pub fn copy_task_to(
     copy_pages(k, s, sva, d, dva, len)
 }
 
+/// Writes the first `len` (≤ `SHORT_MAX`) bytes of the short message `w`
+/// to task `d` at `dva`, a buffer validated for writing whose start is at
+/// physical `dpa` (0 = not known).
+#[inline(always)]
+pub fn write_short(
+    k: &Kernel,
+    d: usize,
+    dva: u64,
+    dpa: u64,
+    w: &ShortWords,
+    len: usize,
+) -> Result<(), Error> {
+    let len = len.min(SHORT_MAX);
+    if dpa != 0 && dva % PAGE + len as u64 <= PAGE {
+        write_short_pa(dpa, w, len);
+        return Ok(());
+    }
+    let mut b = [0u8; SHORT_MAX];
+    let n = nexus_abi::short_unpack(w, len, &mut b);
+    copy_out(k, d, dva, &b[..n])
+}
+
+/// Writes the first `len` (≤ `SHORT_MAX`) bytes of `w` at physical `dpa`:
+/// the start of a user buffer that validated for writing, with
+/// `dpa..dpa+len` inside its first page (the caller checked). Makes no
+/// calls (the IPC fast paths stay leaf functions).
+#[inline(always)]
+pub fn write_short_pa(dpa: u64, w: &ShortWords, len: usize) {
+    let len = len.min(SHORT_MAX);
+    // Whole words while the buffer is aligned, then the tail bytes.
+    let full = if dpa.is_multiple_of(8) { len / 8 } else { 0 };
+    for (i, x) in w.iter().enumerate().take(full) {
+        // SAFETY: `dpa..dpa+len` is RAM inside one page of a buffer its task
+        // owns and that validated for writing (see `Memory::write_phys`),
+        // 8-byte aligned here; `8 * i + 8 <= len`.
+        unsafe { core::ptr::write((dpa + 8 * i as u64) as *mut u64, *x) };
+    }
+    for i in 8 * full..len {
+        // SAFETY: as above, one byte (`i < len`).
+        unsafe {
+            core::ptr::write(
+                (dpa + i as u64) as *mut u8,
+                (w[i / 8] >> (8 * (i % 8))) as u8,
+            )
+        };
+    }
+}
+
 /// `copy_task` for ranges that cross a page.
 #[inline(never)]
 fn copy_pages(k: &Kernel, s: usize, sva: u64, d: usize, dva: u64, len: usize) -> Result<(), Error> {
@@ -155,6 +203,14 @@ pub fn deliver(k: &mut Kernel, client: usize, server: usize) -> Result<(), Error
         return Err(Error::TooLarge);
     }
     let slot = match call.xfer {
+        None if call.short => {
+            // The message is in the caller's a2..a5: no source to validate
+            // or translate.
+            let f = &k.tasks[client].frame;
+            let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
+            write_short(k, server, rbuf, k.tasks[server].recv_pa, &w, call.len)?;
+            NO_SLOT
+        }
         None => {
             let dpa = k.tasks[server].recv_pa;
             copy_task_to(k, client, call.msg, server, rbuf, dpa, call.len)?;

@@ -69,6 +69,9 @@ pub struct PendingCall {
     pub accept: Option<u32>,
     pub xfer: Option<u32>,
     pub badge: u64,
+    /// An `IpcCallShort`: the message is in the caller's `a2`..`a5` (its
+    /// frame, unchanged while it waits) and the reply goes there too.
+    pub short: bool,
 }
 
 /// One task.
@@ -97,6 +100,14 @@ pub struct Task {
     /// physical address of its start (0 for an empty buffer).
     pub reply_ok: (u64, usize),
     pub reply_ok_pa: u64,
+    /// The IPC fast paths' one-page source cache: the page (va; 0 = none)
+    /// of the last message or reply this task sent from memory, and its
+    /// physical page, validated readable user RAM (not device memory). As
+    /// the translation cache, valid because user mappings are removed only
+    /// when the task ends (then the task is reset) or by a failing
+    /// `DmaAlloc` (which clears it).
+    pub src_page: u64,
+    pub src_pa: u64,
     /// Absolute deadline in ticks for the current block (0 = none).
     pub deadline: u64,
     pub map_next: u64,
@@ -139,6 +150,7 @@ impl Task {
                 accept: None,
                 xfer: None,
                 badge: 0,
+                short: false,
             },
             recv: (0, 0),
             recv_pa: 0,
@@ -147,6 +159,8 @@ impl Task {
             recv_ok_pa: 0,
             reply_ok: (0, usize::MAX),
             reply_ok_pa: 0,
+            src_page: 0,
+            src_pa: 0,
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: [0; DMA_POOLS],

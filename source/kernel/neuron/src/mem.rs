@@ -88,6 +88,48 @@ impl Memory {
         }
     }
 
+    /// `user_pa` from the translation cache only: `None` on a miss as well
+    /// (the caller then takes a path that walks). Makes no calls.
+    #[inline(always)]
+    pub fn user_pa_cached(&self, root: u64, va: u64, write: bool) -> Option<u64> {
+        let need = flags::U | flags::R | if write { flags::W } else { 0 };
+        let page = va & !(PAGE - 1);
+        let (r, v, pa, f) = self.tlb[tlb_slot(root, page)].get();
+        if r == root && v == page && r != 0 && f & need == need && f & flags::DMA != flags::DEVICE {
+            Some(pa | (va & (PAGE - 1)))
+        } else {
+            None
+        }
+    }
+
+    /// Copies `n` bytes between two 8-byte aligned physical RAM ranges
+    /// inside single pages that do not overlap (user buffers of two tasks
+    /// or disjoint ones of one, validated by the caller): words, then the
+    /// tail bytes. Volatile accesses, so it stays a loop and never becomes
+    /// a call to `memcpy` (the IPC fast paths are leaf functions).
+    #[inline(always)]
+    pub fn copy_aligned(&self, dst: u64, src: u64, n: usize) {
+        let n = n as u64;
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: both ranges are validated RAM inside single pages,
+            // 8-byte aligned, `i + 8 <= n`.
+            unsafe {
+                let w = core::ptr::read_volatile((src + i) as *const u64);
+                core::ptr::write_volatile((dst + i) as *mut u64, w);
+            }
+            i += 8;
+        }
+        while i < n {
+            // SAFETY: as above, one byte (`i < n`).
+            unsafe {
+                let b = core::ptr::read_volatile((src + i) as *const u8);
+                core::ptr::write_volatile((dst + i) as *mut u8, b);
+            }
+            i += 1;
+        }
+    }
+
     /// A page-table walk that fills the translation cache.
     #[inline(never)]
     fn translate_miss(&self, root: u64, va: u64) -> Option<(u64, u64)> {

@@ -11,12 +11,12 @@ use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_
 use crate::plic;
 use neuron_core::caps::Cap;
 use neuron_core::dma::DmaError;
-use neuron_core::ipc::{Endpoint, MAX_ENDPOINTS, NOTICE_DEPTH};
+use neuron_core::ipc::{Endpoint, MAX_ENDPOINTS, MAX_TASKS, NOTICE_DEPTH};
 use neuron_core::pagetable::{self, flags};
 use nexus_abi::layout::{MAP_END, PAGE};
 use nexus_abi::{
-    rights, split_accept, CapKind, DeathKind, Error, GrantSpec, Sysno, CAP_SLOTS, MSG_MAX,
-    NAME_MAX, NO_SLOT,
+    rights, split_accept, CapKind, DeathKind, Error, GrantSpec, ShortWords, Sysno, CAP_SLOTS,
+    MSG_MAX, NAME_MAX, NO_SLOT, SHORT_MAX,
 };
 
 /// Longest console write per call.
@@ -49,13 +49,340 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
         f.set_a(2, 0);
         f.set_a(3, 0);
         f.set_a(4, 0);
-    } else if nr == Sysno::IpcCall as u64 {
-        ipc_call_sys(k, cur);
+    } else {
+        dispatch_more(k, cur, nr);
+    }
+}
+
+/// The round trip's four IPC syscalls (each first through its fast path),
+/// then everything else. A function of its own so that `TimeNow` pays one
+/// compare before it (a longer chain becomes a jump table); its calls are
+/// tail calls.
+#[inline(never)]
+fn dispatch_more(k: &mut Kernel, cur: usize, nr: u64) {
+    if nr == Sysno::IpcCall as u64 {
+        call_entry(k, cur);
     } else if nr == Sysno::IpcReplyRecv as u64 {
-        ipc_reply_recv_sys(k, cur);
+        reply_recv_entry(k, cur);
+    } else if nr == Sysno::IpcCallShort as u64 {
+        call_short_entry(k, cur);
+    } else if nr == Sysno::IpcReplyRecvShort as u64 {
+        reply_recv_short_entry(k, cur);
     } else {
         dispatch_general(k, cur);
     }
+}
+
+// One function per IPC syscall: its fast path, else (a tail call) its
+// general path. Apart, each fast path needs fewer registers.
+#[inline(never)]
+fn call_entry(k: &mut Kernel, cur: usize) {
+    if !call_mem_fast(k, cur) {
+        ipc_call_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn reply_recv_entry(k: &mut Kernel, cur: usize) {
+    if !reply_recv_fast(k, cur, false) {
+        ipc_reply_recv_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn call_short_entry(k: &mut Kernel, cur: usize) {
+    if !call_short_fast(k, cur) {
+        ipc_call_short_sys(k, cur);
+    }
+}
+
+#[inline(never)]
+fn reply_recv_short_entry(k: &mut Kernel, cur: usize) {
+    if !reply_recv_fast(k, cur, true) {
+        ipc_reply_recv_short_sys(k, cur);
+    }
+}
+
+/// The physical address of `va`, readable user memory of task `t`, from
+/// the task's one-page source cache or the translation cache; `None` on a
+/// miss of both (the general path then walks). A hit in the translation
+/// cache fills the task's (a cache: nothing observable changes). No calls.
+#[inline(always)]
+fn src_pa(k: &mut Kernel, t: usize, va: u64) -> Option<u64> {
+    let page = va & !(PAGE - 1);
+    let task = &k.tasks[t];
+    if page == task.src_page && page != 0 {
+        return Some(task.src_pa | (va & (PAGE - 1)));
+    }
+    let pa = k.mem.user_pa_cached(task.root, va, false)?;
+    let task = &mut k.tasks[t];
+    task.src_page = page;
+    task.src_pa = pa & !(PAGE - 1);
+    Some(pa)
+}
+
+/// `IpcCall` when it can complete the common way: no deadline, no
+/// capability, a message of at most 64 bytes within one page, a receiver
+/// waiting whose buffer holds it within its first page, the reply buffer
+/// the one that validated last time, both ends 8-byte aligned and the
+/// message's page in the translation cache. Makes every check of
+/// `ipc_call` and `deliver` first, then has the same effects; returns
+/// false, having changed nothing, in every other case (the general path
+/// then runs from the start). A leaf function.
+#[inline(always)]
+fn call_mem_fast(k: &mut Kernel, cur: usize) -> bool {
+    let f = &k.tasks[cur].frame;
+    let a = [f.a(0), f.a(1), f.a(2), f.a(3), f.a(4), f.a(5), f.a(6)];
+    if a[6] != 0 || a[5] != NO_SLOT || a[2] > 64 {
+        return false;
+    }
+    let (msg, len) = (a[1], a[2] as usize);
+    let Some((reply_cap, accept)) = split_accept(a[4]) else {
+        return false;
+    };
+    let reply_cap = reply_cap.min(MSG_MAX);
+    if k.tasks[cur].reply_ok != (a[3], reply_cap) {
+        return false;
+    }
+    let Some((id, badge)) = k.tasks[cur].caps.endpoint(a[0], rights::SEND) else {
+        return false;
+    };
+    let Some(Some(e)) = k.endpoints.get(id as usize) else {
+        return false;
+    };
+    let Some(r) = e.receiver.map(usize::from).filter(|&r| r < MAX_TASKS) else {
+        return false;
+    };
+    let s = &k.tasks[r];
+    let ((rbuf, rcap), dpa) = (s.recv, s.recv_pa);
+    if len > rcap || dpa == 0 || rbuf % PAGE + len as u64 > PAGE || msg % PAGE + len as u64 > PAGE {
+        return false;
+    }
+    if len > 0 {
+        let Some(spa) = src_pa(k, cur, msg) else {
+            return false;
+        };
+        if (spa | dpa) % 8 != 0 {
+            return false;
+        }
+        k.mem.copy_aligned(dpa, spa, len);
+    }
+    let t = &mut k.tasks[cur];
+    t.call = PendingCall {
+        msg,
+        len,
+        reply: a[3],
+        reply_cap,
+        reply_pa: t.reply_ok_pa,
+        accept,
+        xfer: None,
+        badge,
+        short: false,
+    };
+    t.call_seq = t.call_seq.wrapping_add(1).max(1);
+    t.state = State::AwaitReply { server: r as u8 };
+    t.deadline = 0;
+    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
+    let s = &mut k.tasks[r];
+    s.frame.set_a(0, 0);
+    s.frame.set_a(1, len as u64);
+    s.frame.set_a(2, badge);
+    s.frame.set_a(3, token);
+    s.frame.set_a(4, NO_SLOT);
+    s.state = State::Ready;
+    s.deadline = 0;
+    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
+        e.receiver = None;
+    }
+    k.hint = Some(r);
+    true
+}
+
+/// `IpcCallShort` when it can complete the common way: no deadline, a
+/// receiver waiting whose buffer holds the message within its first page.
+/// Makes every check `ipc_call_short` and `deliver` make (the capability
+/// and its SEND right, the length, the receiver's buffer) and then has the
+/// same effects; returns false, having changed nothing, in every other
+/// case (the general path then runs from the start). No calls, so no
+/// callee-saved registers to spill: that, not the copy, is what it saves.
+#[inline(always)]
+fn call_short_fast(k: &mut Kernel, cur: usize) -> bool {
+    let f = &k.tasks[cur].frame;
+    let (slot, len, deadline) = (f.a(0), f.a(1), f.a(6));
+    let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
+    if deadline != 0 || len > SHORT_MAX as u64 {
+        return false;
+    }
+    let len = len as usize;
+    let Some((id, badge)) = k.tasks[cur].caps.endpoint(slot, rights::SEND) else {
+        return false;
+    };
+    let Some(Some(e)) = k.endpoints.get(id as usize) else {
+        return false;
+    };
+    let Some(r) = e.receiver.map(usize::from).filter(|&r| r < MAX_TASKS) else {
+        return false;
+    };
+    let s = &k.tasks[r];
+    let ((rbuf, rcap), dpa) = (s.recv, s.recv_pa);
+    if len > rcap || dpa == 0 || rbuf % PAGE + len as u64 > PAGE {
+        return false;
+    }
+    ipc::write_short_pa(dpa, &w, len);
+    let t = &mut k.tasks[cur];
+    t.call = PendingCall {
+        msg: 0,
+        len,
+        reply: 0,
+        reply_cap: SHORT_MAX,
+        reply_pa: 0,
+        accept: None,
+        xfer: None,
+        badge,
+        short: true,
+    };
+    t.call_seq = t.call_seq.wrapping_add(1).max(1);
+    t.state = State::AwaitReply { server: r as u8 };
+    t.deadline = 0;
+    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
+    let s = &mut k.tasks[r];
+    s.frame.set_a(0, 0);
+    s.frame.set_a(1, len as u64);
+    s.frame.set_a(2, badge);
+    s.frame.set_a(3, token);
+    s.frame.set_a(4, NO_SLOT);
+    s.state = State::Ready;
+    s.deadline = 0;
+    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
+        e.receiver = None;
+    }
+    k.hint = Some(r);
+    true
+}
+
+/// `IpcReplyRecvShort` when it can complete the common way: no deadline,
+/// the reply (if any) for a live `IpcCallShort` caller, the receive buffer
+/// the one that validated last time, and nothing waiting on the endpoint
+/// (no notice, death, queued caller or notification), so the server
+/// blocks. Every check of `ipc_reply` and `ipc_recv` is made before
+/// anything changes; returns false, having changed nothing, otherwise.
+///
+/// `IpcReplyRecv` (`short` false) likewise, for a reply of at most 64
+/// bytes to a memory caller whose reply buffer holds it within its first
+/// page, both ends 8-byte aligned and the reply's page in the translation
+/// cache.
+#[inline(always)]
+fn reply_recv_fast(k: &mut Kernel, cur: usize, short: bool) -> bool {
+    let f = &k.tasks[cur].frame;
+    let (slot, deadline) = (f.a(0), f.a(6));
+    let (len, src, token, buf, cap) = if short {
+        let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
+        (f.a(1), Src::Regs(w), f.regs[5], f.regs[6], f.regs[7])
+    } else {
+        (f.a(5), Src::Mem(f.a(4)), f.a(3), f.a(1), f.a(2))
+    };
+    if deadline != 0 || len > if short { SHORT_MAX as u64 } else { 64 } {
+        return false;
+    }
+    let len = len as usize;
+    let Some((id, _)) = k.tasks[cur].caps.endpoint(slot, rights::RECV) else {
+        return false;
+    };
+    let Some((cap, accept)) = split_accept(cap) else {
+        return false;
+    };
+    let cap = cap.min(MSG_MAX);
+    if k.tasks[cur].recv_ok != (buf, cap) {
+        return false;
+    }
+    let Some(Some(e)) = k.endpoints.get(id as usize) else {
+        return false;
+    };
+    if e.receiver.is_some()
+        || !e.notices.is_empty()
+        || e.deaths > 0
+        || !e.senders.is_empty()
+        || e.notify_posts != 0
+    {
+        return false;
+    }
+    let caller = if token != 0 {
+        let Some((ci, generation, seq)) = neuron_core::ipc::split_reply_token(token) else {
+            return false;
+        };
+        let Some(c) = k.tasks.get(ci) else {
+            return false;
+        };
+        // `matches!`, not `!=`: the derived comparison is a call.
+        let waits = matches!(c.state, State::AwaitReply { server } if server as usize == cur);
+        if c.generation & 0xff_ffff != generation || c.call_seq != seq || !waits {
+            return false;
+        }
+        // The reply's copy, checked here, made below.
+        let copy = match (src, c.call.short) {
+            (Src::Regs(w), true) => Reply::Regs(nexus_abi::short_mask(w, len)),
+            (Src::Mem(msg), false) => {
+                let call = &c.call;
+                let dpa = call.reply_pa;
+                if len > call.reply_cap
+                    || dpa == 0
+                    || call.reply % PAGE + len as u64 > PAGE
+                    || msg % PAGE + len as u64 > PAGE
+                {
+                    return false;
+                }
+                if len == 0 {
+                    Reply::Mem(0, 0)
+                } else {
+                    let Some(spa) = src_pa(k, cur, msg) else {
+                        return false;
+                    };
+                    if (spa | dpa) % 8 != 0 {
+                        return false;
+                    }
+                    Reply::Mem(dpa, spa)
+                }
+            }
+            _ => return false,
+        };
+        Some((ci, copy))
+    } else {
+        None
+    };
+    if let Some((ci, copy)) = caller {
+        let c = &mut k.tasks[ci];
+        c.frame.set_a(0, 0);
+        c.frame.set_a(1, len as u64);
+        match copy {
+            Reply::Regs(w) => {
+                for (i, x) in w.iter().enumerate() {
+                    c.frame.set_a(2 + i, *x);
+                }
+            }
+            Reply::Mem(dpa, spa) => {
+                c.frame.set_a(2, NO_SLOT);
+                if len > 0 {
+                    k.mem.copy_aligned(dpa, spa, len);
+                }
+            }
+        }
+        let c = &mut k.tasks[ci];
+        c.state = State::Ready;
+        c.deadline = 0;
+        k.hint = Some(ci);
+    }
+    let t = &mut k.tasks[cur];
+    t.recv = (buf, cap);
+    t.recv_pa = t.recv_ok_pa;
+    t.recv_accept = accept;
+    t.state = State::Receiving { ep: id };
+    t.deadline = 0;
+    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
+        e.server = Some(cur as u8);
+        e.orphaned = false;
+        e.receiver = Some(cur as u8);
+    }
+    true
 }
 
 /// Writes the results of a syscall that completed now.
@@ -93,10 +420,39 @@ fn ipc_reply_recv_sys(k: &mut Kernel, cur: usize) {
     finish(k, cur, out);
 }
 
+/// The register forms (`IpcCallShort`, `IpcReplyRecvShort`): the message
+/// is `a1` bytes in `a2`..`a5`, so nothing of it is validated, translated
+/// or copied from user memory.
+#[inline(never)]
+fn ipc_call_short_sys(k: &mut Kernel, cur: usize) {
+    let f = &k.tasks[cur].frame;
+    let (slot, len, deadline) = (f.a(0), f.a(1), f.a(6));
+    let out = ipc_call_short(k, cur, slot, len, deadline);
+    finish(k, cur, out);
+}
+
+#[inline(never)]
+fn ipc_reply_recv_short_sys(k: &mut Kernel, cur: usize) {
+    let f = &k.tasks[cur].frame;
+    let (slot, len, deadline) = (f.a(0), f.a(1), f.a(6));
+    let w = [f.a(2), f.a(3), f.a(4), f.a(5)];
+    // t0 token, t1 receive buffer, t2 its capacity | offered slot.
+    let (token, buf, cap) = (f.regs[5], f.regs[6], f.regs[7]);
+    let out = if token != 0 {
+        match ipc_reply(k, cur, token, Src::Regs(w), len, NO_SLOT) {
+            Ok(()) | Err(Error::PeerDead) => ipc_recv(k, cur, slot, buf, cap, deadline),
+            Err(e) => Outcome::Now(Err(e)),
+        }
+    } else {
+        ipc_recv(k, cur, slot, buf, cap, deadline)
+    };
+    finish(k, cur, out);
+}
+
 #[inline(always)]
 fn reply_recv(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
     if a[3] != 0 {
-        match ipc_reply(k, cur, a[3], a[4], a[5], NO_SLOT) {
+        match ipc_reply(k, cur, a[3], Src::Mem(a[4]), a[5], NO_SLOT) {
             Ok(()) | Err(Error::PeerDead) => ipc_recv(k, cur, a[0], a[1], a[2], a[6]),
             Err(e) => Outcome::Now(Err(e)),
         }
@@ -127,7 +483,7 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             Sysno::IpcCall => ipc_call(k, cur, a),
             Sysno::IpcRecv => ipc_recv(k, cur, a[0], a[1], a[2], a[6]),
             Sysno::IpcReply => {
-                Outcome::Now(ipc_reply(k, cur, a[0], a[1], a[2], a[3]).map(|_| [0; 4]))
+                Outcome::Now(ipc_reply(k, cur, a[0], Src::Mem(a[1]), a[2], a[3]).map(|_| [0; 4]))
             }
             Sysno::IpcReplyRecv => reply_recv(k, cur, a),
             Sysno::CapInfo => Outcome::Now(cap_info(k, cur, a[0])),
@@ -145,6 +501,12 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             Sysno::ConsoleRead => console_read(k, cur, a[0], a[1], a[2], a[3]),
             Sysno::Notify => Outcome::Now(notify(k, cur, a[0])),
             Sysno::ConsoleLevel => Outcome::Now(console_level(k, cur, a[0], a[1])),
+            // Handled by `dispatch`; here only for completeness.
+            Sysno::IpcCallShort => ipc_call_short(k, cur, a[0], a[1], a[6]),
+            Sysno::IpcReplyRecvShort => {
+                ipc_reply_recv_short_sys(k, cur);
+                return;
+            }
         },
     };
     finish(k, cur, out);
@@ -255,6 +617,7 @@ fn call_args(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Result<(u16, PendingCal
             accept,
             xfer,
             badge,
+            short: false,
         },
     ))
 }
@@ -288,7 +651,40 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
         Ok(v) => v,
         Err(e) => return Outcome::Now(Err(e)),
     };
-    let deadline = k.deadline_ticks(a[6]);
+    send_call(k, cur, ep, call, a[6])
+}
+
+/// `IpcCallShort(ep, len, w0..w3, deadline)`: `IpcCall` with the message in
+/// the caller's registers and the reply returned there. No capability
+/// crosses (nothing is offered for the reply, none is sent).
+#[inline(always)]
+fn ipc_call_short(k: &mut Kernel, cur: usize, slot: u64, len: u64, deadline_ns: u64) -> Outcome {
+    let (ep, badge) = match endpoint_of(k, cur, slot, rights::SEND) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Now(Err(e)),
+    };
+    if len > SHORT_MAX as u64 {
+        return Outcome::Now(Err(Error::TooLarge));
+    }
+    let call = PendingCall {
+        msg: 0,
+        len: len as usize,
+        reply: 0,
+        reply_cap: SHORT_MAX,
+        reply_pa: 0,
+        accept: None,
+        xfer: None,
+        badge,
+        short: true,
+    };
+    send_call(k, cur, ep, call, deadline_ns)
+}
+
+/// The common half of `IpcCall` and `IpcCallShort`, once the call is
+/// checked: delivers it to a waiting receiver or queues it.
+#[inline(always)]
+fn send_call(k: &mut Kernel, cur: usize, ep: u16, call: PendingCall, deadline_ns: u64) -> Outcome {
+    let deadline = k.deadline_ticks(deadline_ns);
     // A call whose deadline has passed is never delivered.
     if passed(deadline) {
         return Outcome::Now(Err(Error::TimedOut));
@@ -327,8 +723,10 @@ fn ipc_call(k: &mut Kernel, cur: usize, a: [u64; 7]) -> Outcome {
 #[inline(never)]
 fn queue_call(k: &mut Kernel, cur: usize, ep: u16, deadline: u64) -> Outcome {
     let call = k.tasks[cur].call;
-    if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
-        return Outcome::Now(Err(err));
+    if !call.short {
+        if let Err(err) = check_range(k, cur, call.msg, call.len, false) {
+            return Outcome::Now(Err(err));
+        }
     }
     let Some(e) = k.endpoints[ep as usize].as_mut() else {
         return Outcome::Now(Err(Error::NoCapability));
@@ -489,13 +887,29 @@ fn reply_with_cap(
     Ok(at as u64)
 }
 
+/// How `reply_recv_fast` delivers a checked reply: into the caller's
+/// registers, or copied from physical `.1` to `.0`.
+#[derive(Copy, Clone)]
+enum Reply {
+    Regs(ShortWords),
+    Mem(u64, u64),
+}
+
+/// Where a reply's bytes are: the replier's memory, or its registers
+/// (`IpcReplyRecvShort`).
+#[derive(Copy, Clone)]
+enum Src {
+    Mem(u64),
+    Regs(ShortWords),
+}
+
 /// `IpcReply(token, msg, len, xfer_slot)`.
 #[inline(always)]
 fn ipc_reply(
     k: &mut Kernel,
     cur: usize,
     token: u64,
-    msg: u64,
+    src: Src,
     len: u64,
     xfer: u64,
 ) -> Result<(), Error> {
@@ -509,24 +923,88 @@ fn ipc_reply(
         return Err(Error::PeerDead);
     }
     let len = usize::try_from(len).map_err(|_| Error::TooLarge)?;
-    if len > MSG_MAX {
+    if len > MSG_MAX || (matches!(src, Src::Regs(_)) && len > SHORT_MAX) {
+        // The caller keeps waiting: the replier may answer again.
         return Err(Error::TooLarge);
     }
     let call = k.tasks[ci].call;
+    if call.short {
+        return reply_short(k, cur, ci, src, len, xfer);
+    }
     let slot = if xfer == NO_SLOT {
         if len > call.reply_cap {
             k.wake_with(ci, Error::TooLarge);
             return Err(Error::TooLarge);
         }
-        copy_task_to(k, cur, msg, ci, call.reply, call.reply_pa, len)?;
+        match src {
+            Src::Mem(msg) => copy_task_to(k, cur, msg, ci, call.reply, call.reply_pa, len)?,
+            Src::Regs(w) => ipc::write_short(k, ci, call.reply, call.reply_pa, &w, len)?,
+        }
         NO_SLOT
     } else {
+        let Src::Mem(msg) = src else {
+            // The register form carries no capability.
+            return Err(Error::InvalidArgument);
+        };
         reply_with_cap(k, cur, ci, msg, len, xfer)?
     };
     let t = &mut k.tasks[ci];
     t.frame.set_a(0, 0);
     t.frame.set_a(1, len as u64);
     t.frame.set_a(2, slot);
+    t.state = State::Ready;
+    t.deadline = 0;
+    k.hint = Some(ci);
+    Ok(())
+}
+
+/// `ipc_reply` to a caller that used `IpcCallShort` (the token already
+/// checked): the reply, at most `SHORT_MAX` bytes, goes to the caller's
+/// `a2`..`a5`, bytes past its length cleared. A capability cannot go with
+/// it (the caller offered no slot): `NoSlots`, as for any caller that
+/// offered none; a longer reply is `TooLarge`; both for both sides.
+#[inline(always)]
+fn reply_short(
+    k: &mut Kernel,
+    cur: usize,
+    ci: usize,
+    src: Src,
+    len: usize,
+    xfer: u64,
+) -> Result<(), Error> {
+    if xfer != NO_SLOT {
+        // As `reply_with_cap`: the cap is checked first, then the size,
+        // then the (missing) offer.
+        let cap = k.tasks[cur].caps.get(xfer)?;
+        if !cap.transferable() {
+            return Err(Error::NoRights);
+        }
+        let e = if len > SHORT_MAX {
+            Error::TooLarge
+        } else {
+            Error::NoSlots
+        };
+        k.wake_with(ci, e);
+        return Err(e);
+    }
+    if len > SHORT_MAX {
+        k.wake_with(ci, Error::TooLarge);
+        return Err(Error::TooLarge);
+    }
+    let w = match src {
+        Src::Regs(w) => nexus_abi::short_mask(w, len),
+        Src::Mem(msg) => {
+            let mut b = [0u8; SHORT_MAX];
+            copy_in(k, cur, msg, &mut b[..len])?;
+            nexus_abi::short_pack(&b[..len])
+        }
+    };
+    let t = &mut k.tasks[ci];
+    t.frame.set_a(0, 0);
+    t.frame.set_a(1, len as u64);
+    for (i, x) in w.iter().enumerate() {
+        t.frame.set_a(2 + i, *x);
+    }
     t.state = State::Ready;
     t.deadline = 0;
     k.hint = Some(ci);
@@ -628,6 +1106,7 @@ fn dma_alloc(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         // Nothing stays mapped (map_range undoes its pages); the frames and
         // the window go back.
         k.mem.forget_root(root);
+        k.tasks[cur].src_page = 0;
         free_all(k);
         k.tasks[cur].map_next = va;
         return Err(Error::NoMemory);

@@ -167,10 +167,12 @@ fn other_trap(k: &mut Kernel, scause: u64) -> usize {
 /// an ended task is never resumed).
 #[no_mangle]
 extern "C" fn trap_handler(_frame: *mut TrapFrame) -> *mut TrapFrame {
-    if arch::sstatus() & arch::SSTATUS_SPP != 0 {
+    let scause = arch::scause();
+    // Cause 8 is an `ecall` from U-mode by definition (one from S-mode is
+    // cause 9), so only the other causes need the S-mode check.
+    if scause != 8 && arch::sstatus() & arch::SSTATUS_SPP != 0 {
         s_mode_trap();
     }
-    let scause = arch::scause();
     let mut k = KERNEL.lock();
     let next = if scause == 8 {
         syscall_trap(&mut k)

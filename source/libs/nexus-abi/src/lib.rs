@@ -9,7 +9,9 @@
 //! - `a7` holds the syscall number ([`Sysno`]), `a0`..`a6` the arguments.
 //! - On return `a0` is `0` on success or `-(Error as isize)` on failure;
 //!   `a1`..`a4` carry results where a syscall documents them. All other
-//!   registers are preserved.
+//!   registers are preserved, except in the register IPC forms:
+//!   [`Sysno::IpcCallShort`] also returns `a5`, [`Sysno::IpcReplyRecvShort`]
+//!   also reads `t0`..`t2`.
 //!
 //! Numbers are never reused: a retired syscall keeps its number reserved.
 #![cfg_attr(not(test), no_std)]
@@ -83,6 +85,66 @@ pub fn split_accept(v: u64) -> Option<(usize, Option<u32>)> {
     }
 }
 
+/// Longest message of the register IPC forms ([`Sysno::IpcCallShort`],
+/// [`Sysno::IpcReplyRecvShort`]): four registers, `a2`..`a5`.
+pub const SHORT_MAX: usize = 32;
+
+/// The registers of a short message: byte `i` is byte `i % 8` (little
+/// endian) of word `i / 8`; bytes from `len` on are zero.
+pub type ShortWords = [u64; SHORT_MAX / 8];
+
+/// Packs `b` (at most [`SHORT_MAX`] bytes; any more are ignored) into the
+/// registers of a short message.
+#[inline]
+pub fn short_pack(b: &[u8]) -> ShortWords {
+    let b = &b[..b.len().min(SHORT_MAX)];
+    let mut w = [0u64; SHORT_MAX / 8];
+    // Byte by byte into registers: no call to `memcpy` (whose setup costs
+    // more than such a copy).
+    let mut words = b.chunks_exact(8);
+    for (x, c) in w.iter_mut().zip(&mut words) {
+        *x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    }
+    let at = b.len() / 8;
+    for (i, &x) in words.remainder().iter().enumerate() {
+        w[at] |= (x as u64) << (8 * i);
+    }
+    w
+}
+
+/// Unpacks the first `len` bytes (at most [`SHORT_MAX`]) of a short message
+/// into `out`; returns how many were written (`len`, bounded by both).
+#[inline]
+pub fn short_unpack(w: &ShortWords, len: usize, out: &mut [u8]) -> usize {
+    let n = len.min(SHORT_MAX).min(out.len());
+    let mut chunks = out[..n].chunks_exact_mut(8);
+    for (c, x) in (&mut chunks).zip(w) {
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+    let tail = chunks.into_remainder();
+    let last = w[(n / 8).min(w.len() - 1)].to_le_bytes();
+    for (d, s) in tail.iter_mut().zip(last) {
+        *d = s;
+    }
+    n
+}
+
+/// `w` with every byte from `len` on cleared: what crosses from one task
+/// to another is exactly the message, never register contents beyond it.
+#[inline(always)]
+pub fn short_mask(mut w: ShortWords, len: usize) -> ShortWords {
+    for (i, x) in w.iter_mut().enumerate() {
+        let lo = i * 8;
+        let keep = match len.saturating_sub(lo) {
+            0 => 0,
+            n if n >= 8 => u64::MAX,
+            n => (1u64 << (8 * n)) - 1,
+        };
+        *x &= keep;
+    }
+    w
+}
+
 /// Syscall numbers (`a7`).
 #[repr(u64)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -145,6 +207,17 @@ pub enum Sysno {
     /// `a1` = 0..=5 sets it and needs a console-input capability with
     /// `RECV` in `a0`. Returns `a1` = the level in effect.
     ConsoleLevel = 23,
+    /// `IpcCall` with the message in registers (the short-message fast
+    /// path): `a0` endpoint slot (SEND), `a1` length ≤ [`SHORT_MAX`],
+    /// `a2`..`a5` the bytes ([`short_pack`]), `a6` deadline. Returns `a1`
+    /// the reply length and `a2`..`a5` the reply bytes. No capability
+    /// crosses either way. 24..=31 are left to other syscalls.
+    IpcCallShort = 32,
+    /// `IpcReplyRecv` with the reply in registers: `a0` endpoint slot
+    /// (RECV), `a1` reply length ≤ [`SHORT_MAX`], `a2`..`a5` the reply
+    /// bytes, `a6` deadline, `t0` reply token (0 = none), `t1` receive
+    /// buffer, `t2` its capacity | offered slot. Results as `IpcRecv`.
+    IpcReplyRecvShort = 33,
 }
 
 /// `ConsoleLevel`'s `a1` that reads the level without changing it.
@@ -184,6 +257,8 @@ impl TryFrom<u64> for Sysno {
             21 => Self::ConsoleRead,
             22 => Self::Notify,
             23 => Self::ConsoleLevel,
+            32 => Self::IpcCallShort,
+            33 => Self::IpcReplyRecvShort,
             other => return Err(other),
         })
     }
@@ -480,6 +555,30 @@ pub fn cause_name(scause: u64) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_messages_pack_unpack_and_mask() {
+        use super::*;
+        let b: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
+        let w = short_pack(&b[..11]);
+        assert_eq!(w[0], u64::from_le_bytes(b[..8].try_into().unwrap()));
+        assert_eq!(w[1], 0x0b0a09);
+        assert_eq!(w[2..], [0, 0]);
+        let mut out = [0u8; 40];
+        assert_eq!(short_unpack(&w, 11, &mut out), 11);
+        assert_eq!(out[..11], b[..11]);
+        assert_eq!(short_unpack(&w, 100, &mut out), 32);
+        assert_eq!(short_unpack(&w, 11, &mut out[..3]), 3);
+        let full = short_pack(&b);
+        assert_eq!(short_pack(&[b.as_slice(), &[9u8; 8]].concat()), full);
+        assert_eq!(short_mask(full, 32), full);
+        assert_eq!(short_mask(full, 11), w);
+        assert_eq!(short_mask(full, 0), [0; 4]);
+        assert_eq!(short_mask(full, 16), short_pack(&b[..16]));
+        assert_eq!(Sysno::try_from(32), Ok(Sysno::IpcCallShort));
+        assert_eq!(Sysno::try_from(33), Ok(Sysno::IpcReplyRecvShort));
+        assert_eq!(Sysno::try_from(24), Err(24));
+    }
+
     #[test]
     fn accept_slot_roundtrips_and_rejects_garbage() {
         use super::*;

@@ -238,6 +238,116 @@ pub fn ipc_reply_recv_accept(
     Ok(received(r))
 }
 
+/// A short message as it travels in registers: `len` bytes (at most
+/// [`nexus_abi::SHORT_MAX`]) packed into `words` ([`nexus_abi::short_pack`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Short {
+    /// Bytes of the message.
+    pub len: usize,
+    /// The bytes, little endian, 8 to a word.
+    pub words: nexus_abi::ShortWords,
+}
+
+impl Short {
+    /// Packs `b` (`TooLarge` above [`nexus_abi::SHORT_MAX`] bytes).
+    pub fn new(b: &[u8]) -> Result<Self, Error> {
+        if b.len() > nexus_abi::SHORT_MAX {
+            return Err(Error::TooLarge);
+        }
+        Ok(Self {
+            len: b.len(),
+            words: nexus_abi::short_pack(b),
+        })
+    }
+
+    /// Copies the message into `out`; returns its length (`TooLarge` if
+    /// `out` is shorter).
+    pub fn read(&self, out: &mut [u8]) -> Result<usize, Error> {
+        if out.len() < self.len {
+            return Err(Error::TooLarge);
+        }
+        Ok(nexus_abi::short_unpack(&self.words, self.len, out))
+    }
+}
+
+/// `IpcCallShort`: calls endpoint `ep` with a message of at most
+/// [`nexus_abi::SHORT_MAX`] bytes carried in registers, and returns the
+/// reply the same way (a longer reply fails with `TooLarge`). Nothing is
+/// read from or written to memory by the kernel; no capability crosses.
+#[inline]
+pub fn ipc_call_short(ep: u32, msg: Short, deadline_ns: u64) -> Result<Short, Error> {
+    #[cfg(target_os = "none")]
+    {
+        let [w0, w1, w2, w3] = msg.words;
+        let (mut a0, mut a1) = (ep as u64, msg.len as u64);
+        let (mut a2, mut a3, mut a4, mut a5) = (w0, w1, w2, w3);
+        // SAFETY: `ecall` with the register form of `IpcCall`: the kernel
+        // reads a0..a6 and writes a0..a5; it touches no memory of this task.
+        unsafe {
+            core::arch::asm!(
+                "ecall",
+                inlateout("a0") a0, inlateout("a1") a1, inlateout("a2") a2,
+                inlateout("a3") a3, inlateout("a4") a4, inlateout("a5") a5,
+                in("a6") deadline_ns, in("a7") Sysno::IpcCallShort as u64,
+                options(nostack)
+            );
+        }
+        crate::console::level_may_have_changed();
+        Error::from_reg(a0)?;
+        Ok(Short {
+            len: (a1 as usize).min(nexus_abi::SHORT_MAX),
+            words: [a2, a3, a4, a5],
+        })
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (ep, msg, deadline_ns);
+        Err(Error::InvalidSyscall)
+    }
+}
+
+/// `IpcReplyRecvShort`: replies to `token` (if non-zero) with `reply`
+/// carried in registers, then receives on `ep` into `buf` as
+/// [`ipc_reply_recv`] does. A reply to a caller that has gone away is
+/// dropped silently.
+#[inline]
+pub fn ipc_reply_recv_short(
+    ep: u32,
+    token: u64,
+    reply: Short,
+    buf: &mut [u8],
+    deadline_ns: u64,
+) -> Result<Received, Error> {
+    #[cfg(target_os = "none")]
+    {
+        let [w0, w1, w2, w3] = reply.words;
+        let (mut a0, mut a1, mut a2, mut a3, mut a4) = (ep as u64, reply.len as u64, w0, w1, w2);
+        let cap = nexus_abi::with_accept(buf.len(), None);
+        // SAFETY: `ecall` with the register form of `IpcReplyRecv`: the
+        // kernel reads a0..a6 and t0..t2, writes a0..a4, and writes the
+        // received message only into `buf`, which this function borrows
+        // exclusively.
+        unsafe {
+            core::arch::asm!(
+                "ecall",
+                inlateout("a0") a0, inlateout("a1") a1, inlateout("a2") a2,
+                inlateout("a3") a3, inlateout("a4") a4, in("a5") w3,
+                in("a6") deadline_ns, in("a7") Sysno::IpcReplyRecvShort as u64,
+                in("t0") token, in("t1") buf.as_mut_ptr() as u64, in("t2") cap,
+                options(nostack)
+            );
+        }
+        crate::console::level_may_have_changed();
+        Error::from_reg(a0)?;
+        Ok(received([a0, a1, a2, a3, a4]))
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (ep, token, reply, buf, deadline_ns);
+        Err(Error::InvalidSyscall)
+    }
+}
+
 /// Posts a notification on the endpoint in slot `ep` (which must carry
 /// `NOTIFY`): its receiver gets one `Notify` kernel notice for every run of
 /// posts (coalesced). Never blocks.
