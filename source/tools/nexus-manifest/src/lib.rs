@@ -645,7 +645,7 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                 supervise: s.supervise,
             });
         }
-        check_bus_wakeup(p, &m, &services)?;
+        check_bus_wakeup(p, m, &services)?;
         let eps: BTreeSet<&String> = served.keys().collect();
         if eps.len() > MAX_ENDPOINTS {
             return Err(format!("profile {p}: more than {MAX_ENDPOINTS} endpoints"));
