@@ -12,15 +12,30 @@ use nexus_provision::{
     client, parse_trust, read_key_file, show, write_disk, write_key_file, DiskPlan, Trusted,
 };
 
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "nexus-provision-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A scratch directory of one test, removed when it is dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "nexus-provision-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn keys(b: u8) -> StaticKeypair {
@@ -29,7 +44,8 @@ fn keys(b: u8) -> StaticKeypair {
 
 #[test]
 fn storaged_opens_the_image_and_dsoftbusd_loads_identity_and_trust() {
-    let image = scratch("node.img");
+    let dir = Dir::new();
+    let image = dir.path("node.img");
     let me = keys(1);
     let (b, c) = (keys(2), keys(3));
     let trusted = [
@@ -108,7 +124,8 @@ fn storaged_opens_the_image_and_dsoftbusd_loads_identity_and_trust() {
 
 #[test]
 fn key_files_round_trip_and_garbage_is_refused() {
-    let path = scratch("a.key");
+    let dir = Dir::new();
+    let path = dir.path("a.key");
     let k = keys(7);
     write_key_file(&path, &k).unwrap();
     assert_eq!(read_key_file(&path).unwrap().public_key(), k.public_key());
@@ -133,7 +150,7 @@ fn key_files_round_trip_and_garbage_is_refused() {
     bad[68] ^= 1;
     cases.push((bad, "public key does not match the secret"));
     for (i, (bytes, why)) in cases.into_iter().enumerate() {
-        let p = scratch(&format!("bad{i}.key"));
+        let p = dir.path(&format!("bad{i}.key"));
         std::fs::write(&p, &bytes).unwrap();
         let e = read_key_file(&p).unwrap_err();
         assert!(e.0.contains(why) && e.0.contains("not a key file"), "{e}");
@@ -142,6 +159,7 @@ fn key_files_round_trip_and_garbage_is_refused() {
 
 #[test]
 fn trust_arguments_parse_or_fail_clearly() {
+    let dir = Dir::new();
     let k = keys(9);
     let hexkey: String = k.public_key().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
@@ -153,15 +171,15 @@ fn trust_arguments_parse_or_fail_clearly() {
     );
     assert!(parse_trust(&hexkey).unwrap().services.is_empty());
     // A key file and a public-key file name the same device.
-    let kf = scratch("k.key");
+    let kf = dir.path("k.key");
     write_key_file(&kf, &k).unwrap();
-    let pf = scratch("k.pub");
+    let pf = dir.path("k.pub");
     std::fs::write(&pf, format!("{hexkey}\n")).unwrap();
     for f in [&kf, &pf] {
         let t = parse_trust(&format!("{}:nodeinfo", f.display())).unwrap();
         assert_eq!(t.key, k.public_key());
     }
-    let garbage = scratch("g.key");
+    let garbage = dir.path("g.key");
     std::fs::write(&garbage, b"hello").unwrap();
     for (arg, why) in [
         (format!("{}z", &hexkey[..63]), "not 64 hex digits"),
@@ -179,12 +197,13 @@ fn trust_arguments_parse_or_fail_clearly() {
 
 #[test]
 fn disk_refuses_self_duplicates_bad_badge_and_size() {
+    let dir = Dir::new();
     let me = keys(1);
     let other = Trusted {
         key: keys(2).public_key(),
         services: vec![],
     };
-    let image = scratch("x.img");
+    let image = dir.path("x.img");
     let plan = |trusted: &[Trusted], badge: u64, size_kib: u64| {
         write_disk(&DiskPlan {
             image: &image,
