@@ -133,8 +133,9 @@ bench-dsoftbus: build
     cargo bench -p nexus-noise-xk --bench xk_vs_snow
     NO_BUILD=1 OS2VM_RESTART=0 python3 scripts/os2vm.py
 
-# N VMs (2..8) on one L2 hub of loopback UDP sockets: full mesh of
-# authenticated sessions, a partition and heal, each node restarted once;
+# N VMs (2..8) on one L2 hub of loopback UDP sockets, each on a disk written
+# by nexus-provision (its identity, every other node trusted): full mesh of
+# authenticated, trusted sessions, a partition and heal, each node restarted once;
 # figures and build/reports/mesh.html (docs/mesh.md).
 mesh nodes="4":
     python3 scripts/mesh.py {{nodes}}

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """N-node mesh: N VMs on one L2 segment made of UDP sockets on 127.0.0.1
-(`nexuslab.hub`), each with its own identity (created on first boot and
-persisted by storaged on its own fresh disk, build/mesh-<i>.img) and static address
-(profiles `mesh-1` .. `mesh-8`: 10.43.0.11 .. 10.43.0.18/24). See docs/mesh.md.
+(`nexuslab.hub`), each with its own identity and static address (profiles
+`mesh-1` .. `mesh-8`: 10.43.0.11 .. 10.43.0.18/24). See docs/mesh.md.
+
+Provisioning by disk image: before the first boot the script makes each
+node's key (`nexus-provision keygen`) and writes its disk build/mesh-<i>.img
+(`nexus-provision disk`) holding that identity and every other node as a
+trusted device (may open `nodeinfo`). Every node must load the identity it was
+given (`identity loaded id=<its id>`, never `identity created`), load the
+n-1 trust entries (`trust store ... stored=<n-1>`), and every session must be
+with a trusted device (`auth ok ... trusted=yes`).
 
 usage: python3 scripts/mesh.py [N]   (2..8, default 4; `just mesh [N]`)
 
@@ -34,7 +41,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nexuslab import ROOT, ports, qemu, report  # noqa: E402
-from nexuslab.catalogue import Catalogue  # noqa: E402
+from nexuslab.catalogue import Catalogue, fields  # noqa: E402
 from nexuslab.hub import Hub  # noqa: E402
 
 CAT = Catalogue()
@@ -53,9 +60,11 @@ class Node:
         self.name = f"mesh-{idx + 1}"
         self.log = os.path.join(log_dir, f"{self.name}-uart.log")
         self.err = os.path.join(log_dir, f"{self.name}-qemu.stderr")
-        # Its own fresh disk (build/mesh-<i>.img): storaged keeps the identity
-        # dsoftbusd creates on first boot, so a restarted node keeps its id.
-        self.disk = qemu.profile_disk(self.name)
+        # Its own disk (build/mesh-<i>.img), written by `provision` before the
+        # first boot and kept across the churn phase's restarts.
+        self.disk = os.path.join(ROOT, "build", f"{self.name}.img")
+        self.key = os.path.join(log_dir, "keys", f"{self.name}.key")
+        self.given_id = None  # the device id of the key it was provisioned with
         self.runs = []      # every Vm this node ran, oldest first
         self.spans = []     # [start, stop or None] per run
 
@@ -100,6 +109,63 @@ def now(t0):
     return time.monotonic() - t0
 
 
+def provision_tool():
+    """The host tool `nexus-provision` (built here unless NO_BUILD=1 and it exists)."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    tool = os.path.join(target, "debug", "nexus-provision")
+    if os.environ.get("NO_BUILD") != "1" or not os.path.exists(tool):
+        subprocess.run(["cargo", "build", "-q", "-p", "nexus-provision"], cwd=ROOT, check=True)
+    return tool
+
+
+def provision(nodes, tool, kib):
+    """Each node's key, then its disk: its identity and every other node trusted
+    (origin Provisioned, may open `nodeinfo`)."""
+    for n in nodes:
+        os.makedirs(os.path.dirname(n.key), exist_ok=True)
+        out = subprocess.run([tool, "keygen", "--out", n.key], check=True,
+                             capture_output=True, text=True).stdout
+        n.given_id = fields(out).get("id")
+        if not n.given_id:
+            raise Fail(f"nexus-provision keygen printed no id: {out!r}")
+    for n in nodes:
+        cmd = [tool, "disk", "--image", n.disk, "--size-kib", str(kib), "--identity", n.key]
+        for m in nodes:
+            if m is not n:
+                cmd += ["--trust", f"{m.key}:nodeinfo"]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def provisioned(nodes):
+    """None when each node's current run loaded the identity it was given and
+    every entry of its provisioned trust store, else what is missing. A node
+    that made a new identity, or a session with an untrusted peer, fails."""
+    miss = []
+    for n in nodes:
+        created = n.vm.all(lambda r: CAT.seen("identity-created", r.origin, r.text))
+        if created:
+            raise Fail(f"{n.name} created an identity instead of loading its disk's: {created[0].raw}")
+        loaded = [fields("id=" + CAT.after("identity-loaded", r.origin, r.text)).get("id")
+                  for r in n.vm.all(lambda r: CAT.seen("identity-loaded", r.origin, r.text))]
+        if any(i != n.given_id for i in loaded):
+            raise Fail(f"{n.name} loaded id {loaded} but was given {n.given_id}")
+        if not loaded:
+            miss.append(f"{n.name} identity loaded")
+        stores = [fields(CAT.after("trust-store", r.origin, r.text))
+                  for r in n.vm.all(lambda r: CAT.seen("trust-store", r.origin, r.text))]
+        if not stores:
+            miss.append(f"{n.name} trust store")
+        elif stores[-1].get("stored") != str(len(nodes) - 1):
+            raise Fail(f"{n.name} loaded {stores[-1].get('stored')} trust entries, "
+                       f"provisioned {len(nodes) - 1}")
+        for run in n.runs:
+            _, events = report.bus_events(run, CAT)
+            for e in events:
+                if e.kind == "auth" and fields(e.detail).get("trusted") != "yes":
+                    raise Fail(f"{n.name}: a session with an untrusted peer: {e.detail}")
+    return ", ".join(miss) or None
+
+
 def check_alive_and_clean(nodes, forbidden):
     for n in nodes:
         if not n.vm.running():
@@ -141,6 +207,12 @@ def full_mesh(nodes, need_auth_since=None):
         return "ready lines of " + ", ".join(n.name for n in nodes if n.name not in ids)
     if len(set(ids.values())) < len(ids):
         raise Fail(f"two nodes share a device id: {ids}")
+    for n in nodes:
+        if ids[n.name] != n.given_id:
+            raise Fail(f"{n.name} is ready as {ids[n.name]}, provisioned as {n.given_id}")
+    miss = provisioned(nodes)
+    if miss:
+        return miss
     missing = []
     for n in nodes:
         _, events, live = n.state()
@@ -193,6 +265,7 @@ def main(argv):
     mem = os.environ.get("QEMU_MEM", "64M")
     if os.environ.get("NO_BUILD") != "1":
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "build.sh")], check=True)
+    tool = provision_tool()
     forbidden = CAT.forbidden()
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
     log_dir = os.path.join(ROOT, "build", "logs", f"mesh-{stamp}")
@@ -213,6 +286,14 @@ def main(argv):
         say(f"  figure: {line}")
 
     try:
+        t_p = time.monotonic()
+        provision(nodes, tool, int(os.environ.get("DISK_KIB", "64")))
+        say(f"mesh: provisioned {n_nodes} disks in {time.monotonic() - t_p:.2f}s: "
+            + ", ".join(f"{n.name}={n.given_id}" for n in nodes)
+            + f"; each trusts the other {n_nodes - 1} (may open nodeinfo)")
+        t0 = time.monotonic()
+        for n in nodes:
+            n.t0 = t0
         say(f"mesh: {n_nodes} nodes on a hub of UDP sockets on 127.0.0.1 (ports "
             + ", ".join(str(hub.port(i)) for i in range(n_nodes)) + f"); memory {mem} each; "
             f"phase bound {timeout:.0f}s; logs {os.path.relpath(log_dir, ROOT)}")

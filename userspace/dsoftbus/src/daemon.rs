@@ -1028,7 +1028,17 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         let role = if initiated { "out" } else { "in" };
         self.p
             .log(format_args!("dsoftbusd: identity bound peer={}", id));
-        self.p.log(format_args!("dsoftbusd: auth ok peer={}", id));
+        // Whether the trust store holds the peer now (it decides what the peer may
+        // open here; the session itself does not depend on it).
+        let trusted = if self.trust.get(&id).is_some() {
+            "yes"
+        } else {
+            "no"
+        };
+        self.p.log(format_args!(
+            "dsoftbusd: auth ok peer={} trusted={}",
+            id, trusted
+        ));
         let heap = self.p.heap_used();
         self.p.log(format_args!(
             "dsoftbusd: os session ok peer={} dir={} handshake_us={} heap={} busy_us={}",

@@ -85,6 +85,7 @@ pub mod driver;
 pub mod frame;
 pub mod handshake;
 pub mod identity;
+pub mod keyrecord;
 pub mod mux;
 pub mod pairing;
 pub mod policy;

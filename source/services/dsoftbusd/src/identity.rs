@@ -2,8 +2,9 @@
 //!
 //! Design notes:
 //! - One record under [`IDENTITY_KEY`] in dsoftbusd's own `kv` namespace (its badge):
-//!   `"NXID"` | version u8 = 1 | static secret (32 bytes) | static public key (32 bytes),
-//!   [`RECORD_LEN`] = 69 bytes. The public key is redundant on purpose: a record whose
+//!   `dsoftbus::keyrecord`'s `"NXID"` | version u8 = 1 | static secret (32 bytes) |
+//!   static public key (32 bytes), [`RECORD_LEN`] = 69 bytes (the same record
+//!   `nexus-provision` writes into a disk image). The public key is redundant on purpose: a record whose
 //!   public key is not the one its secret gives is damaged and refused, never "repaired"
 //!   into another identity (the device id is derived from the key, so a silently new key
 //!   would be a new device).
@@ -17,20 +18,20 @@
 
 use alloc::vec::Vec;
 
-use dsoftbus::{LocalIdentity, StaticKeypair, KEY_LEN};
+use dsoftbus::{keyrecord, LocalIdentity, StaticKeypair, KEY_LEN};
 use nexus_interfaces::kv;
 
 /// The key of the identity record in dsoftbusd's namespace.
 pub const IDENTITY_KEY: &[u8] = b"dsoftbus/identity";
 
-/// First bytes of the record.
-pub const RECORD_MAGIC: [u8; 4] = *b"NXID";
+/// First bytes of the record (`dsoftbus::keyrecord`).
+pub const RECORD_MAGIC: [u8; 4] = keyrecord::RECORD_MAGIC;
 
 /// The only record version.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = keyrecord::RECORD_VERSION;
 
 /// Length of the record.
-pub const RECORD_LEN: usize = 4 + 1 + 2 * KEY_LEN;
+pub const RECORD_LEN: usize = keyrecord::RECORD_LEN;
 
 /// Why the store could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,21 +120,9 @@ pub fn load_or_create(
 }
 
 fn encode(keys: &StaticKeypair) -> [u8; RECORD_LEN] {
-    let mut r = [0u8; RECORD_LEN];
-    r[..4].copy_from_slice(&RECORD_MAGIC);
-    r[4] = RECORD_VERSION;
-    r[5..5 + KEY_LEN].copy_from_slice(keys.secret_bytes());
-    r[5 + KEY_LEN..].copy_from_slice(&keys.public_key());
-    r
+    keyrecord::encode(keys)
 }
 
 fn decode(r: &[u8]) -> Option<StaticKeypair> {
-    if r.len() != RECORD_LEN || r[..4] != RECORD_MAGIC || r[4] != RECORD_VERSION {
-        return None;
-    }
-    let mut secret = [0u8; KEY_LEN];
-    secret.copy_from_slice(&r[5..5 + KEY_LEN]);
-    let keys = StaticKeypair::from_secret(secret);
-    secret.fill(0);
-    (keys.public_key()[..] == r[5 + KEY_LEN..]).then_some(keys)
+    keyrecord::decode(r).ok()
 }

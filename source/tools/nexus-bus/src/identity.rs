@@ -2,7 +2,7 @@
 //!
 //! Design notes:
 //! - One file, `<state>/identity`, holding the same 69-byte record dsoftbusd keeps in
-//!   storaged (docs/dsoftbus.md §13a): `"NXID"` | version 1 | static secret (32) |
+//!   storaged (`dsoftbus::keyrecord`, docs/dsoftbus.md §13a): `"NXID"` | version 1 | static secret (32) |
 //!   static public key (32). The device id is derived from the public key by
 //!   `dsoftbus::identity` exactly as on the VM; it is never stored.
 //! - No file: 32 bytes from the OS RNG (`getrandom`) become the secret (all zero is
@@ -21,12 +21,7 @@ use std::path::{Path, PathBuf};
 
 use dsoftbus::{LocalIdentity, StaticKeypair, KEY_LEN};
 
-/// First bytes of the record.
-pub const RECORD_MAGIC: [u8; 4] = *b"NXID";
-/// The only record version.
-pub const RECORD_VERSION: u8 = 1;
-/// Length of the record.
-pub const RECORD_LEN: usize = 4 + 1 + 2 * KEY_LEN;
+pub use dsoftbus::keyrecord::{RECORD_LEN, RECORD_MAGIC, RECORD_VERSION};
 /// File name inside the state directory.
 pub const FILE: &str = "identity";
 
@@ -75,36 +70,7 @@ pub fn default_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".local/state/nexus-bus"))
 }
 
-/// Encodes the record.
-pub fn encode(keys: &StaticKeypair) -> [u8; RECORD_LEN] {
-    let mut r = [0u8; RECORD_LEN];
-    r[..4].copy_from_slice(&RECORD_MAGIC);
-    r[4] = RECORD_VERSION;
-    r[5..5 + KEY_LEN].copy_from_slice(keys.secret_bytes());
-    r[5 + KEY_LEN..].copy_from_slice(&keys.public_key());
-    r
-}
-
-/// Decodes a record (total: any bytes give a keypair or a reason).
-pub fn decode(bytes: &[u8]) -> Result<StaticKeypair, &'static str> {
-    if bytes.len() != RECORD_LEN {
-        return Err("wrong length");
-    }
-    if bytes[..4] != RECORD_MAGIC {
-        return Err("wrong magic");
-    }
-    if bytes[4] != RECORD_VERSION {
-        return Err("unknown version");
-    }
-    let mut secret = [0u8; KEY_LEN];
-    secret.copy_from_slice(&bytes[5..5 + KEY_LEN]);
-    let keys = StaticKeypair::from_secret(secret);
-    secret.fill(0);
-    if keys.public_key()[..] != bytes[5 + KEY_LEN..] {
-        return Err("public key does not match the secret");
-    }
-    Ok(keys)
-}
+pub use dsoftbus::keyrecord::{decode, encode};
 
 /// Loads the identity from `dir`, or creates it there.
 pub fn load_or_create(dir: &Path) -> Result<(StaticKeypair, Origin), IdentityError> {
