@@ -175,6 +175,10 @@ def check_alive_and_clean(nodes, forbidden):
             raise Fail(f"node {n.name}: forbidden line: {bad[0].raw}")
 
 
+# Longer than dsoftbus's crossing window (`defer_ns`, 1 s; docs/dsoftbus.md §11).
+CROSSING_SETTLE_S = 1.5
+
+
 def wait(nodes, forbidden, timeout, what, pred):
     """Polls pred() (which returns None when done, else what is missing) until
     done; raises Fail naming what is still missing at the bound."""
@@ -393,6 +397,11 @@ def main(argv):
             if closed:
                 raise Fail(f"sessions among the other nodes closed while {n.name} restarted: "
                            + "; ".join(closed))
+            # Let the restarted node's pairs settle before the next restart: two
+            # sessions of one pair that crossed are resolved (the duplicate closed)
+            # up to the daemon's 1 s crossing window after the second came up, and
+            # that close belongs to this restart, not to the next one.
+            time.sleep(CROSSING_SETTLE_S)
 
         phase = "figures"
         check_alive_and_clean(nodes, forbidden)
