@@ -54,7 +54,7 @@ pub use guard::{GuardStats, LEARN_ENTRIES, NEIGHBOR_REFRESH_NS};
 pub use nexus_net::{IfaceInfo, Ipv4Addr};
 pub use stack::{
     NetEvent, NetStack, SocketId, StackStats, MAX_EGRESS_ROUNDS, MAX_INGRESS_PER_POLL, MAX_PINGS,
-    REASSEMBLY_MAX, REASSEMBLY_TIMEOUT_NS, TIME_WAIT_NS,
+    REASSEMBLY_MAX, REASSEMBLY_TIMEOUT_NS, TIME_WAIT_NS, TX_BLOCKED_RECHECK_NS,
 };
 
 /// Re-export of the smoltcp version this crate is built on.

@@ -492,3 +492,52 @@ fn five_percent_loss_recovers_without_second_long_stalls() {
     assert!(fast < 500 * MS, "fast {fast}");
     assert!(slow_floor < 500 * MS, "slow floor {slow_floor}");
 }
+
+/// A stack whose link has no room for another frame does not ask to be
+/// polled "now" for the data it still holds (netstackd would spin): it
+/// waits for the device (bounded by `TX_BLOCKED_RECHECK_NS`), and sends
+/// the rest once the link has room again.
+#[test]
+fn full_transmit_queue_defers_poll_at_until_room() {
+    let link = LinkConfig {
+        queue_frames: 4,
+        ..LinkConfig::default()
+    };
+    let net = TestNet::pair(static_config(0), static_config(1), link);
+    let (l, port) = net.with_stack(1, |s| s.tcp_listen(5001, 1)).unwrap();
+    let (ws, _) = net
+        .with_stack(0, |s| {
+            s.tcp_connect(SocketAddrV4::new(test_addr(1), port), 0)
+        })
+        .unwrap();
+    net.run_for(10 * MS);
+    let (rs, _) = net.with_stack(1, |s| s.tcp_accept(l)).unwrap();
+    let data = pattern(7, MAX_IO);
+    let now = net.now();
+    let (taken, at) = net.with_stack(0, |s| {
+        let taken = s.tcp_write(ws, &data).unwrap();
+        s.poll(now, &mut |_| {});
+        (taken, s.poll_at(now))
+    });
+    assert_eq!(taken, MAX_IO);
+    let sent_before = net.with_stack(0, |s| s.device().stats().sent[0]);
+    assert_eq!(net.with_stack(1, |s| s.device().pending()), 4, "link full");
+    assert_eq!(
+        at,
+        Some(now + nexus_net_os::TX_BLOCKED_RECHECK_NS),
+        "blocked on a full link: no busy poll"
+    );
+    // The peer drains the link; the next poll sends more and the data
+    // arrives whole.
+    net.pump();
+    assert!(net.with_stack(0, |s| s.device().stats().sent[0]) > sent_before);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; MAX_IO];
+    assert!(net.run_until(SEC, |n| {
+        while let Ok(k) = n.with_stack(1, |s| s.tcp_read(rs, &mut buf)) {
+            got.extend_from_slice(&buf[..k]);
+        }
+        got.len() == MAX_IO
+    }));
+    assert_eq!(got, data);
+}
