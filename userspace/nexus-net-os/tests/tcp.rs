@@ -541,3 +541,32 @@ fn full_transmit_queue_defers_poll_at_until_room() {
     }));
     assert_eq!(got, data);
 }
+
+/// The peer's FIN is acknowledged without the delayed-ACK wait (10 ms):
+/// against Linux, a delayed ACK raced Linux's retransmission of its FIN,
+/// and the duplicate ACK for that reached a closed socket and drew a RST.
+#[test]
+fn peers_fin_is_acknowledged_at_once() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7023);
+    a.tcp_shutdown(s).unwrap();
+    net.run_for(100 * MS);
+    net.with_stack(0, |st| st.device().enable_tap(4096));
+    let t = net.now();
+    b.tcp_write_all_by(bs, b"OK 16777216\n", dl(&net, 1))
+        .unwrap();
+    b.tcp_shutdown(bs).unwrap();
+    net.pump();
+    assert_eq!(net.now(), t, "no virtual time passed");
+    let segs = segments(&net);
+    let fin = segs
+        .iter()
+        .find(|s| s.fin && s.ip_src == test_addr(1))
+        .unwrap_or_else(|| panic!("no FIN from the peer: {segs:#?}"));
+    let end = fin.seq.wrapping_add(fin.payload_len as u32).wrapping_add(1);
+    assert!(
+        segs.iter()
+            .any(|s| s.ip_src == test_addr(0) && s.ack == Some(end)),
+        "FIN not acknowledged at once: {segs:#?}"
+    );
+}
