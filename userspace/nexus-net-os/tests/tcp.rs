@@ -570,3 +570,57 @@ fn peers_fin_is_acknowledged_at_once() {
         "FIN not acknowledged at once: {segs:#?}"
     );
 }
+
+/// A stream whose peer shut down its sending side (HUP) can still be
+/// written: a writer waiting for send space sleeps until there is room and
+/// is not woken by the HUP at once (it used to be, up to the client's
+/// spurious-wakeup bound, and `tcp_write_all_by` then failed with
+/// `WouldBlock`: seen as `realnet: FAIL listen: WouldBlock`).
+#[test]
+fn half_closed_stream_with_full_send_buffer_waits_for_room() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7024);
+    b.tcp_shutdown(bs).unwrap();
+    assert_eq!(read_to_eof(&mut a, &net, s), b"");
+    // Fill a's send buffer and b's receive window (b does not read yet).
+    let data = pattern(9, 256 * 1024);
+    let mut sent = 0;
+    loop {
+        match a.tcp_write(s, &data[sent..]) {
+            Ok(n) => sent += n,
+            Err(NetError::WouldBlock) => break,
+            Err(e) => panic!("write: {e:?}"),
+        }
+        net.run_for(10 * MS);
+    }
+    assert!(sent > 0 && sent < data.len(), "sent {sent}");
+    let ready = a.wait(s, Readiness::READABLE, dl(&net, 1)).unwrap();
+    assert!(ready.contains(Readiness::HUP) && !ready.contains(Readiness::WRITABLE));
+    // HUP alone does not end a WRITABLE wait: it runs to its deadline.
+    assert_eq!(
+        a.wait(s, Readiness::WRITABLE, net.now() + 200 * MS),
+        Err(NetError::TimedOut)
+    );
+    // Once b reads, the wait ends with room and more goes through.
+    let mut got = read_exact(&mut b, &net, bs, sent);
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::WRITABLE), "{r:?}");
+    let end = sent + sent / 2;
+    a.tcp_write_all_by(s, &data[sent..end], dl(&net, 10))
+        .unwrap();
+    a.tcp_shutdown(s).unwrap();
+    got.extend(read_to_eof(&mut b, &net, bs));
+    assert!(got == data[..end], "data differs ({} bytes)", got.len());
+}
+
+/// After a local shutdown a write fails at once, so a WRITABLE wait ends
+/// at once (it must not sleep until its deadline).
+#[test]
+fn writable_wait_ends_when_writes_fail_at_once() {
+    let net = TestNet::pair_default();
+    let (mut a, _b, s, _bs) = connected(&net, 7025);
+    a.tcp_shutdown(s).unwrap();
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 5)).unwrap();
+    assert!(r.contains(Readiness::WRITABLE), "{r:?}");
+    assert_eq!(a.tcp_write(s, b"x"), Err(NetError::Closed));
+}
