@@ -285,7 +285,8 @@ pub struct VirtioRx<'a> {
     frame: &'a [u8],
 }
 
-/// Transmit token: a free TX buffer (or none: the frame is dropped).
+/// Transmit token: a free TX buffer (`slot` is always `Some` as handed out
+/// by the device; with `None` the frame would be dropped and counted).
 pub struct VirtioTx<'a, H: Hal, T: Transport> {
     raw: &'a mut VirtIONetRaw<H, T, QUEUE_SIZE>,
     bufs: &'a mut [u8],
@@ -360,8 +361,13 @@ impl<H: Hal, T: Transport> Device for VirtioNetDevice<H, T> {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(VirtioRx<'_>, VirtioTx<'_, H, T>)> {
         self.refill();
+        // The reply token must be able to send: without a free TX slot the
+        // frame stays queued until a transmission completes (its interrupt
+        // brings the owner back). Handing out a token without a slot lost
+        // the reply: the first fragment of an echo reply to `ping -s 1473`
+        // during a bulk transfer (seen on the tap).
+        let tx_slot = self.free_tx()?;
         let (i, start, end) = self.next_frame()?;
-        let tx_slot = self.free_tx();
         let frame = self.rx_bufs.buf(i).and_then(|b| b.get(start..end))?;
         self.stats.rx_frames += 1;
         Some((
@@ -371,7 +377,7 @@ impl<H: Hal, T: Transport> Device for VirtioNetDevice<H, T> {
                 bufs: self.tx_bufs.all_mut(),
                 slots: &mut self.tx_slots,
                 stats: &mut self.stats,
-                slot: tx_slot,
+                slot: Some(tx_slot),
             },
         ))
     }
