@@ -50,6 +50,7 @@ def main():
     B = {n: figures(L[n]) for n in ("bench-os", "tcp_bulk", "bench-net", "real-peers",
                                     "real-peers-icount")}
     rp, rpi = B["real-peers"], B["real-peers-icount"]
+    bus = figures(L["os2vm"])
 
     def peer(d, cond, field="MB/s", text=None):
         return num(text or rp, rf"^net peer {d} cond={cond} .*?{re.escape(field)}=([\d.]+)")
@@ -129,7 +130,12 @@ def main():
         ("dsoftbus_handshake_us", "guest XK session handshake (os2vm)", "us",
          num(L["os2vm"], r"handshake_us=(\d+)"), "<= 5000", lambda v: v <= 5000, "os2vm"),
         ("dsoftbus_bulk_mbps", "VM-to-VM encrypted bulk (os2vm)", "MB/s",
-         num(L["os2vm"], r"bulk sent .*MB/s=([\d.]+)"), "report", None, "os2vm"),
+         num(bus, r"^bus stream MB/s=([\d.]+)"), "report", None, "os2vm"),
+        ("dsoftbus_bulk_ticks_per_byte", "VM-to-VM encrypted bulk, sending VM's instret per "
+         "payload byte (host ticks, this machine only)", "per byte",
+         num(bus, r"^bus stream .*? instr_per_byte=([\d.]+)"), "report", None, "os2vm"),
+        ("os2vm_raw_tcp_mbps", "VM-to-VM raw TCP through the facade (os2vm)", "MB/s",
+         num(bus, r"^bus stream .*raw_tcp_MB/s=([\d.]+)"), "report", None, "os2vm"),
         ("bus_record_rtt", "bus record round trip", "ms", None, "<= 1 median", None,
          "no benchmark yet"),
     ]
