@@ -309,6 +309,15 @@ impl<H: Hal, T: Transport> phy::TxToken for VirtioTx<'_, H, T> {
     where
         F: FnOnce(&mut [u8]) -> R,
     {
+        crate::TxBuild::build(self, len, |b| (f(b), true))
+    }
+}
+
+impl<H: Hal, T: Transport> crate::TxBuild for VirtioTx<'_, H, T> {
+    fn build<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> (R, bool),
+    {
         let VirtioTx {
             raw,
             bufs,
@@ -319,15 +328,19 @@ impl<H: Hal, T: Transport> phy::TxToken for VirtioTx<'_, H, T> {
         let target = slot.and_then(|i| Some((i, slot_mut(bufs, i)?)));
         let Some((i, buf)) = target else {
             stats.tx_dropped += 1;
-            return f(&mut vec![0u8; len]);
+            return f(&mut vec![0u8; len]).0;
         };
         let hdr = raw.fill_buffer_header(buf).ok();
         let Some((hdr, frame)) = hdr.and_then(|h| Some((h, buf.get_mut(h..h.checked_add(len)?)?)))
         else {
             stats.tx_dropped += 1;
-            return f(&mut vec![0u8; len]);
+            return f(&mut vec![0u8; len]).0;
         };
-        let r = f(frame);
+        let (r, send) = f(frame);
+        if !send {
+            // Withheld: the slot stays free.
+            return r;
+        }
         let total = hdr + len;
         let Some(packet) = buf.get(..total) else {
             stats.tx_dropped += 1;
