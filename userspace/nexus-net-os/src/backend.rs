@@ -399,7 +399,8 @@ impl<D: Device> Backend for NetStack<D> {
         match observe(s, st) {
             Phase::Connecting => Readiness::EMPTY,
             Phase::Refused | Phase::Reset => DEAD,
-            Phase::Finished => Readiness::READABLE | Readiness::HUP,
+            // A write fails at once (`Closed`): WRITABLE wakes writers.
+            Phase::Finished => Readiness::READABLE | Readiness::HUP | Readiness::WRITABLE,
             Phase::Open => {
                 let mut r = Readiness::EMPTY;
                 if s.can_recv() || st.peer_fin {
@@ -408,7 +409,8 @@ impl<D: Device> Backend for NetStack<D> {
                 if st.peer_fin {
                     r |= Readiness::HUP;
                 }
-                if !st.shutdown && s.can_send() {
+                // A write would take bytes, or fail at once (`Closed`).
+                if st.shutdown || !s.may_send() || s.can_send() {
                     r |= Readiness::WRITABLE;
                 }
                 r

@@ -40,6 +40,18 @@ mod stack;
 pub mod memlink;
 pub mod virtio;
 
+/// A transmit token that builds its frame in the device's own buffer and
+/// can still withhold it afterwards: a wrapper that decides from the built
+/// frame whether it goes to the wire (netstackd's local delivery) needs no
+/// buffer and no copy of its own.
+pub trait TxBuild: smoltcp::phy::TxToken {
+    /// Builds a `len`-byte frame with `f`; the frame is sent only if `f`
+    /// returns `true` beside its result.
+    fn build<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> (R, bool);
+}
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -54,7 +66,7 @@ pub use guard::{GuardStats, LEARN_ENTRIES, NEIGHBOR_REFRESH_NS};
 pub use nexus_net::{IfaceInfo, Ipv4Addr};
 pub use stack::{
     NetEvent, NetStack, SocketId, StackStats, MAX_EGRESS_ROUNDS, MAX_INGRESS_PER_POLL, MAX_PINGS,
-    REASSEMBLY_MAX, REASSEMBLY_TIMEOUT_NS, TIME_WAIT_NS,
+    REASSEMBLY_MAX, REASSEMBLY_TIMEOUT_NS, TIME_WAIT_NS, TX_BLOCKED_RECHECK_NS,
 };
 
 /// Re-export of the smoltcp version this crate is built on.

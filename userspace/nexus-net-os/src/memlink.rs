@@ -301,10 +301,21 @@ impl phy::TxToken for MemTx<'_> {
     where
         F: FnOnce(&mut [u8]) -> R,
     {
+        crate::TxBuild::build(self, len, |b| (f(b), true))
+    }
+}
+
+impl crate::TxBuild for MemTx<'_> {
+    fn build<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> (R, bool),
+    {
         let mut buf = self.link.shared.borrow_mut().buffer();
         buf.resize(len, 0);
-        let r = f(&mut buf);
-        self.link.deliver(buf);
+        let (r, send) = f(&mut buf);
+        if send {
+            self.link.deliver(buf);
+        }
         r
     }
 }
@@ -349,6 +360,18 @@ mod tests {
             }
             None => false,
         }
+    }
+
+    #[test]
+    fn a_withheld_frame_never_reaches_the_peer() {
+        use crate::TxBuild;
+        let (mut a, b) = pair(LinkConfig::default());
+        let t = a.transmit(Instant::ZERO).unwrap();
+        t.build(60, |f| (f.fill(1), false));
+        assert_eq!(b.pending(), 0);
+        let t = a.transmit(Instant::ZERO).unwrap();
+        t.build(60, |f| (f.fill(2), true));
+        assert_eq!(b.recv_raw(), Some(vec![2u8; 60]));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use nexus_net::{IfaceInfo, Ipv4Addr, LinkInfo, NetError};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
-use smoltcp::phy::{ChecksumCapabilities, Device};
+use smoltcp::phy::{ChecksumCapabilities, Device, DeviceCapabilities};
 use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
@@ -52,6 +52,11 @@ pub const MAX_INGRESS_PER_POLL: usize = 256;
 /// Egress rounds per [`NetStack::poll`] (each round lets every socket emit
 /// at most one packet).
 pub const MAX_EGRESS_ROUNDS: usize = 256;
+/// While the device has no free transmit slot, [`NetStack::poll_at`] does
+/// not answer "now" for data waiting to be sent: the device's completion
+/// interrupt makes the owner poll again. This bounds the wait if that
+/// interrupt never comes.
+pub const TX_BLOCKED_RECHECK_NS: u64 = 1_000_000;
 /// Outstanding pings remembered by the backend (oldest forgotten first).
 pub const MAX_PINGS: usize = 32;
 /// Grace period after an abort before a closing socket is dropped even if
@@ -312,6 +317,40 @@ pub(crate) fn observe(s: &mut tcp::Socket<'static>, st: &mut Stream) -> Phase {
     }
 }
 
+/// The device as smoltcp's egress sees it: records whether it ran out of
+/// transmit slots.
+struct TxWatch<'d, D: Device> {
+    inner: &'d mut D,
+    blocked: &'d mut bool,
+}
+
+impl<D: Device> Device for TxWatch<'_, D> {
+    type RxToken<'a>
+        = D::RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = D::TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.inner.receive(timestamp)
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        let tx = self.inner.transmit(timestamp);
+        if tx.is_none() {
+            *self.blocked = true;
+        }
+        tx
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
+
 /// smoltcp networking stack serving the nexus-net sockets facade.
 pub struct NetStack<D: Device> {
     pub(crate) device: D,
@@ -344,6 +383,8 @@ pub struct NetStack<D: Device> {
     had_lease: bool,
     up_pending: bool,
     ingress_backlog: bool,
+    /// The last egress pass found no free transmit slot in the device.
+    tx_blocked: bool,
     ready_counter: u64,
     ephemeral_cursor: u16,
     pub(crate) now_ns: u64,
@@ -414,6 +455,7 @@ impl<D: Device> NetStack<D> {
             had_lease: false,
             up_pending: false,
             ingress_backlog: false,
+            tx_blocked: false,
             ready_counter: 0,
             ephemeral_cursor: (cfg.random_seed >> 16) as u16,
             now_ns,
@@ -544,11 +586,16 @@ impl<D: Device> NetStack<D> {
         progress |= self.policy_timers(now_ns, on_event);
         progress |= self.maintain(now_ns);
 
+        self.tx_blocked = false;
         for _ in 0..MAX_EGRESS_ROUNDS {
-            match self
-                .iface
-                .poll_egress(ts, &mut self.device, &mut self.sockets)
-            {
+            match self.iface.poll_egress(
+                ts,
+                &mut TxWatch {
+                    inner: &mut self.device,
+                    blocked: &mut self.tx_blocked,
+                },
+                &mut self.sockets,
+            ) {
                 PollResult::None => break,
                 PollResult::SocketStateChanged => progress = true,
             }
@@ -570,6 +617,18 @@ impl<D: Device> NetStack<D> {
             .iface
             .poll_at(instant(now_ns), &self.sockets)
             .map(instant_ns);
+        if self.tx_blocked {
+            // smoltcp's "now" means a socket has a segment to send, which
+            // must wait for a transmit slot: the device's completion
+            // interrupt brings the owner back (rechecked after a bound).
+            next = next.map(|t| {
+                if t <= now_ns {
+                    now_ns.saturating_add(TX_BLOCKED_RECHECK_NS)
+                } else {
+                    t
+                }
+            });
+        }
         let mut consider = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
         for c in &self.closing {
             if let Some(t) = c.time_wait_until {

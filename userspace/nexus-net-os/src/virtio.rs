@@ -9,7 +9,9 @@
 //!   TX buffer is in flight, so smoltcp simply retries on its next poll.
 //!   (`VirtIONet::send` would spin until the device is done; it is not used.)
 //! * Buffers: `QUEUE_SIZE` RX and `QUEUE_SIZE` TX buffers of `NET_BUF_LEN`
-//!   bytes, boxed on the heap (stable addresses) and owned by the device.
+//!   bytes in two regions of DMA memory from `H::dma_alloc` (stable
+//!   addresses, owned by the device), so the HAL's `share` hands the device
+//!   their own physical addresses and nothing is bounced (copied).
 //!   Every RX buffer stays posted except while smoltcp reads it; it is
 //!   re-posted at the start of the next `receive`/`transmit` call (no token
 //!   can be alive then: tokens borrow the device).
@@ -24,15 +26,15 @@
 //!   only run against a real virtio-mmio device, i.e. on the OS under QEMU;
 //!   host tests use [`memlink`](crate::memlink) instead.
 
-use alloc::boxed::Box;
 use alloc::vec;
-use alloc::vec::Vec;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use virtio_drivers::device::net::VirtIONetRaw;
 use virtio_drivers::transport::{InterruptStatus, Transport};
-use virtio_drivers::Hal;
+use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
 /// Descriptors per virtqueue (and RX/TX buffers each).
 pub const QUEUE_SIZE: usize = 16;
@@ -40,6 +42,65 @@ pub const QUEUE_SIZE: usize = 16;
 pub const NET_BUF_LEN: usize = 2048;
 /// Largest Ethernet frame handed to smoltcp (1500-byte IP MTU).
 pub const FRAME_MAX: usize = 1514;
+
+/// `count` buffers of `NET_BUF_LEN` bytes in one region of DMA memory,
+/// freed with the region.
+struct DmaBufs<H: Hal> {
+    pa: PhysAddr,
+    va: NonNull<u8>,
+    pages: usize,
+    len: usize,
+    _hal: PhantomData<H>,
+}
+
+impl<H: Hal> DmaBufs<H> {
+    fn new(count: usize) -> Self {
+        let len = count * NET_BUF_LEN;
+        let pages = len.div_ceil(PAGE_SIZE);
+        let (pa, va) = H::dma_alloc(pages, BufferDirection::Both);
+        DmaBufs {
+            pa,
+            va,
+            pages,
+            len,
+            _hal: PhantomData,
+        }
+    }
+
+    fn all(&self) -> &[u8] {
+        // SAFETY: `dma_alloc` returned `pages` pages (>= `len` bytes) of
+        // zeroed memory mapped for this task, owned by `self` until drop;
+        // `&self` rules out a live mutable slice.
+        unsafe { core::slice::from_raw_parts(self.va.as_ptr(), self.len) }
+    }
+
+    fn all_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `all`; `&mut self` makes this the only slice.
+        unsafe { core::slice::from_raw_parts_mut(self.va.as_ptr(), self.len) }
+    }
+
+    fn buf(&self, i: usize) -> Option<&[u8]> {
+        self.all().get(i * NET_BUF_LEN..(i + 1) * NET_BUF_LEN)
+    }
+
+    fn buf_mut(&mut self, i: usize) -> Option<&mut [u8]> {
+        self.all_mut()
+            .get_mut(i * NET_BUF_LEN..(i + 1) * NET_BUF_LEN)
+    }
+}
+
+impl<H: Hal> Drop for DmaBufs<H> {
+    fn drop(&mut self) {
+        // SAFETY: exactly the region `dma_alloc` returned; the device no
+        // longer uses it (the queues were unset first: `raw` drops first).
+        unsafe { H::dma_dealloc(self.pa, self.va, self.pages) };
+    }
+}
+
+/// The buffer `i` of a buffer area.
+fn slot_mut(area: &mut [u8], i: usize) -> Option<&mut [u8]> {
+    area.get_mut(i * NET_BUF_LEN..(i + 1) * NET_BUF_LEN)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TxSlot {
@@ -65,10 +126,10 @@ pub struct VirtioNetDevice<H: Hal, T: Transport> {
     // Must stay the first field: dropped first, it unsets the queues before
     // the buffers below are freed.
     raw: VirtIONetRaw<H, T, QUEUE_SIZE>,
-    rx_bufs: Vec<Box<[u8]>>,
+    rx_bufs: DmaBufs<H>,
     /// Token of each RX buffer while it is posted to the device.
     rx_posted: [Option<u16>; QUEUE_SIZE],
-    tx_bufs: Vec<Box<[u8]>>,
+    tx_bufs: DmaBufs<H>,
     tx_slots: [TxSlot; QUEUE_SIZE],
     mac: [u8; 6],
     stats: VirtioStats,
@@ -81,12 +142,11 @@ impl<H: Hal, T: Transport> VirtioNetDevice<H, T> {
     pub fn new(transport: T) -> Result<Self, virtio_drivers::Error> {
         let raw = VirtIONetRaw::<H, T, QUEUE_SIZE>::new(transport)?;
         let mac = raw.mac_address();
-        let buf = || vec![0u8; NET_BUF_LEN].into_boxed_slice();
         let mut dev = VirtioNetDevice {
             raw,
-            rx_bufs: (0..QUEUE_SIZE).map(|_| buf()).collect(),
+            rx_bufs: DmaBufs::new(QUEUE_SIZE),
             rx_posted: [None; QUEUE_SIZE],
-            tx_bufs: (0..QUEUE_SIZE).map(|_| buf()).collect(),
+            tx_bufs: DmaBufs::new(QUEUE_SIZE),
             tx_slots: [TxSlot::Free; QUEUE_SIZE],
             mac,
             stats: VirtioStats::default(),
@@ -142,10 +202,10 @@ impl<H: Hal, T: Transport> VirtioNetDevice<H, T> {
     }
 
     fn post_rx(&mut self, i: usize) -> Result<(), virtio_drivers::Error> {
-        let (Some(buf), Some(posted)) = (self.rx_bufs.get_mut(i), self.rx_posted.get_mut(i)) else {
+        let (Some(buf), Some(posted)) = (self.rx_bufs.buf_mut(i), self.rx_posted.get_mut(i)) else {
             return Err(virtio_drivers::Error::InvalidParam);
         };
-        // SAFETY: `buf` is a heap buffer owned by `self` with a stable
+        // SAFETY: `buf` is a DMA buffer owned by `self` with a stable
         // address; it is not touched again until `receive_complete` for the
         // returned token, and it outlives the queue (`raw` drops first).
         let token = unsafe { self.raw.receive_begin(buf)? };
@@ -166,7 +226,7 @@ impl<H: Hal, T: Transport> VirtioNetDevice<H, T> {
                 Some(TxSlot::InFlight { len, .. }) => *len,
                 _ => break,
             };
-            let Some(buf) = self.tx_bufs.get(i).and_then(|b| b.get(..len)) else {
+            let Some(buf) = self.tx_bufs.buf(i).and_then(|b| b.get(..len)) else {
                 break;
             };
             // SAFETY: `buf` is exactly the slice passed to `transmit_begin`
@@ -190,7 +250,7 @@ impl<H: Hal, T: Transport> VirtioNetDevice<H, T> {
                 self.stats.rx_errors += 1;
                 return None;
             };
-            let buf = self.rx_bufs.get_mut(i)?;
+            let buf = self.rx_bufs.buf_mut(i)?;
             // SAFETY: `buf` is the buffer posted with `token` (looked up above).
             let done = unsafe { self.raw.receive_complete(token, buf) };
             if let Some(p) = self.rx_posted.get_mut(i) {
@@ -225,10 +285,11 @@ pub struct VirtioRx<'a> {
     frame: &'a [u8],
 }
 
-/// Transmit token: a free TX buffer (or none: the frame is dropped).
+/// Transmit token: a free TX buffer (`slot` is always `Some` as handed out
+/// by the device; with `None` the frame would be dropped and counted).
 pub struct VirtioTx<'a, H: Hal, T: Transport> {
     raw: &'a mut VirtIONetRaw<H, T, QUEUE_SIZE>,
-    bufs: &'a mut [Box<[u8]>],
+    bufs: &'a mut [u8],
     slots: &'a mut [TxSlot; QUEUE_SIZE],
     stats: &'a mut VirtioStats,
     slot: Option<usize>,
@@ -248,6 +309,15 @@ impl<H: Hal, T: Transport> phy::TxToken for VirtioTx<'_, H, T> {
     where
         F: FnOnce(&mut [u8]) -> R,
     {
+        crate::TxBuild::build(self, len, |b| (f(b), true))
+    }
+}
+
+impl<H: Hal, T: Transport> crate::TxBuild for VirtioTx<'_, H, T> {
+    fn build<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> (R, bool),
+    {
         let VirtioTx {
             raw,
             bufs,
@@ -255,24 +325,28 @@ impl<H: Hal, T: Transport> phy::TxToken for VirtioTx<'_, H, T> {
             stats,
             slot,
         } = self;
-        let target = slot.and_then(|i| Some((i, bufs.get_mut(i)?)));
+        let target = slot.and_then(|i| Some((i, slot_mut(bufs, i)?)));
         let Some((i, buf)) = target else {
             stats.tx_dropped += 1;
-            return f(&mut vec![0u8; len]);
+            return f(&mut vec![0u8; len]).0;
         };
         let hdr = raw.fill_buffer_header(buf).ok();
         let Some((hdr, frame)) = hdr.and_then(|h| Some((h, buf.get_mut(h..h.checked_add(len)?)?)))
         else {
             stats.tx_dropped += 1;
-            return f(&mut vec![0u8; len]);
+            return f(&mut vec![0u8; len]).0;
         };
-        let r = f(frame);
+        let (r, send) = f(frame);
+        if !send {
+            // Withheld: the slot stays free.
+            return r;
+        }
         let total = hdr + len;
         let Some(packet) = buf.get(..total) else {
             stats.tx_dropped += 1;
             return r;
         };
-        // SAFETY: the TX buffer is owned by the device, has a stable heap
+        // SAFETY: the TX buffer is owned by the device, has a stable DMA
         // address, outlives the queue, and is not touched again until
         // `transmit_complete` for the returned token (slot marked in flight).
         match unsafe { raw.transmit_begin(packet) } {
@@ -300,18 +374,23 @@ impl<H: Hal, T: Transport> Device for VirtioNetDevice<H, T> {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(VirtioRx<'_>, VirtioTx<'_, H, T>)> {
         self.refill();
+        // The reply token must be able to send: without a free TX slot the
+        // frame stays queued until a transmission completes (its interrupt
+        // brings the owner back). Handing out a token without a slot lost
+        // the reply: the first fragment of an echo reply to `ping -s 1473`
+        // during a bulk transfer (seen on the tap).
+        let tx_slot = self.free_tx()?;
         let (i, start, end) = self.next_frame()?;
-        let tx_slot = self.free_tx();
-        let frame = self.rx_bufs.get(i).and_then(|b| b.get(start..end))?;
+        let frame = self.rx_bufs.buf(i).and_then(|b| b.get(start..end))?;
         self.stats.rx_frames += 1;
         Some((
             VirtioRx { frame },
             VirtioTx {
                 raw: &mut self.raw,
-                bufs: &mut self.tx_bufs,
+                bufs: self.tx_bufs.all_mut(),
                 slots: &mut self.tx_slots,
                 stats: &mut self.stats,
-                slot: tx_slot,
+                slot: Some(tx_slot),
             },
         ))
     }
@@ -321,7 +400,7 @@ impl<H: Hal, T: Transport> Device for VirtioNetDevice<H, T> {
         let slot = self.free_tx()?;
         Some(VirtioTx {
             raw: &mut self.raw,
-            bufs: &mut self.tx_bufs,
+            bufs: self.tx_bufs.all_mut(),
             slots: &mut self.tx_slots,
             stats: &mut self.stats,
             slot: Some(slot),

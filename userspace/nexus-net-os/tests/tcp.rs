@@ -492,3 +492,135 @@ fn five_percent_loss_recovers_without_second_long_stalls() {
     assert!(fast < 500 * MS, "fast {fast}");
     assert!(slow_floor < 500 * MS, "slow floor {slow_floor}");
 }
+
+/// A stack whose link has no room for another frame does not ask to be
+/// polled "now" for the data it still holds (netstackd would spin): it
+/// waits for the device (bounded by `TX_BLOCKED_RECHECK_NS`), and sends
+/// the rest once the link has room again.
+#[test]
+fn full_transmit_queue_defers_poll_at_until_room() {
+    let link = LinkConfig {
+        queue_frames: 4,
+        ..LinkConfig::default()
+    };
+    let net = TestNet::pair(static_config(0), static_config(1), link);
+    let (l, port) = net.with_stack(1, |s| s.tcp_listen(5001, 1)).unwrap();
+    let (ws, _) = net
+        .with_stack(0, |s| {
+            s.tcp_connect(SocketAddrV4::new(test_addr(1), port), 0)
+        })
+        .unwrap();
+    net.run_for(10 * MS);
+    let (rs, _) = net.with_stack(1, |s| s.tcp_accept(l)).unwrap();
+    let data = pattern(7, MAX_IO);
+    let now = net.now();
+    let (taken, at) = net.with_stack(0, |s| {
+        let taken = s.tcp_write(ws, &data).unwrap();
+        s.poll(now, &mut |_| {});
+        (taken, s.poll_at(now))
+    });
+    assert_eq!(taken, MAX_IO);
+    let sent_before = net.with_stack(0, |s| s.device().stats().sent[0]);
+    assert_eq!(net.with_stack(1, |s| s.device().pending()), 4, "link full");
+    assert_eq!(
+        at,
+        Some(now + nexus_net_os::TX_BLOCKED_RECHECK_NS),
+        "blocked on a full link: no busy poll"
+    );
+    // The peer drains the link; the next poll sends more and the data
+    // arrives whole.
+    net.pump();
+    assert!(net.with_stack(0, |s| s.device().stats().sent[0]) > sent_before);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; MAX_IO];
+    assert!(net.run_until(SEC, |n| {
+        while let Ok(k) = n.with_stack(1, |s| s.tcp_read(rs, &mut buf)) {
+            got.extend_from_slice(&buf[..k]);
+        }
+        got.len() == MAX_IO
+    }));
+    assert_eq!(got, data);
+}
+
+/// The peer's FIN is acknowledged without the delayed-ACK wait (10 ms):
+/// against Linux, a delayed ACK raced Linux's retransmission of its FIN,
+/// and the duplicate ACK for that reached a closed socket and drew a RST.
+#[test]
+fn peers_fin_is_acknowledged_at_once() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7023);
+    a.tcp_shutdown(s).unwrap();
+    net.run_for(100 * MS);
+    net.with_stack(0, |st| st.device().enable_tap(4096));
+    let t = net.now();
+    b.tcp_write_all_by(bs, b"OK 16777216\n", dl(&net, 1))
+        .unwrap();
+    b.tcp_shutdown(bs).unwrap();
+    net.pump();
+    assert_eq!(net.now(), t, "no virtual time passed");
+    let segs = segments(&net);
+    let fin = segs
+        .iter()
+        .find(|s| s.fin && s.ip_src == test_addr(1))
+        .unwrap_or_else(|| panic!("no FIN from the peer: {segs:#?}"));
+    let end = fin.seq.wrapping_add(fin.payload_len as u32).wrapping_add(1);
+    assert!(
+        segs.iter()
+            .any(|s| s.ip_src == test_addr(0) && s.ack == Some(end)),
+        "FIN not acknowledged at once: {segs:#?}"
+    );
+}
+
+/// A stream whose peer shut down its sending side (HUP) can still be
+/// written: a writer waiting for send space sleeps until there is room and
+/// is not woken by the HUP at once (it used to be, up to the client's
+/// spurious-wakeup bound, and `tcp_write_all_by` then failed with
+/// `WouldBlock`: seen as `realnet: FAIL listen: WouldBlock`).
+#[test]
+fn half_closed_stream_with_full_send_buffer_waits_for_room() {
+    let net = TestNet::pair_default();
+    let (mut a, mut b, s, bs) = connected(&net, 7024);
+    b.tcp_shutdown(bs).unwrap();
+    assert_eq!(read_to_eof(&mut a, &net, s), b"");
+    // Fill a's send buffer and b's receive window (b does not read yet).
+    let data = pattern(9, 256 * 1024);
+    let mut sent = 0;
+    loop {
+        match a.tcp_write(s, &data[sent..]) {
+            Ok(n) => sent += n,
+            Err(NetError::WouldBlock) => break,
+            Err(e) => panic!("write: {e:?}"),
+        }
+        net.run_for(10 * MS);
+    }
+    assert!(sent > 0 && sent < data.len(), "sent {sent}");
+    let ready = a.wait(s, Readiness::READABLE, dl(&net, 1)).unwrap();
+    assert!(ready.contains(Readiness::HUP) && !ready.contains(Readiness::WRITABLE));
+    // HUP alone does not end a WRITABLE wait: it runs to its deadline.
+    assert_eq!(
+        a.wait(s, Readiness::WRITABLE, net.now() + 200 * MS),
+        Err(NetError::TimedOut)
+    );
+    // Once b reads, the wait ends with room and more goes through.
+    let mut got = read_exact(&mut b, &net, bs, sent);
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 1)).unwrap();
+    assert!(r.contains(Readiness::WRITABLE), "{r:?}");
+    let end = sent + sent / 2;
+    a.tcp_write_all_by(s, &data[sent..end], dl(&net, 10))
+        .unwrap();
+    a.tcp_shutdown(s).unwrap();
+    got.extend(read_to_eof(&mut b, &net, bs));
+    assert!(got == data[..end], "data differs ({} bytes)", got.len());
+}
+
+/// After a local shutdown a write fails at once, so a WRITABLE wait ends
+/// at once (it must not sleep until its deadline).
+#[test]
+fn writable_wait_ends_when_writes_fail_at_once() {
+    let net = TestNet::pair_default();
+    let (mut a, _b, s, _bs) = connected(&net, 7025);
+    a.tcp_shutdown(s).unwrap();
+    let r = a.wait(s, Readiness::WRITABLE, dl(&net, 5)).unwrap();
+    assert!(r.contains(Readiness::WRITABLE), "{r:?}");
+    assert_eq!(a.tcp_write(s, b"x"), Err(NetError::Closed));
+}

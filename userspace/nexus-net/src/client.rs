@@ -236,8 +236,9 @@ impl<T: Transport> NetClient<T> {
         }
     }
 
-    /// Waits until `handle` satisfies `interest` (or has `HUP`/`ERROR`);
-    /// `TimedOut` once the absolute monotonic `deadline_ns` passes.
+    /// Waits until `handle` satisfies `interest` ([`Readiness::satisfies`]:
+    /// `ERROR` always, `HUP` with `READABLE`); `TimedOut` once the absolute
+    /// monotonic `deadline_ns` passes.
     pub fn wait(
         &mut self,
         handle: impl Into<Handle>,
@@ -255,8 +256,8 @@ impl<T: Transport> NetClient<T> {
         }
     }
 
-    /// Waits until any handle of `set` satisfies its interest (or has
-    /// `HUP`/`ERROR`, or is gone); returns the ready mask (bit `i` = entry
+    /// Waits until any handle of `set` satisfies its interest (as for
+    /// [`wait`](Self::wait)), or is gone; returns the ready mask (bit `i` = entry
     /// `i`). `TimedOut` once the absolute monotonic `deadline_ns` passes.
     pub fn wait_any(&mut self, set: &WaitSet, deadline_ns: u64) -> Result<u16, NetError> {
         let req = Request::WaitAny {

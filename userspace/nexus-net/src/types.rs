@@ -94,7 +94,9 @@ typed_handle!(
 /// Readiness / interest bit set used by `wait`.
 ///
 /// `READABLE` and `WRITABLE` may be requested as interest; `HUP` and `ERROR`
-/// are always reported (like `epoll`) and need not be requested.
+/// are always reported and need not be requested. `ERROR` ends every wait;
+/// `HUP` ends a wait whose interest includes `READABLE` (see
+/// [`satisfies`](Readiness::satisfies)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Readiness(u8);
 
@@ -104,7 +106,9 @@ impl Readiness {
     /// Data or EOF can be read; a datagram is queued; a listener has a
     /// connection to accept.
     pub const READABLE: Readiness = Readiness(0x01);
-    /// A write would accept at least one byte (stream connected, send space).
+    /// A write would not answer `WouldBlock`: it would accept at least one
+    /// byte (stream connected, send space), or fail at once (`Closed` after
+    /// a local shutdown or once the connection is finished).
     pub const WRITABLE: Readiness = Readiness(0x02);
     /// The peer closed or shut down its sending side (reads reach EOF).
     pub const HUP: Readiness = Readiness(0x04);
@@ -154,10 +158,15 @@ impl Readiness {
         Readiness(self.0 | other.0)
     }
 
-    /// Whether a `wait` with `interest` is satisfied by this readiness:
-    /// any interest bit, or `HUP`/`ERROR`, is set.
+    /// Whether a `wait` with `interest` is satisfied by this readiness: any
+    /// interest bit or `ERROR` is set, or `HUP` is set and the interest
+    /// includes `READABLE`. `HUP` alone does not end a `WRITABLE` wait: a
+    /// stream whose peer shut down its sending side can still be written,
+    /// and a writer waiting for send space would otherwise be woken at once,
+    /// again and again, until the peer acknowledged its data.
     pub const fn satisfies(self, interest: Readiness) -> bool {
-        self.0 & (interest.0 | Self::HUP.0 | Self::ERROR.0) != 0
+        self.0 & (interest.0 | Self::ERROR.0) != 0
+            || (self.0 & Self::HUP.0 != 0 && interest.0 & Self::READABLE.0 != 0)
     }
 }
 
@@ -303,7 +312,15 @@ mod tests {
         let r = Readiness::READABLE | Readiness::HUP;
         assert!(r.contains(Readiness::READABLE));
         assert!(!r.contains(Readiness::WRITABLE));
-        assert!(r.satisfies(Readiness::WRITABLE), "HUP always satisfies");
+        assert!(
+            !r.satisfies(Readiness::WRITABLE),
+            "HUP does not end a WRITABLE wait"
+        );
+        assert!(Readiness::HUP.satisfies(Readiness::READABLE));
+        assert!(Readiness::HUP.satisfies(Readiness::READABLE | Readiness::WRITABLE));
+        assert!(!Readiness::HUP.satisfies(Readiness::WRITABLE));
+        assert!(Readiness::ERROR.satisfies(Readiness::WRITABLE));
+        assert!(Readiness::ERROR.satisfies(Readiness::READABLE));
         assert!(!Readiness::WRITABLE.satisfies(Readiness::READABLE));
         assert_eq!(Readiness::from_bits(0x10), None);
         assert_eq!(Readiness::from_bits_truncate(0xff).bits(), 0x0f);

@@ -3,7 +3,9 @@
 //! * TCP bulk: connect to the harness's sink on host 127.0.0.1 (reached via
 //!   `guestfwd` at 10.0.2.101:9), write `TCP_BYTES` in `MAX_IO` chunks and
 //!   report MB/s from connect to the last byte accepted by the stack (the
-//!   send buffer, a few tens of KiB, is noise against 16 MiB).
+//!   send buffer, a few tens of KiB, is noise against 16 MiB) and the
+//!   guest's `instret` per payload byte over the same span (all tasks: one
+//!   hart; docs/performance.md says how to read it).
 //! * UDP request/response: QEMU's `restrict=on` lets only DHCP and TFTP out
 //!   of the guest, so the rate is measured with one-block TFTP reads from
 //!   QEMU's TFTP server (the harness's directory): RRQ → DATA → ACK.
@@ -43,7 +45,7 @@ mod bench {
 
     fn tcp_bulk(c: &mut Client) -> Result<(), NetError> {
         let chunk = alloc::vec![0x5au8; MAX_IO];
-        let t0 = sys::now_ns();
+        let (t0, i0) = (sys::now_ns(), sys::instret());
         let s = c.tcp_connect_by(SINK, t0 + 10 * SEC)?;
         let mut sent = 0;
         let end = t0 + 120 * SEC;
@@ -52,15 +54,18 @@ mod bench {
             c.tcp_write_all_by(s, &chunk[..n], end)?;
             sent += n;
         }
-        let dt = sys::now_ns() - t0;
+        let (dt, di) = (sys::now_ns() - t0, sys::instret() - i0);
         let _ = c.close(s);
         let kbps = (sent as u64 * 1_000_000) / dt.max(1); // KB/s with 1e3 scaling
+        let bytes = sent as u64;
         println!(
-            "BENCH: net tcp bulk bytes={} ms={} MB/s={}.{:03}",
+            "BENCH: net tcp bulk bytes={} ms={} MB/s={}.{:03} instr_per_byte={}.{:02}",
             sent,
             dt / 1_000_000,
             kbps / 1000,
-            kbps % 1000
+            kbps % 1000,
+            di / bytes,
+            (di % bytes) * 100 / bytes
         );
         Ok(())
     }

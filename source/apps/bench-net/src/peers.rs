@@ -231,7 +231,7 @@ fn ping(c: &mut Client) -> Result<(), NetError> {
 fn figures(name: &str, cond: &str, bytes: usize, dt: u64, di: u64) {
     let kbps = (bytes as u64 * 1_000_000) / dt.max(1);
     println!(
-        "BENCH: net peer {} cond={} bytes={} ms={} MB/s={}.{:03} instret_per_byte={}.{:02}",
+        "BENCH: net peer {} cond={} bytes={} ms={} MB/s={}.{:03} instr_per_byte={}.{:02}",
         name,
         cond,
         bytes,

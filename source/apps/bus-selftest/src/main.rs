@@ -299,11 +299,12 @@ mod app {
     }
 
     /// The same 16 MiB over one raw TCP connection through the facade (no session, no
-    /// encryption, no streams); MB/s until the sink's count came back.
-    fn raw_tcp(peer_addr: [u8; 4]) -> Result<u64, &'static str> {
+    /// encryption, no streams): KB/s until the sink's count came back, and the
+    /// instructions this VM retired over that span (all its tasks: one hart).
+    fn raw_tcp(peer_addr: [u8; 4]) -> Result<(u64, u64), &'static str> {
         let mut c = nexus_net::NetClient::new(nexus_net_ipc::IpcTransport::new(slot::NET));
         let to = nexus_net::SocketAddrV4::new(nexus_net::Ipv4Addr::from(peer_addr), TCP_SINK_PORT);
-        let t0 = sys::now_ns();
+        let (t0, i0) = (sys::now_ns(), sys::instret());
         let s = c
             .tcp_connect_by(to, t0 + 5 * SEC)
             .map_err(|_| "tcp connect")?;
@@ -327,12 +328,12 @@ mod app {
                 Ok(n) => have += n,
             }
         }
-        let ns = (sys::now_ns() - t0).max(1);
+        let (ns, di) = ((sys::now_ns() - t0).max(1), sys::instret() - i0);
         let _ = c.close(s);
         if u64::from_le_bytes(count) != STREAM_BYTES {
             return Err("tcp sink count");
         }
-        Ok(STREAM_BYTES * 1_000_000 / ns)
+        Ok((STREAM_BYTES * 1_000_000 / ns, di))
     }
 
     // ------------------------------------------------------------------ pairing
@@ -685,7 +686,7 @@ mod app {
         let mut sent = 0u64;
         let mut loaded = Vec::new();
         let mut n = 0u32;
-        let t0 = sys::now_ns();
+        let (t0, i0) = (sys::now_ns(), sys::instret());
         while sent < STREAM_BYTES {
             let len = ((STREAM_BYTES - sent) as usize).min(chunk.len());
             for (k, b) in chunk[..len].iter_mut().enumerate() {
@@ -704,22 +705,29 @@ mod app {
         let _ = bus(sys::now_ns()).close(s);
         let dl = sys::now_ns() + 30 * SEC;
         let verdict = bus(dl).recv(s, 100, dl).map_err(|_| "stream verdict")?;
-        let ns = (sys::now_ns() - t0).max(1);
+        let (ns, di) = ((sys::now_ns() - t0).max(1), sys::instret() - i0);
         let _ = bus(sys::now_ns()).recv(s, 100, 0);
         if &verdict[..] != b"ok" {
             return Err("the sink saw corrupt bytes");
         }
         let kbps = sent * 1_000_000 / ns;
-        let raw = raw_tcp(peer_addr)?;
+        let (raw, raw_di) = raw_tcp(peer_addr)?;
+        let per_byte = |di: u64| (di / sent.max(1), (di % sent.max(1)) * 100 / sent.max(1));
+        let (ib, ib_frac) = per_byte(di);
+        let (rb, rb_frac) = per_byte(raw_di);
         println!(
-            "BENCH: bus stream MB/s={}.{:03} raw_tcp_MB/s={}.{:03} bytes={} ms={} ratio_pct={}",
+            "BENCH: bus stream MB/s={}.{:03} raw_tcp_MB/s={}.{:03} bytes={} ms={} ratio_pct={} instr_per_byte={}.{:02} raw_tcp_instr_per_byte={}.{:02}",
             kbps / 1000,
             kbps % 1000,
             raw / 1000,
             raw % 1000,
             sent,
             ns / MS,
-            kbps * 100 / raw.max(1)
+            kbps * 100 / raw.max(1),
+            ib,
+            ib_frac,
+            rb,
+            rb_frac
         );
         let (u50, u99) = (pct(&mut idle, 50), pct(&mut idle, 99));
         let (l50, l99) = (pct(&mut loaded, 50), pct(&mut loaded, 99));

@@ -8,8 +8,9 @@
 //! our own MAC, or a group (broadcast/multicast) address, is also queued as
 //! received. Frames to our own MAC never reach the wire (QEMU's user network
 //! would answer a TCP SYN it cannot route with a reset). Each frame is built
-//! in a reusable scratch buffer, then copied to the NIC and/or the local
-//! queue. An ARP request for our own address (smoltcp resolves its own IP
+//! in the NIC's own transmit buffer ([`TxBuild`]), copied to the local queue
+//! when it is for us or a group, and withheld from the wire when it is for
+//! us only. An ARP request for our own address (smoltcp resolves its own IP
 //! like any neighbour) is looped back only, so the link never sees us ask
 //! for ourselves. The local queue is bounded ([`MAX_LOCAL_FRAMES`]); overflow drops
 //! and counts, like a NIC.
@@ -19,6 +20,7 @@ use alloc::vec::Vec;
 
 use nexus_net_os::smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use nexus_net_os::smoltcp::time::Instant;
+use nexus_net_os::TxBuild;
 
 /// Frames queued for local delivery at most.
 pub const MAX_LOCAL_FRAMES: usize = 64;
@@ -29,7 +31,6 @@ pub struct SelfLoop<D: Device> {
     inner: D,
     mac: [u8; 6],
     local: VecDeque<Vec<u8>>,
-    scratch: Vec<u8>,
     dropped: u64,
 }
 
@@ -40,7 +41,6 @@ impl<D: Device> SelfLoop<D> {
             inner,
             mac,
             local: VecDeque::new(),
-            scratch: Vec::new(),
             dropped: 0,
         }
     }
@@ -74,7 +74,6 @@ pub enum LoopRx<'a, D: Device + 'a> {
 pub struct LoopTx<'a, D: Device + 'a> {
     wire: D::TxToken<'a>,
     local: &'a mut VecDeque<Vec<u8>>,
-    scratch: &'a mut Vec<u8>,
     dropped: &'a mut u64,
     mac: [u8; 6],
 }
@@ -104,7 +103,10 @@ pub fn self_arp_request(frame: &[u8], mac: &[u8; 6]) -> bool {
         && frame.get(28..32) == frame.get(38..42)
 }
 
-impl<D: Device> TxToken for LoopTx<'_, D> {
+impl<D: Device> TxToken for LoopTx<'_, D>
+where
+    for<'t> D::TxToken<'t>: TxBuild,
+{
     fn consume<R, F>(self, len: usize, f: F) -> R
     where
         F: FnOnce(&mut [u8]) -> R,
@@ -112,36 +114,35 @@ impl<D: Device> TxToken for LoopTx<'_, D> {
         let LoopTx {
             wire,
             local,
-            scratch,
             dropped,
             mac,
         } = self;
-        scratch.clear();
-        scratch.resize(len, 0);
-        let r = f(scratch);
-        let (to_self, group) = match scratch.get(..6) {
-            // smoltcp resolves our own address like any neighbour: an ARP
-            // request (broadcast) for it is answered by the stack itself
-            // through the local queue and must not reach the link.
-            Some(_) if self_arp_request(scratch, &mac) => (true, true),
-            Some(dst) => (dst == mac, dst[0] & 1 == 1),
-            None => (false, false),
-        };
-        if to_self || group {
-            if local.len() < MAX_LOCAL_FRAMES {
-                local.push_back(scratch.clone());
-            } else {
-                *dropped += 1;
+        wire.build(len, |frame| {
+            let r = f(frame);
+            let (to_self, group) = match frame.get(..6) {
+                // smoltcp resolves our own address like any neighbour: an ARP
+                // request (broadcast) for it is answered by the stack itself
+                // through the local queue and must not reach the link.
+                Some(_) if self_arp_request(frame, &mac) => (true, true),
+                Some(dst) => (dst == mac, dst[0] & 1 == 1),
+                None => (false, false),
+            };
+            if to_self || group {
+                if local.len() < MAX_LOCAL_FRAMES {
+                    local.push_back(frame.to_vec());
+                } else {
+                    *dropped += 1;
+                }
             }
-        }
-        if !to_self {
-            wire.consume(len, |buf| buf.copy_from_slice(scratch));
-        }
-        r
+            (r, !to_self)
+        })
     }
 }
 
-impl<D: Device> Device for SelfLoop<D> {
+impl<D: Device> Device for SelfLoop<D>
+where
+    for<'t> D::TxToken<'t>: TxBuild,
+{
     type RxToken<'a>
         = LoopRx<'a, D>
     where
@@ -159,7 +160,6 @@ impl<D: Device> Device for SelfLoop<D> {
                 LoopTx {
                     wire,
                     local: &mut self.local,
-                    scratch: &mut self.scratch,
                     dropped: &mut self.dropped,
                     mac: self.mac,
                 },
@@ -171,7 +171,6 @@ impl<D: Device> Device for SelfLoop<D> {
             LoopTx {
                 wire,
                 local: &mut self.local,
-                scratch: &mut self.scratch,
                 dropped: &mut self.dropped,
                 mac: self.mac,
             },
@@ -183,7 +182,6 @@ impl<D: Device> Device for SelfLoop<D> {
         Some(LoopTx {
             wire,
             local: &mut self.local,
-            scratch: &mut self.scratch,
             dropped: &mut self.dropped,
             mac: self.mac,
         })

@@ -471,7 +471,8 @@ impl Backend for Stack {
             Sock::Listener { backlog, .. } => r(!backlog.is_empty(), Readiness::READABLE),
             Sock::Stream { conn, side } => {
                 let Some(Some(c)) = self.conns.get(*conn) else {
-                    return Readiness::HUP;
+                    // Writes fail at once: WRITABLE wakes writers.
+                    return Readiness::HUP.union(Readiness::WRITABLE);
                 };
                 if c.reset {
                     return Readiness::ERROR.union(Readiness::HUP);
@@ -479,7 +480,8 @@ impl Backend for Stack {
                 let (me, peer) = (*side, 1 - *side);
                 let eof = c.shut[peer];
                 let readable = !c.pipe[peer].is_empty() || eof;
-                let writable = !c.shut[me] && !c.gone[peer] && c.pipe[me].len() < STREAM_BUF;
+                // A write would take bytes, or fail at once (`Closed`).
+                let writable = c.shut[me] || c.gone[peer] || c.pipe[me].len() < STREAM_BUF;
                 r(readable, Readiness::READABLE)
                     .union(r(writable, Readiness::WRITABLE))
                     .union(r(eof, Readiness::HUP))

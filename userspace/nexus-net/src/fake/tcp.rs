@@ -323,10 +323,16 @@ impl FakeNet {
                     if st.rx_fin {
                         r |= Readiness::HUP;
                     }
-                    let peer_space = st.peer.and_then(|p| self.get(p)).is_some_and(|p| {
-                        matches!(&p.kind, SockKind::Stream(ps) if ps.rx.len() < self.tcp_buffer)
-                    });
-                    if !st.tx_shut && peer_space {
+                    let peer = st
+                        .peer
+                        .and_then(|p| self.get(p))
+                        .and_then(|p| match &p.kind {
+                            SockKind::Stream(ps) => Some(ps),
+                            _ => None,
+                        });
+                    let peer_space = peer.is_some_and(|ps| ps.rx.len() < self.tcp_buffer);
+                    // A write would take bytes, or fail at once (`Closed`).
+                    if st.tx_shut || peer.is_none() || peer_space {
                         r |= Readiness::WRITABLE;
                     }
                     r

@@ -2264,6 +2264,15 @@ impl<'a> Socket<'a> {
         }
 
         let payload_len = payload.len();
+        // A FIN is acknowledged at once: no later data from the peer would
+        // carry the ACK, and a delayed one races the peer's retransmission
+        // of its FIN (the duplicate ACK for that then meets a closed socket
+        // and draws a RST).
+        if control == TcpControl::Fin && self.ack_delay.is_some() && self.ack_to_transmit() {
+            tcp_trace!("FIN received, ACKing at once");
+            self.ack_delay_timer = AckDelayTimer::Immediate;
+        }
+
         if payload_len == 0 {
             return None;
         }

@@ -770,37 +770,53 @@ pub mod checksum {
     }
 
     /// Compute an RFC 1071 compliant checksum (without the final complement).
+    ///
+    /// Sums aligned 64-bit words (RFC 1071 section 2.(C): the sum does not
+    /// depend on the word size), so targets without fast unaligned loads
+    /// do not assemble every 16-bit word from two byte loads.
+    #[allow(unsafe_code)]
     pub fn data(data: &[u8]) -> u16 {
-        // We calculate the sum in native-endian before converting to big-endian at the end
-        // see RFC 1071 section 2.(B) for details
+        // SAFETY: every bit pattern is a valid u64; `align_to` returns only
+        // in-bounds, correctly aligned words of `data`.
+        let (head, words, tail) = unsafe { data.align_to::<u64>() };
+        let mut accum: u64 = 0;
+        for &w in words {
+            let (sum, carry) = accum.overflowing_add(w);
+            accum = sum + carry as u64;
+        }
+        let mut rest = fold64(accum);
+        // The tail starts a whole number of words after the body.
+        rest = propagate_carries(rest as u32 + data_bytes(tail) as u32);
+        // A body that starts at an odd offset pairs its bytes one off from
+        // the 16-bit words of `data`: its sum is byte-swapped (RFC 1071
+        // section 2.(B)).
+        if head.len() % 2 == 1 {
+            rest = rest.swap_bytes();
+        }
+        let collapsed = propagate_carries(data_bytes(head) as u32 + rest as u32);
+        u16::to_be(collapsed)
+    }
+
+    /// Native-endian RFC 1071 sum of a u64 accumulator's 16-bit lanes.
+    const fn fold64(word: u64) -> u16 {
+        let sum = (word >> 32) + (word & 0xffff_ffff);
+        let sum = (sum >> 32) + (sum & 0xffff_ffff);
+        propagate_carries(sum as u32)
+    }
+
+    /// Native-endian RFC 1071 sum of `data`, bytewise.
+    fn data_bytes(data: &[u8]) -> u16 {
         let mut accum: u32 = 0;
-
-        // We manually unroll this hot loop.
-        // When optimizing for size (as is common for microcontrollers) the compiler will not unroll
-        // this. Manually unrolling allows us to do more work per loop tax (compare and branch).
-        // It does not seem to affect the auto-vectorization on bigger machines.
-        let (chunks, mut rem) = data.as_chunks::<4>();
+        let (chunks, mut rem) = data.as_chunks::<2>();
         for chunk in chunks {
-            let val_0 = u16::from_ne_bytes(chunk[..2].try_into().unwrap());
-            let val_1 = u16::from_ne_bytes(chunk[2..4].try_into().unwrap());
-            accum += val_0 as u32;
-            accum += val_1 as u32;
+            accum += u16::from_ne_bytes(*chunk) as u32;
         }
-
-        // Handle 2 bytes of tail, if present.
-        if rem.len() >= 2 {
-            let val = u16::from_ne_bytes(rem[..2].try_into().unwrap());
-            accum += val as u32;
-            rem = &rem[2..];
-        }
-
-        // Add the last remaining odd byte, if any.
         if let Some(&value) = rem.first() {
             accum += u16::from_ne_bytes([value, 0]) as u32;
+            rem = &rem[1..];
         }
-
-        let collapsed = propagate_carries(accum);
-        u16::to_be(collapsed)
+        debug_assert!(rem.is_empty());
+        propagate_carries(accum)
     }
 
     /// Combine several RFC 1071 compliant checksums.
