@@ -12,6 +12,14 @@ out=$(MARKER_CATALOGUE="$tmp" RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash 
     echo "harness-selftest: FAIL: harness passed with a missing marker"; exit 1; }
 grep -q "required marker(s) missing: SELFTEST: marker that is never printed" <<<"$out" || {
     echo "harness-selftest: FAIL: missing marker not named"; echo "$out" | tail -20; exit 1; }
+# A learnt id binds its markers: with the impostor's refusal expected for
+# selftest-peer's id instead of node-a's (the id it claims), the run must fail
+# naming that row (its other proofs still pass).
+sed 's/`dsoftbusd: identity refused claimed={node-a}`/`dsoftbusd: identity refused claimed={selftest-peer}`/' docs/markers.md > "$tmp"
+out=$(MARKER_CATALOGUE="$tmp" REQUIRE_DSOFTBUS=1 RUN_UNTIL_MARKER=1 RUN_TIMEOUT=25 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
+    echo "harness-selftest: FAIL: harness passed with a marker bound to the wrong learnt id"; exit 1; }
+grep -q "required marker(s) missing: .*dsoftbusd: identity refused claimed={selftest-peer}" <<<"$out" || {
+    echo "harness-selftest: FAIL: marker with the wrong learnt id not named"; echo "$out" | tail -20; exit 1; }
 # A gate whose proofs are not in the catalogue must fail, not pass.
 grep -v "required:dsoftbus" docs/markers.md > "$tmp"
 out=$(MARKER_CATALOGUE="$tmp" REQUIRE_DSOFTBUS=1 RUN_UNTIL_MARKER=1 RUN_TIMEOUT=20 NO_BUILD=1 bash scripts/qemu-test.sh --profile smoke 2>&1) && {
@@ -43,4 +51,4 @@ grep -q "_probe_literal.py:1: string literal spells the catalogued marker \`echo
 rm -f "$probe"
 # The library's own checks: port conflicts retried and bounded, peer keys, restrict=on.
 PYTHONPATH=scripts python3 -m nexuslab.selftest
-echo "harness-selftest: ok (missing marker and unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code and one spelt in a script; library checks)"
+echo "harness-selftest: ok (missing marker, a marker bound to the wrong learnt id and an unprovable gate fail; other path's profile refused; check-docs names a marker missing from the code and one spelt in a script; library checks)"

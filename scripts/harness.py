@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nexuslab import ROOT, ports, qemu  # noqa: E402
-from nexuslab.catalogue import Catalogue  # noqa: E402
+from nexuslab.catalogue import Catalogue, Learnt  # noqa: E402
 from nexuslab.l2peer import L2Peer  # noqa: E402
 from nexuslab.netpeers import NetPeers  # noqa: E402
 
@@ -107,9 +107,14 @@ def main():
     vm = None
     idx = 0
 
+    # Ids the nodes make at boot (`learn:` rows), named by `{...}` in markers.
+    learnt = Learnt(cat)
+
     def judge(rec):
+        learnt.feed(rec.origin, rec.text)
         for m in required:
-            if m not in seen and m in rec.text:
+            text = learnt.expand(m)
+            if m not in seen and text is not None and text in rec.text:
                 if cat.from_owner(m, rec.origin):
                     seen[m] = rec.t
                 elif rec.origin != "harness":
@@ -118,7 +123,7 @@ def main():
                     forged.append(rec.raw)
                     vm.inject(f"SELFTEST: forged marker rejected ok "
                               f"('{m}' from {rec.origin}, owner {cat.owner(m)})")
-        if any(f in rec.raw for f in forbidden) and not any(a in rec.raw for a in allowed_faults):
+        if any(f is not None and f in rec.raw for f in map(learnt.expand, forbidden)) and not any(a in rec.raw for a in allowed_faults):
             bad_lines.append(rec.raw)
 
     try:
@@ -158,6 +163,8 @@ def main():
     wall = time.monotonic() - start
     print(f"harness: stopped after {wall:.2f}s: {reason}")
     print(f"harness: host peers: {peers.summary()}")
+    if learnt.values:
+        print("harness: learnt " + " ".join(f"{{{k}}}={v}" for k, v in learnt.values.items()))
     for m in required:
         t = f"{seen[m]:7.3f}s" if m in seen else "MISSING"
         print(f"  [{t}] {m}")

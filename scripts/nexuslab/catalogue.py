@@ -3,9 +3,11 @@
 One row per marker: `| `marker` | when | emitted by | meaning |`. The `when`
 column is a comma list: `required:<profile or gate>`, `forbidden`,
 `forbidden:<profile or gate>`, `allowed:<profile>`, `info`, `figure` (the
-harness prints such lines as figures) and `peer:<key>`: a host-side script
+harness prints such lines as figures), `peer:<key>`: a host-side script
 reacts to this marker and finds it by `<key>` (`Catalogue.marker(key)`), so
-no script spells a guest's marker itself. The first word of `emitted by` is
+no script spells a guest's marker itself, and `learn:<name>`: the first word
+after this marker (from its owner) is the value of `{<name>}` in other rows,
+such as a device id made at boot (`Learnt`). The first word of `emitted by` is
 the marker's owner: a boot-image program name, `kernel` (untagged lines) or
 `harness` (the host side's own results).
 """
@@ -19,6 +21,7 @@ _ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|\s*([^|]*?)\s*\|")
 _OWNER = re.compile(r"[A-Za-z0-9_.-]+")
 _TAG = re.compile(r"^\[([A-Za-z0-9_.-]+)\] (.*)$")
 _FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
+_LEARNT = re.compile(r"\{([a-z0-9-]+)\}")
 
 
 def split_origin(line):
@@ -51,6 +54,7 @@ class Catalogue:
         self.rows = []
         self.owners = {}
         self.keys = {}
+        self.learns = {}
         with open(self.path, encoding="utf-8") as f:
             for line in f:
                 m = _ROW.match(line)
@@ -69,6 +73,11 @@ class Catalogue:
                         if key in self.keys:
                             raise ValueError(f"{self.path}: peer key '{key}' on two rows")
                         self.keys[key] = row
+                    if k.startswith("learn:"):
+                        name = k[len("learn:"):]
+                        if name in self.learns:
+                            raise ValueError(f"{self.path}: learnt name '{name}' on two rows")
+                        self.learns[name] = row
 
     # --- what a run judges -------------------------------------------------
 
@@ -142,3 +151,39 @@ class Catalogue:
         if i < 0 or not self.from_owner(row.marker, origin):
             return None
         return text[i + len(row.marker):]
+
+
+class Learnt:
+    """Values a run learns from the console (`learn:<name>` rows), such as the
+    device ids the smoke's nodes make at boot, and the markers that name them
+    (`{<name>}` in a row's marker). A name is learnt once, from the first line of
+    its row's owner; a marker naming a name not learnt yet matches nothing."""
+
+    def __init__(self, cat):
+        self.cat = cat
+        self.values = {}
+
+    def feed(self, origin, text):
+        for name, row in self.cat.learns.items():
+            if name in self.values:
+                continue
+            i = text.find(row.marker)
+            if i < 0 or not self.cat.from_owner(row.marker, origin):
+                continue
+            word = text[i + len(row.marker):].split(" ")[0]
+            if word:
+                self.values[name] = word
+
+    def expand(self, marker):
+        """`marker` with its `{<name>}`s filled in, or None while one is unknown."""
+        missing = []
+
+        def fill(m):
+            v = self.values.get(m.group(1))
+            if v is None:
+                missing.append(m.group(1))
+                return ""
+            return v
+
+        text = _LEARNT.sub(fill, marker)
+        return None if missing else text

@@ -1,9 +1,11 @@
-//! **TEST ONLY.** Fixed DSoftBus identities for test applications (the smoke's in-VM
-//! test peers, `selftest-dsoftbus`) and host tests.
+//! **TEST ONLY, host only.** Fixed DSoftBus identities for host tests.
 //!
 //! Their secrets are in this source file, so they are public: a node using them proves
-//! nothing about who it is. dsoftbusd never links this crate (its identity comes from
-//! storaged; `just check-deps` checks it); only test applications and host tests do.
+//! nothing about who it is. No program of a boot image links this crate: dsoftbusd's
+//! identity comes from storaged and the smoke's in-VM test nodes (`selftest-dsoftbus`)
+//! make theirs from rngd at start. `just check-deps` checks both image program lists
+//! (`scripts/check-no-test-keys.sh`), and scans the built images for these keys
+//! (`cargo run -p dsoftbus-testnodes --example test-keys` lists them).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -42,22 +44,27 @@ impl TestNode {
         id.with_name(self.name).unwrap_or_else(|_| unreachable!())
     }
 
+    /// The node's public **test** secret (for scanning images for it; never for use).
+    pub fn test_secret(&self) -> [u8; KEY_LEN] {
+        self.test_secret
+    }
+
     /// The test node called `name`, if any.
     pub fn named(name: &str) -> Option<&'static TestNode> {
         TEST_NODES.iter().find(|n| n.name == name)
     }
 }
 
-/// Index of `node-a` (dsoftbusd in the smoke VM, VM A in the two-VM run).
+/// Index of `node-a`.
 pub const NODE_A: usize = 0;
-/// Index of `node-b` (VM B in the two-VM run).
+/// Index of `node-b`.
 pub const NODE_B: usize = 1;
-/// Index of `selftest-peer` (the second node in the smoke VM).
+/// Index of `selftest-peer`.
 pub const PEER: usize = 2;
-/// Index of `impostor` (claims another node's id with its own key).
+/// Index of `impostor` (for tests where it claims another node's id with its own key).
 pub const IMPOSTOR: usize = 3;
 
-/// Device id of `node-a` (derived from its test key; named in docs/markers.md).
+/// Device id of `node-a` (derived from its test key).
 pub const NODE_A_ID: &str = "2c7c63514d181b7736cad4bed51d80fb";
 /// Device id of `node-b`.
 pub const NODE_B_ID: &str = "9680d22d9a912b3bef0e55bcc5ecb685";
@@ -66,35 +73,8 @@ pub const PEER_ID: &str = "6e23bdcc334386e150a1e82e41b8979d";
 /// Device id of `impostor`.
 pub const IMPOSTOR_ID: &str = "679355f43450af6a6e38b3188561ceae";
 
-/// Device ids of `mesh-1` .. `mesh-8` (derived from their test keys; docs/markers.md).
-pub const MESH_IDS: [&str; MESH_MAX] = [
-    "4ddc34960f4cc44d51b988e86b85a2cf",
-    "9e5e5e9fe8a5e905a9560a895b230bb9",
-    "ae2b3b422705ac40ebaec092a304b5ee",
-    "6847da4057fdc5970a26a9abf128146a",
-    "29c19327f3e1a402cf3afde8e2c86f37",
-    "7f3e3b50b4ef6c2f88151b760c0c5d8f",
-    "f3c1e493fac36819504ffda8f6af4674",
-    "92203bfa303ff6773ace40a0d628eefa",
-];
-
-/// Index of `mesh-1`; `mesh-<i>` is at `MESH_FIRST + i - 1` (`just mesh`, one node per VM).
-pub const MESH_FIRST: usize = 4;
-/// Most nodes of `just mesh`.
-pub const MESH_MAX: usize = 8;
-
-/// A `just mesh` node: each VM has its own address, so all use the default ports.
-const fn mesh(name: &'static str, i: u8) -> TestNode {
-    TestNode {
-        name,
-        session_port: 37030,
-        discovery_port: DISCOVERY_PORT,
-        test_secret: [0xe0 | i; KEY_LEN],
-    }
-}
-
-/// The test identities, indexed by dsoftbusd's boot argument.
-pub const TEST_NODES: [TestNode; MESH_FIRST + MESH_MAX] = [
+/// The test identities.
+pub const TEST_NODES: [TestNode; 4] = [
     TestNode {
         name: "node-a",
         session_port: 37030,
@@ -119,14 +99,6 @@ pub const TEST_NODES: [TestNode; MESH_FIRST + MESH_MAX] = [
         discovery_port: DISCOVERY_PORT + 2,
         test_secret: [0xd4; KEY_LEN],
     },
-    mesh("mesh-1", 1),
-    mesh("mesh-2", 2),
-    mesh("mesh-3", 3),
-    mesh("mesh-4", 4),
-    mesh("mesh-5", 5),
-    mesh("mesh-6", 6),
-    mesh("mesh-7", 7),
-    mesh("mesh-8", 8),
 ];
 
 #[cfg(test)]
@@ -150,10 +122,10 @@ mod tests {
         }
     }
 
-    /// The derived ids docs/markers.md names (`cargo test -p dsoftbus-testnodes -- --nocapture`
-    /// prints them).
+    /// The id constants are the derived ones (`cargo test -p dsoftbus-testnodes --
+    /// --nocapture` prints them).
     #[test]
-    fn marker_ids_are_the_derived_ones() {
+    fn id_constants_are_the_derived_ones() {
         let expected = [
             ("node-a", NODE_A_ID),
             ("node-b", NODE_B_ID),
@@ -166,11 +138,6 @@ mod tests {
         for (n, (name, id)) in TEST_NODES.iter().zip(expected) {
             assert_eq!(n.name, name);
             assert_eq!(n.device_id().as_str(), id);
-        }
-        for (i, id) in MESH_IDS.iter().enumerate() {
-            let n = &TEST_NODES[MESH_FIRST + i];
-            assert_eq!(n.name, std::format!("mesh-{}", i + 1));
-            assert_eq!(n.device_id().as_str(), *id);
         }
     }
 }

@@ -10,10 +10,10 @@
 //!   discovering it, sends an encrypted `Ping(nonce)` and checks the `Pong`
 //!   (`SELFTEST: dsoftbus os connect ok`, `SELFTEST: dsoftbus ping ok`).
 //! * `a0` = 1, node `impostor`: waits until `dsoftbus-peer` has finished,
-//!   announces **the device id of `selftest-peer`** with its own key (the
-//!   cache drops it: ids derive from keys), then dials dsoftbusd with its real
-//!   key claiming that id. dsoftbusd must refuse the binding
-//!   (`dsoftbusd: identity refused claimed=<selftest-peer's id>`); the
+//!   learns node-a's device id from its announcement, announces **that id**
+//!   with its own key (the cache drops it: ids derive from keys), then dials
+//!   dsoftbusd with its real key claiming that id. dsoftbusd must refuse the
+//!   binding (`dsoftbusd: identity refused claimed=<node-a's id>`); the
 //!   impostor then prints `SELFTEST: dsoftbus impostor rejected ok`.
 //!
 //! * `a0` = 2, `dsoftbus-hostile`: after the impostor, 20 connections of
@@ -27,12 +27,18 @@
 //!   init restarts netstackd, and a new authenticated session with node-a
 //!   proves dsoftbusd recovered (`SELFTEST: netstack restart recovered ok`).
 //!
-//! * `a0` = 4, `dsoftbus-cycles`: 30 session open/close cycles against
-//!   dsoftbusd, whose heap (reported by `nodeinfo`) must not grow after the
-//!   warm-up (`SELFTEST: dsoftbus session cycles ok`).
+//! * `a0` = 4, `dsoftbus-cycles`: pairs with node-a the way a user would
+//!   (node-a shows a PIN through its `bus` interface, which this task may
+//!   manage; this node enters it over the session's `pairing` stream;
+//!   `SELFTEST: smoke pairing ok` once both sides hold the trust), then 30
+//!   session open/close cycles against dsoftbusd, each opening `nodeinfo`
+//!   (granted by pairing), whose heap must not grow after the warm-up
+//!   (`SELFTEST: dsoftbus session cycles ok`).
 //!
-//! Ephemeral keys here come from the kernel clock mixed with a counter: this
-//! is a test peer, never a real node (dsoftbusd itself uses rngd).
+//! No key is compiled in: every task makes its static key (hence its device
+//! id) and every ephemeral key from rngd's entropy when it starts, and prints
+//! its id (`selftest-dsoftbus: <role> id=`, which the harness learns), so
+//! every boot has fresh ids. node-a is found by discovery, never assumed.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
 #![deny(unsafe_code)]
@@ -46,32 +52,69 @@ mod peer {
 
     use alloc::string::String;
     use dsoftbus::cache::{CacheConfig, PeerCache};
+    use dsoftbus::driver::Connection;
     use dsoftbus::driver::{
         accept_session, connect_session, drain_announces, recv_record, send_announce, send_record,
     };
     use dsoftbus::handshake::{AuthError, LocalIdentity};
+    use dsoftbus::mux::StreamError;
     use dsoftbus::mux::{Mode, Mux, MuxConfig, Priority};
+    use dsoftbus::pairing::{Binding, InitStep, PairInitiator, PAIRING};
     use dsoftbus::session::Record;
-    use dsoftbus::{Announce, Escaped};
-    use dsoftbus_testnodes::{IMPOSTOR, NODE_A, PEER, TEST_NODES};
+    use dsoftbus::{Announce, DeviceId, Escaped, StaticKeypair};
     use nexus_interfaces::args::ModeArgs;
+    use nexus_interfaces::bus::{Client as BusClient, TrustOrigin};
     use nexus_interfaces::init::{Error as InitError, ServiceState};
     use nexus_net::{NetClient, SocketAddrV4};
     use nexus_net_ipc::IpcTransport;
+    use nexus_rt::ipc::Endpoint;
     use nexus_rt::{println, sys};
     use nexus_slots::selftest_dsoftbus as slot;
 
     type Client = NetClient<IpcTransport>;
     const SEC: u64 = 1_000_000_000;
 
-    /// TEST ONLY entropy for this test peer.
-    fn test_ephemeral(salt: u64) -> [u8; 32] {
-        let mut e = [0u8; 32];
-        let t = sys::now_ns() ^ salt.rotate_left(17);
-        for (i, b) in e.iter_mut().enumerate() {
-            *b = (t.rotate_left(i as u32 * 5) as u8) ^ (i as u8).wrapping_mul(151);
+    /// node-a's session port (dsoftbusd's default).
+    const NODE_A_SESSION_PORT: u16 = 37030;
+    /// `selftest-peer`'s ports: dsoftbusd also announces to its discovery port
+    /// (`extra_announce` in profiles/test/smoke.toml).
+    const PEER_SESSION_PORT: u16 = 37031;
+    const PEER_DISCOVERY_PORT: u16 = dsoftbus::DISCOVERY_PORT + 1;
+    /// The impostor's ports.
+    const IMPOSTOR_SESSION_PORT: u16 = 37032;
+    const IMPOSTOR_DISCOVERY_PORT: u16 = dsoftbus::DISCOVERY_PORT + 2;
+
+    /// 32 bytes from rngd (bounded: a few tries of 1 s each).
+    fn entropy() -> Result<[u8; 32], &'static str> {
+        for _ in 0..10 {
+            let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
+            rng.deadline_ns = sys::now_ns() + SEC;
+            if let Some(b) = rng
+                .fill(32)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+            {
+                return Ok(b);
+            }
+            sys::sleep_ms(50);
         }
-        e
+        Err("no entropy from rngd")
+    }
+
+    /// A fresh identity for this task (static key from rngd), its id printed for the
+    /// harness as `selftest-dsoftbus: <role> id=<device id>`.
+    fn fresh_identity(name: &str, role: &str) -> Result<LocalIdentity, &'static str> {
+        let keys = StaticKeypair::from_secret(entropy()?);
+        let me = LocalIdentity::new(keys)
+            .with_name(name)
+            .map_err(|_| "display name")?;
+        println!(
+            "selftest-dsoftbus: {} id={} name={}",
+            role,
+            me.device_id(),
+            name
+        );
+        Ok(me)
     }
 
     fn wait_address(c: &mut Client) -> bool {
@@ -89,39 +132,35 @@ mod peer {
         true
     }
 
-    /// Is `id` one of the compiled-in test nodes (these test apps)? dsoftbusd's
-    /// identity is its own (persisted by storaged), so it is the node that is not.
-    fn is_test_node(id: &str) -> bool {
-        TEST_NODES.iter().any(|n| n.device_id().as_str() == id)
-    }
-
-    /// Announces `announce` and listens until `node-a` (dsoftbusd) is discovered:
-    /// the announcing node on our discovery port that is none of the test nodes.
-    /// Its device id is learnt, never assumed (docs/dsoftbus.md §13a).
+    /// Announces `announce` (if any) and listens on `port` until `node-a`
+    /// (dsoftbusd) is discovered: only dsoftbusd announces to this port, so it is
+    /// the announcing node that is not `me`. Its device id is learnt, never assumed
+    /// (docs/dsoftbus.md §13a).
     fn discover_node_a(
         c: &mut Client,
-        me: usize,
-        announce: &Announce<'_>,
+        port: u16,
+        me: &str,
+        announce: Option<&Announce<'_>>,
     ) -> Option<(PeerCache, String)> {
-        let node = TEST_NODES[me];
-        let (udp, _) = c.udp_bind(node.discovery_port).ok()?;
-        let mut cache =
-            PeerCache::new(CacheConfig::default()).with_local_device_id(node.device_id().as_str());
+        let (udp, _) = c.udp_bind(port).ok()?;
+        let mut cache = PeerCache::new(CacheConfig::default()).with_local_device_id(me);
         let bcast = c.local_addr().ok()?.broadcast();
         let end = sys::now_ns() + 20 * SEC;
         let mut found = None;
         while sys::now_ns() < end {
-            let _ = send_announce(
-                c,
-                udp,
-                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
-                announce,
-            );
+            if let Some(a) = announce {
+                let _ = send_announce(
+                    c,
+                    udp,
+                    SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
+                    a,
+                );
+            }
             let now = sys::now_ns();
             let _ = drain_announces(c, udp, &mut cache, now);
             found = cache
                 .live(now)
-                .find(|e| !is_test_node(e.device_id()))
+                .find(|e| e.device_id() != me)
                 .map(|e| String::from(e.device_id()));
             if found.is_some() {
                 break;
@@ -130,12 +169,14 @@ mod peer {
         }
         // Keep announcing a little while so node-a discovers us too.
         for _ in 0..3 {
-            let _ = send_announce(
-                c,
-                udp,
-                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
-                announce,
-            );
+            if let Some(a) = announce {
+                let _ = send_announce(
+                    c,
+                    udp,
+                    SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
+                    a,
+                );
+            }
             sys::sleep_ms(50);
         }
         let _ = c.close(udp);
@@ -143,30 +184,48 @@ mod peer {
     }
 
     fn run_peer(c: &mut Client) -> Result<(), &'static str> {
-        peer_session(c, true)
+        let me = fresh_identity("selftest-peer", "peer")?;
+        peer_session(c, &me, true)
     }
 
-    /// Announces as `selftest-peer`, accepts the session node-a dials, and
+    /// Accepts node-a's session on `listener` (bounded by `deadline`). node-a may
+    /// first redial an earlier test task's id on this port (each task has its own
+    /// key): that handshake fails for want of the key, and we wait for the next.
+    fn accept_node_a(
+        c: &mut Client,
+        listener: nexus_net::TcpListener,
+        me: &LocalIdentity,
+        cache: &PeerCache,
+        deadline: u64,
+    ) -> Result<Connection, &'static str> {
+        loop {
+            match accept_session(
+                c,
+                listener,
+                me,
+                &cache.at(sys::now_ns()),
+                entropy()?,
+                deadline,
+            ) {
+                Ok(conn) => return Ok(conn),
+                Err(_) if sys::now_ns() < deadline => sys::sleep_ms(10),
+                Err(_) => return Err("session with node-a failed"),
+            }
+        }
+    }
+
+    /// Announces as `me` (`selftest-peer`), accepts the session node-a dials, and
     /// checks an encrypted ping; `ladder` prints the smoke's markers.
-    fn peer_session(c: &mut Client, ladder: bool) -> Result<(), &'static str> {
-        let node = TEST_NODES[PEER];
-        let me = node.identity();
-        let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
+    fn peer_session(c: &mut Client, me: &LocalIdentity, ladder: bool) -> Result<(), &'static str> {
+        let (listener, _) = c.tcp_listen(PEER_SESSION_PORT, 2).map_err(|_| "listen")?;
         let a = me
-            .announce(1, node.session_port, &[])
+            .announce(1, PEER_SESSION_PORT, &[])
             .map_err(|_| "announce")?;
-        let (cache, _) = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
+        let (cache, _) = discover_node_a(c, PEER_DISCOVERY_PORT, me.device_id(), Some(&a))
+            .ok_or("node-a not discovered")?;
         // node-a dials us once it has discovered us; accept and authenticate
         // against what discovery told us about node-a.
-        let mut conn = accept_session(
-            c,
-            listener,
-            &me,
-            &cache.at(sys::now_ns()),
-            test_ephemeral(1),
-            sys::now_ns() + 15 * SEC,
-        )
-        .map_err(|_| "session with node-a failed")?;
+        let mut conn = accept_node_a(c, listener, me, &cache, sys::now_ns() + 15 * SEC)?;
         // The responder's side is complete once it sent its confirmation,
         // node-a's only when that arrived. The encrypted ping/pong proves both
         // ends hold the session, so both lines wait for the pong.
@@ -235,8 +294,7 @@ mod peer {
     fn run_hostile(c: &mut Client) -> Result<(), &'static str> {
         wait_done("dsoftbus-impostor")?;
         let me = c.local_addr().map_err(|_| "addr")?.addr;
-        let port = TEST_NODES[NODE_A].session_port;
-        let target = SocketAddrV4::new(me, port);
+        let target = SocketAddrV4::new(me, NODE_A_SESSION_PORT);
         let mut seed = sys::now_ns() | 1;
         let mut junk = [0u8; 600];
         const GARBAGE: usize = 20;
@@ -264,7 +322,8 @@ mod peer {
             *slot = Some(s);
         }
         // A good session still works while those are pending.
-        peer_session(c, false)?;
+        let peer = fresh_identity("selftest-peer", "hostile")?;
+        peer_session(c, &peer, false)?;
         // dsoftbusd must drop each stalled handshake at its deadline.
         let mut freed = 0;
         let mut buf = [0u8; 64];
@@ -294,7 +353,8 @@ mod peer {
     fn run_restart(c: &mut Client) -> Result<(), &'static str> {
         wait_done("dsoftbus-hostile")?;
         wait_done("selftest-net")?;
-        peer_session(c, false)?;
+        let me = fresh_identity("selftest-peer", "restart")?;
+        peer_session(c, &me, false)?;
         let mut init = nexus_rt::ipc::init_client(slot::INIT);
         init.deadline_ns = sys::now_ns() + SEC;
         if init.kill("netstackd").is_err() {
@@ -318,7 +378,7 @@ mod peer {
             }
             sys::sleep_ms(20);
         }
-        peer_session(c, false)?;
+        peer_session(c, &me, false)?;
         println!(
             "SELFTEST: netstack restart recovered ok (new session with node-a {} ms after the kill)",
             (sys::now_ns() - t0) / 1_000_000
@@ -339,22 +399,17 @@ mod peer {
         if !wait_address(c) {
             return Err("no address after the restart");
         }
-        let node = TEST_NODES[PEER];
-        let me = node.identity();
-        let (listener, _) = c.tcp_listen(node.session_port, 2).map_err(|_| "listen")?;
+        let me = fresh_identity("selftest-peer", "cycles")?;
+        let (listener, _) = c.tcp_listen(PEER_SESSION_PORT, 2).map_err(|_| "listen")?;
         let a = me
-            .announce(1, node.session_port, &[])
+            .announce(1, PEER_SESSION_PORT, &[])
             .map_err(|_| "announce")?;
-        let (cache, node_a) = discover_node_a(c, PEER, &a).ok_or("node-a not discovered")?;
-        let reference = accept_session(
-            c,
-            listener,
-            &me,
-            &cache.at(sys::now_ns()),
-            test_ephemeral(9),
-            sys::now_ns() + 15 * SEC,
-        )
-        .map_err(|_| "reference session")?;
+        let (cache, node_a) = discover_node_a(c, PEER_DISCOVERY_PORT, me.device_id(), Some(&a))
+            .ok_or("node-a not discovered")?;
+        let mut reference = accept_node_a(c, listener, &me, &cache, sys::now_ns() + 15 * SEC)
+            .map_err(|_| "reference session")?;
+        // node-a knows nothing of this (fresh) key: pair on the reference session.
+        pair_with_node_a(c, &mut reference, &me, &node_a)?;
         // One session per pair: our cycle sessions would replace this one, so
         // close it (and stop listening; dsoftbusd's redials are then refused at
         // once) before cycling.
@@ -365,7 +420,7 @@ mod peer {
             .get(&node_a, sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
-        let (udp, _) = c.udp_bind(node.discovery_port).map_err(|_| "udp")?;
+        let (udp, _) = c.udp_bind(PEER_DISCOVERY_PORT).map_err(|_| "udp")?;
         let bcast = c.local_addr().map_err(|_| "addr")?.broadcast();
         let mut heap_warm = 0u64;
         let mut heap_last = 0u64;
@@ -377,14 +432,8 @@ mod peer {
                 SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
                 &a,
             );
-            let mut conn = connect_session(
-                c,
-                &entry,
-                &me,
-                test_ephemeral(100 + u64::from(i)),
-                sys::now_ns() + 10 * SEC,
-            )
-            .map_err(|_| "cycle session")?;
+            let mut conn = connect_session(c, &entry, &me, entropy()?, sys::now_ns() + 10 * SEC)
+                .map_err(|_| "cycle session")?;
             // `nodeinfo` is a stream service: OPEN, one request message, one answer.
             let mut mux = Mux::new(MuxConfig::default(), true);
             let id = mux
@@ -443,32 +492,35 @@ mod peer {
     fn run_impostor(c: &mut Client) -> Result<(), &'static str> {
         // Let the honest peer finish first, so the ladder is in order.
         wait_done("dsoftbus-peer")?;
-        let node = TEST_NODES[IMPOSTOR];
-        // The lie: selftest-peer's device id with our own key, both in the announce (the
-        // cache drops it: the id does not derive from the key) and in the handshake claim
-        // (node-a refuses it after authenticating our key).
-        let victim = TEST_NODES[PEER].device_id();
-        let real = LocalIdentity::claiming(victim.as_str(), node.keys()).map_err(|_| "identity")?;
-        let a = Announce::new(
-            victim.as_str(),
-            1,
-            node.session_port,
-            node.keys().public_key(),
-            &[],
-        )
-        .map_err(|_| "announce")?;
-        let (cache, node_a) = discover_node_a(c, IMPOSTOR, &a).ok_or("node-a not discovered")?;
+        let keys = StaticKeypair::from_secret(entropy()?);
+        let own = DeviceId::of(&keys.public_key());
+        println!("selftest-dsoftbus: impostor id={} name=impostor", own);
+        // Learn node-a's id from its announcements (without announcing ourselves).
+        let (cache, node_a) = discover_node_a(c, IMPOSTOR_DISCOVERY_PORT, own.as_str(), None)
+            .ok_or("node-a not discovered")?;
         let entry = cache
             .get(&node_a, sys::now_ns())
             .cloned()
             .ok_or("node-a expired")?;
-        match connect_session(
-            c,
-            &entry,
-            &real,
-            test_ephemeral(2),
-            sys::now_ns() + 10 * SEC,
-        ) {
+        // The lie: node-a's own device id with our key, both in the announce (node-a's
+        // cache drops it: the id does not derive from the key, and it is node-a's own)
+        // and in the handshake claim (node-a refuses it after authenticating our key).
+        let a = Announce::new(&node_a, 1, IMPOSTOR_SESSION_PORT, keys.public_key(), &[])
+            .map_err(|_| "announce")?;
+        let (udp, _) = c.udp_bind(IMPOSTOR_DISCOVERY_PORT).map_err(|_| "udp")?;
+        let bcast = c.local_addr().map_err(|_| "addr")?.broadcast();
+        for _ in 0..3 {
+            let _ = send_announce(
+                c,
+                udp,
+                SocketAddrV4::new(bcast, dsoftbus::DISCOVERY_PORT),
+                &a,
+            );
+            sys::sleep_ms(50);
+        }
+        let _ = c.close(udp);
+        let real = LocalIdentity::claiming(&node_a, keys).map_err(|_| "identity")?;
+        match connect_session(c, &entry, &real, entropy()?, sys::now_ns() + 10 * SEC) {
             Ok(_) => Err("the impostor got a session"),
             Err(AuthError::Rejected) | Err(AuthError::Closed) => {
                 println!("SELFTEST: dsoftbus impostor rejected ok");
@@ -476,6 +528,95 @@ mod peer {
             }
             Err(_) => Err("unexpected impostor failure"),
         }
+    }
+
+    /// Pairs with node-a on `conn` (node-a dialled it) the way a user would: node-a
+    /// shows a PIN (its `bus` interface, which this task may manage), this node enters
+    /// it over the session's `pairing` stream. Done once both sides hold the trust:
+    /// our exchange ended `Paired` and node-a's trust store lists our id as paired.
+    fn pair_with_node_a(
+        c: &mut Client,
+        conn: &mut Connection,
+        me: &LocalIdentity,
+        node_a: &str,
+    ) -> Result<(), &'static str> {
+        let mut bus = BusClient::new(Endpoint(slot::BUS));
+        bus.deadline_ns = sys::now_ns() + 2 * SEC;
+        let pin = bus.show_pin(30_000).map_err(|_| "show_pin refused")?;
+        let binding = Binding {
+            initiator_key: me.public_key(),
+            responder_key: *conn.session().remote_static(),
+            session_hash: *conn.session().handshake_hash(),
+        };
+        let (mut machine, first) =
+            PairInitiator::start(pin, binding, entropy()?).map_err(|_| "pairing start")?;
+        // node-a dialled this session: we are the mux's responder side.
+        let mut mux = Mux::new(MuxConfig::default(), false);
+        let id = mux
+            .open(PAIRING, Mode::Message, Priority::Interactive)
+            .map_err(|_| "open pairing")?;
+        mux.send(id, &first).map_err(|_| "pairing send")?;
+        let deadline = sys::now_ns() + 15 * SEC;
+        let mut frame = [0u8; dsoftbus::MAX_RECORD_PAYLOAD];
+        let mut msg = [0u8; 128];
+        loop {
+            while let Some(n) = mux.poll_transmit(&mut frame) {
+                send_record(c, conn, &Record::Data(&frame[..n]), deadline)
+                    .map_err(|_| "pairing send")?;
+            }
+            match mux.recv(id, &mut msg) {
+                Ok(0) => return Err("node-a closed the pairing stream"),
+                Ok(n) => match machine.on_message(&msg[..n]) {
+                    Ok(InitStep::Send(reply)) => {
+                        mux.send(id, &reply).map_err(|_| "pairing send")?;
+                        continue;
+                    }
+                    Ok(InitStep::Paired) => break,
+                    Err(_) => return Err("pairing refused"),
+                },
+                Err(StreamError::WouldBlock) => {}
+                Err(_) => return Err("pairing stream failed"),
+            }
+            match recv_record(c, conn, deadline) {
+                Ok(Record::Data(d)) => {
+                    if mux.receive(d).is_err() {
+                        return Err("bad stream frame");
+                    }
+                }
+                Ok(Record::Ping(x)) => {
+                    let _ = send_record(c, conn, &Record::Pong(x), deadline);
+                }
+                Ok(Record::Pong(_)) => {}
+                _ => return Err("session ended while pairing"),
+            }
+        }
+        let _ = mux.close(id);
+        while let Some(n) = mux.poll_transmit(&mut frame) {
+            let _ = send_record(c, conn, &Record::Data(&frame[..n]), deadline);
+        }
+        // node-a's side: its trust store must list us, paired.
+        let end = sys::now_ns() + 5 * SEC;
+        loop {
+            bus.deadline_ns = sys::now_ns() + 2 * SEC;
+            let list = bus.trusted("").map_err(|_| "trusted")?;
+            if list
+                .0
+                .iter()
+                .any(|t| t.device_id == me.device_id() && t.origin == TrustOrigin::Paired)
+            {
+                break;
+            }
+            if sys::now_ns() > end {
+                return Err("node-a does not list us as paired");
+            }
+            sys::sleep_ms(50);
+        }
+        println!(
+            "SELFTEST: smoke pairing ok peer={} trusted_by_peer={} (PIN shown by node-a through its bus interface)",
+            Escaped(node_a),
+            me.device_id()
+        );
+        Ok(())
     }
 
     pub fn main(_: u64) -> i32 {
