@@ -373,6 +373,8 @@ struct PairStream {
     role: PairRole,
     /// The stream was reset, refused or closed by the peer.
     gone: bool,
+    /// The responder refused the stream because an exchange was still running.
+    busy: bool,
     deadline_ns: u64,
 }
 
@@ -1372,9 +1374,13 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     }
                     return;
                 }
-                BusEvent::Refused(s, _) | BusEvent::Reset(s, _) | BusEvent::Finished(s)
-                    if s.id == ps.id =>
-                {
+                BusEvent::Refused(s, why) if s.id == ps.id => {
+                    // The responder runs one exchange at a time: busy is a rate limit.
+                    ps.busy = *why == RefuseReason::TooManyStreams;
+                    ps.gone = true;
+                    return;
+                }
+                BusEvent::Reset(s, _) | BusEvent::Finished(s) if s.id == ps.id => {
                     ps.gone = true;
                     return;
                 }
@@ -1582,6 +1588,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 first: Some(first),
             },
             gone: false,
+            busy: false,
             deadline_ns: now + 2 * EXCHANGE_NS,
         });
         self.p
@@ -1626,6 +1633,15 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
 
     fn incoming_pairing(&mut self, i: usize, id: StreamId, mode: Mode) {
         let now = self.p.now_ns();
+        // The previous exchange may have its last message (e.g. the initiator's
+        // verdict) still unread in this same pass, read before this OPEN: finish it
+        // first, so a retry right after a failure meets the rate limit, not a
+        // "one exchange at a time" refusal.
+        for _ in 0..4 {
+            if self.live[i].pair.is_none() || !self.serve_pairing(i, now) {
+                break;
+            }
+        }
         let l = &mut self.live[i];
         if mode != Mode::Message {
             let _ = l.mux.refuse(id, RefuseReason::BadMode);
@@ -1640,6 +1656,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             id,
             role: PairRole::Resp(None),
             gone: false,
+            busy: false,
             deadline_ns: now + EXCHANGE_NS,
         });
     }
@@ -1665,6 +1682,12 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             }
             Err(StreamError::BufferTooSmall) => Err(PairError::Protocol),
             Err(_) => Err(PairError::Gone),
+        };
+        let got = match got {
+            Err(PairError::Gone) if self.live[i].pair.as_ref().is_some_and(|p| p.busy) => {
+                Err(PairError::RateLimited)
+            }
+            g => g,
         };
         let peer = String::from(self.live[i].peer());
         let key = *self.live[i].conn.session().remote_static();

@@ -456,3 +456,32 @@ fn attack_a_relay_between_two_sessions_cannot_pair() {
     // The relayed attempt counted against p's PIN and backed m off.
     assert!(w.nodes[0].d().showing_pin(), "2 of 3 attempts left");
 }
+
+#[test]
+fn a_retry_at_once_after_a_wrong_pin_meets_the_rate_limit() {
+    let mut w = strangers();
+    let p = id_of(P);
+    let pin = w.nodes[0].d().show_pin(300 * SEC).unwrap();
+    assert_eq!(
+        pair(&mut w, 1, &p, (pin + 1) % 1_000_000),
+        Err(PairError::WrongPin)
+    );
+    // The retry's OPEN leaves q while p is not polled, so p reads q's verdict on the
+    // old stream and the OPEN of the new one in one pass (as a loaded VM does). The
+    // answer must be the rate limit, not a refused stream ("pairing stream ended").
+    w.nodes[0].running = false;
+    w.nodes[1].events.clear();
+    w.nodes[1].d().pair(&p, pin).unwrap();
+    w.run_for(SEC / 10);
+    w.nodes[0].running = true;
+    let mut out = None;
+    w.wait_for(30 * SEC, "pairing outcome", |w| {
+        out = w.nodes[1].events.iter().find_map(|e| match e {
+            BusEvent::PairDone { peer: x, result } if *x == p => Some(*result),
+            _ => None,
+        });
+        out.is_some()
+    });
+    assert_eq!(out.unwrap(), Err(PairError::RateLimited));
+    assert!(w.nodes[0].d().trust().is_empty());
+}
