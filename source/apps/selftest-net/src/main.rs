@@ -308,8 +308,12 @@ mod net {
     /// One good round trip through netstackd: a UDP datagram and (every
     /// tenth call) a TCP exchange, both to our own address.
     fn good_round(c: &mut Client, me: Ipv4Addr, n: u32) -> Result<(), NetError> {
-        let (a, pa) = c.udp_bind(0)?;
-        let (b, _) = c.udp_bind(0)?;
+        let (a, pa) = c
+            .udp_bind(0)
+            .inspect_err(|e| println!("selftest-net: bind a: {:?}", e))?;
+        let (b, _) = c
+            .udp_bind(0)
+            .inspect_err(|e| println!("selftest-net: bind b: {:?}", e))?;
         let r = (|| {
             let msg = n.to_le_bytes();
             c.udp_send_to(b, SocketAddrV4::new(me, pa), &msg)?;
@@ -319,8 +323,12 @@ mod net {
                 return Err(NetError::Malformed);
             }
             if n.is_multiple_of(10) {
-                let (l, port) = c.tcp_listen(0, 1)?;
-                let s = c.tcp_connect_by(SocketAddrV4::new(me, port), deadline(2))?;
+                let (l, port) = c
+                    .tcp_listen(0, 1)
+                    .inspect_err(|e| println!("selftest-net: listen: {:?}", e))?;
+                let s = c
+                    .tcp_connect_by(SocketAddrV4::new(me, port), deadline(2))
+                    .inspect_err(|e| println!("selftest-net: connect: {:?}", e))?;
                 let (t, _) = c.tcp_accept_by(l, deadline(2))?;
                 c.tcp_write_all_by(s, &msg, deadline(2))?;
                 let k = c.tcp_read_by(t, &mut buf, deadline(2))?;
@@ -350,9 +358,13 @@ mod net {
         let mut req = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
         let mut rep = alloc::vec![0u8; nexus_net::FACADE_MSG_MAX];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ sys::now_ns());
-        let (stale, _) = h.udp_bind(0)?;
+        let (stale, _) = h
+            .udp_bind(0)
+            .inspect_err(|e| println!("selftest-net: barrage bind: {:?}", e))?;
         h.close(stale)?;
-        let (mine, _) = h.udp_bind(0)?;
+        let (mine, _) = h
+            .udp_bind(0)
+            .inspect_err(|e| println!("selftest-net: barrage bind: {:?}", e))?;
         let mut good = 0u32;
         let mut refused = 0u32;
         let t0 = sys::now_ns();
@@ -429,7 +441,9 @@ mod net {
                         }
                         refused += 1;
                         for u in got {
-                            h.close(u)?;
+                            h.close(u).inspect_err(|e| {
+                                println!("selftest-net: barrage close: {:?}", e)
+                            })?;
                         }
                     }
                     encode_request(&Request::Stats, i | 1, 0, &mut req)?
@@ -442,10 +456,24 @@ mod net {
                         return Err(NetError::Malformed);
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    println!(
+                        "selftest-net: barrage request {} (kind {}) failed: {:?}",
+                        i, kind, e
+                    );
+                    return Err(e);
+                }
             }
             if i.is_multiple_of(1000) {
-                good_round(c, me, i / 1000)?;
+                if let Err(e) = good_round(c, me, i / 1000) {
+                    println!(
+                        "selftest-net: barrage good round {} failed: {:?}; netstackd {:?}",
+                        i / 1000,
+                        e,
+                        c.stats()
+                    );
+                    return Err(e);
+                }
                 good += 1;
             }
         }
