@@ -480,14 +480,16 @@ mod net {
         let dt = sys::now_ns() - t0;
         h.close(mine)?;
         // Usage must come back to where it was (bounded wait: closing
-        // streams finish in the background).
+        // streams finish in the background). The figures are netstackd-wide
+        // and the smoke's other tests open and close sockets meanwhile, so a
+        // leak is judged by handles and sockets; buffer bytes differ with the
+        // kinds of socket the others hold at that moment (one of another
+        // test's TCP sockets replacing a UDP one once held this up) and are
+        // printed, not compared.
         let end = deadline(10);
         let after = loop {
             let s = c.stats()?;
-            if s.handles <= base.handles
-                && s.sockets <= base.sockets
-                && s.buffer_bytes <= base.buffer_bytes
-            {
+            if s.handles <= base.handles && s.sockets <= base.sockets {
                 break s;
             }
             if sys::now_ns() > end {
