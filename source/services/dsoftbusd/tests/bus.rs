@@ -3,72 +3,29 @@
 //! requests and decode the replies, exactly as over IPC. Parked calls are retried after
 //! the daemons made progress, as dsoftbusd's loop does.
 
-use dsoftbus::daemon::{Daemon, DaemonConfig, Limits, Platform};
+mod common;
+
+use common::{deadline, id, Node, Plat, World, MS, SEC};
+use dsoftbus::daemon::{Daemon, DaemonConfig, Limits};
 use dsoftbus::mux::MuxConfig;
-use dsoftbus::{DeviceId, LocalIdentity, StaticKeypair, TrustEntry, TrustOrigin, DISCOVERY_PORT};
+use dsoftbus::{LocalIdentity, StaticKeypair, TrustEntry, TrustOrigin, DISCOVERY_PORT};
 use dsoftbusd::bus::{BusService, Served, MAX_HANDLES_PER_CLIENT};
 use nexus_interfaces::bus::{self, reply, Error, Mode, PeerEvent, Priority, Request};
-use nexus_net::fake::{NodeId, SimNet, SimTransport};
 use nexus_net::Ipv4Addr;
-
-const SEC: u64 = 1_000_000_000;
-const MS: u64 = 1_000_000;
-
-struct Plat {
-    sim: SimNet,
-    seed: u64,
-}
-
-impl Platform for Plat {
-    fn now_ns(&mut self) -> u64 {
-        self.sim.now()
-    }
-    fn ephemeral(&mut self) -> Option<[u8; 32]> {
-        self.seed = self
-            .seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let mut k = [0u8; 32];
-        for (i, b) in k.iter_mut().enumerate() {
-            *b = (self.seed >> (i % 8 * 8)) as u8 ^ i as u8;
-        }
-        Some(k)
-    }
-    fn log(&mut self, line: std::fmt::Arguments<'_>) {
-        if std::env::var_os("DSOFTBUS_LOG").is_some() {
-            eprintln!("[{:.3}] {}", self.sim.now() as f64 / 1e9, line);
-        }
-    }
-}
-
-struct Node {
-    id: NodeId,
-    d: Daemon<SimTransport, Plat>,
-    bus: BusService,
-}
-
-struct World {
-    sim: SimNet,
-    nodes: Vec<Node>,
-}
 
 const ECHO_APP: u64 = 7;
 const CLIENT_APP: u64 = 5;
 
 impl World {
     fn new() -> Self {
-        let sim = SimNet::new();
-        let mut w = World {
-            sim,
-            nodes: Vec::new(),
-        };
+        let mut w = World::empty();
         w.add("node-a", [10, 0, 0, 1], 1);
         w.add("node-b", [10, 0, 0, 2], 2);
         w
     }
 
     fn add(&mut self, name: &str, addr: [u8; 4], seed: u8) {
-        let id = self.sim.add_node(Ipv4Addr::from(addr));
+        let net = self.sim.add_node(Ipv4Addr::from(addr));
         let bus = BusService::new(&[(ECHO_APP, "echo")]);
         // node-a (seed 1) and node-b (seed 2) trust each other with nodeinfo and echo.
         let trusted = [1u8, 2]
@@ -105,74 +62,17 @@ impl World {
             sim: self.sim.clone(),
             seed: u64::from(seed),
         };
-        let d = Daemon::start(self.sim.client(id, 1), plat, me, cfg).unwrap();
-        self.nodes.push(Node { id, d, bus });
+        let d = Daemon::start(self.sim.client(net, 1), plat, me, cfg).unwrap();
+        self.nodes.push(Node {
+            net,
+            client: 1,
+            seed,
+            d,
+            bus,
+            disk: None,
+            boot: 1,
+        });
     }
-
-    /// One loop iteration of every node; advances time if nothing moved.
-    fn step(&mut self) {
-        let now = self.sim.now();
-        let mut wake = u64::MAX;
-        for n in self.nodes.iter_mut() {
-            wake = wake.min(n.d.poll());
-            while let Some(ev) = n.d.next_event() {
-                let _ = n.bus.on_event(&mut n.d, ev, now);
-            }
-        }
-        if wake > now {
-            let ready = self.nodes.iter().any(|n| {
-                let mut probe = self.sim.client(n.id, 1);
-                probe.wait_any(&n.d.wait_set(), now).is_ok()
-            });
-            if !ready {
-                self.sim.advance((wake - now).clamp(1, 5 * MS));
-            }
-        }
-    }
-
-    fn run(&mut self, ns: u64) {
-        let end = self.sim.now() + ns;
-        while self.sim.now() < end {
-            self.step();
-        }
-    }
-
-    /// A call from `app` on node `i`: parks and retries like dsoftbusd's loop.
-    fn call(&mut self, i: usize, app: u64, req: &Request<'_>) -> Vec<u8> {
-        let mut buf = vec![0u8; bus::REQUEST_MAX];
-        let n = req.encode(&mut buf).unwrap();
-        let mut out = vec![0u8; bus::REPLY_MAX];
-        for _ in 0..100_000 {
-            let now = self.sim.now();
-            let node = &mut self.nodes[i];
-            match node.bus.serve(&mut node.d, app, &buf[..n], &mut out, now) {
-                Served::Reply(k) => return out[..k].to_vec(),
-                Served::Park(deadline) => {
-                    assert!(deadline > now);
-                    self.step();
-                }
-            }
-        }
-        panic!("call never finished");
-    }
-
-    fn connected(&mut self) {
-        let end = self.sim.now() + 5 * SEC;
-        while self.nodes[0].d.sessions() == 0 || self.nodes[1].d.sessions() == 0 {
-            assert!(self.sim.now() < end, "no session");
-            self.step();
-        }
-    }
-}
-
-fn deadline(w: &World, ns: u64) -> u64 {
-    w.sim.now() + ns
-}
-
-/// The device id of the node added with `seed` (derived from its key).
-fn id(seed: u8) -> String {
-    let key = StaticKeypair::from_secret([seed; 32]).public_key();
-    DeviceId::of(&key).as_str().to_string()
 }
 
 #[test]

@@ -2,95 +2,21 @@
 //! nodes, and the trust store persisted in storaged's real `kv` store (a fake disk per
 //! node) across a daemon restart.
 
-use dsoftbus::daemon::{Daemon, DaemonConfig, Limits, Platform};
+mod common;
+
+use common::{id, kv, Kv, Node, Plat, World, MS, SEC};
+use dsoftbus::daemon::{Daemon, DaemonConfig, Limits};
 use dsoftbus::mux::MuxConfig;
-use dsoftbus::{DeviceId, LocalIdentity, StaticKeypair, DISCOVERY_PORT};
-use dsoftbusd::bus::{BusService, Served};
-use dsoftbusd::trust::{load, next_boot, record_key, save};
-use nexus_interfaces::bus::{self, reply, Error, Mode, Priority, Request, TrustOrigin};
+use dsoftbus::{LocalIdentity, StaticKeypair, DISCOVERY_PORT};
+use dsoftbusd::bus::BusService;
+use dsoftbusd::trust::{load, next_boot, record_key};
+use nexus_interfaces::bus::{reply, Error, Mode, Priority, Request, TrustOrigin};
 use nexus_net::fake::{NodeId, SimNet, SimTransport};
 use nexus_net::Ipv4Addr;
 
-const SEC: u64 = 1_000_000_000;
-const MS: u64 = 1_000_000;
 /// The badge with the `manage` right; `APP` has none.
 const ADMIN: u64 = 0x71;
 const APP: u64 = 0x70;
-/// dsoftbusd's badge towards storaged.
-const KV_BADGE: u64 = 0x30;
-
-struct Plat {
-    sim: SimNet,
-    seed: u64,
-}
-
-impl Platform for Plat {
-    fn now_ns(&mut self) -> u64 {
-        self.sim.now()
-    }
-    fn ephemeral(&mut self) -> Option<[u8; 32]> {
-        self.seed = self
-            .seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let mut k = [0u8; 32];
-        for (i, b) in k.iter_mut().enumerate() {
-            *b = (self.seed >> (i % 8 * 8)) as u8 ^ i as u8;
-        }
-        Some(k)
-    }
-    fn log(&mut self, line: std::fmt::Arguments<'_>) {
-        if std::env::var_os("DSOFTBUS_LOG").is_some() {
-            eprintln!("[{:.3}] {}", self.sim.now() as f64 / 1e9, line);
-        }
-    }
-}
-
-type Kv = storaged::KvServer<nexus_kv::fake::FakeDisk>;
-
-/// Calls go straight to storaged's `kv` server with dsoftbusd's badge.
-struct Direct<'a>(&'a mut Kv);
-
-impl nexus_idl::Transport for Direct<'_> {
-    fn call(
-        &mut self,
-        req: &[u8],
-        rep: &mut [u8],
-        _: u64,
-    ) -> Result<usize, nexus_idl::TransportError> {
-        let mut out = vec![0u8; nexus_interfaces::kv::REPLY_MAX];
-        let n = nexus_interfaces::kv::dispatch(self.0, KV_BADGE, req, &mut out);
-        let dst = rep
-            .get_mut(..n)
-            .ok_or(nexus_idl::TransportError::TooLarge)?;
-        dst.copy_from_slice(&out[..n]);
-        Ok(n)
-    }
-}
-
-fn kv(server: &mut Kv) -> nexus_interfaces::kv::Client<Direct<'_>> {
-    nexus_interfaces::kv::Client::new(Direct(server))
-}
-
-struct Node {
-    net: NodeId,
-    seed: u8,
-    d: Daemon<SimTransport, Plat>,
-    bus: BusService,
-    disk: Kv,
-    boot: u32,
-    client: u64,
-}
-
-struct World {
-    sim: SimNet,
-    nodes: Vec<Node>,
-}
-
-fn id(seed: u8) -> String {
-    let key = StaticKeypair::from_secret([seed; 32]).public_key();
-    DeviceId::of(&key).as_str().to_string()
-}
 
 /// A daemon for node `seed` whose trust store comes from its disk, as dsoftbusd starts.
 fn start(
@@ -127,11 +53,7 @@ fn start(
 
 impl World {
     fn new() -> Self {
-        let sim = SimNet::new();
-        let mut w = World {
-            sim,
-            nodes: Vec::new(),
-        };
+        let mut w = World::empty();
         for (seed, addr) in [(1u8, [10, 0, 0, 1]), (2, [10, 0, 0, 2])] {
             let net = w.sim.add_node(Ipv4Addr::from(addr));
             let disk = nexus_kv::fake::FakeDisk::new(128);
@@ -145,7 +67,7 @@ impl World {
                 seed,
                 d,
                 bus,
-                disk,
+                disk: Some(disk),
                 boot,
                 client: 1,
             });
@@ -158,68 +80,11 @@ impl World {
         let n = &mut self.nodes[i];
         // The old daemon's facade client goes away with it (its sockets are freed).
         self.sim.drop_client(n.net, client - 1);
-        let (d, boot) = start(&self.sim, n.net, n.seed, &mut n.disk, client);
+        let (d, boot) = start(&self.sim, n.net, n.seed, n.disk(), client);
         n.d = d;
         n.boot = boot;
         n.client = client;
         n.bus = BusService::new(&[(APP, "echo")]).with_manage(&[ADMIN]);
-    }
-
-    /// One loop iteration of every node, persisting trust changes as dsoftbusd does.
-    fn step(&mut self) {
-        let now = self.sim.now();
-        let mut wake = u64::MAX;
-        for n in self.nodes.iter_mut() {
-            wake = wake.min(n.d.poll());
-            while let Some(ev) = n.d.next_event() {
-                let _ = n.bus.on_event(&mut n.d, ev, now);
-            }
-            for id in n.bus.take_trust_changes() {
-                save(&mut kv(&mut n.disk), n.d.trust(), &id).unwrap();
-            }
-        }
-        if wake > now {
-            let ready = self.nodes.iter().any(|n| {
-                let mut probe = self.sim.client(n.net, n.client);
-                probe.wait_any(&n.d.wait_set(), now).is_ok()
-            });
-            if !ready {
-                self.sim.advance((wake - now).clamp(1, 5 * MS));
-            }
-        }
-    }
-
-    fn run(&mut self, ns: u64) {
-        let end = self.sim.now() + ns;
-        while self.sim.now() < end {
-            self.step();
-        }
-    }
-
-    fn call(&mut self, i: usize, app: u64, req: &Request<'_>) -> Vec<u8> {
-        let mut buf = vec![0u8; bus::REQUEST_MAX];
-        let n = req.encode(&mut buf).unwrap();
-        let mut out = vec![0u8; bus::REPLY_MAX];
-        for _ in 0..200_000 {
-            let now = self.sim.now();
-            let node = &mut self.nodes[i];
-            match node.bus.serve(&mut node.d, app, &buf[..n], &mut out, now) {
-                Served::Reply(k) => return out[..k].to_vec(),
-                Served::Park(deadline) => {
-                    assert!(deadline > now);
-                    self.step();
-                }
-            }
-        }
-        panic!("call never finished");
-    }
-
-    fn connected(&mut self) {
-        let end = self.sim.now() + 10 * SEC;
-        while self.nodes[0].d.sessions() == 0 || self.nodes[1].d.sessions() == 0 {
-            assert!(self.sim.now() < end, "no session");
-            self.step();
-        }
     }
 
     /// Node 0 opens `echo` on node 1 and node 1's echo app accepts; the open's result.
@@ -325,7 +190,7 @@ fn paired_trust_survives_a_restart_on_the_same_disk() {
     assert_eq!(list.0[0].added_boot, 1);
     assert_eq!(list.0[0].services.0[0], "echo");
     for (i, peer) in [(0, &b), (1, &a)] {
-        let stored = kv(&mut w.nodes[i].disk).get(&record_key(peer)).unwrap();
+        let stored = kv(w.nodes[i].disk()).get(&record_key(peer)).unwrap();
         let e = dsoftbus::TrustEntry::decode(&stored).unwrap();
         assert_eq!(e.device_id(), peer.as_str());
     }
@@ -346,17 +211,17 @@ fn paired_trust_survives_a_restart_on_the_same_disk() {
     assert_eq!(reply::decode_untrust(&r), Ok(()));
     w.run(SEC);
     assert_eq!(
-        kv(&mut w.nodes[1].disk).get(&record_key(&a)).err(),
+        kv(w.nodes[1].disk()).get(&record_key(&a)).err(),
         Some(nexus_interfaces::kv::Error::NotFound)
     );
     w.connected();
     w.run(1200 * MS);
     assert_eq!(w.open_echo(), Err(Error::Refused));
     // A damaged record is skipped at the next start, never trusted.
-    kv(&mut w.nodes[0].disk)
+    kv(w.nodes[0].disk())
         .put(&record_key(&b), b"NXTR\x01garbage")
         .unwrap();
-    let loaded = load(&mut kv(&mut w.nodes[0].disk)).unwrap();
+    let loaded = load(&mut kv(w.nodes[0].disk())).unwrap();
     assert!(loaded.entries.is_empty());
     assert_eq!(loaded.damaged, vec![b.clone()]);
 }
