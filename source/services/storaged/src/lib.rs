@@ -194,7 +194,7 @@ mod tests {
     fn keys_print_escaped() {
         let t = |k: &[u8]| std::format!("{}", KeyText(k));
         assert_eq!(t(b"greeting"), "greeting");
-        assert_eq!(t(b"a\nSELFTEST: x\"\\"), "a\\x0aSELFTEST: x\\x22\\x5c");
+        assert_eq!(t(b"a\nFORGED: ok\"\\"), "a\\x0aFORGED: ok\\x22\\x5c");
         assert_eq!(t(&[0xff, 0x1b]), "\\xff\\x1b");
     }
 
