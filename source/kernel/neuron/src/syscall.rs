@@ -121,6 +121,32 @@ fn src_pa(k: &mut Kernel, t: usize, va: u64) -> Option<u64> {
     Some(pa)
 }
 
+/// The common end of both call fast paths, once the message is in the
+/// receiver's buffer and the caller's `call` is recorded: the caller waits
+/// for the reply, the receiver (no longer the endpoint's) gets the message's
+/// length, badge and reply token and runs next. Inlined, so the fast paths
+/// stay leaf functions.
+#[inline(always)]
+fn hand_over(k: &mut Kernel, cur: usize, r: usize, id: u16, len: usize, badge: u64) {
+    let t = &mut k.tasks[cur];
+    t.call_seq = t.call_seq.wrapping_add(1).max(1);
+    t.state = State::AwaitReply { server: r as u8 };
+    t.deadline = 0;
+    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
+    let s = &mut k.tasks[r];
+    s.frame.set_a(0, 0);
+    s.frame.set_a(1, len as u64);
+    s.frame.set_a(2, badge);
+    s.frame.set_a(3, token);
+    s.frame.set_a(4, NO_SLOT);
+    s.state = State::Ready;
+    s.deadline = 0;
+    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
+        e.receiver = None;
+    }
+    k.hint = Some(r);
+}
+
 /// `IpcCall` when it can complete the common way: no deadline, no
 /// capability, a message of at most 64 bytes within one page, a receiver
 /// waiting whose buffer holds it within its first page, the reply buffer
@@ -179,22 +205,7 @@ fn call_mem_fast(k: &mut Kernel, cur: usize) -> bool {
         badge,
         short: false,
     };
-    t.call_seq = t.call_seq.wrapping_add(1).max(1);
-    t.state = State::AwaitReply { server: r as u8 };
-    t.deadline = 0;
-    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
-    let s = &mut k.tasks[r];
-    s.frame.set_a(0, 0);
-    s.frame.set_a(1, len as u64);
-    s.frame.set_a(2, badge);
-    s.frame.set_a(3, token);
-    s.frame.set_a(4, NO_SLOT);
-    s.state = State::Ready;
-    s.deadline = 0;
-    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
-        e.receiver = None;
-    }
-    k.hint = Some(r);
+    hand_over(k, cur, r, id, len, badge);
     true
 }
 
@@ -241,22 +252,7 @@ fn call_short_fast(k: &mut Kernel, cur: usize) -> bool {
         badge,
         short: true,
     };
-    t.call_seq = t.call_seq.wrapping_add(1).max(1);
-    t.state = State::AwaitReply { server: r as u8 };
-    t.deadline = 0;
-    let token = neuron_core::ipc::reply_token(cur, t.generation, t.call_seq);
-    let s = &mut k.tasks[r];
-    s.frame.set_a(0, 0);
-    s.frame.set_a(1, len as u64);
-    s.frame.set_a(2, badge);
-    s.frame.set_a(3, token);
-    s.frame.set_a(4, NO_SLOT);
-    s.state = State::Ready;
-    s.deadline = 0;
-    if let Some(Some(e)) = k.endpoints.get_mut(id as usize) {
-        e.receiver = None;
-    }
-    k.hint = Some(r);
+    hand_over(k, cur, r, id, len, badge);
     true
 }
 
