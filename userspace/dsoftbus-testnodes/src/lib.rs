@@ -9,7 +9,6 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 use dsoftbus::{DeviceId, LocalIdentity, StaticKeypair, DISCOVERY_PORT, KEY_LEN};
 

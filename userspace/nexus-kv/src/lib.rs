@@ -15,7 +15,6 @@
 //! `docs/storage.md`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 pub mod block;
 #[cfg(feature = "fake")]

@@ -9,7 +9,6 @@
 //! `L + 1` (its put landed before the cut) or the value it replaced.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 /// Ring of value keys: the newest `RING` values are kept.
 pub const RING: u64 = 128;

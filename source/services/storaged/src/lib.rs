@@ -2,7 +2,6 @@
 //! they are host-tested.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 use nexus_abi::KERNEL_BADGE;
 use nexus_idl::{heapless, List};
