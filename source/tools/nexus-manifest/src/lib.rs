@@ -269,9 +269,12 @@ pub struct System {
     pub slots: BTreeMap<String, Vec<String>>,
 }
 
+/// Test apps whose names do not start with `selftest-` or `bench-`.
+pub const TEST_IMAGES: &[&str] = &["bus-selftest", "syscall-fuzz", "fetchd"];
+
 /// Whether an image is a test app (never in a user profile).
 pub fn is_test_image(image: &str) -> bool {
-    image.starts_with("selftest-") || image.starts_with("bench-")
+    image.starts_with("selftest-") || image.starts_with("bench-") || TEST_IMAGES.contains(&image)
 }
 
 fn snake(s: &str) -> String {

@@ -164,6 +164,12 @@ fn user_profiles_hold_no_test_image() {
         e.contains("user profile") && e.contains("selftest-client"),
         "{e}"
     );
+    // Test apps named otherwise are refused as well.
+    for image in ["bus-selftest", "syscall-fuzz", "fetchd"] {
+        let m = format!("name = \"u\"\nkind = \"user\"\npaths = [\"canonical\"]\ndoc = \"d\"\n[[service]]\nname = \"t\"\nimage = \"{image}\"\n");
+        let e = load_str(&[&m], ARGS).unwrap_err();
+        assert!(e.contains("user profile") && e.contains(image), "{e}");
+    }
 }
 
 #[test]
@@ -282,7 +288,12 @@ fn console_input_goes_only_to_the_shell_and_to_one_service() {
         ARGS,
     )
     .unwrap_err();
-    assert!(e.contains("only in a test profile"), "{e}");
+    // (Refused first as a test image in a user profile; the console rule
+    // would refuse it too.)
+    assert!(
+        e.contains("belongs in a test profile") || e.contains("only in a test profile"),
+        "{e}"
+    );
     // Two readers in one profile would steal each other's keystrokes.
     let e = one(&format!(
         "{SHELL}{}",
