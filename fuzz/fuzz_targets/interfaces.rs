@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nexus_idl::{heapless, Reader, Wire};
-use nexus_interfaces::{args, init, kv, notice, rng, selftest};
+use nexus_interfaces::{args, bus, init, kv, notice, rng, selftest};
 
 struct Init;
 
@@ -84,6 +84,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = kv::Request::decode(data) {
         reencodes(data, r.encode(&mut out), &out);
     }
+    if let Ok(r) = bus::Request::decode(data) {
+        reencodes(data, r.encode(&mut out), &out);
+    }
     let _ = init::reply::decode_status(data);
     let _ = init::reply::decode_kill(data);
     let _ = init::reply::decode_args(data);
@@ -98,6 +101,23 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(page) = kv::reply::decode_list(data) {
         assert!(page.keys.0.len() <= 32);
     }
+    let _ = bus::reply::decode_peers(data);
+    let _ = bus::reply::decode_next_peer_event(data);
+    let _ = bus::reply::decode_publish(data);
+    let _ = bus::reply::decode_unpublish(data);
+    let _ = bus::reply::decode_open(data);
+    let _ = bus::reply::decode_accept(data);
+    let _ = bus::reply::decode_send(data);
+    let _ = bus::reply::decode_recv(data);
+    let _ = bus::reply::decode_close(data);
+    let _ = bus::reply::decode_reset(data);
+    let _ = bus::reply::decode_stats(data);
+    let _ = bus::reply::decode_show_pin(data);
+    let _ = bus::reply::decode_pair(data);
+    let _ = bus::reply::decode_trusted(data);
+    let _ = bus::reply::decode_grant(data);
+    let _ = bus::reply::decode_untrust(data);
+    let _ = bus::reply::decode_sessions(data);
     let mut r = Reader::new(data);
     if let Ok(a) = args::DsoftbusdArgs::decode(&mut r) {
         let mut w = nexus_idl::Writer::new(&mut out);
