@@ -122,8 +122,10 @@ bench-net: build
     cargo bench -p nexus-net-os --bench tcp_bulk
     RUN_UNTIL_MARKER=1 RUN_TIMEOUT=180 bash scripts/qemu-test.sh --profile bench-net
 
-# Two VMs on a loopback-only L2 link: discovery, XK sessions both ways,
-# remote proxy, 4 MiB encrypted bulk, restart of VM B.
+# Two VMs on a loopback-only L2 link: discovery, XK sessions, PIN pairing,
+# the bus applications (remote proxy, echo, a 16 MiB stream beside raw TCP,
+# interactive latency, backpressure, refusal), restart of VM B, reboot of
+# both on their disks (docs/os2vm.md).
 os2vm:
     python3 scripts/os2vm.py
 
