@@ -8,7 +8,7 @@
 //! (`IpcReplyRecv`), so the raw figure stays the memory ABI's.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -41,7 +41,7 @@
 //!   (`SELFTEST: bus echo loop ok sent=N answered=N ...` only when every one came back).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -16,7 +16,7 @@
 //!   (`SELFTEST: storage foreign key refused ok`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

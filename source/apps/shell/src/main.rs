@@ -10,7 +10,7 @@
 //! of its own; the runtime's entry macro is the only `unsafe` in the
 //! binary. See `docs/shell.md`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

@@ -36,16 +36,14 @@ macro_rules! entry {
         $crate::entry!($main, heap = $crate::HEAP_SIZE);
     };
     ($main:path, heap = $size:expr) => {
-        // The entry glue is the one place a program without `unsafe` of its
-        // own needs it: exported symbols (`no_mangle`) the runtime links to.
-        // Programs say `#![deny(unsafe_code)]`; this allow covers the glue only.
-        #[allow(unsafe_code)]
+        // Exported symbols the runtime links to. Programs say
+        // `#![forbid(unsafe_code)]`: lints do not fire inside another
+        // crate's macro expansion, so the glue needs no allowance.
         #[no_mangle]
         extern "Rust" fn __nexus_main(arg: u64) -> i32 {
             $main(arg)
         }
 
-        #[allow(unsafe_code)]
         #[no_mangle]
         extern "Rust" fn __nexus_heap() -> (*mut u8, usize) {
             #[repr(C, align(4096))]

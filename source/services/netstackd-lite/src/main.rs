@@ -21,7 +21,7 @@
 //! driver never waits on us (it parks our RX and replies).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // No `unsafe` here: the runtime's entry glue (`nexus_rt::entry!`) is the only unsafe code in this binary.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

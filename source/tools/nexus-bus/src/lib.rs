@@ -8,6 +8,8 @@
 //! format, the VM's id derivation); [`node`] is the loop with the helpers the
 //! command-line tool (`src/main.rs`) uses. docs/nexus-bus.md describes the tool.
 
+#![forbid(unsafe_code)]
+
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -1,5 +1,7 @@
 //! `nexus-bus`: join the Neuron OS bus from Linux (docs/nexus-bus.md).
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,6 +3,8 @@
 //! Usage: `nexus-mkimage OUT NAME=PATH...`. Every ELF is checked with the
 //! kernel's own loader validation (`neuron_core::elfload::plan`) so a bad
 //! program fails the build, not the boot.
+
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

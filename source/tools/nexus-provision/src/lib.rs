@@ -20,6 +20,8 @@
 //!   half-written image under the final name. `show` never writes the image: a
 //!   read-only [`FileDisk`] keeps the store's writes (a blank disk's format) in memory.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -1,6 +1,8 @@
 //! `nexus-provision`: key files and provisioned storaged disk images (docs/dsoftbus.md
 //! §15.4).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
