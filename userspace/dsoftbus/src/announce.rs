@@ -1,12 +1,15 @@
-//! Discovery announce v1: the `NXSB` datagram a device broadcasts to say "I am here".
+//! Discovery announce v2: the `NXSB` datagram a device broadcasts to say "I am here".
 //!
 //! Design notes:
 //! - Layout (all integers big-endian), see `docs/dsoftbus.md` for the byte table and the
 //!   golden vector:
 //!   `"NXSB"` | version u8 = 1 | seq u32 | session port u16 | static key (32 bytes) |
 //!   id length u8 (1..=64) | device id | service count u8 (0..=16) |
-//!   count x (name length u8 (1..=64) | name).
+//!   count x (name length u8 (1..=64) | name) | display name length u8 (0..=64) | display name.
 //!   Fixed-size fields come first so a truncated packet is recognisable early.
+//! - The display name is what a person calls the device ("kitchen"). It is a claim, not an
+//!   identity: anyone may announce any name, nothing compares it, and it is printed escaped.
+//!   It may be empty; it holds no control characters (U+0000..U+001F, U+007F).
 //! - There is no address field: the peer's IPv4 address is the datagram's source address.
 //! - `seq` versions the announce content (see [`crate::cache`] for how receivers use it to
 //!   reject replayed or stale announces).
@@ -23,8 +26,8 @@
 use core::fmt;
 
 use crate::{
-    ANNOUNCE_VERSION, KEY_LEN, MAGIC, MAX_ANNOUNCE_LEN, MAX_DEVICE_ID_LEN, MAX_SERVICES,
-    MAX_SERVICE_NAME_LEN,
+    ANNOUNCE_VERSION, KEY_LEN, MAGIC, MAX_ANNOUNCE_LEN, MAX_DEVICE_ID_LEN, MAX_DISPLAY_NAME_LEN,
+    MAX_SERVICES, MAX_SERVICE_NAME_LEN,
 };
 
 /// Which bound an announce (or a value meant for one) violates.
@@ -44,6 +47,9 @@ pub enum Invalid {
     ServiceNameLength,
     /// The same service name appears twice.
     DuplicateService,
+    /// The display name is longer than [`MAX_DISPLAY_NAME_LEN`] bytes or holds a control
+    /// character.
+    DisplayName,
 }
 
 /// Why a datagram is not a valid announce v1.
@@ -71,13 +77,14 @@ pub enum EncodeError {
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Invalid::TooLong => "announce longer than 1149 bytes",
+            Invalid::TooLong => "announce longer than 1214 bytes",
             Invalid::TrailingBytes => "trailing bytes after the last service",
             Invalid::ZeroPort => "session port 0",
             Invalid::DeviceIdLength => "device id length not in 1..=64",
             Invalid::ServiceCount => "more than 16 services",
             Invalid::ServiceNameLength => "service name length not in 1..=64",
             Invalid::DuplicateService => "duplicate service name",
+            Invalid::DisplayName => "display name longer than 64 bytes or with a control character",
         })
     }
 }
@@ -104,7 +111,7 @@ impl core::error::Error for Invalid {}
 impl core::error::Error for DecodeError {}
 impl core::error::Error for EncodeError {}
 
-/// A validated announce v1, borrowing its strings.
+/// A validated announce v2, borrowing its strings.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Announce<'a> {
     device_id: &'a str,
@@ -113,6 +120,7 @@ pub struct Announce<'a> {
     static_key: [u8; KEY_LEN],
     services: [&'a str; MAX_SERVICES],
     service_count: usize,
+    display_name: &'a str,
 }
 
 /// True if `name` is an acceptable device id (1..=64 bytes).
@@ -123,6 +131,12 @@ pub fn valid_device_id(id: &str) -> bool {
 /// True if `name` is an acceptable service name (1..=64 bytes).
 pub fn valid_service_name(name: &str) -> bool {
     (1..=MAX_SERVICE_NAME_LEN).contains(&name.len())
+}
+
+/// True if `name` is an acceptable display name: at most 64 bytes (empty means none), no
+/// control characters.
+pub fn valid_display_name(name: &str) -> bool {
+    name.len() <= MAX_DISPLAY_NAME_LEN && !name.chars().any(char::is_control)
 }
 
 impl<'a> Announce<'a> {
@@ -150,11 +164,21 @@ impl<'a> Announce<'a> {
             static_key,
             services: [""; MAX_SERVICES],
             service_count: 0,
+            display_name: "",
         };
         for name in services {
             announce.push_service(name)?;
         }
         Ok(announce)
+    }
+
+    /// The same announce carrying a display name (see [`valid_display_name`]).
+    pub fn with_display_name(mut self, name: &'a str) -> Result<Self, Invalid> {
+        if !valid_display_name(name) {
+            return Err(Invalid::DisplayName);
+        }
+        self.display_name = name;
+        Ok(self)
     }
 
     fn push_service(&mut self, name: &'a str) -> Result<(), Invalid> {
@@ -198,12 +222,19 @@ impl<'a> Announce<'a> {
         &self.services[..self.service_count]
     }
 
+    /// The display name the device gave itself (empty if none): a claim, not an identity.
+    pub fn display_name(&self) -> &'a str {
+        self.display_name
+    }
+
     /// Exact encoded size in bytes (at most [`MAX_ANNOUNCE_LEN`]).
     pub fn encoded_len(&self) -> usize {
         crate::ANNOUNCE_HEADER_LEN
             + self.device_id.len()
             + 1
             + self.services().iter().map(|s| 1 + s.len()).sum::<usize>()
+            + 1
+            + self.display_name.len()
     }
 
     /// Encodes into `out`, returning the number of bytes written.
@@ -224,6 +255,8 @@ impl<'a> Announce<'a> {
             w.put(&[name.len() as u8]);
             w.put(name.as_bytes());
         }
+        w.put(&[self.display_name.len() as u8]);
+        w.put(self.display_name.as_bytes());
         Ok(w.at)
     }
 
@@ -260,6 +293,7 @@ impl<'a> Announce<'a> {
             static_key,
             services: [""; MAX_SERVICES],
             service_count: 0,
+            display_name: "",
         };
         for _ in 0..count {
             let name = r.string(Invalid::ServiceNameLength, MAX_SERVICE_NAME_LEN)?;
@@ -267,6 +301,14 @@ impl<'a> Announce<'a> {
                 .push_service(name)
                 .map_err(DecodeError::InvalidInput)?;
         }
+        let name_len = usize::from(r.u8()?);
+        if name_len > MAX_DISPLAY_NAME_LEN {
+            return Err(DecodeError::InvalidInput(Invalid::DisplayName));
+        }
+        let name = core::str::from_utf8(r.take(name_len)?).map_err(|_| DecodeError::Utf8)?;
+        announce = announce
+            .with_display_name(name)
+            .map_err(DecodeError::InvalidInput)?;
         if r.at != bytes.len() {
             return Err(DecodeError::InvalidInput(Invalid::TrailingBytes));
         }
@@ -282,6 +324,7 @@ impl fmt::Debug for Announce<'_> {
             .field("port", &self.port)
             .field("static_key", &self.static_key)
             .field("services", &self.services())
+            .field("display_name", &self.display_name)
             .finish()
     }
 }
@@ -351,6 +394,18 @@ mod tests {
             a.encode(&mut buf[..n - 1]),
             Err(EncodeError::BufferTooSmall)
         );
+        assert_eq!(a.with_display_name("tab\there"), Err(Invalid::DisplayName));
+        assert_eq!(
+            a.with_display_name(&"n".repeat(65)),
+            Err(Invalid::DisplayName)
+        );
+        let named = a.with_display_name("Küche 2").unwrap();
+        let n = named.encode(&mut buf).unwrap();
+        assert_eq!(Announce::decode(&buf[..n]), Ok(named));
+        assert_eq!(
+            Announce::decode(&buf[..n]).unwrap().display_name(),
+            "Küche 2"
+        );
         assert_eq!(
             Announce::new("", 1, 1, [0; 32], &[]),
             Err(Invalid::DeviceIdLength)
@@ -374,7 +429,11 @@ mod tests {
         let id = "i".repeat(64);
         let names: Vec<String> = (0..16).map(|i| format!("{i:0>64}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let a = Announce::new(&id, u32::MAX, u16::MAX, [9; 32], &refs).unwrap();
+        let display = "d".repeat(64);
+        let a = Announce::new(&id, u32::MAX, u16::MAX, [9; 32], &refs)
+            .unwrap()
+            .with_display_name(&display)
+            .unwrap();
         assert_eq!(a.encoded_len(), MAX_ANNOUNCE_LEN);
         let mut buf = vec![0u8; MAX_ANNOUNCE_LEN + 1];
         let n = a.encode(&mut buf).unwrap();

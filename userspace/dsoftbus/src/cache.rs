@@ -208,6 +208,7 @@ pub struct PeerEntry {
     port: u16,
     static_key: [u8; KEY_LEN],
     services: Vec<String>,
+    display_name: String,
     seq: u32,
     first_seen_ns: u64,
     last_seen_ns: u64,
@@ -231,6 +232,7 @@ impl PeerEntry {
                 .iter()
                 .map(|s| String::from(*s))
                 .collect(),
+            display_name: String::from(announce.display_name()),
             seq: announce.seq(),
             first_seen_ns: now_ns,
             last_seen_ns: now_ns,
@@ -284,6 +286,11 @@ impl PeerEntry {
         self.first_seen_ns
     }
 
+    /// The display name the peer announces (empty if none): a claim, never an identity.
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
     /// When the last announce was accepted.
     pub fn last_seen_ns(&self) -> u64 {
         self.last_seen_ns
@@ -296,6 +303,7 @@ impl PeerEntry {
 
     fn same_content(&self, a: &Announce<'_>) -> bool {
         self.port == a.port()
+            && self.display_name == a.display_name()
             && self.services.len() == a.services().len()
             && self.services.iter().zip(a.services()).all(|(x, y)| x == y)
     }
@@ -476,6 +484,7 @@ impl PeerCache {
             entry.addr = from;
             entry.port = a.port();
             entry.services = a.services().iter().map(|s| String::from(*s)).collect();
+            entry.display_name = String::from(a.display_name());
             self.stats.updated += 1;
         } else {
             self.stats.refreshed += 1;

@@ -40,7 +40,7 @@ use core::fmt;
 use nexus_net::NetError;
 use nexus_noise_xk::{HandshakeState, Role, StaticKeypair};
 
-use crate::announce::{valid_device_id, Announce, Invalid};
+use crate::announce::{valid_device_id, valid_display_name, Announce, Invalid};
 use crate::cache::PeerEntry;
 use crate::frame::{write_frame, FrameError, RxBuf};
 use crate::identity::DeviceId;
@@ -163,7 +163,8 @@ impl PeerDirectory for NoDirectory {
 }
 
 /// Our own identity: Noise static key pair, the device id derived from it
-/// ([`DeviceId::of`]) and a display name (local configuration, never sent as an identity).
+/// ([`DeviceId::of`]) and a display name (local configuration, announced as a claim but never
+/// treated as an identity).
 #[derive(Debug, Clone)]
 pub struct LocalIdentity {
     device_id: String,
@@ -182,10 +183,11 @@ impl LocalIdentity {
         }
     }
 
-    /// Sets the display name (1..=64 bytes; shown in logs, never an identity).
+    /// Sets the display name (1..=64 bytes, no control characters; announced and shown in
+    /// logs, never an identity).
     pub fn with_name(mut self, name: &str) -> Result<Self, Invalid> {
-        if !valid_device_id(name) {
-            return Err(Invalid::DeviceIdLength);
+        if name.is_empty() || !valid_display_name(name) {
+            return Err(Invalid::DisplayName);
         }
         self.name = String::from(name);
         Ok(self)
@@ -232,7 +234,8 @@ impl LocalIdentity {
         port: u16,
         services: &[&'a str],
     ) -> Result<Announce<'a>, Invalid> {
-        Announce::new(&self.device_id, seq, port, self.keys.public_key(), services)
+        Announce::new(&self.device_id, seq, port, self.keys.public_key(), services)?
+            .with_display_name(&self.name)
     }
 }
 

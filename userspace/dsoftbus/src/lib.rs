@@ -113,7 +113,7 @@ pub const DISCOVERY_PORT: u16 = 37020;
 pub const MAGIC: [u8; 4] = *b"NXSB";
 
 /// The only announce version this crate speaks.
-pub const ANNOUNCE_VERSION: u8 = 1;
+pub const ANNOUNCE_VERSION: u8 = 2;
 
 /// Longest device id in bytes (UTF-8); the shortest is 1.
 pub const MAX_DEVICE_ID_LEN: usize = 64;
@@ -124,18 +124,26 @@ pub const MAX_SERVICES: usize = 16;
 /// Longest service name in bytes (UTF-8); the shortest is 1.
 pub const MAX_SERVICE_NAME_LEN: usize = 64;
 
+/// Longest display name in an announce, in bytes (UTF-8, no control characters); may be empty.
+pub const MAX_DISPLAY_NAME_LEN: usize = 64;
+
 /// Length of an X25519 (Noise static) public key.
 pub const KEY_LEN: usize = 32;
 
 /// Bytes of an announce before the device id: magic, version, seq, port, key, id length.
 pub const ANNOUNCE_HEADER_LEN: usize = 4 + 1 + 4 + 2 + KEY_LEN + 1;
 
-/// Shortest valid announce: 1-byte device id, no services (46 bytes).
-pub const MIN_ANNOUNCE_LEN: usize = ANNOUNCE_HEADER_LEN + 1 + 1;
+/// Shortest valid announce: 1-byte device id, no services, no display name (47 bytes).
+pub const MIN_ANNOUNCE_LEN: usize = ANNOUNCE_HEADER_LEN + 1 + 1 + 1;
 
-/// Longest valid announce: 64-byte device id and 16 services of 64 bytes (1149 bytes).
-pub const MAX_ANNOUNCE_LEN: usize =
-    ANNOUNCE_HEADER_LEN + MAX_DEVICE_ID_LEN + 1 + MAX_SERVICES * (1 + MAX_SERVICE_NAME_LEN);
+/// Longest valid announce: 64-byte device id, 16 services of 64 bytes and a 64-byte display
+/// name (1214 bytes).
+pub const MAX_ANNOUNCE_LEN: usize = ANNOUNCE_HEADER_LEN
+    + MAX_DEVICE_ID_LEN
+    + 1
+    + MAX_SERVICES * (1 + MAX_SERVICE_NAME_LEN)
+    + 1
+    + MAX_DISPLAY_NAME_LEN;
 
 /// Noise prologue of every DSoftBus session (binds the transcript to this protocol version).
 pub const PROLOGUE: &[u8] = b"NXSB/session/v1";
@@ -155,7 +163,7 @@ pub const FRAME_HEADER_LEN: usize = 2;
 /// Largest complete frame on the wire (header + body).
 pub const MAX_WIRE_FRAME: usize = FRAME_HEADER_LEN + MAX_FRAME_LEN;
 
-const _: () = assert!(MAX_ANNOUNCE_LEN == 1149);
+const _: () = assert!(MAX_ANNOUNCE_LEN == 1214);
 const _: () = assert!(MAX_ANNOUNCE_LEN <= nexus_net::MAX_DATAGRAM);
 const _: () = assert!(MAX_WIRE_FRAME <= nexus_net::MAX_IO);
 const _: () = assert!(MAX_FRAME_LEN <= nexus_noise_xk::MAX_MESSAGE_LEN);

@@ -1,4 +1,4 @@
-//! Announce v1 codec: golden vector, bounds, and fuzz-style robustness.
+//! Announce v2 codec: golden vector, bounds, and fuzz-style robustness.
 //!
 //! Design notes:
 //! - The golden vector is pinned byte for byte here and in `docs/dsoftbus.md`; changing the
@@ -16,7 +16,10 @@ use dsoftbus::{
 };
 
 fn golden() -> Announce<'static> {
-    Announce::new("node9", 1, 37020, [0x11; 32], &["samgrd", "bundlemgrd"]).unwrap()
+    Announce::new("node9", 1, 37020, [0x11; 32], &["samgrd", "bundlemgrd"])
+        .unwrap()
+        .with_display_name("kitchen")
+        .unwrap()
 }
 
 #[test]
@@ -24,8 +27,8 @@ fn golden_vector_encodes_and_decodes() {
     let mut buf = [0u8; MAX_ANNOUNCE_LEN];
     let n = golden().encode(&mut buf).unwrap();
     assert_eq!(hex(&buf[..n]), GOLDEN_HEX);
-    assert_eq!(n, 68);
-    assert_eq!(golden().encoded_len(), 68);
+    assert_eq!(n, 76);
+    assert_eq!(golden().encoded_len(), 76);
 
     let bytes = unhex(GOLDEN_HEX);
     let a = Announce::decode(&bytes).unwrap();
@@ -35,6 +38,7 @@ fn golden_vector_encodes_and_decodes() {
     assert_eq!(a.port(), 37020);
     assert_eq!(a.static_key(), &[0x11; 32]);
     assert_eq!(a.services(), &["samgrd", "bundlemgrd"]);
+    assert_eq!(a.display_name(), "kitchen");
 }
 
 #[test]
@@ -58,11 +62,12 @@ fn error_classes() {
     assert_eq!(Announce::decode(b"NXSA"), Err(DecodeError::BadMagic));
     assert_eq!(Announce::decode(b"Q"), Err(DecodeError::BadMagic));
 
+    // v1 (no display name) is no longer spoken.
     let mut bad = good.clone();
-    bad[4] = 2;
+    bad[4] = 1;
     assert_eq!(
         Announce::decode(&bad),
-        Err(DecodeError::UnsupportedVersion(2))
+        Err(DecodeError::UnsupportedVersion(1))
     );
 
     let mut bad = good.clone();
@@ -97,12 +102,31 @@ fn error_classes() {
     let dup = Announce::new("node9", 1, 37020, [0x11; 32], &["samgrd"]).unwrap();
     let mut buf = [0u8; MAX_ANNOUNCE_LEN];
     let n = dup.encode(&mut buf).unwrap();
-    let mut bad = buf[..n].to_vec();
+    let mut bad = buf[..n - 1].to_vec();
     bad[49] = 2;
-    bad.extend_from_slice(b"\x06samgrd");
+    bad.extend_from_slice(b"\x06samgrd\x00");
     assert_eq!(
         Announce::decode(&bad),
         Err(DecodeError::InvalidInput(Invalid::DuplicateService))
+    );
+
+    // The display name "kitchen" is the last 8 bytes: length 7, then the name.
+    let at = good.len() - 8;
+    let mut bad = good.clone();
+    bad[at + 3] = 0x1b; // an ESC in the name
+    assert_eq!(
+        Announce::decode(&bad),
+        Err(DecodeError::InvalidInput(Invalid::DisplayName))
+    );
+    let mut bad = good.clone();
+    bad[at + 3] = 0xff;
+    assert_eq!(Announce::decode(&bad), Err(DecodeError::Utf8));
+    let mut bad = good[..at].to_vec();
+    bad.push(65);
+    bad.extend_from_slice(&[b'n'; 65]);
+    assert_eq!(
+        Announce::decode(&bad),
+        Err(DecodeError::InvalidInput(Invalid::DisplayName))
     );
 }
 
@@ -191,7 +215,7 @@ fn random_mutations_never_panic_and_survivors_are_canonical() {
         let _ = Announce::decode(&bytes);
         let mut with_magic = bytes.clone();
         if len >= 5 {
-            with_magic[..5].copy_from_slice(b"NXSB\x01");
+            with_magic[..5].copy_from_slice(b"NXSB\x02");
             let _ = Announce::decode(&with_magic);
         }
     }

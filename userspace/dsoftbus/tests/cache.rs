@@ -186,7 +186,7 @@ fn own_announces_and_malformed_datagrams_are_counted() {
         Err(Rejected::Malformed(DecodeError::UnsupportedVersion(7)))
     );
     assert_eq!(
-        c.ingest(b"NXSB\x01", A, 0),
+        c.ingest(b"NXSB\x02", A, 0),
         Err(Rejected::Malformed(DecodeError::Truncated))
     );
     assert_eq!(

@@ -204,7 +204,7 @@ fn test_reject_malformed_announce() {
         (b"HELLO WORLD".to_vec(), DecodeError::BadMagic),
         (with(&|b| b[3] = b'C'), DecodeError::BadMagic),
         (with(&|b| b[4] = 0), DecodeError::UnsupportedVersion(0)),
-        (with(&|b| b[4] = 2), DecodeError::UnsupportedVersion(2)),
+        (with(&|b| b[4] = 1), DecodeError::UnsupportedVersion(1)),
         (good[..good.len() - 1].to_vec(), DecodeError::Truncated),
         (good[..20].to_vec(), DecodeError::Truncated),
         (with(&|b| b[44] = 0xc3), DecodeError::Utf8),
@@ -232,6 +232,15 @@ fn test_reject_malformed_announce() {
             with(&|b| b[9..11].copy_from_slice(&[0, 0])),
             DecodeError::InvalidInput(Invalid::ZeroPort),
         ),
+        (
+            // A display name holding a control character (BEL).
+            with(&|b| {
+                let last = b.len() - 1;
+                b[last] = 1;
+                b.push(0x07);
+            }),
+            DecodeError::InvalidInput(Invalid::DisplayName),
+        ),
     ];
     for (bytes, expected) in &cases {
         assert_eq!(
@@ -256,7 +265,7 @@ fn test_reject_malformed_announce() {
             st.utf8,
             st.invalid_input
         ),
-        (2, 2, 3, 1, 6)
+        (2, 2, 3, 1, 7)
     );
     assert_eq!(st.dropped(), cases.len() as u64 + 1);
     assert!(cache_a.is_empty(), "nothing malformed reached the cache");
@@ -290,11 +299,15 @@ fn test_reject_oversized_announce() {
         Err(Invalid::ServiceCount)
     );
 
-    // The largest legal announce (1149 bytes) passes; anything longer is refused unparsed.
+    // The largest legal announce (1214 bytes) passes; anything longer is refused unparsed.
     let id = "d".repeat(64);
     let big_names: Vec<String> = (0..16).map(|i| format!("{i:x>64}")).collect();
     let big_refs: Vec<&str> = big_names.iter().map(String::as_str).collect();
-    let largest = Announce::new(&id, 1, 9000, [3; 32], &big_refs).unwrap();
+    let display = "e".repeat(64);
+    let largest = Announce::new(&id, 1, 9000, [3; 32], &big_refs)
+        .unwrap()
+        .with_display_name(&display)
+        .unwrap();
     let mut max = vec![0u8; MAX_ANNOUNCE_LEN];
     assert_eq!(largest.encode(&mut max), Ok(MAX_ANNOUNCE_LEN));
     let mut over = max.clone();
@@ -304,7 +317,7 @@ fn test_reject_oversized_announce() {
         Err(DecodeError::InvalidInput(Invalid::TooLong))
     );
     // An oversized name inside an otherwise valid header is caught by its length byte.
-    let mut long_name = max[..MAX_ANNOUNCE_LEN - 16 * 65 - 1].to_vec();
+    let mut long_name = max[..MAX_ANNOUNCE_LEN - 65 - 16 * 65 - 1].to_vec();
     long_name.extend_from_slice(&[1, 65]);
     long_name.extend_from_slice(long.as_bytes());
     assert_eq!(
@@ -312,7 +325,7 @@ fn test_reject_oversized_announce() {
         Err(DecodeError::InvalidInput(Invalid::ServiceNameLength))
     );
 
-    // Over the network: 1150-byte and full-MTU datagrams are counted, not cached.
+    // Over the network: 1215-byte and full-MTU datagrams are counted, not cached.
     let sim = SimNet::new();
     let (na, nm) = (sim.add_node(A), sim.add_node(M));
     let (mut ca, mut cm) = (sim.client(na, 1), sim.client(nm, 1));

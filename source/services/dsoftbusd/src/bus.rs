@@ -299,6 +299,9 @@ impl BusService {
         };
         if let Some(e) = d.cache().get(id, now) {
             peer.addr = e.addr().octets();
+            if !e.display_name().is_empty() {
+                peer.display_name = hstr(e.display_name());
+            }
             for s in e.services() {
                 let _ = peer.services.0.push(hstr(s));
             }

@@ -96,6 +96,8 @@ fn echo_through_the_bus_interface_with_precise_errors() {
         .unwrap();
     assert!(b.online);
     assert!(b.services.0.iter().any(|s| s == "echo"));
+    // The name B announces (a claim shown to people; the id is what is checked).
+    assert_eq!(b.display_name, "node-b");
     // A opens echo on B (parks until B answers), B's app accepts.
     let dl = deadline(&w, 2 * SEC);
     let r = w.call(

@@ -261,7 +261,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!(
                     "{} name={} addr={}:{} services={} session={} trusted={}",
                     p.id,
-                    p.id,
+                    Escaped(if p.name.is_empty() { &p.id } else { &p.name }),
                     p.addr,
                     p.port,
                     Escaped(&services),

@@ -137,6 +137,8 @@ impl From<BusError> for Error {
 pub struct PeerInfo {
     /// Device id (derived from its key).
     pub id: String,
+    /// The display name it announces (empty if none): a claim, not an identity.
+    pub name: String,
     /// Address the announces came from.
     pub addr: std::net::Ipv4Addr,
     /// Session port it announced.
@@ -290,6 +292,7 @@ impl Node {
             .live(now)
             .map(|e| PeerInfo {
                 id: e.device_id().to_string(),
+                name: e.display_name().to_string(),
                 addr: e.addr(),
                 port: e.port(),
                 services: e.services().to_vec(),

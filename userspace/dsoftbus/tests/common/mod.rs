@@ -27,7 +27,7 @@ pub const SESSION_PORT: u16 = 34567;
 
 pub const GOLDEN_HEX: &str = concat!(
     "4e585342",
-    "01",
+    "02",
     "00000001",
     "909c",
     "1111111111111111111111111111111111111111111111111111111111111111",
@@ -38,6 +38,8 @@ pub const GOLDEN_HEX: &str = concat!(
     "73616d677264",
     "0a",
     "62756e646c656d677264",
+    "07",
+    "6b69746368656e",
 );
 
 pub fn unhex(text: &str) -> Vec<u8> {
