@@ -74,8 +74,9 @@ test: test-host
     just test-os-overflow
     bash scripts/harness-selftest.sh
     python3 scripts/shell-test.py
-    # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`.
-    printf 'ps\npoweroff\n' | RUN_TIMEOUT=60 cargo boot 2>&1 | grep -q 'init: poweroff'
+    # Cargo's runner (.cargo/config.toml) boots the kernel as `cargo boot`;
+    # init's power-off marker must come from init (catalogue row peer:poweroff).
+    printf 'ps\npoweroff\n' | RUN_TIMEOUT=60 cargo boot 2>&1 | PYTHONPATH=scripts python3 -m nexuslab.expect poweroff
     just test-os-lite
     NO_BUILD=1 RUN_UNTIL_MARKER=1 bash scripts/qemu-test.sh --profile notify
     NO_BUILD=1 just os2vm

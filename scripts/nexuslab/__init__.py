@@ -14,7 +14,9 @@ Every script that boots the OS (`harness.py`, `os2vm.py`, `shell-test.py`,
   checked before QEMU starts;
 - `netpeers`, `l2peer`, `lossy_relay`: the host peers;
 - `hub`: the loopback Ethernet hub of `just mesh`;
-- `report`: a run as a self-contained HTML/SVG page (mesh, os2vm).
+- `report`: a run as a self-contained HTML/SVG page (mesh, os2vm);
+- `expect`: `python3 -m nexuslab.expect <key>` checks piped console output
+  for a catalogued marker from its owner (the `cargo boot` step of `just test`).
 
 See docs/harness.md, "The harness library".
 """
