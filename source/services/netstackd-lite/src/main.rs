@@ -1,10 +1,11 @@
 //! netstackd-lite: the bring-up lite network stack (no smoltcp).
 //!
 //! It holds no device: frames go to and come from `virtionetd-lite` through
-//! the generated `vn` client (`idl/vn.toml`). Local clients (`echod`, `fetchd`, …) use the sockets
-//! facade (`nexus-net`) on its endpoint, served by the same
-//! `nexus_net::dispatch` and `Server` as the canonical `netstackd`, with the
-//! lite stack as the `Backend`. One loop, never blocking on a client:
+//! the generated `vn` client (`idl/vn.toml`). Local clients (`echod`,
+//! `fetchd`, …) use the sockets facade (`nexus-net`) on its endpoint, served
+//! by the same `nexus_net::dispatch` and `Server` as the canonical
+//! `netstackd`, with the lite stack as the `Backend`. One loop, never
+//! blocking on a client:
 //!
 //! 1. run the stack's timers and loopback deliveries, print markers;
 //! 2. hand queued frames to the driver (`tx`, answered at once);
