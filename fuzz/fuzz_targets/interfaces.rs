@@ -1,12 +1,16 @@
 //! Every generated interface codec (source/libs/nexus-interfaces/idl/*.toml):
 //! request decoding, a full server dispatch of `init`, every reply decoder and
 //! the start-up argument structs must be total — an error, never a panic —
-//! and what decodes must re-encode to the same bytes.
+//! and what decodes must re-encode to the same bytes. The `vn` interface is
+//! also served by virtionetd-lite's own `Driver` (generated dispatch, parked
+//! `rx`) over a fake device: the last byte sets how many full-size frames it
+//! holds (`& 7`) and whether it failed (`& 8`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use nexus_idl::{heapless, Reader, Wire};
-use nexus_interfaces::{args, bus, init, kv, notice, rng, selftest};
+use nexus_interfaces::{args, bus, init, kv, notice, rng, selftest, vn};
+use virtionetd_lite::{Driver, Frame, Nic, Served, RX_BATCH};
 
 struct Init;
 
@@ -59,6 +63,82 @@ impl init::Server for Init {
     }
 }
 
+/// A device holding `held` frames of 1514 bytes (the largest `rx` replies).
+struct FakeNic {
+    held: u8,
+    failed: bool,
+}
+
+impl Nic for FakeNic {
+    fn mac(&self) -> [u8; 6] {
+        [2, 0, 0, 0, 0, 1]
+    }
+    fn failed(&self) -> bool {
+        self.failed
+    }
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), vn::Error> {
+        assert!(
+            (14..=1514).contains(&frame.len()),
+            "a bad frame reached the device"
+        );
+        if self.failed {
+            Err(vn::Error::DeviceFailed)
+        } else {
+            Ok(())
+        }
+    }
+    fn pop_frame(&mut self) -> Option<Frame> {
+        self.held = self.held.checked_sub(1)?;
+        Some(Frame::from_slice(&[self.held; 1514]).unwrap())
+    }
+}
+
+/// `data` served by virtionetd-lite's `Driver` at time 100.
+fn vn_driver(data: &[u8], out: &mut [u8]) {
+    let ctl = data.last().copied().unwrap_or(0);
+    let mut nic = FakeNic {
+        held: ctl & 7,
+        failed: ctl & 8 != 0,
+    };
+    let mut d = Driver::new();
+    let req = vn::Request::decode(data);
+    match d.serve(&mut nic, 1, 1, data, out, 100) {
+        Served::Reply(n) => {
+            assert!(n >= 2 && n <= vn::REPLY_MAX);
+            let r = &out[..n];
+            match req {
+                Err(_) => assert_eq!(r, &[2, 0], "a malformed request gets Malformed"),
+                Ok(vn::Request::Info) => assert!(vn::reply::decode_info(r).is_ok()),
+                Ok(vn::Request::Tx { frame }) => assert_eq!(
+                    vn::reply::decode_tx(r).is_ok(),
+                    frame.len() >= 14 && !nic.failed
+                ),
+                Ok(vn::Request::Rx { deadline_ns }) => match vn::reply::decode_rx(r) {
+                    Ok(l) => assert_eq!(l.0.len(), usize::from(ctl & 7).min(RX_BATCH)),
+                    Err(vn::Error::DeviceFailed) => assert!(nic.failed),
+                    Err(vn::Error::TimedOut) => assert!(deadline_ns != 0 && deadline_ns <= 100),
+                    Err(e) => panic!("rx answered {e:?}"),
+                },
+                Ok(_) => unreachable!(),
+            }
+        }
+        Served::Parked { superseded } => {
+            assert_eq!(superseded, None);
+            let Ok(vn::Request::Rx { deadline_ns }) = req else {
+                panic!("only rx parks")
+            };
+            assert!(ctl & 7 == 0 && !nic.failed);
+            assert!(deadline_ns == 0 || deadline_ns > 100);
+            // A frame arrives: the parked rx is answered with it.
+            nic.held = 1;
+            let (token, n) = d.wake(&mut nic, out, 101).expect("woken by a frame");
+            assert_eq!(token, 1);
+            assert_eq!(vn::reply::decode_rx(&out[..n]).map(|l| l.0.len()), Ok(1));
+            assert_eq!(d.waiter(), None);
+        }
+    }
+}
+
 fn reencodes(data: &[u8], encoded: Result<usize, nexus_idl::WireError>, out: &[u8]) {
     let n = encoded.expect("a decoded request re-encodes");
     assert_eq!(&out[..n], data, "decode/encode round trip");
@@ -87,6 +167,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = bus::Request::decode(data) {
         reencodes(data, r.encode(&mut out), &out);
     }
+    if let Ok(r) = vn::Request::decode(data) {
+        reencodes(data, r.encode(&mut out), &out);
+    }
+    vn_driver(data, &mut out);
     let _ = init::reply::decode_status(data);
     let _ = init::reply::decode_kill(data);
     let _ = init::reply::decode_args(data);
@@ -118,6 +202,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = bus::reply::decode_grant(data);
     let _ = bus::reply::decode_untrust(data);
     let _ = bus::reply::decode_sessions(data);
+    let _ = vn::reply::decode_info(data);
+    let _ = vn::reply::decode_tx(data);
+    if let Ok(frames) = vn::reply::decode_rx(data) {
+        assert!(frames.0.len() <= RX_BATCH && frames.0.iter().all(|f| f.len() <= 1514));
+    }
     let mut r = Reader::new(data);
     if let Ok(a) = args::DsoftbusdArgs::decode(&mut r) {
         let mut w = nexus_idl::Writer::new(&mut out);

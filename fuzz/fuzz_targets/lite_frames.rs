@@ -1,5 +1,5 @@
-//! Bring-up lite networking (nexus-lite-net): every wire parser, the "VN"
-//! driver codec, the HTTP/1.0 parsers, the split virtqueue's handling of a
+//! Bring-up lite networking (nexus-lite-net): every wire parser, the driver's
+//! `rx` replies as netstackd-lite takes them, the HTTP/1.0 parsers, the split virtqueue's handling of a
 //! hostile device, and the `netstackd-lite` stack core — alone, and behind
 //! the sockets facade (`nexus_net::dispatch` + `Server` with the lite
 //! `Stack` as `Backend`, as netstackd-lite runs it) — plus the facade's
@@ -16,7 +16,10 @@
 //!   lite stack with the fixed lease (`ctl` bit 0 = client 1 or 2, bit 1 =
 //!   advance 10 ms, run the stack and `Server::poll`, `ctl & 0xc0 == 0xc0` =
 //!   drop the client first, as on init's client-gone notice).
-//! * 3 `codecs`: VN request and reply decoders, VN INFO and RX bodies.
+//! * 3 `driver`: the input as virtionetd-lite's reply to `rx` (the generated
+//!   `nexus_interfaces::vn::reply::decode_rx`); its frames go into a stack
+//!   with the fixed lease, as netstackd-lite does, and what the stack then
+//!   sends must be a valid `vn` `tx` request.
 //! * 4 `http`: `parse_response` (byte 0 bit 0 = EOF) and `parse_request_head`.
 //! * 5 `virtq`: a `SplitQueue` whose device side (used index and elements)
 //!   comes from the input.
@@ -29,17 +32,17 @@
 //! whenever the request header was readable; only `Wait`/`Ping` park and
 //! each parked request is answered exactly once (or dropped with its
 //! client); per-client handle and parking bounds hold; once both clients are
-//! dropped the stack holds no socket and no connection; decoded VN messages
-//! re-encode to the same bytes; the virtqueue never returns a token twice or
+//! dropped the stack holds no socket and no connection; an `rx` reply holds
+//! at most 5 frames of at most 1514 bytes; the virtqueue never returns a token twice or
 //! a length above the posted buffer; parsed HTTP bodies lie inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use neuron_fuzz::{chunks, Input};
+use nexus_interfaces::vn;
 use nexus_lite_net::http;
 use nexus_lite_net::stack::{SocketId, Stack, DHCP_WAIT_NS, MAX_SOCKETS};
 use nexus_lite_net::virtq::{Desc, RingMem, SplitQueue, UsedError, MAX_QUEUE};
-use nexus_lite_net::vnproto as vn;
 use nexus_lite_net::wire::{arp, dhcp, eth, icmp, ipv4, udp};
 use nexus_net::wire::REQUEST_MAGIC;
 use nexus_net::{
@@ -266,36 +269,26 @@ fn facade(data: &[u8]) {
     assert_eq!((s.open_sockets(), s.open_conns()), (0, 0));
 }
 
-/// Mode 3: the VN codec.
-fn codecs(b: &[u8]) {
-    let mut buf = vec![0u8; vn::MSG_MAX];
-    if let Ok((corr, req)) = vn::decode_request(b) {
-        let n = vn::encode_request(corr, &req, &mut buf).expect("a decoded VN request re-encodes");
-        assert_eq!(&buf[..n], b, "VN request decoding is not canonical");
+/// Mode 3: an `rx` reply from the driver, as netstackd-lite takes it.
+fn driver(b: &[u8]) {
+    let Ok(frames) = vn::reply::decode_rx(b) else {
+        return;
+    };
+    assert!(frames.0.len() <= 5);
+    let mut s = fixed_stack();
+    let now = T0 + DHCP_WAIT_NS;
+    for f in frames.0.iter() {
+        assert!(f.len() <= eth::MAX_FRAME);
+        s.on_frame(f, now);
     }
-    if b.len() >= 8 {
-        let op = b[3] & 0x7f;
-        let corr = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if let Some((_, body)) = vn::decode_reply(b, op, corr) {
-            let _ = vn::decode_info(body);
-            let _ = vn::decode_rx(body, |_| {});
-        }
-    }
-    if let Some((mac, mtu)) = vn::decode_info(b) {
-        assert_eq!(&mac[..], &b[..6]);
-        assert_eq!(mtu.to_le_bytes(), [b[6], b[7]]);
-    }
-    let mut frames = 0usize;
-    let mut bytes = 0usize;
-    if let Some(count) = vn::decode_rx(b, |f| {
-        assert!((vn::MIN_FRAME..=vn::MAX_FRAME).contains(&f.len()));
-        frames += 1;
-        bytes += 2 + f.len();
-    }) {
-        assert_eq!(count, frames);
-        assert_eq!(bytes + 1, b.len());
-    } else {
-        assert_eq!(frames, 0, "decode_rx called back on a malformed body");
+    s.poll(now + STEP);
+    let mut buf = vec![0u8; vn::REQUEST_MAX];
+    while let Some(f) = s.pop_tx() {
+        assert!((eth::HEADER..=eth::MAX_FRAME).contains(&f.len()));
+        vn::Request::Tx { frame: &f }
+            .encode(&mut buf)
+            .expect("every frame the stack sends fits a tx request");
+        eth::parse(&f).expect("the stack sent a bad Ethernet frame");
     }
 }
 
@@ -503,7 +496,7 @@ fuzz_target!(|data: &[u8]| {
         0 => wire(rest),
         1 => stack(rest),
         2 => facade(rest),
-        3 => codecs(rest),
+        3 => driver(rest),
         4 => http_parsers(rest),
         5 => virtq(rest),
         _ => client(rest),

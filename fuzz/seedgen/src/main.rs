@@ -505,10 +505,10 @@ fn dsoftbus_streams(c: &mut Corpus) {
 
 mod lite {
     use super::*;
+    use nexus_interfaces::vn;
     use nexus_lite_net::stack::{SocketId, Stack, DHCP_WAIT_NS};
-    use nexus_net::encode_reply;
-    use nexus_lite_net::vnproto as vn;
     use nexus_lite_net::wire::{arp, dhcp, eth, icmp, ipv4, udp};
+    use nexus_net::encode_reply;
 
     pub const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const HOST_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
@@ -663,10 +663,7 @@ mod lite {
         let Ok(Reply::UdpBind { socket, .. }) = decode_reply(&bind).unwrap().body else {
             panic!("bind")
         };
-        f.send(
-            1,
-            Request::UdpBind { port: 0 },
-        );
+        f.send(1, Request::UdpBind { port: 0 });
         f.send(
             0,
             Request::UdpSendTo {
@@ -688,9 +685,7 @@ mod lite {
         let Ok(Reply::TcpListen { listener, .. }) = decode_reply(&listen).unwrap().body else {
             panic!("listen")
         };
-        let conn = f
-            .send(1, Request::TcpConnect { remote: lo(8080) })
-            .unwrap();
+        let conn = f.send(1, Request::TcpConnect { remote: lo(8080) }).unwrap();
         let Ok(Reply::TcpConnect { stream, .. }) = decode_reply(&conn).unwrap().body else {
             panic!("connect")
         };
@@ -745,23 +740,37 @@ mod lite {
         );
         c.write("lite_frames", "facade_session", &f.stream);
 
-        // Mode 3: the VN codec.
-        let mut buf = vec![0u8; vn::MSG_MAX];
-        let n = vn::encode_request(3, &vn::Request::Tx(&echo_frame), &mut buf).unwrap();
-        let mut s = vec![3];
-        s.extend_from_slice(&buf[..n]);
-        c.write("lite_frames", "codec_vn_tx", &s);
-        let mut rx = vec![0u8; vn::MSG_MAX];
-        let mut w = vn::RxWriter::new(4, &mut rx);
-        w.push(&arp_frame);
-        w.push(&echo_frame);
-        let n = w.finish();
-        let mut s = vec![3];
-        s.extend_from_slice(&rx[vn::REP_HEADER..n]);
-        c.write("lite_frames", "codec_vn_rx_body", &s);
+        // Mode 3: the driver's rx reply with two frames.
+        let mut frames = nexus_idl::List::<nexus_idl::heapless::Vec<u8, 1514>, 5>::default();
+        for f in [&arp_frame, &echo_frame] {
+            frames
+                .0
+                .push(nexus_idl::heapless::Vec::from_slice(f).unwrap())
+                .unwrap();
+        }
+        let mut rx = vec![0u8; vn::REPLY_MAX];
+        let n = vn::reply::rx(&Ok(frames.clone()), &mut rx);
         let mut s = vec![3];
         s.extend_from_slice(&rx[..n]);
-        c.write("lite_frames", "codec_vn_rx_reply", &s);
+        c.write("lite_frames", "driver_rx_reply", &s);
+
+        // The `interfaces` target: vn requests (the last byte sets the fake
+        // device's held frames) and the rx reply.
+        let mut buf = vec![0u8; vn::REQUEST_MAX];
+        let n = vn::Request::Tx { frame: &echo_frame }
+            .encode(&mut buf)
+            .unwrap();
+        c.write("interfaces", "vn_tx", &buf[..n]);
+        let n = vn::Request::Rx {
+            deadline_ns: 0x0500_0000_0000_0000,
+        }
+        .encode(&mut buf)
+        .unwrap();
+        c.write("interfaces", "vn_rx", &buf[..n]);
+        let n = vn::Request::Rx { deadline_ns: 0 }.encode(&mut buf).unwrap();
+        c.write("interfaces", "vn_rx_parks", &buf[..n]);
+        let n = vn::reply::rx(&Ok(frames), &mut rx);
+        c.write("interfaces", "vn_rx_reply", &rx[..n]);
 
         // Mode 4: HTTP.
         let mut s = vec![4 + 7];

@@ -4,7 +4,8 @@
 //! smoltcp-based `netstackd`: four services (`virtionetd-lite`,
 //! `netstackd-lite`, `echod`, `fetchd`, see `docs/lite-path.md`) whose logic
 //! lives here so that it can be tested on the host with frames in memory and
-//! a virtual clock:
+//! a virtual clock (the frame interface between netstackd-lite and
+//! virtionetd-lite is generated: `nexus_interfaces::vn`):
 //!
 //! - [`wire`]: total parsers and builders for Ethernet, ARP, IPv4, ICMP, UDP
 //!   and DHCP. Every parser takes `&[u8]` and returns `Result`; nothing
@@ -12,8 +13,6 @@
 //! - [`virtq`]: split-virtqueue driver-side ring logic over an abstract ring
 //!   memory ([`virtq::RingMem`]), so index wrap-around, full rings and a
 //!   misbehaving device are testable without hardware.
-//! - [`vnproto`]: the frame IPC protocol between `netstackd-lite` and
-//!   `virtionetd-lite` ("VN" v1).
 //! - [`stack`]: the `netstackd-lite` core: interfaces `lo` and `virt0`, a
 //!   bounded ARP cache, IPv4, ICMP echo, UDP sockets, a DHCP stub client and
 //!   the host-local stream shim. Time is passed in (monotonic ns). Its
@@ -35,5 +34,4 @@ extern crate alloc;
 pub mod http;
 pub mod stack;
 pub mod virtq;
-pub mod vnproto;
 pub mod wire;

@@ -1,10 +1,11 @@
 //! netstackd-lite's pure parts, host-tested: the boot argument, the marker
 //! lines, and the service-loop timing policy.
 //!
-//! The stack core and the driver protocol live in `nexus-lite-net`
-//! (`stack`, `vnproto`); the stack is the sockets facade's `Backend`, served
-//! with `nexus_net::dispatch` and `nexus_net::Server` (host-tested in
-//! `nexus-lite-net/tests/facade.rs`). `main.rs` is the thin target-only loop.
+//! The stack core lives in `nexus-lite-net` (`stack`), the driver interface
+//! is the generated `nexus_interfaces::vn`; the stack is the sockets
+//! facade's `Backend`, served with `nexus_net::dispatch` and
+//! `nexus_net::Server` (host-tested in `nexus-lite-net/tests/facade.rs`).
+//! `main.rs` is the thin target-only loop.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 

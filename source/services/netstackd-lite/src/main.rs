@@ -1,20 +1,21 @@
 //! netstackd-lite: the bring-up lite network stack (no smoltcp).
 //!
-//! It holds no device: frames go to and come from `virtionetd-lite` over the
-//! "VN" protocol. Local clients (`echod`, `fetchd`, …) use the sockets
-//! facade (`nexus-net`) on its endpoint, served by the same
-//! `nexus_net::dispatch` and `Server` as the canonical `netstackd`, with the
-//! lite stack as the `Backend`. One loop, never blocking on a client:
+//! It holds no device: frames go to and come from `virtionetd-lite` through
+//! the generated `vn` client (`idl/vn.toml`). Local clients (`echod`,
+//! `fetchd`, …) use the sockets facade (`nexus-net`) on its endpoint, served
+//! by the same `nexus_net::dispatch` and `Server` as the canonical
+//! `netstackd`, with the lite stack as the `Backend`. One loop, never
+//! blocking on a client:
 //!
 //! 1. run the stack's timers and loopback deliveries, print markers;
-//! 2. hand queued frames to the driver (`TX`, answered at once);
+//! 2. hand queued frames to the driver (`tx`, answered at once);
 //! 3. answer parked `Wait`/`Ping` requests that are ready or timed out
 //!    (`Server::poll`), each with its kept kernel reply token;
 //! 4. serve up to `REQUESTS_PER_TURN` waiting client requests without
 //!    blocking (receive with a past deadline): init's client-gone notice
 //!    (free that client's sockets and parked requests) or a facade request
 //!    (dispatch; reply at once, or keep the token if it was parked);
-//! 5. wait in the driver's `RX` until frames arrive or the earliest of
+//! 5. wait in the driver's `rx` until frames arrive or the earliest of
 //!    `now + SLICE_NS`, a DHCP/ARP timer and a parked request's deadline.
 //!
 //! A client therefore waits at most one slice (5 ms) for service, and the
@@ -31,54 +32,28 @@ mod svc {
     extern crate alloc;
 
     use alloc::boxed::Box;
-    use alloc::vec;
 
     use netstackd_lite::{dhcp_wait_ns, marker, rx_deadline, REQUESTS_PER_TURN};
     use nexus_abi::{Error, KERNEL_BADGE};
+    use nexus_interfaces::vn;
     use nexus_lite_net::stack::{Event, SocketId, Stack};
-    use nexus_lite_net::vnproto::{self as vn, Request, Status};
     use nexus_net::{dispatch, ClientId, Outcome, Server, FACADE_MSG_MAX};
     use nexus_net_ipc::ReplyTokens;
+    use nexus_rt::ipc::Endpoint;
     use nexus_rt::{println, sys};
     use nexus_slots::netstackd_lite as slot;
 
     /// Extra time granted to a driver call beyond the deadline it was given.
     const CALL_SLACK_NS: u64 = 100_000_000;
 
-    struct Driver {
-        corr: u32,
-        req: alloc::vec::Vec<u8>,
-        rep: alloc::vec::Vec<u8>,
-    }
-
-    impl Driver {
-        /// Calls the driver; returns (status, reply body range) or None.
-        fn call(&mut self, r: &Request<'_>, deadline: u64) -> Option<(Status, usize)> {
-            self.corr = self.corr.wrapping_add(1);
-            let n = vn::encode_request(self.corr, r, &mut self.req)?;
-            let op = self.req[3];
-            let (m, _) =
-                sys::ipc_call(slot::DRIVER, &self.req[..n], &mut self.rep, None, deadline).ok()?;
-            let (st, body) = vn::decode_reply(self.rep.get(..m)?, op, self.corr)?;
-            Some((st, body.len()))
-        }
-        fn body(&self, len: usize) -> &[u8] {
-            &self.rep[vn::REP_HEADER..vn::REP_HEADER + len]
-        }
-    }
-
     pub fn main(arg: u64) -> i32 {
-        let mut drv = Driver {
-            corr: 0,
-            req: vec![0; vn::MSG_MAX],
-            rep: vec![0; vn::MSG_MAX],
-        };
+        let mut drv = vn::Client::new(Endpoint(slot::DRIVER));
         // The driver may still be starting: its endpoint queues our call.
         let mut mac = None;
         for _ in 0..50 {
-            let dl = sys::now_ns().saturating_add(200_000_000);
-            if let Some((Status::Ok, n)) = drv.call(&Request::Info, dl) {
-                mac = vn::decode_info(drv.body(n)).map(|(m, _)| m);
+            drv.deadline_ns = sys::now_ns().saturating_add(200_000_000);
+            if let Ok(info) = drv.info() {
+                mac = Some(info.mac);
                 break;
             }
             sys::sleep_ms(20);
@@ -108,10 +83,10 @@ mod svc {
                 }
             }
             while let Some(f) = stack.pop_tx() {
-                let dl = sys::now_ns().saturating_add(CALL_SLACK_NS);
+                drv.deadline_ns = sys::now_ns().saturating_add(CALL_SLACK_NS);
                 // A frame the driver cannot take (ring full, device failed)
                 // is lost, as on any link.
-                let _ = drv.call(&Request::Tx(&f), dl);
+                let _ = drv.tx(&f);
             }
             server.poll(&mut stack, now, |client, corr, bytes| {
                 if let Some(token) = tokens.take(client, corr) {
@@ -173,21 +148,23 @@ mod svc {
             }
             let now = sys::now_ns();
             let dl = rx_deadline(now, stack.next_deadline(), server.next_deadline());
-            let rx = Request::Rx { deadline: dl };
-            match drv.call(&rx, dl.saturating_add(CALL_SLACK_NS)) {
-                Some((Status::Ok, n)) => {
+            drv.deadline_ns = dl.saturating_add(CALL_SLACK_NS);
+            match drv.rx(dl) {
+                Ok(frames) => {
                     let now = sys::now_ns();
-                    let body = &drv.rep[vn::REP_HEADER..vn::REP_HEADER + n];
-                    if vn::decode_rx(body, |f| stack.on_frame(f, now)).is_none() {
-                        println!("netstackd-lite: malformed RX reply");
+                    for f in frames.0.iter() {
+                        stack.on_frame(f, now);
                     }
                 }
-                Some((Status::TimedOut | Status::Superseded, _)) => {}
-                Some((Status::DeviceFailed, _)) | None => {
-                    // Do not spin on a dead driver: wait out the slice.
+                Err(vn::Error::TimedOut | vn::Error::Superseded) => {}
+                Err(e) => {
+                    if e == vn::Error::Malformed {
+                        println!("netstackd-lite: malformed RX reply");
+                    }
+                    // The driver failed, restarted or is gone: do not spin
+                    // on it, wait out the slice.
                     sys::sleep_until(dl);
                 }
-                Some(_) => {}
             }
         }
     }

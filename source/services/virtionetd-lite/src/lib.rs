@@ -1,13 +1,17 @@
 //! virtionetd-lite's pure parts, host-tested: the virtio-mmio (version 2)
 //! register map and status bits, feature negotiation, the DMA layout of the
-//! two queues and their buffers, the RX-request parking state, and marker
-//! formatting.
+//! two queues and their buffers, marker formatting, and the server of the
+//! `vn` interface ([`Driver`]: the generated `nexus_interfaces::vn::Server`
+//! over a [`Nic`], with the parked RX request).
 //!
-//! The ring bookkeeping itself is `nexus_lite_net::virtq`; the frame IPC
-//! protocol is `nexus_lite_net::vnproto`. `main.rs` is the thin target-only
-//! shell: registers, DMA memory, IPC.
+//! The ring bookkeeping itself is `nexus_lite_net::virtq`; the frame
+//! interface is `nexus_interfaces::vn` (`idl/vn.toml`, `docs/interfaces.md`).
+//! `main.rs` is the thin target-only shell: registers, DMA memory, IPC.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+
+use nexus_interfaces::vn;
+use nexus_lite_net::wire::eth;
 
 /// virtio-mmio register offsets (virtio 1.x §4.2.2).
 pub mod reg {
@@ -167,39 +171,188 @@ pub fn format_mac(m: [u8; 6]) -> [u8; 17] {
     s
 }
 
-/// The parked RX request (at most one: the driver has one client).
+/// Frames in one `rx` reply: as many as always fit the kernel's 8 KiB
+/// message (5 × (2 + 1514) bytes plus status and count: 7584).
+pub const RX_BATCH: usize = 5;
+
+/// One frame as the `vn` interface carries it.
+pub type Frame = nexus_idl::heapless::Vec<u8, { eth::MAX_FRAME }>;
+
+/// The result of `rx`.
+pub type Frames = nexus_idl::List<Frame, RX_BATCH>;
+
+/// The device as the `vn` server sees it (the registers, rings and DMA
+/// buffers live in `main.rs`; host tests use a fake).
+pub trait Nic {
+    /// The device's MAC address.
+    fn mac(&self) -> [u8; 6];
+    /// True once the device corrupted a ring (it is touched no more).
+    fn failed(&self) -> bool;
+    /// Queues `frame` (14..=1514 bytes): `NoResources` when the TX ring is
+    /// full (the frame is dropped), `DeviceFailed` after a failure.
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), vn::Error>;
+    /// Removes the oldest received frame, if any.
+    fn pop_frame(&mut self) -> Option<Frame>;
+}
+
+/// The parked `rx` request (at most one: the driver has one client).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RxWaiter {
     /// Kernel reply token.
     pub token: u64,
     /// Client badge.
     pub badge: u64,
-    /// Correlation to echo.
-    pub corr: u32,
     /// Absolute ns, 0 = none.
     pub deadline: u64,
 }
 
-/// What to do with a new RX request when no frame is held.
+/// What became of one request.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Park {
-    /// Deadline already past: answer `TIMED_OUT` now.
-    TimedOut,
-    /// Parked; the previous waiter (if any) must get `SUPERSEDED`.
-    Parked(Option<RxWaiter>),
+pub enum Served {
+    /// Answer now with the first `n` bytes of the reply buffer.
+    Reply(usize),
+    /// An `rx` was parked (no reply now); `superseded` is the token of the
+    /// previously parked one, to be answered with [`superseded_reply`].
+    Parked {
+        /// Reply token of the `rx` this one replaced.
+        superseded: Option<u64>,
+    },
 }
 
-/// Parks `new` in `slot` at time `now`.
-pub fn park(slot: &mut Option<RxWaiter>, new: RxWaiter, now: u64) -> Park {
-    if new.deadline != 0 && new.deadline <= now {
-        return Park::TimedOut;
+/// The `vn` server: the generated dispatch over a [`Nic`], plus the parked
+/// `rx` (answered later through the generated `vn::reply::rx`).
+#[derive(Debug, Default)]
+pub struct Driver {
+    waiter: Option<RxWaiter>,
+}
+
+/// Up to [`RX_BATCH`] held frames; `DeviceFailed` once the device failed.
+fn take_frames<N: Nic>(nic: &mut N) -> Result<Frames, vn::Error> {
+    if nic.failed() {
+        return Err(vn::Error::DeviceFailed);
     }
-    Park::Parked(slot.replace(new))
+    let mut l = Frames::default();
+    while !l.0.is_full() {
+        let Some(f) = nic.pop_frame() else { break };
+        // Cannot fail: the list is not full.
+        let _ = l.0.push(f);
+    }
+    Ok(l)
 }
 
-/// Takes the waiter if its deadline passed.
-pub fn expire(slot: &mut Option<RxWaiter>, now: u64) -> Option<RxWaiter> {
-    slot.take_if(|w| w.deadline != 0 && w.deadline <= now)
+/// One request's view of the driver (the generated `Server`).
+struct Ctx<'a, N: Nic> {
+    nic: &'a mut N,
+    now: u64,
+    /// Set by `rx` when nothing is held: park until this deadline.
+    park: Option<u64>,
+}
+
+impl<N: Nic> vn::Server for Ctx<'_, N> {
+    fn info(&mut self, _: u64) -> Result<vn::Info, vn::Error> {
+        Ok(vn::Info {
+            mac: self.nic.mac(),
+            mtu: MTU,
+        })
+    }
+
+    fn tx(&mut self, _: u64, frame: &[u8]) -> Result<(), vn::Error> {
+        if frame.len() < eth::HEADER {
+            return Err(vn::Error::BadFrame);
+        }
+        self.nic.transmit(frame)
+    }
+
+    fn rx(&mut self, _: u64, deadline_ns: u64) -> Result<Frames, vn::Error> {
+        let l = take_frames(self.nic)?;
+        if !l.0.is_empty() {
+            return Ok(l);
+        }
+        if deadline_ns != 0 && deadline_ns <= self.now {
+            return Err(vn::Error::TimedOut);
+        }
+        // Not sent: `serve` parks the call instead.
+        self.park = Some(deadline_ns);
+        Err(vn::Error::TimedOut)
+    }
+}
+
+/// The reply to a parked `rx` that a newer one replaced.
+pub fn superseded_reply(out: &mut [u8]) -> usize {
+    vn::reply::rx(&Err(vn::Error::Superseded), out)
+}
+
+impl Driver {
+    /// A driver with nothing parked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The parked `rx`, if any.
+    pub fn waiter(&self) -> Option<RxWaiter> {
+        self.waiter
+    }
+
+    /// Serves request `req` from `badge` (kernel reply `token`) at `now`,
+    /// writing any reply into `out` (at least `vn::REPLY_MAX` bytes).
+    pub fn serve<N: Nic>(
+        &mut self,
+        nic: &mut N,
+        badge: u64,
+        token: u64,
+        req: &[u8],
+        out: &mut [u8],
+        now: u64,
+    ) -> Served {
+        let mut ctx = Ctx {
+            nic,
+            now,
+            park: None,
+        };
+        let n = vn::dispatch(&mut ctx, badge, req, out);
+        match ctx.park {
+            None => Served::Reply(n),
+            Some(deadline) => {
+                let new = RxWaiter {
+                    token,
+                    badge,
+                    deadline,
+                };
+                Served::Parked {
+                    superseded: self.waiter.replace(new).map(|w| w.token),
+                }
+            }
+        }
+    }
+
+    /// Answers the parked `rx` if it can be now: frames are held, its
+    /// deadline passed (`TimedOut`) or the device failed. Returns its token
+    /// and the reply length in `out`.
+    pub fn wake<N: Nic>(&mut self, nic: &mut N, out: &mut [u8], now: u64) -> Option<(u64, usize)> {
+        let w = self.waiter?;
+        let r = match take_frames(nic) {
+            Ok(l) if l.0.is_empty() => {
+                if w.deadline == 0 || w.deadline > now {
+                    return None;
+                }
+                Err(vn::Error::TimedOut)
+            }
+            r => r,
+        };
+        self.waiter = None;
+        Some((w.token, vn::reply::rx(&r, out)))
+    }
+
+    /// When the driver must wake up for the parked `rx` (0 = no deadline).
+    pub fn deadline(&self) -> u64 {
+        self.waiter.map_or(0, |w| w.deadline)
+    }
+
+    /// Init's client-gone notice: forget that client's parked `rx` (its
+    /// reply token dies with it).
+    pub fn client_gone(&mut self, badge: u64) {
+        self.waiter = self.waiter.filter(|w| w.badge != badge);
+    }
 }
 
 #[cfg(test)]
@@ -245,21 +398,186 @@ mod tests {
         assert_eq!(&format_mac([2, 0, 0, 0xab, 0, 1]), b"02:00:00:ab:00:01");
     }
 
+    use nexus_interfaces::vn::reply;
+    use std::collections::VecDeque;
+
+    #[derive(Default)]
+    struct FakeNic {
+        held: VecDeque<Frame>,
+        sent: Vec<Vec<u8>>,
+        ring_room: usize,
+        failed: bool,
+    }
+
+    impl Nic for FakeNic {
+        fn mac(&self) -> [u8; 6] {
+            [2, 0, 0, 0, 0, 1]
+        }
+        fn failed(&self) -> bool {
+            self.failed
+        }
+        fn transmit(&mut self, frame: &[u8]) -> Result<(), vn::Error> {
+            if self.failed {
+                return Err(vn::Error::DeviceFailed);
+            }
+            if self.sent.len() >= self.ring_room {
+                return Err(vn::Error::NoResources);
+            }
+            self.sent.push(frame.to_vec());
+            Ok(())
+        }
+        fn pop_frame(&mut self) -> Option<Frame> {
+            self.held.pop_front()
+        }
+    }
+
+    fn frame(fill: u8, len: usize) -> Frame {
+        Frame::from_slice(&vec![fill; len]).unwrap()
+    }
+
+    fn req(r: vn::Request<'_>) -> Vec<u8> {
+        let mut b = vec![0u8; vn::REQUEST_MAX];
+        let n = r.encode(&mut b).unwrap();
+        b.truncate(n);
+        b
+    }
+
+    fn rx(deadline_ns: u64) -> Vec<u8> {
+        req(vn::Request::Rx { deadline_ns })
+    }
+
     #[test]
-    fn rx_parking() {
-        let w = |token, deadline| RxWaiter {
-            token,
-            badge: 1,
-            corr: 0,
-            deadline,
+    fn info_and_tx() {
+        let (mut d, mut nic) = (Driver::new(), FakeNic::default());
+        nic.ring_room = 1;
+        let mut out = [0u8; vn::REPLY_MAX];
+        let Served::Reply(n) = d.serve(&mut nic, 1, 9, &req(vn::Request::Info), &mut out, 0) else {
+            panic!("info parked")
         };
-        let mut slot = None;
-        assert_eq!(park(&mut slot, w(1, 5), 10), Park::TimedOut);
-        assert_eq!(park(&mut slot, w(2, 0), 10), Park::Parked(None));
-        assert_eq!(expire(&mut slot, u64::MAX), None, "0 = forever");
-        assert_eq!(park(&mut slot, w(3, 20), 10), Park::Parked(Some(w(2, 0))));
-        assert_eq!(expire(&mut slot, 19), None);
-        assert_eq!(expire(&mut slot, 20), Some(w(3, 20)));
-        assert_eq!(slot, None);
+        assert_eq!(
+            reply::decode_info(&out[..n]),
+            Ok(vn::Info {
+                mac: [2, 0, 0, 0, 0, 1],
+                mtu: 1500
+            })
+        );
+        let tx = |f: &[u8]| req(vn::Request::Tx { frame: f });
+        let mut tx_reply =
+            |nic: &mut FakeNic, f: &[u8]| match d.serve(nic, 1, 9, &tx(f), &mut out, 0) {
+                Served::Reply(n) => reply::decode_tx(&out[..n]),
+                Served::Parked { .. } => panic!("tx parked"),
+            };
+        assert_eq!(tx_reply(&mut nic, &[7; 13]), Err(vn::Error::BadFrame));
+        assert_eq!(tx_reply(&mut nic, &[7; 14]), Ok(()));
+        assert_eq!(tx_reply(&mut nic, &[8; 1514]), Err(vn::Error::NoResources));
+        nic.failed = true;
+        assert_eq!(tx_reply(&mut nic, &[8; 60]), Err(vn::Error::DeviceFailed));
+        assert_eq!(nic.sent, vec![vec![7u8; 14]]);
+        // Over 1514 bytes never decodes: the generated bound.
+        let mut big = vec![2, 0];
+        big.extend_from_slice(&1515u16.to_le_bytes());
+        big.extend_from_slice(&[0; 1515]);
+        let Served::Reply(n) = d.serve(&mut nic, 1, 9, &big, &mut out, 0) else {
+            panic!()
+        };
+        assert_eq!(reply::decode_tx(&out[..n]), Err(vn::Error::Malformed));
+    }
+
+    #[test]
+    fn rx_batches_always_fit_one_message() {
+        let (mut d, mut nic) = (Driver::new(), FakeNic::default());
+        for i in 0..12 {
+            nic.held.push_back(frame(i, 1514));
+        }
+        let mut out = [0u8; vn::REPLY_MAX];
+        let mut got = Vec::new();
+        while !nic.held.is_empty() {
+            let Served::Reply(n) = d.serve(&mut nic, 1, 9, &rx(0), &mut out, 0) else {
+                panic!("parked with frames held")
+            };
+            const { assert!(vn::REPLY_MAX <= 8192) };
+            assert!(n <= vn::REPLY_MAX);
+            let l = reply::decode_rx(&out[..n]).unwrap();
+            assert!(!l.0.is_empty() && l.0.len() <= RX_BATCH);
+            got.extend(l.0.iter().map(|f| f[0]));
+        }
+        assert_eq!(got, (0..12).collect::<Vec<u8>>(), "in order, none lost");
+    }
+
+    #[test]
+    fn rx_parks_supersedes_and_wakes() {
+        let (mut d, mut nic) = (Driver::new(), FakeNic::default());
+        let mut out = [0u8; vn::REPLY_MAX];
+        // A deadline already past: TimedOut at once, nothing parked.
+        let Served::Reply(n) = d.serve(&mut nic, 1, 1, &rx(5), &mut out, 10) else {
+            panic!()
+        };
+        assert_eq!(reply::decode_rx(&out[..n]), Err(vn::Error::TimedOut));
+        assert_eq!(d.waiter(), None);
+        // 0 = no deadline: parked forever.
+        assert_eq!(
+            d.serve(&mut nic, 1, 2, &rx(0), &mut out, 10),
+            Served::Parked { superseded: None }
+        );
+        assert_eq!(d.wake(&mut nic, &mut out, u64::MAX), None);
+        // A newer rx supersedes it.
+        assert_eq!(
+            d.serve(&mut nic, 1, 3, &rx(20), &mut out, 10),
+            Served::Parked {
+                superseded: Some(2)
+            }
+        );
+        let n = superseded_reply(&mut out);
+        assert_eq!(reply::decode_rx(&out[..n]), Err(vn::Error::Superseded));
+        assert_eq!(d.deadline(), 20);
+        assert_eq!(d.wake(&mut nic, &mut out, 19), None);
+        let (t, n) = d.wake(&mut nic, &mut out, 20).unwrap();
+        assert_eq!(
+            (t, reply::decode_rx(&out[..n])),
+            (3, Err(vn::Error::TimedOut))
+        );
+        assert_eq!(d.waiter(), None);
+        // Frames arriving wake the parked rx with them.
+        d.serve(&mut nic, 1, 4, &rx(100), &mut out, 30);
+        nic.held.push_back(frame(1, 60));
+        let (t, n) = d.wake(&mut nic, &mut out, 31).unwrap();
+        assert_eq!(t, 4);
+        assert_eq!(reply::decode_rx(&out[..n]).unwrap().0, [frame(1, 60)]);
+        // A device failure wakes it with DeviceFailed.
+        d.serve(&mut nic, 1, 5, &rx(0), &mut out, 40);
+        nic.failed = true;
+        let (t, n) = d.wake(&mut nic, &mut out, 41).unwrap();
+        assert_eq!(
+            (t, reply::decode_rx(&out[..n])),
+            (5, Err(vn::Error::DeviceFailed))
+        );
+        let Served::Reply(n) = d.serve(&mut nic, 1, 6, &rx(0), &mut out, 42) else {
+            panic!()
+        };
+        assert_eq!(reply::decode_rx(&out[..n]), Err(vn::Error::DeviceFailed));
+    }
+
+    #[test]
+    fn a_gone_client_leaves_nothing_parked_and_garbage_is_malformed() {
+        let (mut d, mut nic) = (Driver::new(), FakeNic::default());
+        let mut out = [0u8; vn::REPLY_MAX];
+        d.serve(&mut nic, 7, 1, &rx(0), &mut out, 0);
+        d.client_gone(8);
+        assert!(d.waiter().is_some(), "another client's notice");
+        d.client_gone(7);
+        assert_eq!(d.waiter(), None);
+        for bad in [
+            &[][..],
+            &[3, 0],
+            &[3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            &[9, 0],
+            &[1, 0, 0],
+        ] {
+            let Served::Reply(n) = d.serve(&mut nic, 7, 1, bad, &mut out, 0) else {
+                panic!("garbage parked")
+            };
+            assert_eq!(&out[..n], &[2, 0], "{bad:?}");
+        }
+        assert_eq!(d.waiter(), None);
     }
 }

@@ -3,20 +3,22 @@
 //! A hand-written virtio-mmio (version 2) driver: one RX and one TX split
 //! virtqueue of 16 descriptors, features `VERSION_1 | MAC` only, one
 //! 2 KiB DMA buffer per descriptor (12-byte virtio-net header + frame). It
-//! serves the "VN" frame protocol (`nexus_lite_net::vnproto`) on its own
-//! endpoint, where the device's interrupts also arrive (`IrqBind`):
+//! serves the `vn` interface (`idl/vn.toml`, generated dispatch through
+//! `virtionetd_lite::Driver`) on its own endpoint, where the device's
+//! interrupts also arrive (`IrqBind`):
 //!
-//! - `TX(frame)`: copied into a free TX buffer and queued, answered at once
-//!   (`NO_BUFFERS` when the ring is full: the frame is dropped).
-//! - `RX(deadline)`: answered at once with every held frame that fits, or
-//!   *parked* until an interrupt brings frames or the deadline passes. The
-//!   driver only ever replies, so it never blocks on its client.
+//! - `tx(frame)`: copied into a free TX buffer and queued, answered at once
+//!   (`NoResources` when the ring is full: the frame is dropped).
+//! - `rx(deadline_ns)`: answered at once with up to 5 held frames, or
+//!   *parked* until an interrupt brings frames or the deadline passes (a
+//!   newer `rx` supersedes it). The driver only ever replies, so it never
+//!   blocks on its client.
 //!
 //! Received frames move from the used ring into a bounded holding queue
 //! (`HELD_FRAMES`), and their buffers go straight back to the device; when
 //! the queue is full, frames stay in the ring and the device drops new ones.
 //! A device that corrupts a used ring is declared failed: the driver then
-//! answers `DEVICE_FAILED` and touches the device no more.
+//! answers `DeviceFailed` and touches the device no more.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -31,13 +33,15 @@ mod svc {
     use core::sync::atomic::{fence, Ordering};
 
     use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE};
+    use nexus_interfaces::{notice, vn};
     use nexus_lite_net::virtq::{Desc, RingMem, SplitQueue, UsedError};
-    use nexus_lite_net::vnproto::{self as vn, Request, RxWriter, Status};
+    use nexus_lite_net::wire::eth;
     use nexus_rt::{println, sys};
     use nexus_slots::virtionetd_lite as slot;
     use virtionetd_lite::{
-        expire, format_mac, mmio_irq_len, negotiate, park, queue_size, reg, status, Layout, Park,
-        RxWaiter, BUF_SIZE, HELD_FRAMES, MTU, NET_DEVICE_ID, NET_HDR, RX_QUEUE, TX_QUEUE,
+        format_mac, mmio_irq_len, negotiate, queue_size, reg, status, superseded_reply, Driver,
+        Frame, Layout, Nic, Served, BUF_SIZE, HELD_FRAMES, MTU, NET_DEVICE_ID, NET_HDR, RX_QUEUE,
+        TX_QUEUE,
     };
 
     /// The device's register window.
@@ -293,7 +297,7 @@ mod svc {
                 match u {
                     Ok(u) => {
                         let len = u.len as usize;
-                        if len >= NET_HDR + vn::MIN_FRAME && len - NET_HDR <= vn::MAX_FRAME {
+                        if len >= NET_HDR + eth::HEADER && len - NET_HDR <= eth::MAX_FRAME {
                             let mut f = alloc::vec![0u8; len - NET_HDR];
                             // SAFETY: buffer `u.token` (< queue size) lies
                             // in the DMA allocation, `len <= BUF_SIZE` was
@@ -345,19 +349,32 @@ mod svc {
                 self.regs.write(reg::STATUS, status::FAILED);
             }
         }
+    }
 
-        fn transmit(&mut self, frame: &[u8]) -> Status {
+    impl Nic for Dev {
+        fn mac(&self) -> [u8; 6] {
+            self.mac
+        }
+
+        fn failed(&self) -> bool {
+            self.failed
+        }
+
+        fn transmit(&mut self, frame: &[u8]) -> Result<(), vn::Error> {
             self.harvest();
             if self.failed {
-                return Status::DeviceFailed;
+                return Err(vn::Error::DeviceFailed);
+            }
+            if !(eth::HEADER..=eth::MAX_FRAME).contains(&frame.len()) {
+                return Err(vn::Error::BadFrame);
             }
             let Some(i) = self.tx_free.pop() else {
-                return Status::NoBuffers;
+                return Err(vn::Error::NoResources);
             };
             let va = self.tx.buf_va(i);
             // SAFETY: buffer `i` is free (not posted), lies in the DMA
             // allocation and holds BUF_SIZE >= NET_HDR + MAX_FRAME bytes;
-            // `frame.len() <= MAX_FRAME` was checked by the decoder.
+            // `frame.len() <= MAX_FRAME` was checked above.
             unsafe {
                 core::ptr::write_bytes(va as *mut u8, 0, NET_HDR);
                 core::ptr::copy_nonoverlapping(
@@ -375,31 +392,21 @@ mod svc {
                 .is_err()
             {
                 self.tx_free.push(i);
-                return Status::NoBuffers;
+                return Err(vn::Error::NoResources);
             }
             self.notify(TX_QUEUE);
-            Status::Ok
+            Ok(())
         }
 
-        /// Writes an RX reply with held frames into `out`; 0 if none held.
-        fn rx_reply(&mut self, corr: u32, out: &mut [u8]) -> usize {
-            self.harvest();
+        fn pop_frame(&mut self) -> Option<Frame> {
             if self.held.is_empty() {
-                return 0;
+                self.harvest();
             }
-            let mut w = RxWriter::new(corr, out);
-            while let Some(f) = self.held.front() {
-                if !w.push(f) {
-                    break;
-                }
-                self.held.pop_front();
-            }
-            w.finish()
+            // Every held frame is 14..=1514 bytes (checked in `harvest`).
+            self.held
+                .pop_front()
+                .and_then(|f| Frame::from_slice(&f).ok())
         }
-    }
-
-    fn status_reply(op: u8, corr: u32, st: Status, out: &mut [u8]) -> usize {
-        vn::encode_reply_header(op, corr, st, out)
     }
 
     pub fn main(_arg: u64) -> i32 {
@@ -433,26 +440,18 @@ mod svc {
         );
         println!("virtionetd-lite: ready");
 
-        let mut req = alloc::vec![0u8; vn::MSG_MAX];
-        let mut rep = alloc::vec![0u8; vn::MSG_MAX];
-        let mut aside = alloc::vec![0u8; vn::MSG_MAX];
-        let mut waiter: Option<RxWaiter> = None;
+        let mut req = alloc::vec![0u8; vn::REQUEST_MAX];
+        let mut rep = alloc::vec![0u8; vn::REPLY_MAX];
+        let mut aside = alloc::vec![0u8; vn::REPLY_MAX];
+        let mut driver = Driver::new();
         let mut pending: (u64, usize) = (0, 0);
         loop {
-            let now = sys::now_ns();
-            if let Some(w) = expire(&mut waiter, now) {
-                let n = status_reply(vn::OP_RX, w.corr, Status::TimedOut, &mut aside);
-                let _ = sys::ipc_reply(w.token, &aside[..n], None);
+            if let Some((token, n)) = driver.wake(&mut dev, &mut aside, sys::now_ns()) {
+                // A caller that gave up or ended is not an error here.
+                let _ = sys::ipc_reply(token, &aside[..n], None);
             }
-            if let Some(w) = waiter {
-                let n = dev.rx_reply(w.corr, &mut aside);
-                if n > 0 {
-                    waiter = None;
-                    let _ = sys::ipc_reply(w.token, &aside[..n], None);
-                }
-            }
-            let wake = waiter.map_or(0, |w| w.deadline);
             let (token, len) = core::mem::take(&mut pending);
+            let wake = driver.deadline();
             let msg = match sys::ipc_reply_recv(slot::ENDPOINT, token, &rep[..len], &mut req, wake)
             {
                 Ok(m) => m,
@@ -475,59 +474,27 @@ mod svc {
             if msg.badge == 0 {
                 // Init: the client ended. Forget its parked RX.
                 if let Some(b) = nexus_interfaces::client_gone(body) {
-                    waiter = waiter.filter(|w| w.badge != b);
+                    driver.client_gone(b);
                 }
-                pending = (msg.token, 0);
+                pending = (msg.token, notice::reply::client_gone(&Ok(()), &mut rep));
                 continue;
             }
-            let n = match vn::decode_request(body) {
-                Err(r) => status_reply(r.op, r.correlation, r.status, &mut rep),
-                Ok((corr, Request::Info)) => {
-                    let mut b = [0u8; 20];
-                    let n = vn::encode_info_reply(corr, dev.mac, MTU, &mut b);
-                    rep[..n].copy_from_slice(&b[..n]);
-                    n
-                }
-                Ok((corr, Request::Tx(frame))) => {
-                    let st = dev.transmit(frame);
-                    status_reply(vn::OP_TX, corr, st, &mut rep)
-                }
-                Ok((corr, Request::Rx { deadline })) => {
-                    if dev.failed {
-                        status_reply(vn::OP_RX, corr, Status::DeviceFailed, &mut rep)
-                    } else {
-                        match dev.rx_reply(corr, &mut rep) {
-                            0 => {
-                                let w = RxWaiter {
-                                    token: msg.token,
-                                    badge: msg.badge,
-                                    corr,
-                                    deadline,
-                                };
-                                match park(&mut waiter, w, sys::now_ns()) {
-                                    Park::TimedOut => {
-                                        status_reply(vn::OP_RX, corr, Status::TimedOut, &mut rep)
-                                    }
-                                    Park::Parked(old) => {
-                                        if let Some(o) = old {
-                                            let n = status_reply(
-                                                vn::OP_RX,
-                                                o.corr,
-                                                Status::Superseded,
-                                                &mut aside,
-                                            );
-                                            let _ = sys::ipc_reply(o.token, &aside[..n], None);
-                                        }
-                                        continue;
-                                    }
-                                }
-                            }
-                            n => n,
-                        }
+            match driver.serve(
+                &mut dev,
+                msg.badge,
+                msg.token,
+                body,
+                &mut rep,
+                sys::now_ns(),
+            ) {
+                Served::Reply(n) => pending = (msg.token, n),
+                Served::Parked { superseded } => {
+                    if let Some(old) = superseded {
+                        let n = superseded_reply(&mut aside);
+                        let _ = sys::ipc_reply(old, &aside[..n], None);
                     }
                 }
-            };
-            pending = (msg.token, n);
+            }
         }
     }
 }
