@@ -827,11 +827,21 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         }
     }
 
-    /// netstackd's `Notify` arrived (the arming is spent): asks which sockets are ready
-    /// with one `WaitArm` (which arms again if none is) instead of reading every
-    /// socket; on an error, every socket is read next pass.
+    /// netstackd's `Notify` arrived (the arming is spent); it does not say which socket
+    /// is ready. With one session at most, that session is read next pass (a read costs
+    /// one facade call, as asking would, and a record is the usual cause); a discovery
+    /// datagram or a connection on the listener is then reported by the arming that
+    /// ends the pass (its ready mask). With more sessions, one `WaitArm` asks which
+    /// sockets are ready (and arms again if none is). On an error, every socket is read
+    /// next pass.
     pub fn on_notify(&mut self) {
         self.armed = None;
+        if self.live.len() <= 1 {
+            for l in &mut self.live {
+                l.probe = true;
+            }
+            return;
+        }
         if self.arm().is_err() {
             self.notified();
         }
