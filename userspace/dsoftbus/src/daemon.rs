@@ -672,9 +672,9 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     }
 
     /// [`poll`](Self::poll) for a loop that arms its sockets ([`arm`](Self::arm)) and
-    /// calls [`notified`](Self::notified) on every `Notify`: reads only the sockets that
-    /// may hold something — those not yet read to `WouldBlock` (or to a short read)
-    /// since the last `Notify`, and those `arm` found ready. A socket that becomes
+    /// calls [`on_notify`](Self::on_notify) on every `Notify`: reads only the sockets
+    /// that may hold something — those not yet read to `WouldBlock` (or to a short
+    /// read), and those `on_notify` or `arm`'s ready mask marked. A socket that becomes
     /// ready later is reported by netstackd (`Notify`, or `arm`'s ready mask), so a
     /// pass woken by a bus request alone makes no read probes. Handshakes are always
     /// stepped; timers, writes and everything else are as in `poll`.
