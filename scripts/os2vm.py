@@ -281,6 +281,7 @@ def main():
             elif not reboot_both(a, b, timeout, forbidden):
                 return 1
         handshake_median(nodes)
+        rtt_cost(nodes)
         verdict = 0
         print("os2vm: PASS")
         return 0
@@ -454,6 +455,28 @@ def handshake_median(nodes):
           f"out_median_ms={med(samples['out']):.2f} in_median_ms={med(samples['in']):.2f} "
           f"min_ms={min(every) / 1000:.2f} max_ms={max(every) / 1000:.2f} "
           f"busy_median_ms={med(busy):.2f}")
+
+
+def rtt_cost(nodes, rounds=200):
+    """`BENCH: bus rtt cost`: what one bus record round trip costs each VM's
+    dsoftbusd, from the first two `dsoftbusd: loop` lines of its first run
+    (logged with the `stats` calls that bracket the round trips: bus-selftest's
+    on A, bus-echo's on B; docs/performance.md)."""
+    for n in nodes:
+        if not n.runs:
+            continue
+        vm = n.runs[0][0]
+        rows = []
+        for r in vm.all(lambda r: CAT.seen("dsoftbusd-loop", r.origin, r.text)):
+            rows.append(dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", r.text)))
+        if len(rows) < 2:
+            print(f"  {CAT.marker('bench-figure')} bus rtt cost node={n.name} none "
+                  f"({len(rows)} loop lines)")
+            continue
+        first, last = rows[0], rows[1]
+        per = " ".join(f"{k}_per_rt={(last.get(k, 0) - first.get(k, 0)) / rounds:.2f}"
+                       for k in ("facade_calls", "wakes", "notifies", "passes", "bus_calls"))
+        print(f"  {CAT.marker('bench-figure')} bus rtt cost node={n.name} {per} rounds={rounds}")
 
 
 def figures(a, b):

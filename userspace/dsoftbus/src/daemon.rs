@@ -51,7 +51,7 @@ use nexus_net::{
 };
 
 use crate::cache::{CacheConfig, PeerCache};
-use crate::driver::{drain_announces, send_announce, Connection, PendingSession};
+use crate::driver::{drain_announces, send_announce, Connection, PendingSession, MAX_DRAIN};
 use crate::handshake::{AuthError, IdentityError, LocalIdentity, PeerDirectory};
 use crate::identity::Escaped;
 use crate::mux::{
@@ -64,7 +64,7 @@ use crate::pairing::{
 };
 use crate::session::{Record, SessionError};
 use crate::trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
-use crate::{KEY_LEN, MAX_RECORD_PAYLOAD, MAX_SERVICES, MAX_WIRE_FRAME};
+use crate::{EphemeralKeypair, KEY_LEN, MAX_RECORD_PAYLOAD, MAX_SERVICES, MAX_WIRE_FRAME};
 
 /// Bytes read per session and pass.
 pub const READ_BUDGET: usize = 64 * 1024;
@@ -85,6 +85,13 @@ pub trait Platform {
     fn now_ns(&mut self) -> u64;
     /// 32 fresh random bytes for an ephemeral key; `None` if no entropy.
     fn ephemeral(&mut self) -> Option<[u8; KEY_LEN]>;
+    /// A fresh ephemeral key pair for one handshake; `None` if no entropy. By default
+    /// derived from [`ephemeral`](Self::ephemeral) on the spot; a platform may derive it
+    /// ahead (while idle), which takes a fixed-base scalar multiplication off each
+    /// handshake's critical path. Never hand out the same pair twice.
+    fn ephemeral_keypair(&mut self) -> Option<EphemeralKeypair> {
+        self.ephemeral().map(EphemeralKeypair::from_secret)
+    }
     /// One console line.
     fn log(&mut self, line: fmt::Arguments<'_>);
     /// Heap bytes in use (reported by `nodeinfo` for leak checks); 0 if unknown.
@@ -343,6 +350,9 @@ struct Live {
     /// Sealed bytes read from / written to the session's socket.
     bytes_in: u64,
     bytes_out: u64,
+    /// The socket may hold unread bytes: read it in the next pass (see
+    /// [`Daemon::poll_ready`]).
+    probe: bool,
 }
 
 /// What [`Daemon::session_info`] reports about one live session.
@@ -434,6 +444,13 @@ pub struct Daemon<T: Transport, P: Platform> {
     retry: Vec<(String, u64, u32)>,
     restarted: bool,
     hot: bool,
+    /// The discovery socket / the session listener may have something to read
+    /// (see [`Daemon::poll_ready`]; each session has its own `probe`).
+    probe_udp: bool,
+    probe_listener: bool,
+    /// The set netstackd holds armed for us (`WaitArm` answered 0) and has not
+    /// notified yet: arming the same set again is not needed.
+    armed: Option<WaitSet>,
     events: VecDeque<BusEvent>,
     stats: DaemonStats,
     /// The drop counters of the last `discovery drops` line, and when it was printed.
@@ -508,6 +525,9 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             retry: Vec::new(),
             restarted: false,
             hot: false,
+            probe_udp: true,
+            probe_listener: true,
+            armed: None,
             events: VecDeque::new(),
             stats: DaemonStats::default(),
             drops_logged: (0, 0, 0),
@@ -633,8 +653,32 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     // ------------------------------------------------------------ the loop
 
     /// One non-blocking pass; returns the absolute time to run again by (now if a
-    /// budget ran out).
+    /// budget ran out). Reads every socket (until it would block).
     pub fn poll(&mut self) -> u64 {
+        self.notified();
+        self.poll_ready()
+    }
+
+    /// Every socket may be readable (netstackd's `Notify` arrived, which does not say
+    /// which): the next [`poll_ready`](Self::poll_ready) reads them all. The arming it
+    /// answered is spent.
+    pub fn notified(&mut self) {
+        self.probe_udp = true;
+        self.probe_listener = true;
+        for l in &mut self.live {
+            l.probe = true;
+        }
+        self.armed = None;
+    }
+
+    /// [`poll`](Self::poll) for a loop that arms its sockets ([`arm`](Self::arm)) and
+    /// calls [`on_notify`](Self::on_notify) on every `Notify`: reads only the sockets
+    /// that may hold something — those not yet read to `WouldBlock` (or to a short
+    /// read), and those `on_notify` or `arm`'s ready mask marked. A socket that becomes
+    /// ready later is reported by netstackd (`Notify`, or `arm`'s ready mask), so a
+    /// pass woken by a bus request alone makes no read probes. Handshakes are always
+    /// stepped; timers, writes and everything else are as in `poll`.
+    pub fn poll_ready(&mut self) -> u64 {
         let now = self.p.now_ns();
         self.hot = false;
         if self.restarted {
@@ -753,13 +797,28 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     /// restart) until the next event or the deadline [`poll`](Self::poll) gave;
     /// `Ok(false)`: something is ready, poll again at once; `Err(_)`: no notify
     /// route (e.g. `Unsupported`), use [`wait`](Self::wait).
+    ///
+    /// A set netstackd already holds armed (no `Notify` since, see
+    /// [`notified`](Self::notified)) is not armed again. A ready mask marks the
+    /// ready sockets for the next [`poll_ready`](Self::poll_ready).
     pub fn arm(&mut self) -> Result<bool, NetError> {
         if self.restarted {
             return Ok(true);
         }
         let set = self.wait_set();
+        if self.armed == Some(set) {
+            return Ok(true);
+        }
+        self.armed = None;
         match self.net.wait_arm(&set) {
-            Ok(mask) => Ok(mask == 0),
+            Ok(0) => {
+                self.armed = Some(set);
+                Ok(true)
+            }
+            Ok(mask) => {
+                self.mark_ready(mask);
+                Ok(false)
+            }
             Err(NetError::ServerRestarted) => {
                 self.net_restarted();
                 Ok(false)
@@ -768,7 +827,40 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         }
     }
 
+    /// netstackd's `Notify` arrived (the arming is spent); it does not say which socket
+    /// is ready. With one session at most, that session is read next pass (a read costs
+    /// one facade call, as asking would, and a record is the usual cause); a discovery
+    /// datagram or a connection on the listener is then reported by the arming that
+    /// ends the pass (its ready mask). With more sessions, one `WaitArm` asks which
+    /// sockets are ready (and arms again if none is). On an error, every socket is read
+    /// next pass.
+    pub fn on_notify(&mut self) {
+        self.armed = None;
+        if self.live.len() <= 1 {
+            for l in &mut self.live {
+                l.probe = true;
+            }
+            return;
+        }
+        if self.arm().is_err() {
+            self.notified();
+        }
+    }
+
+    /// Marks the sockets of a ready mask of [`wait_set`](Self::wait_set)'s layout
+    /// (discovery, listener, the handshakes, the sessions) to be read.
+    fn mark_ready(&mut self, mask: u16) {
+        let bit = |i: usize| i < 16 && mask & (1 << i) != 0;
+        self.probe_udp |= bit(0);
+        self.probe_listener |= bit(1);
+        let first = 2 + self.pending.len();
+        for (k, l) in self.live.iter_mut().enumerate() {
+            l.probe |= bit(first + k);
+        }
+    }
+
     fn net_restarted(&mut self) {
+        self.armed = None;
         if !self.restarted {
             self.stats.net_restarts += 1;
         }
@@ -807,11 +899,18 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         // evict them or move them elsewhere (see the cache rules).
         self.cache
             .set_pins(self.live.iter().map(|l| (l.peer(), l.addr)));
-        match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
-            Ok(s) if s.received > 0 => self.hot = true,
-            Ok(_) => {}
-            Err(NetError::ServerRestarted) => return self.net_restarted(),
-            Err(_) => return,
+        if self.probe_udp {
+            match drain_announces(&mut self.net, self.udp, &mut self.cache, now) {
+                Ok(s) => {
+                    // Fewer than the most per pass: it ended on `WouldBlock`.
+                    self.probe_udp = s.received >= MAX_DRAIN;
+                    if s.received > 0 {
+                        self.hot = true;
+                    }
+                }
+                Err(NetError::ServerRestarted) => return self.net_restarted(),
+                Err(_) => return,
+            }
         }
         let ids: Vec<String> = self
             .cache
@@ -903,7 +1002,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         {
             return;
         }
-        let Some(eph) = self.p.ephemeral() else {
+        let Some(eph) = self.p.ephemeral_keypair() else {
             self.p
                 .log(format_args!("dsoftbusd: no entropy; not dialling {}", id));
             return;
@@ -927,11 +1026,14 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
     }
 
     fn accept_inbound(&mut self, now: u64) {
-        loop {
+        while self.probe_listener {
             let (stream, from) = match self.net.tcp_accept(self.listener) {
                 Ok(x) => x,
                 Err(NetError::ServerRestarted) => return self.net_restarted(),
-                Err(_) => return,
+                Err(_) => {
+                    self.probe_listener = false;
+                    return;
+                }
             };
             let inbound = self.pending.iter().filter(|p| p.dialled.is_none()).count();
             let same = self
@@ -948,7 +1050,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 let _ = self.net.close(stream);
                 continue;
             }
-            let Some(eph) = self.p.ephemeral() else {
+            let Some(eph) = self.p.ephemeral_keypair() else {
                 let _ = self.net.close(stream);
                 return;
             };
@@ -1111,6 +1213,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             pair: None,
             bytes_in: 0,
             bytes_out: 0,
+            probe: true,
         });
         self.event(BusEvent::PeerOnline(id));
     }
@@ -1214,21 +1317,35 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                 }
                 continue;
             }
+            if !l.probe {
+                break;
+            }
             if read >= READ_BUDGET {
                 self.stats.budget_hits += 1;
                 self.hot = true;
                 break;
             }
             let stream = l.conn.stream();
-            match self.net.tcp_read(stream, l.conn.session_mut().rx_space()) {
+            let space = l.conn.session_mut().rx_space();
+            let want = space.len();
+            match self.net.tcp_read(stream, space) {
                 Ok(0) => return Err(End::Session(SessionError::Closed)),
                 Ok(n) => {
                     read += n;
                     l.bytes_in += n as u64;
                     l.last_rx_ns = now;
                     l.conn.session_mut().rx_commit(n);
+                    // Less than asked for: the socket had no more (what arrives
+                    // later is reported by `arm`, a `Notify`, or read by the next
+                    // plain `poll`): no probe that would answer `WouldBlock`.
+                    if n < want {
+                        l.probe = false;
+                    }
                 }
-                Err(NetError::WouldBlock) => break,
+                Err(NetError::WouldBlock) => {
+                    l.probe = false;
+                    break;
+                }
                 Err(e) => return Err(End::Session(SessionError::Net(e))),
             }
         }
@@ -1497,6 +1614,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         self.udp = udp;
         self.listener = listener;
         self.restarted = false;
+        self.notified();
         self.next_announce = now;
         self.retry.clear();
         self.p.log(format_args!(

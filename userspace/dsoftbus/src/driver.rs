@@ -28,7 +28,8 @@ use crate::announce::Announce;
 use crate::cache::{PeerCache, PeerEntry};
 use crate::handshake::{AuthError, Handshake, LocalIdentity, NoDirectory, PeerDirectory};
 use crate::session::{Record, Session, SessionError};
-use crate::{KEY_LEN, MAX_ANNOUNCE_LEN, MAX_WIRE_FRAME};
+use crate::EphemeralKeypair;
+use crate::{MAX_ANNOUNCE_LEN, MAX_WIRE_FRAME};
 
 /// Most datagrams one [`drain_announces`] call reads.
 pub const MAX_DRAIN: usize = 64;
@@ -92,10 +93,10 @@ pub fn connect_session<T: Transport>(
     client: &mut NetClient<T>,
     peer: &PeerEntry,
     local: &LocalIdentity,
-    ephemeral_secret: [u8; KEY_LEN],
+    ephemeral: impl Into<EphemeralKeypair>,
     deadline_ns: u64,
 ) -> Result<Connection, AuthError> {
-    let mut hs = Handshake::initiator(local, peer, ephemeral_secret, deadline_ns)?;
+    let mut hs = Handshake::initiator(local, peer, ephemeral, deadline_ns)?;
     let stream = client
         .tcp_connect_by(peer.session_addr(), deadline_ns)
         .map_err(|e| hs.abort(net_to_auth(e)))?;
@@ -110,13 +111,13 @@ pub fn accept_session<T: Transport>(
     listener: TcpListener,
     local: &LocalIdentity,
     peers: &dyn PeerDirectory,
-    ephemeral_secret: [u8; KEY_LEN],
+    ephemeral: impl Into<EphemeralKeypair>,
     deadline_ns: u64,
 ) -> Result<Connection, AuthError> {
     let (stream, _from) = client
         .tcp_accept_by(listener, deadline_ns)
         .map_err(net_to_auth)?;
-    respond_session(client, stream, local, peers, ephemeral_secret, deadline_ns)
+    respond_session(client, stream, local, peers, ephemeral, deadline_ns)
 }
 
 /// Runs the responder handshake on an already accepted `stream` (closed on failure).
@@ -125,10 +126,10 @@ pub fn respond_session<T: Transport>(
     stream: TcpStream,
     local: &LocalIdentity,
     peers: &dyn PeerDirectory,
-    ephemeral_secret: [u8; KEY_LEN],
+    ephemeral: impl Into<EphemeralKeypair>,
     deadline_ns: u64,
 ) -> Result<Connection, AuthError> {
-    let hs = Handshake::responder(local, ephemeral_secret, deadline_ns);
+    let hs = Handshake::responder(local, ephemeral, deadline_ns);
     finish(client, stream, hs, peers, deadline_ns)
 }
 
@@ -202,7 +203,7 @@ impl PendingSession {
         client: &mut NetClient<T>,
         peer: &PeerEntry,
         local: &LocalIdentity,
-        ephemeral_secret: [u8; KEY_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
         deadline_ns: u64,
     ) -> Result<Self, AuthError> {
         // The SYN first: the first message's key agreement then overlaps the
@@ -210,7 +211,7 @@ impl PendingSession {
         let stream = client
             .tcp_connect(peer.session_addr())
             .map_err(net_to_auth)?;
-        let hs = match Handshake::initiator(local, peer, ephemeral_secret, deadline_ns) {
+        let hs = match Handshake::initiator(local, peer, ephemeral, deadline_ns) {
             Ok(hs) => hs,
             Err(e) => {
                 let _ = client.close(stream);
@@ -228,12 +229,12 @@ impl PendingSession {
     pub fn accepted(
         stream: TcpStream,
         local: &LocalIdentity,
-        ephemeral_secret: [u8; KEY_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
         deadline_ns: u64,
     ) -> Self {
         PendingSession {
             stream,
-            hs: Handshake::responder(local, ephemeral_secret, deadline_ns),
+            hs: Handshake::responder(local, ephemeral, deadline_ns),
             closed: false,
         }
     }

@@ -38,7 +38,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use nexus_net::NetError;
-use nexus_noise_xk::{HandshakeState, Role, StaticKeypair};
+use nexus_noise_xk::{EphemeralKeypair, HandshakeState, Role, StaticKeypair};
 
 use crate::announce::{valid_device_id, valid_display_name, Announce, Invalid};
 use crate::cache::PeerEntry;
@@ -309,15 +309,11 @@ impl Handshake {
     pub fn initiator(
         local: &LocalIdentity,
         peer: &PeerEntry,
-        ephemeral_secret: [u8; KEY_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
         deadline_ns: u64,
     ) -> Result<Self, AuthError> {
-        let mut noise = HandshakeState::new_initiator(
-            &local.keys,
-            peer.static_key(),
-            PROLOGUE,
-            ephemeral_secret,
-        );
+        let mut noise =
+            HandshakeState::new_initiator(&local.keys, peer.static_key(), PROLOGUE, ephemeral);
         let mut hs = Handshake::new(Role::Initiator, deadline_ns);
         let mut msg = [0u8; MAX_HANDSHAKE_FRAME_LEN];
         let n = noise.write_message(&[], &mut msg)?;
@@ -336,10 +332,10 @@ impl Handshake {
     /// Starts a responder on a freshly accepted stream.
     pub fn responder(
         local: &LocalIdentity,
-        ephemeral_secret: [u8; KEY_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
         deadline_ns: u64,
     ) -> Self {
-        let noise = HandshakeState::new_responder(&local.keys, PROLOGUE, ephemeral_secret);
+        let noise = HandshakeState::new_responder(&local.keys, PROLOGUE, ephemeral);
         let mut hs = Handshake::new(Role::Responder, deadline_ns);
         hs.state = State::Active(Box::new(Active {
             step: Step::AwaitMsg1,

@@ -104,7 +104,7 @@ pub use policy::{PolicyError, ProxyPolicy};
 pub use session::{Record, Session, SessionError};
 pub use trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
 
-pub use nexus_noise_xk::StaticKeypair;
+pub use nexus_noise_xk::{EphemeralKeypair, StaticKeypair};
 
 /// Default UDP port for discovery announces.
 pub const DISCOVERY_PORT: u16 = 37020;

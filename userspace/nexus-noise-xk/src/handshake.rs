@@ -3,8 +3,11 @@
 //! Design notes:
 //! - One `HandshakeState` type serves both roles; the role and the next message number decide
 //!   whether `write_message` or `read_message` is legal. This mirrors Noise section 5.3.
-//! - Randomness is injected: the caller passes the 32-byte ephemeral secret at construction.
-//!   It MUST be fresh output of a CSPRNG for every handshake; reusing it breaks the protocol.
+//! - Randomness is injected: the caller passes the 32-byte ephemeral secret at construction,
+//!   either as bytes or as an [`EphemeralKeypair`] whose public half it derived beforehand
+//!   (e.g. while idle, so the fixed-base scalar multiplication is off the handshake's
+//!   critical path). It MUST be fresh output of a CSPRNG for every handshake; reusing it
+//!   breaks the protocol.
 //! - Fail closed: any error from `write_message`/`read_message` (bad tag, wrong length, invalid
 //!   key, call out of turn, short buffer) wipes the key material and poisons the state. Every
 //!   later call returns [`Error::Poisoned`], `split` refuses, and `remote_static` is `None`.
@@ -69,6 +72,43 @@ impl fmt::Debug for StaticKeypair {
     }
 }
 
+/// A handshake's ephemeral X25519 key pair, derived ahead of the handshake. The secret
+/// half is wiped on drop; a handshake takes it by value and wipes its own copy when it
+/// completes or fails. `From<[u8; 32]>` derives the public half at once.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct EphemeralKeypair {
+    secret: [u8; DH_LEN],
+    public: [u8; DH_LEN],
+}
+
+impl EphemeralKeypair {
+    /// Derives the key pair from 32 fresh secret bytes (one fixed-base scalar
+    /// multiplication). The crate cannot wipe copies of `secret` the caller keeps.
+    pub fn from_secret(secret: [u8; DH_LEN]) -> Self {
+        let public = public_key(&secret);
+        Self { secret, public }
+    }
+
+    /// The public half (sent in message 1 or 2).
+    pub fn public_key(&self) -> [u8; DH_LEN] {
+        self.public
+    }
+}
+
+impl From<[u8; DH_LEN]> for EphemeralKeypair {
+    fn from(secret: [u8; DH_LEN]) -> Self {
+        Self::from_secret(secret)
+    }
+}
+
+impl fmt::Debug for EphemeralKeypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EphemeralKeypair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Position in the three-message pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -100,28 +140,30 @@ pub struct HandshakeState {
 
 impl HandshakeState {
     /// Initiator: `local_static` is our identity, `remote_static` the responder's public key
-    /// that we already trust, `ephemeral_secret` 32 fresh random bytes.
+    /// that we already trust, `ephemeral` 32 fresh random bytes or a key pair derived from
+    /// them ([`EphemeralKeypair`]).
     pub fn new_initiator(
         local_static: &StaticKeypair,
         remote_static: &[u8; DH_LEN],
         prologue: &[u8],
-        ephemeral_secret: [u8; DH_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
     ) -> Self {
-        let mut state = Self::new(Role::Initiator, local_static, prologue, ephemeral_secret);
+        let mut state = Self::new(Role::Initiator, local_static, prologue, ephemeral.into());
         state.rs = *remote_static;
         // Pre-message `<- s`.
         state.symmetric.mix_hash(remote_static);
         state
     }
 
-    /// Responder: `local_static` is the key initiators pin, `ephemeral_secret` 32 fresh random
-    /// bytes. The initiator's static key is learned (and authenticated) from message 3.
+    /// Responder: `local_static` is the key initiators pin, `ephemeral` 32 fresh random
+    /// bytes or a key pair derived from them. The initiator's static key is learned (and
+    /// authenticated) from message 3.
     pub fn new_responder(
         local_static: &StaticKeypair,
         prologue: &[u8],
-        ephemeral_secret: [u8; DH_LEN],
+        ephemeral: impl Into<EphemeralKeypair>,
     ) -> Self {
-        let mut state = Self::new(Role::Responder, local_static, prologue, ephemeral_secret);
+        let mut state = Self::new(Role::Responder, local_static, prologue, ephemeral.into());
         // Pre-message `<- s` (our own static public key).
         let s_pub = state.s_pub;
         state.symmetric.mix_hash(&s_pub);
@@ -132,7 +174,7 @@ impl HandshakeState {
         role: Role,
         local_static: &StaticKeypair,
         prologue: &[u8],
-        ephemeral_secret: [u8; DH_LEN],
+        ephemeral: EphemeralKeypair,
     ) -> Self {
         let mut symmetric = SymmetricState::new();
         symmetric.mix_hash(prologue);
@@ -142,8 +184,9 @@ impl HandshakeState {
             symmetric,
             s: local_static.secret,
             s_pub: local_static.public,
-            e: ephemeral_secret,
-            e_pub: public_key(&ephemeral_secret),
+            // `ephemeral` is wiped when it drops at the end of this function.
+            e: ephemeral.secret,
+            e_pub: ephemeral.public,
             rs: [0u8; DH_LEN],
             re: [0u8; DH_LEN],
         }
@@ -426,9 +469,43 @@ mod tests {
     }
 
     #[test]
+    fn a_derived_ephemeral_key_pair_gives_the_same_handshake_as_its_secret() {
+        let client = StaticKeypair::from_secret([1; 32]);
+        let server = StaticKeypair::from_secret([2; 32]);
+        let run = |i: HandshakeState, r: HandshakeState| {
+            let (mut i, mut r) = (i, r);
+            let (mut wire, mut out) = ([0u8; 96], [0u8; 64]);
+            let mut msgs: Vec<Vec<u8>> = Vec::new();
+            let n = i.write_message(b"a", &mut wire).unwrap();
+            msgs.push(wire[..n].to_vec());
+            r.read_message(&wire[..n], &mut out).unwrap();
+            let n = r.write_message(b"b", &mut wire).unwrap();
+            msgs.push(wire[..n].to_vec());
+            i.read_message(&wire[..n], &mut out).unwrap();
+            let n = i.write_message(b"c", &mut wire).unwrap();
+            msgs.push(wire[..n].to_vec());
+            r.read_message(&wire[..n], &mut out).unwrap();
+            (msgs, i.handshake_hash().unwrap())
+        };
+        let bytes = run(
+            HandshakeState::new_initiator(&client, &server.public_key(), b"p", [3; 32]),
+            HandshakeState::new_responder(&server, b"p", [4; 32]),
+        );
+        let e_i = EphemeralKeypair::from_secret([3; 32]);
+        let e_r = EphemeralKeypair::from_secret([4; 32]);
+        assert_eq!(e_i.public_key(), public_key(&[3; 32]));
+        let pairs = run(
+            HandshakeState::new_initiator(&client, &server.public_key(), b"p", e_i),
+            HandshakeState::new_responder(&server, b"p", e_r),
+        );
+        assert_eq!(bytes, pairs);
+    }
+
+    #[test]
     fn secret_holding_types_zeroize_on_drop() {
         fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
         assert_zeroize_on_drop::<StaticKeypair>();
+        assert_zeroize_on_drop::<EphemeralKeypair>();
         assert_zeroize_on_drop::<HandshakeState>();
         assert_zeroize_on_drop::<SymmetricState>();
         assert_zeroize_on_drop::<crate::CipherState>();

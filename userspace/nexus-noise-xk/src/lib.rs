@@ -57,7 +57,7 @@ mod transport;
 
 pub use cipher::CipherState;
 pub use error::Error;
-pub use handshake::{HandshakeState, Role, StaticKeypair};
+pub use handshake::{EphemeralKeypair, HandshakeState, Role, StaticKeypair};
 pub use transport::TransportState;
 
 /// The full Noise protocol name this crate implements.

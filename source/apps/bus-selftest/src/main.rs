@@ -92,12 +92,21 @@ mod app {
         loop {
             let dl = sys::now_ns() + 3600 * SEC;
             let inc = bus(dl).accept("echo", dl)?;
+            let mut echoed = 0;
             loop {
                 let dl = sys::now_ns() + 3600 * SEC;
                 match bus(dl).recv(inc.handle, 8000, dl) {
                     Ok(m) if m.is_empty() => break,
                     Ok(m) => {
                         bus(dl).send(inc.handle, &m, dl)?;
+                        echoed += 1;
+                        // The opener's first message, then its `RTT_ROUNDS` round
+                        // trips: `stats` before and after them makes dsoftbusd log
+                        // its loop figures (read by the harness for `BENCH: bus
+                        // rtt cost`).
+                        if echoed == 1 || echoed == 1 + RTT_ROUNDS {
+                            let _ = bus(sys::now_ns()).stats();
+                        }
                     }
                     Err(_) => break,
                 }
@@ -667,9 +676,13 @@ mod app {
         // The bus record round trip (app -> dsoftbusd -> session -> remote
         // dsoftbusd -> echo app and back), unloaded: the figure of issue 16.
         let mut idle = Vec::new();
+        // `stats` before and after: dsoftbusd logs its loop figures with each
+        // (`BENCH: bus rtt cost`, from the harness).
+        let _ = bus(sys::now_ns()).stats();
         for _ in 0..RTT_ROUNDS {
             idle.push(rtt(h)?);
         }
+        let _ = bus(sys::now_ns()).stats();
         println!(
             "BENCH: bus rtt median_us={} p99_us={} min_us={} rounds={}",
             pct(&mut idle, 50),

@@ -140,6 +140,8 @@ pub struct BusService {
     manage: Vec<u64>,
     pairs: Vec<PairCall>,
     trust_changes: Vec<String>,
+    /// A `stats` call was served (see [`BusService::take_stats_asked`]).
+    stats_asked: bool,
 }
 
 fn hstr(s: &str) -> heapless::String<64> {
@@ -212,6 +214,7 @@ impl BusService {
             manage: Vec::new(),
             pairs: Vec::new(),
             trust_changes: Vec::new(),
+            stats_asked: false,
         }
     }
 
@@ -219,6 +222,12 @@ impl BusService {
     pub fn with_manage(mut self, badges: &[u64]) -> Self {
         self.manage = badges.to_vec();
         self
+    }
+
+    /// Whether a `stats` call was served since the last call (dsoftbusd then logs its
+    /// loop figures).
+    pub fn take_stats_asked(&mut self) -> bool {
+        core::mem::take(&mut self.stats_asked)
     }
 
     /// Devices whose trust entry changed since the last call (persist each:
@@ -893,6 +902,7 @@ impl<T: Transport, P: Platform> bus::Server for Ctx<'_, T, P> {
     }
 
     fn stats(&mut self, _caller: u64) -> Result<BusStats, Error> {
+        self.svc.stats_asked = true;
         let c = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         Ok(BusStats {
             sessions: c(self.d.sessions()),

@@ -21,10 +21,10 @@ mod svc {
 
     use alloc::rc::Rc;
     use alloc::vec::Vec;
-    use core::cell::Cell;
+    use core::cell::RefCell;
 
     use dsoftbus::daemon::{Daemon, Platform};
-    use dsoftbus::{Escaped, TrustEntry, TrustOrigin};
+    use dsoftbus::{EphemeralKeypair, Escaped, TrustEntry, TrustOrigin};
     use dsoftbusd::bus::{BusService, Served};
     use dsoftbusd::identity::{load_or_create, Origin};
     use dsoftbusd::{Config, SESSION_PORT};
@@ -35,6 +35,19 @@ mod svc {
     use nexus_rt::{println, sys};
     use nexus_slots::dsoftbusd as slot;
 
+    /// The facade transport, counting its calls (loop figures).
+    struct Counted {
+        inner: IpcTransport,
+        calls: Rc<core::cell::Cell<u64>>,
+    }
+
+    impl nexus_net::Transport for Counted {
+        fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, nexus_net::NetError> {
+            self.calls.set(self.calls.get() + 1);
+            self.inner.call(request, reply)
+        }
+    }
+
     /// 32 bytes from rngd (bounded wait), `None` without entropy.
     fn entropy() -> Option<[u8; 32]> {
         let mut rng = nexus_interfaces::rng::Client::new(nexus_rt::ipc::Endpoint(slot::RNG));
@@ -42,11 +55,13 @@ mod svc {
         rng.fill(32).ok()?.as_slice().try_into().ok()
     }
 
-    /// The platform. `spare` is the next handshake's ephemeral secret, fetched from
-    /// rngd while the loop is idle (before it sleeps), so that a handshake does not
-    /// wait for the device (milliseconds on a loaded host); used once, then taken.
+    /// The platform. `spare` is the next handshake's ephemeral key pair: its secret
+    /// fetched from rngd and its public half derived while the loop is idle (before it
+    /// sleeps), so that a handshake neither waits for the device (milliseconds on a
+    /// loaded host) nor computes the fixed-base scalar multiplication; used once, then
+    /// taken.
     struct Os {
-        spare: Rc<Cell<Option<[u8; 32]>>>,
+        spare: Rc<RefCell<Option<EphemeralKeypair>>>,
     }
 
     impl Platform for Os {
@@ -55,7 +70,12 @@ mod svc {
         }
 
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
-            self.spare.take().or_else(entropy)
+            entropy()
+        }
+
+        fn ephemeral_keypair(&mut self) -> Option<EphemeralKeypair> {
+            let spare = self.spare.borrow_mut().take();
+            spare.or_else(|| entropy().map(EphemeralKeypair::from_secret))
         }
 
         fn log(&mut self, line: fmt::Arguments<'_>) {
@@ -143,7 +163,11 @@ mod svc {
             );
             return 5;
         };
-        let mut net = NetClient::new(IpcTransport::new(slot::NET));
+        let calls = Rc::new(core::cell::Cell::new(0u64));
+        let mut net = NetClient::new(Counted {
+            inner: IpcTransport::new(slot::NET),
+            calls: calls.clone(),
+        });
         // Wait (bounded) for netstackd to have an address.
         let end = sys::now_ns() + 30_000_000_000;
         while net
@@ -195,7 +219,7 @@ mod svc {
             cfg.trusted.len()
         );
         let dcfg = cfg.daemon_config(session_port, discovery_port, trusted, boot);
-        let spare = Rc::new(Cell::new(None));
+        let spare = Rc::new(RefCell::new(None));
         let os = Os {
             spare: spare.clone(),
         };
@@ -216,13 +240,16 @@ mod svc {
         // Whether netstackd took `WaitArm` (a notify route); if not, the
         // capped `WaitAny` of before.
         let mut armable = true;
+        let (mut n_wakes, mut n_passes, mut n_bus, mut n_notes) = (0u64, 0u64, 0u64, 0u64);
         loop {
+            n_passes += 1;
             // Set when events or answered parked calls may have made more work than
             // this pass's poll saw (requests come before the poll, which serves them).
             let mut again = false;
             // Bus requests: the first receive may sleep (after an arming, until a
             // request, the facade's `Notify` or the deadline); the rest never block.
             loop {
+                let slept = sleep.is_some();
                 let deadline = match sleep.take() {
                     Some(t) => t,
                     None => sys::now_ns().max(1),
@@ -230,10 +257,19 @@ mod svc {
                 let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, deadline) else {
                     break;
                 };
+                if slept {
+                    n_wakes += 1;
+                }
                 let body = &req[..m.len.min(req.len())];
                 if m.badge == nexus_abi::KERNEL_BADGE {
-                    // The facade's notification: sockets are ready; the poll
-                    // below serves them.
+                    n_notes += 1;
+                    // The facade's notification: a socket is ready. It does not
+                    // say which: one `WaitArm` asks (the poll below reads those).
+                    if armable {
+                        d.on_notify();
+                    } else {
+                        d.notified();
+                    }
                     continue;
                 }
                 if m.badge == 0 {
@@ -245,9 +281,22 @@ mod svc {
                     let _ = sys::ipc_reply(m.token, &[], None);
                     continue;
                 }
+                n_bus += 1;
                 match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
                     Served::Reply(n) => {
                         let _ = sys::ipc_reply(m.token, &rep[..n], None);
+                        if svc.take_stats_asked() {
+                            // The loop's figures with every `stats` call (the bus
+                            // benchmark reads the difference over its round trips).
+                            println!(
+                                "dsoftbusd: loop bus_calls={} wakes={} notifies={} passes={} facade_calls={}",
+                                n_bus,
+                                n_wakes,
+                                n_notes,
+                                n_passes,
+                                calls.get()
+                            );
+                        }
                     }
                     Served::Park(dl) if parked.len() < MAX_PARKED => parked.push(Parked {
                         badge: m.badge,
@@ -261,7 +310,8 @@ mod svc {
                     }
                 }
             }
-            let until = d.poll();
+            // Armed: only the sockets that may hold something are read.
+            let until = if armable { d.poll_ready() } else { d.poll() };
             while let Some(ev) = d.next_event() {
                 again = true;
                 let now = sys::now_ns();
@@ -299,9 +349,10 @@ mod svc {
             if again || until <= sys::now_ns() {
                 continue;
             }
-            // Idle: the next handshake's ephemeral secret, off its critical path.
-            if spare.get().is_none() {
-                spare.set(entropy());
+            // Idle: the next handshake's ephemeral key pair, off its critical path.
+            if spare.borrow().is_none() {
+                let next = entropy().map(EphemeralKeypair::from_secret);
+                *spare.borrow_mut() = next;
             }
             // `Some(true)`: armed, sleep on the endpoint; `Some(false)`: ready now.
             let armed = if armable {
@@ -329,6 +380,8 @@ mod svc {
                         BUS_IDLE_NS
                     };
                     d.wait(until.min(now + cap));
+                    // Whatever woke the wait: read every socket next pass.
+                    d.notified();
                 }
             }
         }
