@@ -371,9 +371,15 @@ def capture_start(path):
 def capture_stop(p):
     p.terminate()
     try:
-        p.wait(10)
+        _, err = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
+        return
+    # tshark reports packets the kernel dropped before it read them: a
+    # capture missing its end is then tshark's loss, not the link's.
+    for line in (err or b"").decode(errors="replace").splitlines():
+        if "dropped" in line:
+            log(f"capture: tshark: {line.strip()}")
 
 
 def check_capture(path, guest_ip):
