@@ -368,12 +368,28 @@ def capture_start(path):
     return p
 
 
-def capture_stop(p):
+def capture_stop(p, path=None):
+    # tshark may still be writing what it read before the end of the run
+    # (a busy machine, large frames); stopping it then loses the streams'
+    # last packets (their FINs). Wait until the file stops growing (≤ 10 s).
+    if path:
+        end, last, still = time.monotonic() + 10, -1, 0
+        while time.monotonic() < end and still < 3:
+            size = os.path.getsize(path) if os.path.exists(path) else 0
+            still = still + 1 if size == last else 0
+            last = size
+            time.sleep(0.3)
     p.terminate()
     try:
-        p.wait(10)
+        _, err = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
+        return
+    # tshark reports packets the kernel dropped before it read them: a
+    # capture missing its end is then tshark's loss, not the link's.
+    for line in (err or b"").decode(errors="replace").splitlines():
+        if "dropped" in line:
+            log(f"capture: tshark: {line.strip()}")
 
 
 def check_capture(path, guest_ip):
@@ -609,7 +625,7 @@ def boot_direct(dns, peers):
         if not any("ok=True" in r for r in peers.results.get(7003, [])):
             fail("16 MiB guest->linux not verified by the sink")
         time.sleep(2)  # final ACKs of the last close
-        capture_stop(cap)
+        capture_stop(cap, pcap)
         cap = None
         streams, summary, problems = check_capture(pcap, addr)
         for s in summary:

@@ -87,7 +87,9 @@ class TapNet:
 
     def netdev(self):
         netns.check_private((self.ifname,))
-        return f"tap,id=n0,ifname={self.ifname},script=no,downscript=no"
+        # vnet_hdr: the virtio-net header crosses the tap, so the device can
+        # offer checksum and segmentation offload (docs/nexus-net-os.md).
+        return f"tap,id=n0,ifname={self.ifname},script=no,downscript=no,vnet_hdr=on"
 
 
 def default_kernel(profile):

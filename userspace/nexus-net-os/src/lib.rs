@@ -11,8 +11,11 @@
 //!   ([`AddrPolicy`]: DHCP with an optional QEMU fallback, or static), and
 //!   implements [`nexus_net::Backend`], so `nexus_net::dispatch` and
 //!   `nexus_net::Server` drive it exactly like the fake backend in host tests.
-//! * [`virtio`]: a non-blocking smoltcp device over virtio-drivers'
-//!   `VirtIONetRaw` (runs on the OS only).
+//! * [`virtio`]: a non-blocking smoltcp device over a small virtio-net
+//!   driver on virtio-drivers' transport and virtqueues, with checksum and
+//!   segmentation offload when the device offers them (runs on the OS only).
+//! * [`offload`]: the virtio-net header for those offloads and a reference
+//!   segmenter (host-tested).
 //! * [`memlink`]: a deterministic in-memory Ethernet link (two devices,
 //!   bounded queues, frame tap, fault hook) for host tests and the bench.
 //! * `testing` (feature `testing`): two stacks on a memlink, one facade
@@ -38,6 +41,7 @@ mod guard;
 mod stack;
 
 pub mod memlink;
+pub mod offload;
 pub mod virtio;
 
 /// A transmit token that builds its frame in the device's own buffer and

@@ -15,6 +15,13 @@
 //!   hook** sees every frame first and may rewrite or drop it. Raw frames
 //!   can be injected ([`MemLink::send_raw`]) and pulled
 //!   ([`MemLink::recv_raw`]), e.g. to play a DHCP server in a test.
+//! * Segmentation offload (optional, per side): a side with
+//!   `LinkConfig::segmentation_offload` declares TCP checksum and
+//!   segmentation offload to its stack, as a virtio-net device with
+//!   CSUM/HOST_TSO4 does; the link then does the device's part
+//!   ([`offload::segment_tcpv4`]: cut per smoltcp's segment size, checksums
+//!   completed) and only MTU-sized frames reach the tap, the fault hook and
+//!   the peer. The pieces of one segment count against the peer's queue.
 //! * Hot path: frame buffers are recycled through a small pool, so bulk
 //!   transfers do not allocate per frame.
 //! * Single-threaded (`Rc<RefCell<_>>`); endpoints are not `Send`.
@@ -25,7 +32,9 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
+
+use crate::offload;
 use smoltcp::time::Instant;
 
 /// Largest Ethernet frame (without FCS) for a 1500-byte IP MTU.
@@ -66,6 +75,11 @@ pub struct LinkConfig {
     pub queue_frames: usize,
     /// Largest frame the devices report (`max_transmission_unit`).
     pub frame_max: usize,
+    /// Per side (`[A, B]`): `Some(n)` declares TCP checksum and
+    /// segmentation offload to that side's stack, for frames up to `n`
+    /// bytes (smoltcp's `SegmentationCapabilities::tcpv4`); the link cuts
+    /// them up. `None` (the default): no offload.
+    pub segmentation_offload: [Option<usize>; 2],
 }
 
 impl Default for LinkConfig {
@@ -73,6 +87,7 @@ impl Default for LinkConfig {
         LinkConfig {
             queue_frames: DEFAULT_QUEUE_FRAMES,
             frame_max: ETHERNET_FRAME_MAX,
+            segmentation_offload: [None, None],
         }
     }
 }
@@ -107,6 +122,9 @@ pub struct LinkStats {
     pub dropped_full: u64,
     /// Frames dropped by the fault hook.
     pub dropped_fault: u64,
+    /// Frames longer than `frame_max` a stack handed to the link for
+    /// segmentation, per sending side.
+    pub offloaded: [u64; 2],
 }
 
 struct Shared {
@@ -144,6 +162,7 @@ pub fn pair(cfg: LinkConfig) -> (MemLink, MemLink) {
     let cfg = LinkConfig {
         queue_frames: cfg.queue_frames.max(1),
         frame_max: cfg.frame_max.max(64),
+        segmentation_offload: cfg.segmentation_offload,
     };
     let shared = Rc::new(RefCell::new(Shared {
         cfg,
@@ -283,6 +302,8 @@ pub struct MemRx<'a> {
 /// Transmit token.
 pub struct MemTx<'a> {
     link: &'a MemLink,
+    /// Segment size smoltcp asked for (segmentation offload).
+    gso: Option<u16>,
 }
 
 impl phy::RxToken for MemRx<'_> {
@@ -303,6 +324,10 @@ impl phy::TxToken for MemTx<'_> {
     {
         crate::TxBuild::build(self, len, |b| (f(b), true))
     }
+
+    fn set_meta(&mut self, meta: PacketMeta) {
+        self.gso = meta.segmentation_offload_size.map(|s| s.get());
+    }
 }
 
 impl crate::TxBuild for MemTx<'_> {
@@ -313,9 +338,35 @@ impl crate::TxBuild for MemTx<'_> {
         let mut buf = self.link.shared.borrow_mut().buffer();
         buf.resize(len, 0);
         let (r, send) = f(&mut buf);
-        if send {
-            self.link.deliver(buf);
+        if !send {
+            self.link.shared.borrow_mut().recycle(buf);
+            return r;
         }
+        let side = self.link.side.index();
+        let (offloading, frame_max) = {
+            let sh = self.link.shared.borrow();
+            let on = sh.cfg.segmentation_offload.get(side).copied().flatten();
+            (on.is_some(), sh.cfg.frame_max)
+        };
+        if !offloading {
+            self.link.deliver(buf);
+            return r;
+        }
+        if buf.len() > frame_max {
+            let mut sh = self.link.shared.borrow_mut();
+            if let Some(n) = sh.stats.offloaded.get_mut(side) {
+                *n += 1;
+            }
+        }
+        // The device's part: cut up and complete the checksums.
+        let mut piece = Vec::new();
+        let gso = usize::from(self.gso.unwrap_or(0));
+        offload::segment_tcpv4(&buf, gso, &mut piece, |p| {
+            let mut out = self.link.shared.borrow_mut().buffer();
+            out.extend_from_slice(p);
+            self.link.deliver(out);
+        });
+        self.link.shared.borrow_mut().recycle(buf);
         r
     }
 }
@@ -332,17 +383,32 @@ impl Device for MemLink {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(MemRx<'_>, MemTx<'_>)> {
         let frame = self.recv_raw()?;
-        Some((MemRx { link: self, frame }, MemTx { link: self }))
+        Some((
+            MemRx { link: self, frame },
+            MemTx {
+                link: self,
+                gso: None,
+            },
+        ))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<MemTx<'_>> {
-        self.peer_has_room().then_some(MemTx { link: self })
+        self.peer_has_room().then_some(MemTx {
+            link: self,
+            gso: None,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = self.shared.borrow().cfg.frame_max;
+        let sh = self.shared.borrow();
+        caps.max_transmission_unit = sh.cfg.frame_max;
+        let offload = sh.cfg.segmentation_offload.get(self.side.index());
+        if let Some(max) = offload.copied().flatten() {
+            caps.checksum.tcp = Checksum::Rx;
+            caps.segmentation.tcpv4 = core::num::NonZeroUsize::new(max);
+        }
         caps
     }
 }
@@ -379,6 +445,7 @@ mod tests {
         let (mut a, mut b) = pair(LinkConfig {
             queue_frames: 3,
             frame_max: 1514,
+            segmentation_offload: [None, None],
         });
         for i in 0..3 {
             assert!(send(&mut a, i));
@@ -437,6 +504,7 @@ mod tests {
         let (mut a, b) = pair(LinkConfig {
             queue_frames: 1,
             frame_max: 1514,
+            segmentation_offload: [None, None],
         });
         b.send_raw(&[1]);
         a.send_raw(&[2]); // fills b's queue

@@ -34,7 +34,10 @@ mod svc {
 
     use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE};
     use nexus_net::{dispatch, ClientId, Outcome, Server, FACADE_MSG_MAX};
-    use nexus_net_os::{virtio::VirtioNetDevice, NetEvent, NetStack, StackConfig};
+    use nexus_net_os::{
+        virtio::{NetFeatures, VirtioNetDevice},
+        NetEvent, NetStack, StackConfig,
+    };
     use nexus_rt::{println, sys};
     use nexus_slots::netstackd as slot;
     use nexus_virtio_hal::NexusHal;
@@ -113,9 +116,17 @@ mod svc {
             }
         };
         let mac = dev.mac();
+        let features = dev.features();
         println!(
-            "net: virtio-net up mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+            "net: virtio-net up mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} csum={} tso4={}",
+            mac[0],
+            mac[1],
+            mac[2],
+            mac[3],
+            mac[4],
+            mac[5],
+            u8::from(features.contains(NetFeatures::CSUM)),
+            u8::from(features.contains(NetFeatures::HOST_TSO4))
         );
         if let Err(e) = sys::irq_bind(slot::NET_MMIO, slot::ENDPOINT) {
             println!("netstackd: cannot bind the device interrupt: {}", e);

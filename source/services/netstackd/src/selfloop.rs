@@ -18,7 +18,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use nexus_net_os::smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
+use nexus_net_os::smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
 use nexus_net_os::smoltcp::time::Instant;
 use nexus_net_os::TxBuild;
 
@@ -107,6 +107,10 @@ impl<D: Device> TxToken for LoopTx<'_, D>
 where
     for<'t> D::TxToken<'t>: TxBuild,
 {
+    fn set_meta(&mut self, meta: PacketMeta) {
+        self.wire.set_meta(meta);
+    }
+
     fn consume<R, F>(self, len: usize, f: F) -> R
     where
         F: FnOnce(&mut [u8]) -> R,
@@ -129,7 +133,13 @@ where
             };
             if to_self || group {
                 if local.len() < MAX_LOCAL_FRAMES {
-                    local.push_back(frame.to_vec());
+                    let mut copy = frame.to_vec();
+                    if to_self {
+                        // With checksum offload the device would have
+                        // completed the TCP checksum; locally nothing does.
+                        nexus_net_os::offload::fill_tcp_checksum(&mut copy);
+                    }
+                    local.push_back(copy);
                 } else {
                     *dropped += 1;
                 }

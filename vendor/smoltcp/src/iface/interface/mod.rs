@@ -214,10 +214,20 @@ impl Interface {
 
         #[cfg(feature = "segmentation-offload")]
         // Segmentation offload requires checksum offload.
-        if [caps.segmentation.tcpv4, caps.segmentation.tcpv6]
-            .iter()
-            .any(Option::is_some)
-        {
+        if {
+            let segmentation = &caps.segmentation;
+            #[allow(unused_mut)]
+            let mut any = false;
+            #[cfg(all(feature = "socket-tcp", feature = "proto-ipv4"))]
+            {
+                any |= segmentation.tcpv4.is_some();
+            }
+            #[cfg(all(feature = "socket-tcp", feature = "proto-ipv6"))]
+            {
+                any |= segmentation.tcpv6.is_some();
+            }
+            any
+        } {
             assert!(
                 !caps.checksum.tcp.tx(),
                 "Device capabilities are inconsistent."
