@@ -14,6 +14,7 @@ use neuron_core::dma::{self, DMA_POOLS};
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
+use neuron_core::shm;
 use nexus_abi::layout::{MAP_BASE, PAGE, STACK_SIZE, STACK_TOP};
 use nexus_abi::{rights, slots, DeathKind, DeathNotice, Error, GrantSpec, CAP_SLOTS, NAME_MAX};
 use spin::Mutex;
@@ -104,8 +105,8 @@ pub struct Task {
     /// of the last message or reply this task sent from memory, and its
     /// physical page, validated readable user RAM (not device memory). As
     /// the translation cache, valid because user mappings are removed only
-    /// when the task ends (then the task is reset) or by a failing
-    /// `DmaAlloc` (which clears it).
+    /// when the task ends (then the task is reset), by a failing `DmaAlloc`
+    /// or by `MemUnmap` (which clear it: `forget_mappings`).
     pub src_page: u64,
     pub src_pa: u64,
     /// Absolute deadline in ticks for the current block (0 = none).
@@ -113,6 +114,8 @@ pub struct Task {
     pub map_next: u64,
     /// Pages this task took from each DMA pool (returned when it ends).
     pub dma_used: dma::TaskShare,
+    /// Shared-memory objects this task maps (`MemMap`).
+    pub mem_maps: shm::TaskMaps,
     /// Device windows mapped: (physical base, va). `MmioMap` of a window
     /// already mapped returns the same va.
     pub mmio_maps: [(u64, u64); MMIO_MAPS],
@@ -164,6 +167,7 @@ impl Task {
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: [0; DMA_POOLS],
+            mem_maps: shm::TaskMaps::new(),
             mmio_maps: [(0, 0); MMIO_MAPS],
             console_left: CONSOLE_BURST,
             console_at: 0,
@@ -178,6 +182,18 @@ impl Task {
             death_seq: 0,
             loaded_pages: 0,
         }
+    }
+
+    /// Forgets every cached translation and validated buffer of this task
+    /// (after one of its mappings was removed): the next IPC validates and
+    /// translates afresh.
+    pub fn forget_mappings(&mut self) {
+        self.src_page = 0;
+        self.src_pa = 0;
+        self.recv_ok = (0, usize::MAX);
+        self.recv_ok_pa = 0;
+        self.reply_ok = (0, usize::MAX);
+        self.reply_ok_pa = 0;
     }
 
     pub fn name(&self) -> &str {
@@ -202,6 +218,8 @@ pub struct Kernel {
     pub endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
     pub irqs: [IrqLine; MAX_IRQ],
     pub dma_pools: dma::Pools,
+    /// Shared-memory objects (`MemCreate`).
+    pub mem_objs: shm::Objects,
     /// Deaths so far (orders death records).
     pub deaths: u64,
     pub current: usize,
@@ -242,6 +260,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
         bound_ep: None,
     }; MAX_IRQ],
     dma_pools: dma::Pools::new(),
+    mem_objs: shm::Objects::new(),
     deaths: 0,
     current: 0,
     hint: None,
@@ -628,6 +647,21 @@ impl Kernel {
                 .map_err(|_| Error::InvalidArgument)?;
         }
         self.create_task(name, caps, fault_ep, arg)
+    }
+
+    /// Frees memory object `obj` if no capability and no mapping names it
+    /// any more: its frames go back and its pool is refunded.
+    pub fn mem_reap(&mut self, obj: u16) {
+        let tasks = self.tasks.iter().map(|t| (&t.caps, &t.mem_maps));
+        if shm::held(obj, tasks) {
+            return;
+        }
+        if let Some(o) = self.mem_objs.remove(obj) {
+            for i in 0..o.pages as u64 {
+                self.mem.frames.free(o.pa + i * PAGE);
+            }
+            self.dma_pools.refund(o.pool as usize, o.pages);
+        }
     }
 
     /// Wakes blocked task `i` with error `e` in a0.
