@@ -114,8 +114,6 @@ pub struct Task {
     pub map_next: u64,
     /// Pages this task took from each DMA pool (returned when it ends).
     pub dma_used: dma::TaskShare,
-    /// Shared-memory objects this task maps (`MemMap`).
-    pub mem_maps: shm::TaskMaps,
     /// Device windows mapped: (physical base, va). `MmioMap` of a window
     /// already mapped returns the same va.
     pub mmio_maps: [(u64, u64); MMIO_MAPS],
@@ -167,7 +165,6 @@ impl Task {
             deadline: 0,
             map_next: MAP_BASE,
             dma_used: [0; DMA_POOLS],
-            mem_maps: shm::TaskMaps::new(),
             mmio_maps: [(0, 0); MMIO_MAPS],
             console_left: CONSOLE_BURST,
             console_at: 0,
@@ -218,8 +215,7 @@ pub struct Kernel {
     pub endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
     pub irqs: [IrqLine; MAX_IRQ],
     pub dma_pools: dma::Pools,
-    /// Shared-memory objects (`MemCreate`).
-    pub mem_objs: shm::Objects,
+
     /// Deaths so far (orders death records).
     pub deaths: u64,
     pub current: usize,
@@ -260,7 +256,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
         bound_ep: None,
     }; MAX_IRQ],
     dma_pools: dma::Pools::new(),
-    mem_objs: shm::Objects::new(),
+
     deaths: 0,
     current: 0,
     hint: None,
@@ -278,6 +274,22 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     uart_irq: 0,
     console_rx_on: false,
     log_level: nexus_abi::LOG_LEVEL_DEFAULT,
+});
+
+/// Shared-memory state: the objects (`MemCreate`) and, by task index, the
+/// objects each task maps (`MemMap`). Its own lock, taken only while
+/// `KERNEL` is held (never the other way round); kept out of `Kernel` and
+/// `Task` so that their layout, which the syscall paths' field addressing
+/// depends on, does not change (the IPC figures of `bench-os` moved by up
+/// to 30 instructions when it was inside).
+pub struct Shm {
+    pub objs: shm::Objects,
+    pub maps: [shm::TaskMaps; MAX_TASKS],
+}
+
+pub static SHM: Mutex<Shm> = Mutex::new(Shm {
+    objs: shm::Objects::new(),
+    maps: [shm::TaskMaps::new(); MAX_TASKS],
 });
 
 extern "C" {
@@ -555,6 +567,7 @@ impl Kernel {
             pagetable::teardown(&mut self.mem, root);
             return Err(e);
         }
+        SHM.lock().maps[idx] = shm::TaskMaps::new();
         let t = &mut self.tasks[idx];
         let generation = t.generation.wrapping_add(1) & 0xff_ffff;
         *t = Task::empty();
@@ -651,12 +664,12 @@ impl Kernel {
 
     /// Frees memory object `obj` if no capability and no mapping names it
     /// any more: its frames go back and its pool is refunded.
-    pub fn mem_reap(&mut self, obj: u16) {
-        let tasks = self.tasks.iter().map(|t| (&t.caps, &t.mem_maps));
+    pub fn mem_reap(&mut self, sh: &mut Shm, obj: u16) {
+        let tasks = self.tasks.iter().map(|t| &t.caps).zip(sh.maps.iter());
         if shm::held(obj, tasks) {
             return;
         }
-        if let Some(o) = self.mem_objs.remove(obj) {
+        if let Some(o) = sh.objs.remove(obj) {
             for i in 0..o.pages as u64 {
                 self.mem.frames.free(o.pa + i * PAGE);
             }

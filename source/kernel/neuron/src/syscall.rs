@@ -7,7 +7,9 @@ use crate::console;
 use crate::ipc::{
     self, check_range, copy_in, copy_out, copy_task, copy_task_to, deliver, offered_slot, passed,
 };
-use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ};
+use crate::kernel::{
+    IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ, SHM,
+};
 use crate::plic;
 use neuron_core::caps::Cap;
 use neuron_core::dma::DmaError;
@@ -1031,7 +1033,7 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
 #[inline(never)]
 fn cap_drop(k: &mut Kernel, cur: usize, slot: u64) -> Done {
     if let Cap::Memory { obj, .. } = k.tasks[cur].caps.remove(slot)? {
-        k.mem_reap(obj);
+        k.mem_reap(&mut SHM.lock(), obj);
     }
     Ok([0; 4])
 }
@@ -1058,7 +1060,8 @@ fn mem_create(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
     };
     let pages = shm::check_pages(pages)?;
     let at = k.tasks[cur].caps.free_slot().ok_or(Error::NoSlots)?;
-    if !k.mem_objs.has_room() {
+    let mut sh = SHM.lock();
+    if !sh.objs.has_room() {
         return Err(Error::NoResources);
     }
     k.dma_pools
@@ -1074,7 +1077,7 @@ fn mem_create(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         .ok_or(Error::NoMemory)?;
     k.mem.zero(pa, pages as usize);
     // Each step below was checked above, and nothing else ran since.
-    let obj = k.mem_objs.insert(shm::Object { pa, pages, pool })?;
+    let obj = sh.objs.insert(shm::Object { pa, pages, pool })?;
     let _ = k.dma_pools.charge_object(pool as usize, pages as u64);
     let cap = Cap::Memory {
         obj,
@@ -1099,8 +1102,9 @@ fn mem_map(k: &mut Kernel, cur: usize, slot: u64, mode: u64) -> Done {
     };
     let write = shm::map_access(r, mode)?;
     // A capability names a live object (objects outlive their capabilities).
-    let o = k.mem_objs.get(obj).ok_or(Error::NoCapability)?;
-    let at = k.tasks[cur].mem_maps.free_for(obj)?;
+    let mut sh = SHM.lock();
+    let o = sh.objs.get(obj).ok_or(Error::NoCapability)?;
+    let at = sh.maps[cur].free_for(obj)?;
     let pages = o.pages as u64;
     let va = take_va(k, cur, pages)?;
     let root = k.tasks[cur].root;
@@ -1111,7 +1115,7 @@ fn mem_map(k: &mut Kernel, cur: usize, slot: u64, mode: u64) -> Done {
         k.tasks[cur].map_next = va;
         return Err(Error::NoMemory);
     }
-    k.tasks[cur].mem_maps.set(
+    sh.maps[cur].set(
         at,
         shm::Mapping {
             obj,
@@ -1127,7 +1131,8 @@ fn mem_map(k: &mut Kernel, cur: usize, slot: u64, mode: u64) -> Done {
 /// the object is freed when nothing else names it.
 #[inline(never)]
 fn mem_unmap(k: &mut Kernel, cur: usize, va: u64) -> Done {
-    let m = k.tasks[cur].mem_maps.take(va)?;
+    let mut sh = SHM.lock();
+    let m = sh.maps[cur].take(va)?;
     let root = k.tasks[cur].root;
     for i in 0..m.pages as u64 {
         pagetable::unmap(&mut k.mem, root, m.va + i * PAGE);
@@ -1135,7 +1140,7 @@ fn mem_unmap(k: &mut Kernel, cur: usize, va: u64) -> Done {
     k.mem.forget_root(root);
     k.tasks[cur].forget_mappings();
     arch::flush_tlb();
-    k.mem_reap(m.obj);
+    k.mem_reap(&mut sh, m.obj);
     Ok([0; 4])
 }
 
