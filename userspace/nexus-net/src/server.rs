@@ -596,10 +596,12 @@ impl<S: Copy> Server<S> {
                 offset,
                 len,
             } => {
+                // The range first: it is checked against the caller's own
+                // region whatever handle it names.
+                let data = shared_range(region, offset, len)?;
                 let sock = self
                     .handles
                     .get_kind(client, stream.handle(), K::TcpStream)?;
-                let data = shared_range(region, offset, len)?;
                 let n = backend.tcp_write(sock, data)?.min(data.len());
                 if n == 0 {
                     return Err(NetError::WouldBlock);
@@ -613,10 +615,10 @@ impl<S: Copy> Server<S> {
                 offset,
                 max,
             } => {
+                let buf = shared_range(region, offset, max)?;
                 let sock = self
                     .handles
                     .get_kind(client, stream.handle(), K::TcpStream)?;
-                let buf = shared_range(region, offset, max)?;
                 let n = backend.tcp_read(sock, buf)?.min(max as usize);
                 Reply::TcpReadShared {
                     read: u32::try_from(n).map_err(|_| NetError::InvalidInput)?,

@@ -261,12 +261,18 @@ mod svc {
                     let client = ClientId(badge);
                     let closed = server.drop_client(&mut stack, client);
                     tokens.drop_client(client);
-                    if let Some((va, _)) = regions.remove(client) {
-                        let _ = sys::mem_unmap(va);
-                    }
+                    let unmapped = regions
+                        .remove(client)
+                        .is_some_and(|(va, _)| sys::mem_unmap(va).is_ok());
                     println!(
-                        "netstackd: client {:#x} gone, closed {} socket(s)",
-                        badge, closed
+                        "netstackd: client {:#x} gone, closed {} socket(s){}",
+                        badge,
+                        closed,
+                        if unmapped {
+                            ", unmapped its shared region"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 pending = Some((msg.token, 0));
