@@ -30,7 +30,7 @@ use crate::types::{
     Handle, IfaceInfo, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream, UdpSocket,
 };
 use crate::wire::{decode_reply, encode_request, Reply, Request, WaitSet};
-use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO};
+use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, MAX_SHARED_IO};
 
 /// Spurious wake-ups tolerated by one blocking helper call before giving up
 /// with `WouldBlock`.
@@ -41,11 +41,33 @@ pub trait Transport {
     /// Sends `request`, waits for the reply, stores it in `reply` (which has
     /// `FACADE_MSG_MAX` bytes) and returns its length.
     fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, NetError>;
+
+    /// [`call`](Self::call), transferring the capability in slot `cap`
+    /// with the request (`AttachShared`). A transport that cannot carry
+    /// capabilities answers `Unsupported` (the default).
+    fn call_with_cap(
+        &mut self,
+        request: &[u8],
+        reply: &mut [u8],
+        cap: u32,
+    ) -> Result<usize, NetError> {
+        let _ = (request, reply, cap);
+        Err(NetError::Unsupported)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, NetError> {
         (**self).call(request, reply)
+    }
+
+    fn call_with_cap(
+        &mut self,
+        request: &[u8],
+        reply: &mut [u8],
+        cap: u32,
+    ) -> Result<usize, NetError> {
+        (**self).call_with_cap(request, reply, cap)
     }
 }
 
@@ -112,10 +134,17 @@ impl<T: Transport> NetClient<T> {
     /// Sends any request and returns the typed success reply (borrowing the
     /// client's reply buffer) or the error the server reported.
     pub fn request(&mut self, req: &Request<'_>) -> Result<Reply<'_>, NetError> {
+        self.request_with(req, None)
+    }
+
+    fn request_with(&mut self, req: &Request<'_>, cap: Option<u32>) -> Result<Reply<'_>, NetError> {
         let corr = self.correlation();
         let n = encode_request(req, corr, self.instance, &mut self.req)?;
         let req_bytes = self.req.get(..n).ok_or(NetError::NoBufs)?;
-        let m = self.transport.call(req_bytes, &mut self.rep)?;
+        let m = match cap {
+            None => self.transport.call(req_bytes, &mut self.rep)?,
+            Some(c) => self.transport.call_with_cap(req_bytes, &mut self.rep, c)?,
+        };
         let msg = decode_reply(self.rep.get(..m).ok_or(NetError::Malformed)?)?;
         if msg.header.correlation != corr || msg.header.op != req.op() as u8 {
             return Err(NetError::Malformed);
@@ -176,6 +205,65 @@ impl<T: Transport> NetClient<T> {
             Reply::TcpWrite { written } if usize::from(written) <= data.len() => {
                 Ok(usize::from(written))
             }
+            _ => unexpected(),
+        }
+    }
+
+    /// Attaches a shared region: `cap` is a slot holding a read/write
+    /// memory capability (with GRANT) of an object this task maps; a copy
+    /// travels with the request. Returns the region's length as the server
+    /// mapped it. `Unsupported` from a server (or transport) without shared
+    /// regions: keep using [`tcp_write`](Self::tcp_write) /
+    /// [`tcp_read`](Self::tcp_read).
+    pub fn attach_shared(&mut self, cap: u32) -> Result<u32, NetError> {
+        match self.request_with(&Request::AttachShared, Some(cap))? {
+            Reply::AttachShared { len } => Ok(len),
+            _ => unexpected(),
+        }
+    }
+
+    /// Detaches this client's shared region (the server unmaps it).
+    pub fn detach_shared(&mut self) -> Result<(), NetError> {
+        match self.request(&Request::DetachShared)? {
+            Reply::DetachShared => Ok(()),
+            _ => unexpected(),
+        }
+    }
+
+    /// Writes up to `len` bytes (at most `MAX_SHARED_IO`) from the shared
+    /// region at `offset`; returns how many were taken.
+    pub fn tcp_write_shared(
+        &mut self,
+        stream: TcpStream,
+        offset: u32,
+        len: u32,
+    ) -> Result<usize, NetError> {
+        let len = len.min(MAX_SHARED_IO as u32);
+        match self.request(&Request::TcpWriteShared {
+            stream,
+            offset,
+            len,
+        })? {
+            Reply::TcpWriteShared { written } if written <= len => Ok(written as usize),
+            _ => unexpected(),
+        }
+    }
+
+    /// Reads up to `max` bytes (at most `MAX_SHARED_IO`) into the shared
+    /// region at `offset`; returns how many (0 = end of stream).
+    pub fn tcp_read_shared(
+        &mut self,
+        stream: TcpStream,
+        offset: u32,
+        max: u32,
+    ) -> Result<usize, NetError> {
+        let max = max.min(MAX_SHARED_IO as u32);
+        match self.request(&Request::TcpReadShared {
+            stream,
+            offset,
+            max,
+        })? {
+            Reply::TcpReadShared { read } if read <= max => Ok(read as usize),
             _ => unexpected(),
         }
     }
@@ -392,6 +480,41 @@ impl<T: Transport> NetClient<T> {
             data = data.get(n..).ok_or(NetError::Malformed)?;
         }
         Ok(())
+    }
+
+    /// Writes the `len` bytes of the shared region at `offset`, waiting for
+    /// send space until `deadline_ns`.
+    pub fn tcp_write_shared_all_by(
+        &mut self,
+        stream: TcpStream,
+        mut offset: u32,
+        mut len: u32,
+        deadline_ns: u64,
+    ) -> Result<(), NetError> {
+        while len != 0 {
+            let (o, l) = (offset, len);
+            let n = self.retry(stream.handle(), Readiness::WRITABLE, deadline_ns, |c| {
+                c.tcp_write_shared(stream, o, l)
+            })?;
+            let n = u32::try_from(n).map_err(|_| NetError::Malformed)?;
+            len = len.checked_sub(n).ok_or(NetError::Malformed)?;
+            offset = offset.checked_add(n).ok_or(NetError::Malformed)?;
+        }
+        Ok(())
+    }
+
+    /// Reads into the shared region at `offset` (up to `max` bytes),
+    /// waiting until `deadline_ns`; 0 = end of stream.
+    pub fn tcp_read_shared_by(
+        &mut self,
+        stream: TcpStream,
+        offset: u32,
+        max: u32,
+        deadline_ns: u64,
+    ) -> Result<usize, NetError> {
+        self.retry(stream.handle(), Readiness::READABLE, deadline_ns, |c| {
+            c.tcp_read_shared(stream, offset, max)
+        })
     }
 
     /// Receives one datagram, waiting until `deadline_ns`.

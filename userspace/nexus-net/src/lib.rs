@@ -41,6 +41,7 @@ pub mod client;
 pub mod error;
 pub mod handle;
 pub mod server;
+pub mod shared;
 pub mod types;
 pub mod wire;
 
@@ -50,7 +51,8 @@ pub mod fake;
 pub use client::{NetClient, Transport};
 pub use error::NetError;
 pub use handle::{HandleKind, HandleTable};
-pub use server::{dispatch, Backend, Outcome, ParkQueue, Server};
+pub use server::{dispatch, dispatch_shared, Backend, Outcome, ParkQueue, Server};
+pub use shared::{region_op, SharedRegions};
 pub use types::{
     AddrSource, ClientId, Handle, IfaceInfo, Ipv4Addr, LinkInfo, Readiness, SocketAddrV4,
     TcpListener, TcpStream, UdpSocket,
@@ -93,6 +95,18 @@ pub const MAX_PARKED_PER_CLIENT: usize = 4;
 /// Most clients with a notify route (`Server::add_notify_route`): each may
 /// keep one armed `WaitArm` set.
 pub const MAX_NOTIFY_ROUTES: usize = 4;
+
+/// Largest payload of one `TcpWriteShared` / `TcpReadShared` (bytes of the
+/// client's shared region moved by one request).
+pub const MAX_SHARED_IO: usize = 64 * 1024;
+
+/// Largest shared region a client may attach (one 64-page kernel memory
+/// object).
+pub const MAX_SHARED_REGION: usize = 256 * 1024;
+
+/// Clients with a shared region attached at once (each one is a mapping
+/// in the server's address space).
+pub const MAX_SHARED_CLIENTS: usize = 4;
 
 /// Largest accepted TCP listen backlog; requests are clamped to `1..=MAX_BACKLOG`.
 pub const MAX_BACKLOG: u8 = 16;

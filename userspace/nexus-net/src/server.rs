@@ -521,6 +521,9 @@ impl<S: Copy> Server<S> {
         }
     }
 
+    // The request, its reply buffer and the client's context, as
+    // `dispatch_shared` received them.
+    #[allow(clippy::too_many_arguments)]
     fn execute<B: Backend<Socket = S>>(
         &mut self,
         backend: &mut B,
@@ -529,6 +532,7 @@ impl<S: Copy> Server<S> {
         correlation: u32,
         reply: &mut [u8; FACADE_MSG_MAX],
         now_ns: u64,
+        region: Option<&mut [u8]>,
     ) -> Result<Exec, NetError> {
         use HandleKind as K;
         let reply = match req {
@@ -587,6 +591,43 @@ impl<S: Copy> Server<S> {
                     written: u16::try_from(n).map_err(|_| NetError::InvalidInput)?,
                 }
             }
+            Request::TcpWriteShared {
+                stream,
+                offset,
+                len,
+            } => {
+                // The range first: it is checked against the caller's own
+                // region whatever handle it names.
+                let data = shared_range(region, offset, len)?;
+                let sock = self
+                    .handles
+                    .get_kind(client, stream.handle(), K::TcpStream)?;
+                let n = backend.tcp_write(sock, data)?.min(data.len());
+                if n == 0 {
+                    return Err(NetError::WouldBlock);
+                }
+                Reply::TcpWriteShared {
+                    written: u32::try_from(n).map_err(|_| NetError::InvalidInput)?,
+                }
+            }
+            Request::TcpReadShared {
+                stream,
+                offset,
+                max,
+            } => {
+                let buf = shared_range(region, offset, max)?;
+                let sock = self
+                    .handles
+                    .get_kind(client, stream.handle(), K::TcpStream)?;
+                let n = backend.tcp_read(sock, buf)?.min(max as usize);
+                Reply::TcpReadShared {
+                    read: u32::try_from(n).map_err(|_| NetError::InvalidInput)?,
+                }
+            }
+            // Attaching maps kernel memory: the daemon does it
+            // (`shared::region_op`) before dispatching; a server without
+            // shared memory does not support it.
+            Request::AttachShared | Request::DetachShared => return Err(NetError::Unsupported),
             Request::TcpShutdown { stream } => {
                 let sock = self
                     .handles
@@ -722,6 +763,18 @@ impl<S: Copy> Server<S> {
     }
 }
 
+/// The bytes `offset..offset + len` of the client's attached region:
+/// `InvalidInput` without a region or for a range not inside it.
+fn shared_range(region: Option<&mut [u8]>, offset: u32, len: u32) -> Result<&mut [u8], NetError> {
+    let start = offset as usize;
+    let end = start
+        .checked_add(len as usize)
+        .ok_or(NetError::InvalidInput)?;
+    region
+        .and_then(|r| r.get_mut(start..end))
+        .ok_or(NetError::InvalidInput)
+}
+
 /// Handles one request from `client`: decodes `request`, checks handle
 /// ownership and kind, calls `backend`, and encodes the reply into `reply`.
 ///
@@ -736,6 +789,22 @@ pub fn dispatch<B: Backend>(
     reply: &mut [u8; FACADE_MSG_MAX],
     now_ns: u64,
 ) -> Outcome {
+    dispatch_shared(backend, server, client, request, reply, now_ns, None)
+}
+
+/// [`dispatch`] for a client with a shared region attached (`region`, the
+/// server's mapping of it; see [`crate::shared`]): `TcpWriteShared` and
+/// `TcpReadShared` move bytes between it and the backend directly, within
+/// its bounds. Without a region they are `InvalidInput`.
+pub fn dispatch_shared<B: Backend>(
+    backend: &mut B,
+    server: &mut Server<B::Socket>,
+    client: ClientId,
+    request: &[u8],
+    reply: &mut [u8; FACADE_MSG_MAX],
+    now_ns: u64,
+    region: Option<&mut [u8]>,
+) -> Outcome {
     let instance = server.instance;
     let fail = |reply: &mut [u8; FACADE_MSG_MAX], op: u8, e: NetError, corr: u32| {
         // A header-only reply always fits in FACADE_MSG_MAX bytes.
@@ -749,7 +818,7 @@ pub fn dispatch<B: Backend>(
     if header.instance != 0 && header.instance != instance {
         return fail(reply, header.op, NetError::ServerRestarted, corr);
     }
-    match server.execute(backend, client, req, corr, reply, now_ns) {
+    match server.execute(backend, client, req, corr, reply, now_ns, region) {
         Ok(Exec::Parked) => Outcome::Parked,
         Ok(Exec::Encoded(n)) => Outcome::Reply(n),
         Ok(Exec::Reply(r)) => match encode_reply(&r, corr, instance, reply) {

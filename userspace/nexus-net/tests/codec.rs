@@ -15,7 +15,7 @@ use nexus_net::wire::{
 use nexus_net::{
     decode_reply, decode_request, encode_reply, encode_request, Handle, IfaceInfo, NetError, Op,
     Readiness, Reply, Request, SocketAddrV4, TcpListener, TcpStream, UdpSocket, FACADE_MSG_MAX,
-    MAX_DATAGRAM, MAX_IO,
+    MAX_DATAGRAM, MAX_IO, MAX_SHARED_IO, MAX_SHARED_REGION,
 };
 
 fn sample_replies() -> Vec<Reply<'static>> {
@@ -85,7 +85,91 @@ fn sample_replies() -> Vec<Reply<'static>> {
             age_secs: 3,
         }),
         Reply::LinkInfo(nexus_net::LinkInfo::default()),
+        Reply::TcpReadShared { read: 0 },
+        Reply::TcpReadShared {
+            read: MAX_SHARED_IO as u32,
+        },
+        Reply::TcpWriteShared { written: 1 },
+        Reply::AttachShared {
+            len: MAX_SHARED_REGION as u32,
+        },
+        Reply::DetachShared,
     ]
+}
+
+#[test]
+fn shared_region_ops_layout_is_pinned_and_ranges_refused() {
+    let s = TcpStream::from_handle(Handle::from_raw(0x0403_0201));
+    let req = Request::TcpWriteShared {
+        stream: s,
+        offset: 0x0003_0605,
+        len: 0x1000,
+    };
+    let mut buf = vec![0u8; FACADE_MSG_MAX];
+    let n = encode_request(&req, 0x11, 0, &mut buf).unwrap();
+    #[rustfmt::skip]
+    let golden = [
+        REQUEST_MAGIC, 1, 0x08, 0,
+        0x11, 0, 0, 0,                      // correlation
+        0, 0, 0, 0,                         // server instance
+        12, 0, 0, 0,                        // body length, reserved
+        0x01, 0x02, 0x03, 0x04,             // stream
+        0x05, 0x06, 0x03, 0x00,             // offset
+        0x00, 0x10, 0x00, 0x00,             // len
+    ];
+    assert_eq!(&buf[..n], &golden);
+    // The same layout for a read (op 0x07); attach and detach have no body.
+    let read = Request::TcpReadShared {
+        stream: s,
+        offset: 0x0003_0605,
+        max: 0x1000,
+    };
+    let n = encode_request(&read, 0x11, 0, &mut buf).unwrap();
+    assert_eq!(buf[2], 0x07);
+    assert_eq!(&buf[16..n], &golden[16..]);
+    let n = encode_request(&Request::AttachShared, 0x11, 0, &mut buf).unwrap();
+    assert_eq!((n, buf[2]), (REQUEST_HEADER_LEN, 0x50));
+    let n = encode_request(&Request::DetachShared, 0x11, 0, &mut buf).unwrap();
+    assert_eq!((n, buf[2]), (REQUEST_HEADER_LEN, 0x51));
+    // Ranges: empty, over MAX_SHARED_IO, past the largest region, or
+    // wrapping are refused by the encoder and, forged, by the decoder.
+    let bad = [
+        (0, 0),
+        (0, MAX_SHARED_IO as u32 + 1),
+        (MAX_SHARED_REGION as u32 - 1, 2),
+        (u32::MAX, 1),
+    ];
+    for (offset, len) in bad {
+        let r = Request::TcpWriteShared {
+            stream: s,
+            offset,
+            len,
+        };
+        assert_eq!(
+            encode_request(&r, 1, 0, &mut buf),
+            Err(NetError::InvalidInput)
+        );
+        let mut forged = golden;
+        forged[20..24].copy_from_slice(&offset.to_le_bytes());
+        forged[24..28].copy_from_slice(&len.to_le_bytes());
+        assert_eq!(
+            decode_request(&forged).err().map(|e| e.error),
+            Some(NetError::InvalidInput),
+            "{offset:#x}+{len:#x}"
+        );
+    }
+    // Replies: a u32 count; over MAX_SHARED_IO (or an empty or oversized
+    // region) is malformed.
+    let n = encode_reply(&Reply::TcpWriteShared { written: 0x0102 }, 9, 5, &mut buf).unwrap();
+    assert_eq!(&buf[16..n], &[2, 1, 0, 0]);
+    buf[16..20].copy_from_slice(&(MAX_SHARED_IO as u32 + 1).to_le_bytes());
+    assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
+    let n = encode_reply(&Reply::AttachShared { len: 4096 }, 9, 5, &mut buf).unwrap();
+    assert_eq!(&buf[16..n], &[0, 0x10, 0, 0]);
+    buf[16..20].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
+    buf[16..20].copy_from_slice(&(MAX_SHARED_REGION as u32 + 1).to_le_bytes());
+    assert_eq!(decode_reply(&buf[..n]).err(), Some(NetError::Malformed));
 }
 
 #[test]

@@ -13,13 +13,22 @@
 //!
 //! Payload pattern (shared with the harness): byte `i` is `T[i % 65521]`,
 //! `T` from a 32-bit LCG (x = x * 1103515245 + 12345, byte = x >> 24).
+//!
+//! Bulk data moves through a shared region when netstackd takes one
+//! (`realnet: shared region attached`): a 256 KiB kernel memory object of
+//! this task, charged to its DMA grant, holding the doubled pattern for
+//! sending and receiving into its upper half; `TcpWriteShared` /
+//! `TcpReadShared` then name offsets in it and no payload crosses an IPC
+//! message. Otherwise (no grant, a server without regions) the message
+//! path, as before. The figures say which (`path=`).
 
 extern crate alloc;
 
 use alloc::vec::Vec;
 
-use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO};
+use nexus_net::{Ipv4Addr, NetClient, NetError, SocketAddrV4, MAX_IO, MAX_SHARED_IO};
 use nexus_net_ipc::IpcTransport;
+use nexus_rt::shm::SharedRegion;
 use nexus_rt::{println, sys};
 
 type Client = NetClient<IpcTransport>;
@@ -41,6 +50,31 @@ fn table() -> Vec<u8> {
     // Doubled, so any window of up to PERIOD bytes is one slice.
     t.extend_from_within(..);
     t
+}
+
+/// Where received bytes go in the region: above the doubled pattern.
+const RX_AT: usize = 2 * PERIOD;
+
+/// Creates, maps and attaches a shared region holding the doubled
+/// pattern; `None` (and the message path) if any step is refused.
+fn attach(c: &mut Client, t: &[u8]) -> Option<SharedRegion> {
+    let step = |what: &str, e: &dyn core::fmt::Debug| {
+        println!("realnet: no shared region ({}: {:?}), messages", what, e)
+    };
+    let mut sh = SharedRegion::create(nexus_slots::bench_net::DMA, nexus_abi::MEM_MAX_PAGES)
+        .map_err(|e| step("create", &e))
+        .ok()?;
+    if sh.len() < RX_AT + MAX_SHARED_IO || t.len() != 2 * PERIOD {
+        step("size", &sh.len());
+        return None;
+    }
+    sh.bytes()[..t.len()].copy_from_slice(t);
+    let len = c
+        .attach_shared(sh.cap())
+        .map_err(|e| step("attach", &e))
+        .ok()?;
+    println!("realnet: shared region attached bytes={}", len);
+    Some(sh)
 }
 
 fn at(port: u16) -> SocketAddrV4 {
@@ -228,10 +262,10 @@ fn ping(c: &mut Client) -> Result<(), NetError> {
     Ok(())
 }
 
-fn figures(name: &str, cond: &str, bytes: usize, dt: u64, di: u64) {
+fn figures(name: &str, cond: &str, bytes: usize, dt: u64, di: u64, shared: bool) {
     let kbps = (bytes as u64 * 1_000_000) / dt.max(1);
     println!(
-        "BENCH: net peer {} cond={} bytes={} ms={} MB/s={}.{:03} instr_per_byte={}.{:02}",
+        "BENCH: net peer {} cond={} bytes={} ms={} MB/s={}.{:03} instr_per_byte={}.{:02} path={}",
         name,
         cond,
         bytes,
@@ -239,18 +273,33 @@ fn figures(name: &str, cond: &str, bytes: usize, dt: u64, di: u64) {
         kbps / 1000,
         kbps % 1000,
         di / bytes as u64,
-        (di % bytes as u64) * 100 / bytes as u64
+        (di % bytes as u64) * 100 / bytes as u64,
+        if shared { "shared" } else { "messages" }
     );
 }
 
 /// 16 MiB guest → Linux; the peer verifies and answers `OK <bytes>`.
-fn bulk_tx(c: &mut Client, t: &[u8], port: u16, cond: &str) -> Result<(), NetError> {
+fn bulk_tx(
+    c: &mut Client,
+    t: &[u8],
+    sh: &mut Option<SharedRegion>,
+    port: u16,
+    cond: &str,
+) -> Result<(), NetError> {
     let (t0, i0) = (sys::now_ns(), sys::instret());
     let end = t0 + 300 * SEC;
     let s = c.tcp_connect_by(at(port), t0 + 10 * SEC)?;
     let mut sent = 0;
     while sent < BULK {
         let off = sent % PERIOD;
+        if sh.is_some() {
+            // The pattern is in the region twice: any PERIOD-long window
+            // from `off` is there.
+            let n = (BULK - sent).min(MAX_SHARED_IO).min(PERIOD);
+            c.tcp_write_shared_all_by(s, off as u32, n as u32, end)?;
+            sent += n;
+            continue;
+        }
         let n = (BULK - sent).min(MAX_IO);
         c.tcp_write_all_by(s, &t[off..off + n], end)?;
         sent += n;
@@ -269,24 +318,42 @@ fn bulk_tx(c: &mut Client, t: &[u8], port: u16, cond: &str) -> Result<(), NetErr
         return Err(NetError::Malformed);
     }
     println!("realnet: tx {} verified by peer", cond);
-    figures("tx", cond, sent, dt, di);
+    figures("tx", cond, sent, dt, di, sh.is_some());
     Ok(())
 }
 
 /// 16 MiB Linux → guest, verified here as it arrives.
-fn bulk_rx(c: &mut Client, t: &[u8], port: u16, cond: &str) -> Result<(), NetError> {
+fn bulk_rx(
+    c: &mut Client,
+    t: &[u8],
+    sh: &mut Option<SharedRegion>,
+    port: u16,
+    cond: &str,
+) -> Result<(), NetError> {
     let (t0, i0) = (sys::now_ns(), sys::instret());
     let end = t0 + 300 * SEC;
     let s = c.tcp_connect_by(at(port), t0 + 10 * SEC)?;
     let mut buf = alloc::vec![0u8; MAX_IO];
     let mut got = 0usize;
     loop {
-        let n = c.tcp_read_by(s, &mut buf, end)?;
+        let data: &[u8] = match sh.as_mut() {
+            Some(sh) => {
+                let max = MAX_SHARED_IO.min(PERIOD);
+                let n = c.tcp_read_shared_by(s, RX_AT as u32, max as u32, end)?;
+                // Taken after the call: netstackd wrote during it.
+                &sh.bytes()[RX_AT..RX_AT + n.min(max)]
+            }
+            None => {
+                let n = c.tcp_read_by(s, &mut buf, end)?;
+                &buf[..n]
+            }
+        };
+        let n = data.len();
         if n == 0 {
             break;
         }
         let off = got % PERIOD;
-        if n > PERIOD || buf[..n] != t[off..off + n] {
+        if n > PERIOD || data[..n] != t[off..off + n] {
             println!("realnet: FAIL rx {}: data differs near byte {}", cond, got);
             return Err(NetError::Malformed);
         }
@@ -299,7 +366,7 @@ fn bulk_rx(c: &mut Client, t: &[u8], port: u16, cond: &str) -> Result<(), NetErr
         return Err(NetError::Malformed);
     }
     println!("realnet: rx {} verified", cond);
-    figures("rx", cond, got, dt, di);
+    figures("rx", cond, got, dt, di, sh.is_some());
     Ok(())
 }
 
@@ -322,6 +389,7 @@ fn run(c: &mut Client, mode: u8) -> Result<(), (&'static str, NetError)> {
     let addr = wait_addr(c).map_err(|e| ("address", e))?;
     println!("realnet: addr {}", addr);
     let t = table();
+    let mut sh = attach(c, &t);
     if mode == 1 {
         echo(c).map_err(|e| ("echo", e))?;
         peer_closes(c).map_err(|e| ("peer close", e))?;
@@ -329,12 +397,12 @@ fn run(c: &mut Client, mode: u8) -> Result<(), (&'static str, NetError)> {
         udp_rr(c).map_err(|e| ("udp", e))?;
         tftp_rr(c).map_err(|e| ("tftp", e))?;
         ping(c).map_err(|e| ("ping", e))?;
-        bulk_tx(c, &t, 7003, "tap").map_err(|e| ("tx", e))?;
-        bulk_rx(c, &t, 7004, "tap").map_err(|e| ("rx", e))?;
+        bulk_tx(c, &t, &mut sh, 7003, "tap").map_err(|e| ("tx", e))?;
+        bulk_rx(c, &t, &mut sh, 7004, "tap").map_err(|e| ("rx", e))?;
     } else {
         for (k, cond) in CONDITIONS.iter().enumerate() {
-            bulk_tx(c, &t, 7010 + k as u16, cond).map_err(|e| ("tx", e))?;
-            bulk_rx(c, &t, 7020 + k as u16, cond).map_err(|e| ("rx", e))?;
+            bulk_tx(c, &t, &mut sh, 7010 + k as u16, cond).map_err(|e| ("tx", e))?;
+            bulk_rx(c, &t, &mut sh, 7020 + k as u16, cond).map_err(|e| ("rx", e))?;
         }
     }
     // Let the last close finish on the wire before the end marker.

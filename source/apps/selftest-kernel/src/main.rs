@@ -12,15 +12,20 @@
 //! - 2 `fault-fp`: executes one FP instruction (`fmv.w.x f1, zero`); the
 //!   kernel runs tasks with `sstatus.FS` = Off, so it must fault.
 //! - `burst-N` (no argument and no capabilities, so nothing to fetch):
-//!   exits at once with code 0 (ten of them die together, before init gets
+//!   exits at once with code 0 (nine of them die together, before init gets
 //!   to receive).
 //! - 4 `forger`: prints another task's marker, which the harness must
 //!   ignore; then floods the console (spaces, no newline) and exits 0 only
 //!   if the kernel cut it off (`NoResources`) within 40 KiB.
+//! - 5 `shm-peer`: the receiving side of selftest-dma's shared-memory
+//!   proofs (see `shm.rs`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
 fn main() {}
+
+#[cfg(target_os = "none")]
+mod shm;
 
 #[cfg(target_os = "none")]
 mod kcheck {
@@ -37,9 +42,9 @@ mod kcheck {
     const FP_INSN: u64 = 0xf000_00d3;
     /// The burst children's service names (more than the 8 notices the
     /// kernel used to queue per endpoint).
-    const BURST: [&str; 10] = [
+    const BURST: [&str; 9] = [
         "burst-0", "burst-1", "burst-2", "burst-3", "burst-4", "burst-5", "burst-6", "burst-7",
-        "burst-8", "burst-9",
+        "burst-8",
     ];
 
     type Check = Result<(), &'static str>;
@@ -339,6 +344,7 @@ mod kcheck {
                 }
                 1
             }
+            5 => crate::shm::peer(),
             m => {
                 println!("selftest-kernel: unknown mode {}", m);
                 2

@@ -242,10 +242,61 @@ mod net {
         if c.close(nexus_net::Handle::from_raw(0)) != Err(NetError::NotFound) {
             return Err("handle 0 accepted");
         }
+        shared_refusals(&mut c)?;
+        println!("SELFTEST: net hostile shared region refusals ok");
         c.tcp_listen(HOSTILE_PORT, 4).map_err(|_| "listen")?;
         c.udp_bind(HOSTILE_PORT).map_err(|_| "bind")?;
         // Exit holding both: init tells netstackd, which must free them.
         println!("SELFTEST: net hostile holds port {}", HOSTILE_PORT);
+        Ok(())
+    }
+
+    /// Shared regions (docs/sockets-facade.md, 6.1) against netstackd: no
+    /// region without a capability, none from a read-only capability, one
+    /// per client, no range outside the caller's own 4 KiB region (ranges
+    /// the codec allows), no second detach; the client then exits with a
+    /// region attached (netstackd must unmap it when init says it is gone).
+    fn shared_refusals(c: &mut NetClient<IpcTransport>) -> Result<(), &'static str> {
+        use nexus_abi::rights;
+        use nexus_net::{Handle, Request, TcpStream};
+        use nexus_rt::shm::SharedRegion;
+        let s = TcpStream::from_handle(Handle::from_raw(0x00ab_cd01));
+        let refused = |r: Result<usize, NetError>| r == Err(NetError::InvalidInput);
+        if !refused(c.tcp_write_shared(s, 0, 16)) || !refused(c.tcp_read_shared(s, 0, 16)) {
+            return Err("shared i/o without a region");
+        }
+        if c.request(&Request::AttachShared).err() != Some(NetError::InvalidInput) {
+            return Err("attached without a capability");
+        }
+        let r = SharedRegion::create(slot::DMA, 1).map_err(|_| "create")?;
+        let ro = sys::cap_copy(r.cap(), rights::MAP | rights::GRANT).map_err(|_| "copy")?;
+        if c.attach_shared(ro) != Err(NetError::InvalidInput) {
+            return Err("attached a read-only region");
+        }
+        sys::cap_drop(ro).map_err(|_| "drop")?;
+        if c.attach_shared(r.cap()) != Ok(4096) {
+            return Err("attach");
+        }
+        if c.attach_shared(r.cap()) != Err(NetError::InvalidInput) {
+            return Err("a second region");
+        }
+        for (off, n) in [(4096, 1), (4000, 200), (0, 4097), (4095, 2)] {
+            if !refused(c.tcp_write_shared(s, off, n)) || !refused(c.tcp_read_shared(s, off, n)) {
+                return Err("a range outside the region");
+            }
+        }
+        // Inside the region, the unknown handle is what is refused.
+        if c.tcp_write_shared(s, 0, 4096) != Err(NetError::NotFound) {
+            return Err("unknown handle with a region");
+        }
+        c.detach_shared().map_err(|_| "detach")?;
+        if c.detach_shared() != Err(NetError::NotFound) {
+            return Err("detached twice");
+        }
+        if !refused(c.tcp_write_shared(s, 0, 16)) {
+            return Err("shared i/o after detach");
+        }
+        c.attach_shared(r.cap()).map_err(|_| "attach again")?;
         Ok(())
     }
 

@@ -14,7 +14,10 @@
 //! - init-only calls (`Spawn`, `EndpointCreate`, `BootArgs`, `Kill`) and
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
 //!   `VirtToPhys`, IRQ calls, `ConsoleRead`, `Notify` (its endpoint has
-//!   SEND only), setting the log level with `ConsoleLevel`) fail;
+//!   SEND only), setting the log level with `ConsoleLevel`, `MemCreate`,
+//!   `MemMap`, `MemUnmap`) fail;
+//! - a `CapCopy` that succeeds made an endpoint copy with SEND at most
+//!   (dropped again at once);
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
 //!   other slot is empty (no capability appeared or gained rights);
 //! - every 256 calls: an echo round trip with the selftest server arrives
@@ -356,7 +359,11 @@ mod fuzz {
                     | Sysno::IrqAck
                     | Sysno::IrqBind
                     | Sysno::ConsoleRead
-                    | Sysno::Notify)
+                    | Sysno::Notify
+                    // No DMA budget, no memory capability, nothing mapped.
+                    | Sysno::MemCreate
+                    | Sysno::MemMap
+                    | Sysno::MemUnmap)
             );
             if ok && init_only {
                 return fail("privileged call succeeded", nr, &a, i);
@@ -368,6 +375,18 @@ mod fuzz {
             }
             if ok && Sysno::try_from(nr).is_err() {
                 return fail("unknown syscall succeeded", nr, &a, i);
+            }
+            // `CapCopy` of its endpoint may succeed: the copy must be an
+            // endpoint with SEND at most, in another slot; it is dropped at
+            // once so the table oracle below still holds.
+            if ok && nr == Sysno::CapCopy as u64 {
+                let copy = res[1] as u32;
+                let info = sys::cap_info(copy);
+                let fits = matches!(info, Ok(c) if c.kind == Some(CapKind::Endpoint)
+                    && c.rights & !rights::SEND == 0);
+                if copy == SERVER || !fits || sys::cap_drop(copy).is_err() {
+                    return fail("capability copy gained rights", nr, &a, i);
+                }
             }
             let unreadable = |j: usize| class[j] == Ptr::Bad;
             let unwritable = |j: usize| class[j] != Ptr::Good;

@@ -42,6 +42,16 @@ pub enum Cap {
         /// Rights bits (`RECV`, `GRANT`).
         rights: u32,
     },
+    /// A shared-memory object (see [`crate::shm`]): every copy names the
+    /// same pages, which live while any copy or mapping of them does.
+    Memory {
+        /// The kernel's object index.
+        obj: u16,
+        /// Size in pages (what `CapInfo` reports).
+        pages: u32,
+        /// Rights bits (`MAP`, `WRITE`, `GRANT`).
+        rights: u32,
+    },
 }
 
 impl Cap {
@@ -53,6 +63,7 @@ impl Cap {
             Cap::Mmio { .. } => CapKind::Mmio,
             Cap::Dma { .. } => CapKind::Dma,
             Cap::ConsoleInput { .. } => CapKind::ConsoleInput,
+            Cap::Memory { .. } => CapKind::Memory,
         }
     }
 
@@ -63,6 +74,7 @@ impl Cap {
             Cap::Endpoint { rights, .. }
             | Cap::Mmio { rights, .. }
             | Cap::Dma { rights, .. }
+            | Cap::Memory { rights, .. }
             | Cap::ConsoleInput { rights } => rights,
         }
     }
@@ -119,6 +131,11 @@ impl Cap {
                 rights: rights & mask,
             }),
             Cap::ConsoleInput { rights } => Ok(Cap::ConsoleInput {
+                rights: rights & mask,
+            }),
+            Cap::Memory { obj, pages, rights } => Ok(Cap::Memory {
+                obj,
+                pages,
                 rights: rights & mask,
             }),
         }
@@ -211,6 +228,13 @@ impl CapTable {
         let cap = self.get(slot)?;
         self.slots[slot as usize] = None;
         Ok(cap)
+    }
+
+    /// Whether any slot holds a capability to memory object `obj`.
+    pub fn holds_memory(&self, obj: u16) -> bool {
+        self.slots
+            .iter()
+            .any(|c| matches!(c, Some(Cap::Memory { obj: o, .. }) if *o == obj))
     }
 
     /// Iterates over occupied slots.
@@ -311,6 +335,28 @@ mod tests {
                 rights: 0
             }
         );
+    }
+
+    #[test]
+    fn memory_caps_reduce_and_are_found() {
+        let m = Cap::Memory {
+            obj: 5,
+            pages: 2,
+            rights: rights::MAP | rights::WRITE | rights::GRANT,
+        };
+        let ro = m.derive(rights::MAP | rights::GRANT, 0).unwrap();
+        assert_eq!(ro.rights(), rights::MAP | rights::GRANT);
+        assert!(ro.transferable());
+        // Copying never brings WRITE back.
+        assert_eq!(ro.derive(rights::ALL, 0).unwrap().rights(), ro.rights());
+        assert!(!m.derive(rights::MAP, 0).unwrap().transferable());
+        let mut t = CapTable::new();
+        assert!(!t.holds_memory(5));
+        let s = t.insert(ro).unwrap() as u64;
+        assert!(t.holds_memory(5));
+        assert!(!t.holds_memory(4));
+        t.remove(s).unwrap();
+        assert!(!t.holds_memory(5));
     }
 
     #[test]

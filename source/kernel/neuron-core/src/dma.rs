@@ -73,6 +73,22 @@ impl Pools {
         Ok(())
     }
 
+    /// Charges `pages` of pool `id` to an object that outlives any one task
+    /// (a shared-memory object); [`Pools::refund`] returns them.
+    pub fn charge_object(&mut self, id: usize, pages: u64) -> Result<(), DmaError> {
+        self.check(id, pages)?;
+        // In range: `check` bounded used + pages by a u32 limit.
+        self.pools[id].used += pages as u32;
+        Ok(())
+    }
+
+    /// Returns `pages` charged with [`Pools::charge_object`].
+    pub fn refund(&mut self, id: usize, pages: u32) {
+        if let Some(p) = self.pools.get_mut(id) {
+            p.used = p.used.saturating_sub(pages);
+        }
+    }
+
     /// Returns everything a task took (it ended) and clears its record.
     pub fn release(&mut self, share: &mut TaskShare) {
         for (p, s) in self.pools.iter_mut().zip(share.iter_mut()) {
@@ -103,5 +119,22 @@ mod tests {
         pools.charge(0, 6, &mut a).unwrap();
         assert_eq!(pools.charge(7, 1, &mut a), Err(DmaError::BadPool));
         assert_eq!(pools.charge(0, u64::MAX, &mut a), Err(DmaError::Exhausted));
+    }
+
+    #[test]
+    fn objects_draw_on_the_pool_until_refunded() {
+        let mut pools = Pools::new();
+        pools.create(0, 10).unwrap();
+        let mut a = [0; DMA_POOLS];
+        pools.charge(0, 4, &mut a).unwrap();
+        pools.charge_object(0, 6).unwrap();
+        assert_eq!(pools.charge_object(0, 1), Err(DmaError::Exhausted));
+        // The task's end returns only its own share, not the object's.
+        pools.release(&mut a);
+        assert_eq!(pools.get(0), Some(Pool { limit: 10, used: 6 }));
+        pools.refund(0, 6);
+        assert_eq!(pools.get(0), Some(Pool { limit: 10, used: 0 }));
+        pools.refund(9, 1);
+        assert_eq!(pools.charge_object(9, 1), Err(DmaError::BadPool));
     }
 }

@@ -19,3 +19,4 @@ pub mod elfload;
 pub mod frames;
 pub mod ipc;
 pub mod pagetable;
+pub mod shm;

@@ -110,6 +110,14 @@ pub fn set_satp(satp: u64) {
     unsafe { asm!("csrw satp, {0}", "sfence.vma", in(reg) satp) };
 }
 
+/// Drops every cached address translation of this hart (after a user
+/// mapping was removed).
+pub fn flush_tlb() {
+    // SAFETY: `sfence.vma` only invalidates translation caches; the tables
+    // in memory are unchanged and stay consistent.
+    unsafe { asm!("sfence.vma") };
+}
+
 /// Waits for an enabled interrupt to become pending (even with SIE = 0).
 pub fn wait_for_interrupt() {
     // SAFETY: `wfi` only stalls the hart.

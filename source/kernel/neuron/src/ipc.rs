@@ -4,11 +4,12 @@
 
 use crate::arch;
 use crate::console;
-use crate::kernel::{IrqLine, Kernel, State};
+use crate::kernel::{IrqLine, Kernel, State, SHM};
 use crate::plic;
 use neuron_core::caps::CapTable;
 use neuron_core::ipc::{self, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, user_chunks, PhysMem};
+use neuron_core::shm;
 use nexus_abi::layout::PAGE;
 use nexus_abi::{DeathKind, DeathNotice, Error, ShortWords, KERNEL_BADGE, NO_SLOT, SHORT_MAX};
 
@@ -426,6 +427,8 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
         }
     }
     k.dma_pools.release(&mut k.tasks[idx].dma_used);
+    let mut sh = SHM.lock();
+    let (mem_refs, mem_n) = shm::referenced(&k.tasks[idx].caps, &sh.maps[idx]);
     let root = k.tasks[idx].root;
     let kroot = k.kernel_root;
     k.switch_root(kroot);
@@ -439,6 +442,15 @@ pub fn kill(k: &mut Kernel, idx: usize, kind: DeathKind, code: u64, addr: u64, p
     t.caps = CapTable::new();
     t.root = 0;
     t.deadline = 0;
+    sh.maps[idx] = shm::TaskMaps::new();
+    // Shared memory the task held or mapped (its mappings went with its
+    // address space, never freeing the frames): freed when nothing else
+    // names it.
+    for &obj in &mem_refs[..mem_n] {
+        k.mem_reap(&mut sh, obj);
+    }
+    drop(sh);
+    let t = &mut k.tasks[idx];
     let Some(ep) = fault_ep else {
         t.state = State::Free;
         return;

@@ -14,6 +14,7 @@ use neuron_core::dma::{self, DMA_POOLS};
 use neuron_core::elfload;
 use neuron_core::ipc::{self, Endpoint, MAX_ENDPOINTS, MAX_TASKS};
 use neuron_core::pagetable::{self, flags, make_pte};
+use neuron_core::shm;
 use nexus_abi::layout::{MAP_BASE, PAGE, STACK_SIZE, STACK_TOP};
 use nexus_abi::{rights, slots, DeathKind, DeathNotice, Error, GrantSpec, CAP_SLOTS, NAME_MAX};
 use spin::Mutex;
@@ -104,8 +105,8 @@ pub struct Task {
     /// of the last message or reply this task sent from memory, and its
     /// physical page, validated readable user RAM (not device memory). As
     /// the translation cache, valid because user mappings are removed only
-    /// when the task ends (then the task is reset) or by a failing
-    /// `DmaAlloc` (which clears it).
+    /// when the task ends (then the task is reset), by a failing `DmaAlloc`
+    /// or by `MemUnmap` (which clear it: `forget_mappings`).
     pub src_page: u64,
     pub src_pa: u64,
     /// Absolute deadline in ticks for the current block (0 = none).
@@ -180,6 +181,18 @@ impl Task {
         }
     }
 
+    /// Forgets every cached translation and validated buffer of this task
+    /// (after one of its mappings was removed): the next IPC validates and
+    /// translates afresh.
+    pub fn forget_mappings(&mut self) {
+        self.src_page = 0;
+        self.src_pa = 0;
+        self.recv_ok = (0, usize::MAX);
+        self.recv_ok_pa = 0;
+        self.reply_ok = (0, usize::MAX);
+        self.reply_ok_pa = 0;
+    }
+
     pub fn name(&self) -> &str {
         core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
     }
@@ -202,6 +215,7 @@ pub struct Kernel {
     pub endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
     pub irqs: [IrqLine; MAX_IRQ],
     pub dma_pools: dma::Pools,
+
     /// Deaths so far (orders death records).
     pub deaths: u64,
     pub current: usize,
@@ -242,6 +256,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
         bound_ep: None,
     }; MAX_IRQ],
     dma_pools: dma::Pools::new(),
+
     deaths: 0,
     current: 0,
     hint: None,
@@ -259,6 +274,22 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     uart_irq: 0,
     console_rx_on: false,
     log_level: nexus_abi::LOG_LEVEL_DEFAULT,
+});
+
+/// Shared-memory state: the objects (`MemCreate`) and, by task index, the
+/// objects each task maps (`MemMap`). Its own lock, taken only while
+/// `KERNEL` is held (never the other way round); kept out of `Kernel` and
+/// `Task` so that their layout, which the syscall paths' field addressing
+/// depends on, does not change (the IPC figures of `bench-os` moved by up
+/// to 30 instructions when it was inside).
+pub struct Shm {
+    pub objs: shm::Objects,
+    pub maps: [shm::TaskMaps; MAX_TASKS],
+}
+
+pub static SHM: Mutex<Shm> = Mutex::new(Shm {
+    objs: shm::Objects::new(),
+    maps: [shm::TaskMaps::new(); MAX_TASKS],
 });
 
 extern "C" {
@@ -536,6 +567,7 @@ impl Kernel {
             pagetable::teardown(&mut self.mem, root);
             return Err(e);
         }
+        SHM.lock().maps[idx] = shm::TaskMaps::new();
         let t = &mut self.tasks[idx];
         let generation = t.generation.wrapping_add(1) & 0xff_ffff;
         *t = Task::empty();
@@ -628,6 +660,21 @@ impl Kernel {
                 .map_err(|_| Error::InvalidArgument)?;
         }
         self.create_task(name, caps, fault_ep, arg)
+    }
+
+    /// Frees memory object `obj` if no capability and no mapping names it
+    /// any more: its frames go back and its pool is refunded.
+    pub fn mem_reap(&mut self, sh: &mut Shm, obj: u16) {
+        let tasks = self.tasks.iter().map(|t| &t.caps).zip(sh.maps.iter());
+        if shm::held(obj, tasks) {
+            return;
+        }
+        if let Some(o) = sh.objs.remove(obj) {
+            for i in 0..o.pages as u64 {
+                self.mem.frames.free(o.pa + i * PAGE);
+            }
+            self.dma_pools.refund(o.pool as usize, o.pages);
+        }
     }
 
     /// Wakes blocked task `i` with error `e` in a0.

@@ -7,12 +7,15 @@ use crate::console;
 use crate::ipc::{
     self, check_range, copy_in, copy_out, copy_task, copy_task_to, deliver, offered_slot, passed,
 };
-use crate::kernel::{IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ};
+use crate::kernel::{
+    IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ, SHM,
+};
 use crate::plic;
 use neuron_core::caps::Cap;
 use neuron_core::dma::DmaError;
 use neuron_core::ipc::{Endpoint, MAX_ENDPOINTS, MAX_TASKS, NOTICE_DEPTH};
 use neuron_core::pagetable::{self, flags};
+use neuron_core::shm;
 use nexus_abi::layout::{MAP_END, PAGE};
 use nexus_abi::{
     rights, split_accept, CapKind, DeathKind, Error, GrantSpec, ShortWords, Sysno, CAP_SLOTS,
@@ -483,7 +486,11 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             }
             Sysno::IpcReplyRecv => reply_recv(k, cur, a),
             Sysno::CapInfo => Outcome::Now(cap_info(k, cur, a[0])),
-            Sysno::CapDrop => Outcome::Now(k.tasks[cur].caps.remove(a[0]).map(|_| [0; 4])),
+            Sysno::CapDrop => Outcome::Now(cap_drop(k, cur, a[0])),
+            Sysno::MemCreate => Outcome::Now(mem_create(k, cur, a[0], a[1])),
+            Sysno::MemMap => Outcome::Now(mem_map(k, cur, a[0], a[1])),
+            Sysno::MemUnmap => Outcome::Now(mem_unmap(k, cur, a[0])),
+            Sysno::CapCopy => Outcome::Now(cap_copy(k, cur, a[0], a[1])),
             Sysno::MmioMap => Outcome::Now(mmio_map(k, cur, a[0])),
             Sysno::DmaAlloc => Outcome::Now(dma_alloc(k, cur, a[0], a[1])),
             Sysno::VirtToPhys => Outcome::Now(virt_to_phys(k, cur, a[0])),
@@ -1016,8 +1023,125 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
         Cap::Mmio { base, len, irq, .. } => (base, len | (irq as u64) << 48),
         Cap::Dma { pages, pool, .. } => (pages as u64, pool as u64),
         Cap::ConsoleInput { .. } => (0, 0),
+        Cap::Memory { pages, obj, .. } => (pages as u64, obj as u64),
     };
     Ok([cap.kind() as u64, cap.rights() as u64, x, y])
+}
+
+/// `CapDrop(slot)`: a memory capability's object is freed when nothing
+/// else names it.
+#[inline(never)]
+fn cap_drop(k: &mut Kernel, cur: usize, slot: u64) -> Done {
+    if let Cap::Memory { obj, .. } = k.tasks[cur].caps.remove(slot)? {
+        k.mem_reap(&mut SHM.lock(), obj);
+    }
+    Ok([0; 4])
+}
+
+/// `CapCopy(slot, mask)`: a copy in the first free slot with rights
+/// reduced to `mask` (never more than held; init-control never copies).
+#[inline(never)]
+fn cap_copy(k: &mut Kernel, cur: usize, slot: u64, mask: u64) -> Done {
+    let cap = k.tasks[cur].caps.get(slot)?;
+    let mask = u32::try_from(mask).map_err(|_| Error::InvalidArgument)?;
+    let copy = cap.derive(mask, 0)?;
+    let at = k.tasks[cur].caps.insert(copy)?;
+    Ok([at as u64, 0, 0, 0])
+}
+
+/// `MemCreate(dma slot, pages)`: a shared-memory object of zeroed pages
+/// charged to the DMA capability's pool until the object is freed; the
+/// new capability (`MAP | WRITE | GRANT`) goes to the first free slot.
+/// All or nothing.
+#[inline(never)]
+fn mem_create(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
+    let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
+        return Err(Error::WrongCapability);
+    };
+    let pages = shm::check_pages(pages)?;
+    let at = k.tasks[cur].caps.free_slot().ok_or(Error::NoSlots)?;
+    let mut sh = SHM.lock();
+    if !sh.objs.has_room() {
+        return Err(Error::NoResources);
+    }
+    k.dma_pools
+        .check(pool as usize, pages as u64)
+        .map_err(|e| match e {
+            DmaError::BadPool => Error::WrongCapability,
+            DmaError::Exhausted => Error::NoMemory,
+        })?;
+    let pa = k
+        .mem
+        .frames
+        .alloc_contiguous(pages as usize)
+        .ok_or(Error::NoMemory)?;
+    k.mem.zero(pa, pages as usize);
+    // Each step below was checked above, and nothing else ran since.
+    let obj = sh.objs.insert(shm::Object { pa, pages, pool })?;
+    let _ = k.dma_pools.charge_object(pool as usize, pages as u64);
+    let cap = Cap::Memory {
+        obj,
+        pages,
+        rights: rights::MAP | rights::WRITE | rights::GRANT,
+    };
+    let _ = k.tasks[cur].caps.insert_at(at as u64, cap);
+    Ok([at as u64, 0, 0, 0])
+}
+
+/// `MemMap(memory slot, mode)`: maps the whole object at a kernel-chosen
+/// address, readable (mode 0, needs `MAP`) or also writable
+/// (`MEM_MAP_WRITE`, needs `MAP | WRITE`); never executable. One mapping
+/// per object and task. The leaves are not `OWNED`: the object, not the
+/// address space, frees the frames.
+#[inline(never)]
+fn mem_map(k: &mut Kernel, cur: usize, slot: u64, mode: u64) -> Done {
+    let Cap::Memory { obj, rights: r, .. } =
+        k.tasks[cur].caps.get_checked(slot, CapKind::Memory, 0)?
+    else {
+        return Err(Error::WrongCapability);
+    };
+    let write = shm::map_access(r, mode)?;
+    // A capability names a live object (objects outlive their capabilities).
+    let mut sh = SHM.lock();
+    let o = sh.objs.get(obj).ok_or(Error::NoCapability)?;
+    let at = sh.maps[cur].free_for(obj)?;
+    let pages = o.pages as u64;
+    let va = take_va(k, cur, pages)?;
+    let root = k.tasks[cur].root;
+    let f = flags::U | flags::R | if write { flags::W } else { 0 };
+    if pagetable::map_range(&mut k.mem, root, va, o.pa, pages, f).is_err() {
+        k.mem.forget_root(root);
+        k.tasks[cur].forget_mappings();
+        k.tasks[cur].map_next = va;
+        return Err(Error::NoMemory);
+    }
+    sh.maps[cur].set(
+        at,
+        shm::Mapping {
+            obj,
+            va,
+            pages: o.pages,
+        },
+    );
+    Ok([va, pages, 0, 0])
+}
+
+/// `MemUnmap(va)`: removes the caller's mapping that starts at `va`; every
+/// cached translation of the task goes with it (software and hardware), and
+/// the object is freed when nothing else names it.
+#[inline(never)]
+fn mem_unmap(k: &mut Kernel, cur: usize, va: u64) -> Done {
+    let mut sh = SHM.lock();
+    let m = sh.maps[cur].take(va)?;
+    let root = k.tasks[cur].root;
+    for i in 0..m.pages as u64 {
+        pagetable::unmap(&mut k.mem, root, m.va + i * PAGE);
+    }
+    k.mem.forget_root(root);
+    k.tasks[cur].forget_mappings();
+    arch::flush_tlb();
+    k.mem_reap(&mut sh, m.obj);
+    Ok([0; 4])
 }
 
 /// Reserves `pages` of the caller's kernel-chosen mapping window.

@@ -34,6 +34,12 @@ pub const CAP_SLOTS: usize = 32;
 /// Init may not mint it.
 pub const KERNEL_BADGE: u64 = u64::MAX;
 
+/// Most pages of one shared-memory object (`MemCreate`): 256 KiB.
+pub const MEM_MAX_PAGES: u64 = 64;
+
+/// `MemMap`'s `a1` for a writable mapping (0 = read-only).
+pub const MEM_MAP_WRITE: u64 = 1;
+
 /// Longest boot-image entry / task name in bytes.
 pub const NAME_MAX: usize = 24;
 
@@ -207,11 +213,25 @@ pub enum Sysno {
     /// `a1` = 0..=5 sets it and needs a console-input capability with
     /// `RECV` in `a0`. Returns `a1` = the level in effect.
     ConsoleLevel = 23,
+    /// Create a shared-memory object of `a1` zeroed pages (1..=
+    /// [`MEM_MAX_PAGES`]) charged to the pool of DMA cap `a0`; `a1` = the
+    /// slot of the new memory capability (`MAP | WRITE | GRANT`). See
+    /// `docs/abi.md`, "Shared memory".
+    MemCreate = 24,
+    /// Map the memory object of capability `a0` (`MAP`; `a1` = 1 for
+    /// writable, which needs `WRITE`) at a kernel-chosen address: `a1` = va,
+    /// `a2` = pages. One mapping per object and task (`Busy`).
+    MemMap = 25,
+    /// Remove the caller's mapping that starts at `a0` (from `MemMap`).
+    MemUnmap = 26,
+    /// Copy the capability in slot `a0` into the first free slot with its
+    /// rights reduced to the mask `a1`: `a1` = the new slot.
+    CapCopy = 27,
     /// `IpcCall` with the message in registers (the short-message fast
     /// path): `a0` endpoint slot (SEND), `a1` length ≤ [`SHORT_MAX`],
     /// `a2`..`a5` the bytes ([`short_pack`]), `a6` deadline. Returns `a1`
     /// the reply length and `a2`..`a5` the reply bytes. No capability
-    /// crosses either way. 24..=31 are left to other syscalls.
+    /// crosses either way. 28..=31 are left to other syscalls.
     IpcCallShort = 32,
     /// `IpcReplyRecv` with the reply in registers: `a0` endpoint slot
     /// (RECV), `a1` reply length ≤ [`SHORT_MAX`], `a2`..`a5` the reply
@@ -257,6 +277,10 @@ impl TryFrom<u64> for Sysno {
             21 => Self::ConsoleRead,
             22 => Self::Notify,
             23 => Self::ConsoleLevel,
+            24 => Self::MemCreate,
+            25 => Self::MemMap,
+            26 => Self::MemUnmap,
+            27 => Self::CapCopy,
             32 => Self::IpcCallShort,
             33 => Self::IpcReplyRecvShort,
             other => return Err(other),
@@ -379,6 +403,9 @@ pub enum CapKind {
     /// Authority to read console (UART) input with `ConsoleRead`; right
     /// [`rights::RECV`].
     ConsoleInput = 5,
+    /// A shared-memory object (`MemCreate`); rights [`rights::MAP`],
+    /// [`rights::WRITE`], [`rights::GRANT`].
+    Memory = 6,
 }
 
 impl CapKind {
@@ -390,6 +417,7 @@ impl CapKind {
             3 => Some(Self::Mmio),
             4 => Some(Self::Dma),
             5 => Some(Self::ConsoleInput),
+            6 => Some(Self::Memory),
             _ => None,
         }
     }
@@ -408,8 +436,10 @@ pub mod rights {
     /// Endpoint: may post a notification (`Notify`): wakes the receiver
     /// with a coalesced kernel notice, carries no message.
     pub const NOTIFY: u32 = 1 << 4;
+    /// Memory: may map writable (with `MAP`).
+    pub const WRITE: u32 = 1 << 5;
     /// Every right.
-    pub const ALL: u32 = SEND | RECV | GRANT | MAP | NOTIFY;
+    pub const ALL: u32 = SEND | RECV | GRANT | MAP | NOTIFY | WRITE;
 }
 
 /// One capability grant in a `Spawn` request: copy the spawner's slot `src`
@@ -576,7 +606,7 @@ mod tests {
         assert_eq!(short_mask(full, 16), short_pack(&b[..16]));
         assert_eq!(Sysno::try_from(32), Ok(Sysno::IpcCallShort));
         assert_eq!(Sysno::try_from(33), Ok(Sysno::IpcReplyRecvShort));
-        assert_eq!(Sysno::try_from(24), Err(24));
+        assert_eq!(Sysno::try_from(28), Err(28));
     }
 
     #[test]
@@ -596,11 +626,12 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=23u64 {
+        for n in 0..=27u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(24), Err(24));
+        assert_eq!(Sysno::try_from(28), Err(28));
+        assert_eq!(Sysno::try_from(31), Err(31));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

@@ -54,6 +54,23 @@ impl nexus_net::Transport for IpcTransport {
             .map(|(n, _)| n)
             .map_err(map_ipc_error)
     }
+
+    fn call_with_cap(
+        &mut self,
+        request: &[u8],
+        reply: &mut [u8],
+        cap: u32,
+    ) -> Result<usize, NetError> {
+        match nexus_rt::sys::ipc_call(self.slot, request, reply, Some(cap), 0) {
+            Ok((n, _)) => Ok(n),
+            // The server offered no slot (it has no shared regions) or the
+            // capability may not travel: the caller falls back to messages.
+            Err(Error::NoSlots | Error::NoRights | Error::NoCapability) => {
+                Err(NetError::Unsupported)
+            }
+            Err(e) => Err(map_ipc_error(e)),
+        }
+    }
 }
 
 /// Kernel reply tokens of parked requests, keyed by (client, correlation).

@@ -17,6 +17,8 @@ pub use nexus_abi as abi;
 
 pub mod console;
 pub mod ipc;
+#[cfg(target_os = "none")]
+pub mod shm;
 pub mod sys;
 
 #[cfg(target_os = "none")]

@@ -384,6 +384,29 @@ pub fn cap_drop(slot: u32) -> Result<(), Error> {
     call(Sysno::CapDrop, [slot as u64, 0, 0, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Copies the capability in `slot` into the first free slot with rights
+/// reduced to `mask`; returns the new slot.
+pub fn cap_copy(slot: u32, mask: u32) -> Result<u32, Error> {
+    call(Sysno::CapCopy, [slot as u64, mask as u64, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
+}
+
+/// Creates a shared-memory object of `pages` zeroed pages charged to DMA
+/// cap `dma`; returns the slot of its memory capability.
+pub fn mem_create(dma: u32, pages: u64) -> Result<u32, Error> {
+    call(Sysno::MemCreate, [dma as u64, pages, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
+}
+
+/// Maps the object of memory cap `slot` (writable if `write`): (va, pages).
+pub fn mem_map(slot: u32, write: bool) -> Result<(u64, u64), Error> {
+    let mode = if write { nexus_abi::MEM_MAP_WRITE } else { 0 };
+    call(Sysno::MemMap, [slot as u64, mode, 0, 0, 0, 0, 0]).map(|r| (r[1], r[2]))
+}
+
+/// Removes the caller's mapping that starts at `va` (from [`mem_map`]).
+pub fn mem_unmap(va: u64) -> Result<(), Error> {
+    call(Sysno::MemUnmap, [va, 0, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// Maps the device region of MMIO capability `slot`; returns its address.
 pub fn mmio_map(slot: u32) -> Result<u64, Error> {
     call(Sysno::MmioMap, [slot as u64, 0, 0, 0, 0, 0, 0]).map(|r| r[1])

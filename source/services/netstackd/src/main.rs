@@ -18,6 +18,14 @@
 //! `WaitArm` instead of blocking in `WaitAny`; after each poll, an armed set
 //! that became ready gets one `Notify` (`Server::poll_armed`).
 //!
+//! A client may attach a shared region (`AttachShared`, carrying a memory
+//! capability into the slot the loop offers on every receive): netstackd
+//! maps it and then moves that client's `TcpWriteShared` / `TcpReadShared`
+//! bytes between the region and smoltcp's socket buffers directly. Any
+//! capability that arrives is dropped after the request (the mapping keeps
+//! the object); the mapping goes on `DetachShared` or when init says the
+//! client is gone.
+//!
 //! Requests are served in the kernel's FIFO order of callers, each in
 //! bounded time, so one slow or hostile client cannot starve the others.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -33,7 +41,10 @@ mod svc {
     use core::ptr::NonNull;
 
     use nexus_abi::{DeathKind, DeathNotice, Error, KERNEL_BADGE};
-    use nexus_net::{dispatch, ClientId, Outcome, Server, FACADE_MSG_MAX};
+    use nexus_net::{
+        dispatch_shared, region_op, ClientId, NetError, Outcome, Server, SharedRegions,
+        FACADE_MSG_MAX,
+    };
     use nexus_net_os::{
         virtio::{NetFeatures, VirtioNetDevice},
         NetEvent, NetStack, StackConfig,
@@ -54,6 +65,33 @@ mod svc {
     /// memory (`VirtioNetDevice`), which the HAL shares without bouncing.
     const BOUNCE_SLOTS: usize = 4;
     const BOUNCE_SLOT_SIZE: usize = 4096;
+    /// The slot offered for a client's memory capability (`AttachShared`);
+    /// emptied again after every request.
+    const ACCEPT: u32 = nexus_abi::CAP_SLOTS as u32 - 1;
+
+    /// A client's shared region as mapped here: (address, length).
+    type Region = (u64, u32);
+
+    /// Maps the memory capability that just arrived in [`ACCEPT`],
+    /// writable (a read-only capability cannot serve `TcpReadShared`).
+    fn map_region() -> Result<(Region, u32), NetError> {
+        let (va, pages) = sys::mem_map(ACCEPT, true).map_err(|_| NetError::InvalidInput)?;
+        let len = pages
+            .checked_mul(nexus_abi::layout::PAGE)
+            .and_then(|l| u32::try_from(l).ok())
+            .unwrap_or(0);
+        Ok(((va, len), len))
+    }
+
+    /// The bytes of a region recorded in `regions`.
+    fn region_bytes(r: Region) -> &'static mut [u8] {
+        // SAFETY: `r` was mapped read/write for this task by `map_region`
+        // and stays mapped until `mem_unmap`, which happens only when the
+        // record leaves `regions` (detach, client gone), after the last
+        // use of this slice. The client shares the pages and may change
+        // them at any time: they are only copied into or out of, as bytes.
+        unsafe { core::slice::from_raw_parts_mut(r.0 as *mut u8, r.1 as usize) }
+    }
 
     fn print_event(e: NetEvent, ready: &mut bool) {
         match e {
@@ -161,6 +199,9 @@ mod svc {
             server.add_notify_route(c);
         }
         let mut tokens = ReplyTokens::new();
+        let mut regions: SharedRegions<Region> = SharedRegions::new();
+        // Offer a slot for memory capabilities only if it is free.
+        let accept = sys::cap_info(ACCEPT).is_err().then_some(ACCEPT);
         let mut req: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
         let mut rep: Box<[u8; FACADE_MSG_MAX]> = Box::new([0; FACADE_MSG_MAX]);
         let mut ready = false;
@@ -195,11 +236,12 @@ mod svc {
                 .min()
                 .map_or(0, |t| t.max(1));
             let (token, reply_len) = pending.take().unwrap_or((0, 0));
-            let msg = match sys::ipc_reply_recv(
+            let msg = match sys::ipc_reply_recv_accept(
                 slot::ENDPOINT,
                 token,
                 &rep[..reply_len],
                 &mut req[..],
+                accept,
                 wake,
             ) {
                 Ok(m) => m,
@@ -210,6 +252,10 @@ mod svc {
                 }
             };
             let body = &req[..msg.len.min(FACADE_MSG_MAX)];
+            let cap = msg.cap.is_some();
+            if cap && msg.badge == KERNEL_BADGE {
+                let _ = sys::cap_drop(ACCEPT);
+            }
             if msg.badge == KERNEL_BADGE {
                 if DeathNotice::decode(body).is_some_and(|n| n.kind == DeathKind::Interrupt) {
                     stack.device_mut().inner_mut().ack_interrupt();
@@ -219,26 +265,60 @@ mod svc {
             }
             if msg.badge == 0 {
                 // Only init holds badge 0 on this endpoint.
+                if cap {
+                    let _ = sys::cap_drop(ACCEPT);
+                }
                 if let Some(badge) = nexus_interfaces::client_gone(body) {
                     let client = ClientId(badge);
                     let closed = server.drop_client(&mut stack, client);
                     tokens.drop_client(client);
+                    let unmapped = regions
+                        .remove(client)
+                        .is_some_and(|(va, _)| sys::mem_unmap(va).is_ok());
                     println!(
-                        "netstackd: client {:#x} gone, closed {} socket(s)",
-                        badge, closed
+                        "netstackd: client {:#x} gone, closed {} socket(s){}",
+                        badge,
+                        closed,
+                        if unmapped {
+                            ", unmapped its shared region"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 pending = Some((msg.token, 0));
                 continue;
             }
             let client = ClientId(msg.badge);
-            match dispatch(
+            let attach = region_op(
+                &server,
+                &mut regions,
+                client,
+                body,
+                cap,
+                &mut rep,
+                map_region,
+                |(va, _)| {
+                    let _ = sys::mem_unmap(va);
+                },
+            );
+            if cap {
+                // Mapped or refused: the slot is offered again empty.
+                let _ = sys::cap_drop(ACCEPT);
+            }
+            if let Some(n) = attach {
+                pending = Some((msg.token, n));
+                continue;
+            }
+            let region = regions.get(client).map(|(r, _)| region_bytes(r));
+            match dispatch_shared(
                 &mut stack,
                 &mut server,
                 client,
                 body,
                 &mut rep,
                 sys::now_ns(),
+                region,
             ) {
                 Outcome::Reply(n) => {
                     dirty = netstackd::needs_poll(body, &rep[..n]);

@@ -59,6 +59,10 @@ pub enum Op {
     TcpWrite = 0x05,
     /// Shut down the sending half of a stream (send FIN).
     TcpShutdown = 0x06,
+    /// Read bytes from a stream into the client's attached shared region.
+    TcpReadShared = 0x07,
+    /// Write bytes to a stream from the client's attached shared region.
+    TcpWriteShared = 0x08,
     /// Bind a UDP socket to a local port.
     UdpBind = 0x10,
     /// Send one datagram.
@@ -85,17 +89,24 @@ pub enum Op {
     /// lease time and age). Added after v1's first ops; older servers
     /// answer `Unsupported`.
     LinkInfo = 0x43,
+    /// Attach a shared region: the request carries a kernel memory
+    /// capability (read/write) that the server maps; one per client.
+    AttachShared = 0x50,
+    /// Detach the client's shared region (the server unmaps it).
+    DetachShared = 0x51,
 }
 
 impl Op {
     /// Every op, in code order.
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 21] = [
         Op::TcpListen,
         Op::TcpAccept,
         Op::TcpConnect,
         Op::TcpRead,
         Op::TcpWrite,
         Op::TcpShutdown,
+        Op::TcpReadShared,
+        Op::TcpWriteShared,
         Op::UdpBind,
         Op::UdpSendTo,
         Op::UdpRecvFrom,
@@ -107,6 +118,8 @@ impl Op {
         Op::Ping,
         Op::Stats,
         Op::LinkInfo,
+        Op::AttachShared,
+        Op::DetachShared,
     ];
 
     /// Maps a wire byte to an op.
@@ -249,7 +262,7 @@ mod tests {
             assert_eq!(Op::from_u8(op as u8), Some(op));
         }
         let known = Op::ALL.iter().filter(|o| Op::from_u8(**o as u8).is_some());
-        assert_eq!(known.count(), 17);
+        assert_eq!(known.count(), 21);
         assert_eq!(Op::from_u8(0), None);
         assert_eq!(Op::from_u8(0xff), None);
     }

@@ -28,7 +28,9 @@ use crate::types::{
     AddrSource, Handle, IfaceInfo, Ipv4Addr, LinkInfo, Readiness, SocketAddrV4, TcpListener,
     TcpStream, UdpSocket,
 };
-use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, PROTOCOL_VERSION};
+use crate::{
+    FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, MAX_SHARED_IO, MAX_SHARED_REGION, PROTOCOL_VERSION,
+};
 
 /// Offset of the payload in a successful `TcpRead` reply.
 pub(crate) const READ_DATA_OFFSET: usize = REPLY_HEADER_LEN + 4;
@@ -110,6 +112,23 @@ pub enum Reply<'a> {
         /// Entries ready now (0 = armed).
         ready_mask: u16,
     },
+    /// Bytes placed in the shared region (0 = end of stream).
+    TcpReadShared {
+        /// Count read (at most the request's `max`).
+        read: u32,
+    },
+    /// Bytes taken from the shared region into the send buffer (at least 1).
+    TcpWriteShared {
+        /// Count accepted.
+        written: u32,
+    },
+    /// The region is attached.
+    AttachShared {
+        /// Its size in bytes.
+        len: u32,
+    },
+    /// The region is detached.
+    DetachShared,
     /// Interface configuration.
     LocalAddr(IfaceInfo),
     /// Server resource usage.
@@ -183,6 +202,10 @@ impl Reply<'_> {
             Reply::Ping { .. } => Op::Ping,
             Reply::Stats(_) => Op::Stats,
             Reply::LinkInfo(_) => Op::LinkInfo,
+            Reply::TcpReadShared { .. } => Op::TcpReadShared,
+            Reply::TcpWriteShared { .. } => Op::TcpWriteShared,
+            Reply::AttachShared { .. } => Op::AttachShared,
+            Reply::DetachShared => Op::DetachShared,
         }
     }
 
@@ -191,6 +214,10 @@ impl Reply<'_> {
             Reply::TcpRead { data } => data.len() <= MAX_IO,
             Reply::UdpRecvFrom { data, .. } => data.len() <= MAX_DATAGRAM,
             Reply::LocalAddr(info) => info.prefix_len <= 32,
+            Reply::TcpReadShared { read: n } | Reply::TcpWriteShared { written: n } => {
+                *n as usize <= MAX_SHARED_IO
+            }
+            Reply::AttachShared { len } => *len != 0 && *len as usize <= MAX_SHARED_REGION,
             _ => true,
         };
         if ok {
@@ -202,7 +229,10 @@ impl Reply<'_> {
 
     fn body_len(&self) -> usize {
         match self {
-            Reply::TcpShutdown | Reply::Close => 0,
+            Reply::TcpShutdown | Reply::Close | Reply::DetachShared => 0,
+            Reply::TcpReadShared { .. }
+            | Reply::TcpWriteShared { .. }
+            | Reply::AttachShared { .. } => 4,
             Reply::TcpWrite { .. }
             | Reply::UdpSendTo { .. }
             | Reply::Wait { .. }
@@ -236,7 +266,10 @@ impl Reply<'_> {
                 w.u16(n)?;
                 w.pad(2)
             }
-            Reply::TcpShutdown | Reply::Close => Ok(()),
+            Reply::TcpShutdown | Reply::Close | Reply::DetachShared => Ok(()),
+            Reply::TcpReadShared { read: n }
+            | Reply::TcpWriteShared { written: n }
+            | Reply::AttachShared { len: n } => w.u32(n),
             Reply::UdpBind { socket, port } => handle_port(w, socket.handle(), port),
             Reply::UdpRecvFrom { from, data } => {
                 w.ipv4(*from.ip())?;
@@ -476,6 +509,25 @@ fn decode_ok_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Reply<'a>, NetError> 
             r.pad(2)?;
             Reply::WaitArm { ready_mask }
         }
+        Op::TcpReadShared | Op::TcpWriteShared => {
+            let n = r.u32()?;
+            if n as usize > MAX_SHARED_IO {
+                return Err(NetError::Malformed);
+            }
+            if op == Op::TcpReadShared {
+                Reply::TcpReadShared { read: n }
+            } else {
+                Reply::TcpWriteShared { written: n }
+            }
+        }
+        Op::AttachShared => {
+            let len = r.u32()?;
+            if len == 0 || len as usize > MAX_SHARED_REGION {
+                return Err(NetError::Malformed);
+            }
+            Reply::AttachShared { len }
+        }
+        Op::DetachShared => Reply::DetachShared,
         Op::LocalAddr => {
             let addr = r.ipv4()?;
             let gw = r.ipv4()?;

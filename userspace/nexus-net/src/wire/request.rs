@@ -25,7 +25,9 @@
 use super::{len_u16, Op, Reader, Writer, REQUEST_HEADER_LEN, REQUEST_MAGIC};
 use crate::error::NetError;
 use crate::types::{Handle, Ipv4Addr, Readiness, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use crate::{FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, PROTOCOL_VERSION};
+use crate::{
+    FACADE_MSG_MAX, MAX_DATAGRAM, MAX_IO, MAX_SHARED_IO, MAX_SHARED_REGION, PROTOCOL_VERSION,
+};
 
 /// A decoded (or to-be-encoded) facade request. Payloads borrow the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,31 @@ pub enum Request<'a> {
         /// Up to [`MAX_WAIT_SET`] handles with their interests.
         set: WaitSet,
     },
+    /// Read up to `max` bytes (1..=`MAX_SHARED_IO`) into the client's
+    /// shared region at `offset` (the range must lie inside the region);
+    /// the reply says how many (0 = end of stream).
+    TcpReadShared {
+        /// The stream.
+        stream: TcpStream,
+        /// Where in the region the bytes go.
+        offset: u32,
+        /// Largest number of bytes wanted.
+        max: u32,
+    },
+    /// Write `len` bytes (1..=`MAX_SHARED_IO`) taken from the client's
+    /// shared region at `offset`; the reply says how many were taken.
+    TcpWriteShared {
+        /// The stream.
+        stream: TcpStream,
+        /// Where in the region the bytes start.
+        offset: u32,
+        /// Bytes to send.
+        len: u32,
+    },
+    /// Attach the shared region whose memory capability this call carries.
+    AttachShared,
+    /// Detach the client's shared region.
+    DetachShared,
     /// Query interface configuration.
     LocalAddr,
     /// Server resource usage.
@@ -246,6 +273,10 @@ impl Request<'_> {
             Request::Stats => Op::Stats,
             Request::LinkInfo => Op::LinkInfo,
             Request::Ping { .. } => Op::Ping,
+            Request::TcpReadShared { .. } => Op::TcpReadShared,
+            Request::TcpWriteShared { .. } => Op::TcpWriteShared,
+            Request::AttachShared => Op::AttachShared,
+            Request::DetachShared => Op::DetachShared,
         }
     }
 
@@ -267,6 +298,9 @@ impl Request<'_> {
                         .all(|(_, i)| i.bits() & !Readiness::INTEREST_MASK == 0)
             }
             Request::Ping { addr, .. } => unicast_remote(addr),
+            Request::TcpReadShared { offset, max: n, .. }
+            | Request::TcpWriteShared { offset, len: n, .. } => shared_range_ok(offset, n),
+            Request::AttachShared | Request::DetachShared => true,
             Request::TcpListen { .. }
             | Request::TcpAccept { .. }
             | Request::TcpShutdown { .. }
@@ -296,7 +330,12 @@ impl Request<'_> {
             Request::Wait { .. } | Request::Ping { .. } => 16,
             Request::WaitAny { set, .. } => 12 + 8 * set.len(),
             Request::WaitArm { set } => 4 + 8 * set.len(),
-            Request::LocalAddr | Request::Stats | Request::LinkInfo => 0,
+            Request::TcpReadShared { .. } | Request::TcpWriteShared { .. } => 12,
+            Request::LocalAddr
+            | Request::Stats
+            | Request::LinkInfo
+            | Request::AttachShared
+            | Request::DetachShared => 0,
         }
     }
 
@@ -357,7 +396,25 @@ impl Request<'_> {
                 write_set(w, &set)
             }
             Request::WaitArm { set } => write_set(w, &set),
-            Request::LocalAddr | Request::Stats | Request::LinkInfo => Ok(()),
+            Request::TcpReadShared {
+                stream,
+                offset,
+                max: n,
+            }
+            | Request::TcpWriteShared {
+                stream,
+                offset,
+                len: n,
+            } => {
+                w.u32(stream.raw())?;
+                w.u32(offset)?;
+                w.u32(n)
+            }
+            Request::LocalAddr
+            | Request::Stats
+            | Request::LinkInfo
+            | Request::AttachShared
+            | Request::DetachShared => Ok(()),
             Request::Ping {
                 addr,
                 seq,
@@ -370,6 +427,17 @@ impl Request<'_> {
             }
         }
     }
+}
+
+/// A shared-region range: 1..=[`MAX_SHARED_IO`] bytes ending inside the
+/// largest region (the server checks it against the attached one).
+fn shared_range_ok(offset: u32, n: u32) -> bool {
+    let n = n as usize;
+    n != 0
+        && n <= MAX_SHARED_IO
+        && (offset as usize)
+            .checked_add(n)
+            .is_some_and(|end| end <= MAX_SHARED_REGION)
 }
 
 fn write_set(w: &mut Writer<'_>, set: &WaitSet) -> Result<(), NetError> {
@@ -526,6 +594,18 @@ fn decode_body<'a>(op: Op, mut r: Reader<'a>) -> Result<Request<'a>, NetError> {
         Op::WaitArm => Request::WaitArm {
             set: read_set(&mut r)?,
         },
+        Op::TcpReadShared => Request::TcpReadShared {
+            stream: stream(&mut r)?,
+            offset: r.u32()?,
+            max: r.u32()?,
+        },
+        Op::TcpWriteShared => Request::TcpWriteShared {
+            stream: stream(&mut r)?,
+            offset: r.u32()?,
+            len: r.u32()?,
+        },
+        Op::AttachShared => Request::AttachShared,
+        Op::DetachShared => Request::DetachShared,
         Op::LocalAddr => Request::LocalAddr,
         Op::Stats => Request::Stats,
         Op::LinkInfo => Request::LinkInfo,

@@ -365,6 +365,18 @@ pub fn sample_requests() -> Vec<Request<'static>> {
         Request::LocalAddr,
         Request::Stats,
         Request::LinkInfo,
+        Request::TcpReadShared {
+            stream: s,
+            offset: 0,
+            max: 1,
+        },
+        Request::TcpWriteShared {
+            stream: s,
+            offset: 0x1_0000,
+            len: nexus_net::MAX_SHARED_IO as u32,
+        },
+        Request::AttachShared,
+        Request::DetachShared,
         Request::Ping {
             addr: [10, 0, 0, 9].into(),
             seq: 0xbeef,

@@ -1,0 +1,359 @@
+//! Shared memory: objects of zeroed pages that several tasks may map.
+//!
+//! A task creates an object with `MemCreate` (its pages charged to the pool
+//! of a DMA capability it holds) and gets a `Cap::Memory` for it; it maps the
+//! object with `MemMap` and passes copies of the capability (possibly with
+//! fewer rights, `CapCopy`) to other tasks through IPC. An object lives while
+//! any task holds a capability to it or maps it: the kernel asks
+//! [`held`] whenever one of those goes away (`CapDrop`, `MemUnmap`, a task's
+//! end) and frees the pages and refunds the pool when nothing is left. So no
+//! mapping ever outlives its pages, and an object index is never reused
+//! while anything names it (a stale capability cannot reach a newer object).
+//!
+//! Mappings are not `OWNED` leaves (see [`crate::pagetable`]): tearing an
+//! address space down never frees shared frames; the object does.
+
+use crate::caps::{Cap, CapTable};
+use nexus_abi::{rights, Error, CAP_SLOTS, MEM_MAP_WRITE, MEM_MAX_PAGES};
+
+/// Objects alive at once, system-wide.
+pub const MAX_MEM_OBJECTS: usize = 64;
+
+/// Objects one task may have mapped at once.
+pub const MEM_MAPS: usize = 4;
+
+/// One object: physically contiguous pages and the pool they are charged to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// Physical address of the first page.
+    pub pa: u64,
+    /// Number of pages.
+    pub pages: u32,
+    /// DMA pool charged.
+    pub pool: u16,
+}
+
+/// The kernel's object table.
+#[derive(Clone, Debug)]
+pub struct Objects {
+    objs: [Option<Object>; MAX_MEM_OBJECTS],
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Objects {
+    /// No objects.
+    pub const fn new() -> Self {
+        Self {
+            objs: [None; MAX_MEM_OBJECTS],
+        }
+    }
+
+    /// Whether a new object would fit (nothing is taken).
+    pub fn has_room(&self) -> bool {
+        self.objs.iter().any(Option::is_none)
+    }
+
+    /// Stores `o`; its index, or `NoResources` when the table is full.
+    pub fn insert(&mut self, o: Object) -> Result<u16, Error> {
+        let i = self
+            .objs
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Error::NoResources)?;
+        self.objs[i] = Some(o);
+        Ok(i as u16)
+    }
+
+    /// Object `obj`.
+    pub fn get(&self, obj: u16) -> Option<Object> {
+        self.objs.get(obj as usize).copied().flatten()
+    }
+
+    /// Removes object `obj` (its pages are the caller's to free).
+    pub fn remove(&mut self, obj: u16) -> Option<Object> {
+        self.objs.get_mut(obj as usize).and_then(Option::take)
+    }
+
+    /// Objects alive.
+    pub fn count(&self) -> usize {
+        self.objs.iter().filter(|o| o.is_some()).count()
+    }
+}
+
+/// Validates `MemCreate`'s page count: 1..=[`MEM_MAX_PAGES`].
+pub fn check_pages(pages: u64) -> Result<u32, Error> {
+    if pages == 0 || pages > MEM_MAX_PAGES {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(pages as u32)
+}
+
+/// Validates `MemMap`'s mode against the capability's rights: whether the
+/// mapping is writable. Read needs `MAP`; write needs `MAP | WRITE`; any
+/// other mode is `InvalidArgument`.
+pub fn map_access(cap_rights: u32, mode: u64) -> Result<bool, Error> {
+    let (need, write) = match mode {
+        0 => (rights::MAP, false),
+        MEM_MAP_WRITE => (rights::MAP | rights::WRITE, true),
+        _ => return Err(Error::InvalidArgument),
+    };
+    if cap_rights & need != need {
+        return Err(Error::NoRights);
+    }
+    Ok(write)
+}
+
+/// One mapping of an object in a task.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The object.
+    pub obj: u16,
+    /// First mapped address.
+    pub va: u64,
+    /// Pages mapped (the whole object).
+    pub pages: u32,
+}
+
+/// A task's mappings.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct TaskMaps {
+    maps: [Option<Mapping>; MEM_MAPS],
+}
+
+impl TaskMaps {
+    /// No mappings.
+    pub const fn new() -> Self {
+        Self {
+            maps: [None; MEM_MAPS],
+        }
+    }
+
+    /// Where a mapping of `obj` would be recorded: `Busy` if the task
+    /// already maps it, `NoResources` if it maps [`MEM_MAPS`] objects.
+    pub fn free_for(&self, obj: u16) -> Result<usize, Error> {
+        if self.maps_obj(obj) {
+            return Err(Error::Busy);
+        }
+        self.maps
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Error::NoResources)
+    }
+
+    /// Records `m` at `i` (from [`TaskMaps::free_for`]).
+    pub fn set(&mut self, i: usize, m: Mapping) {
+        if let Some(s) = self.maps.get_mut(i) {
+            *s = Some(m);
+        }
+    }
+
+    /// Whether the task maps `obj`.
+    pub fn maps_obj(&self, obj: u16) -> bool {
+        self.maps.iter().flatten().any(|m| m.obj == obj)
+    }
+
+    /// Removes and returns the mapping that starts at `va`
+    /// (`InvalidArgument` if none does).
+    pub fn take(&mut self, va: u64) -> Result<Mapping, Error> {
+        let s = self
+            .maps
+            .iter_mut()
+            .find(|m| matches!(m, Some(m) if m.va == va))
+            .ok_or(Error::InvalidArgument)?;
+        s.take().ok_or(Error::InvalidArgument)
+    }
+
+    /// The mappings.
+    pub fn iter(&self) -> impl Iterator<Item = Mapping> + '_ {
+        self.maps.iter().flatten().copied()
+    }
+}
+
+/// Every object a task refers to (by capability or mapping), at most once
+/// each: what a task's end must re-examine with [`held`].
+pub fn referenced(caps: &CapTable, maps: &TaskMaps) -> ([u16; CAP_SLOTS + MEM_MAPS], usize) {
+    let mut out = [0u16; CAP_SLOTS + MEM_MAPS];
+    let mut n = 0;
+    let from_caps = caps.iter().filter_map(|(_, c)| match c {
+        Cap::Memory { obj, .. } => Some(obj),
+        _ => None,
+    });
+    for obj in from_caps.chain(maps.iter().map(|m| m.obj)) {
+        if !out[..n].contains(&obj) {
+            out[n] = obj;
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
+/// Whether anything still refers to `obj`: a capability in any table or a
+/// mapping in any task. When not, the object's pages may be freed.
+pub fn held<'a>(obj: u16, tasks: impl IntoIterator<Item = (&'a CapTable, &'a TaskMaps)>) -> bool {
+    tasks
+        .into_iter()
+        .any(|(c, m)| c.holds_memory(obj) || m.maps_obj(obj))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: u32 = rights::MAP | rights::WRITE | rights::GRANT;
+
+    fn mem(obj: u16, rights: u32) -> Cap {
+        Cap::Memory {
+            obj,
+            pages: 1,
+            rights,
+        }
+    }
+
+    #[test]
+    fn page_counts_are_bounded() {
+        assert_eq!(check_pages(0), Err(Error::InvalidArgument));
+        assert_eq!(check_pages(1), Ok(1));
+        assert_eq!(check_pages(MEM_MAX_PAGES), Ok(MEM_MAX_PAGES as u32));
+        assert_eq!(check_pages(MEM_MAX_PAGES + 1), Err(Error::InvalidArgument));
+        assert_eq!(check_pages(u64::MAX), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn mapping_needs_the_rights_of_its_mode() {
+        assert_eq!(map_access(RW, 0), Ok(false));
+        assert_eq!(map_access(RW, MEM_MAP_WRITE), Ok(true));
+        let ro = rights::MAP | rights::GRANT;
+        assert_eq!(map_access(ro, 0), Ok(false));
+        assert_eq!(map_access(ro, MEM_MAP_WRITE), Err(Error::NoRights));
+        // WRITE without MAP maps nothing.
+        assert_eq!(map_access(rights::WRITE, 0), Err(Error::NoRights));
+        assert_eq!(map_access(rights::WRITE, 1), Err(Error::NoRights));
+        assert_eq!(map_access(RW, 2), Err(Error::InvalidArgument));
+        assert_eq!(map_access(RW, u64::MAX), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn a_task_maps_an_object_once_and_a_few_at_most() {
+        let mut m = TaskMaps::new();
+        let at = |obj, va| Mapping { obj, va, pages: 1 };
+        let i = m.free_for(1).unwrap();
+        m.set(i, at(1, 0x3000_0000));
+        assert_eq!(m.free_for(1), Err(Error::Busy));
+        for obj in 2..=MEM_MAPS as u16 {
+            let i = m.free_for(obj).unwrap();
+            m.set(i, at(obj, 0x3000_0000 + obj as u64 * 0x1000));
+        }
+        assert_eq!(m.free_for(99), Err(Error::NoResources));
+        // Unmapping names the start of a mapping, nothing else.
+        assert_eq!(m.take(0x3000_0004), Err(Error::InvalidArgument));
+        assert_eq!(m.take(0), Err(Error::InvalidArgument));
+        assert_eq!(m.take(0x3000_0000), Ok(at(1, 0x3000_0000)));
+        assert_eq!(m.take(0x3000_0000), Err(Error::InvalidArgument));
+        assert!(!m.maps_obj(1));
+        assert_eq!(m.free_for(1), Ok(0));
+    }
+
+    #[test]
+    fn an_object_lives_while_any_cap_or_mapping_names_it() {
+        let mut owner = CapTable::new();
+        let mut peer = CapTable::new();
+        let (mut owner_maps, mut peer_maps) = (TaskMaps::new(), TaskMaps::new());
+        let oslot = owner.insert(mem(3, RW)).unwrap() as u64;
+        owner_maps.set(
+            0,
+            Mapping {
+                obj: 3,
+                va: 0x3000_0000,
+                pages: 1,
+            },
+        );
+        // Transferred read-only to the peer, which maps it.
+        let ro = mem(3, RW).derive(rights::MAP, 0).unwrap();
+        let pslot = peer.insert(ro).unwrap() as u64;
+        peer_maps.set(
+            0,
+            Mapping {
+                obj: 3,
+                va: 0x3000_0000,
+                pages: 1,
+            },
+        );
+        let alive =
+            |o: &CapTable, om: &TaskMaps, p: &CapTable, pm: &TaskMaps| held(3, [(o, om), (p, pm)]);
+        assert!(alive(&owner, &owner_maps, &peer, &peer_maps));
+        // The owner ends: its table and mappings are gone; the peer's keep
+        // the pages alive.
+        let (refs, n) = referenced(&owner, &owner_maps);
+        assert_eq!(&refs[..n], &[3]);
+        owner = CapTable::new();
+        owner_maps = TaskMaps::new();
+        assert!(alive(&owner, &owner_maps, &peer, &peer_maps));
+        // Dropping the capability is not enough while the peer maps it...
+        peer.remove(pslot).unwrap();
+        assert!(alive(&owner, &owner_maps, &peer, &peer_maps));
+        // ...unmapping ends it.
+        peer_maps.take(0x3000_0000).unwrap();
+        assert!(!alive(&owner, &owner_maps, &peer, &peer_maps));
+        let _ = oslot;
+        // Other objects do not count.
+        peer.insert(mem(4, RW)).unwrap();
+        assert!(!held(3, [(&peer, &peer_maps)]));
+        assert!(held(4, [(&peer, &peer_maps)]));
+    }
+
+    #[test]
+    fn referenced_lists_each_object_once() {
+        let mut caps = CapTable::new();
+        let mut maps = TaskMaps::new();
+        caps.insert(mem(7, RW)).unwrap();
+        caps.insert(mem(7, rights::MAP)).unwrap();
+        caps.insert(mem(2, RW)).unwrap();
+        caps.insert(Cap::ConsoleInput { rights: 0 }).unwrap();
+        maps.set(
+            1,
+            Mapping {
+                obj: 7,
+                va: 1,
+                pages: 1,
+            },
+        );
+        maps.set(
+            2,
+            Mapping {
+                obj: 9,
+                va: 2,
+                pages: 1,
+            },
+        );
+        let (refs, n) = referenced(&caps, &maps);
+        assert_eq!(&refs[..n], &[7, 2, 9]);
+        let (_, n) = referenced(&CapTable::new(), &TaskMaps::new());
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn object_table_is_bounded_and_indices_come_back() {
+        let mut t = Objects::new();
+        let o = Object {
+            pa: 0x8100_0000,
+            pages: 2,
+            pool: 0,
+        };
+        for i in 0..MAX_MEM_OBJECTS {
+            assert_eq!(t.insert(o), Ok(i as u16));
+        }
+        assert!(!t.has_room());
+        assert_eq!(t.insert(o), Err(Error::NoResources));
+        assert_eq!(t.remove(5), Some(o));
+        assert_eq!(t.remove(5), None);
+        assert_eq!(t.get(5), None);
+        assert_eq!(t.remove(u16::MAX), None);
+        assert_eq!(t.count(), MAX_MEM_OBJECTS - 1);
+        assert_eq!(t.insert(o), Ok(5));
+    }
+}
