@@ -16,8 +16,8 @@
 //!
 //! Bulk data moves through a shared region when netstackd takes one
 //! (`realnet: shared region attached`): a 256 KiB kernel memory object of
-//! this task, charged to its DMA grant, holding the doubled pattern for
-//! sending and receiving into its upper half; `TcpWriteShared` /
+//! this task, charged to its shared-memory budget (`grants.shm`), holding
+//! the doubled pattern for sending and receiving into its upper half; `TcpWriteShared` /
 //! `TcpReadShared` then name offsets in it and no payload crosses an IPC
 //! message. Otherwise (no grant, a server without regions) the message
 //! path, as before. The figures say which (`path=`).
@@ -61,7 +61,7 @@ fn attach(c: &mut Client, t: &[u8]) -> Option<SharedRegion> {
     let step = |what: &str, e: &dyn core::fmt::Debug| {
         println!("realnet: no shared region ({}: {:?}), messages", what, e)
     };
-    let mut sh = SharedRegion::create(nexus_slots::bench_net::DMA, nexus_abi::MEM_MAX_PAGES)
+    let mut sh = SharedRegion::create(nexus_slots::bench_net::SHM, nexus_abi::MEM_MAX_PAGES)
         .map_err(|e| step("create", &e))
         .ok()?;
     if sh.len() < RX_AT + MAX_SHARED_IO || t.len() != 2 * PERIOD {

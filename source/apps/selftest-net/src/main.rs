@@ -242,12 +242,63 @@ mod net {
         if c.close(nexus_net::Handle::from_raw(0)) != Err(NetError::NotFound) {
             return Err("handle 0 accepted");
         }
+        budget_refusals()?;
+        println!("SELFTEST: net hostile shm budget refusals ok");
         shared_refusals(&mut c)?;
         println!("SELFTEST: net hostile shared region refusals ok");
         c.tcp_listen(HOSTILE_PORT, 4).map_err(|_| "listen")?;
         c.udp_bind(HOSTILE_PORT).map_err(|_| "bind")?;
         // Exit holding both: init tells netstackd, which must free them.
         println!("SELFTEST: net hostile holds port {}", HOSTILE_PORT);
+        Ok(())
+    }
+
+    /// Pages of this role's shared-memory budget (`profiles/test/smoke.toml`,
+    /// `grants.shm`).
+    const BUDGET_PAGES: u64 = 4;
+
+    /// The shared-memory budget (docs/abi.md, "Shared memory") against the
+    /// kernel: the task holds no DMA capability, only its budget, which
+    /// must not allocate DMA memory, reveal a physical address, carve a
+    /// budget of its own or create objects beyond its pages; freed objects
+    /// give their pages back.
+    fn budget_refusals() -> Result<(), &'static str> {
+        use nexus_abi::{CapKind, Error};
+        let b = slot::SHM;
+        let info = sys::cap_info(b).map_err(|_| "budget info")?;
+        if info.kind != Some(CapKind::MemBudget) || info.x != BUDGET_PAGES || info.y != 0 {
+            return Err("not a fresh budget capability");
+        }
+        if sys::dma_alloc(b, 1) != Err(Error::WrongCapability) {
+            return Err("DmaAlloc through a budget");
+        }
+        if sys::mem_budget(b, 1) != Err(Error::WrongCapability) {
+            return Err("a budget carved from a budget");
+        }
+        let a = sys::mem_create(b, BUDGET_PAGES - 1).map_err(|_| "create within the budget")?;
+        if sys::mem_create(b, 2) != Err(Error::NoMemory) {
+            return Err("created beyond the budget");
+        }
+        let (va, _) = sys::mem_map(a, true).map_err(|_| "map")?;
+        if sys::virt_to_phys(va) != Err(Error::BadAddress) {
+            return Err("physical address of a shared page");
+        }
+        let local = 0u64;
+        if sys::virt_to_phys(&local as *const u64 as u64) != Err(Error::BadAddress) {
+            return Err("physical address of the stack");
+        }
+        let used = sys::cap_info(b).map_err(|_| "budget info")?.y;
+        if used != BUDGET_PAGES - 1 {
+            return Err("pages in use not counted");
+        }
+        // Freed (unmapped and dropped): its pages return to the budget.
+        sys::mem_unmap(va).map_err(|_| "unmap")?;
+        sys::cap_drop(a).map_err(|_| "drop")?;
+        if sys::cap_info(b).map_err(|_| "budget info")?.y != 0 {
+            return Err("pages not returned");
+        }
+        let all = sys::mem_create(b, BUDGET_PAGES).map_err(|_| "pages not reusable")?;
+        sys::cap_drop(all).map_err(|_| "drop")?;
         Ok(())
     }
 
@@ -268,7 +319,7 @@ mod net {
         if c.request(&Request::AttachShared).err() != Some(NetError::InvalidInput) {
             return Err("attached without a capability");
         }
-        let r = SharedRegion::create(slot::DMA, 1).map_err(|_| "create")?;
+        let r = SharedRegion::create(slot::SHM, 1).map_err(|_| "create")?;
         let ro = sys::cap_copy(r.cap(), rights::MAP | rights::GRANT).map_err(|_| "copy")?;
         if c.attach_shared(ro) != Err(NetError::InvalidInput) {
             return Err("attached a read-only region");

@@ -15,7 +15,7 @@
 //!   calls needing capabilities it lacks (`MmioMap`, `DmaAlloc`,
 //!   `VirtToPhys`, IRQ calls, `ConsoleRead`, `Notify` (its endpoint has
 //!   SEND only), setting the log level with `ConsoleLevel`, `MemCreate`,
-//!   `MemMap`, `MemUnmap`) fail;
+//!   `MemBudget`, `MemMap`, `MemUnmap`) fail;
 //! - a `CapCopy` that succeeds made an endpoint copy with SEND at most
 //!   (dropped again at once);
 //! - every 64 calls: slot 1 still holds exactly its SEND endpoint, every
@@ -362,6 +362,7 @@ mod fuzz {
                     | Sysno::Notify
                     // No DMA budget, no memory capability, nothing mapped.
                     | Sysno::MemCreate
+                    | Sysno::MemBudget
                     | Sysno::MemMap
                     | Sysno::MemUnmap)
             );

@@ -131,6 +131,13 @@ mod init {
                     rights: 0,
                     badge: 0,
                 },
+                // Carved below, once nothing else can fail.
+                Grant::MemBudget { slot, .. } => GrantSpec {
+                    src: u32::MAX,
+                    dst: slot,
+                    rights: 0,
+                    badge: 0,
+                },
                 Grant::InitEndpoint { badge, slot, .. } => GrantSpec {
                     src: cx.own_ep,
                     dst: slot,
@@ -147,7 +154,39 @@ mod init {
             ng += 1;
         }
         // Arguments are fetched with `init.args()`; a0 carries nothing.
-        match sys::spawn_loaded(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0) {
+        // A fresh shared-memory budget per start, carved from init's DMA
+        // capability; init drops its copies once the child holds them (or
+        // the spawn failed), so the child's are the only ones.
+        let mut budgets = [0u32; 8];
+        let mut nb = 0;
+        let drop_budgets = |b: &[u32]| {
+            for &s in b {
+                let _ = sys::cap_drop(s);
+            }
+        };
+        for (spec, g) in grants[..ng].iter_mut().zip(svc.grants) {
+            let Grant::MemBudget { pages, .. } = *g else {
+                continue;
+            };
+            match sys::mem_budget(slots::init::DMA, pages as u64) {
+                Ok(b) => {
+                    spec.src = b;
+                    budgets[nb] = b;
+                    nb += 1;
+                }
+                Err(e) => {
+                    println!(
+                        "init: no shared-memory budget for {}: {}; not started",
+                        svc.name, e
+                    );
+                    drop_budgets(&budgets[..nb]);
+                    return None;
+                }
+            }
+        }
+        let started = sys::spawn_loaded(cx.ctl, svc.image, &grants[..ng], Some(cx.own_ep), 0);
+        drop_budgets(&budgets[..nb]);
+        match started {
             Ok(started) => Some(started),
             Err(e) => {
                 println!("init: svc {} failed to start: {}", svc.name, e);

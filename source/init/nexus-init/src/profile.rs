@@ -38,6 +38,14 @@ pub enum Grant {
         /// Destination slot.
         slot: u32,
     },
+    /// A shared-memory budget of its own, carved from init's DMA
+    /// capability at each start (`MemBudget`): `MemCreate` only.
+    MemBudget {
+        /// Pages of live objects it allows.
+        pages: u32,
+        /// Destination slot.
+        slot: u32,
+    },
     /// A send capability to a server's named endpoint, as a *client*: when
     /// the holder ends, init tells the server (`notice.client_gone`) so it
     /// frees what the client held. Never badge 0 (init's own).
@@ -85,6 +93,7 @@ impl Grant {
             | Grant::Client { slot, .. }
             | Grant::Device { slot, .. }
             | Grant::ConsoleInput { slot }
+            | Grant::MemBudget { slot, .. }
             | Grant::Dma { slot } => slot,
         }
     }
@@ -292,10 +301,10 @@ mod tests {
             .find(|s| s.name == "selftest-client")
             .unwrap();
         // `mmio denied` relies on the client never holding a device capability.
-        assert!(client
-            .grants
-            .iter()
-            .all(|g| !matches!(g, Grant::Device { .. } | Grant::Dma { .. })));
+        assert!(client.grants.iter().all(|g| !matches!(
+            g,
+            Grant::Device { .. } | Grant::Dma { .. } | Grant::MemBudget { .. }
+        )));
         let killers: Vec<_> = smoke
             .services
             .iter()

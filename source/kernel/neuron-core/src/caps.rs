@@ -52,6 +52,18 @@ pub enum Cap {
         /// Rights bits (`MAP`, `WRITE`, `GRANT`).
         rights: u32,
     },
+    /// A shared-memory budget (see [`crate::shm::Budgets`]): `MemCreate`
+    /// up to `pages` alive at once, charged to the budget and to the DMA
+    /// pool it was carved from, and nothing else (no `DmaAlloc`). Every
+    /// copy draws on the same budget.
+    MemBudget {
+        /// The kernel's budget index.
+        budget: u16,
+        /// The budget's total pages (what `CapInfo` reports).
+        pages: u32,
+        /// Rights bits (`GRANT`).
+        rights: u32,
+    },
 }
 
 impl Cap {
@@ -64,6 +76,7 @@ impl Cap {
             Cap::Dma { .. } => CapKind::Dma,
             Cap::ConsoleInput { .. } => CapKind::ConsoleInput,
             Cap::Memory { .. } => CapKind::Memory,
+            Cap::MemBudget { .. } => CapKind::MemBudget,
         }
     }
 
@@ -75,6 +88,7 @@ impl Cap {
             | Cap::Mmio { rights, .. }
             | Cap::Dma { rights, .. }
             | Cap::Memory { rights, .. }
+            | Cap::MemBudget { rights, .. }
             | Cap::ConsoleInput { rights } => rights,
         }
     }
@@ -135,6 +149,15 @@ impl Cap {
             }),
             Cap::Memory { obj, pages, rights } => Ok(Cap::Memory {
                 obj,
+                pages,
+                rights: rights & mask,
+            }),
+            Cap::MemBudget {
+                budget,
+                pages,
+                rights,
+            } => Ok(Cap::MemBudget {
+                budget,
                 pages,
                 rights: rights & mask,
             }),
@@ -235,6 +258,13 @@ impl CapTable {
         self.slots
             .iter()
             .any(|c| matches!(c, Some(Cap::Memory { obj: o, .. }) if *o == obj))
+    }
+
+    /// Whether any slot holds a capability to shared-memory budget `id`.
+    pub fn holds_budget(&self, id: u16) -> bool {
+        self.slots
+            .iter()
+            .any(|c| matches!(c, Some(Cap::MemBudget { budget, .. }) if *budget == id))
     }
 
     /// Iterates over occupied slots.
@@ -357,6 +387,34 @@ mod tests {
         assert!(!t.holds_memory(4));
         t.remove(s).unwrap();
         assert!(!t.holds_memory(5));
+    }
+
+    #[test]
+    fn budget_caps_reduce_and_are_found() {
+        let b = Cap::MemBudget {
+            budget: 2,
+            pages: 64,
+            rights: rights::GRANT,
+        };
+        assert_eq!(b.kind(), CapKind::MemBudget);
+        assert!(b.transferable());
+        let plain = b.derive(rights::ALL, 0).unwrap();
+        assert_eq!(plain, b);
+        let none = b.derive(0, 0).unwrap();
+        assert_eq!(none.rights(), 0);
+        assert!(!none.transferable());
+        // A budget is never a DMA capability (no `DmaAlloc` through it).
+        let mut t = CapTable::new();
+        let s = t.insert(none).unwrap() as u64;
+        assert_eq!(
+            t.get_checked(s, CapKind::Dma, 0),
+            Err(Error::WrongCapability)
+        );
+        assert!(t.holds_budget(2));
+        assert!(!t.holds_budget(3));
+        assert!(!t.holds_memory(2));
+        t.remove(s).unwrap();
+        assert!(!t.holds_budget(2));
     }
 
     #[test]

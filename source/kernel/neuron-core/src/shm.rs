@@ -10,11 +10,18 @@
 //! mapping ever outlives its pages, and an object index is never reused
 //! while anything names it (a stale capability cannot reach a newer object).
 //!
+//! A budget ([`Budgets`], `MemBudget`) is the other way to pay for an
+//! object: a capability that allows `MemCreate` up to a number of pages
+//! alive at once and nothing else, carved from a DMA capability (whose pool
+//! the pages are charged to as well). A task that only needs shared memory
+//! holds a budget instead of a DMA capability, which would also let it
+//! `DmaAlloc` and learn physical addresses.
+//!
 //! Mappings are not `OWNED` leaves (see [`crate::pagetable`]): tearing an
 //! address space down never frees shared frames; the object does.
 
 use crate::caps::{Cap, CapTable};
-use nexus_abi::{rights, Error, CAP_SLOTS, MEM_MAP_WRITE, MEM_MAX_PAGES};
+use nexus_abi::{rights, Error, CAP_SLOTS, MEM_BUDGET_MAX_PAGES, MEM_MAP_WRITE, MEM_MAX_PAGES};
 
 /// Objects alive at once, system-wide.
 pub const MAX_MEM_OBJECTS: usize = 64;
@@ -31,6 +38,112 @@ pub struct Object {
     pub pages: u32,
     /// DMA pool charged.
     pub pool: u16,
+    /// Budget charged too, or [`NO_BUDGET`] (created with a DMA capability).
+    pub budget: u16,
+}
+
+/// [`Object::budget`] of an object paid for by a DMA capability alone.
+pub const NO_BUDGET: u16 = u16::MAX;
+
+/// Shared-memory budgets alive at once, system-wide.
+pub const MAX_MEM_BUDGETS: usize = 32;
+
+/// One budget: pages its objects may hold at once, and the DMA pool they
+/// are charged to as well.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Pages allowed alive at once.
+    pub limit: u32,
+    /// Pages of live objects charged to it.
+    pub used: u32,
+    /// The DMA pool it was carved from.
+    pub pool: u16,
+}
+
+/// The kernel's budget table. An entry is in use while a capability names
+/// it or an object is charged to it (`used > 0`); only then is it never
+/// handed out again, so a stale capability cannot reach a newer budget.
+#[derive(Clone, Debug)]
+pub struct Budgets {
+    b: [Budget; MAX_MEM_BUDGETS],
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Validates `MemBudget`'s page count: 1..=[`MEM_BUDGET_MAX_PAGES`].
+pub fn check_budget_pages(pages: u64) -> Result<u32, Error> {
+    if pages == 0 || pages > MEM_BUDGET_MAX_PAGES {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(pages as u32)
+}
+
+impl Budgets {
+    /// No budgets.
+    pub const fn new() -> Self {
+        Self {
+            b: [Budget {
+                limit: 0,
+                used: 0,
+                pool: 0,
+            }; MAX_MEM_BUDGETS],
+        }
+    }
+
+    /// Sets up a budget of `limit` pages on `pool` in the first entry that
+    /// no capability names (`named`) and no object is charged to; its
+    /// index, or `NoResources` when every entry is in use.
+    pub fn create(
+        &mut self,
+        limit: u32,
+        pool: u16,
+        named: impl Fn(u16) -> bool,
+    ) -> Result<u16, Error> {
+        let i = (0..MAX_MEM_BUDGETS as u16)
+            .find(|&i| self.b[i as usize].used == 0 && !named(i))
+            .ok_or(Error::NoResources)?;
+        self.b[i as usize] = Budget {
+            limit,
+            used: 0,
+            pool,
+        };
+        Ok(i)
+    }
+
+    /// Budget `id`.
+    pub fn get(&self, id: u16) -> Option<Budget> {
+        self.b.get(id as usize).copied()
+    }
+
+    /// Whether `pages` more fit in budget `id` (nothing is charged):
+    /// `NoMemory` when they do not, `WrongCapability` for no such budget.
+    pub fn check(&self, id: u16, pages: u32) -> Result<(), Error> {
+        let b = self.b.get(id as usize).ok_or(Error::WrongCapability)?;
+        match b.used.checked_add(pages) {
+            Some(total) if total <= b.limit => Ok(()),
+            _ => Err(Error::NoMemory),
+        }
+    }
+
+    /// Charges `pages` to budget `id` (an object was created).
+    pub fn charge(&mut self, id: u16, pages: u32) -> Result<(), Error> {
+        self.check(id, pages)?;
+        // In range: `check` bounded used + pages by the limit.
+        self.b[id as usize].used += pages;
+        Ok(())
+    }
+
+    /// Returns `pages` charged with [`Budgets::charge`] (the object was
+    /// freed). [`NO_BUDGET`] and unknown ids are ignored.
+    pub fn refund(&mut self, id: u16, pages: u32) {
+        if let Some(b) = self.b.get_mut(id as usize) {
+            b.used = b.used.saturating_sub(pages);
+        }
+    }
 }
 
 /// The kernel's object table.
@@ -83,6 +196,31 @@ impl Objects {
     pub fn count(&self) -> usize {
         self.objs.iter().filter(|o| o.is_some()).count()
     }
+}
+
+/// Stores object `o` and charges its pages to its budget (if any): its
+/// index; `NoResources` when the table is full, `NoMemory` when the budget
+/// has too few pages left. Nothing changes on failure. (The DMA pool is
+/// the caller's to charge.)
+pub fn insert_charged(objs: &mut Objects, budgets: &mut Budgets, o: Object) -> Result<u16, Error> {
+    if !objs.has_room() {
+        return Err(Error::NoResources);
+    }
+    if o.budget != NO_BUDGET {
+        budgets.charge(o.budget, o.pages)?;
+    }
+    objs.insert(o)
+}
+
+/// Removes object `obj` (nothing names it any more) and returns its pages
+/// to its budget: the object, whose frames and pool charge are the
+/// caller's to return.
+pub fn remove_refunded(objs: &mut Objects, budgets: &mut Budgets, obj: u16) -> Option<Object> {
+    let o = objs.remove(obj)?;
+    if o.budget != NO_BUDGET {
+        budgets.refund(o.budget, o.pages);
+    }
+    Some(o)
 }
 
 /// Validates `MemCreate`'s page count: 1..=[`MEM_MAX_PAGES`].
@@ -343,6 +481,7 @@ mod tests {
             pa: 0x8100_0000,
             pages: 2,
             pool: 0,
+            budget: NO_BUDGET,
         };
         for i in 0..MAX_MEM_OBJECTS {
             assert_eq!(t.insert(o), Ok(i as u16));
@@ -355,5 +494,159 @@ mod tests {
         assert_eq!(t.remove(u16::MAX), None);
         assert_eq!(t.count(), MAX_MEM_OBJECTS - 1);
         assert_eq!(t.insert(o), Ok(5));
+    }
+
+    #[test]
+    fn budget_page_counts_are_bounded() {
+        assert_eq!(check_budget_pages(0), Err(Error::InvalidArgument));
+        assert_eq!(check_budget_pages(1), Ok(1));
+        assert_eq!(
+            check_budget_pages(MEM_BUDGET_MAX_PAGES),
+            Ok(MEM_BUDGET_MAX_PAGES as u32)
+        );
+        assert_eq!(
+            check_budget_pages(MEM_BUDGET_MAX_PAGES + 1),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(check_budget_pages(u64::MAX), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn a_budget_bounds_live_pages_and_freed_objects_return_them() {
+        let mut b = Budgets::new();
+        let id = b.create(64, 0, |_| false).unwrap();
+        // Objects up to the budget, then refused without a charge.
+        b.charge(id, 40).unwrap();
+        b.charge(id, 24).unwrap();
+        assert_eq!(b.check(id, 1), Err(Error::NoMemory));
+        assert_eq!(b.charge(id, 1), Err(Error::NoMemory));
+        assert_eq!(b.charge(id, u32::MAX), Err(Error::NoMemory));
+        assert_eq!(
+            b.get(id),
+            Some(Budget {
+                limit: 64,
+                used: 64,
+                pool: 0
+            })
+        );
+        // Freeing an object returns its pages: as much fits again.
+        b.refund(id, 24);
+        assert_eq!(b.check(id, 25), Err(Error::NoMemory));
+        b.charge(id, 24).unwrap();
+        b.refund(id, 24);
+        b.refund(id, 40);
+        assert_eq!(b.get(id).unwrap().used, 0);
+        b.charge(id, 64).unwrap();
+        // Unknown budgets: nothing to charge, refunds are ignored.
+        assert_eq!(
+            b.check(MAX_MEM_BUDGETS as u16, 1),
+            Err(Error::WrongCapability)
+        );
+        assert_eq!(b.check(NO_BUDGET, 1), Err(Error::WrongCapability));
+        b.refund(NO_BUDGET, 5);
+        assert_eq!(b.get(id).unwrap().used, 64);
+    }
+
+    #[test]
+    fn budget_entries_are_reused_only_when_nothing_names_them() {
+        let mut b = Budgets::new();
+        let a = b.create(8, 0, |_| false).unwrap();
+        // Entry `a` is named by a capability: a new budget goes elsewhere.
+        let c = b.create(4, 1, |i| i == a).unwrap();
+        assert_ne!(a, c);
+        assert_eq!(b.get(c).unwrap().pool, 1);
+        // No capability names `a` any more, but an object is still charged
+        // to it (the holder ended, a peer maps the object): still in use.
+        b.charge(a, 2).unwrap();
+        let d = b.create(4, 0, |i| i == c).unwrap();
+        assert!(d != a && d != c);
+        // The object is freed: `a` may be handed out again, fresh.
+        b.refund(a, 2);
+        let e = b.create(16, 0, |i| i == c || i == d).unwrap();
+        assert_eq!(e, a);
+        assert_eq!(
+            b.get(e),
+            Some(Budget {
+                limit: 16,
+                used: 0,
+                pool: 0
+            })
+        );
+        // The table is bounded.
+        let mut full = Budgets::new();
+        for i in 0..MAX_MEM_BUDGETS {
+            // Without a charge or a capability the entry is free again.
+            assert_eq!(full.create(1, 0, |_| false), Ok(i as u16));
+            full.charge(i as u16, 1).unwrap();
+        }
+        assert_eq!(full.create(1, 0, |_| false), Err(Error::NoResources));
+        full.refund(3, 1);
+        assert_eq!(full.create(1, 0, |_| false), Ok(3));
+    }
+
+    #[test]
+    fn an_object_on_a_budget_returns_its_pages_when_freed() {
+        let mut objs = Objects::new();
+        let mut budgets = Budgets::new();
+        let mut holder = CapTable::new();
+        let mut peer = CapTable::new();
+        let id = budgets.create(64, 0, |_| false).unwrap();
+        holder
+            .insert(Cap::MemBudget {
+                budget: id,
+                pages: 64,
+                rights: 0,
+            })
+            .unwrap();
+        let obj = |pages| Object {
+            pa: 0x8100_0000,
+            pages,
+            pool: 0,
+            budget: id,
+        };
+        let a = insert_charged(&mut objs, &mut budgets, obj(48)).unwrap();
+        // Beyond the budget: refused, nothing stored or charged.
+        assert_eq!(
+            insert_charged(&mut objs, &mut budgets, obj(17)),
+            Err(Error::NoMemory)
+        );
+        assert_eq!(objs.count(), 1);
+        assert_eq!(budgets.get(id).unwrap().used, 48);
+        let b = insert_charged(&mut objs, &mut budgets, obj(16)).unwrap();
+        assert_eq!(budgets.get(id).unwrap().used, 64);
+        // The holder passes `a` to a peer and ends: its budget capability
+        // is gone, but the peer's object keeps the entry in use.
+        peer.insert(mem(a, RW)).unwrap();
+        holder = CapTable::new();
+        assert!(remove_refunded(&mut objs, &mut budgets, b).is_some());
+        assert_eq!(budgets.get(id).unwrap().used, 48);
+        let named = |i| holder.holds_budget(i) || peer.holds_budget(i);
+        let other = budgets.create(8, 0, named).unwrap();
+        assert_ne!(other, id);
+        // The peer lets go: the pages come back, the entry is free again.
+        let o = remove_refunded(&mut objs, &mut budgets, a).unwrap();
+        assert_eq!((o.pages, o.budget), (48, id));
+        assert_eq!(budgets.get(id).unwrap().used, 0);
+        assert_eq!(remove_refunded(&mut objs, &mut budgets, a), None);
+        assert_eq!(budgets.get(id).unwrap().used, 0);
+        let named = |i| i == other;
+        assert_eq!(budgets.create(8, 0, named), Ok(id));
+        // Objects paid by a DMA capability alone touch no budget.
+        let dma_only = Object {
+            budget: NO_BUDGET,
+            ..obj(64)
+        };
+        let c = insert_charged(&mut objs, &mut budgets, dma_only).unwrap();
+        assert_eq!(budgets.get(id).unwrap().used, 0);
+        assert!(remove_refunded(&mut objs, &mut budgets, c).is_some());
+        // A full object table charges nothing.
+        for _ in 0..MAX_MEM_OBJECTS {
+            objs.insert(dma_only).unwrap();
+        }
+        assert_eq!(
+            insert_charged(&mut objs, &mut budgets, obj(1)),
+            Err(Error::NoResources)
+        );
+        assert_eq!(budgets.get(id).unwrap().used, 0);
     }
 }

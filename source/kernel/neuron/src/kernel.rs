@@ -285,10 +285,13 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
 pub struct Shm {
     pub objs: shm::Objects,
     pub maps: [shm::TaskMaps; MAX_TASKS],
+    /// Shared-memory budgets (`MemBudget`).
+    pub budgets: shm::Budgets,
 }
 
 pub static SHM: Mutex<Shm> = Mutex::new(Shm {
     objs: shm::Objects::new(),
+    budgets: shm::Budgets::new(),
     maps: [shm::TaskMaps::new(); MAX_TASKS],
 });
 
@@ -669,7 +672,7 @@ impl Kernel {
         if shm::held(obj, tasks) {
             return;
         }
-        if let Some(o) = sh.objs.remove(obj) {
+        if let Some(o) = shm::remove_refunded(&mut sh.objs, &mut sh.budgets, obj) {
             for i in 0..o.pages as u64 {
                 self.mem.frames.free(o.pa + i * PAGE);
             }

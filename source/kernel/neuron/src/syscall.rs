@@ -8,7 +8,7 @@ use crate::ipc::{
     self, check_range, copy_in, copy_out, copy_task, copy_task_to, deliver, offered_slot, passed,
 };
 use crate::kernel::{
-    IrqLine, Kernel, PendingCall, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ, SHM,
+    IrqLine, Kernel, PendingCall, Shm, State, CONSOLE_BURST, CONSOLE_PER_SEC, MAX_IRQ, SHM,
 };
 use crate::plic;
 use neuron_core::caps::Cap;
@@ -491,6 +491,7 @@ fn dispatch_general(k: &mut Kernel, cur: usize) {
             Sysno::MemMap => Outcome::Now(mem_map(k, cur, a[0], a[1])),
             Sysno::MemUnmap => Outcome::Now(mem_unmap(k, cur, a[0])),
             Sysno::CapCopy => Outcome::Now(cap_copy(k, cur, a[0], a[1])),
+            Sysno::MemBudget => Outcome::Now(mem_budget(k, cur, a[0], a[1])),
             Sysno::MmioMap => Outcome::Now(mmio_map(k, cur, a[0])),
             Sysno::DmaAlloc => Outcome::Now(dma_alloc(k, cur, a[0], a[1])),
             Sysno::VirtToPhys => Outcome::Now(virt_to_phys(k, cur, a[0])),
@@ -1024,6 +1025,10 @@ fn cap_info(k: &Kernel, cur: usize, slot: u64) -> Done {
         Cap::Dma { pages, pool, .. } => (pages as u64, pool as u64),
         Cap::ConsoleInput { .. } => (0, 0),
         Cap::Memory { pages, obj, .. } => (pages as u64, obj as u64),
+        Cap::MemBudget { pages, budget, .. } => {
+            let used = SHM.lock().budgets.get(budget).map_or(0, |b| b.used);
+            (pages as u64, used as u64)
+        }
     };
     Ok([cap.kind() as u64, cap.rights() as u64, x, y])
 }
@@ -1049,20 +1054,29 @@ fn cap_copy(k: &mut Kernel, cur: usize, slot: u64, mask: u64) -> Done {
     Ok([at as u64, 0, 0, 0])
 }
 
-/// `MemCreate(dma slot, pages)`: a shared-memory object of zeroed pages
-/// charged to the DMA capability's pool until the object is freed; the
-/// new capability (`MAP | WRITE | GRANT`) goes to the first free slot.
-/// All or nothing.
+/// `MemCreate(dma or budget slot, pages)`: a shared-memory object of
+/// zeroed pages charged to the DMA capability's pool, or to the budget of a
+/// memory-budget capability and the pool it was carved from, until the
+/// object is freed; the new capability (`MAP | WRITE | GRANT`) goes to the
+/// first free slot. All or nothing.
 #[inline(never)]
 fn mem_create(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
-    let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
-        return Err(Error::WrongCapability);
+    let mut sh = SHM.lock();
+    let (pool, budget) = match k.tasks[cur].caps.get(slot)? {
+        Cap::Dma { pool, .. } => (pool, shm::NO_BUDGET),
+        Cap::MemBudget { budget, .. } => {
+            let b = sh.budgets.get(budget).ok_or(Error::WrongCapability)?;
+            (b.pool, budget)
+        }
+        _ => return Err(Error::WrongCapability),
     };
     let pages = shm::check_pages(pages)?;
     let at = k.tasks[cur].caps.free_slot().ok_or(Error::NoSlots)?;
-    let mut sh = SHM.lock();
     if !sh.objs.has_room() {
         return Err(Error::NoResources);
+    }
+    if budget != shm::NO_BUDGET {
+        sh.budgets.check(budget, pages)?;
     }
     k.dma_pools
         .check(pool as usize, pages as u64)
@@ -1077,12 +1091,42 @@ fn mem_create(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
         .ok_or(Error::NoMemory)?;
     k.mem.zero(pa, pages as usize);
     // Each step below was checked above, and nothing else ran since.
-    let obj = sh.objs.insert(shm::Object { pa, pages, pool })?;
+    let o = shm::Object {
+        pa,
+        pages,
+        pool,
+        budget,
+    };
+    let Shm { objs, budgets, .. } = &mut *sh;
+    let obj = shm::insert_charged(objs, budgets, o)?;
     let _ = k.dma_pools.charge_object(pool as usize, pages as u64);
     let cap = Cap::Memory {
         obj,
         pages,
         rights: rights::MAP | rights::WRITE | rights::GRANT,
+    };
+    let _ = k.tasks[cur].caps.insert_at(at as u64, cap);
+    Ok([at as u64, 0, 0, 0])
+}
+
+/// `MemBudget(dma slot, pages)`: a shared-memory budget of `pages` carved
+/// from the DMA capability's pool; the new capability (`GRANT`) goes to
+/// the first free slot. Nothing is charged until `MemCreate` uses it.
+#[inline(never)]
+fn mem_budget(k: &mut Kernel, cur: usize, slot: u64, pages: u64) -> Done {
+    let Cap::Dma { pool, .. } = k.tasks[cur].caps.get_checked(slot, CapKind::Dma, 0)? else {
+        return Err(Error::WrongCapability);
+    };
+    let pages = shm::check_budget_pages(pages)?;
+    let at = k.tasks[cur].caps.free_slot().ok_or(Error::NoSlots)?;
+    let mut sh = SHM.lock();
+    let tasks = &k.tasks;
+    let named = |id| tasks.iter().any(|t| t.caps.holds_budget(id));
+    let budget = sh.budgets.create(pages, pool, named)?;
+    let cap = Cap::MemBudget {
+        budget,
+        pages,
+        rights: rights::GRANT,
     };
     let _ = k.tasks[cur].caps.insert_at(at as u64, cap);
     Ok([at as u64, 0, 0, 0])

@@ -37,6 +37,10 @@ pub const KERNEL_BADGE: u64 = u64::MAX;
 /// Most pages of one shared-memory object (`MemCreate`): 256 KiB.
 pub const MEM_MAX_PAGES: u64 = 64;
 
+/// Most pages one shared-memory budget may allow in total (`MemBudget`):
+/// 1 MiB.
+pub const MEM_BUDGET_MAX_PAGES: u64 = 256;
+
 /// `MemMap`'s `a1` for a writable mapping (0 = read-only).
 pub const MEM_MAP_WRITE: u64 = 1;
 
@@ -214,7 +218,8 @@ pub enum Sysno {
     /// `RECV` in `a0`. Returns `a1` = the level in effect.
     ConsoleLevel = 23,
     /// Create a shared-memory object of `a1` zeroed pages (1..=
-    /// [`MEM_MAX_PAGES`]) charged to the pool of DMA cap `a0`; `a1` = the
+    /// [`MEM_MAX_PAGES`]) charged to the pool of DMA cap `a0`, or to the
+    /// budget of memory-budget cap `a0` (and its pool); `a1` = the
     /// slot of the new memory capability (`MAP | WRITE | GRANT`). See
     /// `docs/abi.md`, "Shared memory".
     MemCreate = 24,
@@ -227,11 +232,17 @@ pub enum Sysno {
     /// Copy the capability in slot `a0` into the first free slot with its
     /// rights reduced to the mask `a1`: `a1` = the new slot.
     CapCopy = 27,
+    /// Carve a shared-memory budget of `a1` pages (1..=
+    /// [`MEM_BUDGET_MAX_PAGES`]) from DMA cap `a0`: `a1` = the slot of a new
+    /// memory-budget capability (`GRANT`), which allows `MemCreate` up to
+    /// that many pages alive at once and nothing else (no `DmaAlloc`, no
+    /// `VirtToPhys`). See `docs/abi.md`, "Shared memory".
+    MemBudget = 28,
     /// `IpcCall` with the message in registers (the short-message fast
     /// path): `a0` endpoint slot (SEND), `a1` length ≤ [`SHORT_MAX`],
     /// `a2`..`a5` the bytes ([`short_pack`]), `a6` deadline. Returns `a1`
     /// the reply length and `a2`..`a5` the reply bytes. No capability
-    /// crosses either way. 28..=31 are left to other syscalls.
+    /// crosses either way. 29..=31 are left to other syscalls.
     IpcCallShort = 32,
     /// `IpcReplyRecv` with the reply in registers: `a0` endpoint slot
     /// (RECV), `a1` reply length ≤ [`SHORT_MAX`], `a2`..`a5` the reply
@@ -281,6 +292,7 @@ impl TryFrom<u64> for Sysno {
             25 => Self::MemMap,
             26 => Self::MemUnmap,
             27 => Self::CapCopy,
+            28 => Self::MemBudget,
             32 => Self::IpcCallShort,
             33 => Self::IpcReplyRecvShort,
             other => return Err(other),
@@ -406,6 +418,9 @@ pub enum CapKind {
     /// A shared-memory object (`MemCreate`); rights [`rights::MAP`],
     /// [`rights::WRITE`], [`rights::GRANT`].
     Memory = 6,
+    /// A shared-memory budget (`MemBudget`): `MemCreate` only, up to its
+    /// pages; right [`rights::GRANT`].
+    MemBudget = 7,
 }
 
 impl CapKind {
@@ -418,6 +433,7 @@ impl CapKind {
             4 => Some(Self::Dma),
             5 => Some(Self::ConsoleInput),
             6 => Some(Self::Memory),
+            7 => Some(Self::MemBudget),
             _ => None,
         }
     }
@@ -606,7 +622,7 @@ mod tests {
         assert_eq!(short_mask(full, 16), short_pack(&b[..16]));
         assert_eq!(Sysno::try_from(32), Ok(Sysno::IpcCallShort));
         assert_eq!(Sysno::try_from(33), Ok(Sysno::IpcReplyRecvShort));
-        assert_eq!(Sysno::try_from(28), Err(28));
+        assert_eq!(Sysno::try_from(29), Err(29));
     }
 
     #[test]
@@ -626,11 +642,11 @@ mod tests {
 
     #[test]
     fn sysno_roundtrip_and_unknown_rejected() {
-        for n in 0..=27u64 {
+        for n in 0..=28u64 {
             let s = Sysno::try_from(n).expect("known syscall");
             assert_eq!(s as u64, n);
         }
-        assert_eq!(Sysno::try_from(28), Err(28));
+        assert_eq!(Sysno::try_from(29), Err(29));
         assert_eq!(Sysno::try_from(31), Err(31));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }

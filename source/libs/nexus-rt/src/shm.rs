@@ -15,10 +15,10 @@ pub struct SharedRegion {
 }
 
 impl SharedRegion {
-    /// Creates an object of `pages` zeroed pages under the DMA capability
-    /// `dma` and maps it writable.
-    pub fn create(dma: u32, pages: u64) -> Result<Self, Error> {
-        let cap = sys::mem_create(dma, pages)?;
+    /// Creates an object of `pages` zeroed pages under the memory-budget
+    /// (or DMA) capability `budget` and maps it writable.
+    pub fn create(budget: u32, pages: u64) -> Result<Self, Error> {
+        let cap = sys::mem_create(budget, pages)?;
         let (va, got) = sys::mem_map(cap, true)?;
         let len = usize::try_from(got * PAGE).map_err(|_| Error::InvalidArgument)?;
         Ok(SharedRegion { cap, va, len })

@@ -362,9 +362,11 @@ pub struct CapInfo {
     pub kind: Option<CapKind>,
     /// Rights bits.
     pub rights: u32,
-    /// Endpoint: badge; Mmio: physical base; Dma: page budget.
+    /// Endpoint: badge; Mmio: physical base; Dma: page budget; Memory:
+    /// pages; MemBudget: its pages.
     pub x: u64,
-    /// Endpoint: endpoint id; Mmio: length | irq << 48.
+    /// Endpoint: endpoint id; Mmio: length | irq << 48; MemBudget: pages
+    /// of live objects charged to it.
     pub y: u64,
 }
 
@@ -391,9 +393,16 @@ pub fn cap_copy(slot: u32, mask: u32) -> Result<u32, Error> {
 }
 
 /// Creates a shared-memory object of `pages` zeroed pages charged to DMA
-/// cap `dma`; returns the slot of its memory capability.
-pub fn mem_create(dma: u32, pages: u64) -> Result<u32, Error> {
-    call(Sysno::MemCreate, [dma as u64, pages, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
+/// cap or memory-budget cap `budget`; returns the slot of its memory
+/// capability.
+pub fn mem_create(budget: u32, pages: u64) -> Result<u32, Error> {
+    call(Sysno::MemCreate, [budget as u64, pages, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
+}
+
+/// Carves a shared-memory budget of `pages` from DMA cap `dma`; returns
+/// the slot of the memory-budget capability (`MemCreate` only).
+pub fn mem_budget(dma: u32, pages: u64) -> Result<u32, Error> {
+    call(Sysno::MemBudget, [dma as u64, pages, 0, 0, 0, 0, 0]).map(|r| r[1] as u32)
 }
 
 /// Maps the object of memory cap `slot` (writable if `write`): (va, pages).

@@ -29,6 +29,17 @@ pub const MAX_ENDPOINTS: usize = 8;
 pub const CAP_SLOTS: u32 = 32;
 /// Longest service or image name (`nexus_abi::NAME_MAX`).
 pub const NAME_MAX: usize = 24;
+/// Most pages of one shared-memory budget grant
+/// (`nexus_abi::MEM_BUDGET_MAX_PAGES`).
+pub const SHM_MAX_PAGES: u32 = 256;
+/// Most pages of all shared-memory budget grants of one profile together:
+/// half of init's DMA pool (1024 pages), which every budget is carved from,
+/// so the device drivers' DMA keeps the other half.
+pub const SHM_PROFILE_MAX_PAGES: u32 = 512;
+/// Most shared-memory budget grants in one profile (the kernel holds 32
+/// budgets; a restarted service takes a new one while objects of the old
+/// one may still be alive).
+pub const MAX_SHM_GRANTS: usize = 8;
 
 /// Devices a profile can grant, by name: virtio id and the only images that
 /// may drive it. Granting a device to anything else is refused. `none` is
@@ -153,6 +164,7 @@ struct GrantFile {
     badge: Option<u64>,
     device: Option<String>,
     dma: Option<bool>,
+    shm_pages: Option<u64>,
     init: Option<Vec<String>>,
     console: Option<bool>,
 }
@@ -197,6 +209,12 @@ pub enum GrantKind {
     },
     /// A copy of init's DMA budget capability.
     Dma,
+    /// A shared-memory budget of its own (`MemBudget`): `MemCreate` up to
+    /// `pages` alive at once, no `DmaAlloc`, no physical addresses.
+    Shm {
+        /// Pages (1..=[`SHM_MAX_PAGES`]).
+        pages: u32,
+    },
     /// SEND on init's endpoint.
     Init {
         /// Badge init sees.
@@ -364,6 +382,7 @@ fn parse_grant(
         g.notify.is_some(),
         g.device.is_some(),
         g.dma.is_some(),
+        g.shm_pages.is_some(),
         g.init.is_some(),
         g.console.is_some(),
     ]
@@ -372,7 +391,7 @@ fn parse_grant(
     .count();
     if n != 1 {
         return Err(format!(
-            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, notify, device, dma, init, console"
+            "profile {pname}, service {sname}, grant {gname}: give exactly one of serve, client, send, notify, device, dma, shm_pages, init, console"
         ));
     }
     Ok(g)
@@ -403,6 +422,7 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
         let mut badges: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
         let mut init_badges = BTreeSet::new();
         let mut console_reader: Option<&str> = None;
+        let (mut shm_grants, mut shm_pages) = (0usize, 0u32);
         // First pass: servers and explicit badges.
         for s in &m.services {
             for (gname, v) in &s.grants {
@@ -564,6 +584,27 @@ fn resolve(mut files: Vec<ManifestFile>, args: &Interface) -> Result<System, Str
                     GrantKind::Device { name: dev, id }
                 } else if g.dma == Some(true) {
                     GrantKind::Dma
+                } else if let Some(pages) = g.shm_pages {
+                    if pages == 0 || pages > SHM_MAX_PAGES as u64 {
+                        return Err(format!(
+                            "{ctx}: shm_pages = {pages}; a shared-memory budget is 1..={SHM_MAX_PAGES} pages"
+                        ));
+                    }
+                    shm_grants += 1;
+                    shm_pages += pages as u32;
+                    if shm_grants > MAX_SHM_GRANTS {
+                        return Err(format!(
+                            "{ctx}: more than {MAX_SHM_GRANTS} shared-memory budgets in one profile"
+                        ));
+                    }
+                    if shm_pages > SHM_PROFILE_MAX_PAGES {
+                        return Err(format!(
+                            "{ctx}: the profile's shared-memory budgets add up to {shm_pages} pages; at most {SHM_PROFILE_MAX_PAGES} (half of init's DMA pool)"
+                        ));
+                    }
+                    GrantKind::Shm {
+                        pages: pages as u32,
+                    }
                 } else if let Some(ops) = g.init {
                     for op in &ops {
                         if !INIT_OPS.contains(&op.as_str()) {
@@ -968,6 +1009,9 @@ pub fn init_tables(sys: &System, path: NetPath) -> String {
                     }
                     GrantKind::Device { id, .. } => format!("Grant::Device {{ device_id: {id}, slot: {slot} }}"),
                     GrantKind::Dma => format!("Grant::Dma {{ slot: {slot} }}"),
+                    GrantKind::Shm { pages } => {
+                        format!("Grant::MemBudget {{ pages: {pages}, slot: {slot} }}")
+                    }
                     GrantKind::Init { badge, kill, poweroff } => {
                         format!("Grant::InitEndpoint {{ badge: {badge}, kill: {kill}, poweroff: {poweroff}, slot: {slot} }}")
                     }
@@ -1053,6 +1097,9 @@ fn describe(k: &GrantKind) -> String {
             format!("the virtio-{name} device (id {id}): MMIO + interrupt, MAP right")
         }
         GrantKind::Dma => "a DMA budget capability".into(),
+        GrantKind::Shm { pages } => format!(
+            "a shared-memory budget of {pages} pages (`MemCreate` only: no `DmaAlloc`, no physical addresses)"
+        ),
         GrantKind::Init { kill, poweroff, .. } => {
             let mut s = String::from("SEND on init's endpoint (status, start-up argument, list)");
             match (kill, poweroff) {

@@ -459,3 +459,51 @@ fn a_bus_server_on_net_must_be_woken_by_netstackd() {
     // Both right: accepted.
     one(&woken("0x30")).unwrap();
 }
+
+#[test]
+fn shared_memory_budgets_are_bounded_and_generate_a_budget_grant() {
+    let sys =
+        one("[[service]]\nname = \"b\"\nimage = \"bench-net\"\ngrants.shm = { shm_pages = 64 }\n")
+            .unwrap();
+    let g = &sys.profiles[0].services[0].grants[0];
+    assert_eq!(g.kind, GrantKind::Shm { pages: 64 });
+    assert!(
+        init_tables(&sys, NetPath::Canonical).contains("Grant::MemBudget { pages: 64, slot: 1 }")
+    );
+    assert!(slots_rs(&sys).contains("a shared-memory budget of 64 pages"));
+    for bad in ["0", "257", "-1", "100000000000"] {
+        let e = one(&format!(
+            "[[service]]\nname = \"b\"\nimage = \"bench-net\"\ngrants.shm = {{ shm_pages = {bad} }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("profile p, service b, grant shm"), "{bad}: {e}");
+    }
+    let e =
+        one("[[service]]\nname = \"b\"\nimage = \"bench-net\"\ngrants.shm = { shm_pages = 0 }\n")
+            .unwrap_err();
+    assert!(e.contains("1..=256 pages"), "{e}");
+    let e = one(
+        "[[service]]\nname = \"b\"\nimage = \"bench-net\"\ngrants.shm = { shm_pages = 8, dma = true }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("exactly one of"), "{e}");
+    // Together: at most half of init's DMA pool, at most 8 budgets.
+    let mut s = String::new();
+    for i in 0..3 {
+        s.push_str(&format!(
+            "[[service]]\nname = \"b{i}\"\nimage = \"bench-net\"\ngrants.shm = {{ shm_pages = 200 }}\n"
+        ));
+    }
+    let e = one(&s).unwrap_err();
+    assert!(e.contains("profile p, service b2, grant shm"), "{e}");
+    assert!(e.contains("600 pages; at most 512"), "{e}");
+    let mut s = String::new();
+    for i in 0..=MAX_SHM_GRANTS {
+        s.push_str(&format!(
+            "[[service]]\nname = \"b{i}\"\nimage = \"bench-net\"\ngrants.shm = {{ shm_pages = 1 }}\n"
+        ));
+    }
+    let e = one(&s).unwrap_err();
+    assert!(e.contains("more than 8 shared-memory budgets"), "{e}");
+    assert_eq!(SHM_MAX_PAGES as u64, nexus_abi::MEM_BUDGET_MAX_PAGES);
+}
