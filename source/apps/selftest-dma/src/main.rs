@@ -196,10 +196,14 @@ mod dma {
         // More pages in turn than the pool holds: each object's pages come
         // back when its last mapping and capability go, and a new object is
         // zeroed (nothing of an earlier one shows).
+        // Each mapping lands in the same freed slot, so a stale translation
+        // of the previous object would show its 0xa5 bytes.
         let pool = sys::cap_info(dma).map_err(|_| "dma info")?.x;
+        let mut slot = None;
         for _ in 0..=pool / MEM_MAX_PAGES {
             let c = sys::mem_create(dma, MEM_MAX_PAGES).map_err(|_| "pages not returned")?;
             let (va, _) = sys::mem_map(c, true).map_err(|_| "map in turn")?;
+            ensure(*slot.get_or_insert(va) == va, "freed slot not reused")?;
             // SAFETY: a fresh writable mapping of this task, one page used.
             let p = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, PAGE as usize) };
             ensure(p.iter().all(|&b| b == 0), "reused pages not zeroed")?;
@@ -207,8 +211,20 @@ mod dma {
             sys::cap_drop(c).map_err(|_| "drop in turn")?;
             sys::mem_unmap(va).map_err(|_| "unmap in turn")?;
         }
+        // Mapping and unmapping never uses up addresses: more 64-page cycles
+        // than a 2 GiB window could have held without reuse.
+        let c = sys::mem_create(dma, MEM_MAX_PAGES).map_err(|_| "cycle object")?;
+        for _ in 0..MAP_CYCLES {
+            let (va, _) = sys::mem_map(c, false).map_err(|_| "map cycle")?;
+            sys::mem_unmap(va).map_err(|_| "unmap cycle")?;
+        }
+        sys::cap_drop(c).map_err(|_| "drop cycle object")?;
         Ok(())
     }
+
+    /// Map/unmap cycles of a 64-page object: more than the 8,192 a 2 GiB
+    /// window without reuse would allow.
+    const MAP_CYCLES: u32 = 9_000;
 
     static RODATA: [u8; 16] = [7; 16];
 

@@ -27,7 +27,7 @@ use nexus_abi::{rights, Error, CAP_SLOTS, MEM_BUDGET_MAX_PAGES, MEM_MAP_WRITE, M
 pub const MAX_MEM_OBJECTS: usize = 64;
 
 /// Objects one task may have mapped at once.
-pub const MEM_MAPS: usize = 4;
+pub const MEM_MAPS: usize = nexus_abi::layout::SHM_SLOTS as usize;
 
 /// One object: physically contiguous pages and the pool they are charged to.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -281,6 +281,13 @@ impl TaskMaps {
             .iter()
             .position(Option::is_none)
             .ok_or(Error::NoResources)
+    }
+
+    /// The address a mapping recorded at `i` starts at: a fixed slot of the
+    /// shared-memory area, so a freed slot is reused (see
+    /// `nexus_abi::layout::SHM_BASE`).
+    pub fn slot_va(i: usize) -> u64 {
+        nexus_abi::layout::SHM_BASE + i as u64 * nexus_abi::layout::SHM_SLOT_SPAN
     }
 
     /// Records `m` at `i` (from [`TaskMaps::free_for`]).

@@ -1150,13 +1150,14 @@ fn mem_map(k: &mut Kernel, cur: usize, slot: u64, mode: u64) -> Done {
     let o = sh.objs.get(obj).ok_or(Error::NoCapability)?;
     let at = sh.maps[cur].free_for(obj)?;
     let pages = o.pages as u64;
-    let va = take_va(k, cur, pages)?;
+    // A fixed slot per mapping, free again after `MemUnmap` (which flushed
+    // every translation of it), so the address range is never used up.
+    let va = shm::TaskMaps::slot_va(at);
     let root = k.tasks[cur].root;
     let f = flags::U | flags::R | if write { flags::W } else { 0 };
     if pagetable::map_range(&mut k.mem, root, va, o.pa, pages, f).is_err() {
         k.mem.forget_root(root);
         k.tasks[cur].forget_mappings();
-        k.tasks[cur].map_next = va;
         return Err(Error::NoMemory);
     }
     sh.maps[cur].set(

@@ -61,6 +61,15 @@ pub mod layout {
     pub const MAP_BASE: u64 = 0x3_0000_0000;
     /// End of the kernel-chosen mapping window.
     pub const MAP_END: u64 = 0x3_8000_0000;
+    /// Shared-memory mappings (`MemMap`) go to fixed slots from here: slot
+    /// `i` of a task's [`SHM_SLOTS`] starts at `SHM_BASE + i * SHM_SLOT_SPAN`
+    /// and is reused once `MemUnmap` freed it, so mapping and unmapping
+    /// forever never uses up an address range.
+    pub const SHM_BASE: u64 = MAP_END;
+    /// Bytes of one shared-memory slot: the largest object.
+    pub const SHM_SLOT_SPAN: u64 = super::MEM_MAX_PAGES * PAGE;
+    /// Shared-memory slots per task (objects a task may map at once).
+    pub const SHM_SLOTS: u64 = 4;
     /// Page size.
     pub const PAGE: u64 = 4096;
 }
