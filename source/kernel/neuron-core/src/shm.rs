@@ -56,9 +56,16 @@ pub struct Budget {
     pub limit: u32,
     /// Pages of live objects charged to it.
     pub used: u32,
+    /// Live objects charged to it (at most [`MAX_OBJECTS_PER_BUDGET`]).
+    pub objects: u32,
     /// The DMA pool it was carved from.
     pub pool: u16,
 }
+
+/// Live objects one budget may have at once, so a budget holder cannot fill
+/// the system-wide object table with small objects: the manifest allows at
+/// most 8 budgets per profile, and 8 x 8 = [`MAX_MEM_OBJECTS`].
+pub const MAX_OBJECTS_PER_BUDGET: u32 = 8;
 
 /// The kernel's budget table. An entry is in use while a capability names
 /// it or an object is charged to it (`used > 0`); only then is it never
@@ -89,6 +96,7 @@ impl Budgets {
             b: [Budget {
                 limit: 0,
                 used: 0,
+                objects: 0,
                 pool: 0,
             }; MAX_MEM_BUDGETS],
         }
@@ -109,6 +117,7 @@ impl Budgets {
         self.b[i as usize] = Budget {
             limit,
             used: 0,
+            objects: 0,
             pool,
         };
         Ok(i)
@@ -119,10 +128,15 @@ impl Budgets {
         self.b.get(id as usize).copied()
     }
 
-    /// Whether `pages` more fit in budget `id` (nothing is charged):
-    /// `NoMemory` when they do not, `WrongCapability` for no such budget.
+    /// Whether one more object of `pages` fits in budget `id` (nothing is
+    /// charged): `NoMemory` when the pages do not, `NoResources` when the
+    /// budget already has [`MAX_OBJECTS_PER_BUDGET`] live objects,
+    /// `WrongCapability` for no such budget.
     pub fn check(&self, id: u16, pages: u32) -> Result<(), Error> {
         let b = self.b.get(id as usize).ok_or(Error::WrongCapability)?;
+        if b.objects >= MAX_OBJECTS_PER_BUDGET {
+            return Err(Error::NoResources);
+        }
         match b.used.checked_add(pages) {
             Some(total) if total <= b.limit => Ok(()),
             _ => Err(Error::NoMemory),
@@ -132,8 +146,10 @@ impl Budgets {
     /// Charges `pages` to budget `id` (an object was created).
     pub fn charge(&mut self, id: u16, pages: u32) -> Result<(), Error> {
         self.check(id, pages)?;
-        // In range: `check` bounded used + pages by the limit.
+        // In range: `check` bounded used + pages by the limit and the
+        // object count by its maximum.
         self.b[id as usize].used += pages;
+        self.b[id as usize].objects += 1;
         Ok(())
     }
 
@@ -142,6 +158,7 @@ impl Budgets {
     pub fn refund(&mut self, id: u16, pages: u32) {
         if let Some(b) = self.b.get_mut(id as usize) {
             b.used = b.used.saturating_sub(pages);
+            b.objects = b.objects.saturating_sub(1);
         }
     }
 }
@@ -519,6 +536,23 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_bounds_its_live_objects_so_it_cannot_fill_the_table() {
+        let mut b = Budgets::new();
+        let id = b.create(64, 0, |_| false).unwrap();
+        for _ in 0..MAX_OBJECTS_PER_BUDGET {
+            b.charge(id, 1).unwrap();
+        }
+        // Pages left, but no more objects: small objects cannot exhaust
+        // the system-wide table.
+        assert_eq!(b.check(id, 1), Err(Error::NoResources));
+        assert_eq!(b.charge(id, 1), Err(Error::NoResources));
+        assert_eq!(b.get(id).unwrap().used, MAX_OBJECTS_PER_BUDGET);
+        b.refund(id, 1);
+        b.charge(id, 1).unwrap();
+        const _: () = assert!(8 * MAX_OBJECTS_PER_BUDGET as usize <= MAX_MEM_OBJECTS);
+    }
+
+    #[test]
     fn a_budget_bounds_live_pages_and_freed_objects_return_them() {
         let mut b = Budgets::new();
         let id = b.create(64, 0, |_| false).unwrap();
@@ -533,6 +567,7 @@ mod tests {
             Some(Budget {
                 limit: 64,
                 used: 64,
+                objects: 2,
                 pool: 0
             })
         );
@@ -543,6 +578,7 @@ mod tests {
         b.refund(id, 24);
         b.refund(id, 40);
         assert_eq!(b.get(id).unwrap().used, 0);
+        assert_eq!(b.get(id).unwrap().objects, 0);
         b.charge(id, 64).unwrap();
         // Unknown budgets: nothing to charge, refunds are ignored.
         assert_eq!(
@@ -576,6 +612,7 @@ mod tests {
             Some(Budget {
                 limit: 16,
                 used: 0,
+                objects: 0,
                 pool: 0
             })
         );
