@@ -88,7 +88,6 @@ pub mod identity;
 pub mod keyrecord;
 pub mod mux;
 pub mod pairing;
-pub mod policy;
 pub mod session;
 pub mod trust;
 
@@ -100,7 +99,6 @@ pub use handshake::{
     AuthError, Handshake, IdentityError, LocalIdentity, NoDirectory, PeerDirectory,
 };
 pub use identity::{DeviceId, Escaped, DEVICE_ID_LEN};
-pub use policy::{PolicyError, ProxyPolicy};
 pub use session::{Record, Session, SessionError};
 pub use trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
 
