@@ -475,6 +475,17 @@ impl MuxConfig {
     }
 }
 
+/// Moves the first `out.len()` bytes of `q` (which holds at least that many) into
+/// `out`: two slice copies rather than a loop over single bytes.
+fn take_front(q: &mut VecDeque<u8>, out: &mut [u8]) {
+    let n = out.len().min(q.len());
+    let (a, b) = q.as_slices();
+    let k = a.len().min(n);
+    out[..k].copy_from_slice(&a[..k]);
+    out[k..n].copy_from_slice(&b[..n - k]);
+    q.drain(..n);
+}
+
 /// A session-fatal protocol violation: close the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MuxError {
@@ -865,9 +876,7 @@ impl Mux {
                     return Err(StreamError::BufferTooSmall);
                 }
                 let n = out.len().min(s.rx.len());
-                for (o, b) in out.iter_mut().zip(s.rx.drain(..n)) {
-                    *o = b;
-                }
+                take_front(&mut s.rx, &mut out[..n]);
                 n
             }
             Mode::Message => {
@@ -881,9 +890,7 @@ impl Mux {
                 if out.len() < len {
                     return Err(StreamError::BufferTooSmall);
                 }
-                for (o, b) in out.iter_mut().zip(s.rx.drain(..len)) {
-                    *o = b;
-                }
+                take_front(&mut s.rx, &mut out[..len]);
                 s.rx_msgs.pop_front();
                 len
             }
@@ -1151,9 +1158,7 @@ impl Mux {
         out[0] = T_DATA;
         out[1..5].copy_from_slice(&s.id.to_be_bytes());
         out[5] = if end { FLAG_END } else { 0 };
-        for (o, b) in out[DATA_HEADER_LEN..].iter_mut().zip(s.tx.drain(..n)) {
-            *o = b;
-        }
+        take_front(&mut s.tx, &mut out[DATA_HEADER_LEN..]);
         s.credit -= n as u64;
         Some(DATA_HEADER_LEN + n)
     }
