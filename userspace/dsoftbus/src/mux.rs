@@ -1169,3 +1169,29 @@ fn unreachable_open() -> Result<Option<Event<'static>>, MuxError> {
     // OPEN is handled before the stream lookup; keep the match total without panicking.
     Err(MuxError::Frame(FrameError::BadValue))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_front_copies_across_the_wrap() {
+        let mut q: VecDeque<u8> = VecDeque::with_capacity(8);
+        let cap = q.capacity();
+        for _ in 0..cap - 2 {
+            q.push_back(0);
+            q.pop_front();
+        }
+        q.extend(&[1, 2, 3, 4, 5, 6, 7]);
+        // The ring now wraps (head near the end of the storage).
+        assert!(!q.as_slices().1.is_empty());
+        let mut out = [0u8; 5];
+        take_front(&mut q, &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5]);
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [6, 7]);
+        let mut out = [9u8; 2];
+        take_front(&mut q, &mut out);
+        assert_eq!(out, [6, 7]);
+        assert!(q.is_empty());
+    }
+}
