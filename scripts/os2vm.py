@@ -282,6 +282,7 @@ def main():
                 return 1
         handshake_median(nodes)
         rtt_cost(nodes)
+        stream_cost(nodes)
         verdict = 0
         print("os2vm: PASS")
         return 0
@@ -477,6 +478,36 @@ def rtt_cost(nodes, rounds=200):
         per = " ".join(f"{k}_per_rt={(last.get(k, 0) - first.get(k, 0)) / rounds:.2f}"
                        for k in ("facade_calls", "wakes", "notifies", "passes", "bus_calls"))
         print(f"  {CAT.marker('bench-figure')} bus rtt cost node={n.name} {per} rounds={rounds}")
+
+
+def stream_cost(nodes):
+    """`BENCH: bus stream cost`: where each VM's dsoftbusd spent the bulk phase, per
+    payload byte (host ticks of `rdinstret`), from the difference of its second and
+    third `dsoftbusd: loop` lines of the first run (after the round trips, and after
+    the stream: bus-selftest's backpressure `stats` on A, bus-sink's on B; the
+    backpressure phase adds about 1 % of bytes on A; docs/performance.md)."""
+    for n in nodes:
+        if not n.runs:
+            continue
+        vm = n.runs[0][0]
+        rows = []
+        for r in vm.all(lambda r: CAT.seen("dsoftbusd-loop", r.origin, r.text)):
+            rows.append(dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", r.text)))
+        if len(rows) < 3 or "seal_ticks" not in rows[2]:
+            print(f"  {CAT.marker('bench-figure')} bus stream cost node={n.name} none "
+                  f"({len(rows)} loop lines)")
+            continue
+        d = {k: rows[2][k] - rows[1].get(k, 0) for k in rows[2]}
+        nbytes = max(d["bytes_sealed"], d["bytes_opened"], 1)
+        per_b = " ".join(f"{k}_per_byte={d[k] / nbytes:.1f}"
+                         for k in ("seal_ticks", "open_ticks", "facade_ticks", "serve_ticks",
+                                   "poll_ticks"))
+        mib = nbytes / (1 << 20)
+        per_mib = " ".join(f"{k}_per_mib={d[k] / mib:.0f}"
+                           for k in ("facade_calls", "wakes", "bus_calls", "records_sealed",
+                                     "records_opened"))
+        print(f"  {CAT.marker('bench-figure')} bus stream cost node={n.name} {per_b} "
+              f"{per_mib} bytes={nbytes}")
 
 
 def figures(a, b):

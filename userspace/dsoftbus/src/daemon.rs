@@ -40,7 +40,6 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::fmt;
@@ -62,7 +61,7 @@ use crate::pairing::{
     draw_pin, Binding, InitStep, PairError, PairInitiator, PairResponder, PinDesk, Verdict,
     EXCHANGE_NS, PAIRING,
 };
-use crate::session::{Record, SessionError};
+use crate::session::{Record, SessionError, DATA_AT};
 use crate::trust::{TrustEntry, TrustError, TrustOrigin, TrustStore};
 use crate::{EphemeralKeypair, KEY_LEN, MAX_RECORD_PAYLOAD, MAX_SERVICES, MAX_WIRE_FRAME};
 
@@ -72,6 +71,10 @@ pub const READ_BUDGET: usize = 64 * 1024;
 pub const WRITE_BUDGET: usize = 64 * 1024;
 /// Sealed bytes a session may queue for its socket.
 pub const TX_QUEUE: usize = 3 * MAX_WIRE_FRAME;
+/// A session's receive buffer: room for one facade read of [`nexus_net::MAX_IO`]
+/// bytes even behind the partial frame a read leaves, so a bulk stream costs one
+/// facade read per `MAX_IO` bytes rather than one per record.
+pub const RX_BUF: usize = nexus_net::MAX_IO + MAX_WIRE_FRAME;
 /// Events queued for the local side before new ones are dropped (and counted).
 pub const MAX_EVENTS: usize = 512;
 /// Name of the built-in remote-proxy service.
@@ -96,6 +99,11 @@ pub trait Platform {
     fn log(&mut self, line: fmt::Arguments<'_>);
     /// Heap bytes in use (reported by `nodeinfo` for leak checks); 0 if unknown.
     fn heap_used(&mut self) -> usize {
+        0
+    }
+    /// A cheap free-running counter for the cost figures of [`DaemonStats`] (the
+    /// record seal / open time); 0 if the platform has none.
+    fn ticks(&mut self) -> u64 {
         0
     }
 }
@@ -301,6 +309,18 @@ pub struct DaemonStats {
     pub events_dropped: u64,
     /// Times the facade reported `ServerRestarted`.
     pub net_restarts: u64,
+    /// Records sealed on sessions (cost figures, with the next five).
+    pub records_sealed: u64,
+    /// Records opened on sessions.
+    pub records_opened: u64,
+    /// Wire bytes of the sealed records.
+    pub bytes_sealed: u64,
+    /// DATA payload bytes of the opened records.
+    pub bytes_opened: u64,
+    /// Platform [`ticks`](Platform::ticks) spent framing and sealing records.
+    pub seal_ticks: u64,
+    /// Platform ticks spent opening records.
+    pub open_ticks: u64,
 }
 
 /// Remembers which device id the handshake asked about (for log lines).
@@ -437,8 +457,6 @@ pub struct Daemon<T: Transport, P: Platform> {
     pending: Vec<Pending>,
     live: Vec<Live>,
     next_serial: u64,
-    seal_buf: Vec<u8>,
-    frame_buf: Vec<u8>,
     started_ns: u64,
     known: Vec<String>,
     retry: Vec<(String, u64, u32)>,
@@ -518,8 +536,6 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             pending: Vec::new(),
             live: Vec::new(),
             next_serial: 1,
-            seal_buf: vec![0u8; MAX_WIRE_FRAME],
-            frame_buf: vec![0u8; MAX_RECORD_PAYLOAD],
             started_ns: now,
             known: Vec::new(),
             retry: Vec::new(),
@@ -1126,7 +1142,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         }
     }
 
-    fn established(&mut self, conn: Connection, p: Pending, now: u64) {
+    fn established(&mut self, mut conn: Connection, p: Pending, now: u64) {
+        conn.session_mut().rx.grow_to(RX_BUF);
         let id = String::from(conn.peer_device_id());
         let initiated = p.dialled.is_some();
         let role = if initiated { "out" } else { "in" };
@@ -1301,7 +1318,15 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         loop {
             let l = &mut self.live[i];
             if l.conn.session().record_ready() {
+                let t0 = self.p.ticks();
                 let rec = l.conn.session_mut().open().map_err(End::Session)?;
+                self.stats.open_ticks += self.p.ticks().wrapping_sub(t0);
+                if let Some(r) = &rec {
+                    self.stats.records_opened += 1;
+                    if let Record::Data(d) = r {
+                        self.stats.bytes_opened += d.len() as u64;
+                    }
+                }
                 match rec {
                     None => continue,
                     Some(Record::Ping(x)) => l.pong_due = Some(x),
@@ -1327,7 +1352,8 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             }
             let stream = l.conn.stream();
             let space = l.conn.session_mut().rx_space();
-            let want = space.len();
+            let want = space.len().min(nexus_net::MAX_IO);
+            let space = &mut space[..want];
             match self.net.tcp_read(stream, space) {
                 Ok(0) => return Err(End::Session(SessionError::Closed)),
                 Ok(n) => {
@@ -1362,28 +1388,42 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
         loop {
             let l = &mut self.live[i];
             while l.tx_pending() + MAX_WIRE_FRAME <= TX_QUEUE {
-                let n = if let Some(x) = l.pong_due.take() {
-                    l.conn
-                        .session_mut()
-                        .seal(&Record::Pong(x), &mut self.seal_buf)
-                } else if l.ping_due {
-                    l.ping_due = false;
-                    l.conn
-                        .session_mut()
-                        .seal(&Record::Ping(now), &mut self.seal_buf)
-                } else if let Some(m) = l.mux.poll_transmit(&mut self.frame_buf) {
-                    l.conn
-                        .session_mut()
-                        .seal(&Record::Data(&self.frame_buf[..m]), &mut self.seal_buf)
-                } else {
-                    break;
-                }
-                .map_err(End::Session)?;
                 if l.tx_off > 0 {
                     l.txq.drain(..l.tx_off);
                     l.tx_off = 0;
                 }
-                l.txq.extend_from_slice(&self.seal_buf[..n]);
+                // The record is sealed where it will be written from: a stream frame
+                // is put by the mux right where the record's payload goes and
+                // encrypted in place.
+                let start = l.txq.len();
+                l.txq.resize(start + MAX_WIRE_FRAME, 0);
+                let out = &mut l.txq[start..];
+                let t0 = self.p.ticks();
+                let sealed = if let Some(x) = l.pong_due.take() {
+                    l.conn.session_mut().seal(&Record::Pong(x), out)
+                } else if l.ping_due {
+                    l.ping_due = false;
+                    l.conn.session_mut().seal(&Record::Ping(now), out)
+                } else if let Some(m) = l
+                    .mux
+                    .poll_transmit(&mut out[DATA_AT..DATA_AT + MAX_RECORD_PAYLOAD])
+                {
+                    l.conn.session_mut().seal_data_in_place(out, m)
+                } else {
+                    l.txq.truncate(start);
+                    break;
+                };
+                let n = match sealed {
+                    Ok(n) => n,
+                    Err(e) => {
+                        l.txq.truncate(start);
+                        return Err(End::Session(e));
+                    }
+                };
+                l.txq.truncate(start + n);
+                self.stats.seal_ticks += self.p.ticks().wrapping_sub(t0);
+                self.stats.records_sealed += 1;
+                self.stats.bytes_sealed += n as u64;
             }
             if l.tx_pending() == 0 {
                 return Ok(());
@@ -1396,6 +1436,7 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             let stream = l.conn.stream();
             let chunk = &l.txq[l.tx_off..];
             let chunk = &chunk[..chunk.len().min(nexus_net::MAX_IO)];
+            let chunk_len = chunk.len();
             match self.net.tcp_write(stream, chunk) {
                 Ok(n) => {
                     written += n;
@@ -1404,6 +1445,13 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
                     if l.tx_off == l.txq.len() {
                         l.txq.clear();
                         l.tx_off = 0;
+                    }
+                    // Less than offered: the socket's send buffer is full, so another
+                    // write would only answer `WouldBlock`. The rest waits for the
+                    // socket to be writable (`wait_set` asks for it while bytes are
+                    // queued).
+                    if n < chunk_len {
+                        return Ok(());
                     }
                 }
                 Err(NetError::WouldBlock) => return Ok(()),

@@ -83,6 +83,41 @@ impl RxBuf {
         }
     }
 
+    /// [`next_frame`](Self::next_frame), answering where the body lies in the buffer
+    /// (for decrypting it in place with [`bytes_mut`](Self::bytes_mut)).
+    pub(crate) fn next_frame_range(
+        &mut self,
+        max_body: usize,
+    ) -> Result<Option<core::ops::Range<usize>>, FrameError> {
+        let Some(len) = self.header(max_body)? else {
+            return Ok(None);
+        };
+        if self.buffered() < FRAME_HEADER_LEN + len {
+            return Ok(None);
+        }
+        let body_start = self.start + FRAME_HEADER_LEN;
+        self.start = body_start + len;
+        Ok(Some(body_start..body_start + len))
+    }
+
+    /// Bytes of the buffer (a range from [`next_frame_range`](Self::next_frame_range));
+    /// empty if out of range.
+    pub(crate) fn bytes(&self, r: core::ops::Range<usize>) -> &[u8] {
+        self.buf.get(r).unwrap_or(&[])
+    }
+
+    /// Mutable form of [`bytes`](Self::bytes).
+    pub(crate) fn bytes_mut(&mut self, r: core::ops::Range<usize>) -> &mut [u8] {
+        self.buf.get_mut(r).unwrap_or(&mut [])
+    }
+
+    /// Grows the buffer to `cap` bytes (keeping what it holds); never shrinks it.
+    pub(crate) fn grow_to(&mut self, cap: usize) {
+        if self.buf.len() < cap {
+            self.buf.resize(cap, 0);
+        }
+    }
+
     /// Buffered bytes not yet consumed.
     pub fn buffered(&self) -> usize {
         self.end - self.start

@@ -475,6 +475,17 @@ impl MuxConfig {
     }
 }
 
+/// Moves the first `out.len()` bytes of `q` (which holds at least that many) into
+/// `out`: two slice copies rather than a loop over single bytes.
+fn take_front(q: &mut VecDeque<u8>, out: &mut [u8]) {
+    let n = out.len().min(q.len());
+    let (a, b) = q.as_slices();
+    let k = a.len().min(n);
+    out[..k].copy_from_slice(&a[..k]);
+    out[k..n].copy_from_slice(&b[..n - k]);
+    q.drain(..n);
+}
+
 /// A session-fatal protocol violation: close the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MuxError {
@@ -865,9 +876,7 @@ impl Mux {
                     return Err(StreamError::BufferTooSmall);
                 }
                 let n = out.len().min(s.rx.len());
-                for (o, b) in out.iter_mut().zip(s.rx.drain(..n)) {
-                    *o = b;
-                }
+                take_front(&mut s.rx, &mut out[..n]);
                 n
             }
             Mode::Message => {
@@ -881,9 +890,7 @@ impl Mux {
                 if out.len() < len {
                     return Err(StreamError::BufferTooSmall);
                 }
-                for (o, b) in out.iter_mut().zip(s.rx.drain(..len)) {
-                    *o = b;
-                }
+                take_front(&mut s.rx, &mut out[..len]);
                 s.rx_msgs.pop_front();
                 len
             }
@@ -1151,9 +1158,7 @@ impl Mux {
         out[0] = T_DATA;
         out[1..5].copy_from_slice(&s.id.to_be_bytes());
         out[5] = if end { FLAG_END } else { 0 };
-        for (o, b) in out[DATA_HEADER_LEN..].iter_mut().zip(s.tx.drain(..n)) {
-            *o = b;
-        }
+        take_front(&mut s.tx, &mut out[DATA_HEADER_LEN..]);
         s.credit -= n as u64;
         Some(DATA_HEADER_LEN + n)
     }
@@ -1163,4 +1168,30 @@ impl Mux {
 fn unreachable_open() -> Result<Option<Event<'static>>, MuxError> {
     // OPEN is handled before the stream lookup; keep the match total without panicking.
     Err(MuxError::Frame(FrameError::BadValue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_front_copies_across_the_wrap() {
+        let mut q: VecDeque<u8> = VecDeque::with_capacity(8);
+        let cap = q.capacity();
+        for _ in 0..cap - 2 {
+            q.push_back(0);
+            q.pop_front();
+        }
+        q.extend(&[1, 2, 3, 4, 5, 6, 7]);
+        // The ring now wraps (head near the end of the storage).
+        assert!(!q.as_slices().1.is_empty());
+        let mut out = [0u8; 5];
+        take_front(&mut q, &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5]);
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [6, 7]);
+        let mut out = [9u8; 2];
+        take_front(&mut q, &mut out);
+        assert_eq!(out, [6, 7]);
+        assert!(q.is_empty());
+    }
 }

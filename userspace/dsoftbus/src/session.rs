@@ -21,8 +21,6 @@
 //!   and leave as [`Record`]s from [`Session::open`], which borrow the session's buffer.
 
 use alloc::string::String;
-use alloc::vec;
-use alloc::vec::Vec;
 use core::fmt;
 
 use nexus_net::NetError;
@@ -89,6 +87,11 @@ impl fmt::Display for SessionError {
 
 impl core::error::Error for SessionError {}
 
+/// Where a record's body starts in its sealed frame (after the length and the type
+/// byte): [`Session::seal_data_in_place`] expects the payload there.
+pub const DATA_AT: usize = FRAME_HEADER_LEN + 1;
+const BODY_AT: usize = DATA_AT;
+
 /// Wire size of a sealed record whose plaintext body is `body_len` bytes.
 pub const fn sealed_len(body_len: usize) -> usize {
     FRAME_HEADER_LEN + 1 + body_len + TAG_LEN
@@ -99,8 +102,9 @@ pub struct Session {
     transport: TransportState,
     peer_device_id: String,
     pub(crate) rx: RxBuf,
-    plain: Vec<u8>,
-    seal_buf: Vec<u8>,
+    /// Where the plaintext of the last opened record starts in `rx` (decrypted in
+    /// place).
+    plain_at: usize,
     poisoned: bool,
 }
 
@@ -110,8 +114,7 @@ impl Session {
             transport,
             peer_device_id,
             rx: RxBuf::empty(),
-            plain: vec![0u8; MAX_FRAME_LEN],
-            seal_buf: vec![0u8; 1 + MAX_RECORD_PAYLOAD],
+            plain_at: 0,
             poisoned: false,
         }
     }
@@ -185,16 +188,45 @@ impl Session {
         }
         let total = sealed_len(body.len());
         let out = out.get_mut(..total).ok_or(SessionError::BufferTooSmall)?;
-        let plain_len = 1 + body.len();
-        self.seal_buf[0] = ty;
-        self.seal_buf[1..plain_len].copy_from_slice(body);
+        out[BODY_AT..BODY_AT + body.len()].copy_from_slice(body);
+        self.seal_in_place_raw(ty, out, body.len())
+    }
+
+    /// Seals a DATA record whose payload the caller already wrote at
+    /// `out[DATA_AT..DATA_AT + len]` (where [`seal`](Self::seal) would copy it), so the
+    /// payload is encrypted where it lies; returns the frame length ([`sealed_len`] of
+    /// `len`). The wire bytes are exactly those of `seal(&Record::Data(payload))`.
+    pub fn seal_data_in_place(
+        &mut self,
+        out: &mut [u8],
+        len: usize,
+    ) -> Result<usize, SessionError> {
+        if self.poisoned {
+            return Err(SessionError::Poisoned);
+        }
+        if len > MAX_RECORD_PAYLOAD {
+            return Err(SessionError::TooLarge);
+        }
+        let out = out
+            .get_mut(..sealed_len(len))
+            .ok_or(SessionError::BufferTooSmall)?;
+        self.seal_in_place_raw(TYPE_DATA, out, len)
+    }
+
+    /// Frames and encrypts `out` (exactly [`sealed_len`] of `body_len` bytes, the body
+    /// at [`DATA_AT`]) in place.
+    fn seal_in_place_raw(
+        &mut self,
+        ty: u8,
+        out: &mut [u8],
+        body_len: usize,
+    ) -> Result<usize, SessionError> {
+        let total = out.len();
         let (header, message) = out.split_at_mut(FRAME_HEADER_LEN);
-        match self
-            .transport
-            .write_message(&self.seal_buf[..plain_len], message)
-        {
+        message[0] = ty;
+        match self.transport.write_message_in_place(message, 1 + body_len) {
             Ok(n) => {
-                // n = plain_len + 16 <= MAX_FRAME_LEN <= u16::MAX.
+                // n = 1 + body_len + 16 <= MAX_FRAME_LEN <= u16::MAX.
                 header.copy_from_slice(&(n as u16).to_be_bytes());
                 Ok(total)
             }
@@ -230,7 +262,7 @@ impl Session {
     pub fn open(&mut self) -> Result<Option<Record<'_>>, SessionError> {
         match self.open_raw(MAX_FRAME_LEN)? {
             None => Ok(None),
-            Some(len) => match parse(&self.plain[..len]) {
+            Some(len) => match parse(self.rx.bytes(self.plain_at..self.plain_at + len)) {
                 Some(record) => Ok(Some(record)),
                 None => {
                     self.poisoned = true;
@@ -240,13 +272,13 @@ impl Session {
         }
     }
 
-    /// Decrypts the next frame (body at most `max_body`) into `plain`; returns the
+    /// Decrypts the next frame (body at most `max_body`) in place; returns the
     /// plaintext length. Every failure poisons.
     pub(crate) fn open_raw(&mut self, max_body: usize) -> Result<Option<usize>, SessionError> {
         if self.poisoned {
             return Err(SessionError::Poisoned);
         }
-        let body = match self.rx.next_frame(max_body) {
+        let body = match self.rx.next_frame_range(max_body) {
             Ok(Some(body)) => body,
             Ok(None) => return Ok(None),
             Err(e) => {
@@ -254,8 +286,17 @@ impl Session {
                 return Err(SessionError::Frame(e));
             }
         };
-        match self.transport.read_message(body, &mut self.plain) {
-            Ok(n) if n > 0 => Ok(Some(n)),
+        // Decrypted where it lies in the receive buffer (the plaintext stays there
+        // until the next `rx_space` / `feed`, which come after the record is used).
+        let at = body.start;
+        match self
+            .transport
+            .read_message_in_place(self.rx.bytes_mut(body))
+        {
+            Ok(n) if n > 0 => {
+                self.plain_at = at;
+                Ok(Some(n))
+            }
             Ok(_) => {
                 self.poisoned = true;
                 Err(SessionError::Malformed)
@@ -269,8 +310,14 @@ impl Session {
 
     /// Type byte and body of the plaintext left by the last [`open_raw`](Self::open_raw).
     pub(crate) fn plain(&self, len: usize) -> (u8, &[u8]) {
-        let plain = &self.plain[..len.clamp(1, self.plain.len())];
-        (plain[0], &plain[1..])
+        match self
+            .rx
+            .bytes(self.plain_at..self.plain_at + len)
+            .split_first()
+        {
+            Some((ty, body)) => (*ty, body),
+            None => (0, &[]),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use common::{cache_with, entry, identity, Rng, SESSION_PORT};
 use dsoftbus::handshake::NoDirectory;
-use dsoftbus::session::sealed_len;
+use dsoftbus::session::{sealed_len, DATA_AT};
 use dsoftbus::{
     AuthError, FrameError, Handshake, IdentityError, LocalIdentity, PeerCache, Record, Session,
     SessionError, MAX_HANDSHAKE_FRAME_LEN, MAX_RECORD_PAYLOAD, MAX_WIRE_FRAME,
@@ -427,4 +427,33 @@ fn bytes_after_confirm_reach_the_session() {
     assert_eq!(p.init.feed(&burst, &NoDirectory), Ok(burst.len()));
     let mut si = p.init.take_session().unwrap();
     assert_eq!(si.open().unwrap(), Some(Record::Data(b"early")));
+}
+
+#[test]
+fn data_sealed_in_place_is_the_same_record() {
+    // Two identical session pairs (same seed, same keys): one seals with `seal`, the
+    // other with the payload written at DATA_AT and `seal_data_in_place`.
+    let (mut si, mut sr) = established(&mut pair(40));
+    let (mut ti, _) = established(&mut pair(40));
+    let mut wire = vec![0u8; MAX_WIRE_FRAME];
+    let mut place = vec![0u8; MAX_WIRE_FRAME];
+    for len in [0usize, 1, 100, MAX_RECORD_PAYLOAD] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let n = si.seal(&Record::Data(&payload), &mut wire).unwrap();
+        place[DATA_AT..DATA_AT + len].copy_from_slice(&payload);
+        assert_eq!(ti.seal_data_in_place(&mut place, len), Ok(n));
+        assert_eq!(&place[..n], &wire[..n], "len {len}");
+        sr.feed(&wire[..n]);
+        assert_eq!(sr.open().unwrap(), Some(Record::Data(&payload)));
+    }
+    // Caller mistakes are refused before a nonce is used (no poisoning).
+    assert_eq!(
+        ti.seal_data_in_place(&mut place, MAX_RECORD_PAYLOAD + 1),
+        Err(SessionError::TooLarge)
+    );
+    assert_eq!(
+        ti.seal_data_in_place(&mut place[..DATA_AT + 5], 5),
+        Err(SessionError::BufferTooSmall)
+    );
+    assert!(!ti.is_poisoned());
 }

@@ -105,6 +105,57 @@ impl CipherState {
         Ok(total)
     }
 
+    /// Encrypts the first `len` bytes of `buf` in place and writes the tag right after
+    /// them, returning the message length (`len + 16`). The same message as
+    /// [`encrypt`](Self::encrypt) of `buf[..len]`, without copying the plaintext.
+    ///
+    /// Errors as [`encrypt`](Self::encrypt) (`BufferTooSmall` if `buf` is shorter than
+    /// `len + 16`).
+    pub fn encrypt_in_place(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        self.encrypt_in_place_inner(buf, len)
+            .map_err(|err| self.fail(err))
+    }
+
+    fn encrypt_in_place_inner(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        self.check_usable()?;
+        let total = len
+            .checked_add(TRANSPORT_OVERHEAD)
+            .filter(|total| *total <= MAX_MESSAGE_LEN)
+            .ok_or(Error::MessageTooLarge)?;
+        let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        let (body, rest) = buf.split_at_mut(len);
+        let tag = aead_encrypt(&self.k, self.n, &[], body)?;
+        rest.copy_from_slice(&tag);
+        self.n += 1;
+        Ok(total)
+    }
+
+    /// Authenticates and decrypts the message `buf` in place, returning the plaintext
+    /// length (`buf.len() - 16`); the plaintext is `buf[..len]`. The same checks as
+    /// [`decrypt`](Self::decrypt), without copying the ciphertext. On failure the
+    /// plaintext part of `buf` is wiped.
+    pub fn decrypt_in_place(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.decrypt_in_place_inner(buf)
+            .map_err(|err| self.fail(err))
+    }
+
+    fn decrypt_in_place_inner(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.check_usable()?;
+        if buf.len() > MAX_MESSAGE_LEN {
+            return Err(Error::MessageTooLarge);
+        }
+        let len = buf
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::MessageTooShort)?;
+        let (body, tag) = buf.split_at_mut(len);
+        let mut tag_bytes = [0u8; TAG_LEN];
+        tag_bytes.copy_from_slice(tag);
+        aead_decrypt(&self.k, self.n, &[], body, &tag_bytes)?;
+        self.n += 1;
+        Ok(len)
+    }
+
     /// Authenticates and decrypts `ciphertext` into `out`, returning the plaintext length
     /// (`ciphertext.len() - 16`).
     ///

@@ -103,6 +103,20 @@ impl TransportState {
         self.run(|s| s.recv.decrypt(message, payload_out))
     }
 
+    /// [`write_message`](Self::write_message) of `buf[..len]` in place: encrypts it and
+    /// writes the tag after it; returns the message length (`len + 16`). See
+    /// [`CipherState::encrypt_in_place`]; any error poisons.
+    pub fn write_message_in_place(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        self.run(|s| s.send.encrypt_in_place(buf, len))
+    }
+
+    /// [`read_message`](Self::read_message) in place: authenticates and decrypts the
+    /// message `buf`; the plaintext is `buf[..returned]`. See
+    /// [`CipherState::decrypt_in_place`]; any error poisons.
+    pub fn read_message_in_place(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.run(|s| s.recv.decrypt_in_place(buf))
+    }
+
     /// Noise `Rekey()` of the sending key.
     pub fn rekey_outgoing(&mut self) -> Result<(), Error> {
         self.run(|s| s.send.rekey().map(|()| 0)).map(|_| ())

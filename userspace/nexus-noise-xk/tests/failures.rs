@@ -526,3 +526,47 @@ fn debug_output_never_contains_key_material() {
     let text = format!("{initiator:?}");
     assert!(text.contains("TransportState") && !text.contains("k:"));
 }
+
+#[test]
+fn in_place_messages_match_the_copying_ones_and_fail_closed() {
+    // Two sessions from the same seed: one uses the copying calls, the other the
+    // in-place calls; the wire bytes must be identical.
+    let (mut a1, mut b1) = common::handshake(15);
+    let (mut a2, mut b2) = common::handshake(15);
+    for len in [0usize, 1, 63, 64, 65, 4097] {
+        let plain: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+        let mut wire = vec![0u8; len + 16];
+        assert_eq!(a1.write_message(&plain, &mut wire).unwrap(), len + 16);
+        let mut buf = vec![0u8; len + 20];
+        buf[..len].copy_from_slice(&plain);
+        assert_eq!(a2.write_message_in_place(&mut buf, len).unwrap(), len + 16);
+        assert_eq!(&buf[..len + 16], &wire[..]);
+        let mut msg = wire.clone();
+        assert_eq!(b2.read_message_in_place(&mut msg).unwrap(), len);
+        assert_eq!(&msg[..len], &plain[..]);
+        let mut out = vec![0u8; len];
+        assert_eq!(b1.read_message(&wire, &mut out).unwrap(), len);
+    }
+    // Too small a buffer for the tag: refused (and, like every error, poisons).
+    let (mut a, _) = common::handshake(16);
+    let mut small = [0u8; 20];
+    assert_eq!(
+        a.write_message_in_place(&mut small, 5),
+        Err(Error::BufferTooSmall)
+    );
+    assert!(a.is_poisoned());
+    // A tampered message is refused, its plaintext part wiped, and the session dead.
+    for pos in [0usize, 5, 20, 26] {
+        let (mut a, mut b) = common::handshake(17);
+        let mut buf = [0u8; 64];
+        buf[..11].copy_from_slice(b"hello there");
+        let n = a.write_message_in_place(&mut buf, 11).unwrap();
+        let mut bad = buf[..n].to_vec();
+        bad[pos] ^= 1;
+        assert_eq!(b.read_message_in_place(&mut bad), Err(Error::DecryptFailed));
+        assert!(bad[..n - 16].iter().all(|x| *x == 0));
+        assert!(b.is_poisoned());
+        let mut honest = buf[..n].to_vec();
+        assert_eq!(b.read_message_in_place(&mut honest), Err(Error::Poisoned));
+    }
+}

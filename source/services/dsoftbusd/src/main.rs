@@ -39,12 +39,17 @@ mod svc {
     struct Counted {
         inner: IpcTransport,
         calls: Rc<core::cell::Cell<u64>>,
+        ticks: Rc<core::cell::Cell<u64>>,
     }
 
     impl nexus_net::Transport for Counted {
         fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, nexus_net::NetError> {
             self.calls.set(self.calls.get() + 1);
-            self.inner.call(request, reply)
+            let t0 = sys::instret();
+            let r = self.inner.call(request, reply);
+            self.ticks
+                .set(self.ticks.get() + sys::instret().wrapping_sub(t0));
+            r
         }
     }
 
@@ -67,6 +72,10 @@ mod svc {
     impl Platform for Os {
         fn now_ns(&mut self) -> u64 {
             sys::now_ns()
+        }
+
+        fn ticks(&mut self) -> u64 {
+            sys::instret()
         }
 
         fn ephemeral(&mut self) -> Option<[u8; 32]> {
@@ -164,9 +173,11 @@ mod svc {
             return 5;
         };
         let calls = Rc::new(core::cell::Cell::new(0u64));
+        let facade_ticks = Rc::new(core::cell::Cell::new(0u64));
         let mut net = NetClient::new(Counted {
             inner: IpcTransport::new(slot::NET),
             calls: calls.clone(),
+            ticks: facade_ticks.clone(),
         });
         // Wait (bounded) for netstackd to have an address.
         let end = sys::now_ns() + 30_000_000_000;
@@ -241,6 +252,7 @@ mod svc {
         // capped `WaitAny` of before.
         let mut armable = true;
         let (mut n_wakes, mut n_passes, mut n_bus, mut n_notes) = (0u64, 0u64, 0u64, 0u64);
+        let (mut t_sleep, mut t_serve, mut t_poll) = (0u64, 0u64, 0u64);
         loop {
             n_passes += 1;
             // Set when events or answered parked calls may have made more work than
@@ -254,7 +266,12 @@ mod svc {
                     Some(t) => t,
                     None => sys::now_ns().max(1),
                 };
-                let Ok(m) = sys::ipc_recv(slot::BUS, &mut req, deadline) else {
+                let t0 = sys::instret();
+                let got = sys::ipc_recv(slot::BUS, &mut req, deadline);
+                if slept {
+                    t_sleep += sys::instret().wrapping_sub(t0);
+                }
+                let Ok(m) = got else {
                     break;
                 };
                 if slept {
@@ -282,19 +299,34 @@ mod svc {
                     continue;
                 }
                 n_bus += 1;
-                match svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns()) {
+                let t0 = sys::instret();
+                let served = svc.serve(&mut d, m.badge, body, &mut rep, sys::now_ns());
+                t_serve += sys::instret().wrapping_sub(t0);
+                match served {
                     Served::Reply(n) => {
                         let _ = sys::ipc_reply(m.token, &rep[..n], None);
                         if svc.take_stats_asked() {
                             // The loop's figures with every `stats` call (the bus
                             // benchmark reads the difference over its round trips).
+                            let st = d.stats();
                             println!(
-                                "dsoftbusd: loop bus_calls={} wakes={} notifies={} passes={} facade_calls={}",
+                                "dsoftbusd: loop bus_calls={} wakes={} notifies={} passes={} facade_calls={} facade_ticks={} sleep_ticks={} serve_ticks={} poll_ticks={} seal_ticks={} open_ticks={} records_sealed={} records_opened={} bytes_sealed={} bytes_opened={} ticks={}",
                                 n_bus,
                                 n_wakes,
                                 n_notes,
                                 n_passes,
-                                calls.get()
+                                calls.get(),
+                                facade_ticks.get(),
+                                t_sleep,
+                                t_serve,
+                                t_poll,
+                                st.seal_ticks,
+                                st.open_ticks,
+                                st.records_sealed,
+                                st.records_opened,
+                                st.bytes_sealed,
+                                st.bytes_opened,
+                                sys::instret()
                             );
                         }
                     }
@@ -311,7 +343,9 @@ mod svc {
                 }
             }
             // Armed: only the sockets that may hold something are read.
+            let t0 = sys::instret();
             let until = if armable { d.poll_ready() } else { d.poll() };
+            t_poll += sys::instret().wrapping_sub(t0);
             while let Some(ev) = d.next_event() {
                 again = true;
                 let now = sys::now_ns();
