@@ -83,7 +83,11 @@ mod bench {
             kbps % 1000,
             di / bytes,
             (di % bytes) * 100 / bytes,
-            if shared.is_some() { "shared" } else { "messages" }
+            if shared.is_some() {
+                "shared"
+            } else {
+                "messages"
+            }
         );
         Ok(())
     }
