@@ -1969,10 +1969,18 @@ impl<T: Transport, P: Platform> Daemon<T, P> {
             Some(e) => e.services().to_vec(),
             None => self.cfg.pair_grant.clone(),
         };
+        // The name it announces at pairing time (a claim, kept for people to
+        // read; the id is what the entry is checked by), else its id.
+        let name = self
+            .cache
+            .get(peer, now)
+            .map(|e| String::from(e.display_name()))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| String::from(peer));
         let entry = TrustEntry::with_id(
             peer,
             key,
-            peer,
+            &name,
             &services,
             TrustOrigin::Paired,
             self.cfg.boot,

@@ -118,6 +118,8 @@ fn pairing_with_the_right_pin_trusts_both_sides_and_opens_the_grant() {
     assert_eq!(on_p.key(), &identity("x", Q).public_key());
     assert_eq!(on_q.key(), &identity("x", P).public_key());
     assert_eq!(on_p.origin(), TrustOrigin::Paired);
+    // Each keeps the name the other announced when they paired.
+    assert_eq!((on_p.name(), on_q.name()), ("node-q", "node-p"));
     assert_eq!(
         on_p.services(),
         ["echo".to_string(), "nodeinfo".to_string()]
