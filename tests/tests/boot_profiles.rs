@@ -49,6 +49,9 @@ fn init_tables_are_the_manifests() {
                         },
                     ) => assert_eq!((kill, poweroff), (k, o)),
                     (Grant::ConsoleInput { .. }, GrantKind::ConsoleInput) => {}
+                    (Grant::MemBudget { pages, .. }, GrantKind::Shm { pages: n }) => {
+                        assert_eq!(u64::from(*pages), u64::from(*n), "{}", s.name)
+                    }
                     (Grant::Dma { .. }, GrantKind::Dma) | (Grant::Endpoint { .. }, _) => {}
                     (g, k) => panic!("{}: {g:?} generated from {k:?}", s.name),
                 }
