@@ -583,10 +583,7 @@ impl<S: Copy> Server<S> {
                 let sock = self
                     .handles
                     .get_kind(client, stream.handle(), K::TcpStream)?;
-                let n = backend.tcp_write(sock, data)?.min(data.len());
-                if n == 0 {
-                    return Err(NetError::WouldBlock);
-                }
+                let n = write_some(backend, sock, data)?;
                 Reply::TcpWrite {
                     written: u16::try_from(n).map_err(|_| NetError::InvalidInput)?,
                 }
@@ -602,10 +599,7 @@ impl<S: Copy> Server<S> {
                 let sock = self
                     .handles
                     .get_kind(client, stream.handle(), K::TcpStream)?;
-                let n = backend.tcp_write(sock, data)?.min(data.len());
-                if n == 0 {
-                    return Err(NetError::WouldBlock);
-                }
+                let n = write_some(backend, sock, data)?;
                 Reply::TcpWriteShared {
                     written: u32::try_from(n).map_err(|_| NetError::InvalidInput)?,
                 }
@@ -760,6 +754,19 @@ impl<S: Copy> Server<S> {
             }
         };
         Ok(Exec::Reply(reply))
+    }
+}
+
+/// Writes what the stream takes of `data` (a message's or a shared
+/// region's bytes): `WouldBlock` when it takes nothing.
+fn write_some<B: Backend>(
+    backend: &mut B,
+    sock: B::Socket,
+    data: &[u8],
+) -> Result<usize, NetError> {
+    match backend.tcp_write(sock, data)?.min(data.len()) {
+        0 => Err(NetError::WouldBlock),
+        n => Ok(n),
     }
 }
 

@@ -182,6 +182,22 @@ fn mb_s(bytes: u64, ns: u64) -> String {
     format!("{:.2}", bytes as f64 * 1e3 / ns.max(1) as f64)
 }
 
+/// Joins the bus and opens a byte stream (bulk priority) to `service` on
+/// `id`: the node, the stream and the command's deadline.
+fn open_bulk(
+    cli: &Cli,
+    id: &str,
+    service: &str,
+    timeout: f64,
+) -> Result<(Node, dsoftbus::daemon::StreamRef, u64), String> {
+    let mut node = start(cli, Vec::new(), Vec::new())?;
+    let end = deadline(timeout);
+    let s = node
+        .open(id, service, Mode::Bytes, Priority::Bulk, end)
+        .map_err(|e| e.to_string())?;
+    Ok((node, s, end))
+}
+
 fn start(cli: &Cli, serve: Vec<String>, pair_grant: Vec<String>) -> Result<Node, String> {
     let Some(bind) = cli.bind.as_deref() else {
         return Err("--bind <IPV4[/PREFIX]> is required (the interface to join the bus on)".into());
@@ -290,11 +306,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     std::fs::File::open(file).map_err(|e| format!("{}: {}", file.display(), e))?,
                 )
             };
-            let mut node = start(&cli, Vec::new(), Vec::new())?;
-            let end = deadline(*timeout);
-            let s = node
-                .open(id, service, Mode::Bytes, Priority::Bulk, end)
-                .map_err(|e| e.to_string())?;
+            let (mut node, s, end) = open_bulk(&cli, id, service, *timeout)?;
             let t0 = now_ns();
             let mut hash = <blake2::Blake2s256 as blake2::Digest>::new();
             let sent = node
@@ -356,11 +368,7 @@ fn run(cli: Cli) -> Result<(), String> {
                         .map_err(|e| format!("{}: {}", file.display(), e))?,
                 ))
             };
-            let mut node = start(&cli, Vec::new(), Vec::new())?;
-            let end = deadline(*timeout);
-            let s = node
-                .open(id, service, Mode::Bytes, Priority::Bulk, end)
-                .map_err(|e| e.to_string())?;
+            let (mut node, s, end) = open_bulk(&cli, id, service, *timeout)?;
             let t0 = now_ns();
             let mut hash = <blake2::Blake2s256 as blake2::Digest>::new();
             let got = node
