@@ -404,6 +404,9 @@ mod app {
         }
     }
 
+    /// Longer than the daemons' 1 s crossing window (`Limits::defer_ns`).
+    const CROSSING_SETTLE_MS: u64 = 1500;
+
     fn pair(peer: &str, pin: u32) -> Result<(), Error> {
         let dl = sys::now_ns() + 20 * SEC;
         bus(dl).pair(peer, pin, dl)
@@ -411,6 +414,10 @@ mod app {
 
     /// A: pairs with `peer` using the PINs the harness types: a wrong one first.
     fn pairing(peer: &str) -> Result<(), &'static str> {
+        // Two sessions that crossed are resolved up to the daemons' 1 s
+        // crossing window after the second came up, and a stream on the one
+        // that loses is reset (PeerGone): start once the pair has settled.
+        sys::sleep_ms(CROSSING_SETTLE_MS);
         // Untrusted, B refuses every service.
         let dl = sys::now_ns() + 5 * SEC;
         match bus(dl).open(peer, "echo", Mode::Message, Priority::Interactive, dl) {
